@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything dmrswitch needs to build, test and run on Debian 12 (bookworm).
+# Idempotent and non-interactive: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  # toolchain and build
+  build-essential pkg-config meson ninja-build clang llvm libclang-rt-14-dev clang-format
+  python3
+  # packet plane
+  dpdk dpdk-dev libdpdk-dev libnuma-dev libpcap-dev
+  libbpf-dev libxdp-dev bpftool linux-libc-dev iproute2
+  # libraries
+  libabsl-dev libspdlog-dev libfmt-dev libssl-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $EUID -ne 0 ]]; then
+  sudo=sudo
+else
+  sudo=
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

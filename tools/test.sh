@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (Debian 12), builds, and runs every test.
+#
+#   tools/test.sh            release build (gcc, -O3 -march=native) and all its tests
+#   tools/test.sh sanitize   the same tests under AddressSanitizer + UBSan (build-asan/)
+#   tools/test.sh fuzz       every libFuzzer target for a bounded time (clang, build-fuzz/)
+#   tools/test.sh all        the three above, in that order
+#
+# Prints "N passed, N failed" (counted from meson's test log) and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-release}
+
+./tools/install-deps.sh
+
+jobs=$(nproc)
+passed=0
+failed=0
+
+# run_suite BUILD_DIR [meson setup args...]
+run_suite() {
+  local dir=$1
+  shift
+  if [[ ! -f $dir/build.ninja ]]; then
+    meson setup "$dir" "$@"
+  else
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  fi
+  meson compile -C "$dir" -j "$jobs"
+  local rc=0
+  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs || rc=$?
+  local counts
+  counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+        ok += 1
+    else:
+        bad += 1
+print(ok, bad)
+PY
+)
+  read -r p f <<<"$counts"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if ((rc != 0 && f == 0)); then failed=$((failed + 1)); fi
+}
+
+case $mode in
+  release)
+    run_suite build
+    ;;
+  sanitize)
+    run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dbenchmarks=disabled -Dfuzzers=disabled
+    ;;
+  fuzz)
+    CC=clang CXX=clang++ run_suite build-fuzz -Dfuzzers=enabled -Dbenchmarks=disabled \
+      -Dunit_tests=false -Dbuildtype=debugoptimized
+    ;;
+  all)
+    "$0" release && r1=0 || r1=$?
+    "$0" sanitize && r2=0 || r2=$?
+    "$0" fuzz && r3=0 || r3=$?
+    exit $((r1 | r2 | r3))
+    ;;
+  *)
+    echo "usage: $0 [release|sanitize|fuzz|all]" >&2
+    exit 2
+    ;;
+esac
+
+echo "$passed passed, $failed failed"
+((failed == 0))
