@@ -1,0 +1,226 @@
+// RouteSnapshot: the immutable view of clients, peers, policy and subscriptions that shards route
+// with (DESIGN.md §3, §6). The control plane owns the state behind it and publishes a new
+// generation whenever it changes; a shard never mutates a snapshot.
+//
+// Routing model. FreeDMR's bridges become *conferences*, one per talkgroup: the set of
+// (client, timeslot, TG-on-that-client) members that hear TG N, plus every OpenBridge/FBP peer.
+// A client is a member by a static TG (config or RPTO options), a user-activated TG (timer), or a
+// dial-a-TG link (heard and spoken as TG 9 on TS2). FreeDMR's "#N" and "N" bridges are one
+// conference here, so one copy per destination holds by construction (PROTOCOL.md Part A §2).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dataplane/proto/crypto.h"
+#include "dataplane/route/acl.h"
+#include "dataplane/route/slot_lease.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::route {
+
+enum class ActivateOn : uint8_t { kStart, kEnd };
+
+// Hub-wide policy and timers (PROTOCOL.md §3.11 defaults).
+struct HubPolicy {
+  uint32_t server_id = 0;
+  Acl sub_acl = *Acl::Parse("DENY:1");
+  Acl tg_acl[2] = {Acl::PermitAll(), Acl::PermitAll()};  // by timeslot
+  LeaseTimers lease;                       // group hang time, stream timeout (collision window)
+  TimeNs stream_lost_after = 5 * kSec;     // silence that ends a stream without terminator
+  TimeNs stream_forget_after = 10 * kSec;  // how long an ended stream ID is remembered (loops)
+  TimeNs max_stream_age = 180 * kSec;      // FreeDMR source timeout
+  uint32_t rate_limit_after_packets = 18;  // rate limit: > 18 packets and > 25 packets/s
+  uint32_t rate_limit_pps = 25;
+  ActivateOn activate_on = ActivateOn::kStart;
+  uint8_t fbp_max_hops = 10;
+  TimeNs fbp_max_age = 5 * kSec;  // DMRE timestamps older than this are dropped (+ BCSQ)
+};
+
+// FreeDMR and HBlink3 disagree on bytes 11..14 of OpenBridge DMRD (PROTOCOL.md §2.1).
+enum class PeerIdMode : uint8_t {
+  kFreeDmr,  // send our server ID; accept only packets carrying the peer's network_id
+  kHblink3,  // send network_id; do not check it on receive
+};
+
+struct ClientSpec {
+  uint32_t id = 0;
+  Endpoint addr;
+  uint8_t slot_mask = 3;  // bit 0 TS1, bit 1 TS2 (RPTC slots)
+  bool use_acl = false;
+  Acl sub_acl;
+  Acl tg_acl[2];
+};
+
+struct PeerSpec {
+  std::string name;
+  uint32_t network_id = 0;
+  Endpoint target;
+  uint8_t version = 1;  // 1 = classic OBP (HMAC-SHA1), 5 = FBP DMRE (BLAKE2b)
+  PeerIdMode id_mode = PeerIdMode::kFreeDmr;
+  bool relax_checks = true;  // FreeDMR RELAX_CHECKS: skip the source address check
+  // Forward traffic that arrived from other peers to this one. FBP meshes have hop counts and
+  // source quench against loops; classic OBP has neither, so v1 peers get only local traffic.
+  bool relay = false;
+  bool alive = true;  // FBP: a BCKA or traffic heard within 60 s (the control plane tracks it)
+  std::string passphrase;
+  bool use_acl = false;
+  Acl sub_acl;
+  Acl tg_acl;  // TGID_ACL (TS1)
+};
+
+struct ClientInfo {
+  bool present = false;
+  uint32_t id = 0;
+  Endpoint addr;
+  uint8_t slot_mask = 3;
+  uint32_t dial_tg = 0;  // dial-a-TG link (0 = none)
+  bool use_acl = false;
+  Acl sub_acl;
+  Acl tg_acl[2];
+};
+
+struct PeerInfo {
+  PeerInfo(const PeerSpec& spec);
+  std::string name;
+  uint32_t network_id;
+  Endpoint target;
+  uint8_t version;
+  PeerIdMode id_mode;
+  bool relax_checks;
+  bool relay;
+  bool alive;
+  bool use_acl;
+  Acl sub_acl;
+  Acl tg_acl;
+  proto::HmacSha1 hmac;
+  proto::Blake2bMac128 blake2b;
+};
+
+// One destination of a conference: everything the fanout needs, without chasing pointers.
+struct Destination {
+  SystemRef to;
+  uint8_t ts = kTs1;         // timeslot on the destination
+  uint32_t tg = 0;           // TG on the destination; 0 = the conference TG (peers)
+  uint32_t repeater_id = 0;  // client: its own ID (bytes 11..14 of what it receives)
+  Endpoint addr;
+};
+
+enum class MemberKind : uint8_t { kStatic, kUserActivated, kDial };
+
+struct Conference {
+  uint32_t tg = 0;
+  std::vector<Destination> members;  // clients first, then every peer
+};
+
+class RouteSnapshot {
+ public:
+  uint64_t generation() const { return generation_; }
+  const HubPolicy& policy() const { return policy_; }
+
+  uint32_t client_capacity() const { return static_cast<uint32_t>(clients_.size()); }
+  const ClientInfo* client(uint32_t slot) const {
+    return slot < clients_.size() && clients_[slot].present ? &clients_[slot] : nullptr;
+  }
+  // Client slot by DMR/repeater ID, or -1.
+  int64_t FindClient(uint32_t id) const {
+    auto it = client_by_id_.find(id);
+    return it == client_by_id_.end() ? -1 : int64_t{it->second};
+  }
+  const std::vector<PeerInfo>& peers() const { return peers_; }
+
+  // The conference for `tg`, or the peers-only conference if no client subscribes to it.
+  const Conference& FindConference(uint32_t tg) const {
+    auto it = conferences_.find(tg);
+    return it == conferences_.end() ? peers_only_ : it->second;
+  }
+  bool IsMember(uint32_t client_slot, unsigned ts, uint32_t tg) const {
+    return membership_.contains(MemberKey(client_slot, ts, tg));
+  }
+  const Conference& fbp_peers() const { return fbp_peers_; }
+
+  // Where a subscriber was last heard (unit data routing, PROTOCOL.md §3.8).
+  struct Location {
+    uint32_t client_slot;
+    uint8_t ts;
+  };
+  const Location* FindSubscriber(uint32_t rf_src) const {
+    auto it = subscribers_.find(rf_src);
+    return it == subscribers_.end() ? nullptr : &it->second;
+  }
+  // A client whose ID is `id` or whose 9-digit ID starts with the 7-digit `id`.
+  int64_t FindClientByPrefix(uint32_t id) const {
+    auto it = client_by_prefix_.find(id);
+    return it == client_by_prefix_.end() ? -1 : int64_t{it->second};
+  }
+
+  // Expiry of a user-activated membership (0 = none), for the control plane's timers.
+  TimeNs UaExpiry(uint32_t client_slot, unsigned ts, uint32_t tg) const {
+    auto it = ua_expiry_.find(MemberKey(client_slot, ts, tg));
+    return it == ua_expiry_.end() ? 0 : it->second;
+  }
+
+  static uint64_t MemberKey(uint32_t client_slot, unsigned ts, uint32_t tg) {
+    return (uint64_t{client_slot} << 32) | (uint64_t{ts & 1} << 24) | (tg & 0xFFFFFF);
+  }
+
+ private:
+  friend class RouteSnapshotBuilder;
+  RouteSnapshot() = default;
+
+  uint64_t generation_ = 0;
+  HubPolicy policy_;
+  std::vector<ClientInfo> clients_;
+  absl::flat_hash_map<uint32_t, uint32_t> client_by_id_;
+  absl::flat_hash_map<uint32_t, uint32_t> client_by_prefix_;
+  std::vector<PeerInfo> peers_;
+  absl::flat_hash_map<uint32_t, Conference> conferences_;
+  absl::flat_hash_set<uint64_t> membership_;
+  absl::flat_hash_map<uint64_t, TimeNs> ua_expiry_;
+  Conference peers_only_;
+  Conference fbp_peers_;
+  absl::flat_hash_map<uint32_t, Location> subscribers_;
+};
+
+// Assembles a snapshot from the control plane's state. Every method validates its input and
+// names what is wrong; Build() can be called once.
+class RouteSnapshotBuilder {
+ public:
+  static constexpr uint32_t kMaxPeers = PeerSet::kMaxPeers;
+
+  // `client_capacity` bounds client slots (and so the lease table the shards share).
+  RouteSnapshotBuilder(HubPolicy policy, uint32_t client_capacity);
+
+  absl::Status AddClient(uint32_t slot, const ClientSpec& spec);
+  absl::StatusOr<uint32_t> AddPeer(const PeerSpec& spec);
+  // Client `slot` hears and speaks `tg` on timeslot `ts`.
+  absl::Status Subscribe(uint32_t slot, unsigned ts, uint32_t tg, MemberKind kind,
+                         TimeNs ua_expires_at = 0);
+  // Dial-a-TG: client `slot` is linked to `tg`, heard and spoken as TG 9 on TS2 (0 unlinks).
+  absl::Status SetDial(uint32_t slot, uint32_t tg);
+  void AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts);
+
+  absl::StatusOr<std::shared_ptr<const RouteSnapshot>> Build(uint64_t generation);
+
+ private:
+  struct Member {
+    uint32_t slot;
+    uint8_t ts;
+    uint32_t tg_on_client;
+  };
+  std::unique_ptr<RouteSnapshot> snap_;
+  absl::flat_hash_map<uint32_t, std::vector<Member>> members_by_tg_;
+  bool built_ = false;
+};
+
+// Talkgroups that a user may activate or dial (PROTOCOL.md §3.3–3.5).
+bool IsUserActivatableTg(uint32_t tg);
+bool IsDialableTg(uint32_t tg);
+
+}  // namespace dmrswitch::route

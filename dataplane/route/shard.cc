@@ -1,0 +1,788 @@
+#include "dataplane/route/shard.h"
+
+#include <cstring>
+
+#include "absl/base/optimization.h"
+
+namespace dmrswitch::route {
+
+using proto::ByteSpan;
+using proto::CallType;
+using proto::DmrdView;
+using proto::Reject;
+
+namespace {
+
+// First `n` decimal digits of `id` (PROTOCOL.md §2.2 scope rules compare server ID prefixes).
+uint32_t LeadingDigits(uint32_t id, unsigned n) {
+  uint32_t limit = 1;
+  for (unsigned i = 0; i < n; ++i) limit *= 10;
+  while (id >= limit) id /= 10;
+  return id;
+}
+
+unsigned DecimalDigits(uint32_t id) {
+  unsigned d = 1;
+  while (id >= 10) {
+    id /= 10;
+    ++d;
+  }
+  return d;
+}
+
+// Unit data per FreeDMR (PROTOCOL.md §3.8): data header and rate ½/¾ data, or a CSBK.
+bool IsUnitData(const DmrdView& d) {
+  if (d.flags.frame_type() != proto::FrameType::kDataSync) return false;
+  const unsigned dt = d.flags.low_nibble();
+  return dt == proto::data_type::kDataHeader || dt == proto::data_type::kRateHalfData ||
+         dt == proto::data_type::kRateThreeQuarterData || dt == proto::data_type::kCsbk;
+}
+
+// FreeDMR's late-entry LC when no voice header was seen: FLCO 0, FID 0, service options 0x20.
+proto::dmr::Lc SynthesisedLc(uint32_t dst, uint32_t src) {
+  proto::dmr::Lc lc = proto::dmr::Lc::GroupVoice(dst, src);
+  lc.bytes[2] = 0x20;
+  return lc;
+}
+
+}  // namespace
+
+Shard::Shard(const ShardConfig& config, SlotLeases* leases, PacketSink* out, EventSink* events)
+    : config_(config),
+      leases_(leases),
+      out_(out),
+      events_(events),
+      table_(config.stream_capacity, config.table_seed),
+      keep_scratch_(uint64_t{leases->max_clients()} * 2, 0) {}
+
+uint32_t Shard::live_streams() const { return table_.ListSize(kHot) + table_.ListSize(kQuiet); }
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+void Shard::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs now) {
+  std::shared_ptr<const RouteSnapshot> old = std::move(snap_);
+  snap_ = std::move(snapshot);
+  if (!old || !snap_) return;
+  // Re-resolve live streams while the old destination lists are still alive (`old` holds them).
+  auto reresolve = [&](uint32_t stream_id, StreamState& s) {
+    if (s.phase != Phase::kLive) return;
+    const Destination* old_dests = s.dests;
+    const uint32_t old_n = s.n_dests;
+    const bool old_unit = s.has_unit_dest;
+    const Destination old_unit_dest = s.unit_dest;
+    Resolve(&s);
+    // Mark what is still routed, release the rest, clear the marks.
+    auto mark = [&](const Destination& d, uint8_t v) {
+      if (d.to.is_client()) keep_scratch_[uint64_t{d.to.index} * 2 + d.ts] = v;
+    };
+    for (uint32_t i = 0; i < s.n_dests; ++i) mark(s.dests[i], 1);
+    if (s.has_unit_dest) mark(s.unit_dest, 1);
+    StreamState old_view = s;
+    old_view.dests = old_dests;
+    old_view.n_dests = old_n;
+    old_view.has_unit_dest = old_unit;
+    old_view.unit_dest = old_unit_dest;
+    old_view.rx_lease = false;  // the source's own slot is not a destination
+    ReleaseLeases(old_view, stream_id, now, keep_scratch_.data());
+    for (uint32_t i = 0; i < s.n_dests; ++i) mark(s.dests[i], 0);
+    if (s.has_unit_dest) mark(s.unit_dest, 0);
+  };
+  table_.ForEach(kHot, reresolve);
+  table_.ForEach(kQuiet, reresolve);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingress
+
+Verdict Shard::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
+  ++counters_.packets_in;
+  const proto::HbpType type = proto::ClassifyHbp(pkt);
+  if (ABSL_PREDICT_FALSE(type != proto::HbpType::kDmrd)) {
+    if (type == proto::HbpType::kUnknown) return Rejected(Reject::kUnknownTag);
+    ++counters_.to_control;
+    return Verdict::kToControl;
+  }
+  DmrdView d;
+  if (const Reject r = proto::DecodeDmrd(pkt, &d); ABSL_PREDICT_FALSE(r != Reject::kOk)) {
+    return Rejected(r);
+  }
+  if (ABSL_PREDICT_FALSE(!snap_)) return Drop(DropReason::kNoSnapshot);
+  return OnDmrd(Ingress{&d, SystemRef{}, d.repeater_id, from, nullptr}, now);
+}
+
+Verdict Shard::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint from, TimeNs now) {
+  ++counters_.packets_in;
+  if (ABSL_PREDICT_FALSE(!snap_)) return Drop(DropReason::kNoSnapshot);
+  if (ABSL_PREDICT_FALSE(peer_index >= snap_->peers().size())) {
+    return Drop(DropReason::kUnknownClient);
+  }
+  const PeerInfo& peer = snap_->peers()[peer_index];
+  const SystemRef source = SystemRef::Peer(peer_index);
+  switch (proto::ClassifyObp(pkt)) {
+    case proto::ObpType::kDmrd: {
+      if (peer.version > 1) {
+        // FBP peers must speak DMRE; the control plane answers with BCVE (PROTOCOL.md §2.2).
+        ++counters_.drops[static_cast<size_t>(DropReason::kPeerVersion)];
+        ++counters_.to_control;
+        return Verdict::kToControl;
+      }
+      DmrdView d;
+      if (const Reject r = proto::DecodeObpV1(pkt, peer.hmac, &d); r != Reject::kOk) {
+        return Rejected(r);
+      }
+      if (!peer.relax_checks && !(from == peer.target)) return Drop(DropReason::kPeerAddress);
+      return OnDmrd(Ingress{&d, source, peer.network_id, from, nullptr}, now);
+    }
+    case proto::ObpType::kDmre: {
+      if (peer.version == 1) return Drop(DropReason::kPeerVersion);
+      proto::DmreView e;
+      if (const Reject r = proto::DecodeDmre(pkt, peer.blake2b, &e); r != Reject::kOk) {
+        return Rejected(r);
+      }
+      if (!peer.relax_checks && !(from == peer.target)) return Drop(DropReason::kPeerAddress);
+      return OnDmrd(Ingress{&e.dmrd, source, peer.network_id, from, &e}, now);
+    }
+    case proto::ObpType::kBcsq: {
+      proto::Bcsq q;
+      if (const Reject r = proto::DecodeBcsq(pkt, peer.hmac, &q); r != Reject::kOk) {
+        return Rejected(r);
+      }
+      return OnBcsq(peer_index, q, now);
+    }
+    case proto::ObpType::kBcka:
+    case proto::ObpType::kBcve:
+    case proto::ObpType::kBcst:
+      ++counters_.to_control;
+      return Verdict::kToControl;
+    case proto::ObpType::kUnknown:
+      break;
+  }
+  return Rejected(Reject::kUnknownTag);
+}
+
+Verdict Shard::OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now) {
+  StreamState* s = table_.Find(q.stream_id);
+  if (s != nullptr && s->phase == Phase::kLive) {
+    s->quenched.set(peer);
+    Event e;
+    e.type = EventType::kSourceQuenchReceived;
+    e.source = SystemRef::Peer(peer);
+    e.source_id = snap_->peers()[peer].network_id;
+    e.stream_id = q.stream_id;
+    e.tg = q.tg;
+    e.at = now;
+    events_->Emit(e);
+  }
+  return Verdict::kConsumed;
+}
+
+Verdict Shard::OnDmrd(const Ingress& in, TimeNs now) {
+  StreamState* s = table_.Find(in.dmrd->stream_id);
+  if (s == nullptr) return OnNewStream(in, now);
+  return OnKnownStream(s, in, now);
+}
+
+DropReason Shard::AdmitHbp(const DmrdView& d, Endpoint from, uint32_t* client_slot) const {
+  const int64_t slot = snap_->FindClient(d.repeater_id);
+  if (slot < 0) return DropReason::kUnknownClient;
+  const ClientInfo* c = snap_->client(static_cast<uint32_t>(slot));
+  if (!(c->addr == from)) return DropReason::kAddressMismatch;
+  if ((c->slot_mask & (1u << d.flags.slot_index())) == 0) return DropReason::kSlotNotConfigured;
+  *client_slot = static_cast<uint32_t>(slot);
+  return DropReason::kNone;
+}
+
+DropReason Shard::CheckAcls(const DmrdView& d, SystemRef source, unsigned ts) const {
+  // Global SUB, global TG (by slot), then the system's own lists (PROTOCOL.md §3.9).
+  const HubPolicy& p = snap_->policy();
+  const bool group = d.flags.call_type() == CallType::kGroup;
+  if (!p.sub_acl.Permits(d.rf_src)) return DropReason::kSubAcl;
+  if (group && !p.tg_acl[ts].Permits(d.dst)) return DropReason::kTgAcl;
+  if (source.is_client()) {
+    const ClientInfo* c = snap_->client(source.index);
+    if (c->use_acl) {
+      if (!c->sub_acl.Permits(d.rf_src)) return DropReason::kSubAcl;
+      if (group && !c->tg_acl[ts].Permits(d.dst)) return DropReason::kTgAcl;
+    }
+  } else {
+    const PeerInfo& peer = snap_->peers()[source.index];
+    if (peer.use_acl) {
+      if (!peer.sub_acl.Permits(d.rf_src)) return DropReason::kSubAcl;
+      if (group && !peer.tg_acl.Permits(d.dst)) return DropReason::kTgAcl;
+    }
+  }
+  return DropReason::kNone;
+}
+
+DropReason Shard::CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const {
+  const DmrdView& d = *in.dmrd;
+  const HubPolicy& p = snap_->policy();
+  if (peer.id_mode == PeerIdMode::kFreeDmr && d.repeater_id != peer.network_id) {
+    return DropReason::kPeerNetworkId;
+  }
+  const bool group = d.flags.call_type() == CallType::kGroup;
+  if (in.dmre == nullptr) {
+    // Classic OBP carries TS1 only; FreeDMR's v1 ingress scope (PROTOCOL.md §2.1).
+    if (d.flags.slot_index() != kTs1) return DropReason::kPeerScope;
+    if (group && (d.dst <= 79 || (d.dst >= 92 && d.dst <= 199) ||
+                  (d.dst >= 9990 && d.dst <= 9999) || d.dst == 900999)) {
+      return DropReason::kPeerScope;
+    }
+    return DropReason::kNone;
+  }
+  // FBP, in FreeDMR's order (PROTOCOL.md §2.2).
+  const proto::DmreView& e = *in.dmre;
+  if (now > e.timestamp_ns && now - e.timestamp_ns > p.fbp_max_age) return DropReason::kFbpStale;
+  const unsigned digits = DecimalDigits(e.origin_server);
+  if (digits < 4 || digits > 7) return DropReason::kFbpServerId;
+  if (uint32_t{e.hops} + 1 > p.fbp_max_hops) return DropReason::kFbpHops;
+  if (group) {
+    const uint32_t tg = d.dst;
+    if (tg <= 79 || (tg >= 9990 && tg <= 9999) || tg == 900999) return DropReason::kPeerScope;
+    if (tg >= 92 && tg <= 199 &&
+        LeadingDigits(e.origin_server, 4) != LeadingDigits(p.server_id, 4)) {
+      return DropReason::kPeerScope;
+    }
+    if (((tg >= 80 && tg <= 89) || (tg >= 800 && tg <= 899)) &&
+        LeadingDigits(e.origin_server, 3) != LeadingDigits(p.server_id, 3)) {
+      return DropReason::kPeerScope;
+    }
+  }
+  return DropReason::kNone;
+}
+
+Shard::StreamState* Shard::NewEntry(uint32_t stream_id, TimeNs now) {
+  StreamState* s = table_.Insert(stream_id, now, kHot);
+  if (s == nullptr && table_.size() == table_.capacity()) {
+    // Full: forget the oldest ended stream rather than refuse a live one.
+    bool evicted = false;
+    table_.Expire(kGone, ~TimeNs{0}, 1, [&evicted](uint32_t, StreamState&) {
+      evicted = true;
+      return Table::EraseIt();
+    });
+    if (evicted) s = table_.Insert(stream_id, now, kHot);
+  }
+  return s;
+}
+
+Verdict Shard::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now) {
+  // Remember the refusal so that the rest of the stream is dropped without re-evaluation (and
+  // a quenched peer hears about it once).
+  if (StreamState* s = NewEntry(stream_id, now); s != nullptr) {
+    s->phase = Phase::kRefused;
+    s->refused = r;
+    s->source = in.source;
+    s->source_id = in.source_id;
+    s->source_addr = in.from;
+    s->start = now;
+    table_.Touch(s, now, kGone);
+  }
+  return Drop(r);
+}
+
+Verdict Shard::OnNewStream(const Ingress& in_arg, TimeNs now) {
+  Ingress in = in_arg;
+  const DmrdView& d = *in.dmrd;
+  unsigned ts = d.flags.slot_index();
+
+  if (in.source.kind == SystemKind::kNone) {
+    uint32_t slot = 0;
+    if (const DropReason r = AdmitHbp(d, in.from, &slot); r != DropReason::kNone) return Drop(r);
+    in.source = SystemRef::Client(slot);
+  } else {
+    const PeerInfo& peer = snap_->peers()[in.source.index];
+    if (const DropReason r = CheckPeerIngress(peer, in, now); r != DropReason::kNone) {
+      if (r != DropReason::kPeerNetworkId && in.dmre != nullptr) {
+        SendBcsq(in.source.index, d.dst, d.stream_id, now);
+        return Refuse(d.stream_id, in, r, now);
+      }
+      return Drop(r);
+    }
+    ts = kTs1;  // OpenBridge traffic belongs to the peer's single conference slot
+  }
+  if (const DropReason r = CheckAcls(d, in.source, d.flags.slot_index()); r != DropReason::kNone) {
+    return Refuse(d.stream_id, in, r, now);
+  }
+
+  // Classify before claiming anything.
+  Kind kind = Kind::kGroup;
+  SubscriptionAction action = SubscriptionAction::kNone;
+  if (d.flags.call_type() == CallType::kPrivate) {
+    if (IsUnitData(d)) {
+      kind = Kind::kUnitData;
+    } else if (in.source.is_client()) {
+      kind = Kind::kControl;  // private voice = a command to the hub (PROTOCOL.md §3.5)
+      if (d.dst == kUnlinkId) {
+        action = SubscriptionAction::kUnlink;
+      } else if (d.dst == kStatusId) {
+        action = SubscriptionAction::kStatus;
+      } else if (ts == kTs2 && IsDialableTg(d.dst)) {
+        action = SubscriptionAction::kDial;
+      } else {
+        action = SubscriptionAction::kRejectDial;
+      }
+    } else {
+      return Refuse(d.stream_id, in, DropReason::kNotRoutable, now);
+    }
+  }
+
+  // The client's own timeslot: a second transmission on it is a collision.
+  if (in.source.is_client()) {
+    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, d.dst) == LeaseVerdict::kBusy) {
+      return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
+    }
+  }
+
+  StreamState* s = NewEntry(d.stream_id, now);
+  if (s == nullptr) {
+    if (in.source.is_client()) leases_->Release(in.source.index, ts, d.stream_id, now);
+    return Drop(DropReason::kTableFull);
+  }
+  s->phase = Phase::kLive;
+  s->kind = kind;
+  s->ts = static_cast<uint8_t>(ts);
+  s->call_type = d.flags.call_type();
+  s->source = in.source;
+  s->source_id = in.source_id;
+  s->source_addr = in.from;
+  s->rf_src = d.rf_src;
+  s->dst = d.dst;
+  s->start = now;
+  s->rx_lease = in.source.is_client();
+  if (in.dmre != nullptr) {
+    s->hops = in.dmre->hops;
+    s->origin_server = in.dmre->origin_server;
+    s->origin_repeater = in.dmre->origin_repeater;
+  } else if (in.source.is_client()) {
+    s->origin_server = snap_->policy().server_id;
+    s->origin_repeater = in.source_id;
+  } else {
+    s->origin_server = in.source_id;
+  }
+  if (d.flags.is_voice_header() &&
+      proto::dmr::DecodeFullLc(proto::dmr::ConstBurst(d.payload(), proto::dmr::kBurstBytes),
+                               proto::dmr::FullLcKind::kVoiceHeader, &s->lc)) {
+    s->lc_known = true;
+  } else {
+    s->lc = SynthesisedLc(d.dst, d.rf_src);
+  }
+
+  // User activation of a TG by a client that is not a member (PROTOCOL.md Part A §3).
+  bool ua_now = false;
+  if (kind == Kind::kGroup && in.source.is_client()) {
+    const ClientInfo* c = snap_->client(in.source.index);
+    const bool dialled = ts == kTs2 && d.dst == kDialTg && c->dial_tg != 0;
+    if (!dialled && IsUserActivatableTg(d.dst) && !snap_->IsMember(in.source.index, ts, d.dst)) {
+      action = SubscriptionAction::kActivateUa;
+      ua_now = snap_->policy().activate_on == ActivateOn::kStart;
+      s->ua_on_end = !ua_now;
+    }
+  }
+  Resolve(s);
+
+  ++counters_.streams_started;
+  Emit(EventType::kStreamStarted, *s, d.stream_id, now);
+  if (action != SubscriptionAction::kNone && !s->ua_on_end) {
+    Event e;
+    e.type = EventType::kSubscriptionRequest;
+    e.action = action;
+    e.ts = static_cast<uint8_t>(ts);
+    e.call_type = static_cast<uint8_t>(s->call_type);
+    e.source = s->source;
+    e.source_id = s->source_id;
+    e.stream_id = d.stream_id;
+    e.rf_src = d.rf_src;
+    e.dst = d.dst;
+    e.tg = d.dst;
+    e.at = now;
+    events_->Emit(e);
+  }
+  return OnKnownStream(s, in, now);
+}
+
+Verdict Shard::OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now) {
+  if (in.source.is_peer()) {
+    const uint32_t peer = in.source.index;
+    const PeerInfo& p = snap_->peers()[peer];
+    if (p.version > 1 && !s->bcsq_sent.test(peer)) {
+      s->bcsq_sent.set(peer);
+      SendBcsq(peer, in.dmrd->dst, in.dmrd->stream_id, now);
+    }
+  }
+  return Drop(DropReason::kLoopDuplicate);
+}
+
+Verdict Shard::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) {
+  Ingress in = in_arg;
+  const DmrdView& d = *in.dmrd;
+
+  // Same source? HBP packets name their client in bytes 11..14; peers by their listener.
+  if (in.source.kind == SystemKind::kNone) {
+    if (s->source.is_client() && d.repeater_id == s->source_id) {
+      if (!(in.from == s->source_addr)) return Drop(DropReason::kAddressMismatch);
+      in.source = s->source;
+    } else {
+      uint32_t slot = 0;
+      if (const DropReason r = AdmitHbp(d, in.from, &slot); r != DropReason::kNone) return Drop(r);
+      in.source = SystemRef::Client(slot);
+    }
+  }
+  if (!(in.source == s->source)) {
+    // Loop election: the stream belongs to whoever delivered its first packet.
+    return OnDuplicateSource(s, in, now);
+  }
+
+  if (s->phase == Phase::kRefused) {
+    table_.Touch(s, now, kGone);
+    return Drop(s->refused);
+  }
+  if (s->phase == Phase::kEnded) {
+    // MMDVMHost picks a new stream ID per call; a new header under an old ID starts over.
+    if (!d.flags.is_voice_header()) return Drop(DropReason::kAfterEnd);
+    table_.Erase(s);
+    return OnNewStream(in_arg, now);
+  }
+
+  // Per-packet policing (PROTOCOL.md §3.6 step 4–5).
+  const HubPolicy& p = snap_->policy();
+  if (now - s->start > p.max_stream_age) return Drop(DropReason::kMaxStreamAge);
+  // Faster than rate_limit_pps on average since the start: packets × (1 s / pps) > elapsed.
+  // (Written this way so that no product can overflow, whatever the configured rate.)
+  if (s->packets > p.rate_limit_after_packets &&
+      uint64_t{s->packets} * (kSec / (p.rate_limit_pps == 0 ? 1 : p.rate_limit_pps)) >
+          now - s->start) {
+    return Drop(DropReason::kRateLimit);
+  }
+  if (s->seq_valid) {
+    const uint8_t delta = static_cast<uint8_t>(d.seq - s->last_seq);
+    if (delta == 0) return Drop(DropReason::kDuplicate);
+    if (delta >= 128) return Drop(DropReason::kOutOfOrder);
+    if (delta > 1) {
+      s->lost += delta - 1u;
+      counters_.sequence_gaps += delta - 1u;
+    }
+  }
+  s->seq_valid = true;
+  s->last_seq = d.seq;
+  ++s->packets;
+
+  if (table_.ListOf(s) == kQuiet && s->rx_lease) {
+    // Back from silence: take the client's own slot again.
+    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, s->dst) == LeaseVerdict::kBusy) {
+      table_.Touch(s, now, kQuiet);
+      return Drop(DropReason::kSlotCollision);
+    }
+  }
+  table_.Touch(s, now, kHot);
+
+  RefreshRoute(s);
+  ++counters_.packets_routed;
+  if (s->kind != Kind::kControl) FanOut(s, d, now);
+
+  if (d.flags.is_terminator()) EndStream(s, now, EventType::kStreamEnded);
+  return Verdict::kConsumed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+bool Shard::PeerCarries(const PeerInfo& p, uint32_t tg) const {
+  // FreeDMR bridges TG >= 80 to OpenBridge, never the local echo/info range or D-APRS.
+  if (tg < 80 || (tg >= 9990 && tg <= 9999) || tg == 900999 || tg > kMaxSubscriberId) {
+    return false;
+  }
+  if (!snap_->policy().tg_acl[kTs1].Permits(tg)) return false;
+  if (p.use_acl && !p.tg_acl.Permits(tg)) return false;
+  return true;
+}
+
+void Shard::Resolve(StreamState* s) {
+  const RouteSnapshot& snap = *snap_;
+  s->generation = snap.generation();
+  s->dests = nullptr;
+  s->n_dests = 0;
+  s->has_unit_dest = false;
+  s->peer_skip.clear();
+  const auto& peers = snap.peers();
+  const bool from_peer = s->source.is_peer();
+
+  if (s->kind == Kind::kControl) return;
+
+  if (s->kind == Kind::kUnitData) {
+    // Local subscriber first (where last heard, else a hotspot with that ID), then FBP peers for
+    // IDs beyond the 6-digit range (PROTOCOL.md §3.8).
+    if (const RouteSnapshot::Location* loc = snap.FindSubscriber(s->dst); loc != nullptr) {
+      if (const ClientInfo* c = snap.client(loc->client_slot); c != nullptr) {
+        s->unit_dest =
+            Destination{SystemRef::Client(loc->client_slot), loc->ts, s->dst, c->id, c->addr};
+        s->has_unit_dest = true;
+      }
+    } else if (const int64_t slot = snap.FindClientByPrefix(s->dst); slot >= 0) {
+      const ClientInfo* c = snap.client(static_cast<uint32_t>(slot));
+      s->unit_dest =
+          Destination{SystemRef::Client(static_cast<uint32_t>(slot)), kTs2, s->dst, c->id, c->addr};
+      s->has_unit_dest = true;
+    }
+    if (s->has_unit_dest && s->unit_dest.to == s->source) s->has_unit_dest = false;
+    if (s->dst >= 1000000) {
+      s->dests = snap.fbp_peers().members.data();
+      s->n_dests = static_cast<uint32_t>(snap.fbp_peers().members.size());
+      for (uint32_t i = 0; i < peers.size(); ++i) {
+        if (!peers[i].alive || (from_peer && s->source.index == i)) s->peer_skip.set(i);
+      }
+    }
+    s->conf_tg = s->dst;
+    return;
+  }
+
+  // Group call: which conference?
+  uint32_t tg = s->dst;
+  if (s->source.is_client() && s->ts == kTs2 && s->dst == kDialTg) {
+    tg = snap.client(s->source.index)->dial_tg;  // 0 (not linked) has no conference
+  }
+  s->conf_tg = tg;
+  if (tg == 0) return;
+  const Conference& conf = snap.FindConference(tg);
+  s->dests = conf.members.data();
+  s->n_dests = static_cast<uint32_t>(conf.members.size());
+  for (uint32_t i = 0; i < peers.size(); ++i) {
+    const PeerInfo& p = peers[i];
+    const bool skip =
+        !p.alive || !PeerCarries(p, tg) || (from_peer && (s->source.index == i || !p.relay));
+    if (skip) s->peer_skip.set(i);
+  }
+  if (s->ua_on_end) {
+    // FreeDMR's key-up-twice behaviour: not routed until the activation takes effect.
+    s->dests = nullptr;
+    s->n_dests = 0;
+  }
+}
+
+const proto::dmr::LcRewrite& Shard::RewriteFor(StreamState* s, uint32_t tg,
+                                               proto::dmr::LcRewrite* scratch) {
+  for (unsigned i = 0; i < s->n_rewrites; ++i) {
+    if (s->rewrite_tg[i] == tg) return s->rewrites[i];
+  }
+  proto::dmr::Lc lc = s->lc;
+  lc.set_dst(tg);
+  if (s->n_rewrites < s->rewrites.size()) {
+    const unsigned i = s->n_rewrites++;
+    s->rewrite_tg[i] = tg;
+    s->rewrites[i] = proto::dmr::LcRewrite::For(lc);
+    return s->rewrites[i];
+  }
+  *scratch = proto::dmr::LcRewrite::For(lc);
+  return *scratch;
+}
+
+void Shard::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
+  const RouteSnapshot& snap = *snap_;
+  const HubPolicy& policy = snap.policy();
+  const auto& peers = snap.peers();
+
+  // The packet as every destination starts from: 55 bytes, BER/RSSI appended if absent.
+  alignas(64) uint8_t base[proto::kDmrdBytes];
+  std::memcpy(base, d.data, proto::kDmrdShortBytes);
+  base[proto::dmrd_offset::kBer] = d.ber();
+  base[proto::dmrd_offset::kRssi] = d.rssi();
+  const uint8_t flags = d.flags.raw;
+  const bool header = d.flags.is_voice_header();
+  const bool terminator = d.flags.is_terminator();
+  const bool embedded = d.flags.carries_embedded_lc();
+  const unsigned vseq = d.flags.low_nibble();
+  const bool lc_frame = header || terminator || embedded;
+  proto::dmr::LcRewrite scratch;
+
+  auto apply_tg = [&](uint8_t* b, uint32_t tg) {
+    if (tg == s->dst) return;
+    proto::StoreBe24(b + proto::dmrd_offset::kDst, tg);
+    if (!lc_frame) return;
+    const proto::dmr::LcRewrite& rw = RewriteFor(s, tg, &scratch);
+    proto::dmr::Burst burst(b + proto::dmrd_offset::kPayload, proto::dmr::kBurstBytes);
+    if (header) {
+      rw.ApplyHeader(burst);
+    } else if (terminator) {
+      rw.ApplyTerminator(burst);
+    } else {
+      rw.ApplyEmbedded(burst, vseq);
+    }
+  };
+
+  auto send_client = [&](const Destination& dst) {
+    const LeaseVerdict v =
+        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id, dst.tg, now, policy.lease);
+    if (v == LeaseVerdict::kBusy) {
+      ++counters_.contention_skips;
+      return;
+    }
+    uint8_t* b = out_->Begin(dst.to, dst.addr);
+    if (ABSL_PREDICT_FALSE(b == nullptr)) {
+      ++counters_.sink_full;
+      return;
+    }
+    std::memcpy(b, base, proto::kDmrdBytes);
+    apply_tg(b, dst.tg);
+    proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, dst.repeater_id);
+    b[proto::dmrd_offset::kFlags] = static_cast<uint8_t>((flags & 0x7F) | (dst.ts << 7));
+    out_->Commit(proto::kDmrdBytes);
+    ++counters_.packets_out;
+  };
+
+  auto send_peer = [&](const Destination& dst) {
+    const uint32_t i = dst.to.index;
+    if (s->peer_skip.test(i)) return;
+    if (s->quenched.test(i)) {
+      ++counters_.quench_skips;
+      return;
+    }
+    const PeerInfo& p = peers[i];
+    uint8_t* b = out_->Begin(dst.to, dst.addr);
+    if (ABSL_PREDICT_FALSE(b == nullptr)) {
+      ++counters_.sink_full;
+      return;
+    }
+    std::memcpy(b, base, proto::kDmrdBytes);
+    apply_tg(b, s->conf_tg);
+    b[proto::dmrd_offset::kFlags] = static_cast<uint8_t>(flags & 0x7F);  // OpenBridge is TS1
+    if (p.version == 1) {
+      const uint32_t id = p.id_mode == PeerIdMode::kFreeDmr ? policy.server_id : p.network_id;
+      proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, id);
+      proto::SignObpV1InPlace(b, p.hmac);
+      out_->Commit(proto::kObpV1Bytes);
+    } else {
+      proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, policy.server_id);
+      proto::DmreTrailer t;
+      t.version = p.version;
+      t.timestamp_ns = now;
+      t.origin_server = s->origin_server;
+      t.origin_repeater = s->origin_repeater;
+      t.hops = static_cast<uint8_t>(s->source.is_peer() ? s->hops + 1 : 1);
+      const size_t n = proto::EncodeDmre(b, t, p.blake2b,
+                                         proto::MutableByteSpan(b, PacketSink::kMaxPacketBytes));
+      out_->Commit(static_cast<uint16_t>(n));
+    }
+    ++counters_.packets_out;
+  };
+
+  const SystemRef src = s->source;
+  const uint8_t src_ts = s->ts;
+  for (uint32_t i = 0; i < s->n_dests; ++i) {
+    if (i + 2 < s->n_dests) __builtin_prefetch(&s->dests[i + 2]);
+    const Destination& dst = s->dests[i];
+    if (dst.to.is_client()) {
+      if (dst.to == src && dst.ts == src_ts) continue;
+      send_client(dst);
+    } else {
+      send_peer(dst);
+    }
+  }
+  if (s->has_unit_dest) send_client(s->unit_dest);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream end and timers
+
+void Shard::ReleaseLeases(const StreamState& st, uint32_t id, TimeNs at, const uint8_t* keep) {
+  const StreamState* s = &st;
+  auto release = [&](const Destination& d) {
+    if (!d.to.is_client()) return;
+    if (keep != nullptr && keep[uint64_t{d.to.index} * 2 + d.ts]) return;
+    leases_->Release(d.to.index, d.ts, id, at);
+  };
+  for (uint32_t i = 0; i < s->n_dests; ++i) release(s->dests[i]);
+  if (s->has_unit_dest) release(s->unit_dest);
+  if (s->rx_lease) leases_->Release(s->source.index, s->ts, id, at);
+}
+
+void Shard::EndStream(StreamState* s, TimeNs now, EventType why) {
+  const uint32_t stream_id = table_.KeyOf(s);
+  ReleaseLeases(*s, stream_id, why == EventType::kStreamEnded ? now : table_.TouchedAt(s), nullptr);
+  s->phase = Phase::kEnded;
+  if (why == EventType::kStreamEnded) {
+    ++counters_.streams_ended;
+  } else {
+    ++counters_.streams_lost;
+  }
+  Emit(why, *s, stream_id, now);
+  if (s->ua_on_end && why == EventType::kStreamEnded) {
+    Event e;
+    e.type = EventType::kSubscriptionRequest;
+    e.action = SubscriptionAction::kActivateUa;
+    e.ts = s->ts;
+    e.source = s->source;
+    e.source_id = s->source_id;
+    e.stream_id = stream_id;
+    e.rf_src = s->rf_src;
+    e.dst = s->dst;
+    e.tg = s->dst;
+    e.at = now;
+    events_->Emit(e);
+  }
+  table_.Touch(s, now, kGone);
+}
+
+void Shard::Expire(TimeNs now) {
+  if (!snap_) return;
+  const HubPolicy& p = snap_->policy();
+  constexpr uint32_t kMaxVisits = 256;  // bounded work per call
+  auto before = [now](TimeNs age) { return now > age ? now - age : 0; };
+  // Silent past the collision window: free the slots for others (hang time counts from the last
+  // packet), keep the stream.
+  table_.Expire(kHot, before(p.lease.stream_timeout), kMaxVisits,
+                [this](uint32_t key, StreamState& s) {
+                  ReleaseLeases(s, key, table_.TouchedAt(&s), nullptr);
+                  return Table::MoveTo(kQuiet);
+                });
+  table_.Expire(kQuiet, before(p.stream_lost_after), kMaxVisits,
+                [this, now](uint32_t key, StreamState& s) {
+                  s.phase = Phase::kEnded;
+                  ++counters_.streams_lost;
+                  Emit(EventType::kStreamLost, s, key, now);
+                  return Table::MoveTo(kGone);
+                });
+  table_.Expire(kGone, before(p.stream_forget_after), kMaxVisits,
+                [](uint32_t, StreamState&) { return Table::EraseIt(); });
+}
+
+void Shard::Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now) {
+  Event e;
+  e.type = type;
+  e.ts = s.ts;
+  e.call_type = static_cast<uint8_t>(s.call_type);
+  e.source = s.source;
+  e.source_id = s.source_id;
+  e.stream_id = stream_id;
+  e.rf_src = s.rf_src;
+  e.dst = s.dst;
+  e.tg = s.conf_tg;
+  e.packets = s.packets;
+  e.lost = s.lost;
+  e.duration_ms = static_cast<uint32_t>((now - s.start) / kMs);
+  e.at = now;
+  events_->Emit(e);
+}
+
+void Shard::SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now) {
+  const PeerInfo& p = snap_->peers()[peer];
+  if (p.version == 1) return;  // classic OBP has no source quench
+  uint8_t* b = out_->Begin(SystemRef::Peer(peer), p.target);
+  if (b == nullptr) {
+    ++counters_.sink_full;
+    return;
+  }
+  const size_t n = proto::EncodeBcsq(proto::Bcsq{tg, stream_id}, p.hmac,
+                                     proto::MutableByteSpan(b, PacketSink::kMaxPacketBytes));
+  out_->Commit(static_cast<uint16_t>(n));
+  ++counters_.packets_out;
+  Event e;
+  e.type = EventType::kSourceQuenchSent;
+  e.source = SystemRef::Peer(peer);
+  e.source_id = p.network_id;
+  e.stream_id = stream_id;
+  e.tg = tg;
+  e.at = now;
+  events_->Emit(e);
+}
+
+}  // namespace dmrswitch::route

@@ -1,0 +1,187 @@
+// The shard state machine (DESIGN.md §4, PROTOCOL.md §3.6–3.9): everything that happens to a
+// DMR packet between "decoded" and "written to its destinations", for the streams this shard owns.
+//
+// Pure: packets, their source addresses and the time are inputs; packets out go to a PacketSink,
+// events to an EventSink. No DPDK, sockets, threads or clocks, so the same object runs under the
+// DPDK lcore loop, the kernel-socket loop and the scenario tests.
+//
+// Per packet (known stream): source check, rate limit, max age, sequence/duplicate check, lease
+// check per HBP destination, rewrite and write per destination.
+// Per stream (first packet): admission and ACLs, loop election (the first source of a stream ID
+// wins, from its very first packet), FBP hop/age/scope checks, route resolution against the
+// snapshot (cached until the snapshot changes), the client's own slot lease, events.
+// Stream end: terminator, or silence (leases released after stream_timeout, StreamLost after
+// stream_lost_after); ended stream IDs are remembered for stream_forget_after so late copies via
+// a mesh are recognised.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/proto/dmr_lc.h"
+#include "dataplane/proto/hbp.h"
+#include "dataplane/proto/obp.h"
+#include "dataplane/proto/reject.h"
+#include "dataplane/route/events.h"
+#include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/slot_lease.h"
+#include "dataplane/route/stream_table.h"
+
+namespace dmrswitch::route {
+
+struct ShardCounters {
+  proto::RejectCounters rejects;
+  std::array<uint64_t, static_cast<size_t>(DropReason::kCount)> drops{};
+  uint64_t packets_in = 0;
+  uint64_t packets_routed = 0;    // accepted packets (fanned out, possibly to no one)
+  uint64_t packets_out = 0;       // destination packets written
+  uint64_t to_control = 0;        // packets handed to the control plane
+  uint64_t contention_skips = 0;  // destination slot busy (contention rules)
+  uint64_t quench_skips = 0;      // peer asked us not to send this stream
+  uint64_t sink_full = 0;         // PacketSink had no buffer
+  uint64_t streams_started = 0;
+  uint64_t streams_ended = 0;
+  uint64_t streams_lost = 0;
+  uint64_t sequence_gaps = 0;
+
+  uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
+};
+
+// What the caller does next with a packet.
+enum class Verdict : uint8_t {
+  kConsumed,   // routed (or deliberately not), nothing more to do
+  kDropped,    // counted under a reject or drop reason
+  kToControl,  // not the shard's business: login, keepalive, options, BCKA, BCVE ...
+};
+
+struct ShardConfig {
+  uint32_t stream_capacity = 4096;
+  uint32_t table_seed = 0x5EED5EED;
+};
+
+class Shard {
+ public:
+  Shard(const ShardConfig& config, SlotLeases* leases, PacketSink* out, EventSink* events);
+
+  // Switches to a new snapshot (top of the loop, before acking it). Live streams re-resolve their
+  // routes now; leases on destinations that are no longer routed are released.
+  void SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs now);
+  const RouteSnapshot* snapshot() const { return snap_.get(); }
+
+  // A datagram that arrived on the HBP listener from `from`.
+  Verdict OnHbpPacket(proto::ByteSpan pkt, Endpoint from, TimeNs now);
+  // A datagram that arrived on the listener of peer `peer` (index in the snapshot) from `from`.
+  Verdict OnObpPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeNs now);
+  // Timers: lease release of silent streams, StreamLost, forgetting ended streams. Call every
+  // few tens of milliseconds; bounded work per call.
+  void Expire(TimeNs now);
+
+  const ShardCounters& counters() const { return counters_; }
+  uint32_t live_streams() const;
+  uint32_t tracked_streams() const { return table_.size(); }
+  uint64_t table_refused_full() const { return table_.refused_full(); }
+
+ private:
+  enum class Phase : uint8_t { kLive, kEnded, kRefused };
+  enum class Kind : uint8_t { kGroup, kControl, kUnitData };
+
+  struct StreamState {
+    Phase phase = Phase::kLive;
+    Kind kind = Kind::kGroup;
+    DropReason refused = DropReason::kNone;
+    uint8_t ts = 0;
+    proto::CallType call_type = proto::CallType::kGroup;
+    bool seq_valid = false;
+    uint8_t last_seq = 0;
+    bool rx_lease = false;  // holds its source client's slot
+    bool lc_known = false;
+    bool ua_on_end = false;  // activate_on = end: request UA activation at the terminator
+    uint8_t hops = 0;        // FBP: hop count as received
+    uint8_t n_rewrites = 0;
+    SystemRef source;
+    uint32_t source_id = 0;
+    Endpoint source_addr;
+    uint32_t rf_src = 0;
+    uint32_t dst = 0;
+    uint32_t conf_tg = 0;
+    uint32_t origin_server = 0;
+    uint32_t origin_repeater = 0;
+    TimeNs start = 0;
+    uint32_t packets = 0;
+    uint32_t lost = 0;
+    uint64_t generation = 0;  // snapshot generation the route was resolved in
+    const Destination* dests = nullptr;
+    uint32_t n_dests = 0;
+    Destination unit_dest;  // unit data: the local subscriber, if any
+    bool has_unit_dest = false;
+    PeerSet peer_skip;  // peers excluded for this stream
+    PeerSet quenched;   // peers that sent us BCSQ for this stream
+    PeerSet bcsq_sent;  // peers we sent BCSQ for this stream
+    proto::dmr::Lc lc;
+    std::array<uint32_t, 2> rewrite_tg{};
+    std::array<proto::dmr::LcRewrite, 2> rewrites{};
+  };
+
+  // Lists of the stream table: ordered by last packet.
+  static constexpr unsigned kHot = 0;    // live, leases held
+  static constexpr unsigned kQuiet = 1;  // live, silent > stream_timeout, leases released
+  static constexpr unsigned kGone = 2;   // ended, lost or refused: remembered, then forgotten
+  using Table = StreamTable<StreamState, 3>;
+
+  // Ingress description shared by HBP and OBP paths.
+  struct Ingress {
+    const proto::DmrdView* dmrd;
+    SystemRef source;
+    uint32_t source_id;
+    Endpoint from;
+    const proto::DmreView* dmre;  // FBP only
+  };
+
+  Verdict Drop(DropReason r) {
+    ++counters_.drops[static_cast<size_t>(r)];
+    return Verdict::kDropped;
+  }
+  Verdict Rejected(proto::Reject r) {
+    counters_.rejects.Count(r);
+    return Verdict::kDropped;
+  }
+
+  Verdict OnDmrd(const Ingress& in, TimeNs now);
+  Verdict OnKnownStream(StreamState* s, const Ingress& in, TimeNs now);
+  Verdict OnNewStream(const Ingress& in, TimeNs now);
+  Verdict OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now);
+  Verdict OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now);
+
+  DropReason AdmitHbp(const proto::DmrdView& d, Endpoint from, uint32_t* client_slot) const;
+  DropReason CheckAcls(const proto::DmrdView& d, SystemRef source, unsigned ts) const;
+  DropReason CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const;
+
+  StreamState* NewEntry(uint32_t stream_id, TimeNs now);
+  Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now);
+  void Resolve(StreamState* s);
+  void RefreshRoute(StreamState* s) {
+    if (s->generation != snap_->generation()) Resolve(s);
+  }
+  void FanOut(StreamState* s, const proto::DmrdView& d, TimeNs now);
+  void EndStream(StreamState* s, TimeNs now, EventType why);
+  void ReleaseLeases(const StreamState& s, uint32_t stream_id, TimeNs at,
+                     const uint8_t* keep_bitmap);
+  void Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now);
+  void SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now);
+  const proto::dmr::LcRewrite& RewriteFor(StreamState* s, uint32_t tg,
+                                          proto::dmr::LcRewrite* scratch);
+  bool PeerCarries(const PeerInfo& p, uint32_t tg) const;
+
+  ShardConfig config_;
+  SlotLeases* leases_;
+  PacketSink* out_;
+  EventSink* events_;
+  std::shared_ptr<const RouteSnapshot> snap_;
+  Table table_;
+  ShardCounters counters_;
+  std::vector<uint8_t> keep_scratch_;  // SetSnapshot: destinations still routed, by client slot
+};
+
+}  // namespace dmrswitch::route

@@ -1,0 +1,163 @@
+// Destination timeslot leases: the one piece of state that several shards write (DESIGN.md §3).
+//
+// A client's timeslot carries one stream at a time. Streams for that slot may be owned by
+// different shards (the owner is a function of the stream ID), so the slot's current holder lives
+// in one 64-bit atomic word per client slot, claimed by compare-and-swap:
+//
+//   free     0
+//   held     state=1 | rx | tg(24) | stream_id(32)       a live stream is using the slot
+//   ended    state=2 | rx | tg(24) | end_ms(35)         last use ended at end_ms (hang time)
+//
+// `rx` marks the client's own transmission (ingress on that slot) as opposed to the hub sending to
+// it. A held word names its stream exactly, so a shard recognises its own lease with one load;
+// an ended word carries the time instead, which is all the contention rules need afterwards.
+// The holder's shard releases (held → ended) at the terminator or when the stream goes silent;
+// a word is never held by a stream that its owner no longer tracks.
+//
+// Contention (PROTOCOL.md §3.6 to_target rules (a)–(d), per destination slot):
+//   held by another stream                    → busy (covers (c) and (d) while a call is live)
+//   ended, other TG, within group hang time   → busy ((a)/(b))
+//   ended, same TG, within the stream timeout → busy ((c)/(d): the collision window)
+//   otherwise                                 → claimable
+// A client's own new transmission takes the slot from a hub-to-client stream (the radio has the
+// channel); two of its own transmissions on one slot collide instead (§3.6 step 3).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::route {
+
+struct LeaseWord {
+  static constexpr uint64_t kStateShift = 62;
+  static constexpr uint64_t kRxBit = uint64_t{1} << 61;
+  static constexpr uint64_t kTgShift = 37;
+  static constexpr uint64_t kTgMask = 0xFFFFFF;
+  static constexpr uint64_t kLowMask = (uint64_t{1} << 37) - 1;  // stream id or end time
+  static constexpr uint64_t kHeld = 1, kEnded = 2;
+
+  uint64_t raw = 0;
+
+  static LeaseWord Held(uint32_t stream_id, uint32_t tg, bool rx) {
+    return {(kHeld << kStateShift) | (rx ? kRxBit : 0) | (uint64_t{tg & kTgMask} << kTgShift) |
+            stream_id};
+  }
+  static LeaseWord Ended(uint32_t tg, bool rx, TimeNs at) {
+    return {(kEnded << kStateShift) | (rx ? kRxBit : 0) | (uint64_t{tg & kTgMask} << kTgShift) |
+            ((at / kMs) & kLowMask)};
+  }
+
+  bool free() const { return raw == 0; }
+  bool held() const { return (raw >> kStateShift) == kHeld; }
+  bool ended() const { return (raw >> kStateShift) == kEnded; }
+  bool rx() const { return (raw & kRxBit) != 0; }
+  uint32_t tg() const { return static_cast<uint32_t>((raw >> kTgShift) & kTgMask); }
+  uint32_t stream_id() const { return static_cast<uint32_t>(raw); }
+  // Milliseconds since the end, modulo 2^35 ms (about a year; ends older than that look recent
+  // once, for at most the hang time).
+  TimeNs since_end(TimeNs now) const { return ((now / kMs - (raw & kLowMask)) & kLowMask) * kMs; }
+  bool held_by(uint32_t stream_id) const { return held() && this->stream_id() == stream_id; }
+};
+
+struct LeaseTimers {
+  TimeNs group_hangtime = 5 * kSec;   // (a)/(b): other TGs wait this long after a call
+  TimeNs stream_timeout = 360 * kMs;  // (c)/(d): same TG, collision window
+};
+
+enum class LeaseVerdict : uint8_t { kMine, kClaimed, kBusy };
+
+// One word per (client slot, timeslot), each on its own cache line: shards that claim
+// different clients' slots never share a line.
+class SlotLeases {
+ public:
+  explicit SlotLeases(uint32_t max_clients)
+      : max_clients_(max_clients), words_(std::make_unique<Padded[]>(uint64_t{max_clients} * 2)) {}
+
+  uint32_t max_clients() const { return max_clients_; }
+
+  std::atomic<uint64_t>& word(uint32_t client, unsigned ts) {
+    return words_[uint64_t{client} * 2 + ts].w;
+  }
+  LeaseWord Load(uint32_t client, unsigned ts) const {
+    return {words_[uint64_t{client} * 2 + ts].w.load(std::memory_order_acquire)};
+  }
+
+  // Hub → client: keep or take the slot for `stream_id` on `tg`, if the rules allow.
+  LeaseVerdict ClaimTx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg, TimeNs now,
+                       const LeaseTimers& t) {
+    std::atomic<uint64_t>& w = word(client, ts);
+    LeaseWord cur{w.load(std::memory_order_acquire)};
+    for (;;) {
+      if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
+      if (!Claimable(cur, tg, now, t)) return LeaseVerdict::kBusy;
+      const LeaseWord next = LeaseWord::Held(stream_id, tg, false);
+      if (w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                  std::memory_order_acquire)) {
+        return LeaseVerdict::kClaimed;
+      }
+    }
+  }
+
+  // Client → hub: the client transmits on its own slot. Takes the slot from any hub-to-client
+  // stream; refuses (collision) while another of its own transmissions holds it.
+  LeaseVerdict ClaimRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg) {
+    std::atomic<uint64_t>& w = word(client, ts);
+    LeaseWord cur{w.load(std::memory_order_acquire)};
+    for (;;) {
+      if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
+      if (cur.held() && cur.rx()) return LeaseVerdict::kBusy;
+      const LeaseWord next = LeaseWord::Held(stream_id, tg, true);
+      if (w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                  std::memory_order_acquire)) {
+        return LeaseVerdict::kClaimed;
+      }
+    }
+  }
+
+  // Still ours? One load per destination per packet.
+  bool Holds(uint32_t client, unsigned ts, uint32_t stream_id) const {
+    return Load(client, ts).held_by(stream_id);
+  }
+
+  // held(stream_id) → ended(now). No effect if another stream took the slot meanwhile.
+  bool Release(uint32_t client, unsigned ts, uint32_t stream_id, TimeNs ended_at) {
+    std::atomic<uint64_t>& w = word(client, ts);
+    LeaseWord cur{w.load(std::memory_order_acquire)};
+    while (cur.held_by(stream_id)) {
+      const LeaseWord next = LeaseWord::Ended(cur.tg(), cur.rx(), ended_at);
+      if (w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                  std::memory_order_acquire)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Forgets a client slot entirely (logout: the next client in this slot starts clean).
+  void Reset(uint32_t client) {
+    word(client, kTs1).store(0, std::memory_order_release);
+    word(client, kTs2).store(0, std::memory_order_release);
+  }
+
+  static bool Claimable(LeaseWord cur, uint32_t tg, TimeNs now, const LeaseTimers& t) {
+    if (cur.free()) return true;
+    if (cur.held()) return false;
+    const TimeNs since = cur.since_end(now);
+    if (cur.tg() != tg) return since >= t.group_hangtime;
+    return since >= t.stream_timeout;
+  }
+
+ private:
+  struct alignas(64) Padded {
+    std::atomic<uint64_t> w{0};
+  };
+  static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+  uint32_t max_clients_;
+  std::unique_ptr<Padded[]> words_;
+};
+
+}  // namespace dmrswitch::route

@@ -1,0 +1,55 @@
+// Vocabulary shared by the routing core. Everything here is plain data: no DPDK, sockets or
+// clocks. Time is an input (TimeNs), supplied by whoever drives the core.
+#pragma once
+
+#include <cstdint>
+
+namespace dmrswitch::route {
+
+// Nanoseconds since the Unix epoch (FBP timestamps are wall-clock ns, PROTOCOL.md §2.2).
+using TimeNs = uint64_t;
+inline constexpr TimeNs kMs = 1'000'000;
+inline constexpr TimeNs kSec = 1'000 * kMs;
+
+// IPv4 address and UDP port in host byte order.
+struct Endpoint {
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// A place packets come from or go to: an HBP client (indexed by its stable client slot) or an
+// OpenBridge/FBP peer (indexed by its position in the configuration).
+enum class SystemKind : uint8_t { kNone = 0, kClient, kPeer };
+struct SystemRef {
+  SystemKind kind = SystemKind::kNone;
+  uint32_t index = 0;
+  bool operator==(const SystemRef&) const = default;
+  static SystemRef Client(uint32_t i) { return {SystemKind::kClient, i}; }
+  static SystemRef Peer(uint32_t i) { return {SystemKind::kPeer, i}; }
+  bool is_client() const { return kind == SystemKind::kClient; }
+  bool is_peer() const { return kind == SystemKind::kPeer; }
+};
+
+// A set of peer indices (per-stream peer state: excluded, quenched, quench sent). Fixed size, so
+// stream state needs no allocation; the snapshot builder enforces the bound.
+struct PeerSet {
+  static constexpr uint32_t kMaxPeers = 256;
+  uint64_t words[kMaxPeers / 64] = {};
+  bool test(uint32_t i) const { return (words[i >> 6] >> (i & 63)) & 1; }
+  void set(uint32_t i) { words[i >> 6] |= uint64_t{1} << (i & 63); }
+  void clear() { *this = PeerSet{}; }
+};
+
+// Timeslot index: 0 = TS1, 1 = TS2.
+inline constexpr unsigned kTs1 = 0;
+inline constexpr unsigned kTs2 = 1;
+
+// Special IDs (PROTOCOL.md §3.5, §5).
+inline constexpr uint32_t kDialTg = 9;
+inline constexpr uint32_t kUnlinkId = 4000;
+inline constexpr uint32_t kStatusId = 5000;
+inline constexpr uint32_t kAllCall = 16777215;
+inline constexpr uint32_t kMaxSubscriberId = 16776415;
+
+}  // namespace dmrswitch::route

@@ -1,0 +1,901 @@
+// Scenarios for the shard state machine: each pins one rule of PROTOCOL.md §3 (as Part A keeps
+// or fixes it) with packets in, clock steps, and the exact packets and events out.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/scenario/scenario_harness.h"
+
+namespace dmrswitch::scenario {
+namespace {
+
+using route::DropReason;
+using route::kMs;
+using route::kSec;
+using route::kTs1;
+using route::kTs2;
+using route::SubscriptionAction;
+using route::Verdict;
+
+Endpoint Addr(uint8_t last, uint16_t port) {
+  return Endpoint{(198u << 24) | (18u << 16) | (1u << 8) | last, port};
+}
+
+// Three hotspots with TG 91 static on TS2; a fourth without.
+World ThreeOn91(unsigned nshards = 1) {
+  World w(nshards);
+  w.policy.server_id = 310999;
+  w.clients = {
+      {3120001, Addr(1, 50001), 3, {{kTs2, 91}}},
+      {3120002, Addr(2, 50002), 3, {{kTs2, 91}}},
+      {3120003, Addr(3, 50003), 3, {{kTs2, 91}}},
+      {3120004, Addr(4, 50004), 3, {}},
+  };
+  w.Publish();
+  return w;
+}
+
+std::vector<std::vector<uint8_t>> BytesTo(const std::vector<Sent>& sent, SystemRef to) {
+  std::vector<std::vector<uint8_t>> out;
+  for (const Sent& s : sent) {
+    if (s.to == to) out.push_back(s.bytes);
+  }
+  return out;
+}
+
+TEST(GroupCall, EveryFrameReachesEveryOtherMemberByteForByte) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xCAFE0001, kTs2, 12);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 2u);  // members 1 and 2; never back to the source
+    EXPECT_EQ(sent[0].to, SystemRef::Client(1));
+    EXPECT_EQ(sent[0].addr, w.clients[1].addr);
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(f, 1, kTs2, 91, false)));
+    EXPECT_EQ(sent[1].to, SystemRef::Client(2));
+    EXPECT_EQ(Hex(sent[1].bytes), Hex(w.ExpectedHbp(f, 2, kTs2, 91, false)));
+    w.Advance(60 * kMs);
+  }
+  const auto events = w.TakeEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, EventType::kStreamStarted) << Describe(events[0]);
+  EXPECT_EQ(events[0].source, SystemRef::Client(0));
+  EXPECT_EQ(events[0].source_id, 3120001u);
+  EXPECT_EQ(events[0].rf_src, 3120101u);
+  EXPECT_EQ(events[0].tg, 91u);
+  EXPECT_EQ(events[1].type, EventType::kStreamEnded) << Describe(events[1]);
+  EXPECT_EQ(events[1].packets, call.size());
+  EXPECT_EQ(events[1].lost, 0u);
+}
+
+TEST(GroupCall, ShortDmrdIsForwardedAs55Bytes) {
+  World w = ThreeOn91();
+  Frame f = Call(3120101, 91, 3120001, 0xCAFE0002, kTs2, 0)[0];
+  f.length = 53;
+  ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+  const auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].bytes.size(), 55u);
+  EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(f, 1, kTs2, 91, false)));
+}
+
+TEST(Admission, UnknownClientAndWrongAddressAreDroppedSilently) {
+  World w = ThreeOn91();
+  Frame f = Call(3120101, 91, 0, 0xCAFE0003, kTs2, 0)[0];
+  f.repeater_id = 3129999;  // not logged in
+  EXPECT_EQ(w.HbpDatagram(f.Bytes(), Addr(9, 50009)), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kUnknownClient), 1u);
+  f.repeater_id = 3120001;
+  const Endpoint spoof = Addr(9, 50001);
+  EXPECT_EQ(w.FromClient(0, f, &spoof), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kAddressMismatch), 1u);
+  EXPECT_TRUE(w.TakeSent().empty());
+  EXPECT_TRUE(w.TakeEvents().empty());
+}
+
+TEST(Contention, HangTimeKeepsOtherTgOffABusySlotThenReleases) {
+  World w = ThreeOn91();
+  w.clients[1].statics.push_back({kTs2, 3100});
+  w.clients[3].statics.push_back({kTs2, 3100});
+  w.Publish();
+  // Client 0 talks on 91: client 1 hears it on TS2.
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xA0000001, kTs2, 3));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 5u);
+  w.TakeEvents();
+  // 1 s later client 3 talks on 3100: client 1's TS2 is in hang time for TG 91 → skipped.
+  w.Advance(1 * kSec);
+  w.PlayCall(3, Call(3120104, 3100, 3120004, 0xA0000002, kTs2, 3));
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  EXPECT_GT(w.shard(0).counters().contention_skips, 0u);
+  // After the hang time (5 s) it gets through.
+  w.Advance(5 * kSec);
+  w.PlayCall(3, Call(3120104, 3100, 3120004, 0xA0000003, kTs2, 3));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 5u);
+}
+
+TEST(TwoShards, StreamsOwnedByDifferentShardsContendForOneSlotLease) {
+  World w = ThreeOn91(/*nshards=*/2);
+  w.clients[1].statics.push_back({kTs2, 3100});
+  w.clients[3].statics.push_back({kTs2, 3100});
+  w.Publish();
+  // Find two stream IDs owned by different shards.
+  uint32_t a = 0xB0000000, b = 0xB0000001;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  const auto call_a = Call(3120101, 91, 3120001, a, kTs2, 6);
+  const auto call_b = Call(3120104, 3100, 3120004, b, kTs2, 6);
+  // Interleave: A starts first and holds client 1's TS2; B (other shard) must not get in.
+  for (size_t i = 0; i < call_a.size(); ++i) {
+    w.FromClient(0, call_a[i]);
+    w.FromClient(3, call_b[i]);
+    w.Advance(60 * kMs);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), call_a.size());
+  for (size_t i = 0; i < to1.size(); ++i) {
+    EXPECT_EQ(Hex(to1[i]), Hex(w.ExpectedHbp(call_a[i], 1, kTs2, 91, false)));
+  }
+  EXPECT_GT(w.shard(w.OwnerOf(b)).counters().contention_skips, 0u);
+}
+
+TEST(UserActivated, NonMemberActivatesAtCallStartAndIsHeard) {
+  World w = ThreeOn91();
+  // Client 3 (no statics) keys up TG 91: routed now, and a UA request goes to the control plane.
+  const auto call = Call(3120104, 91, 3120004, 0xC0000001, kTs2, 2);
+  w.PlayCall(3, call);
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(0)).size(), call.size());
+  const auto ev = w.TakeEvents();
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, EventType::kStreamStarted);
+  EXPECT_EQ(ev[1].type, EventType::kSubscriptionRequest);
+  EXPECT_EQ(ev[1].action, SubscriptionAction::kActivateUa);
+  EXPECT_EQ(ev[1].source, SystemRef::Client(3));
+  EXPECT_EQ(ev[1].ts, kTs2);
+  EXPECT_EQ(ev[1].tg, 91u);
+}
+
+TEST(UserActivated, ActivateOnEndRestoresKeyUpTwice) {
+  World w = ThreeOn91();
+  w.policy.activate_on = route::ActivateOn::kEnd;
+  w.Publish();
+  const auto call = Call(3120104, 91, 3120004, 0xC0000002, kTs2, 2);
+  w.PlayCall(3, call);
+  EXPECT_TRUE(w.TakeSent().empty());  // the first transmission is not heard
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[1].type, EventType::kStreamEnded);
+  EXPECT_EQ(ev[2].type, EventType::kSubscriptionRequest);  // at the terminator
+  EXPECT_EQ(ev[2].action, SubscriptionAction::kActivateUa);
+  // The control plane activates it; the second key-up is heard.
+  w.ua.push_back({3, kTs2, 91, w.now() + 10 * 60 * kSec});
+  w.Publish();
+  w.PlayCall(3, Call(3120104, 91, 3120004, 0xC0000003, kTs2, 2));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(0)).size(), 4u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission and ACLs (PROTOCOL.md §1.5, §3.9, Part A §6)
+
+TEST(Admission, TimeslotTheClientDidNotDeclareIsDropped) {
+  World w = ThreeOn91();
+  w.clients[0].slot_mask = 2;  // simplex hotspot: TS2 only
+  w.Publish();
+  EXPECT_EQ(w.FromClient(0, Call(3120101, 91, 3120001, 0xD0000001, kTs1, 0)[0]), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kSlotNotConfigured), 1u);
+}
+
+TEST(Admission, LoginAndKeepalivePacketsGoToTheControlPlane) {
+  World w = ThreeOn91();
+  std::vector<uint8_t> ping = {'R', 'P', 'T', 'P', 'I', 'N', 'G', 0x00, 0x2F, 0x9B, 0x21};
+  EXPECT_EQ(w.HbpDatagram(ping, w.clients[0].addr), Verdict::kToControl);
+  std::vector<uint8_t> junk = {'X', 'Y', 'Z', 'W', 1, 2, 3};
+  EXPECT_EQ(w.HbpDatagram(junk, w.clients[0].addr), Verdict::kDropped);
+  EXPECT_EQ(w.TotalRejects(proto::Reject::kUnknownTag), 1u);
+  std::vector<uint8_t> runt = Call(3120101, 91, 3120001, 0xD0000002, kTs2, 0)[0].Bytes();
+  runt.resize(40);
+  EXPECT_EQ(w.HbpDatagram(runt, w.clients[0].addr), Verdict::kDropped);
+  EXPECT_EQ(w.TotalRejects(proto::Reject::kTruncated), 1u);
+  Frame zero = Call(3120101, 91, 3120001, 0xD0000003, kTs2, 0)[0];
+  zero.stream_id = 0;
+  EXPECT_EQ(w.FromClient(0, zero), Verdict::kDropped);
+  EXPECT_EQ(w.TotalRejects(proto::Reject::kZeroStreamId), 1u);
+  EXPECT_TRUE(w.TakeSent().empty());
+}
+
+TEST(Acl, GlobalSubDenyOneIsFreeDmrsDefault) {
+  World w = ThreeOn91();
+  const auto call = Call(1, 91, 3120001, 0xD0000010, kTs2, 2);
+  for (const Frame& f : call) EXPECT_EQ(w.FromClient(0, f), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kSubAcl), call.size());
+  EXPECT_TRUE(w.TakeSent().empty());
+  EXPECT_TRUE(w.TakeEvents().empty());  // refused streams make no events
+}
+
+TEST(Acl, GlobalTgAclIsPerTimeslot) {
+  World w = ThreeOn91();
+  w.policy.tg_acl[kTs2] = *route::Acl::Parse("DENY:91");
+  w.clients[1].statics.push_back({kTs1, 91});
+  w.clients[0].statics.push_back({kTs1, 91});
+  w.Publish();
+  EXPECT_EQ(w.FromClient(0, Call(3120101, 91, 3120001, 0xD0000011, kTs2, 0)[0]), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kTgAcl), 1u);
+  // The same TG on TS1 is allowed.
+  EXPECT_EQ(w.FromClient(0, Call(3120101, 91, 3120001, 0xD0000012, kTs1, 0)[0]),
+            Verdict::kConsumed);
+  // Every other member (client, slot): client 0's own TS2, client 1 on both slots, client 2.
+  EXPECT_EQ(w.TakeSent().size(), 4u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot state (PROTOCOL.md §3.6 step 3, contention rules (a)–(d))
+
+TEST(Contention, SecondTransmissionOnAReceivingSlotIsACollision) {
+  World w = ThreeOn91();
+  const auto a = Call(3120101, 91, 3120001, 0xE0000001, kTs2, 6);
+  const auto b = Call(3120109, 91, 3120001, 0xE0000002, kTs2, 6);
+  w.FromClient(0, a[0]);
+  w.Advance(60 * kMs);
+  EXPECT_EQ(w.FromClient(0, b[0]), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 1u);
+  // Once A has ended, B may start.
+  for (size_t i = 1; i < a.size(); ++i) {
+    w.FromClient(0, a[i]);
+    w.Advance(60 * kMs);
+  }
+  w.TakeSent();
+  w.Advance(400 * kMs);
+  EXPECT_EQ(w.FromClient(0, b[0]), Verdict::kConsumed);
+}
+
+TEST(Contention, ClientsOwnTransmissionTakesItsSlotFromTheHub) {
+  World w = ThreeOn91();
+  const auto a = Call(3120101, 91, 3120001, 0xE0000011, kTs2, 6);
+  const auto b = Call(3120102, 91, 3120002, 0xE0000012, kTs2, 6);
+  w.FromClient(0, a[0]);  // client 1 starts receiving A
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 1u);
+  w.Advance(60 * kMs);
+  // Client 1's user keys up anyway: the radio has the channel.
+  EXPECT_EQ(w.FromClient(1, b[0]), Verdict::kConsumed);
+  w.TakeSent();
+  w.Advance(60 * kMs);
+  w.FromClient(0, a[1]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  EXPECT_GT(w.shard(0).counters().contention_skips, 0u);
+}
+
+TEST(Contention, SameTgWithinTheCollisionWindowWaitsThenGetsIn) {
+  World w = ThreeOn91();
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xE0000021, kTs2, 2));
+  w.TakeSent();
+  // Client 2 answers 100 ms after the terminator: client 1's slot ended < 360 ms ago.
+  w.Advance(100 * kMs - 60 * kMs);
+  const auto b = Call(3120103, 91, 3120003, 0xE0000022, kTs2, 8);
+  w.FromClient(2, b[0]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  // 360 ms after the end the same TG gets through (late entry, mid-stream).
+  w.Advance(300 * kMs);
+  w.FromClient(2, b[1]);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(b[1], 1, kTs2, 91, false)));
+}
+
+TEST(Contention, SilentStreamReleasesItsSlotsHangTimeFromItsLastPacket) {
+  World w = ThreeOn91();
+  w.clients[1].statics.push_back({kTs2, 3100});
+  w.clients[3].statics.push_back({kTs2, 3100});
+  w.Publish();
+  const auto a = Call(3120101, 91, 3120001, 0xE0000031, kTs2, 6);
+  for (int i = 0; i < 3; ++i) {
+    w.FromClient(0, a[i]);
+    w.Advance(60 * kMs);
+  }
+  // A goes silent (no terminator). 5 s after its last packet another TG may use client 1's TS2.
+  w.Advance(5 * kSec);
+  w.TakeSent();
+  w.PlayCall(3, Call(3120104, 3100, 3120004, 0xE0000032, kTs2, 1));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 3u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-packet policing (PROTOCOL.md §3.6 steps 4–5)
+
+TEST(Policing, RateLimitAfter18PacketsAbove25PerSecond) {
+  World w = ThreeOn91();
+  auto call = Call(3120101, 91, 3120001, 0xF0000001, kTs2, 40);
+  size_t dropped = 0;
+  for (const Frame& f : call) {
+    if (w.FromClient(0, f) == Verdict::kDropped) ++dropped;
+    w.Advance(10 * kMs);  // 100 packets/s: a flood
+  }
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(w.TotalDrops(DropReason::kRateLimit), dropped);
+  // The first 19 packets always pass.
+  EXPECT_GE(call.size() - dropped, 19u);
+}
+
+TEST(Policing, RealCadenceIsNeverRateLimited) {
+  World w = ThreeOn91();
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xF0000002, kTs2, 300));
+  EXPECT_EQ(w.TotalDrops(DropReason::kRateLimit), 0u);
+}
+
+TEST(Policing, StreamOlderThanMaxAgeIsCut) {
+  World w = ThreeOn91();
+  w.policy.max_stream_age = 2 * kSec;
+  w.Publish();
+  const auto call = Call(3120101, 91, 3120001, 0xF0000003, kTs2, 50);  // 3 s of voice
+  w.PlayCall(0, call);
+  EXPECT_GT(w.TotalDrops(DropReason::kMaxStreamAge), 0u);
+  EXPECT_LE(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 34u);  // 2 s / 60 ms + 1
+}
+
+TEST(Policing, DuplicatesAndReorderingAreDroppedGapsForwardedAndCounted) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xF0000004, kTs2, 8);
+  w.FromClient(0, call[0]);
+  w.FromClient(0, call[1]);
+  EXPECT_EQ(w.FromClient(0, call[1]), Verdict::kDropped);  // same seq again
+  EXPECT_EQ(w.TotalDrops(DropReason::kDuplicate), 1u);
+  w.FromClient(0, call[4]);                                // 2 and 3 lost
+  EXPECT_EQ(w.FromClient(0, call[3]), Verdict::kDropped);  // late: backwards
+  EXPECT_EQ(w.TotalDrops(DropReason::kOutOfOrder), 1u);
+  w.FromClient(0, call.back());
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].type, EventType::kStreamEnded);
+  EXPECT_EQ(ev[1].packets, 4u);
+  EXPECT_EQ(ev[1].lost, 2u + (call.size() - 1 - 5));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 4u);
+}
+
+TEST(Policing, SequenceWrapsFrom255To0) {
+  World w = ThreeOn91();
+  auto call = Call(3120101, 91, 3120001, 0xF0000005, kTs2, 300);
+  call.pop_back();  // no terminator: keep it live
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed) << int(f.seq);
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kOutOfOrder), 0u);
+}
+
+TEST(StreamEnd, FramesAfterTheTerminatorAreDroppedANewHeaderStartsOver) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xF0000006, kTs2, 2);
+  w.PlayCall(0, call);
+  w.TakeSent();
+  w.TakeEvents();
+  EXPECT_EQ(w.FromClient(0, call[1]), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kAfterEnd), 1u);
+  w.Advance(500 * kMs);
+  EXPECT_EQ(w.FromClient(0, call[0]), Verdict::kConsumed);  // same ID, new header
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kStreamStarted);
+}
+
+TEST(StreamEnd, SilenceLosesTheStreamAfterFiveSeconds) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xF0000007, kTs2, 6);
+  for (int i = 0; i < 4; ++i) {
+    w.FromClient(0, call[i]);
+    w.Advance(60 * kMs);
+  }
+  w.TakeEvents();
+  w.Advance(4 * kSec);
+  EXPECT_TRUE(w.TakeEvents().empty());
+  w.Advance(1 * kSec);
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kStreamLost);
+  EXPECT_EQ(ev[0].packets, 4u);
+  EXPECT_EQ(w.shard(0).live_streams(), 0u);
+}
+
+TEST(StreamTable, FullTableRefusesNewStreamsAndForgetsEndedOnesFirst) {
+  World w(1, /*stream_capacity=*/2);
+  w.policy.server_id = 310999;
+  w.clients = {{3120001, Addr(1, 50001), 3, {{kTs2, 91}, {kTs1, 92}}},
+               {3120002, Addr(2, 50002), 3, {{kTs2, 91}, {kTs1, 92}}},
+               {3120003, Addr(3, 50003), 3, {{kTs2, 91}}}};
+  w.Publish();
+  w.FromClient(0, Call(3120101, 91, 3120001, 0x1001, kTs2, 2)[0]);
+  w.FromClient(1, Call(3120102, 92, 3120002, 0x1002, kTs1, 2)[0]);
+  EXPECT_EQ(w.FromClient(2, Call(3120103, 91, 3120003, 0x1003, kTs2, 2)[0]), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kTableFull), 1u);
+  // End one; the next new stream evicts the remembered ended one.
+  w.FromClient(0, Call(3120101, 91, 3120001, 0x1001, kTs2, 2).back());
+  w.Advance(400 * kMs);
+  EXPECT_EQ(w.FromClient(2, Call(3120103, 91, 3120003, 0x1003, kTs2, 2)[0]), Verdict::kConsumed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private-call controls and dial-a-TG (PROTOCOL.md §3.5)
+
+route::Event OnlyRequest(const std::vector<Event>& ev) {
+  for (const Event& e : ev) {
+    if (e.type == EventType::kSubscriptionRequest) return e;
+  }
+  return Event{};
+}
+
+TEST(PrivateCall, DialUnlinkStatusAreRequestsNotRoutedCalls) {
+  World w = ThreeOn91();
+  struct Case {
+    uint32_t dst;
+    unsigned ts;
+    SubscriptionAction want;
+  } cases[] = {
+      {3100, kTs2, SubscriptionAction::kDial},       {4000, kTs2, SubscriptionAction::kUnlink},
+      {5000, kTs2, SubscriptionAction::kStatus},     {9, kTs2, SubscriptionAction::kRejectDial},
+      {9995, kTs2, SubscriptionAction::kRejectDial}, {3100, kTs1, SubscriptionAction::kRejectDial}};
+  uint32_t stream = 0x2001;
+  for (const Case& c : cases) {
+    w.PlayCall(0, Call(3120101, c.dst, 3120001, stream++, c.ts, 2, /*private_call=*/true));
+    w.Advance(1 * kSec);
+    EXPECT_TRUE(w.TakeSent().empty()) << c.dst;
+    const Event e = OnlyRequest(w.TakeEvents());
+    EXPECT_EQ(e.action, c.want) << c.dst;
+    EXPECT_EQ(e.source, SystemRef::Client(0));
+    EXPECT_EQ(e.tg, c.dst);
+  }
+}
+
+TEST(DialATg, DialledClientSpeaksTg9AndIsHeardAsTheRealTgWithRewrittenLc) {
+  World w = ThreeOn91();
+  w.clients[1].statics = {{kTs2, 3100}};
+  w.clients[3].dial_tg = 3100;
+  w.Publish();
+  const auto call = Call(3120104, 9, 3120004, 0x3001, kTs2, 7);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(3, f), Verdict::kConsumed);
+    const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+    ASSERT_EQ(to1.size(), 1u);
+    EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(f, 1, kTs2, 3100, /*rewrite_lc=*/true)))
+        << "flags " << int(f.flags);
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(DialATg, TrafficOnTheTgReachesTheDialledClientAsTg9OnTs2) {
+  World w = ThreeOn91();
+  w.clients[1].statics = {{kTs1, 3100}};
+  w.clients[3].dial_tg = 3100;
+  w.Publish();
+  const auto call = Call(3120102, 3100, 3120002, 0x3002, kTs1, 7);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(1, f), Verdict::kConsumed);
+    const auto to3 = BytesTo(w.TakeSent(), SystemRef::Client(3));
+    ASSERT_EQ(to3.size(), 1u);
+    // Slot flipped to TS2, TG 3100 → 9, LC rewritten to match.
+    EXPECT_EQ(Hex(to3[0]), Hex(w.ExpectedHbp(f, 3, kTs2, 9, /*rewrite_lc=*/true)));
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(DialATg, OneCopyPerDestinationWhenDialAndStaticMatch) {
+  World w = ThreeOn91();
+  w.clients[3].statics = {{kTs2, 3100}};
+  w.clients[3].dial_tg = 3100;  // both "#3100" and "3100" would match in FreeDMR
+  w.clients[1].statics = {{kTs2, 3100}};
+  w.Publish();
+  w.FromClient(1, Call(3120102, 3100, 3120002, 0x3003, kTs2, 1)[0]);
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(3)).size(), 1u);
+}
+
+TEST(DialATg, EmbeddedLcIsRewrittenOnVoiceOnlyNeverOnDataBursts) {
+  World w = ThreeOn91();
+  w.clients[1].statics = {{kTs2, 3100}};
+  w.clients[3].dial_tg = 3100;
+  w.Publish();
+  // A group CSBK (data sync, data type 3: low nibble 3 like voice burst D) on TG 9.
+  Frame csbk = Call(3120104, 9, 3120004, 0x3004, kTs2, 0)[0];
+  csbk.flags = 0xA3;
+  for (size_t i = 0; i < 33; ++i) csbk.payload[i] = static_cast<uint8_t>(0xC0 + i);
+  ASSERT_EQ(w.FromClient(3, csbk), Verdict::kConsumed);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), 1u);
+  // TG rewritten in the header fields, the burst itself untouched (FreeDMR quirk not copied).
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(csbk, 1, kTs2, 3100, /*rewrite_lc=*/false)));
+}
+
+TEST(GroupCall, CrossSlotMemberGetsTheSlotBitFlipped) {
+  World w = ThreeOn91();
+  w.clients[1].statics = {{kTs1, 91}};
+  w.Publish();
+  const Frame f = Call(3120101, 91, 3120001, 0x3005, kTs2, 0)[0];
+  w.FromClient(0, f);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_EQ(to1[0][15] & 0x80, 0);
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(f, 1, kTs1, 91, false)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenBridge and FBP (PROTOCOL.md §2, §3.7)
+
+route::PeerSpec Peer(std::string name, uint32_t network_id, uint8_t last, uint8_t version) {
+  route::PeerSpec p;
+  p.name = std::move(name);
+  p.network_id = network_id;
+  p.target = Addr(last, 62035);
+  p.version = version;
+  p.relay = version > 1;
+  p.passphrase = "mypass";
+  return p;
+}
+
+World Meshed(unsigned nshards = 1) {
+  World w(nshards);
+  w.policy.server_id = 310999;
+  w.clients = {{3120001, Addr(1, 50001), 3, {{kTs2, 3100}}},
+               {3120002, Addr(2, 50002), 3, {{kTs2, 3100}}}};
+  w.peers = {Peer("bm", 2341, 101, 1), Peer("fdmr-a", 234101, 102, 5),
+             Peer("fdmr-b", 234102, 103, 5)};
+  w.Publish();
+  return w;
+}
+
+TEST(OpenBridge, LocalCallGoesToEveryPeerInItsOwnFormatByteForByte) {
+  World w = Meshed();
+  const auto call = Call(3120101, 3100, 3120001, 0x4001, kTs2, 7);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    const auto obp = BytesTo(sent, SystemRef::Peer(0));
+    const auto a = BytesTo(sent, SystemRef::Peer(1));
+    const auto b = BytesTo(sent, SystemRef::Peer(2));
+    ASSERT_EQ(obp.size(), 1u);
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(Hex(obp[0]), Hex(w.ExpectedObpV1(f, 0, 3100)));
+    EXPECT_EQ(Hex(a[0]), Hex(w.ExpectedDmre(f, 1, 3100, 310999, 3120001, 1, w.now())));
+    EXPECT_EQ(Hex(b[0]), Hex(w.ExpectedDmre(f, 2, 3100, 310999, 3120001, 1, w.now())));
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(OpenBridge, Hblink3IdModeWritesTheNetworkId) {
+  World w = Meshed();
+  w.peers[0].id_mode = route::PeerIdMode::kHblink3;
+  w.Publish();
+  const Frame f = Call(3120101, 3100, 3120001, 0x4002, kTs2, 0)[0];
+  w.FromClient(0, f);
+  const auto obp = BytesTo(w.TakeSent(), SystemRef::Peer(0));
+  ASSERT_EQ(obp.size(), 1u);
+  EXPECT_EQ(proto::LoadBe32(&obp[0][11]), 2341u);
+  EXPECT_EQ(Hex(obp[0]), Hex(w.ExpectedObpV1(f, 0, 3100)));
+}
+
+TEST(OpenBridge, LocalOnlyTgsAreNotBridged) {
+  World w = Meshed();
+  w.clients[1].statics = {{kTs2, 79}, {kTs2, 9990}};
+  w.clients[0].statics = {{kTs2, 79}, {kTs2, 9990}};
+  w.Publish();
+  w.FromClient(0, Call(3120101, 79, 3120001, 0x4003, kTs2, 0)[0]);
+  w.FromClient(0, Call(3120101, 9990, 3120001, 0x4004, kTs2, 0)[0]);
+  for (const Sent& s : w.TakeSent()) EXPECT_TRUE(s.to.is_client());
+}
+
+TEST(OpenBridge, ClassicObpIngressReachesClientsAndTheFbpMesh) {
+  World w = Meshed();
+  const auto call = Call(2345678, 3100, 0, 0x4010, kTs1, 3);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromPeer(0, w.ObpV1From(0, f)), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    // Both clients (TS2 statics) and both FBP peers, which relay; never back to the source.
+    ASSERT_EQ(sent.size(), 4u);
+    Frame as_received = f;
+    as_received.length = 53;
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(as_received, 0, kTs2, 3100, false)));
+    EXPECT_EQ(Hex(sent[1].bytes), Hex(w.ExpectedHbp(as_received, 1, kTs2, 3100, false)));
+    // Origin server = the OBP peer's network ID, no origin repeater, first FBP hop.
+    EXPECT_EQ(Hex(sent[2].bytes), Hex(w.ExpectedDmre(as_received, 1, 3100, 2341, 0, 1, w.now())));
+    EXPECT_EQ(Hex(sent[3].bytes), Hex(w.ExpectedDmre(as_received, 2, 3100, 2341, 0, 1, w.now())));
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(OpenBridge, FbpTrafficIsNotRelayedToClassicObp) {
+  World w = Meshed();
+  w.FromPeer(1, w.DmreFrom(1, Call(2345678, 3100, 0, 0x4015, kTs1, 0)[0], 234101, 0, 1, w.now()));
+  const auto sent = w.TakeSent();
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(0)).empty());  // no hop count, no quench: no relay
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(2)).size(), 1u);
+}
+
+TEST(OpenBridge, ClassicObpIngressChecks) {
+  World w = Meshed();
+  // Bad MAC.
+  auto pkt = w.ObpV1From(0, Call(2345678, 3100, 0, 0x4011, kTs1, 0)[0]);
+  pkt[30] ^= 1;
+  EXPECT_EQ(w.FromPeer(0, pkt), Verdict::kDropped);
+  EXPECT_EQ(w.TotalRejects(proto::Reject::kBadMac), 1u);
+  // TS2 is not carried on classic OBP.
+  EXPECT_EQ(w.FromPeer(0, w.ObpV1From(0, Call(2345678, 3100, 0, 0x4012, kTs2, 0)[0])),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerScope), 1u);
+  // Local-only TGs.
+  for (uint32_t tg : {79u, 150u, 9990u, 900999u}) {
+    EXPECT_EQ(w.FromPeer(0, w.ObpV1From(0, Call(2345678, tg, 0, 0x4100 + tg, kTs1, 0)[0])),
+              Verdict::kDropped);
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerScope), 5u);
+  // FreeDMR id mode: bytes 11..14 must be the peer's network ID.
+  Frame f = Call(2345678, 3100, 0, 0x4013, kTs1, 0)[0];
+  auto wrong = w.ObpV1From(0, f);
+  proto::StoreBe32(&wrong[11], 9999);
+  proto::HmacSha1 h(proto::ObpKeyFromPassphrase("mypass"));
+  h.Sign(proto::ByteSpan(wrong.data(), 53), &wrong[53]);
+  EXPECT_EQ(w.FromPeer(0, wrong), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerNetworkId), 1u);
+  // Strict address check when relax_checks is off.
+  w.peers[0].relax_checks = false;
+  w.Publish();
+  const Endpoint elsewhere = Addr(200, 62035);
+  EXPECT_EQ(w.FromPeer(0, w.ObpV1From(0, Call(2345678, 3100, 0, 0x4014, kTs1, 0)[0]), &elsewhere),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerAddress), 1u);
+  EXPECT_TRUE(w.TakeSent().empty());
+}
+
+TEST(Fbp, RelayedToOtherFbpPeersWithHopsPlusOneOriginPreserved) {
+  World w = Meshed();
+  const TimeNs sent_at = w.now() - 20 * kMs;
+  const auto call = Call(2345678, 3100, 0, 0x5001, kTs1, 3);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 2340001, 2, sent_at)), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(0)).empty());  // classic OBP: local traffic only
+    EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty());  // never back to the source
+    const auto b = BytesTo(sent, SystemRef::Peer(2));
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(Hex(b[0]), Hex(w.ExpectedDmre(f, 2, 3100, 234101, 2340001, 3, w.now())));
+    ASSERT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), 1u);
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(Fbp, FirstSourceWinsFromTheFirstPacketAndTheOtherGetsOneBcsq) {
+  World w = Meshed();
+  const auto call = Call(2345678, 3100, 0, 0x5002, kTs1, 4);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234199, 0, 1, w.now())), Verdict::kConsumed);
+    // The same stream via the other FBP peer, a few ms later: never forwarded, not even once.
+    ASSERT_EQ(w.FromPeer(2, w.DmreFrom(2, f, 234199, 0, 2, w.now())), Verdict::kDropped);
+    w.Advance(60 * kMs);
+  }
+  const auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), call.size());  // exactly one copy each
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(1)).size(), call.size());
+  std::vector<std::vector<uint8_t>> bcsq;
+  for (const Sent& s : sent) {
+    if (s.bytes.size() == 31) bcsq.push_back(s.bytes);
+  }
+  ASSERT_EQ(bcsq.size(), 1u);
+  std::vector<uint8_t> want = {'B', 'C', 'S', 'Q', 0x00, 0x0C, 0x1C, 0x00, 0x00, 0x50, 0x02};
+  proto::HmacSha1 h(proto::ObpKeyFromPassphrase("mypass"));
+  want.resize(31);
+  h.Sign(proto::ByteSpan(want.data(), 11), &want[11]);
+  EXPECT_EQ(Hex(bcsq[0]), Hex(want));
+  EXPECT_EQ(w.TotalDrops(DropReason::kLoopDuplicate), call.size());
+  bool quench_event = false;
+  for (const Event& e : w.TakeEvents()) {
+    if (e.type == EventType::kSourceQuenchSent) {
+      quench_event = true;
+      EXPECT_EQ(e.source, SystemRef::Peer(2));
+      EXPECT_EQ(e.stream_id, 0x5002u);
+    }
+  }
+  EXPECT_TRUE(quench_event);
+}
+
+TEST(Fbp, OurOwnStreamComingBackIsDroppedAndQuenched) {
+  World w = Meshed();
+  const auto call = Call(3120101, 3100, 3120001, 0x5003, kTs2, 3);
+  w.FromClient(0, call[0]);
+  w.TakeSent();
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, call[1], 310999, 3120001, 2, w.now())), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kLoopDuplicate), 1u);
+  const auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, SystemRef::Peer(1));
+  EXPECT_EQ(sent[0].bytes.size(), 31u);  // BCSQ
+}
+
+TEST(Fbp, IngressGuardsDropAndQuench) {
+  World w = Meshed();
+  struct Case {
+    const char* what;
+    uint32_t tg;
+    uint32_t origin;
+    uint8_t hops;
+    TimeNs age;
+    DropReason want;
+  } cases[] = {
+      {"stale", 3100, 234101, 1, 6 * kSec, DropReason::kFbpStale},
+      {"server id 3 digits", 3100, 234, 1, 0, DropReason::kFbpServerId},
+      {"server id 8 digits", 3100, 23410199, 1, 0, DropReason::kFbpServerId},
+      {"hops", 3100, 234101, 10, 0, DropReason::kFbpHops},
+      {"tg <= 79", 79, 234101, 1, 0, DropReason::kPeerScope},
+      {"echo range", 9990, 234101, 1, 0, DropReason::kPeerScope},
+      {"92..199 from another country", 150, 234101, 1, 0, DropReason::kPeerScope},
+      {"80..89 from another MCC", 85, 234101, 1, 0, DropReason::kPeerScope},
+  };
+  uint32_t stream = 0x6000;
+  for (const Case& c : cases) {
+    const Frame f = Call(2345678, c.tg, 0, ++stream, kTs1, 0)[0];
+    const uint64_t before = w.TotalDrops(c.want);
+    EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, f, c.origin, 0, c.hops, w.now() - c.age)),
+              Verdict::kDropped)
+        << c.what;
+    EXPECT_EQ(w.TotalDrops(c.want), before + 1) << c.what;
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u) << c.what;
+    EXPECT_EQ(sent[0].bytes.size(), 31u) << c.what;  // BCSQ
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerScope), 4u);
+  // Same-country and same-MCC local ranges are accepted.
+  w.policy.server_id = 234199;
+  w.clients[0].statics = {{kTs2, 150}, {kTs2, 85}};
+  w.Publish();
+  EXPECT_EQ(w.FromPeer(
+                1, w.DmreFrom(1, Call(2345678, 150, 0, 0x6100, kTs1, 0)[0], 234101, 0, 1, w.now())),
+            Verdict::kConsumed);
+  EXPECT_EQ(
+      w.FromPeer(1, w.DmreFrom(1, Call(2345678, 85, 0, 0x6101, kTs1, 0)[0], 234501, 0, 1, w.now())),
+      Verdict::kConsumed);
+}
+
+TEST(Fbp, BcsqStopsThatStreamToThatPeerOnly) {
+  World w = Meshed();
+  const auto call = Call(3120101, 3100, 3120001, 0x5004, kTs2, 4);
+  w.FromClient(0, call[0]);
+  w.TakeSent();
+  std::vector<uint8_t> bcsq(31);
+  proto::HmacSha1 h(proto::ObpKeyFromPassphrase("mypass"));
+  proto::EncodeBcsq(proto::Bcsq{3100, 0x5004}, h, bcsq);
+  EXPECT_EQ(w.FromPeer(1, bcsq), Verdict::kConsumed);
+  w.Advance(60 * kMs);
+  w.FromClient(0, call[1]);
+  const auto sent = w.TakeSent();
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty());
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(2)).size(), 1u);
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(0)).size(), 1u);
+  EXPECT_EQ(w.shard(0).counters().quench_skips, 1u);
+}
+
+TEST(Fbp, VersionMismatchesAreRefused) {
+  World w = Meshed();
+  // Plain DMRD to an FBP peer's listener: the control plane answers with BCVE.
+  EXPECT_EQ(w.FromPeer(1, w.ObpV1From(1, Call(2345678, 3100, 0, 0x5005, kTs1, 0)[0])),
+            Verdict::kToControl);
+  // DMRE on a classic OBP listener.
+  EXPECT_EQ(w.FromPeer(0, w.DmreFrom(0, Call(2345678, 3100, 0, 0x5006, kTs1, 0)[0], 234101, 0, 1,
+                                     w.now())),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerVersion), 2u);
+}
+
+TEST(Fbp, DeadPeerIsSkipped) {
+  World w = Meshed();
+  w.peers[2].alive = false;
+  w.Publish();
+  w.FromClient(0, Call(3120101, 3100, 3120001, 0x5007, kTs2, 0)[0]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Peer(2)).empty());
+}
+
+TEST(Fbp, PeerTgAclFiltersEgress) {
+  World w = Meshed();
+  w.peers[1].use_acl = true;
+  w.peers[1].tg_acl = *route::Acl::Parse("PERMIT:91");
+  w.Publish();
+  w.FromClient(0, Call(3120101, 3100, 3120001, 0x5008, kTs2, 0)[0]);
+  const auto sent = w.TakeSent();
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty());
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(2)).size(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unit data (PROTOCOL.md §3.8)
+
+TEST(UnitData, DataGoesWhereTheSubscriberWasLastHeard) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120999, {1, kTs1}});
+  w.Publish();
+  Frame f = Call(3120101, 3120999, 3120001, 0x7001, kTs2, 0, /*private_call=*/true)[0];
+  f.flags = 0xE6;  // TS2, private, data sync, data header
+  ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(f, 1, kTs1, 3120999, false)));
+}
+
+TEST(UnitData, HotspotIdPrefixOnTs2AndFbpPeersForLongIds) {
+  World w = Meshed();
+  w.clients[1].id = 312000299;  // 9-digit hotspot ID of subscriber 3120002
+  w.Publish();
+  Frame f = Call(3120101, 3120002, 3120001, 0x7002, kTs2, 0, true)[0];
+  f.flags = 0xE7;  // rate-1/2 data
+  ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+  const auto sent = w.TakeSent();
+  // IDs >= 1,000,000 also go to the FBP peers, never to classic OBP.
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(1)).size(), 1u);
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(1)).size(), 1u);
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(2)).size(), 1u);
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(0)).empty());
+}
+
+TEST(UnitData, PrivateVoiceFromAPeerIsNotRouted) {
+  World w = Meshed();
+  Frame f = Call(2345678, 3120001, 0, 0x7003, kTs1, 0, true)[0];
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now())), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kNotRoutable), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+TEST(Snapshot, NewGenerationReroutesLiveStreamsAndReleasesDroppedDestinations) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0x8001, kTs2, 10);
+  w.FromClient(0, call[0]);
+  w.Advance(60 * kMs);
+  EXPECT_EQ(w.TakeSent().size(), 2u);
+  // Client 2 unsubscribes, client 3 subscribes, mid-call.
+  w.clients[2].statics.clear();
+  w.clients[3].statics = {{kTs2, 91}};
+  w.Publish();
+  w.FromClient(0, call[1]);
+  const auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(1)).size(), 1u);
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Client(2)).empty());
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(3)).size(), 1u);
+  // Client 2's slot was released at the switch: it is ended, not held by the stream.
+  EXPECT_TRUE(w.leases().Load(2, kTs2).ended());
+}
+
+TEST(Snapshot, NoSnapshotDropsEverything) {
+  World w;
+  EXPECT_EQ(w.HbpDatagram(Call(3120101, 91, 3120001, 0x8002, kTs2, 0)[0].Bytes(), Addr(1, 50001)),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kNoSnapshot), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several shards sharing one set of slot leases
+
+TEST(TwoShards, EventsAndEgressAreIndependentOfWhichShardOwnsTheStream) {
+  for (unsigned n : {1u, 2u, 3u}) {
+    World w = ThreeOn91(n);
+    for (uint32_t stream = 0x9000; stream < 0x9010; ++stream) {
+      w.PlayCall(0, Call(3120101, 91, 3120001, stream, kTs2, 2));
+      w.Advance(6 * kSec);
+    }
+    EXPECT_EQ(w.TakeSent().size(), 16u * 4u * 2u) << n;
+    EXPECT_EQ(w.TakeEvents().size(), 16u * 2u) << n;
+  }
+}
+
+TEST(TwoShards, ADuplicateStreamIsRecognisedByItsOwnerWhicheverPathItTakes) {
+  World w = Meshed(2);
+  const auto call = Call(2345678, 3100, 0, 0x9100, kTs1, 3);
+  for (const Frame& f : call) {
+    w.FromPeer(2, w.DmreFrom(2, f, 234199, 0, 1, w.now()));
+    w.FromPeer(1, w.DmreFrom(1, f, 234199, 0, 1, w.now()));
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(0)).size(), call.size());
+  EXPECT_EQ(w.shard(w.OwnerOf(0x9100)).counters().drop(DropReason::kLoopDuplicate), call.size());
+}
+
+TEST(Egress, FullTransmitQueueIsCountedNotFatal) {
+  World w = ThreeOn91();
+  w.sink().FailNext(1);
+  w.FromClient(0, Call(3120101, 91, 3120001, 0x9200, kTs2, 0)[0]);
+  EXPECT_EQ(w.TakeSent().size(), 1u);
+  EXPECT_EQ(w.shard(0).counters().sink_full, 1u);
+}
+
+}  // namespace
+}  // namespace dmrswitch::scenario
