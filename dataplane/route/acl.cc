@@ -64,7 +64,8 @@ absl::StatusOr<Acl> Acl::Parse(std::string_view text, uint32_t min_id, uint32_t 
       return absl::InvalidArgumentError(absl::StrCat("ACL \"", Str(whole), "\": empty entry"));
     }
     uint32_t lo, hi;
-    if (Upper(entry) == "ALL") {
+    const bool all = Upper(entry) == "ALL";
+    if (all) {
       lo = 0;
       hi = 0xFFFFFFFF;
     } else if (const size_t dash = entry.find('-'); dash != std::string_view::npos) {
@@ -83,7 +84,8 @@ absl::StatusOr<Acl> Acl::Parse(std::string_view text, uint32_t min_id, uint32_t 
       if (!a.ok()) return a.status();
       lo = hi = *a;
     }
-    if ((lo != 0 || hi != 0xFFFFFFFF) && (lo < min_id || hi > max_id)) {
+    // Only the word ALL may reach beyond the limits; a spelled-out 0-4294967295 contains 0.
+    if (!all && (lo < min_id || hi > max_id)) {
       return absl::InvalidArgumentError(absl::StrCat("ACL \"", Str(whole), "\": ", Str(entry),
                                                      " is outside ", min_id, "..", max_id));
     }

@@ -70,9 +70,10 @@ absl::Status RouteSnapshotBuilder::AddClient(uint32_t slot, const ClientSpec& sp
   c.tg_acl[0] = spec.tg_acl[0];
   c.tg_acl[1] = spec.tg_acl[1];
   // Unit data for a 7-digit subscriber ID reaches a hotspot with that ID or a 9-digit ID made of
-  // it and a 2-digit suffix (PROTOCOL.md §3.8).
-  const uint32_t prefix = spec.id >= 100000000 ? spec.id / 100 : spec.id;
-  snap_->client_by_prefix_.emplace(prefix, slot);
+  // it and a 2-digit suffix (PROTOCOL.md §3.8). A client's own ID always finds it, and wins over
+  // another client's prefix.
+  snap_->client_by_prefix_.insert_or_assign(spec.id, slot);
+  if (spec.id >= 100000000) snap_->client_by_prefix_.emplace(spec.id / 100, slot);
   return absl::OkStatus();
 }
 

@@ -6,7 +6,7 @@
 //
 //   free     0
 //   held     state=1 | rx | tg(24) | stream_id(32)       a live stream is using the slot
-//   ended    state=2 | rx | tg(24) | end_ms(35)         last use ended at end_ms (hang time)
+//   ended    state=2 | rx | tg(24) | end_ms(37)         last use ended at end_ms (hang time)
 //
 // `rx` marks the client's own transmission (ingress on that slot) as opposed to the hub sending to
 // it. A held word names its stream exactly, so a shard recognises its own lease with one load;
@@ -56,9 +56,14 @@ struct LeaseWord {
   bool rx() const { return (raw & kRxBit) != 0; }
   uint32_t tg() const { return static_cast<uint32_t>((raw >> kTgShift) & kTgMask); }
   uint32_t stream_id() const { return static_cast<uint32_t>(raw); }
-  // Milliseconds since the end, modulo 2^35 ms (about a year; ends older than that look recent
-  // once, for at most the hang time).
-  TimeNs since_end(TimeNs now) const { return ((now / kMs - (raw & kLowMask)) & kLowMask) * kMs; }
+  // Time since the end, in whole milliseconds. The field holds the end time modulo 2^37 ms; a
+  // difference in the upper half of that range is an end stamped slightly *after* `now` (shards
+  // sample their clocks independently) and counts as just ended, not as 2^37 ms ago. Ends older
+  // than 2^36 ms (about two years) look recent once, for at most the hang time.
+  TimeNs since_end(TimeNs now) const {
+    const uint64_t ms = (now / kMs - (raw & kLowMask)) & kLowMask;
+    return ms > (kLowMask >> 1) ? 0 : ms * kMs;
+  }
   bool held_by(uint32_t stream_id) const { return held() && this->stream_id() == stream_id; }
 };
 
