@@ -123,7 +123,8 @@ size_t EncodeDmre(const uint8_t* dmrd, const DmreTrailer& t, const Blake2bMac128
   const size_t mac_off = v5 ? dmre_offset::kMacV5 : dmre_offset::kMacV4;
   if (out.size() < size || t.version < 4) return 0;
   uint8_t* p = out.data();
-  std::memmove(p, dmrd, kDmrdBytes);
+  // Bytes 4..54 are the DMRD's; the fanout builds DMRE in place (dmrd == p).
+  if (p != dmrd) std::memmove(p + 4, dmrd + 4, kDmrdBytes - 4);
   std::memcpy(p, "DMRE", 4);
   p[dmre_offset::kVersion] = t.version;
   StoreBe64(p + dmre_offset::kTimestamp, t.timestamp_ns);

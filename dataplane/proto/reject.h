@@ -18,7 +18,7 @@ enum class Reject : uint8_t {
   kZeroStreamId,        // DMRD/DMRE stream ID 0 (dropped by every server)
   kBadFrameType,        // DMRD flags frame type 3 (reserved)
   kBadMac,              // HMAC-SHA1 or BLAKE2b check failed
-  kUnsupportedVersion,  // DMRE protocol version other than 4 or 5
+  kUnsupportedVersion,  // DMRE protocol version below 4 (> 4 reads as v5, like FreeDMR)
   kBadField,            // a field that must be ASCII/decimal is not
   kCount,
 };
@@ -38,7 +38,7 @@ struct RejectCounters {
 
   // Counts `r` unless it is kOk; returns r so that callers can write `if (Count(Decode(...)))`.
   Reject Count(Reject r) {
-    ++by_reason[static_cast<size_t>(r)];
+    if (r != Reject::kOk) ++by_reason[static_cast<size_t>(r)];
     return r;
   }
   uint64_t operator[](Reject r) const { return by_reason[static_cast<size_t>(r)]; }
