@@ -208,24 +208,36 @@ uint64_t World::TotalRejects(proto::Reject r) const {
 
 namespace {
 
-// Bits 0..97 and 166..263 of a header/terminator, bits 116..147 of bursts B..E.
+// Bits 0..97 and 166..263 of a header/terminator, bits 116..147 of bursts B..E. The stream's LC
+// in these scenarios is what Call() put in its header (group or private voice LC of the frame's
+// own source), with the destination TG replaced.
 void RewriteLcBits(Frame* f, uint32_t tg) {
   namespace dmr = proto::dmr;
   const unsigned ft = (f->flags >> 4) & 3;
   const unsigned nib = f->flags & 0x0F;
-  dmr::Lc lc;
-  bool have = false;
-  // The stream's LC is what its header carried; in these scenarios that is GroupVoice (or the
-  // private variant), so rebuild it from the frame's own fields.
-  lc = dmr::Lc::GroupVoice(tg, f->rf_src);
+  dmr::Lc lc = dmr::Lc::GroupVoice(tg, f->rf_src);
   if (f->flags & 0x40) lc.bytes[0] = 0x03;
-  have = true;
-  if (!have) return;
   if (ft == 2 && nib == 1) dmr::EncodeFullLc(lc, dmr::FullLcKind::kVoiceHeader, f->payload);
   if (ft == 2 && nib == 2) dmr::EncodeFullLc(lc, dmr::FullLcKind::kTerminator, f->payload);
   if (ft == 0 && nib >= 1 && nib <= 4) {
     dmr::SetEmbeddedFragment(f->payload, dmr::EncodeEmbeddedLc(lc)[nib - 1]);
   }
+}
+
+// A DMRE v5 laid out by hand (PROTOCOL.md §2.2) from a 55-byte DMRD image.
+std::vector<uint8_t> DmreV5(std::vector<uint8_t> b, const std::string& passphrase,
+                            uint32_t origin_server, uint32_t origin_repeater, uint8_t hops,
+                            TimeNs ts) {
+  std::memcpy(b.data(), "DMRE", 4);
+  b.resize(89);
+  b[55] = 5;
+  proto::StoreBe64(&b[56], ts);
+  StoreBe32(&b[64], origin_server);
+  StoreBe32(&b[68], origin_repeater);
+  b[72] = hops;
+  proto::Blake2bMac128 m(proto::ObpKeyFromPassphrase(passphrase));
+  m.Sign(proto::ByteSpan(b.data(), 73), &b[73]);
+  return b;
 }
 
 }  // namespace
@@ -282,18 +294,7 @@ std::vector<uint8_t> World::ExpectedDmre(const Frame& f, size_t p, uint32_t tg,
     g.rssi = 0;
   }
   g.length = 55;
-  std::vector<uint8_t> b = g.Bytes();
-  std::memcpy(b.data(), "DMRE", 4);
-  b.resize(89);
-  b[55] = 5;
-  proto::StoreBe64(&b[56], ts);
-  StoreBe32(&b[64], origin_server);
-  StoreBe32(&b[68], origin_repeater);
-  b[72] = hops;
-  const auto key = proto::ObpKeyFromPassphrase(peer.passphrase);
-  proto::Blake2bMac128 m(key);
-  m.Sign(proto::ByteSpan(b.data(), 73), &b[73]);
-  return b;
+  return DmreV5(g.Bytes(), peer.passphrase, origin_server, origin_repeater, hops, ts);
 }
 
 std::vector<uint8_t> World::ObpV1From(size_t p, Frame f) const {
@@ -313,17 +314,7 @@ std::vector<uint8_t> World::DmreFrom(size_t p, Frame f, uint32_t origin_server,
   const route::PeerSpec& peer = peers.at(p);
   f.repeater_id = peer.network_id;
   f.length = 55;
-  std::vector<uint8_t> b = f.Bytes();
-  std::memcpy(b.data(), "DMRE", 4);
-  b.resize(89);
-  b[55] = 5;
-  proto::StoreBe64(&b[56], ts);
-  StoreBe32(&b[64], origin_server);
-  StoreBe32(&b[68], origin_repeater);
-  b[72] = hops;
-  proto::Blake2bMac128 m(proto::ObpKeyFromPassphrase(peer.passphrase));
-  m.Sign(proto::ByteSpan(b.data(), 73), &b[73]);
-  return b;
+  return DmreV5(f.Bytes(), peer.passphrase, origin_server, origin_repeater, hops, ts);
 }
 
 std::string Hex(const std::vector<uint8_t>& b) {
