@@ -132,8 +132,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (p == nullptr) break;
         std::vector<uint8_t> pkt(p, p + *n % 120);
         const uint32_t owner = pkt.size() >= 20 ? dmrswitch_owner(proto::LoadBe32(&pkt[16]), 2) : 0;
-        rig.shards[owner]->OnHbpPacket(pkt, Endpoint{0xC6120100 + (*n & 3), 50001u + (*n & 3)},
-                                       rig.now);
+        rig.shards[owner]->OnHbpPacket(
+            pkt, Endpoint{0xC6120100u + (*n & 3u), static_cast<uint16_t>(50001u + (*n & 3u))},
+            rig.now);
         break;
       }
       case 2:    // well-formed DMRD from a client
