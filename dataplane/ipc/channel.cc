@@ -1,0 +1,95 @@
+#include "dataplane/ipc/channel.h"
+
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace dmrswitch::ipc {
+namespace {
+
+constexpr uint16_t kPrivSize = RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN);
+// Control datagrams are small (RPTC is the largest at 302 bytes), so a small data room is enough
+// and keeps the pool compact on small boxes.
+constexpr uint16_t kDataRoom = RTE_PKTMBUF_HEADROOM + 512;
+constexpr unsigned kPoolSize = 8191;
+
+absl::StatusOr<rte_ring*> MakeRing(const std::string& name, unsigned esize, uint32_t size) {
+  rte_ring* r =
+      rte_ring_create_elem(name.c_str(), esize, size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (r == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create ring ", name, ": ", rte_strerror(rte_errno)));
+  }
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_t nshards,
+                                              uint32_t ring_size) {
+  ChannelSet set;
+  set.pool_ = rte_pktmbuf_pool_create((prefix + "_ctlpool").c_str(), kPoolSize, 64, kPrivSize,
+                                      kDataRoom, SOCKET_ID_ANY);
+  if (set.pool_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create the control packet pool: ", rte_strerror(rte_errno)));
+  }
+  for (uint32_t i = 0; i < nshards; ++i) {
+    ShardChannel c;
+    const std::string base = absl::StrCat(prefix, "_s", i);
+    auto cmd = MakeRing(base + "_cmd", sizeof(Message), ring_size);
+    auto evt = MakeRing(base + "_evt", sizeof(Message), ring_size);
+    auto up = MakeRing(base + "_up", sizeof(rte_mbuf*), ring_size);
+    auto down = MakeRing(base + "_down", sizeof(rte_mbuf*), ring_size);
+    for (const auto* s : {&cmd, &evt, &up, &down}) {
+      if (!s->ok()) return s->status();
+    }
+    c.cmd = *cmd;
+    c.evt = *evt;
+    c.pkt_up = *up;
+    c.pkt_down = *down;
+    set.shards_.push_back(c);
+  }
+  return set;
+}
+
+bool SendMessage(rte_ring* r, const Message& m) {
+  return rte_ring_enqueue_elem(r, &m, sizeof(Message)) == 0;
+}
+
+unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max) {
+  return rte_ring_dequeue_burst_elem(r, out, sizeof(Message), max, nullptr);
+}
+
+rte_mbuf* PacketToMbuf(rte_mempool* pool, std::span<const uint8_t> bytes, const PacketMeta& meta) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  if (m == nullptr) return nullptr;
+  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size()));
+  if (p == nullptr || bytes.size() > UINT16_MAX) {
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
+  std::memcpy(p, bytes.data(), bytes.size());
+  MetaOf(m) = meta;
+  return m;
+}
+
+PacketMeta& MetaOf(rte_mbuf* m) { return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m)); }
+
+std::span<const uint8_t> BytesOf(const rte_mbuf* m) {
+  return {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len};
+}
+
+void FreeMbuf(rte_mbuf* m) { rte_pktmbuf_free(m); }
+
+bool SendMbuf(rte_ring* r, rte_mbuf* m) { return rte_ring_enqueue_elem(r, &m, sizeof(m)) == 0; }
+
+unsigned ReceiveMbufs(rte_ring* r, rte_mbuf** out, unsigned max) {
+  return rte_ring_dequeue_burst_elem(r, out, sizeof(rte_mbuf*), max, nullptr);
+}
+
+}  // namespace dmrswitch::ipc

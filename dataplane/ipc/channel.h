@@ -1,0 +1,70 @@
+// The rings between one shard and the control plane (DESIGN.md §6), and the packet pool they
+// share. Messages travel by value (64-byte ring elements); datagrams travel as mbufs whose
+// private area says which listener they belong to and the remote address.
+//
+//   cmd       cp → shard   ipc::Message   SnapshotPublish, Stop
+//   evt       shard → cp   ipc::Message   events, acks, heartbeats, ClientLost
+//   pkt_up    shard → cp   rte_mbuf*      datagrams the shard hands to control (logins, BCKA ...)
+//   pkt_down  cp → shard   rte_mbuf*      datagrams the control plane wants sent
+//
+// Every ring has one producer and one consumer. Nothing blocks: a full ring refuses, and the
+// producer counts what it could not send.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dataplane/ipc/messages.h"
+#include "dataplane/route/types.h"
+
+struct rte_ring;
+struct rte_mempool;
+struct rte_mbuf;
+
+namespace dmrswitch::ipc {
+
+// Stored in each mbuf's private area.
+struct PacketMeta {
+  uint8_t listener_kind;  // cp::Listener::Kind
+  uint32_t peer;          // OBP peer index for listener_kind == kObp
+  route::Endpoint addr;   // source (up) or destination (down)
+};
+
+struct ShardChannel {
+  rte_ring* cmd = nullptr;
+  rte_ring* evt = nullptr;
+  rte_ring* pkt_up = nullptr;
+  rte_ring* pkt_down = nullptr;
+};
+
+class ChannelSet {
+ public:
+  // Creates the rings of `nshards` shards and the packet pool, named after `prefix` so that a
+  // secondary process can look them up.
+  static absl::StatusOr<ChannelSet> Create(const std::string& prefix, uint32_t nshards,
+                                           uint32_t ring_size = 4096);
+  uint32_t nshards() const { return static_cast<uint32_t>(shards_.size()); }
+  ShardChannel& shard(uint32_t i) { return shards_[i]; }
+  rte_mempool* pool() const { return pool_; }
+
+ private:
+  std::vector<ShardChannel> shards_;
+  rte_mempool* pool_ = nullptr;
+};
+
+bool SendMessage(rte_ring* r, const Message& m);
+unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max);
+
+// Copies a datagram into a new mbuf from `pool` (nullptr when the pool is empty or the datagram
+// does not fit).
+rte_mbuf* PacketToMbuf(rte_mempool* pool, std::span<const uint8_t> bytes, const PacketMeta& meta);
+PacketMeta& MetaOf(rte_mbuf* m);
+std::span<const uint8_t> BytesOf(const rte_mbuf* m);
+void FreeMbuf(rte_mbuf* m);
+bool SendMbuf(rte_ring* r, rte_mbuf* m);  // false (mbuf not consumed) when full
+unsigned ReceiveMbufs(rte_ring* r, rte_mbuf** out, unsigned max);
+
+}  // namespace dmrswitch::ipc

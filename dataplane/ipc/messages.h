@@ -1,0 +1,98 @@
+// The ring message ABI between the packet plane (shards) and the control plane (DESIGN.md §6).
+//
+// Every message is one 64-byte cache line: an 8-byte header (type, ABI version, shard, sequence)
+// and a 56-byte body holding one trivially copyable struct. Bodies are copied in and out with
+// memcpy, so any POD of at most 56 bytes can travel, and the layout is the same in the hosted
+// control plane (a thread of dmrswitch-dp) and in dmrswitch-cp (a DPDK secondary process).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "dataplane/route/events.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::ipc {
+
+inline constexpr uint8_t kAbiVersion = 1;
+
+enum class MsgType : uint16_t {
+  kNone = 0,
+  // shard → cp
+  kEvent,         // body: route::Event
+  kSnapshotAck,   // body: SnapshotAck
+  kWorkerHealth,  // body: WorkerHealth
+  kClientLost,    // body: ClientLost
+  // cp → shard
+  kSnapshotPublish,  // body: SnapshotPublish
+  kStop,             // no body: leave the shard loop
+  // anyone → cp
+  kReload,  // no body: re-read the configuration file
+};
+
+// cp → shard: switch to snapshot `generation`. `snapshot` points at a route::RouteSnapshot that
+// the control plane keeps alive until every shard has acknowledged a newer generation.
+struct SnapshotPublish {
+  uint64_t generation;
+  const void* snapshot;
+};
+
+// shard → cp: the shard routes with `generation` from now on and no longer reads older ones.
+struct SnapshotAck {
+  uint64_t generation;
+};
+
+// shard → cp: the client in `slot` (ID `id`) sent no keepalive for ping_time × max_missed.
+struct ClientLost {
+  uint32_t slot;
+  uint32_t id;
+  route::TimeNs at;
+};
+
+// shard → cp, about once a second: liveness and the counters the status line sums.
+struct WorkerHealth {
+  uint64_t packets_in;
+  uint64_t packets_out;
+  uint64_t dropped;         // rejects + drops + sink full
+  uint64_t events_dropped;  // event ring was full
+  uint32_t live_streams;
+  uint32_t generation_low;  // low 32 bits of the snapshot generation in use
+  route::TimeNs at;
+};
+
+struct alignas(64) Message {
+  MsgType type = MsgType::kNone;
+  uint8_t version = kAbiVersion;
+  uint8_t shard = 0;
+  uint32_t seq = 0;
+  alignas(8) uint8_t body[56] = {};
+
+  template <typename T>
+  static Message Make(MsgType type, uint8_t shard, const T& body) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(Message::body));
+    Message m;
+    m.type = type;
+    m.shard = shard;
+    std::memcpy(m.body, &body, sizeof(T));
+    return m;
+  }
+  static Message Make(MsgType type, uint8_t shard) {
+    Message m;
+    m.type = type;
+    m.shard = shard;
+    return m;
+  }
+  template <typename T>
+  T As() const {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(Message::body));
+    T t;
+    std::memcpy(&t, body, sizeof(T));
+    return t;
+  }
+};
+static_assert(sizeof(Message) == 64, "one message, one cache line");
+static_assert(std::is_trivially_copyable_v<Message>);
+static_assert(std::is_trivially_copyable_v<route::Event>);
+
+}  // namespace dmrswitch::ipc

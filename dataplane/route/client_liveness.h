@@ -1,0 +1,78 @@
+// Client liveness, owned by the shard `owner(client_id)` (DESIGN.md §3): the packet plane answers
+// keepalives of logged-in clients itself, so voice and keepalives keep flowing while the control
+// plane is busy, restarting or gone. A client silent for longer than the timeout is reported once
+// (ClientLost); the control plane then closes it (MSTCL) and publishes a snapshot without it.
+//
+// Pure: the snapshot and the time are inputs. Fixed capacity: one entry per client slot,
+// allocated when the first snapshot arrives.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/route/owner.h"
+#include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::route {
+
+class ClientLiveness {
+ public:
+  ClientLiveness(uint32_t shard, uint32_t nshards, TimeNs timeout)
+      : shard_(shard), nshards_(nshards), timeout_(timeout) {}
+
+  void set_timeout(TimeNs t) { timeout_ = t; }
+  bool Owns(uint32_t client_id) const { return dmrswitch_owner(client_id, nshards_) == shard_; }
+
+  // A new snapshot: clients that appeared in a slot (or changed) start their clock now; slots
+  // that emptied are forgotten.
+  void OnSnapshot(const RouteSnapshot& snap, TimeNs now) {
+    if (entries_.size() < snap.client_capacity()) entries_.resize(snap.client_capacity());
+    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
+      const ClientInfo* c = snap.client(slot);
+      Entry& e = entries_[slot];
+      if (c == nullptr || !Owns(c->id)) {
+        e = Entry{};
+        continue;
+      }
+      if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false};
+    }
+  }
+
+  // A keepalive from `from` for client `id`: true if the client is ours, logged in, and spoke
+  // from its login address (the caller answers MSTPONG); false sends it to the control plane.
+  bool OnPing(const RouteSnapshot& snap, uint32_t id, Endpoint from, TimeNs now) {
+    const int64_t slot = snap.FindClient(id);
+    if (slot < 0 || static_cast<uint64_t>(slot) >= entries_.size()) return false;
+    Entry& e = entries_[static_cast<size_t>(slot)];
+    if (e.id != id || !(e.addr == from)) return false;
+    e.last_seen = now;
+    e.reported = false;
+    return true;
+  }
+
+  // Calls `lost(slot, id)` once for each client silent longer than the timeout.
+  template <typename Fn>
+  void Expire(TimeNs now, Fn&& lost) {
+    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
+      Entry& e = entries_[slot];
+      if (e.id == 0 || e.reported || now < e.last_seen + timeout_) continue;
+      e.reported = true;
+      lost(slot, e.id);
+    }
+  }
+
+ private:
+  struct Entry {
+    uint32_t id = 0;
+    Endpoint addr;
+    TimeNs last_seen = 0;
+    bool reported = false;
+  };
+  uint32_t shard_;
+  uint32_t nshards_;
+  TimeNs timeout_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace dmrswitch::route

@@ -1,0 +1,110 @@
+// ClientLiveness: keepalives answered by the packet plane, silence reported once per client.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "dataplane/route/client_liveness.h"
+#include "dataplane/route/owner.h"
+#include "dataplane/route/route_snapshot.h"
+
+namespace dmrswitch::route {
+namespace {
+
+constexpr Endpoint kAddrA{0xC6120001, 40001};
+constexpr Endpoint kAddrB{0xC6120002, 40002};
+
+std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoint>> clients,
+                                          uint64_t generation = 1) {
+  RouteSnapshotBuilder b(HubPolicy{}, 8);
+  uint32_t slot = 0;
+  for (const auto& [id, addr] : clients) {
+    ClientSpec c;
+    c.id = id;
+    c.addr = addr;
+    EXPECT_TRUE(b.AddClient(slot++, c).ok());
+  }
+  auto s = b.Build(generation);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+std::vector<std::pair<uint32_t, uint32_t>> Lost(ClientLiveness& l, TimeNs now) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  l.Expire(now, [&](uint32_t slot, uint32_t id) { out.emplace_back(slot, id); });
+  return out;
+}
+
+TEST(ClientLiveness, OneShardOwnsEveryClientAndReportsSilenceOnce) {
+  ClientLiveness l(0, 1, 30 * kSec);
+  auto snap = Snap({{3120001, kAddrA}, {3120002, kAddrB}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  EXPECT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 120 * kSec));
+  EXPECT_TRUE(Lost(l, 129 * kSec).empty());
+  // Client 2 never pinged after login: lost 30 s after the snapshot that brought it.
+  EXPECT_EQ(Lost(l, 130 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}));
+  EXPECT_TRUE(Lost(l, 140 * kSec).empty()) << "reported once";
+  EXPECT_EQ(Lost(l, 150 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
+TEST(ClientLiveness, PingFromAnotherAddressOrUnknownIdIsNotAnswered) {
+  ClientLiveness l(0, 1, 30 * kSec);
+  auto snap = Snap({{3120001, kAddrA}});
+  l.OnSnapshot(*snap, 0);
+  EXPECT_FALSE(l.OnPing(*snap, 3120001, kAddrB, kSec)) << "anti-spoofing: login address only";
+  EXPECT_FALSE(l.OnPing(*snap, 3120009, kAddrA, kSec)) << "not logged in";
+}
+
+TEST(ClientLiveness, APingAfterReportRearms) {
+  ClientLiveness l(0, 1, 10 * kSec);
+  auto snap = Snap({{3120001, kAddrA}});
+  l.OnSnapshot(*snap, 0);
+  EXPECT_EQ(Lost(l, 10 * kSec).size(), 1u);
+  EXPECT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 11 * kSec));
+  EXPECT_TRUE(Lost(l, 20 * kSec).empty());
+  EXPECT_EQ(Lost(l, 21 * kSec).size(), 1u);
+}
+
+TEST(ClientLiveness, NewSnapshotKeepsClocksOfUnchangedClientsAndResetsNewOnes) {
+  ClientLiveness l(0, 1, 30 * kSec);
+  auto g1 = Snap({{3120001, kAddrA}}, 1);
+  l.OnSnapshot(*g1, 0);
+  // Slot 0 now holds another client (the first logged out, a new one logged in).
+  auto g2 = Snap({{3120002, kAddrB}}, 2);
+  l.OnSnapshot(*g2, 25 * kSec);
+  EXPECT_TRUE(Lost(l, 30 * kSec).empty()) << "the new client's clock started at 25 s";
+  EXPECT_FALSE(l.OnPing(*g2, 3120001, kAddrA, 31 * kSec));
+  auto g3 = Snap({{3120002, kAddrB}}, 3);
+  l.OnSnapshot(*g3, 40 * kSec);
+  EXPECT_EQ(Lost(l, 55 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120002}}))
+      << "an unchanged client keeps its clock across snapshots";
+}
+
+TEST(ClientLiveness, EachClientBelongsToExactlyOneShard) {
+  std::vector<std::pair<uint32_t, Endpoint>> clients;
+  for (uint32_t i = 0; i < 8; ++i) clients.push_back({3120001 + i * 7919, kAddrA});
+  auto snap = Snap(clients);
+  constexpr uint32_t kShards = 3;
+  std::vector<std::unique_ptr<ClientLiveness>> shards;
+  for (uint32_t s = 0; s < kShards; ++s) {
+    shards.push_back(std::make_unique<ClientLiveness>(s, kShards, 10 * kSec));
+    shards.back()->OnSnapshot(*snap, 0);
+  }
+  for (const auto& [id, addr] : clients) {
+    int answered = 0;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      const bool ok = shards[s]->OnPing(*snap, id, addr, kSec);
+      EXPECT_EQ(ok, dmrswitch_owner(id, kShards) == s);
+      answered += ok;
+    }
+    EXPECT_EQ(answered, 1);
+  }
+  size_t lost = 0;
+  for (auto& s : shards) lost += Lost(*s, 11 * kSec).size();
+  EXPECT_EQ(lost, clients.size());
+}
+
+}  // namespace
+}  // namespace dmrswitch::route
