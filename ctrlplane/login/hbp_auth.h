@@ -1,0 +1,240 @@
+// HbpAuth: the master side of the Homebrew login (PROTOCOL.md §1.5), as a pure state machine of
+// the control plane. The packet plane routes DMRD and answers RPTPING of clients that are in the
+// published routing snapshot; every other datagram on the HBP listener lands here. Packets and the
+// time are inputs, replies are appended to an Outbox, and client changes to a vector the caller
+// turns into routing snapshots (DESIGN.md §3: the cp's auth component owns the client table).
+//
+// Where dmrswitch differs from FreeDMR (PROTOCOL.md Part A):
+//  * Anti-spoofing (§6): every packet a client sends after RPTL must come from the address pinned
+//    at RPTL. A packet from another address draws MSTNAK (so a client whose NAT mapping changed
+//    learns to log in again) and changes nothing.
+//  * A second RPTL for a logged-in ID does not end the running session at once: the old session
+//    ends when the new login proves the passphrase (a correct RPTK), so an unauthenticated RPTL
+//    from anywhere cannot kick a client. The new session then runs from the new address.
+//  * Client slots (the index the routing snapshot and the per-slot leases use) are taken at RPTC,
+//    not at RPTL: half-open logins never hold a slot, so a flood of RPTLs cannot lock out clients.
+//    The RPTL capacity check counts logged-in clients; a known ID may always log in again.
+//  * DMRC (MMDVMHost's unauthenticated config) is refused: no reply, counted.
+//  * Per-source-IP rate limit: every RPTL and every packet that draws a MSTNAK is charged to its
+//    source IP; more than `login_burst` in `login_window` blocks the IP for `block_time`, during
+//    which nothing from it is answered. Tracked sources and half-open logins are bounded; when a
+//    table is full a random unblocked entry is evicted, so memory stays bounded under a flood from
+//    many sources and a real login still gets through with high probability.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "ctrlplane/datagram.h"
+#include "dataplane/proto/bytes.h"
+#include "dataplane/proto/hbp.h"
+#include "dataplane/route/acl.h"
+#include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::cp {
+
+struct HbpAuthSettings {
+  std::string passphrase;
+  // FreeDMR ALLOW_NULL_PASSPHRASE: with an empty passphrase any RPTK digest is accepted.
+  bool allow_null_passphrase = true;
+  route::Acl reg_acl = route::Acl::PermitAll();    // REG_ACL on the client (repeater) ID
+  uint32_t max_clients = 64;                       // logged-in clients, and so client slots
+  route::TimeNs login_timeout = 30 * route::kSec;  // a half-open login is forgotten after this
+  // Rate limit per source IP: more than `login_burst` charged packets within `login_window`
+  // blocks the IP for `block_time`.
+  uint32_t login_burst = 40;
+  route::TimeNs login_window = 60 * route::kSec;
+  route::TimeNs block_time = 300 * route::kSec;
+  uint32_t max_sources = 4096;  // source IPs tracked by the rate limiter
+  uint32_t max_pending = 1024;  // half-open logins (RPTL seen, no RPTC yet)
+  // Salts come from `salt_source` if set (tests), else from a PRNG seeded with `seed` (the host
+  // passes a random seed; tests a fixed one).
+  uint64_t seed = 0;
+  std::function<uint32_t()> salt_source;
+};
+
+// Talker alias fragments and GPS that a client reported (DMRA/DMRG, PROTOCOL.md §1.7) and its
+// DMRGateway home position (RPTG). For reporting only: the hub never forwards them.
+struct ClientSideInfo {
+  uint32_t alias_rf_src = 0;
+  std::array<uint8_t, 28> alias{};  // header block (7 bytes) + blocks 1..3
+  uint8_t alias_blocks = 0;         // bit b set = block b received for alias_rf_src
+  route::TimeNs alias_time = 0;
+  uint32_t gps_rf_src = 0;
+  std::array<uint8_t, 7> gps{};
+  route::TimeNs gps_time = 0;
+  std::string home_latitude;  // RPTG, as sent ("%+08.4f")
+  std::string home_longitude;
+  route::TimeNs home_time = 0;
+};
+
+// A logged-in (state YES) client. Text fields are copies of the RPTC fields with trailing spaces
+// and NULs removed.
+struct ClientRecord {
+  uint32_t id = 0;
+  uint32_t slot = 0;  // stable client slot in [0, max_clients)
+  route::Endpoint addr;
+  char slots = '3';       // RPTC slots character
+  uint8_t slot_mask = 3;  // proto::RptcSlotMask(slots)
+  std::string callsign;
+  std::string rx_freq;
+  std::string tx_freq;
+  std::string tx_power;
+  std::string color_code;
+  std::string latitude;
+  std::string longitude;
+  std::string height;
+  std::string location;
+  std::string description;
+  std::string url;
+  std::string software_id;
+  std::string package_id;
+  std::string options;  // last RPTO (empty if none)
+  route::TimeNs logged_in_at = 0;
+  ClientSideInfo side;
+
+  // What the routing snapshot needs (ACLs are the config's business).
+  route::ClientSpec Spec() const;
+};
+
+struct AuthChange {
+  enum Kind : uint8_t { kClientUp, kClientDown, kOptions };
+  Kind kind = kClientUp;
+  uint32_t id = 0;
+  uint32_t slot = 0;
+  route::Endpoint addr;     // kClientUp: the login address
+  uint8_t slot_mask = 3;    // kClientUp
+  std::string options;      // kClientUp (options sent before RPTC) and kOptions
+  const char* reason = "";  // static string: "login", "rptcl", "lost", "relogin", "options", ...
+};
+
+struct HbpAuthCounters {
+  uint64_t logins_ok = 0;      // RPTC accepted: client up
+  uint64_t challenges = 0;     // RPTACK+salt sent
+  uint64_t status_probes = 0;  // RPTL from 0xFFFFFFFF
+  uint64_t auth_ok = 0;        // RPTK digest correct
+  uint64_t bad_digest = 0;
+  uint64_t acl_denied = 0;
+  uint64_t full = 0;  // refused: no free client slot
+  uint64_t naks_sent = 0;
+  uint64_t pongs_sent = 0;
+  uint64_t wrong_address = 0;  // packet for a known ID from another address
+  uint64_t wrong_state = 0;
+  uint64_t unknown_id = 0;
+  uint64_t options = 0;          // RPTO accepted
+  uint64_t disconnects = 0;      // RPTCL
+  uint64_t lost = 0;             // OnClientLost
+  uint64_t relogins = 0;         // a running session replaced by a new login
+  uint64_t login_timeouts = 0;   // half-open logins expired
+  uint64_t pending_evicted = 0;  // half-open logins evicted because the table was full
+  uint64_t rate_limited = 0;     // sources blocked
+  uint64_t blocked_drops = 0;    // packets from blocked sources, not answered
+  uint64_t sources_full = 0;     // packets dropped: rate-limit table full of blocked sources
+  uint64_t dmrc_refused = 0;
+  uint64_t talker_alias = 0;  // DMRA recorded
+  uint64_t gps = 0;           // DMRG recorded
+  uint64_t positions = 0;     // RPTG recorded
+  uint64_t side_unknown = 0;  // DMRA/DMRG/RPTG from no logged-in client
+  uint64_t dmrd_dropped = 0;  // DMRD the packet plane did not route (unknown source)
+  uint64_t malformed = 0;     // decoder refused the packet
+  uint64_t unexpected = 0;    // unknown tag or master-to-client packet
+
+  // (name, value) for exporters, in declaration order.
+  std::vector<std::pair<std::string_view, uint64_t>> Named() const;
+};
+
+class HbpAuth {
+ public:
+  explicit HbpAuth(HbpAuthSettings settings);
+
+  // One datagram from the HBP listener.
+  void OnPacket(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
+                std::vector<AuthChange>* changes);
+  // The packet plane heard nothing from `id` for ping_time × max_missed: MSTCL, remove.
+  void OnClientLost(uint32_t id, route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);
+  // Forgets half-open logins older than login_timeout, ended blocks and idle rate-limit entries.
+  // Call about once a second.
+  void Expire(route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);
+  // Hub stopping: MSTCL to every logged-in client, then forget all state.
+  void Shutdown(Outbox* out);
+  // A restarted control plane takes its clients back from the last published snapshot. Replaces
+  // the client table; a record whose ID repeats is dropped, one whose slot is out of range or
+  // taken gets the lowest free slot, and records beyond max_clients are dropped.
+  void Restore(std::vector<ClientRecord> clients);
+
+  const ClientRecord* Find(uint32_t id) const;
+  // Logged-in clients ordered by slot.
+  std::vector<const ClientRecord*> Clients() const;
+  size_t size() const { return clients_.size(); }
+  size_t pending_size() const { return pending_.size(); }
+  size_t tracked_sources() const { return sources_.size(); }
+  bool IsBlocked(uint32_t ip, route::TimeNs now) const;
+  const HbpAuthCounters& counters() const { return counters_; }
+  const HbpAuthSettings& settings() const { return settings_; }
+
+ private:
+  enum class LoginState : uint8_t { kChallengeSent, kWaitingConfig };
+  struct Pending {
+    LoginState state = LoginState::kChallengeSent;
+    uint32_t salt = 0;
+    route::Endpoint addr;
+    route::TimeNs started = 0;
+    std::string options;  // RPTO before RPTC
+    size_t dense = 0;     // index in pending_ids_
+  };
+  struct Source {
+    route::TimeNs window_start = 0;
+    uint32_t charged = 0;
+    route::TimeNs blocked_until = 0;  // 0 = not blocked
+    size_t dense = 0;                 // index in source_ips_
+  };
+
+  void OnRptl(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
+  void OnRptk(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
+              std::vector<AuthChange>* changes);
+  void OnRptc(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
+              std::vector<AuthChange>* changes);
+  void OnRpto(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
+              std::vector<AuthChange>* changes);
+  void OnRptping(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
+  void OnRptcl(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out,
+               std::vector<AuthChange>* changes);
+  void OnSideInfo(proto::ByteSpan pkt, proto::HbpType type, route::Endpoint from,
+                  route::TimeNs now);
+
+  // Charges one packet to `from.ip`; false if the source is (now) blocked or cannot be tracked.
+  bool Charge(uint32_t ip, route::TimeNs now);
+  // MSTNAK+id to `to`, if the source's rate limit allows.
+  void Nak(uint32_t id, route::Endpoint to, route::TimeNs now, Outbox* out);
+  void Send(proto::HbpType type, uint32_t value, route::Endpoint to, Outbox* out);
+
+  Pending* NewPending(uint32_t id);
+  void ErasePending(uint32_t id);
+  void EraseSource(uint32_t ip);
+  void RemoveClient(uint32_t id, const char* reason, std::vector<AuthChange>* changes);
+  int64_t FreeSlot() const;
+  uint32_t NextSalt();
+  uint64_t NextRandom();
+  bool DigestOk(uint32_t salt, const uint8_t* digest) const;
+
+  HbpAuthSettings settings_;
+  std::mt19937_64 rng_;
+  absl::flat_hash_map<uint32_t, ClientRecord> clients_;  // state YES, by ID
+  absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;   // YES clients, for 15/14-byte DMRA/DMRG
+  std::vector<bool> slot_used_;
+  absl::flat_hash_map<uint32_t, Pending> pending_;  // half-open logins, by ID
+  std::vector<uint32_t> pending_ids_;               // dense, for random eviction
+  absl::flat_hash_map<uint32_t, Source> sources_;   // rate limiter, by source IP
+  std::vector<uint32_t> source_ips_;                // dense, for random eviction
+  HbpAuthCounters counters_;
+};
+
+}  // namespace dmrswitch::cp

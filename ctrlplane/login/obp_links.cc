@@ -1,0 +1,239 @@
+#include "ctrlplane/login/obp_links.h"
+
+#include <algorithm>
+#include <span>
+#include <utility>
+
+#include "dataplane/proto/obp.h"
+
+namespace dmrswitch::cp {
+namespace {
+
+using route::Endpoint;
+using route::TimeNs;
+
+std::span<const uint8_t> KeyBytes(const std::array<uint8_t, proto::kObpKeyBytes>& key) {
+  return {key.data(), key.size()};
+}
+
+void Add(ObpLinkCounters* sum, const ObpLinkCounters& c) {
+  sum->bcka_sent += c.bcka_sent;
+  sum->bcve_sent += c.bcve_sent;
+  sum->bcve_answers += c.bcve_answers;
+  sum->bcve_answers_suppressed += c.bcve_answers_suppressed;
+  sum->bcka_rx += c.bcka_rx;
+  sum->bcve_rx += c.bcve_rx;
+  sum->bcst_rx += c.bcst_rx;
+  sum->targets_learned += c.targets_learned;
+  sum->bad_mac += c.bad_mac;
+  sum->malformed += c.malformed;
+  sum->refused += c.refused;
+  sum->unknown_peer += c.unknown_peer;
+  sum->traffic += c.traffic;
+  sum->became_alive += c.became_alive;
+  sum->became_dead += c.became_dead;
+}
+
+// Counts a decoder's refusal; true if the packet is valid.
+bool Valid(proto::Reject r, ObpLinkCounters* c) {
+  if (r == proto::Reject::kOk) return true;
+  if (r == proto::Reject::kBadMac) {
+    ++c->bad_mac;
+  } else {
+    ++c->malformed;
+  }
+  return false;
+}
+
+}  // namespace
+
+ObpLinks::Peer::Peer(const route::PeerSpec& spec)
+    : hmac(KeyBytes(proto::ObpKeyFromPassphrase(spec.passphrase))) {
+  state.spec = spec;
+  state.configured_target = spec.target;
+  // FBP peers are alive once heard; classic OBP has no keepalive.
+  state.spec.alive = !IsFbp(spec);
+}
+
+ObpLinks::ObpLinks(std::vector<route::PeerSpec> peers, ObpLinksSettings settings)
+    : settings_(settings) {
+  peers_.reserve(peers.size());
+  for (const route::PeerSpec& s : peers) peers_.emplace_back(s);
+}
+
+void ObpLinks::OnPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeNs now,
+                        Outbox* out) {
+  if (peer >= peers_.size()) {
+    ++removed_counters_.unknown_peer;
+    return;
+  }
+  Peer& p = peers_[peer];
+  ObpLinkState& st = p.state;
+  ObpLinkCounters& c = st.counters;
+  switch (proto::ClassifyObp(pkt)) {
+    case proto::ObpType::kBcka: {
+      if (!Valid(proto::DecodeBcka(pkt, p.hmac), &c)) return;
+      ++c.bcka_rx;
+      if (!(from == st.spec.target)) {
+        // NAT / dynamic peer: an authentic keepalive names the address to send to.
+        st.spec.target = from;
+        ++c.targets_learned;
+        changed_ = true;
+        if (IsFbp(st.spec)) st.next_bcka = now;  // greet the new address promptly
+      }
+      Heard(&p, now);
+      return;
+    }
+    case proto::ObpType::kBcve: {
+      uint8_t version = 0;
+      if (!Valid(proto::DecodeBcve(pkt, p.hmac, &version), &c)) return;
+      ++c.bcve_rx;
+      st.peer_version = version;
+      return;
+    }
+    case proto::ObpType::kBcst:
+      if (!Valid(proto::DecodeBcst(pkt, p.hmac), &c)) return;
+      ++c.bcst_rx;
+      return;
+    case proto::ObpType::kDmrd: {
+      if (!IsFbp(st.spec)) {
+        ++c.refused;  // the packet plane refused it (bad MAC, address, length)
+        return;
+      }
+      proto::DmrdView v;
+      if (!Valid(proto::DecodeObpV1(pkt, p.hmac, &v), &c)) return;
+      // A classic peer on an FBP link: tell it our version (FreeDMR), not on every frame.
+      if (st.bcve_answered &&
+          now - std::min(now, st.last_bcve_answer) < settings_.bcve_answer_interval) {
+        ++c.bcve_answers_suppressed;
+        return;
+      }
+      st.bcve_answered = true;
+      st.last_bcve_answer = now;
+      ++c.bcve_answers;
+      SendBcve(peer, from, out);
+      return;
+    }
+    case proto::ObpType::kDmre:
+    case proto::ObpType::kBcsq:
+    case proto::ObpType::kUnknown:
+      ++c.refused;
+      return;
+  }
+  ++c.refused;
+}
+
+void ObpLinks::OnTraffic(uint32_t peer, TimeNs now) {
+  if (peer >= peers_.size()) {
+    ++removed_counters_.unknown_peer;
+    return;
+  }
+  ++peers_[peer].state.counters.traffic;
+  Heard(&peers_[peer], now);
+}
+
+void ObpLinks::Tick(TimeNs now, Outbox* out) {
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    Peer& p = peers_[i];
+    ObpLinkState& st = p.state;
+    if (!IsFbp(st.spec)) {
+      SetAlive(&p, true);
+      continue;
+    }
+    const bool heard_recently =
+        st.last_heard != 0 && now - std::min(now, st.last_heard) < settings_.dead_after;
+    SetAlive(&p, heard_recently);
+    if (!HasTarget(st.spec.target)) continue;
+    if (now >= st.next_bcka) {
+      Datagram d{.listener = Listener::Obp(i),
+                 .addr = st.spec.target,
+                 .bytes = std::vector<uint8_t>(proto::kBckaBytes)};
+      d.bytes.resize(proto::EncodeBcka(p.hmac, d.bytes));
+      out->push_back(std::move(d));
+      ++st.counters.bcka_sent;
+      st.next_bcka = now + settings_.keepalive_interval;
+    }
+    if (now >= st.next_bcve) {
+      SendBcve(i, st.spec.target, out);
+      st.next_bcve = now + settings_.bcve_interval;
+    }
+  }
+}
+
+bool ObpLinks::TakeChanged() { return std::exchange(changed_, false); }
+
+std::vector<route::PeerSpec> ObpLinks::Specs() const {
+  std::vector<route::PeerSpec> v;
+  v.reserve(peers_.size());
+  for (const Peer& p : peers_) v.push_back(p.state.spec);
+  return v;
+}
+
+void ObpLinks::Reconfigure(std::vector<route::PeerSpec> peers) {
+  std::vector<Peer> next;
+  next.reserve(peers.size());
+  std::vector<bool> kept(peers_.size(), false);
+  for (const route::PeerSpec& s : peers) {
+    Peer& n = next.emplace_back(s);
+    auto old = std::find_if(peers_.begin(), peers_.end(),
+                            [&](const Peer& o) { return o.state.spec.name == s.name; });
+    if (old == peers_.end()) continue;
+    const size_t oi = static_cast<size_t>(old - peers_.begin());
+    if (kept[oi]) continue;  // a duplicate name takes nothing twice
+    kept[oi] = true;
+    const ObpLinkState& o = old->state;
+    ObpLinkState& st = n.state;
+    st.counters = o.counters;
+    st.last_heard = o.last_heard;
+    st.peer_version = o.peer_version;
+    st.last_bcve_answer = o.last_bcve_answer;
+    st.bcve_answered = o.bcve_answered;
+    if (s.target == o.configured_target) st.spec.target = o.spec.target;  // keep what we learned
+    if (s.version == o.spec.version) {
+      st.spec.alive = o.spec.alive;
+      if (st.spec.target == o.spec.target) {
+        st.next_bcka = o.next_bcka;
+        st.next_bcve = o.next_bcve;
+      }
+    }
+  }
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (!kept[i]) Add(&removed_counters_, peers_[i].state.counters);
+  }
+  peers_ = std::move(next);
+  changed_ = true;
+}
+
+ObpLinkCounters ObpLinks::counters() const {
+  ObpLinkCounters sum = removed_counters_;
+  for (const Peer& p : peers_) Add(&sum, p.state.counters);
+  return sum;
+}
+
+void ObpLinks::Heard(Peer* p, TimeNs now) {
+  p->state.last_heard = std::max(p->state.last_heard, now);
+  SetAlive(p, true);
+}
+
+void ObpLinks::SetAlive(Peer* p, bool alive) {
+  if (p->state.spec.alive == alive) return;
+  p->state.spec.alive = alive;
+  if (alive) {
+    ++p->state.counters.became_alive;
+  } else {
+    ++p->state.counters.became_dead;
+  }
+  changed_ = true;
+}
+
+void ObpLinks::SendBcve(uint32_t index, Endpoint to, Outbox* out) {
+  Peer& p = peers_[index];
+  Datagram d{.listener = Listener::Obp(index),
+             .addr = to,
+             .bytes = std::vector<uint8_t>(proto::kBcveBytes)};
+  d.bytes.resize(proto::EncodeBcve(p.state.spec.version, p.hmac, d.bytes));
+  out->push_back(std::move(d));
+  ++p.state.counters.bcve_sent;
+}
+
+}  // namespace dmrswitch::cp
