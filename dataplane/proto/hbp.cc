@@ -39,7 +39,7 @@ std::string_view FieldAt(ByteSpan pkt, size_t off, size_t len) {
 // Copies `s` into a fixed-width field, truncating or padding with `pad`.
 void PutField(uint8_t* dst, size_t width, std::string_view s, char pad = ' ') {
   const size_t n = std::min(width, s.size());
-  std::memcpy(dst, s.data(), n);
+  if (n != 0) std::memcpy(dst, s.data(), n);  // an empty view may have a null data()
   std::memset(dst + n, pad, width - n);
 }
 
