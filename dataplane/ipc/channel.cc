@@ -58,7 +58,8 @@ absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_
 }
 
 bool SendMessage(rte_ring* r, const Message& m) {
-  return rte_ring_enqueue_elem(r, &m, sizeof(Message)) == 0;
+  // DPDK takes a non-const pointer but only reads the element.
+  return rte_ring_enqueue_elem(r, const_cast<Message*>(&m), sizeof(Message)) == 0;
 }
 
 unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max) {

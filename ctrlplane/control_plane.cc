@@ -1,0 +1,405 @@
+#include "ctrlplane/control_plane.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/io/clock.h"
+#include "dataplane/io/udp_socket.h"
+#include "spdlog/spdlog.h"
+
+namespace dmrswitch::cp {
+namespace {
+
+// Snapshots are rebuilt at most this often: a burst of logins or new talkers becomes one
+// generation, and the shards re-resolve live routes once.
+constexpr route::TimeNs kRebuildEvery = 20 * route::kMs;
+// Unit-data locations are forgotten after a day (FreeDMR prunes SUB_MAP at 24 h), and the map
+// is bounded so that random rf_src values cannot grow it without limit.
+constexpr route::TimeNs kHeardFor = 24 * 3600 * route::kSec;
+constexpr size_t kMaxHeard = 200000;
+constexpr int kIdleWaitMs = 5;
+
+ObpLinksSettings LinkTimers(const HubConfig& c) {
+  // The link timers are hub-wide in ObpLinks; the first peer's values stand for all (the
+  // defaults are FreeDMR's, and peers rarely differ).
+  ObpLinksSettings s;
+  if (!c.obp.empty()) {
+    s.keepalive_interval = route::TimeNs{c.obp[0].keepalive_s} * route::kSec;
+    s.dead_after = route::TimeNs{c.obp[0].dead_after_s} * route::kSec;
+    s.bcve_interval = route::TimeNs{c.obp[0].bcve_interval_s} * route::kSec;
+  }
+  return s;
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(HubConfig config, std::string config_path,
+                           std::vector<ipc::ShardChannel> channels, rte_mempool* pool,
+                           std::vector<int> shard_wake_fds)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      channels_(channels),
+      pool_(pool),
+      shard_wake_fds_(std::move(shard_wake_fds)),
+      publisher_(channels),
+      health_(channels.size()) {
+  auth_ = std::make_unique<HbpAuth>(AuthSettings());
+  links_ = std::make_unique<ObpLinks>(MakePeerSpecs(config_), LinkTimers(config_));
+  subs_ = std::make_unique<Subscriptions>(SubsSettings());
+  auth_id_ = supervisor_.Add("auth", [this](route::TimeNs now) { RestartAuth(now); });
+  links_id_ = supervisor_.Add("obp-links", [this](route::TimeNs now) { RestartLinks(now); });
+  subs_id_ =
+      supervisor_.Add("subscriptions", [this](route::TimeNs now) { RestartSubscriptions(now); });
+  snapshot_id_ = supervisor_.Add("snapshot", [this](route::TimeNs) { dirty_ = true; });
+  status_id_ = supervisor_.Add("status", [](route::TimeNs) {});
+}
+
+SubscriptionSettings ControlPlane::SubsSettings() const {
+  SubscriptionSettings s;
+  s.default_ua_timer = route::TimeNs{config_.hbp.default_ua_timer_min} * 60 * route::kSec;
+  s.single_mode = config_.hbp.single_mode;
+  s.activate_on = config_.hbp.activate_on;
+  for (const StaticTgs& st : config_.hbp.statics) s.statics[st.client] = {st.ts[0], st.ts[1]};
+  return s;
+}
+
+HbpAuthSettings ControlPlane::AuthSettings() const {
+  HbpAuthSettings s;
+  s.passphrase = config_.hbp.passphrase;
+  s.allow_null_passphrase = config_.hbp.allow_null_passphrase;
+  s.reg_acl = config_.acl.reg;
+  s.max_clients = config_.hbp.max_clients;
+  s.login_burst = config_.hbp.login_burst;
+  s.login_window = route::TimeNs{config_.hbp.login_window_s} * route::kSec;
+  s.block_time = route::TimeNs{config_.hbp.login_block_s} * route::kSec;
+  s.seed = std::random_device{}();
+  return s;
+}
+
+absl::Status ControlPlane::Start(route::TimeNs now) {
+  next_second_ = now;
+  next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
+  last_status_at_ = now;
+  links_->Tick(now, &outbox_);
+  if (absl::Status st = Rebuild(now); !st.ok()) return st;
+  Flush();
+  return absl::OkStatus();
+}
+
+void ControlPlane::Run(const std::atomic<bool>& stop, std::atomic<bool>& reload, int wake_fd) {
+  while (!stop.load()) {
+    if (reload.exchange(false)) {
+      if (absl::Status st = Reload(io::RealtimeNs()); !st.ok()) {
+        spdlog::error("reload refused, running configuration kept: {}", std::string(st.message()));
+      }
+    }
+    Step(io::RealtimeNs());
+    pollfd p{wake_fd, POLLIN, 0};
+    if (poll(&p, wake_fd >= 0 ? 1 : 0, kIdleWaitMs) > 0) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t r = read(wake_fd, &v, sizeof(v));
+    }
+  }
+}
+
+void ControlPlane::Step(route::TimeNs now) {
+  for (uint32_t s = 0; s < channels_.size(); ++s) DrainShard(s, now);
+  ApplyAuthChanges(now);
+
+  if (now >= next_second_) {
+    next_second_ = now + route::kSec;
+    supervisor_.Run(auth_id_, now, [&] { auth_->Expire(now, &outbox_, &changes_); });
+    ApplyAuthChanges(now);
+    supervisor_.Run(subs_id_, now, [&] {
+      if (subs_->Expire(now)) dirty_ = true;
+    });
+    for (auto it = heard_.begin(); it != heard_.end();) {
+      if (now - it->second.at > kHeardFor) {
+        heard_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  supervisor_.Run(links_id_, now, [&] {
+    links_->Tick(now, &outbox_);
+    if (links_->TakeChanged()) dirty_ = true;
+  });
+  supervisor_.Run(subs_id_, now, [&] {
+    if (subs_->TakeChanged()) dirty_ = true;
+    for (const std::string& w : subs_->TakeWarnings()) spdlog::info("subscriptions: {}", w);
+  });
+
+  if (dirty_ && now >= next_rebuild_) {
+    supervisor_.Run(snapshot_id_, now, [&] {
+      if (absl::Status st = Rebuild(now); !st.ok()) {
+        throw std::runtime_error(std::string(st.message()));
+      }
+    });
+  }
+  publisher_.Retry();
+  Flush();
+  if (now >= next_status_) {
+    next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
+    supervisor_.Run(status_id_, now, [&] { StatusLine(now); });
+  }
+}
+
+void ControlPlane::DrainShard(uint32_t shard, route::TimeNs now) {
+  ipc::Message msgs[64];
+  for (int round = 0; round < 16; ++round) {
+    const unsigned n = ipc::ReceiveMessages(channels_[shard].evt, msgs, 64);
+    for (unsigned i = 0; i < n; ++i) {
+      const ipc::Message& m = msgs[i];
+      switch (m.type) {
+        case ipc::MsgType::kEvent:
+          OnEvent(m.As<route::Event>(), now);
+          break;
+        case ipc::MsgType::kSnapshotAck:
+          publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);
+          break;
+        case ipc::MsgType::kWorkerHealth:
+          health_[shard] = m.As<ipc::WorkerHealth>();
+          break;
+        case ipc::MsgType::kClientLost: {
+          const auto lost = m.As<ipc::ClientLost>();
+          supervisor_.Run(auth_id_, now,
+                          [&] { auth_->OnClientLost(lost.id, now, &outbox_, &changes_); });
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    if (n < 64) break;
+  }
+  rte_mbuf* pkts[32];
+  for (int round = 0; round < 16; ++round) {
+    const unsigned n = ipc::ReceiveMbufs(channels_[shard].pkt_up, pkts, 32);
+    for (unsigned i = 0; i < n; ++i) {
+      OnPacket(pkts[i], now);
+      ipc::FreeMbuf(pkts[i]);
+    }
+    if (n < 32) break;
+  }
+}
+
+void ControlPlane::OnPacket(rte_mbuf* m, route::TimeNs now) {
+  const ipc::PacketMeta meta = ipc::MetaOf(m);
+  const std::span<const uint8_t> bytes = ipc::BytesOf(m);
+  if (meta.listener_kind == Listener::kHbp) {
+    supervisor_.Run(auth_id_, now,
+                    [&] { auth_->OnPacket(bytes, meta.addr, now, &outbox_, &changes_); });
+  } else {
+    supervisor_.Run(links_id_, now,
+                    [&] { links_->OnPacket(meta.peer, bytes, meta.addr, now, &outbox_); });
+  }
+}
+
+void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
+  switch (e.type) {
+    case route::EventType::kStreamStarted:
+      ++streams_started_;
+      if (e.source.is_peer()) {
+        supervisor_.Run(links_id_, now, [&] { links_->OnTraffic(e.source.index, now); });
+      } else if (e.source.is_client() && e.rf_src != 0) {
+        auto it = heard_.find(e.rf_src);
+        if (it == heard_.end() || it->second.slot != e.source.index || it->second.ts != e.ts) {
+          if (heard_.size() < kMaxHeard || it != heard_.end()) {
+            heard_[e.rf_src] = Heard{e.source.index, e.ts, now};
+            dirty_ = true;
+          }
+        } else {
+          it->second.at = now;
+        }
+      }
+      spdlog::debug("stream {:08x} started: rf_src {} → {} TS{} from {} {}", e.stream_id, e.rf_src,
+                    e.dst, e.ts + 1, e.source.is_peer() ? "peer" : "client", e.source_id);
+      break;
+    case route::EventType::kStreamEnded:
+    case route::EventType::kStreamLost:
+      spdlog::debug("stream {:08x} {}: {} packets, {} lost, {} ms", e.stream_id,
+                    e.type == route::EventType::kStreamEnded ? "ended" : "lost", e.packets, e.lost,
+                    e.duration_ms);
+      [[fallthrough]];
+    case route::EventType::kSubscriptionRequest:
+      supervisor_.Run(subs_id_, now, [&] { subs_->OnEvent(e, now); });
+      break;
+    case route::EventType::kSourceQuenchSent:
+    case route::EventType::kSourceQuenchReceived:
+      break;
+  }
+}
+
+void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
+  if (changes_.empty()) return;
+  for (const AuthChange& c : changes_) {
+    supervisor_.Run(subs_id_, now, [&] {
+      std::vector<std::string> warnings;
+      switch (c.kind) {
+        case AuthChange::kClientUp:
+          spdlog::info("client {} logged in from {} (slot {})", c.id, io::EndpointString(c.addr),
+                       c.slot);
+          subs_->OnClientUp(c.id, c.slot, c.slot_mask, now);
+          [[fallthrough]];
+        case AuthChange::kOptions:
+          if (!c.options.empty()) {
+            if (absl::Status st = subs_->ApplyOptions(c.id, c.options, now, &warnings); !st.ok()) {
+              spdlog::warn("client {} options refused: {}", c.id, std::string(st.message()));
+            }
+            for (const std::string& w : warnings) spdlog::info("client {} options: {}", c.id, w);
+          }
+          break;
+        case AuthChange::kClientDown:
+          spdlog::info("client {} logged out ({})", c.id, c.reason);
+          subs_->OnClientDown(c.id);
+          break;
+      }
+    });
+  }
+  changes_.clear();
+  dirty_ = true;
+}
+
+absl::Status ControlPlane::Rebuild(route::TimeNs now) {
+  route::RouteSnapshotBuilder b(MakeHubPolicy(config_), config_.hbp.max_clients);
+  std::vector<ClientRecord> clients;
+  for (const ClientRecord* c : auth_->Clients()) {
+    if (absl::Status st = b.AddClient(c->slot, c->Spec()); !st.ok()) return st;
+    clients.push_back(*c);
+  }
+  for (const route::PeerSpec& p : links_->Specs()) {
+    if (auto st = b.AddPeer(p); !st.ok()) return st.status();
+  }
+  if (absl::Status st = subs_->AddTo(&b); !st.ok()) return st;
+  for (const auto& [rf_src, h] : heard_) b.AddSubscriberLocation(rf_src, h.slot, h.ts);
+  auto snap = b.Build(next_generation_);
+  if (!snap.ok()) return snap.status();
+  ++next_generation_;
+  publisher_.Publish(*std::move(snap));
+  published_clients_ = std::move(clients);
+  published_subs_ = subs_->Export();
+  dirty_ = false;
+  next_rebuild_ = now + kRebuildEvery;
+  return absl::OkStatus();
+}
+
+void ControlPlane::Flush() {
+  if (outbox_.empty()) return;
+  // Replies leave through shard 0's sockets: any socket of a listener's group sends from the
+  // listener's address, and one shard keeps a client's replies in order.
+  const uint32_t shard = 0;
+  for (const Datagram& d : outbox_) {
+    const ipc::PacketMeta meta{static_cast<uint8_t>(d.listener.kind), d.listener.peer, d.addr};
+    rte_mbuf* m = ipc::PacketToMbuf(pool_, d.bytes, meta);
+    if (m == nullptr || !ipc::SendMbuf(channels_[shard].pkt_down, m)) {
+      if (m != nullptr) ipc::FreeMbuf(m);
+      ++packets_to_shards_dropped_;
+    }
+  }
+  outbox_.clear();
+  if (shard < shard_wake_fds_.size() && shard_wake_fds_[shard] >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = write(shard_wake_fds_[shard], &one, sizeof(one));
+  }
+}
+
+PlaneTotals ControlPlane::totals() const {
+  PlaneTotals t;
+  for (const ipc::WorkerHealth& h : health_) {
+    t.packets_in += h.packets_in;
+    t.packets_out += h.packets_out;
+    t.dropped += h.dropped;
+    t.events_dropped += h.events_dropped;
+    t.live_streams += h.live_streams;
+  }
+  return t;
+}
+
+void ControlPlane::StatusLine(route::TimeNs now) {
+  const PlaneTotals t = totals();
+  const double secs = static_cast<double>(now - last_status_at_) / route::kSec;
+  auto rate = [&](uint64_t cur, uint64_t prev) {
+    return secs > 0 ? static_cast<double>(cur - prev) / secs : 0.0;
+  };
+  size_t alive = 0;
+  const std::vector<route::PeerSpec> peers = links_->Specs();
+  for (const route::PeerSpec& p : peers) alive += p.alive ? 1 : 0;
+  spdlog::info(
+      "status: clients {}, peers {}/{} alive, streams {} live, in {:.0f} pps, out {:.0f} pps, "
+      "dropped {:.0f} pps, events dropped {}, snapshot g{} (all shards on g{})",
+      auth_->size(), alive, peers.size(), t.live_streams,
+      rate(t.packets_in, last_status_totals_.packets_in),
+      rate(t.packets_out, last_status_totals_.packets_out),
+      rate(t.dropped, last_status_totals_.dropped), t.events_dropped, publisher_.generation(),
+      publisher_.acked_by_all());
+  last_status_totals_ = t;
+  last_status_at_ = now;
+}
+
+absl::Status ControlPlane::Reload(route::TimeNs now) {
+  if (config_path_.empty()) {
+    return absl::FailedPreconditionError("the hub runs the embedded default configuration");
+  }
+  auto next = LoadConfigFile(config_path_);
+  if (!next.ok()) return next.status();
+  std::string why;
+  if (RequiresRestart(config_, *next, &why)) {
+    spdlog::warn("reload: {} need a restart; those keep their running values", why);
+    next->hub = config_.hub;
+    next->hbp.listen = config_.hbp.listen;
+    next->hbp.max_clients = config_.hbp.max_clients;
+    next->obp_listeners = config_.obp_listeners;
+    next->dpdk = config_.dpdk;
+    if (next->obp.size() != config_.obp.size()) {
+      return absl::FailedPreconditionError(
+          "reload: adding or removing [[obp]] peers needs a restart");
+    }
+    for (size_t i = 0; i < next->obp.size(); ++i) {
+      next->obp[i].listen = config_.obp[i].listen;
+      next->obp[i].listener = config_.obp[i].listener;
+      next->obp[i].shared_listen = config_.obp[i].shared_listen;
+    }
+  }
+  config_ = *std::move(next);
+  // Components keep their live state (logins, learned peer addresses, subscriptions) and take
+  // the new settings; the next snapshot carries the new policy.
+  std::vector<ClientRecord> logged_in;
+  for (const ClientRecord* c : auth_->Clients()) logged_in.push_back(*c);
+  auth_ = std::make_unique<HbpAuth>(AuthSettings());
+  auth_->Restore(std::move(logged_in));
+  links_->Reconfigure(MakePeerSpecs(config_));
+  subs_->UpdateSettings(SubsSettings());
+  (void)now;
+  dirty_ = true;
+  next_rebuild_ = 0;
+  spdlog::info("configuration reloaded from {}", config_path_);
+  return absl::OkStatus();
+}
+
+void ControlPlane::Shutdown() {
+  auth_->Shutdown(&outbox_);
+  Flush();
+}
+
+void ControlPlane::RestartAuth(route::TimeNs) {
+  auth_ = std::make_unique<HbpAuth>(AuthSettings());
+  auth_->Restore(published_clients_);
+}
+
+void ControlPlane::RestartLinks(route::TimeNs now) {
+  links_ = std::make_unique<ObpLinks>(MakePeerSpecs(config_), LinkTimers(config_));
+  links_->Tick(now, &outbox_);
+  dirty_ = true;
+}
+
+void ControlPlane::RestartSubscriptions(route::TimeNs now) {
+  subs_ = std::make_unique<Subscriptions>(SubsSettings());
+  subs_->Restore(published_subs_, now);
+  dirty_ = true;
+}
+
+}  // namespace dmrswitch::cp
