@@ -1,0 +1,180 @@
+#include "tests/e2e/hub_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+#ifndef DMRSWITCH_DP_PATH
+#error "DMRSWITCH_DP_PATH must name the dmrswitch-dp binary"
+#endif
+
+namespace dmrswitch::e2e {
+
+uint16_t FreeUdpPort() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  socklen_t len = sizeof(sa);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+namespace {
+
+std::string MakeTempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "dmrswitch-e2e-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return "/tmp";
+  return tmpl;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  // A hub outliving a crashed test would hold its ports: die with the test.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(Options options) {
+  std::unique_ptr<HubProcess> h(new HubProcess());
+  h->dir_ = MakeTempDir();
+  h->config_path_ = h->dir_ + "/hub.toml";
+  h->log_path_ = h->dir_ + "/hub.log";
+  h->RewriteConfig(options.toml);
+  std::vector<std::string> argv = options.wrapper;
+  argv.insert(argv.end(), {DMRSWITCH_DP_PATH, "--config", h->config_path_});
+  h->pid_ = Spawn(argv, h->log_path_);
+  if (h->pid_ < 0) return absl::InternalError("fork failed");
+  const absl::Time deadline = absl::Now() + options.ready_timeout;
+  while (absl::Now() < deadline) {
+    if (h->Log().find("dmrswitch-dp: kernel mode") != std::string::npos) return h;
+    if (!h->running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("dmrswitch-dp exited during start-up:\n", h->Log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("dmrswitch-dp did not come up in time:\n", h->Log()));
+}
+
+absl::StatusOr<std::pair<int, std::string>> HubProcess::RunToExit(const std::string& toml,
+                                                                  absl::Duration timeout) {
+  HubProcess h;
+  h.dir_ = MakeTempDir();
+  h.config_path_ = h.dir_ + "/hub.toml";
+  h.log_path_ = h.dir_ + "/hub.log";
+  h.RewriteConfig(toml);
+  h.pid_ = Spawn({DMRSWITCH_DP_PATH, "--config", h.config_path_}, h.log_path_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (waitpid(h.pid_, &status, WNOHANG) == h.pid_) {
+      h.pid_ = -1;
+      return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                            h.Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("dmrswitch-dp kept running:\n", h.Log()));
+}
+
+HubProcess::~HubProcess() {
+  if (pid_ > 0) Stop();
+  if (!dir_.empty() && dir_ != "/tmp") {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+bool HubProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int HubProcess::Stop(absl::Duration timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Kill();
+  return -1;
+}
+
+void HubProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void HubProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+std::string HubProcess::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool HubProcess::WaitForLog(std::string_view needle, absl::Duration timeout, size_t from) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  do {
+    const std::string log = Log();
+    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (absl::Now() < deadline);
+  return false;
+}
+
+void HubProcess::RewriteConfig(const std::string& toml) const {
+  std::ofstream out(config_path_, std::ios::trunc);
+  out << toml;
+}
+
+}  // namespace dmrswitch::e2e

@@ -1,0 +1,128 @@
+// End to end: HBP logins against a running dmrswitch-dp (PROTOCOL.md §1.5, Part A §6).
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "tests/e2e/hub_process.h"
+#include "tools/sim/hbp_client.h"
+
+namespace dmrswitch::e2e {
+namespace {
+
+using sim::HbpClient;
+using sim::HbpClientOptions;
+
+std::string HubToml(uint16_t hbp_port, std::string extra_hbp = "") {
+  return absl::StrCat(R"([hub]
+server_id = 310999
+mode = "kernel"
+shards = 2
+control_plane = "hosted"
+status_interval_s = 1
+
+[hbp]
+listen = "127.0.0.1:)",
+                      hbp_port, R"("
+passphrase = "passw0rd"
+)",
+                      extra_hbp, R"(
+[acl]
+reg = "DENY:3129999"
+)");
+}
+
+HbpClientOptions Client(uint16_t port, uint32_t id, std::string passphrase = "passw0rd") {
+  HbpClientOptions o;
+  o.id = id;
+  o.passphrase = std::move(passphrase);
+  o.hub = {"127.0.0.1", port};
+  o.retry_interval = absl::Seconds(1);
+  o.ping_interval = absl::Seconds(1);
+  return o;
+}
+
+class LoginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = FreeUdpPort();
+    auto hub = HubProcess::Start(HubToml(port_));
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = *std::move(hub);
+  }
+  uint16_t port_ = 0;
+  std::unique_ptr<HubProcess> hub_;
+};
+
+TEST_F(LoginTest, GoodPassphraseLogsInAndKeepalivesAreAnswered) {
+  HbpClient c(Client(port_, 3120001));
+  ASSERT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  c.RunFor(absl::Milliseconds(2500));
+  EXPECT_GE(c.counters().pongs, 2u);
+  EXPECT_EQ(c.counters().naks, 0u);
+  EXPECT_TRUE(hub_->WaitForLog("client 3120001 logged in", absl::Seconds(2)));
+}
+
+TEST_F(LoginTest, BadPassphraseIsRefusedWithMstnak) {
+  HbpClient c(Client(port_, 3120002, "wrong"));
+  const absl::Status st = c.Login(absl::Seconds(5));
+  EXPECT_FALSE(st.ok());
+  EXPECT_GE(c.counters().naks, 1u);
+  EXPECT_FALSE(c.running());
+}
+
+TEST_F(LoginTest, RegAclDeniesTheListedId) {
+  HbpClient c(Client(port_, 3129999));
+  EXPECT_FALSE(c.Login(absl::Seconds(5)).ok());
+  EXPECT_GE(c.counters().naks, 1u);
+  HbpClient ok(Client(port_, 3120003));
+  EXPECT_TRUE(ok.Login(absl::Seconds(5)).ok()) << ok.status();
+}
+
+TEST_F(LoginTest, ClientLogsInAgainAfterHubRestartThroughMstnak) {
+  HbpClient c(Client(port_, 3120004));
+  ASSERT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  hub_->Kill();  // no MSTCL: the client does not know
+  auto hub = HubProcess::Start(HubToml(port_));
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  hub_ = *std::move(hub);
+  // The next RPTPING reaches a hub that does not know the client: MSTNAK, then a new login.
+  const uint64_t logins = c.counters().logins;
+  const absl::Time deadline = absl::Now() + absl::Seconds(8);
+  while (absl::Now() < deadline && c.counters().logins == logins) c.Poll(absl::Milliseconds(50));
+  EXPECT_GE(c.counters().naks, 1u);
+  EXPECT_EQ(c.counters().logins, logins + 1);
+  EXPECT_TRUE(c.running());
+  EXPECT_TRUE(hub_->WaitForLog("client 3120004 logged in", absl::Seconds(2)));
+}
+
+TEST_F(LoginTest, SilentClientIsClosedAfterMissedPings) {
+  hub_.reset();
+  auto hub = HubProcess::Start(HubToml(port_, "ping_time_s = 1\nmax_missed = 2\n"));
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  hub_ = *std::move(hub);
+  HbpClientOptions o = Client(port_, 3120005);
+  o.ping_interval = absl::Seconds(60);  // never pings within the test
+  o.auto_reconnect = false;
+  HbpClient c(o);
+  ASSERT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(6);
+  while (absl::Now() < deadline && c.counters().mstcl == 0) c.Poll(absl::Milliseconds(50));
+  EXPECT_EQ(c.counters().mstcl, 1u) << "ping_time 1 s × max_missed 2 → MSTCL";
+  EXPECT_TRUE(hub_->WaitForLog("client 3120005 logged out (lost)", absl::Seconds(2)));
+}
+
+TEST(HubConfig, BadConfigurationIsRefusedNamingTheKey) {
+  auto r = HubProcess::RunToExit(
+      absl::StrReplaceAll(HubToml(FreeUdpPort()), {{"shards = 2", "shards = 0"}}),
+      absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->first, 0);
+  EXPECT_NE(r->second.find("hub.shards"), std::string::npos) << r->second;
+}
+
+}  // namespace
+}  // namespace dmrswitch::e2e
