@@ -1,0 +1,868 @@
+#include "ctrlplane/config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "toml++/toml.h"
+
+namespace dmrswitch::cp {
+namespace {
+
+// Debian's Abseil has its own string_view type, so messages are built with std::string only.
+using std::string;
+using std::string_view;
+
+constexpr uint32_t kMaxU32 = 0xFFFFFFFF;
+
+// --- Value and key formatting ------------------------------------------------------------------
+
+string Quote(string_view s) {
+  string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+string FormatValue(const toml::node& n) {
+  if (const auto* s = n.as_string()) return Quote(s->get());
+  if (const auto* i = n.as_integer()) return std::to_string(i->get());
+  if (const auto* b = n.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto* a = n.as_array()) {
+    string out = "[";
+    for (size_t k = 0; k < a->size(); ++k) {
+      if (k > 0) out += ", ";
+      out += FormatValue(*a->get(k));
+    }
+    return out + "]";
+  }
+  if (n.is_table()) return "{...}";
+  std::ostringstream os;
+  n.visit([&os](const auto& v) { os << v; });
+  return os.str();
+}
+
+bool IsBareKey(string_view k) {
+  if (k.empty()) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+string Join(string_view path, string_view key) {
+  const string k = IsBareKey(key) ? string(key) : Quote(key);
+  return path.empty() ? k : string(path) + "." + k;
+}
+
+string Index(string_view path, size_t i) { return string(path) + "[" + std::to_string(i) + "]"; }
+
+string_view TypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date/time";
+  }
+}
+
+// --- Error collection and table walking ---------------------------------------------------------
+
+// Remembers the first error; parsing goes on with defaults so that the code stays linear.
+struct Ctx {
+  string source;
+  string error;
+
+  bool failed() const { return !error.empty(); }
+  void FailText(string_view path, string_view value, string_view reason) {
+    if (failed()) return;
+    error = source + ": " + string(path);
+    if (!value.empty()) error += " = " + string(value);
+    error += ": " + string(reason);
+  }
+  // Tables (and arrays of tables) are not repeated in messages.
+  void Fail(string_view path, const toml::node* value, string_view reason) {
+    const bool show = value != nullptr && !value->is_table() &&
+                      !(value->is_array() && value->as_array()->is_array_of_tables() &&
+                        !value->as_array()->empty());
+    FailText(path, show ? FormatValue(*value) : "", reason);
+  }
+  void TypeError(string_view path, const toml::node& value, string_view expected) {
+    Fail(path, &value, "expected " + string(expected) + ", not " + string(TypeName(value)));
+  }
+};
+
+// One TOML table being read: hands out its keys and reports the ones nobody asked for.
+class Table {
+ public:
+  Table(Ctx* ctx, const toml::table* t, string path) : ctx_(ctx), t_(t), path_(std::move(path)) {}
+
+  Ctx& ctx() const { return *ctx_; }
+  bool present() const { return t_ != nullptr; }
+  string Path(string_view key) const { return Join(path_, key); }
+  const string& path() const { return path_; }
+
+  const toml::node* Take(string_view key) {
+    if (t_ == nullptr) return nullptr;
+    taken_.emplace_back(key);
+    return t_->get(key);
+  }
+
+  // Every key that no reader took is an error.
+  void Finish() const {
+    if (t_ == nullptr) return;
+    for (const auto& [k, v] : *t_) {
+      if (std::find(taken_.begin(), taken_.end(), k.str()) == taken_.end()) {
+        ctx_->Fail(Join(path_, k.str()), &v, "unknown key");
+        return;
+      }
+    }
+  }
+
+  // A sub-table (absent: an empty one, so every key takes its default).
+  Table Sub(string_view key) {
+    const toml::node* n = Take(key);
+    if (n == nullptr) return Table(ctx_, nullptr, Path(key));
+    if (!n->is_table()) {
+      ctx_->TypeError(Path(key), *n, "a table ([" + Path(key) + "])");
+      return Table(ctx_, nullptr, Path(key));
+    }
+    return Table(ctx_, n->as_table(), Path(key));
+  }
+
+ private:
+  Ctx* ctx_;
+  const toml::table* t_;
+  string path_;
+  std::vector<string> taken_;
+};
+
+const toml::node* Require(Table& t, string_view key) {
+  const toml::node* n = t.Take(key);
+  if (n == nullptr) t.ctx().FailText(t.Path(key), "", "required key is missing");
+  return n;
+}
+
+// An integer in lo..hi. Returns the node when the value was present and valid.
+const toml::node* ReadUint(Table& t, string_view key, int64_t lo, int64_t hi, uint32_t* out,
+                           bool required = false) {
+  const toml::node* n = required ? Require(t, key) : t.Take(key);
+  if (n == nullptr) return nullptr;
+  const auto* i = n->as_integer();
+  if (i == nullptr) {
+    t.ctx().TypeError(t.Path(key), *n, "an integer");
+    return nullptr;
+  }
+  if (i->get() < lo || i->get() > hi) {
+    t.ctx().Fail(t.Path(key), n, "must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+    return nullptr;
+  }
+  *out = static_cast<uint32_t>(i->get());
+  return n;
+}
+
+const toml::node* ReadBool(Table& t, string_view key, bool* out) {
+  const toml::node* n = t.Take(key);
+  if (n == nullptr) return nullptr;
+  const auto* b = n->as_boolean();
+  if (b == nullptr) {
+    t.ctx().TypeError(t.Path(key), *n, "a boolean (true or false)");
+    return nullptr;
+  }
+  *out = b->get();
+  return n;
+}
+
+const toml::node* ReadString(Table& t, string_view key, string* out, bool required = false) {
+  const toml::node* n = required ? Require(t, key) : t.Take(key);
+  if (n == nullptr) return nullptr;
+  const auto* s = n->as_string();
+  if (s == nullptr) {
+    t.ctx().TypeError(t.Path(key), *n, "a string");
+    return nullptr;
+  }
+  *out = s->get();
+  return n;
+}
+
+template <typename E>
+const toml::node* ReadEnum(Table& t, string_view key,
+                           std::initializer_list<std::pair<string_view, E>> names, E* out) {
+  string s;
+  const toml::node* n = ReadString(t, key, &s);
+  if (n == nullptr) return nullptr;
+  for (const auto& [name, value] : names) {
+    if (s == name) {
+      *out = value;
+      return n;
+    }
+  }
+  string reason = "must be one of ";
+  bool first = true;
+  for (const auto& [name, value] : names) {
+    if (!first) reason += ", ";
+    first = false;
+    reason += Quote(name);
+  }
+  t.ctx().Fail(t.Path(key), n, reason);
+  return nullptr;
+}
+
+// --- Addresses ----------------------------------------------------------------------------------
+
+std::optional<uint32_t> ParseIpv4(string_view s) {
+  uint32_t ip = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0) {
+      if (s.empty() || s.front() != '.') return std::nullopt;
+      s.remove_prefix(1);
+    }
+    size_t digits = 0;
+    while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 3 || (digits > 1 && s[0] == '0')) return std::nullopt;
+    uint32_t v = 0;
+    std::from_chars(s.data(), s.data() + digits, v);
+    if (v > 255) return std::nullopt;
+    ip = (ip << 8) | v;
+    s.remove_prefix(digits);
+  }
+  if (!s.empty()) return std::nullopt;
+  return ip;
+}
+
+std::optional<route::Endpoint> ParseEndpoint(string_view s) {
+  const size_t colon = s.rfind(':');
+  if (colon == string_view::npos) return std::nullopt;
+  const std::optional<uint32_t> ip = ParseIpv4(s.substr(0, colon));
+  const string_view port = s.substr(colon + 1);
+  if (!ip || port.empty() || port.size() > 5 || port[0] == '0') return std::nullopt;
+  uint32_t p = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535) {
+    return std::nullopt;
+  }
+  return route::Endpoint{*ip, static_cast<uint16_t>(p)};
+}
+
+bool IsMulticast(uint32_t ip) { return (ip >> 28) == 0xE; }
+
+// An "a.b.c.d:port" key. Targets must name a unicast host; listeners may use 0.0.0.0.
+const toml::node* ReadEndpoint(Table& t, string_view key, route::Endpoint* out, bool required,
+                               bool target) {
+  string s;
+  const toml::node* n = ReadString(t, key, &s, required);
+  if (n == nullptr) return nullptr;
+  const std::optional<route::Endpoint> e = ParseEndpoint(s);
+  if (!e) {
+    t.ctx().Fail(t.Path(key), n, "must be \"a.b.c.d:port\" (IPv4 address, port 1..65535)");
+    return nullptr;
+  }
+  if (target && (e->ip == 0 || e->ip == kMaxU32 || IsMulticast(e->ip))) {
+    t.ctx().Fail(t.Path(key), n, "must be a unicast address (not 0.0.0.0, broadcast or multicast)");
+    return nullptr;
+  }
+  if (!target && (e->ip == kMaxU32 || IsMulticast(e->ip))) {
+    t.ctx().Fail(t.Path(key), n, "must be a local unicast address or 0.0.0.0");
+    return nullptr;
+  }
+  *out = *e;
+  return n;
+}
+
+// Two listeners that the kernel could not both bind (same port, one of them the wildcard).
+bool Overlaps(const route::Endpoint& a, const route::Endpoint& b) {
+  return a.port == b.port && (a.ip == b.ip || a.ip == 0 || b.ip == 0);
+}
+
+// --- ACLs and talkgroups ------------------------------------------------------------------------
+
+void ReadAcl(Table& t, string_view key, uint32_t lo, uint32_t hi, route::Acl* out) {
+  string text;
+  const toml::node* n = ReadString(t, key, &text);
+  if (n == nullptr) return;
+  absl::StatusOr<route::Acl> acl = route::Acl::Parse(text, lo, hi);
+  if (!acl.ok()) {
+    // Acl::Parse prefixes its messages with the ACL text, which the key's value already shows.
+    string msg(acl.status().message());
+    string_view trimmed = text;
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) {
+      trimmed.remove_prefix(1);
+    }
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) {
+      trimmed.remove_suffix(1);
+    }
+    const string prefix = "ACL \"" + string(trimmed) + "\": ";
+    if (msg.rfind(prefix, 0) == 0) msg.erase(0, prefix.size());
+    t.ctx().Fail(t.Path(key), n, msg);
+    return;
+  }
+  *out = *std::move(acl);
+}
+
+// PROTOCOL.md §3.4 prohibits 0-5, 9 and 9990-9999 as static TGs; 4000 (unlink) and 5000
+// (status) are control IDs that the routing core refuses as memberships.
+bool ProhibitedStaticTg(int64_t tg) {
+  return tg <= 5 || tg == route::kDialTg || tg == route::kUnlinkId || tg == route::kStatusId ||
+         (tg >= 9990 && tg <= 9999);
+}
+
+void ReadTgList(Table& t, string_view key, std::vector<uint32_t>* out) {
+  const toml::node* n = t.Take(key);
+  if (n == nullptr) return;
+  const string path = t.Path(key);
+  const auto* a = n->as_array();
+  if (a == nullptr) {
+    t.ctx().TypeError(path, *n, "an array of talkgroup numbers");
+    return;
+  }
+  for (size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const auto* v = e.as_integer();
+    if (v == nullptr) {
+      t.ctx().TypeError(Index(path, i), e, "an integer (a talkgroup)");
+      return;
+    }
+    if (ProhibitedStaticTg(v->get())) {
+      t.ctx().Fail(Index(path, i), &e,
+                   "not allowed as a static TG (0-5, 9, 4000, 5000 and 9990-9999 are reserved)");
+      return;
+    }
+    if (v->get() > route::kMaxSubscriberId) {
+      t.ctx().Fail(Index(path, i), &e, "must be in 1.." + std::to_string(route::kMaxSubscriberId));
+      return;
+    }
+    const auto tg = static_cast<uint32_t>(v->get());
+    if (std::find(out->begin(), out->end(), tg) != out->end()) {
+      t.ctx().Fail(Index(path, i), &e, "listed twice");
+      return;
+    }
+    out->push_back(tg);
+  }
+}
+
+// Elements of an array of tables ([[key]]), each with its indexed path.
+template <typename F>
+void ForEachTable(Table& t, string_view key, F&& f) {
+  const toml::node* n = t.Take(key);
+  if (n == nullptr) return;
+  const string path = t.Path(key);
+  const auto* a = n->as_array();
+  if (a == nullptr) {
+    t.ctx().TypeError(path, *n, "an array of tables ([[" + path + "]])");
+    return;
+  }
+  for (size_t i = 0; i < a->size() && !t.ctx().failed(); ++i) {
+    const toml::node& e = *a->get(i);
+    if (!e.is_table()) {
+      t.ctx().TypeError(Index(path, i), e, "a table ([[" + path + "]])");
+      return;
+    }
+    Table elem(&t.ctx(), e.as_table(), Index(path, i));
+    f(elem, i);
+    elem.Finish();
+  }
+}
+
+// --- Sections -----------------------------------------------------------------------------------
+
+void ReadHub(Table& top, HubConfig& c) {
+  Table t = top.Sub("hub");
+  HubSection& h = c.hub;
+  ReadUint(t, "server_id", 0, kMaxU32, &h.server_id);
+  ReadEnum<HubMode>(
+      t, "mode",
+      {{"kernel", HubMode::kKernel}, {"dpdk", HubMode::kDpdk}, {"afxdp", HubMode::kAfXdp}},
+      &h.mode);
+  ReadUint(t, "shards", 1, 64, &h.shards);
+  ReadEnum<ControlPlaneMode>(
+      t, "control_plane",
+      {{"hosted", ControlPlaneMode::kHosted}, {"separate", ControlPlaneMode::kSeparate}},
+      &h.control_plane);
+  const toml::node* steering = ReadEnum<Steering>(
+      t, "steering",
+      {{"auto", Steering::kAuto}, {"bpf", Steering::kBpf}, {"userspace", Steering::kUserspace}},
+      &h.steering);
+  if (steering != nullptr && h.steering != Steering::kAuto && h.mode != HubMode::kKernel) {
+    t.ctx().Fail(t.Path("steering"), steering, "only applies to hub.mode = \"kernel\"");
+  }
+  ReadUint(t, "status_interval_s", 1, 3600, &h.status_interval_s);
+  ReadUint(t, "stream_capacity", 64, 4194304, &h.stream_capacity);
+  string level;
+  const toml::node* n = ReadString(t, "log_level", &level);
+  if (n != nullptr) {
+    static constexpr string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                              "error", "critical", "off"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
+      t.ctx().Fail(t.Path("log_level"), n,
+                   "must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", "
+                   "\"critical\", \"off\"");
+    } else {
+      h.log_level = level;
+    }
+  }
+  t.Finish();
+}
+
+void ReadHbp(Table& top, HubConfig& c) {
+  Table t = top.Sub("hbp");
+  HbpSection& h = c.hbp;
+  ReadEndpoint(t, "listen", &h.listen, false, false);
+  ReadString(t, "passphrase", &h.passphrase);
+  ReadBool(t, "allow_null_passphrase", &h.allow_null_passphrase);
+  if (h.passphrase.empty() && !h.allow_null_passphrase) {
+    t.ctx().FailText(t.Path("passphrase"), "\"\"",
+                     "an empty passphrase needs hbp.allow_null_passphrase = true");
+  }
+  ReadUint(t, "max_clients", 1, 1048576, &h.max_clients);
+  ReadUint(t, "ping_time_s", 1, 3600, &h.ping_time_s);
+  ReadUint(t, "max_missed", 1, 100, &h.max_missed);
+  ReadUint(t, "group_hangtime_s", 0, 600, &h.group_hangtime_s);
+  ReadUint(t, "default_ua_timer_min", 0, 35791394, &h.default_ua_timer_min);
+  ReadBool(t, "single_mode", &h.single_mode);
+  ReadEnum<route::ActivateOn>(
+      t, "activate_on", {{"start", route::ActivateOn::kStart}, {"end", route::ActivateOn::kEnd}},
+      &h.activate_on);
+  ReadUint(t, "login_burst", 0, 100000, &h.login_burst);
+  ReadUint(t, "login_window_s", 1, 86400, &h.login_window_s);
+  ReadUint(t, "login_block_s", 1, 86400, &h.login_block_s);
+  ReadUint(t, "stream_timeout_ms", 0, 10000, &h.stream_timeout_ms);
+  ReadUint(t, "stream_lost_s", 1, 60, &h.stream_lost_s);
+  ReadUint(t, "stream_forget_s", 1, 3600, &h.stream_forget_s);
+  ReadUint(t, "max_stream_age_s", 1, 86400, &h.max_stream_age_s);
+  ReadUint(t, "rate_limit_after_packets", 0, 1000000, &h.rate_limit_after_packets);
+  ReadUint(t, "rate_limit_pps", 1, 1000000, &h.rate_limit_pps);
+  ForEachTable(t, "static", [&](Table& e, size_t i) {
+    StaticTgs s;
+    const toml::node* client = ReadUint(e, "client", 1, kMaxU32, &s.client, true);
+    ReadTgList(e, "ts1", &s.ts[route::kTs1]);
+    ReadTgList(e, "ts2", &s.ts[route::kTs2]);
+    for (size_t j = 0; j < i && client != nullptr; ++j) {
+      if (h.statics[j].client == s.client) {
+        e.ctx().Fail(e.Path("client"), client,
+                     "already has static TGs in " + Index(t.Path("static"), j));
+        break;
+      }
+    }
+    h.statics.push_back(std::move(s));
+  });
+  t.Finish();
+}
+
+void ReadAclSection(Table& top, HubConfig& c) {
+  Table t = top.Sub("acl");
+  ReadAcl(t, "reg", route::Acl::kRegMin, route::Acl::kRegMax, &c.acl.reg);
+  ReadAcl(t, "sub", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.sub);
+  ReadAcl(t, "tg_ts1", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.tg[route::kTs1]);
+  ReadAcl(t, "tg_ts2", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.tg[route::kTs2]);
+  t.Finish();
+}
+
+bool ValidPeerName(string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+void ReadObp(Table& top, HubConfig& c) {
+  ForEachTable(top, "obp", [&](Table& t, size_t i) {
+    ObpPeer p;
+    if (const toml::node* n = ReadString(t, "name", &p.name, true)) {
+      if (!ValidPeerName(p.name)) {
+        t.ctx().Fail(t.Path("name"), n, "must be 1..64 characters of A-Z a-z 0-9 . _ -");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (c.obp[j].name == p.name) {
+          t.ctx().Fail(t.Path("name"), n, "already used by " + Index("obp", j));
+          break;
+        }
+      }
+    }
+    ReadEndpoint(t, "listen", &p.listen, true, false);
+    ReadEndpoint(t, "target", &p.target, true, true);
+    ReadUint(t, "network_id", 1, kMaxU32, &p.network_id, true);
+    if (const toml::node* n = ReadString(t, "passphrase", &p.passphrase, true)) {
+      if (p.passphrase.empty() || p.passphrase.size() > proto::kObpKeyBytes) {
+        t.ctx().Fail(t.Path("passphrase"), n,
+                     "must be 1..20 bytes (the OpenBridge key is the passphrase NUL-padded to 20 "
+                     "bytes; longer ones would be cut)");
+      }
+    }
+    uint32_t version = p.version;
+    if (const toml::node* n = t.Take("version")) {
+      const auto* v = n->as_integer();
+      if (v == nullptr) {
+        t.ctx().TypeError(t.Path("version"), *n, "an integer");
+      } else if (v->get() != 1 && v->get() != 5) {
+        t.ctx().Fail(t.Path("version"), n, "must be 1 (classic OBP) or 5 (FBP)");
+      } else {
+        version = static_cast<uint32_t>(v->get());
+      }
+    }
+    p.version = static_cast<uint8_t>(version);
+    p.relay = p.version == 5;
+    ReadEnum<route::PeerIdMode>(
+        t, "id_mode",
+        {{"freedmr", route::PeerIdMode::kFreeDmr}, {"hblink3", route::PeerIdMode::kHblink3}},
+        &p.id_mode);
+    ReadBool(t, "relax_checks", &p.relax_checks);
+    ReadBool(t, "relay", &p.relay);
+    ReadBool(t, "use_acl", &p.use_acl);
+    ReadAcl(t, "sub_acl", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &p.sub_acl);
+    ReadAcl(t, "tgid_acl", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &p.tgid_acl);
+    ReadUint(t, "keepalive_s", 1, 3600, &p.keepalive_s);
+    if (const toml::node* n = ReadUint(t, "dead_after_s", 1, 86400, &p.dead_after_s)) {
+      if (p.dead_after_s <= p.keepalive_s) {
+        t.ctx().Fail(t.Path("dead_after_s"), n,
+                     "must be greater than " + t.Path("keepalive_s") + " (" +
+                         std::to_string(p.keepalive_s) + ")");
+      }
+    }
+    ReadUint(t, "bcve_interval_s", 1, 86400, &p.bcve_interval_s);
+    c.obp.push_back(std::move(p));
+  });
+}
+
+void ReadDpdk(Table& top, HubConfig& c) {
+  Table t = top.Sub("dpdk");
+  c.dpdk.present = t.present();
+  if (const toml::node* n = t.Take("eal_args")) {
+    const auto* a = n->as_array();
+    if (a == nullptr) {
+      t.ctx().TypeError(t.Path("eal_args"), *n, "an array of strings");
+    } else {
+      for (size_t i = 0; i < a->size(); ++i) {
+        const toml::node& e = *a->get(i);
+        if (!e.is_string()) {
+          t.ctx().TypeError(Index(t.Path("eal_args"), i), e, "a string");
+          break;
+        }
+        c.dpdk.eal_args.push_back(e.as_string()->get());
+      }
+    }
+  }
+  string addr;
+  const bool needed = c.hub.mode != HubMode::kKernel;
+  if (const toml::node* n = ReadString(t, "address", &addr, needed && t.present())) {
+    const std::optional<uint32_t> ip = ParseIpv4(addr);
+    if (!ip) {
+      t.ctx().Fail(t.Path("address"), n, "must be an IPv4 address \"a.b.c.d\"");
+    } else if (*ip == 0 || *ip == kMaxU32 || IsMulticast(*ip)) {
+      t.ctx().Fail(t.Path("address"), n, "must be a unicast address");
+    } else {
+      c.dpdk.address = *ip;
+    }
+  }
+  t.Finish();
+  if (needed && !t.present()) {
+    t.ctx().FailText("dpdk", "",
+                     "section required when hub.mode = " + Quote(HubModeName(c.hub.mode)) +
+                         " ([dpdk] eal_args and address)");
+  }
+}
+
+void ReadFbp(Table& top, HubConfig& c) {
+  Table t = top.Sub("fbp");
+  ReadUint(t, "max_hops", 1, 255, &c.fbp.max_hops);
+  ReadUint(t, "max_age_s", 1, 3600, &c.fbp.max_age_s);
+  t.Finish();
+}
+
+// Checks across sections, and derived fields.
+void Finish(Ctx& ctx, HubConfig& c) {
+  if (ctx.failed()) return;
+  if (!c.obp.empty() && c.hub.server_id == 0) {
+    ctx.FailText("hub.server_id", "0", "required (non-zero) when [[obp]] peers are configured");
+    return;
+  }
+  if (c.obp.size() > route::PeerSet::kMaxPeers) {
+    ctx.FailText("obp", "",
+                 std::to_string(c.obp.size()) + " peers; at most " +
+                     std::to_string(route::PeerSet::kMaxPeers) + " are supported");
+    return;
+  }
+  // In DPDK/AF_XDP mode the data plane owns one address (CONFIG.md): listeners keep their port
+  // and use dpdk.address, whatever address they name (so one file serves every mode).
+  if (c.hub.mode != HubMode::kKernel) {
+    c.hbp.listen.ip = c.dpdk.address;
+    for (ObpPeer& p : c.obp) p.listen.ip = c.dpdk.address;
+  }
+  for (size_t i = 0; i < c.obp.size(); ++i) {
+    ObpPeer& p = c.obp[i];
+    const string key = Index("obp", i) + ".listen";
+    if (Overlaps(p.listen, c.hbp.listen)) {
+      ctx.FailText(key, Quote(FormatEndpoint(p.listen)),
+                   "collides with hbp.listen = " + Quote(FormatEndpoint(c.hbp.listen)));
+      return;
+    }
+    p.listener = static_cast<uint32_t>(c.obp_listeners.size());
+    for (size_t l = 0; l < c.obp_listeners.size(); ++l) {
+      if (c.obp_listeners[l] == p.listen) {
+        p.listener = static_cast<uint32_t>(l);
+      } else if (Overlaps(c.obp_listeners[l], p.listen)) {
+        ctx.FailText(key, Quote(FormatEndpoint(p.listen)),
+                     "collides with another [[obp]] listen address " +
+                         Quote(FormatEndpoint(c.obp_listeners[l])) +
+                         " (same port, one of them 0.0.0.0)");
+        return;
+      }
+    }
+    if (p.listener == c.obp_listeners.size()) c.obp_listeners.push_back(p.listen);
+    for (size_t j = 0; j < i; ++j) {
+      ObpPeer& q = c.obp[j];
+      if (q.listener != p.listener) continue;
+      if (q.target == p.target) {
+        ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(p.target)),
+                     "peers sharing a listen address are told apart by their target; " +
+                         Index("obp", j) + " has the same listen and target");
+        return;
+      }
+      q.shared_listen = p.shared_listen = true;
+    }
+  }
+}
+
+absl::Status Invalid(const string& msg) { return absl::InvalidArgumentError(msg); }
+
+}  // namespace
+
+string FormatIpv4(uint32_t ip) {
+  return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
+         std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
+}
+
+string FormatEndpoint(const route::Endpoint& e) {
+  return FormatIpv4(e.ip) + ":" + std::to_string(e.port);
+}
+
+string_view HubModeName(HubMode m) {
+  switch (m) {
+    case HubMode::kKernel:
+      return "kernel";
+    case HubMode::kDpdk:
+      return "dpdk";
+    case HubMode::kAfXdp:
+      return "afxdp";
+  }
+  return "?";
+}
+
+string_view ControlPlaneModeName(ControlPlaneMode m) {
+  return m == ControlPlaneMode::kHosted ? "hosted" : "separate";
+}
+
+string_view SteeringName(Steering s) {
+  switch (s) {
+    case Steering::kAuto:
+      return "auto";
+    case Steering::kBpf:
+      return "bpf";
+    case Steering::kUserspace:
+      return "userspace";
+  }
+  return "?";
+}
+
+absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_name) {
+  Ctx ctx{string(source_name), {}};
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    return Invalid(string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
+                   std::to_string(e.source().begin.column) + ": " + string(e.description()));
+  }
+  HubConfig c;
+  c.source = string(source_name);
+  Table top(&ctx, &root, "");
+  ReadHub(top, c);
+  ReadHbp(top, c);
+  ReadAclSection(top, c);
+  ReadObp(top, c);
+  ReadDpdk(top, c);
+  ReadFbp(top, c);
+  top.Finish();
+  Finish(ctx, c);
+  if (ctx.failed()) return Invalid(ctx.error);
+  return c;
+}
+
+absl::StatusOr<HubConfig> LoadConfigFile(const string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    const string msg = path + ": cannot open: " + std::strerror(err);
+    return err == ENOENT ? absl::NotFoundError(msg) : Invalid(msg);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Invalid(path + ": read error");
+  return ParseConfig(text.str(), path);
+}
+
+string_view DefaultConfigToml() {
+  // Keep in sync with docs/config.md ("The default configuration"); a test compares them.
+  static constexpr string_view kDefault =
+      R"toml(# dmrswitch default configuration: a loopback-only hub for trying things out.
+[hub]
+server_id = 310999
+mode = "kernel"
+shards = 2
+control_plane = "hosted"
+
+[hbp]
+listen = "127.0.0.1:62031"
+passphrase = "passw0rd"
+
+# One FreeBridge (v5) peer on loopback. A second hub started with the mirror image of this
+# section (listen 62036, target 62035, server_id 310998, network_id 310999) forms a mesh.
+[[obp]]
+name = "loopback-fbp"
+listen = "127.0.0.1:62035"
+target = "127.0.0.1:62036"
+network_id = 310998
+passphrase = "passw0rd"
+version = 5
+)toml";
+  return kDefault;
+}
+
+route::HubPolicy MakeHubPolicy(const HubConfig& c) {
+  route::HubPolicy p;
+  p.server_id = c.hub.server_id;
+  p.sub_acl = c.acl.sub;
+  p.tg_acl[route::kTs1] = c.acl.tg[route::kTs1];
+  p.tg_acl[route::kTs2] = c.acl.tg[route::kTs2];
+  p.lease.group_hangtime = route::TimeNs{c.hbp.group_hangtime_s} * route::kSec;
+  p.lease.stream_timeout = route::TimeNs{c.hbp.stream_timeout_ms} * route::kMs;
+  p.stream_lost_after = route::TimeNs{c.hbp.stream_lost_s} * route::kSec;
+  p.stream_forget_after = route::TimeNs{c.hbp.stream_forget_s} * route::kSec;
+  p.max_stream_age = route::TimeNs{c.hbp.max_stream_age_s} * route::kSec;
+  p.rate_limit_after_packets = c.hbp.rate_limit_after_packets;
+  p.rate_limit_pps = c.hbp.rate_limit_pps;
+  p.activate_on = c.hbp.activate_on;
+  p.fbp_max_hops = static_cast<uint8_t>(c.fbp.max_hops);
+  p.fbp_max_age = route::TimeNs{c.fbp.max_age_s} * route::kSec;
+  return p;
+}
+
+std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c) {
+  std::vector<route::PeerSpec> out;
+  out.reserve(c.obp.size());
+  for (const ObpPeer& o : c.obp) {
+    route::PeerSpec s;
+    s.name = o.name;
+    s.network_id = o.network_id;
+    s.target = o.target;
+    s.version = o.version;
+    s.id_mode = o.id_mode;
+    s.relax_checks = o.relax_checks;
+    s.relay = o.relay;
+    s.alive = true;
+    s.passphrase = o.passphrase;
+    s.use_acl = o.use_acl;
+    s.sub_acl = o.sub_acl;
+    s.tg_acl = o.tgid_acl;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool RequiresRestart(const HubConfig& old, const HubConfig& next, string* why) {
+  std::vector<string> diffs;
+  const auto check = [&](bool differ, string_view key, const string& a, const string& b) {
+    if (differ) diffs.push_back(string(key) + " " + a + " -> " + b);
+  };
+  const auto num = [](uint64_t v) { return std::to_string(v); };
+  check(old.hub.mode != next.hub.mode, "hub.mode", string(HubModeName(old.hub.mode)),
+        string(HubModeName(next.hub.mode)));
+  check(old.hub.shards != next.hub.shards, "hub.shards", num(old.hub.shards), num(next.hub.shards));
+  check(old.hub.control_plane != next.hub.control_plane, "hub.control_plane",
+        string(ControlPlaneModeName(old.hub.control_plane)),
+        string(ControlPlaneModeName(next.hub.control_plane)));
+  check(old.hub.steering != next.hub.steering, "hub.steering",
+        string(SteeringName(old.hub.steering)), string(SteeringName(next.hub.steering)));
+  check(old.hub.stream_capacity != next.hub.stream_capacity, "hub.stream_capacity",
+        num(old.hub.stream_capacity), num(next.hub.stream_capacity));
+  check(old.hbp.max_clients != next.hbp.max_clients, "hbp.max_clients", num(old.hbp.max_clients),
+        num(next.hbp.max_clients));
+  check(!(old.hbp.listen == next.hbp.listen), "hbp.listen", FormatEndpoint(old.hbp.listen),
+        FormatEndpoint(next.hbp.listen));
+  // OBP sockets: the set of listen addresses (peers may move between existing listeners).
+  const auto listeners = [](const HubConfig& c) {
+    std::vector<std::pair<uint32_t, uint16_t>> v;
+    for (const route::Endpoint& e : c.obp_listeners) v.emplace_back(e.ip, e.port);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const auto list = [](const HubConfig& c) {
+    std::vector<string> v;
+    for (const route::Endpoint& e : c.obp_listeners) v.push_back(FormatEndpoint(e));
+    std::sort(v.begin(), v.end());
+    string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    return s + "]";
+  };
+  check(listeners(old) != listeners(next), "obp listen addresses", list(old), list(next));
+  const auto args = [](const DpdkSection& d) {
+    string s = "[";
+    for (size_t i = 0; i < d.eal_args.size(); ++i) s += (i ? ", " : "") + Quote(d.eal_args[i]);
+    return s + "]";
+  };
+  // [dpdk] matters only outside kernel mode (a mode change is reported above anyway).
+  const bool dpdk = old.hub.mode != HubMode::kKernel || next.hub.mode != HubMode::kKernel;
+  check(dpdk && old.dpdk.eal_args != next.dpdk.eal_args, "dpdk.eal_args", args(old.dpdk),
+        args(next.dpdk));
+  check(dpdk && old.dpdk.address != next.dpdk.address, "dpdk.address", FormatIpv4(old.dpdk.address),
+        FormatIpv4(next.dpdk.address));
+  if (why != nullptr) {
+    why->clear();
+    for (size_t i = 0; i < diffs.size(); ++i) *why += (i ? "; " : "") + diffs[i];
+  }
+  return !diffs.empty();
+}
+
+}  // namespace dmrswitch::cp

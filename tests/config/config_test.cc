@@ -1,0 +1,1077 @@
+// ctrlplane/config: TOML configuration (../shared/docs/CONFIG.md, docs/config.md).
+
+#include "ctrlplane/config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dataplane/route/route_snapshot.h"
+
+namespace dmrswitch::cp {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr route::Endpoint Ep(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+  return {(uint32_t{a} << 24) | (uint32_t{b} << 16) | (uint32_t{c} << 8) | d, port};
+}
+
+HubConfig MustParse(std::string_view text) {
+  absl::StatusOr<HubConfig> c = ParseConfig(text, "config.toml");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : HubConfig{};
+}
+
+std::string ErrorOf(std::string_view text) {
+  absl::StatusOr<HubConfig> c = ParseConfig(text, "config.toml");
+  if (c.ok()) return "(parsed without error)";
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(c.status().message());
+}
+
+// CONFIG.md's example, verbatim.
+constexpr std::string_view kContractExample = R"toml(
+[hub]
+server_id = 310999           # 4-byte ID this hub puts on OpenBridge/FBP
+mode = "kernel"              # "kernel" | "dpdk" | "afxdp"
+shards = 2                   # packet-plane shards
+control_plane = "hosted"     # "hosted" (same process) | "separate" (dmrswitch-cp)
+
+[hbp]                        # Homebrew master: hotspots and repeaters log in here
+listen = "127.0.0.1:62031"
+passphrase = "passw0rd"
+max_clients = 10000
+ping_time_s = 10             # clients missing max_missed pings in a row are dropped (MSTCL)
+max_missed = 3
+group_hangtime_s = 5
+default_ua_timer_min = 10    # user-activated TG timeout
+single_mode = true
+activate_on = "start"        # "start" | "end" (FreeDMR behaviour)
+
+[[hbp.static]]               # server-side static TGs for one client (options can add more)
+client = 3120001
+ts1 = [91]
+ts2 = [3100]
+
+[acl]                        # FreeDMR syntax: PERMIT|DENY:id,lo-hi,ALL
+reg = "PERMIT:ALL"
+sub = "DENY:1"
+tg_ts1 = "PERMIT:ALL"
+tg_ts2 = "PERMIT:ALL"
+
+[[obp]]                      # one OpenBridge / FBP peer
+name = "peer-a"
+listen = "127.0.0.1:62035"
+target = "127.0.0.1:62036"
+network_id = 310998          # the ID expected from / sent to this peer (see PROTOCOL.md §2.1)
+passphrase = "mypass"
+version = 1                  # 1 = classic OBP (HMAC-SHA1), 5 = FBP DMRE (BLAKE2b, BCKA/BCSQ/BCVE)
+)toml";
+
+constexpr std::string_view kContractDpdk = R"toml(
+[dpdk]                       # mode = "dpdk" or "afxdp"
+eal_args = ["--no-pci", "--vdev=net_af_packet0,iface=veth-hub"]   # EAL arguments, as given
+address = "198.18.0.1"       # the hub's IPv4 address on its ports (ARP answered by the dp)
+)toml";
+
+// --- Files that parse ---------------------------------------------------------------------------
+
+TEST(ConfigTest, DefaultConfigParses) {
+  const HubConfig c = MustParse(DefaultConfigToml());
+  EXPECT_EQ(c.source, "config.toml");
+  EXPECT_EQ(c.hub.mode, HubMode::kKernel);
+  EXPECT_EQ(c.hub.control_plane, ControlPlaneMode::kHosted);
+  EXPECT_EQ(c.hub.shards, 2u);
+  EXPECT_EQ(c.hub.server_id, 310999u);
+  EXPECT_EQ(c.hbp.listen, Ep(127, 0, 0, 1, 62031));
+  EXPECT_EQ(c.hbp.passphrase, "passw0rd");
+  ASSERT_EQ(c.obp.size(), 1u);
+  EXPECT_EQ(c.obp[0].version, 5);
+  EXPECT_TRUE(c.obp[0].relay);
+  EXPECT_EQ(c.obp[0].listen, Ep(127, 0, 0, 1, 62035));
+  EXPECT_EQ(c.obp[0].target, Ep(127, 0, 0, 1, 62036));
+  EXPECT_FALSE(c.obp[0].shared_listen);
+  EXPECT_EQ(c.obp_listeners, std::vector<route::Endpoint>{Ep(127, 0, 0, 1, 62035)});
+  EXPECT_FALSE(c.dpdk.present);
+}
+
+TEST(ConfigTest, DefaultConfigBuildsASnapshot) {
+  const HubConfig c = MustParse(DefaultConfigToml());
+  route::RouteSnapshotBuilder b(MakeHubPolicy(c), c.hbp.max_clients);
+  for (const route::PeerSpec& spec : MakePeerSpecs(c)) {
+    absl::StatusOr<uint32_t> idx = b.AddPeer(spec);
+    EXPECT_TRUE(idx.ok()) << idx.status();
+  }
+  EXPECT_TRUE(b.Build(1).ok());
+}
+
+TEST(ConfigTest, ContractExampleParses) {
+  const HubConfig c = MustParse(kContractExample);
+  EXPECT_EQ(c.hub.server_id, 310999u);
+  EXPECT_EQ(c.hub.mode, HubMode::kKernel);
+  EXPECT_EQ(c.hub.shards, 2u);
+  EXPECT_EQ(c.hbp.listen, Ep(127, 0, 0, 1, 62031));
+  EXPECT_EQ(c.hbp.max_clients, 10000u);
+  EXPECT_EQ(c.hbp.ping_time_s, 10u);
+  EXPECT_EQ(c.hbp.max_missed, 3u);
+  EXPECT_EQ(c.hbp.group_hangtime_s, 5u);
+  EXPECT_EQ(c.hbp.default_ua_timer_min, 10u);
+  EXPECT_TRUE(c.hbp.single_mode);
+  EXPECT_EQ(c.hbp.activate_on, route::ActivateOn::kStart);
+  ASSERT_EQ(c.hbp.statics.size(), 1u);
+  EXPECT_EQ(c.hbp.statics[0].client, 3120001u);
+  EXPECT_EQ(c.hbp.statics[0].ts[route::kTs1], std::vector<uint32_t>{91});
+  EXPECT_EQ(c.hbp.statics[0].ts[route::kTs2], std::vector<uint32_t>{3100});
+  EXPECT_FALSE(c.acl.sub.Permits(1));
+  EXPECT_TRUE(c.acl.sub.Permits(2));
+  EXPECT_TRUE(c.acl.reg.Permits(0xFFFFFFFF));
+  ASSERT_EQ(c.obp.size(), 1u);
+  const ObpPeer& p = c.obp[0];
+  EXPECT_EQ(p.name, "peer-a");
+  EXPECT_EQ(p.network_id, 310998u);
+  EXPECT_EQ(p.passphrase, "mypass");
+  EXPECT_EQ(p.version, 1);
+  EXPECT_FALSE(p.relay);  // classic OBP has no loop protection
+  EXPECT_EQ(p.id_mode, route::PeerIdMode::kFreeDmr);
+  EXPECT_TRUE(p.relax_checks);
+}
+
+TEST(ConfigTest, ContractDpdkSectionIsAcceptedInKernelModeAndUsedInDpdkMode) {
+  const std::string text = std::string(kContractExample) + std::string(kContractDpdk);
+  const HubConfig kernel = MustParse(text);
+  EXPECT_TRUE(kernel.dpdk.present);
+  EXPECT_EQ(kernel.dpdk.eal_args,
+            (std::vector<std::string>{"--no-pci", "--vdev=net_af_packet0,iface=veth-hub"}));
+  EXPECT_EQ(kernel.dpdk.address, Ep(198, 18, 0, 1, 0).ip);
+  EXPECT_EQ(kernel.hbp.listen, Ep(127, 0, 0, 1, 62031));  // kernel mode keeps its addresses
+
+  for (const char* mode : {"dpdk", "afxdp"}) {
+    std::string m = text;
+    m.replace(m.find("mode = \"kernel\""), 15, std::string("mode = \"") + mode + "\"");
+    const HubConfig c = MustParse(m);
+    EXPECT_EQ(c.hub.mode, std::string_view(mode) == "dpdk" ? HubMode::kDpdk : HubMode::kAfXdp);
+    // Listeners use the [dpdk] address and keep their ports.
+    EXPECT_EQ(c.hbp.listen, Ep(198, 18, 0, 1, 62031));
+    EXPECT_EQ(c.obp[0].listen, Ep(198, 18, 0, 1, 62035));
+    EXPECT_EQ(c.obp[0].target, Ep(127, 0, 0, 1, 62036));
+  }
+}
+
+TEST(ConfigTest, EmptyFileTakesEveryDefault) {
+  const HubConfig c = MustParse("");
+  EXPECT_EQ(c.hub.server_id, 0u);
+  EXPECT_EQ(c.hub.mode, HubMode::kKernel);
+  EXPECT_EQ(c.hub.shards, 2u);
+  EXPECT_EQ(c.hub.control_plane, ControlPlaneMode::kHosted);
+  EXPECT_EQ(c.hub.steering, Steering::kAuto);
+  EXPECT_EQ(c.hub.status_interval_s, 5u);
+  EXPECT_EQ(c.hub.stream_capacity, 16384u);
+  EXPECT_EQ(c.hub.log_level, "info");
+  EXPECT_EQ(c.hbp.listen, Ep(0, 0, 0, 0, 62031));
+  EXPECT_EQ(c.hbp.passphrase, "");
+  EXPECT_TRUE(c.hbp.allow_null_passphrase);
+  EXPECT_EQ(c.hbp.max_clients, 10000u);
+  EXPECT_EQ(c.hbp.ping_time_s, 10u);
+  EXPECT_EQ(c.hbp.max_missed, 3u);
+  EXPECT_EQ(c.hbp.group_hangtime_s, 5u);
+  EXPECT_EQ(c.hbp.default_ua_timer_min, 10u);
+  EXPECT_TRUE(c.hbp.single_mode);
+  EXPECT_EQ(c.hbp.activate_on, route::ActivateOn::kStart);
+  EXPECT_EQ(c.hbp.login_burst, 10u);
+  EXPECT_EQ(c.hbp.login_window_s, 60u);
+  EXPECT_EQ(c.hbp.login_block_s, 300u);
+  EXPECT_EQ(c.hbp.stream_timeout_ms, 360u);
+  EXPECT_EQ(c.hbp.stream_lost_s, 5u);
+  EXPECT_EQ(c.hbp.stream_forget_s, 10u);
+  EXPECT_EQ(c.hbp.max_stream_age_s, 180u);
+  EXPECT_EQ(c.hbp.rate_limit_after_packets, 18u);
+  EXPECT_EQ(c.hbp.rate_limit_pps, 25u);
+  EXPECT_TRUE(c.hbp.statics.empty());
+  EXPECT_EQ(c.acl.reg.ToString(), "PERMIT:ALL");
+  EXPECT_EQ(c.acl.sub.ToString(), "DENY:1");
+  EXPECT_EQ(c.acl.tg[0].ToString(), "PERMIT:ALL");
+  EXPECT_EQ(c.acl.tg[1].ToString(), "PERMIT:ALL");
+  EXPECT_TRUE(c.obp.empty());
+  EXPECT_EQ(c.fbp.max_hops, 10u);
+  EXPECT_EQ(c.fbp.max_age_s, 5u);
+}
+
+TEST(ConfigTest, EveryKeyIsRead) {
+  const HubConfig c = MustParse(R"toml(
+[hub]
+server_id = 2345
+mode = "kernel"
+shards = 64
+control_plane = "separate"
+steering = "userspace"
+status_interval_s = 7
+stream_capacity = 1000
+log_level = "debug"
+
+[hbp]
+listen = "0.0.0.0:40000"
+passphrase = ""
+allow_null_passphrase = true
+max_clients = 5
+ping_time_s = 11
+max_missed = 4
+group_hangtime_s = 6
+default_ua_timer_min = 0
+single_mode = false
+activate_on = "end"
+login_burst = 0
+login_window_s = 61
+login_block_s = 301
+stream_timeout_ms = 500
+stream_lost_s = 6
+stream_forget_s = 12
+max_stream_age_s = 181
+rate_limit_after_packets = 19
+rate_limit_pps = 26
+
+[[hbp.static]]
+client = 1
+ts2 = [6, 9989, 10000, 16776415]
+
+[[hbp.static]]
+client = 4294967295
+ts1 = []
+
+[acl]
+reg = "DENY:4294967295"
+sub = "PERMIT:1-100"
+tg_ts1 = "DENY:91"
+tg_ts2 = ""
+
+[[obp]]
+name = "a.b_c-D"
+listen = "10.0.0.1:62035"
+target = "10.0.0.2:62035"
+network_id = 4294967295
+passphrase = "12345678901234567890"
+version = 5
+id_mode = "hblink3"
+relax_checks = false
+relay = false
+use_acl = true
+sub_acl = "DENY:7"
+tgid_acl = "PERMIT:91"
+keepalive_s = 3
+dead_after_s = 4
+bcve_interval_s = 120
+
+[dpdk]
+eal_args = []
+address = "10.0.0.1"
+
+[fbp]
+max_hops = 255
+max_age_s = 30
+)toml");
+  EXPECT_EQ(c.hub.server_id, 2345u);
+  EXPECT_EQ(c.hub.shards, 64u);
+  EXPECT_EQ(c.hub.control_plane, ControlPlaneMode::kSeparate);
+  EXPECT_EQ(c.hub.steering, Steering::kUserspace);
+  EXPECT_EQ(c.hub.status_interval_s, 7u);
+  EXPECT_EQ(c.hub.stream_capacity, 1000u);
+  EXPECT_EQ(c.hub.log_level, "debug");
+  EXPECT_EQ(c.hbp.listen, Ep(0, 0, 0, 0, 40000));
+  EXPECT_EQ(c.hbp.max_clients, 5u);
+  EXPECT_EQ(c.hbp.ping_time_s, 11u);
+  EXPECT_EQ(c.hbp.max_missed, 4u);
+  EXPECT_EQ(c.hbp.group_hangtime_s, 6u);
+  EXPECT_EQ(c.hbp.default_ua_timer_min, 0u);
+  EXPECT_FALSE(c.hbp.single_mode);
+  EXPECT_EQ(c.hbp.activate_on, route::ActivateOn::kEnd);
+  EXPECT_EQ(c.hbp.login_burst, 0u);
+  EXPECT_EQ(c.hbp.login_window_s, 61u);
+  EXPECT_EQ(c.hbp.login_block_s, 301u);
+  EXPECT_EQ(c.hbp.stream_timeout_ms, 500u);
+  EXPECT_EQ(c.hbp.stream_lost_s, 6u);
+  EXPECT_EQ(c.hbp.stream_forget_s, 12u);
+  EXPECT_EQ(c.hbp.max_stream_age_s, 181u);
+  EXPECT_EQ(c.hbp.rate_limit_after_packets, 19u);
+  EXPECT_EQ(c.hbp.rate_limit_pps, 26u);
+  ASSERT_EQ(c.hbp.statics.size(), 2u);
+  EXPECT_EQ(c.hbp.statics[0].ts[1], (std::vector<uint32_t>{6, 9989, 10000, 16776415}));
+  EXPECT_EQ(c.hbp.statics[1].client, 4294967295u);
+  EXPECT_FALSE(c.acl.reg.Permits(4294967295u));
+  EXPECT_TRUE(c.acl.sub.Permits(100));
+  EXPECT_FALSE(c.acl.sub.Permits(101));
+  EXPECT_FALSE(c.acl.tg[0].Permits(91));
+  EXPECT_TRUE(c.acl.tg[1].Permits(91));
+  ASSERT_EQ(c.obp.size(), 1u);
+  const ObpPeer& p = c.obp[0];
+  EXPECT_EQ(p.name, "a.b_c-D");
+  EXPECT_EQ(p.network_id, 4294967295u);
+  EXPECT_EQ(p.passphrase.size(), 20u);
+  EXPECT_EQ(p.id_mode, route::PeerIdMode::kHblink3);
+  EXPECT_FALSE(p.relax_checks);
+  EXPECT_FALSE(p.relay);
+  EXPECT_TRUE(p.use_acl);
+  EXPECT_FALSE(p.sub_acl.Permits(7));
+  EXPECT_FALSE(p.tgid_acl.Permits(92));
+  EXPECT_EQ(p.keepalive_s, 3u);
+  EXPECT_EQ(p.dead_after_s, 4u);
+  EXPECT_EQ(p.bcve_interval_s, 120u);
+  EXPECT_TRUE(c.dpdk.present);
+  EXPECT_TRUE(c.dpdk.eal_args.empty());
+  EXPECT_EQ(c.fbp.max_hops, 255u);
+  EXPECT_EQ(c.fbp.max_age_s, 30u);
+}
+
+TEST(ConfigTest, InlineTablesAreTablesToo) {
+  const HubConfig c = MustParse(R"toml(
+hub = { server_id = 1 }
+hbp = { static = [{ client = 5, ts1 = [91] }] }
+obp = [
+  { name = "x", listen = "127.0.0.1:1", target = "127.0.0.1:2", network_id = 2, passphrase = "p" },
+]
+)toml");
+  EXPECT_EQ(c.hbp.statics.size(), 1u);
+  EXPECT_EQ(c.obp.size(), 1u);
+}
+
+TEST(ConfigTest, RelayDefaultsByVersionAndCanBeOverridden) {
+  const auto peer = [](std::string_view extra) {
+    return std::string(
+               "[hub]\nserver_id = 1\n[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:1\"\n"
+               "target = \"127.0.0.1:2\"\nnetwork_id = 2\npassphrase = \"k\"\n") +
+           std::string(extra);
+  };
+  EXPECT_TRUE(MustParse(peer("")).obp[0].relay);  // version 5 by default
+  EXPECT_EQ(MustParse(peer("")).obp[0].version, 5);
+  EXPECT_FALSE(MustParse(peer("version = 1\n")).obp[0].relay);
+  EXPECT_TRUE(MustParse(peer("version = 1\nrelay = true\n")).obp[0].relay);
+  EXPECT_FALSE(MustParse(peer("relay = false\nversion = 5\n")).obp[0].relay);
+}
+
+TEST(ConfigTest, SharedListenersAreGrouped) {
+  const HubConfig c = MustParse(R"toml(
+[hub]
+server_id = 1
+[[obp]]
+name = "a"
+listen = "127.0.0.1:62035"
+target = "10.0.0.1:62035"
+network_id = 2
+passphrase = "k"
+[[obp]]
+name = "b"
+listen = "127.0.0.1:62040"
+target = "10.0.0.2:62035"
+network_id = 3
+passphrase = "k"
+[[obp]]
+name = "c"
+listen = "127.0.0.1:62035"
+target = "10.0.0.3:62035"
+network_id = 4
+passphrase = "k"
+)toml");
+  ASSERT_EQ(c.obp.size(), 3u);
+  EXPECT_EQ(c.obp_listeners,
+            (std::vector<route::Endpoint>{Ep(127, 0, 0, 1, 62035), Ep(127, 0, 0, 1, 62040)}));
+  EXPECT_EQ(c.obp[0].listener, 0u);
+  EXPECT_EQ(c.obp[1].listener, 1u);
+  EXPECT_EQ(c.obp[2].listener, 0u);
+  EXPECT_TRUE(c.obp[0].shared_listen);
+  EXPECT_FALSE(c.obp[1].shared_listen);
+  EXPECT_TRUE(c.obp[2].shared_listen);
+}
+
+TEST(ConfigTest, AtMost256Peers) {
+  const auto peers = [](int n) {
+    std::string s = "[hub]\nserver_id = 1\n";
+    for (int i = 0; i < n; ++i) {
+      s += "[[obp]]\nname = \"p" + std::to_string(i) + "\"\nlisten = \"127.0.0.1:62035\"\n" +
+           "target = \"10.0.0.1:" + std::to_string(1000 + i) +
+           "\"\nnetwork_id = 7\npassphrase = \"k\"\n";
+    }
+    return s;
+  };
+  EXPECT_EQ(MustParse(peers(256)).obp.size(), 256u);
+  EXPECT_EQ(ErrorOf(peers(257)), "config.toml: obp: 257 peers; at most 256 are supported");
+}
+
+// --- Bad files: every message names the key, the value and the reason --------------------------
+
+struct BadCase {
+  const char* name;
+  const char* toml;
+  const char* error;  // the whole message
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, NamesKeyValueAndReason) {
+  EXPECT_EQ(ErrorOf(GetParam().toml), GetParam().error) << GetParam().toml;
+}
+
+#define PEER(extra)                                                             \
+  "[hub]\nserver_id = 1\n[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:62035\"\n" \
+  "target = \"127.0.0.1:62036\"\nnetwork_id = 2\npassphrase = \"k\"\n" extra
+#define PEER_WITHOUT(fields) "[hub]\nserver_id = 1\n[[obp]]\n" fields
+
+const BadCase kBadCases[] = {
+    // [hub]
+    {"mode", "[hub]\nmode = \"vpp\"",
+     "config.toml: hub.mode = \"vpp\": must be one of \"kernel\", \"dpdk\", \"afxdp\""},
+    {"mode_type", "[hub]\nmode = 1",
+     "config.toml: hub.mode = 1: expected a string, not an integer"},
+    {"shards_zero", "[hub]\nshards = 0", "config.toml: hub.shards = 0: must be in 1..64"},
+    {"shards_big", "[hub]\nshards = 65", "config.toml: hub.shards = 65: must be in 1..64"},
+    {"shards_string", "[hub]\nshards = \"two\"",
+     "config.toml: hub.shards = \"two\": expected an integer, not a string"},
+    {"shards_float", "[hub]\nshards = 2.5",
+     "config.toml: hub.shards = 2.5: expected an integer, not a float"},
+    {"shards_bool", "[hub]\nshards = true",
+     "config.toml: hub.shards = true: expected an integer, not a boolean"},
+    {"shards_array", "[hub]\nshards = [1, \"a\"]",
+     "config.toml: hub.shards = [1, \"a\"]: expected an integer, not an array"},
+    {"server_id_negative", "[hub]\nserver_id = -1",
+     "config.toml: hub.server_id = -1: must be in 0..4294967295"},
+    {"server_id_big", "[hub]\nserver_id = 4294967296",
+     "config.toml: hub.server_id = 4294967296: must be in 0..4294967295"},
+    {"server_id_zero_with_peers",
+     "[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+     "network_id = 2\npassphrase = \"k\"\n",
+     "config.toml: hub.server_id = 0: required (non-zero) when [[obp]] peers are configured"},
+    {"control_plane", "[hub]\ncontrol_plane = \"remote\"",
+     "config.toml: hub.control_plane = \"remote\": must be one of \"hosted\", \"separate\""},
+    {"steering", "[hub]\nsteering = \"xdp\"",
+     "config.toml: hub.steering = \"xdp\": must be one of \"auto\", \"bpf\", \"userspace\""},
+    {"steering_not_kernel",
+     "[hub]\nmode = \"dpdk\"\nsteering = \"bpf\"\n[dpdk]\naddress = \"10.0.0.1\"",
+     "config.toml: hub.steering = \"bpf\": only applies to hub.mode = \"kernel\""},
+    {"status_interval", "[hub]\nstatus_interval_s = 0",
+     "config.toml: hub.status_interval_s = 0: must be in 1..3600"},
+    {"stream_capacity", "[hub]\nstream_capacity = 10",
+     "config.toml: hub.stream_capacity = 10: must be in 64..4194304"},
+    {"log_level", "[hub]\nlog_level = \"verbose\"",
+     "config.toml: hub.log_level = \"verbose\": must be one of \"trace\", \"debug\", \"info\", "
+     "\"warn\", \"error\", \"critical\", \"off\""},
+    {"hub_not_table", "hub = 5", "config.toml: hub = 5: expected a table ([hub]), not an integer"},
+    // [hbp]
+    {"listen_no_port", "[hbp]\nlisten = \"127.0.0.1\"",
+     "config.toml: hbp.listen = \"127.0.0.1\": must be \"a.b.c.d:port\" (IPv4 address, port "
+     "1..65535)"},
+    {"listen_port_zero", "[hbp]\nlisten = \"127.0.0.1:0\"",
+     "config.toml: hbp.listen = \"127.0.0.1:0\": must be \"a.b.c.d:port\" (IPv4 address, port "
+     "1..65535)"},
+    {"listen_port_big", "[hbp]\nlisten = \"127.0.0.1:65536\"",
+     "config.toml: hbp.listen = \"127.0.0.1:65536\": must be \"a.b.c.d:port\" (IPv4 address, "
+     "port 1..65535)"},
+    {"listen_octet", "[hbp]\nlisten = \"256.0.0.1:62031\"",
+     "config.toml: hbp.listen = \"256.0.0.1:62031\": must be \"a.b.c.d:port\" (IPv4 address, "
+     "port 1..65535)"},
+    {"listen_hostname", "[hbp]\nlisten = \"localhost:62031\"",
+     "config.toml: hbp.listen = \"localhost:62031\": must be \"a.b.c.d:port\" (IPv4 address, "
+     "port 1..65535)"},
+    {"listen_ipv6", "[hbp]\nlisten = \"[::1]:62031\"",
+     "config.toml: hbp.listen = \"[::1]:62031\": must be \"a.b.c.d:port\" (IPv4 address, port "
+     "1..65535)"},
+    {"listen_three_octets", "[hbp]\nlisten = \"10.0.1:62031\"",
+     "config.toml: hbp.listen = \"10.0.1:62031\": must be \"a.b.c.d:port\" (IPv4 address, port "
+     "1..65535)"},
+    {"listen_multicast", "[hbp]\nlisten = \"224.0.0.1:62031\"",
+     "config.toml: hbp.listen = \"224.0.0.1:62031\": must be a local unicast address or 0.0.0.0"},
+    {"listen_type", "[hbp]\nlisten = 62031",
+     "config.toml: hbp.listen = 62031: expected a string, not an integer"},
+    {"passphrase_type", "[hbp]\npassphrase = 5",
+     "config.toml: hbp.passphrase = 5: expected a string, not an integer"},
+    {"null_passphrase", "[hbp]\npassphrase = \"\"\nallow_null_passphrase = false",
+     "config.toml: hbp.passphrase = \"\": an empty passphrase needs hbp.allow_null_passphrase = "
+     "true"},
+    {"null_passphrase_absent", "[hbp]\nallow_null_passphrase = false",
+     "config.toml: hbp.passphrase = \"\": an empty passphrase needs hbp.allow_null_passphrase = "
+     "true"},
+    {"allow_null_type", "[hbp]\nallow_null_passphrase = \"yes\"",
+     "config.toml: hbp.allow_null_passphrase = \"yes\": expected a boolean (true or false), not a "
+     "string"},
+    {"max_clients", "[hbp]\nmax_clients = 0",
+     "config.toml: hbp.max_clients = 0: must be in 1..1048576"},
+    {"ping_time", "[hbp]\nping_time_s = 0", "config.toml: hbp.ping_time_s = 0: must be in 1..3600"},
+    {"max_missed", "[hbp]\nmax_missed = 0", "config.toml: hbp.max_missed = 0: must be in 1..100"},
+    {"hangtime", "[hbp]\ngroup_hangtime_s = 601",
+     "config.toml: hbp.group_hangtime_s = 601: must be in 0..600"},
+    {"ua_timer", "[hbp]\ndefault_ua_timer_min = -1",
+     "config.toml: hbp.default_ua_timer_min = -1: must be in 0..35791394"},
+    {"single_mode", "[hbp]\nsingle_mode = 1",
+     "config.toml: hbp.single_mode = 1: expected a boolean (true or false), not an integer"},
+    {"activate_on", "[hbp]\nactivate_on = \"middle\"",
+     "config.toml: hbp.activate_on = \"middle\": must be one of \"start\", \"end\""},
+    {"login_burst", "[hbp]\nlogin_burst = -1",
+     "config.toml: hbp.login_burst = -1: must be in 0..100000"},
+    {"login_window", "[hbp]\nlogin_window_s = 0",
+     "config.toml: hbp.login_window_s = 0: must be in 1..86400"},
+    {"login_block", "[hbp]\nlogin_block_s = 0",
+     "config.toml: hbp.login_block_s = 0: must be in 1..86400"},
+    {"stream_timeout", "[hbp]\nstream_timeout_ms = 10001",
+     "config.toml: hbp.stream_timeout_ms = 10001: must be in 0..10000"},
+    {"stream_lost", "[hbp]\nstream_lost_s = 0",
+     "config.toml: hbp.stream_lost_s = 0: must be in 1..60"},
+    {"stream_forget", "[hbp]\nstream_forget_s = 0",
+     "config.toml: hbp.stream_forget_s = 0: must be in 1..3600"},
+    {"max_stream_age", "[hbp]\nmax_stream_age_s = 0",
+     "config.toml: hbp.max_stream_age_s = 0: must be in 1..86400"},
+    {"rate_after", "[hbp]\nrate_limit_after_packets = -5",
+     "config.toml: hbp.rate_limit_after_packets = -5: must be in 0..1000000"},
+    {"rate_pps", "[hbp]\nrate_limit_pps = 0",
+     "config.toml: hbp.rate_limit_pps = 0: must be in 1..1000000"},
+    {"hbp_not_table", "hbp = \"x\"",
+     "config.toml: hbp = \"x\": expected a table ([hbp]), not a string"},
+    // [[hbp.static]]
+    {"static_no_client", "[[hbp.static]]\nts1 = [91]",
+     "config.toml: hbp.static[0].client: required key is missing"},
+    {"static_client_zero", "[[hbp.static]]\nclient = 0",
+     "config.toml: hbp.static[0].client = 0: must be in 1..4294967295"},
+    {"static_tg9", "[[hbp.static]]\nclient = 1\nts1 = [9]",
+     "config.toml: hbp.static[0].ts1[0] = 9: not allowed as a static TG (0-5, 9, 4000, 5000 and "
+     "9990-9999 are reserved)"},
+    {"static_tg0", "[[hbp.static]]\nclient = 1\nts2 = [0]",
+     "config.toml: hbp.static[0].ts2[0] = 0: not allowed as a static TG (0-5, 9, 4000, 5000 and "
+     "9990-9999 are reserved)"},
+    {"static_tg5", "[[hbp.static]]\nclient = 1\nts2 = [5]",
+     "config.toml: hbp.static[0].ts2[0] = 5: not allowed as a static TG (0-5, 9, 4000, 5000 and "
+     "9990-9999 are reserved)"},
+    {"static_tg_negative", "[[hbp.static]]\nclient = 1\nts2 = [-91]",
+     "config.toml: hbp.static[0].ts2[0] = -91: not allowed as a static TG (0-5, 9, 4000, 5000 "
+     "and 9990-9999 are reserved)"},
+    {"static_tg4000", "[[hbp.static]]\nclient = 1\nts1 = [91, 4000]",
+     "config.toml: hbp.static[0].ts1[1] = 4000: not allowed as a static TG (0-5, 9, 4000, 5000 "
+     "and 9990-9999 are reserved)"},
+    {"static_tg5000", "[[hbp.static]]\nclient = 1\nts1 = [5000]",
+     "config.toml: hbp.static[0].ts1[0] = 5000: not allowed as a static TG (0-5, 9, 4000, 5000 "
+     "and 9990-9999 are reserved)"},
+    {"static_tg9990", "[[hbp.static]]\nclient = 1\nts2 = [91, 9990]",
+     "config.toml: hbp.static[0].ts2[1] = 9990: not allowed as a static TG (0-5, 9, 4000, 5000 "
+     "and 9990-9999 are reserved)"},
+    {"static_tg9999", "[[hbp.static]]\nclient = 1\nts2 = [9999]",
+     "config.toml: hbp.static[0].ts2[0] = 9999: not allowed as a static TG (0-5, 9, 4000, 5000 "
+     "and 9990-9999 are reserved)"},
+    {"static_tg_big", "[[hbp.static]]\nclient = 1\nts1 = [16776416]",
+     "config.toml: hbp.static[0].ts1[0] = 16776416: must be in 1..16776415"},
+    {"static_tg_allcall", "[[hbp.static]]\nclient = 1\nts1 = [16777215]",
+     "config.toml: hbp.static[0].ts1[0] = 16777215: must be in 1..16776415"},
+    {"static_tg_string", "[[hbp.static]]\nclient = 1\nts1 = [\"91\"]",
+     "config.toml: hbp.static[0].ts1[0] = \"91\": expected an integer (a talkgroup), not a "
+     "string"},
+    {"static_tg_not_array", "[[hbp.static]]\nclient = 1\nts1 = 91",
+     "config.toml: hbp.static[0].ts1 = 91: expected an array of talkgroup numbers, not an "
+     "integer"},
+    {"static_tg_twice", "[[hbp.static]]\nclient = 1\nts1 = [91, 92, 91]",
+     "config.toml: hbp.static[0].ts1[2] = 91: listed twice"},
+    {"static_client_twice",
+     "[[hbp.static]]\nclient = 3120001\nts1 = [91]\n[[hbp.static]]\nclient = 3120001\nts2 = [92]",
+     "config.toml: hbp.static[1].client = 3120001: already has static TGs in hbp.static[0]"},
+    {"static_not_array", "[hbp.static]\nclient = 1",
+     "config.toml: hbp.static: expected an array of tables ([[hbp.static]]), not a table"},
+    {"static_elem_not_table", "[hbp]\nstatic = [1]",
+     "config.toml: hbp.static[0] = 1: expected a table ([[hbp.static]]), not an integer"},
+    // [acl]
+    {"acl_reg_zero", "[acl]\nreg = \"PERMIT:0\"",
+     "config.toml: acl.reg = \"PERMIT:0\": 0 is outside 1..4294967295"},
+    {"acl_sub_zero", "[acl]\nsub = \"DENY:0\"",
+     "config.toml: acl.sub = \"DENY:0\": 0 is outside 1..16776415"},
+    {"acl_action", "[acl]\ntg_ts1 = \"ALLOW:ALL\"",
+     "config.toml: acl.tg_ts1 = \"ALLOW:ALL\": action \"ALLOW\" is neither PERMIT nor DENY"},
+    {"acl_tg_big", "[acl]\ntg_ts2 = \"PERMIT:16776416\"",
+     "config.toml: acl.tg_ts2 = \"PERMIT:16776416\": 16776416 is outside 1..16776415"},
+    {"acl_no_colon", "[acl]\nsub = \"DENY\"",
+     "config.toml: acl.sub = \"DENY\": expected PERMIT:list or DENY:list"},
+    {"acl_backwards", "[acl]\nsub = \"DENY:10-5\"",
+     "config.toml: acl.sub = \"DENY:10-5\": range 10-5 is backwards"},
+    {"acl_junk", "[acl]\nsub = \" DENY:x \"",
+     "config.toml: acl.sub = \" DENY:x \": \"x\" is not an ID, a range lo-hi or ALL"},
+    {"acl_type", "[acl]\nreg = 1", "config.toml: acl.reg = 1: expected a string, not an integer"},
+    // [[obp]]
+    {"obp_version_3",
+     PEER("[[obp]]\nname = \"q\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62037\"\n"
+          "network_id = 3\npassphrase = \"k\"\nversion = 3\n"),
+     "config.toml: obp[1].version = 3: must be 1 (classic OBP) or 5 (FBP)"},
+    {"obp_version_4", PEER("version = 4"),
+     "config.toml: obp[0].version = 4: must be 1 (classic OBP) or 5 (FBP)"},
+    {"obp_version_type", PEER("version = \"5\""),
+     "config.toml: obp[0].version = \"5\": expected an integer, not a string"},
+    {"obp_no_name",
+     PEER_WITHOUT("listen = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\nnetwork_id = 2\n"
+                  "passphrase = \"k\"\n"),
+     "config.toml: obp[0].name: required key is missing"},
+    {"obp_no_listen",
+     PEER_WITHOUT("name = \"p\"\ntarget = \"127.0.0.1:62036\"\nnetwork_id = 2\n"
+                  "passphrase = \"k\"\n"),
+     "config.toml: obp[0].listen: required key is missing"},
+    {"obp_no_target",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\nnetwork_id = 2\n"
+                  "passphrase = \"k\"\n"),
+     "config.toml: obp[0].target: required key is missing"},
+    {"obp_no_network_id",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "passphrase = \"k\"\n"),
+     "config.toml: obp[0].network_id: required key is missing"},
+    {"obp_no_passphrase",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 2\n"),
+     "config.toml: obp[0].passphrase: required key is missing"},
+    {"obp_name_chars",
+     PEER_WITHOUT("name = \"peer a\"\nlisten = \"127.0.0.1:62035\"\ntarget = "
+                  "\"127.0.0.1:62036\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].name = \"peer a\": must be 1..64 characters of A-Z a-z 0-9 . _ -"},
+    {"obp_name_empty",
+     PEER_WITHOUT("name = \"\"\nlisten = \"127.0.0.1:62035\"\ntarget = "
+                  "\"127.0.0.1:62036\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].name = \"\": must be 1..64 characters of A-Z a-z 0-9 . _ -"},
+    {"obp_name_duplicate",
+     PEER("[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62037\"\n"
+          "network_id = 3\npassphrase = \"k\"\n"),
+     "config.toml: obp[1].name = \"p\": already used by obp[0]"},
+    {"obp_passphrase_empty",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 2\npassphrase = \"\"\n"),
+     "config.toml: obp[0].passphrase = \"\": must be 1..20 bytes (the OpenBridge key is the "
+     "passphrase NUL-padded to 20 bytes; longer ones would be cut)"},
+    {"obp_passphrase_long",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 2\npassphrase = \"123456789012345678901\"\n"),
+     "config.toml: obp[0].passphrase = \"123456789012345678901\": must be 1..20 bytes (the "
+     "OpenBridge key is the passphrase NUL-padded to 20 bytes; longer ones would be cut)"},
+    {"obp_network_id_zero",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 0\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].network_id = 0: must be in 1..4294967295"},
+    {"obp_target_any",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"0.0.0.0:62036\"\n"
+                  "network_id = 2\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].target = \"0.0.0.0:62036\": must be a unicast address (not 0.0.0.0, "
+     "broadcast or multicast)"},
+    {"obp_target_broadcast",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = "
+                  "\"255.255.255.255:62036\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].target = \"255.255.255.255:62036\": must be a unicast address (not "
+     "0.0.0.0, broadcast or multicast)"},
+    {"obp_target_format",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1\"\n"
+                  "network_id = 2\npassphrase = \"k\"\n"),
+     "config.toml: obp[0].target = \"127.0.0.1\": must be \"a.b.c.d:port\" (IPv4 address, port "
+     "1..65535)"},
+    {"obp_listen_is_hbp",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62031\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 2\npassphrase = \"k\"\n[hbp]\nlisten = \"127.0.0.1:62031\"\n"),
+     "config.toml: obp[0].listen = \"127.0.0.1:62031\": collides with hbp.listen = "
+     "\"127.0.0.1:62031\""},
+    {"obp_listen_overlaps_hbp",
+     PEER_WITHOUT("name = \"p\"\nlisten = \"0.0.0.0:62031\"\ntarget = \"127.0.0.1:62036\"\n"
+                  "network_id = 2\npassphrase = \"k\"\n[hbp]\nlisten = \"127.0.0.1:62031\"\n"),
+     "config.toml: obp[0].listen = \"0.0.0.0:62031\": collides with hbp.listen = "
+     "\"127.0.0.1:62031\""},
+    {"obp_listen_overlaps_obp",
+     PEER("[[obp]]\nname = \"q\"\nlisten = \"0.0.0.0:62035\"\ntarget = \"127.0.0.1:62037\"\n"
+          "network_id = 3\npassphrase = \"k\"\n"),
+     "config.toml: obp[1].listen = \"0.0.0.0:62035\": collides with another [[obp]] listen "
+     "address \"127.0.0.1:62035\" (same port, one of them 0.0.0.0)"},
+    {"obp_shared_same_target",
+     PEER("[[obp]]\nname = \"q\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
+          "network_id = 3\npassphrase = \"k\"\n"),
+     "config.toml: obp[1].target = \"127.0.0.1:62036\": peers sharing a listen address are told "
+     "apart by their target; obp[0] has the same listen and target"},
+    {"obp_id_mode", PEER("id_mode = \"brandmeister\""),
+     "config.toml: obp[0].id_mode = \"brandmeister\": must be one of \"freedmr\", \"hblink3\""},
+    {"obp_relax_type", PEER("relax_checks = \"no\""),
+     "config.toml: obp[0].relax_checks = \"no\": expected a boolean (true or false), not a "
+     "string"},
+    {"obp_relay_type", PEER("relay = 0"),
+     "config.toml: obp[0].relay = 0: expected a boolean (true or false), not an integer"},
+    {"obp_use_acl_type", PEER("use_acl = \"true\""),
+     "config.toml: obp[0].use_acl = \"true\": expected a boolean (true or false), not a string"},
+    {"obp_sub_acl", PEER("sub_acl = \"DENY:0\""),
+     "config.toml: obp[0].sub_acl = \"DENY:0\": 0 is outside 1..16776415"},
+    {"obp_tgid_acl", PEER("tgid_acl = \"PERMIT:x\""),
+     "config.toml: obp[0].tgid_acl = \"PERMIT:x\": \"x\" is not an ID, a range lo-hi or ALL"},
+    {"obp_keepalive", PEER("keepalive_s = 0"),
+     "config.toml: obp[0].keepalive_s = 0: must be in 1..3600"},
+    {"obp_dead_after", PEER("dead_after_s = 10"),
+     "config.toml: obp[0].dead_after_s = 10: must be greater than obp[0].keepalive_s (10)"},
+    {"obp_bcve", PEER("bcve_interval_s = 0"),
+     "config.toml: obp[0].bcve_interval_s = 0: must be in 1..86400"},
+    {"obp_not_array", "[obp]\nname = \"p\"",
+     "config.toml: obp: expected an array of tables ([[obp]]), not a table"},
+    {"obp_elem_not_table", "obp = [\"p\"]",
+     "config.toml: obp[0] = \"p\": expected a table ([[obp]]), not a string"},
+    // [dpdk]
+    {"dpdk_missing", "[hub]\nmode = \"dpdk\"",
+     "config.toml: dpdk: section required when hub.mode = \"dpdk\" ([dpdk] eal_args and "
+     "address)"},
+    {"afxdp_missing", "[hub]\nmode = \"afxdp\"",
+     "config.toml: dpdk: section required when hub.mode = \"afxdp\" ([dpdk] eal_args and "
+     "address)"},
+    {"dpdk_no_address", "[hub]\nmode = \"afxdp\"\n[dpdk]\neal_args = [\"--no-pci\"]",
+     "config.toml: dpdk.address: required key is missing"},
+    {"dpdk_address_port", "[dpdk]\naddress = \"198.18.0.1:5\"",
+     "config.toml: dpdk.address = \"198.18.0.1:5\": must be an IPv4 address \"a.b.c.d\""},
+    {"dpdk_address_any", "[hub]\nmode = \"dpdk\"\n[dpdk]\naddress = \"0.0.0.0\"",
+     "config.toml: dpdk.address = \"0.0.0.0\": must be a unicast address"},
+    {"dpdk_eal_type", "[dpdk]\neal_args = \"--no-pci\"",
+     "config.toml: dpdk.eal_args = \"--no-pci\": expected an array of strings, not a string"},
+    {"dpdk_eal_elem", "[dpdk]\neal_args = [\"--no-pci\", 5]",
+     "config.toml: dpdk.eal_args[1] = 5: expected a string, not an integer"},
+    // [fbp]
+    {"fbp_hops_zero", "[fbp]\nmax_hops = 0", "config.toml: fbp.max_hops = 0: must be in 1..255"},
+    {"fbp_hops_big", "[fbp]\nmax_hops = 256", "config.toml: fbp.max_hops = 256: must be in 1..255"},
+    {"fbp_age", "[fbp]\nmax_age_s = 0", "config.toml: fbp.max_age_s = 0: must be in 1..3600"},
+    // Unknown keys, at every level.
+    {"unknown_top_key", "foo = 1", "config.toml: foo = 1: unknown key"},
+    {"unknown_top_table", "[mqtt]\nhost = \"x\"", "config.toml: mqtt: unknown key"},
+    {"unknown_top_array", "[[bridges]]\ntg = 1", "config.toml: bridges: unknown key"},
+    {"unknown_quoted_key", "\"a b\" = 1", "config.toml: \"a b\" = 1: unknown key"},
+    {"unknown_hub", "[hub]\nshard = 4", "config.toml: hub.shard = 4: unknown key"},
+    {"unknown_hub_sub", "[hub.extra]\nx = 1", "config.toml: hub.extra: unknown key"},
+    {"unknown_hbp", "[hbp]\npasswd = \"x\"", "config.toml: hbp.passwd = \"x\": unknown key"},
+    {"unknown_static", "[[hbp.static]]\nclient = 1\nts3 = [91]",
+     "config.toml: hbp.static[0].ts3 = [91]: unknown key"},
+    {"unknown_static_second", "[[hbp.static]]\nclient = 1\n[[hbp.static]]\nclient = 2\nTS1 = [91]",
+     "config.toml: hbp.static[1].TS1 = [91]: unknown key"},
+    {"unknown_acl", "[acl]\ntgid = \"PERMIT:ALL\"",
+     "config.toml: acl.tgid = \"PERMIT:ALL\": unknown key"},
+    {"unknown_obp", PEER("port = 62035"), "config.toml: obp[0].port = 62035: unknown key"},
+    {"unknown_dpdk", "[dpdk]\niface = \"eth0\"", "config.toml: dpdk.iface = \"eth0\": unknown key"},
+    {"unknown_fbp", "[fbp]\nhops = 3", "config.toml: fbp.hops = 3: unknown key"},
+    {"case_matters", "[HUB]\nshards = 2", "config.toml: HUB: unknown key"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, BadConfigTest, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+TEST(ConfigTest, SyntaxErrorsNameFileLineAndColumn) {
+  EXPECT_THAT(ErrorOf("[hub]\nshards = = 2\n"), StartsWith("config.toml:2:"));
+  EXPECT_THAT(ErrorOf("[hub]\n[hub]\n"), StartsWith("config.toml:2:"));
+}
+
+// --- Conversions to the routing core ------------------------------------------------------------
+
+TEST(ConfigTest, MakeHubPolicyCarriesTheValues) {
+  const HubConfig c = MustParse(R"toml(
+[hub]
+server_id = 3109999
+[hbp]
+group_hangtime_s = 7
+stream_timeout_ms = 400
+stream_lost_s = 4
+stream_forget_s = 20
+max_stream_age_s = 200
+rate_limit_after_packets = 30
+rate_limit_pps = 40
+activate_on = "end"
+[acl]
+sub = "DENY:1,7"
+tg_ts1 = "DENY:91"
+tg_ts2 = "PERMIT:3100"
+[fbp]
+max_hops = 8
+max_age_s = 3
+)toml");
+  const route::HubPolicy p = MakeHubPolicy(c);
+  EXPECT_EQ(p.server_id, 3109999u);
+  EXPECT_EQ(p.lease.group_hangtime, 7 * route::kSec);
+  EXPECT_EQ(p.lease.stream_timeout, 400 * route::kMs);
+  EXPECT_EQ(p.stream_lost_after, 4 * route::kSec);
+  EXPECT_EQ(p.stream_forget_after, 20 * route::kSec);
+  EXPECT_EQ(p.max_stream_age, 200 * route::kSec);
+  EXPECT_EQ(p.rate_limit_after_packets, 30u);
+  EXPECT_EQ(p.rate_limit_pps, 40u);
+  EXPECT_EQ(p.activate_on, route::ActivateOn::kEnd);
+  EXPECT_EQ(p.fbp_max_hops, 8);
+  EXPECT_EQ(p.fbp_max_age, 3 * route::kSec);
+  EXPECT_FALSE(p.sub_acl.Permits(7));
+  EXPECT_TRUE(p.sub_acl.Permits(8));
+  EXPECT_FALSE(p.tg_acl[route::kTs1].Permits(91));
+  EXPECT_TRUE(p.tg_acl[route::kTs2].Permits(3100));
+  EXPECT_FALSE(p.tg_acl[route::kTs2].Permits(91));
+}
+
+TEST(ConfigTest, DefaultPolicyMatchesTheRoutingCoresDefaults) {
+  const route::HubPolicy p = MakeHubPolicy(MustParse(""));
+  const route::HubPolicy d;
+  EXPECT_EQ(p.lease.group_hangtime, d.lease.group_hangtime);
+  EXPECT_EQ(p.lease.stream_timeout, d.lease.stream_timeout);
+  EXPECT_EQ(p.stream_lost_after, d.stream_lost_after);
+  EXPECT_EQ(p.stream_forget_after, d.stream_forget_after);
+  EXPECT_EQ(p.max_stream_age, d.max_stream_age);
+  EXPECT_EQ(p.rate_limit_after_packets, d.rate_limit_after_packets);
+  EXPECT_EQ(p.rate_limit_pps, d.rate_limit_pps);
+  EXPECT_EQ(p.activate_on, d.activate_on);
+  EXPECT_EQ(p.fbp_max_hops, d.fbp_max_hops);
+  EXPECT_EQ(p.fbp_max_age, d.fbp_max_age);
+  EXPECT_EQ(p.sub_acl.ToString(), d.sub_acl.ToString());
+}
+
+TEST(ConfigTest, MakePeerSpecsCarriesTheValues) {
+  const HubConfig c = MustParse(R"toml(
+[hub]
+server_id = 1
+[[obp]]
+name = "bm"
+listen = "127.0.0.1:62035"
+target = "192.0.2.7:62040"
+network_id = 2341
+passphrase = "secret"
+version = 1
+id_mode = "hblink3"
+relax_checks = false
+use_acl = true
+sub_acl = "DENY:5"
+tgid_acl = "PERMIT:91,3100"
+[[obp]]
+name = "fdmr"
+listen = "127.0.0.1:62036"
+target = "192.0.2.8:62036"
+network_id = 3109
+passphrase = "other"
+)toml");
+  const std::vector<route::PeerSpec> s = MakePeerSpecs(c);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].name, "bm");
+  EXPECT_EQ(s[0].network_id, 2341u);
+  EXPECT_EQ(s[0].target, Ep(192, 0, 2, 7, 62040));
+  EXPECT_EQ(s[0].version, 1);
+  EXPECT_EQ(s[0].id_mode, route::PeerIdMode::kHblink3);
+  EXPECT_FALSE(s[0].relax_checks);
+  EXPECT_FALSE(s[0].relay);
+  EXPECT_TRUE(s[0].alive);
+  EXPECT_EQ(s[0].passphrase, "secret");
+  EXPECT_TRUE(s[0].use_acl);
+  EXPECT_FALSE(s[0].sub_acl.Permits(5));
+  EXPECT_TRUE(s[0].tg_acl.Permits(3100));
+  EXPECT_FALSE(s[0].tg_acl.Permits(92));
+  EXPECT_EQ(s[1].name, "fdmr");
+  EXPECT_EQ(s[1].version, 5);
+  EXPECT_TRUE(s[1].relay);
+  EXPECT_EQ(s[1].id_mode, route::PeerIdMode::kFreeDmr);
+  EXPECT_TRUE(s[1].relax_checks);
+  EXPECT_FALSE(s[1].use_acl);
+  EXPECT_FALSE(s[1].sub_acl.Permits(1));  // FreeDMR default DENY:1
+  EXPECT_TRUE(s[1].tg_acl.Permits(91));
+}
+
+// --- Reload -------------------------------------------------------------------------------------
+
+struct RestartCase {
+  const char* name;
+  const char* from;  // appended to the base configuration
+  const char* to;
+  bool restart;
+  const char* why;  // substring of the explanation ("" when no restart)
+};
+
+void PrintTo(const RestartCase& c, std::ostream* os) { *os << c.name; }
+
+class RestartTest : public ::testing::TestWithParam<RestartCase> {};
+
+TEST_P(RestartTest, Decides) {
+  const RestartCase& rc = GetParam();
+  const HubConfig a = MustParse(rc.from);
+  const HubConfig b = MustParse(rc.to);
+  std::string why = "stale";
+  EXPECT_EQ(RequiresRestart(a, b, &why), rc.restart) << why;
+  if (rc.restart) {
+    EXPECT_THAT(why, HasSubstr(rc.why));
+  } else {
+    EXPECT_EQ(why, "");
+  }
+  EXPECT_EQ(RequiresRestart(a, b, nullptr), rc.restart);
+}
+
+#define HUB "[hub]\nserver_id = 310999\n"
+#define OBP(name, listen, target, extra)                                      \
+  "[[obp]]\nname = \"" name "\"\nlisten = \"" listen "\"\ntarget = \"" target \
+  "\"\nnetwork_id = 2\npassphrase = \"k\"\n" extra
+
+const RestartCase kRestartCases[] = {
+    {"same", HUB, HUB, false, ""},
+    {"shards", HUB, HUB "shards = 4\n", true, "hub.shards 2 -> 4"},
+    {"mode", HUB "[dpdk]\naddress = \"10.0.0.1\"\n",
+     HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\n", true, "hub.mode kernel -> dpdk"},
+    {"control_plane", HUB, HUB "control_plane = \"separate\"\n", true,
+     "hub.control_plane hosted -> separate"},
+    {"steering", HUB, HUB "steering = \"bpf\"\n", true, "hub.steering auto -> bpf"},
+    {"stream_capacity", HUB, HUB "stream_capacity = 100\n", true,
+     "hub.stream_capacity 16384 -> 100"},
+    {"two_at_once", HUB, HUB "shards = 1\n[hbp]\nmax_clients = 20\n", true,
+     "hub.shards 2 -> 1; hbp.max_clients 10000 -> 20"},
+    {"server_id_and_logging", HUB,
+     "[hub]\nserver_id = 1\nlog_level = \"debug\"\n"
+     "status_interval_s = 9\n",
+     false, ""},
+    {"hbp_listen", HUB, HUB "[hbp]\nlisten = \"127.0.0.1:62031\"\n", true,
+     "hbp.listen 0.0.0.0:62031 -> 127.0.0.1:62031"},
+    {"max_clients", HUB, HUB "[hbp]\nmax_clients = 20\n", true, "hbp.max_clients 10000 -> 20"},
+    {"hbp_runtime", HUB "[hbp]\npassphrase = \"a\"\n",
+     HUB "[hbp]\npassphrase = \"b\"\nping_time_s = 20\nmax_missed = 5\ngroup_hangtime_s = 3\n"
+         "default_ua_timer_min = 30\nsingle_mode = false\nactivate_on = \"end\"\n"
+         "login_burst = 3\nstream_timeout_ms = 100\nstream_lost_s = 2\nmax_stream_age_s = 60\n"
+         "rate_limit_pps = 30\n[[hbp.static]]\nclient = 1\nts1 = [91]\n[acl]\nsub = \"DENY:2\"\n"
+         "[fbp]\nmax_hops = 3\n",
+     false, ""},
+    {"peer_added_new_listener", HUB, HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""), true,
+     "obp listen addresses [] -> [127.0.0.1:62035]"},
+    {"peer_added_shared_listener", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
+     HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", "")
+         OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""),
+     false, ""},
+    {"peer_removed_listener_kept",
+     HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", "")
+         OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""),
+     HUB OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""), false, ""},
+    {"peer_runtime_settings", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
+     "[hub]\nserver_id = 310999\n[[obp]]\nname = \"renamed\"\nlisten = \"127.0.0.1:62035\"\n"
+     "target = \"192.0.2.1:1\"\nnetwork_id = 3\npassphrase = \"new\"\nversion = 1\n"
+     "use_acl = true\ntgid_acl = \"PERMIT:91\"\nkeepalive_s = 5\ndead_after_s = 30\n",
+     false, ""},
+    {"peer_listen_moved", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
+     HUB OBP("a", "127.0.0.1:62045", "127.0.0.1:62036", ""), true,
+     "obp listen addresses [127.0.0.1:62035] -> [127.0.0.1:62045]"},
+    {"dpdk_args_in_kernel_mode", HUB "[dpdk]\neal_args = [\"a\"]\n",
+     HUB "[dpdk]\neal_args = [\"b\"]\n", false, ""},
+    {"dpdk_args", HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\neal_args = [\"a\"]\n",
+     HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\neal_args = [\"b\"]\n", true,
+     "dpdk.eal_args [\"a\"] -> [\"b\"]"},
+    {"dpdk_address", HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.1\"\n",
+     HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.2\"\n", true,
+     "dpdk.address 10.0.0.1 -> 10.0.0.2"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, RestartTest, ::testing::ValuesIn(kRestartCases),
+                         [](const ::testing::TestParamInfo<RestartCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// --- Files and documentation --------------------------------------------------------------------
+
+std::string TempPath(const char* name) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir != nullptr ? dir : "/tmp") + "/dmrswitch_config_test_" +
+         std::to_string(::getpid()) + "_" + name;
+}
+
+TEST(ConfigTest, LoadConfigFileNamesTheFile) {
+  const std::string path = TempPath("hub.toml");
+  {
+    std::ofstream out(path);
+    out << DefaultConfigToml();
+  }
+  absl::StatusOr<HubConfig> c = LoadConfigFile(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->source, path);
+  EXPECT_EQ(c->obp.size(), 1u);
+  {
+    std::ofstream out(path);
+    out << "[[obp]]\nversion = 3\n";
+  }
+  c = LoadConfigFile(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), StartsWith(path + ": obp[0]."));
+  std::remove(path.c_str());
+
+  c = LoadConfigFile(path);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(c.status().message()), StartsWith(path + ": cannot open"));
+}
+
+// docs/config.md, or "" when the test runs outside meson (no DMRSWITCH_SOURCE_ROOT).
+std::string ReadDoc() {
+  const char* root = std::getenv("DMRSWITCH_SOURCE_ROOT");
+  if (root == nullptr) return "";
+  std::ifstream in(std::string(root) + "/docs/config.md");
+  EXPECT_TRUE(in.good()) << root << "/docs/config.md is missing";
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(ConfigTest, DocsShowTheDefaultConfigVerbatim) {
+  if (std::getenv("DMRSWITCH_SOURCE_ROOT") == nullptr) GTEST_SKIP() << "no source root";
+  const std::string doc = ReadDoc();
+  EXPECT_THAT(doc, HasSubstr("```toml\n" + std::string(DefaultConfigToml()) + "```\n"));
+}
+
+TEST(ConfigTest, DocsNameEveryKey) {
+  if (std::getenv("DMRSWITCH_SOURCE_ROOT") == nullptr) GTEST_SKIP() << "no source root";
+  const std::string doc = ReadDoc();
+  const char* keys[] = {"hub.server_id",
+                        "hub.mode",
+                        "hub.shards",
+                        "hub.control_plane",
+                        "hub.steering",
+                        "hub.status_interval_s",
+                        "hub.stream_capacity",
+                        "hub.log_level",
+                        "hbp.listen",
+                        "hbp.passphrase",
+                        "hbp.allow_null_passphrase",
+                        "hbp.max_clients",
+                        "hbp.ping_time_s",
+                        "hbp.max_missed",
+                        "hbp.group_hangtime_s",
+                        "hbp.default_ua_timer_min",
+                        "hbp.single_mode",
+                        "hbp.activate_on",
+                        "hbp.login_burst",
+                        "hbp.login_window_s",
+                        "hbp.login_block_s",
+                        "hbp.stream_timeout_ms",
+                        "hbp.stream_lost_s",
+                        "hbp.stream_forget_s",
+                        "hbp.max_stream_age_s",
+                        "hbp.rate_limit_after_packets",
+                        "hbp.rate_limit_pps",
+                        "hbp.static[].client",
+                        "hbp.static[].ts1",
+                        "hbp.static[].ts2",
+                        "acl.reg",
+                        "acl.sub",
+                        "acl.tg_ts1",
+                        "acl.tg_ts2",
+                        "obp[].name",
+                        "obp[].listen",
+                        "obp[].target",
+                        "obp[].network_id",
+                        "obp[].passphrase",
+                        "obp[].version",
+                        "obp[].id_mode",
+                        "obp[].relax_checks",
+                        "obp[].relay",
+                        "obp[].use_acl",
+                        "obp[].sub_acl",
+                        "obp[].tgid_acl",
+                        "obp[].keepalive_s",
+                        "obp[].dead_after_s",
+                        "obp[].bcve_interval_s",
+                        "dpdk.eal_args",
+                        "dpdk.address",
+                        "fbp.max_hops",
+                        "fbp.max_age_s"};
+  for (const char* key : keys) {
+    std::string needle = "`";  // (built by appends: gcc 12 -O3 misreads "`" + string + "`")
+    needle.append(key).push_back('`');
+    EXPECT_THAT(doc, HasSubstr(needle)) << key;
+  }
+}
+
+}  // namespace
+}  // namespace dmrswitch::cp
