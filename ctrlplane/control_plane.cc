@@ -59,7 +59,8 @@ ControlPlane::ControlPlane(HubConfig config, std::string config_path,
 
 SubscriptionSettings ControlPlane::SubsSettings() const {
   SubscriptionSettings s;
-  s.default_ua_timer = route::TimeNs{config_.hbp.default_ua_timer_min} * 60 * route::kSec;
+  s.default_ua_timer =
+      static_cast<route::TimeNs>(config_.hbp.default_ua_timer_min * 60 * route::kSec);
   s.single_mode = config_.hbp.single_mode;
   s.activate_on = config_.hbp.activate_on;
   for (const StaticTgs& st : config_.hbp.statics) s.statics[st.client] = {st.ts[0], st.ts[1]};

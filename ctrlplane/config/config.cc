@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_format.h"
 #include "toml++/toml.h"
 
 namespace dmrswitch::cp {
@@ -201,6 +202,28 @@ const toml::node* ReadUint(Table& t, string_view key, int64_t lo, int64_t hi, ui
     return nullptr;
   }
   *out = static_cast<uint32_t>(i->get());
+  return n;
+}
+
+// A number (integer or float) in lo..hi: durations an operator may want shorter than their unit
+// (a UA timer of 0.5 minutes for a demo or a test).
+const toml::node* ReadNumber(Table& t, string_view key, double lo, double hi, double* out) {
+  const toml::node* n = t.Take(key);
+  if (n == nullptr) return nullptr;
+  double v = 0;
+  if (const auto* i = n->as_integer()) {
+    v = static_cast<double>(i->get());
+  } else if (const auto* f = n->as_floating_point()) {
+    v = f->get();
+  } else {
+    t.ctx().TypeError(t.Path(key), *n, "a number");
+    return nullptr;
+  }
+  if (!(v >= lo && v <= hi)) {
+    t.ctx().Fail(t.Path(key), n, absl::StrFormat("must be in %.10g..%.10g", lo, hi));
+    return nullptr;
+  }
+  *out = v;
   return n;
 }
 
@@ -460,7 +483,7 @@ void ReadHbp(Table& top, HubConfig& c) {
   ReadUint(t, "ping_time_s", 1, 3600, &h.ping_time_s);
   ReadUint(t, "max_missed", 1, 100, &h.max_missed);
   ReadUint(t, "group_hangtime_s", 0, 600, &h.group_hangtime_s);
-  ReadUint(t, "default_ua_timer_min", 0, 35791394, &h.default_ua_timer_min);
+  ReadNumber(t, "default_ua_timer_min", 0, 35791394, &h.default_ua_timer_min);
   ReadBool(t, "single_mode", &h.single_mode);
   ReadEnum<route::ActivateOn>(
       t, "activate_on", {{"start", route::ActivateOn::kStart}, {"end", route::ActivateOn::kEnd}},

@@ -54,7 +54,7 @@ struct HbpSection {
   uint32_t ping_time_s = 10;
   uint32_t max_missed = 3;
   uint32_t group_hangtime_s = 5;
-  uint32_t default_ua_timer_min = 10;  // 0 = user-activated TGs never time out
+  double default_ua_timer_min = 10;  // 0 = never time out; fractions allowed (0.5 = 30 s)
   bool single_mode = true;
   route::ActivateOn activate_on = route::ActivateOn::kStart;
   // Login rate limit per source IP: more than login_burst RPTL within login_window_s blocks the

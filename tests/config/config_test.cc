@@ -228,7 +228,7 @@ max_clients = 5
 ping_time_s = 11
 max_missed = 4
 group_hangtime_s = 6
-default_ua_timer_min = 0
+default_ua_timer_min = 0.05
 single_mode = false
 activate_on = "end"
 login_burst = 0
@@ -292,7 +292,7 @@ max_age_s = 30
   EXPECT_EQ(c.hbp.ping_time_s, 11u);
   EXPECT_EQ(c.hbp.max_missed, 4u);
   EXPECT_EQ(c.hbp.group_hangtime_s, 6u);
-  EXPECT_EQ(c.hbp.default_ua_timer_min, 0u);
+  EXPECT_DOUBLE_EQ(c.hbp.default_ua_timer_min, 0.05);
   EXPECT_FALSE(c.hbp.single_mode);
   EXPECT_EQ(c.hbp.activate_on, route::ActivateOn::kEnd);
   EXPECT_EQ(c.hbp.login_burst, 0u);
@@ -509,6 +509,8 @@ const BadCase kBadCases[] = {
     {"max_missed", "[hbp]\nmax_missed = 0", "config.toml: hbp.max_missed = 0: must be in 1..100"},
     {"hangtime", "[hbp]\ngroup_hangtime_s = 601",
      "config.toml: hbp.group_hangtime_s = 601: must be in 0..600"},
+    {"ua_timer_type", "[hbp]\ndefault_ua_timer_min = \"10\"",
+     "config.toml: hbp.default_ua_timer_min = \"10\": expected a number, not a string"},
     {"ua_timer", "[hbp]\ndefault_ua_timer_min = -1",
      "config.toml: hbp.default_ua_timer_min = -1: must be in 0..35791394"},
     {"single_mode", "[hbp]\nsingle_mode = 1",
