@@ -14,5 +14,5 @@ cd "$(dirname "$0")/.."
 if [[ ! -f build/build.ninja ]]; then
   meson setup build >/dev/null
 fi
-meson compile -C build dmrswitch-dp >/dev/null
+meson compile -C build dmrswitch-dp dmrswitch-sim >/dev/null
 exec ./build/dataplane/dmrswitch-dp "$@"
