@@ -59,7 +59,7 @@ struct HbpSection {
   route::ActivateOn activate_on = route::ActivateOn::kStart;
   // Login rate limit per source IP: more than login_burst RPTL within login_window_s blocks the
   // address for login_block_s (its datagrams are dropped unanswered).
-  uint32_t login_burst = 10;
+  uint32_t login_burst = 20;
   uint32_t login_window_s = 60;
   uint32_t login_block_s = 300;
   // Stream timers (hub-wide: they apply to peer streams too).

@@ -556,6 +556,7 @@ bool HbpAuth::IsBlocked(uint32_t ip, TimeNs now) const {
 // Helpers.
 
 bool HbpAuth::Charge(uint32_t ip, TimeNs now) {
+  if (settings_.login_burst == 0) return true;  // rate limit disabled
   auto it = sources_.find(ip);
   if (it == sources_.end()) {
     if (sources_.size() >= settings_.max_sources) {

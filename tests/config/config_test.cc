@@ -189,7 +189,7 @@ TEST(ConfigTest, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.hbp.default_ua_timer_min, 10u);
   EXPECT_TRUE(c.hbp.single_mode);
   EXPECT_EQ(c.hbp.activate_on, route::ActivateOn::kStart);
-  EXPECT_EQ(c.hbp.login_burst, 10u);
+  EXPECT_EQ(c.hbp.login_burst, 20u);
   EXPECT_EQ(c.hbp.login_window_s, 60u);
   EXPECT_EQ(c.hbp.login_block_s, 300u);
   EXPECT_EQ(c.hbp.stream_timeout_ms, 360u);

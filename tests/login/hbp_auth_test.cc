@@ -631,6 +631,16 @@ TEST_F(HbpAuthTest, NaksCountTowardsTheRateLimit) {
   EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kT0));
 }
 
+TEST_F(HbpAuthTest, ZeroBurstDisablesTheRateLimit) {
+  HbpAuthSettings s = Settings();
+  s.login_burst = 0;
+  Make(s);
+  for (uint32_t i = 0; i < 200; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), kT0 + i);
+  for (int i = 0; i < 50; ++i) Expect(Rptping(kId), kAddrA, Mstnak(kId));
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kT0));
+  EXPECT_EQ(auth_->counters().rate_limited, 0u);
+}
+
 TEST_F(HbpAuthTest, AWindowOfNormalTrafficNeverBlocks) {
   HbpAuthSettings s = Settings();
   s.login_burst = 3;
