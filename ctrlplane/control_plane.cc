@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/io/clock.h"
-#include "dataplane/io/udp_socket.h"
 #include "spdlog/spdlog.h"
 
 namespace dmrswitch::cp {
@@ -37,11 +36,12 @@ ObpLinksSettings LinkTimers(const HubConfig& c) {
 }  // namespace
 
 ControlPlane::ControlPlane(HubConfig config, std::string config_path,
-                           std::vector<ipc::ShardChannel> channels, rte_mempool* pool,
-                           std::vector<int> shard_wake_fds)
+                           std::vector<ipc::ShardChannel> channels, rte_ring* cp_cmd,
+                           rte_mempool* pool, std::vector<int> shard_wake_fds)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       channels_(channels),
+      cp_cmd_(cp_cmd),
       pool_(pool),
       shard_wake_fds_(std::move(shard_wake_fds)),
       publisher_(channels),
@@ -106,7 +106,27 @@ void ControlPlane::Run(const std::atomic<bool>& stop, std::atomic<bool>& reload,
   }
 }
 
+bool ControlPlane::InjectFault(std::string_view component) {
+  for (size_t id = 0; id < supervisor_.size(); ++id) {
+    if (supervisor_.name(id) == component) {
+      supervisor_.InjectFault(id);
+      return true;
+    }
+  }
+  return false;
+}
+
 void ControlPlane::Step(route::TimeNs now) {
+  if (cp_cmd_ != nullptr) {
+    ipc::Message cmds[8];
+    const unsigned n = ipc::ReceiveMessages(cp_cmd_, cmds, 8);
+    for (unsigned i = 0; i < n; ++i) {
+      if (cmds[i].type != ipc::MsgType::kReload) continue;
+      if (absl::Status st = Reload(now); !st.ok()) {
+        spdlog::error("reload refused, running configuration kept: {}", std::string(st.message()));
+      }
+    }
+  }
   for (uint32_t s = 0; s < channels_.size(); ++s) DrainShard(s, now);
   ApplyAuthChanges(now);
 
@@ -242,7 +262,7 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
       std::vector<std::string> warnings;
       switch (c.kind) {
         case AuthChange::kClientUp:
-          spdlog::info("client {} logged in from {} (slot {})", c.id, io::EndpointString(c.addr),
+          spdlog::info("client {} logged in from {} (slot {})", c.id, FormatEndpoint(c.addr),
                        c.slot);
           subs_->OnClientUp(c.id, c.slot, c.slot_mask, now);
           [[fallthrough]];

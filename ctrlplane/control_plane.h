@@ -38,9 +38,10 @@ struct PlaneTotals {
 
 class ControlPlane {
  public:
-  // `shard_wake_fds[i]` is poked after handing shard i datagrams to send (-1: none).
+  // `shard_wake_fds[i]` is poked after handing shard i datagrams to send (-1: none). `cp_cmd`
+  // carries commands for the control plane itself (Reload).
   ControlPlane(HubConfig config, std::string config_path, std::vector<ipc::ShardChannel> channels,
-               rte_mempool* pool, std::vector<int> shard_wake_fds);
+               rte_ring* cp_cmd, rte_mempool* pool, std::vector<int> shard_wake_fds);
 
   // Publishes the first snapshot. Call once before Run.
   absl::Status Start(route::TimeNs now);
@@ -56,6 +57,11 @@ class ControlPlane {
   void Shutdown();
 
   uint64_t generation() const { return publisher_.generation(); }
+  const SnapshotPublisher& publisher() const { return publisher_; }
+  const Supervisor& supervisor() const { return supervisor_; }
+  // Operations and tests: the named component ("auth", "obp-links", "subscriptions",
+  // "snapshot", "status") fails at its next step, as if it had thrown.
+  bool InjectFault(std::string_view component);
   PlaneTotals totals() const;
 
  private:
@@ -75,6 +81,7 @@ class ControlPlane {
   HubConfig config_;
   std::string config_path_;
   std::vector<ipc::ShardChannel> channels_;
+  rte_ring* cp_cmd_;
   rte_mempool* pool_;
   std::vector<int> shard_wake_fds_;
 

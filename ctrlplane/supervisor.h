@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,15 @@ class Supervisor {
       spdlog::warn("component {} restarted (restart #{})", c.name, c.restarts);
     }
     if (c.backoff != 0 && now - c.up_since >= backoff_.healthy_after) c.backoff = 0;
+    if (c.inject_fault) {
+      c.inject_fault = false;
+      return Guard(c, now, [] { throw std::runtime_error("injected fault"); });
+    }
     return Guard(c, now, step);
   }
+
+  // The component's next step fails as if it had thrown (operations and tests).
+  void InjectFault(size_t id) { components_[id].inject_fault = true; }
 
   bool failed(size_t id) const { return components_[id].failed; }
   uint32_t restarts(size_t id) const { return components_[id].restarts; }
@@ -60,6 +68,7 @@ class Supervisor {
     std::string name;
     std::function<void(route::TimeNs)> restart;
     bool failed = false;
+    bool inject_fault = false;
     route::TimeNs restart_at = 0;
     route::TimeNs backoff = 0;
     route::TimeNs up_since = 0;

@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
   }
   std::vector<ipc::ShardChannel> channels;
   for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
-  cp::ControlPlane control(*config, config_path, channels, (*plane)->channels().pool(),
-                           (*plane)->wake_fds());
+  cp::ControlPlane control(*config, config_path, channels, (*plane)->channels().cp_cmd(),
+                           (*plane)->channels().pool(), (*plane)->wake_fds());
   if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
     rte_eal_cleanup();
     return Fail(std::string(st.message()));

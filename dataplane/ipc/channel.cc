@@ -17,9 +17,9 @@ constexpr uint16_t kPrivSize = RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN
 constexpr uint16_t kDataRoom = RTE_PKTMBUF_HEADROOM + 512;
 constexpr unsigned kPoolSize = 8191;
 
-absl::StatusOr<rte_ring*> MakeRing(const std::string& name, unsigned esize, uint32_t size) {
-  rte_ring* r =
-      rte_ring_create_elem(name.c_str(), esize, size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+absl::StatusOr<rte_ring*> MakeRing(const std::string& name, unsigned esize, uint32_t size,
+                                   unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ) {
+  rte_ring* r = rte_ring_create_elem(name.c_str(), esize, size, SOCKET_ID_ANY, flags);
   if (r == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot create ring ", name, ": ", rte_strerror(rte_errno)));
@@ -38,6 +38,9 @@ absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot create the control packet pool: ", rte_strerror(rte_errno)));
   }
+  auto cp_cmd = MakeRing(prefix + "_cp_cmd", sizeof(Message), 64, RING_F_SC_DEQ);
+  if (!cp_cmd.ok()) return cp_cmd.status();
+  set.cp_cmd_ = *cp_cmd;
   for (uint32_t i = 0; i < nshards; ++i) {
     ShardChannel c;
     const std::string base = absl::StrCat(prefix, "_s", i);

@@ -6,9 +6,10 @@
 //   evt       shard → cp   ipc::Message   events, acks, heartbeats, ClientLost
 //   pkt_up    shard → cp   rte_mbuf*      datagrams the shard hands to control (logins, BCKA ...)
 //   pkt_down  cp → shard   rte_mbuf*      datagrams the control plane wants sent
+//   cp_cmd    any → cp     ipc::Message   Reload (one per hub, not per shard)
 //
-// Every ring has one producer and one consumer. Nothing blocks: a full ring refuses, and the
-// producer counts what it could not send.
+// Every per-shard ring has one producer and one consumer. Nothing blocks: a full ring refuses, and
+// the producer counts what it could not send.
 #pragma once
 
 #include <cstdint>
@@ -49,9 +50,13 @@ class ChannelSet {
   uint32_t nshards() const { return static_cast<uint32_t>(shards_.size()); }
   ShardChannel& shard(uint32_t i) { return shards_[i]; }
   rte_mempool* pool() const { return pool_; }
+  // Commands addressed to the control plane itself (reload, later drain): several producers
+  // (signal glue, dmrswitch-ctl), one consumer.
+  rte_ring* cp_cmd() const { return cp_cmd_; }
 
  private:
   std::vector<ShardChannel> shards_;
+  rte_ring* cp_cmd_ = nullptr;
   rte_mempool* pool_ = nullptr;
 };
 

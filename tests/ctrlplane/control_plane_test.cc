@@ -1,0 +1,276 @@
+// ControlPlane behind real DPDK rings (EAL without hugepages): the shards' side of every ring is
+// played by the test, so each message and datagram that crosses the boundary is checked.
+
+#include "ctrlplane/control_plane.h"
+
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/ipc/channel.h"
+#include "dataplane/proto/crypto.h"
+#include "dataplane/proto/hbp.h"
+
+namespace dmrswitch::cp {
+namespace {
+
+using route::kMs;
+using route::kSec;
+
+constexpr uint32_t kShards = 2;
+constexpr route::Endpoint kClientAddr{0x7F000001, 40001};
+
+std::string ConfigToml(std::string_view passphrase) {
+  return absl::StrCat(R"([hub]
+server_id = 310999
+shards = 2
+[hbp]
+listen = "127.0.0.1:62031"
+passphrase = ")",
+                      std::string(passphrase), R"("
+[[hbp.static]]
+client = 3120001
+ts2 = [3100]
+)");
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::vector<std::string> args = {"control_plane_test",
+                                     "--no-huge",
+                                     "--no-pci",
+                                     "--no-shconf",
+                                     "-m",
+                                     "64",
+                                     "--log-level=lib.eal:error",
+                                     "--no-telemetry",
+                                     absl::StrCat("--file-prefix=cpt", getpid())};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
+    auto set = ipc::ChannelSet::Create("cpt", kShards);
+    ASSERT_TRUE(set.ok()) << set.status();
+    channels_ = new ipc::ChannelSet(*std::move(set));
+  }
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / absl::StrCat("cpt-", getpid());
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "hub.toml").string();
+    WriteConfig("passw0rd");
+    auto config = LoadConfigFile(path_);
+    ASSERT_TRUE(config.ok()) << config.status();
+    std::vector<ipc::ShardChannel> ch;
+    for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+    cp_ = std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(), channels_->pool(),
+                                         std::vector<int>{-1, -1});
+  }
+  void TearDown() override {
+    cp_.reset();
+    for (uint32_t s = 0; s < kShards; ++s) {
+      Commands(s);
+      Sent(s);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  void WriteConfig(std::string_view passphrase) { std::ofstream(path_) << ConfigToml(passphrase); }
+
+  // What the control plane told shard `s` (and acks every publish, as a shard does).
+  std::vector<ipc::Message> Commands(uint32_t s, bool ack = false) {
+    ipc::Message m[64];
+    const unsigned n = ipc::ReceiveMessages(channels_->shard(s).cmd, m, 64);
+    std::vector<ipc::Message> out(m, m + n);
+    for (const ipc::Message& msg : out) {
+      if (ack && msg.type == ipc::MsgType::kSnapshotPublish) {
+        ipc::SendMessage(
+            channels_->shard(s).evt,
+            ipc::Message::Make(ipc::MsgType::kSnapshotAck, static_cast<uint8_t>(s),
+                               ipc::SnapshotAck{msg.As<ipc::SnapshotPublish>().generation}));
+      }
+    }
+    return out;
+  }
+  // The latest snapshot published to shard 0 (acking on every shard).
+  const route::RouteSnapshot* LatestSnapshot() {
+    const route::RouteSnapshot* latest = nullptr;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      for (const ipc::Message& m : Commands(s, /*ack=*/true)) {
+        if (m.type == ipc::MsgType::kSnapshotPublish && s == 0) {
+          latest = static_cast<const route::RouteSnapshot*>(m.As<ipc::SnapshotPublish>().snapshot);
+        }
+      }
+    }
+    return latest;
+  }
+  // A datagram arriving at shard `s` on the HBP listener and handed to control.
+  void Arrive(uint32_t s, std::vector<uint8_t> bytes, route::Endpoint from = kClientAddr) {
+    rte_mbuf* m = ipc::PacketToMbuf(channels_->pool(), bytes, ipc::PacketMeta{0, 0, from});
+    ASSERT_NE(m, nullptr);
+    ASSERT_TRUE(ipc::SendMbuf(channels_->shard(s).pkt_up, m));
+  }
+  // Datagrams the control plane asked shard `s` to send.
+  std::vector<std::pair<route::Endpoint, std::vector<uint8_t>>> Sent(uint32_t s) {
+    std::vector<std::pair<route::Endpoint, std::vector<uint8_t>>> out;
+    rte_mbuf* m[64];
+    const unsigned n = ipc::ReceiveMbufs(channels_->shard(s).pkt_down, m, 64);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto b = ipc::BytesOf(m[i]);
+      out.emplace_back(ipc::MetaOf(m[i]).addr, std::vector<uint8_t>(b.begin(), b.end()));
+      ipc::FreeMbuf(m[i]);
+    }
+    return out;
+  }
+  static std::vector<uint8_t> Id(proto::HbpType t, uint32_t v) {
+    std::vector<uint8_t> b(16);
+    b.resize(proto::EncodeHbpIdPacket(t, v, b));
+    return b;
+  }
+  // Logs client `id` in through the rings, answering the challenge; returns the last reply.
+  std::vector<uint8_t> Login(uint32_t id, std::string_view passphrase, route::TimeNs& now) {
+    Arrive(0, Id(proto::HbpType::kRptl, id));
+    cp_->Step(now += kMs);
+    auto sent = Sent(0);
+    EXPECT_EQ(sent.size(), 1u);
+    if (sent.size() != 1) return {};
+    proto::HbpIdPacket ack;
+    EXPECT_EQ(proto::DecodeHbpIdPacket(sent[0].second, &ack), proto::Reject::kOk);
+    proto::Rptk k{id, proto::HbpLoginDigest(ack.value, passphrase)};
+    std::vector<uint8_t> rptk(proto::kRptkBytes);
+    proto::EncodeRptk(k, rptk);
+    Arrive(1, rptk);  // any shard may hand a login packet to control
+    cp_->Step(now += kMs);
+    sent = Sent(0);
+    if (sent.size() != 1) return {};
+    if (sent[0].second[0] == 'M') return sent[0].second;  // MSTNAK
+    proto::Rptc c;
+    c.id = id;
+    c.config.callsign = "N0CALL";
+    c.config.slots = '3';
+    std::vector<uint8_t> rptc(proto::kRptcBytes);
+    proto::EncodeRptc(c, rptc);
+    Arrive(0, rptc);
+    cp_->Step(now += kMs);
+    sent = Sent(0);
+    return sent.size() == 1 ? sent[0].second : std::vector<uint8_t>{};
+  }
+
+  static inline ipc::ChannelSet* channels_ = nullptr;
+  std::filesystem::path dir_;
+  std::string path_;
+  std::unique_ptr<ControlPlane> cp_;
+};
+
+TEST_F(ControlPlaneTest, PublishesTheFirstSnapshotToEveryShardAndFreesAckedGenerations) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  for (uint32_t s = 0; s < kShards; ++s) {
+    auto cmds = Commands(s, /*ack=*/true);
+    ASSERT_EQ(cmds.size(), 1u);
+    EXPECT_EQ(cmds[0].type, ipc::MsgType::kSnapshotPublish);
+    EXPECT_EQ(cmds[0].As<ipc::SnapshotPublish>().generation, 1u);
+  }
+  cp_->Step(now += kMs);
+  EXPECT_EQ(cp_->publisher().acked_by_all(), 1u);
+  EXPECT_EQ(cp_->publisher().retained(), 1u);
+}
+
+TEST_F(ControlPlaneTest, LoginOverTheRingsPublishesTheClientWithItsStatics) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  const std::vector<uint8_t> reply = Login(3120001, "passw0rd", now);
+  EXPECT_EQ(reply, Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);  // past the rebuild coalescing window
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_GE(snap->generation(), 2u);
+  const int64_t slot = snap->FindClient(3120001);
+  ASSERT_GE(slot, 0);
+  EXPECT_EQ(snap->client(static_cast<uint32_t>(slot))->addr, kClientAddr);
+  EXPECT_TRUE(snap->IsMember(static_cast<uint32_t>(slot), route::kTs2, 3100));
+  // Every shard acked: older generations are freed, only the current one is kept.
+  cp_->Step(now += kMs);
+  EXPECT_EQ(cp_->publisher().acked_by_all(), snap->generation());
+  EXPECT_EQ(cp_->publisher().retained(), 1u);
+}
+
+TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);
+  LatestSnapshot();
+  ipc::SendMessage(channels_->shard(1).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
+                                                               ipc::ClientLost{0, 3120001, now}));
+  cp_->Step(now += 50 * kMs);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].second, Id(proto::HbpType::kMstcl, 3120001));
+  EXPECT_EQ(sent[0].first, kClientAddr);
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_LT(snap->FindClient(3120001), 0);
+}
+
+TEST_F(ControlPlaneTest, ReloadCommandOnTheRingAppliesTheNewPassphrase) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  WriteConfig("newpass");
+  ASSERT_TRUE(ipc::SendMessage(channels_->cp_cmd(), ipc::Message::Make(ipc::MsgType::kReload, 0)));
+  cp_->Step(now += kMs);
+  // The logged-in client stays; new logins need the new passphrase.
+  EXPECT_EQ(Login(3120002, "passw0rd", now), Id(proto::HbpType::kMstnak, 3120002));
+  EXPECT_EQ(Login(3120003, "newpass", now), Id(proto::HbpType::kRptack, 3120003));
+  cp_->Step(now += 50 * kMs);
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_GE(snap->FindClient(3120001), 0);
+  EXPECT_GE(snap->FindClient(3120003), 0);
+}
+
+TEST_F(ControlPlaneTest, BadReloadKeepsTheRunningConfiguration) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  std::ofstream(path_) << "[hub]\nshards = 0\n";
+  EXPECT_FALSE(cp_->Reload(now).ok());
+  EXPECT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+}
+
+TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);
+  LatestSnapshot();
+  ASSERT_TRUE(cp_->InjectFault("auth"));
+  // The next packet for auth fails it; a keepalive that reaches control meanwhile is lost.
+  Arrive(0, Id(proto::HbpType::kRptping, 3120001));
+  cp_->Step(now += kMs);
+  EXPECT_TRUE(Sent(0).empty());
+  const size_t auth = 0;
+  EXPECT_TRUE(cp_->supervisor().failed(auth));
+  // Subscriptions keep running while auth is down.
+  EXPECT_FALSE(cp_->supervisor().failed(2));
+  // After the backoff, auth comes back with the client it had published.
+  cp_->Step(now += 2 * kSec);
+  Arrive(0, Id(proto::HbpType::kRptping, 3120001));
+  cp_->Step(now += kMs);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].second, Id(proto::HbpType::kMstpong, 3120001));
+  EXPECT_EQ(cp_->supervisor().restarts(auth), 1u);
+}
+
+}  // namespace
+}  // namespace dmrswitch::cp
