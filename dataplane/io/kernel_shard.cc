@@ -322,15 +322,16 @@ void KernelShard::Timers(route::TimeNs now) {
   if (now >= next_expire_) {
     next_expire_ = now + kExpireEvery;
     core_.Expire(now);
+  }
+  if (now >= next_health_) {
+    next_health_ = now + kHealthEvery;
+    // Keepalive timeouts are whole seconds: one pass over the client slots a second is enough.
     liveness_.Expire(now, [&](uint32_t slot, uint32_t id) {
       const ipc::Message m =
           ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
                              ipc::ClientLost{slot, id, now});
       if (!ipc::SendMessage(channel_.evt, m)) ++counters_.events_dropped;
     });
-  }
-  if (now >= next_health_) {
-    next_health_ = now + kHealthEvery;
     SendHealth(now);
   }
 }
