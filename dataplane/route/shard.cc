@@ -327,9 +327,13 @@ Verdict Shard::OnNewStream(const Ingress& in_arg, TimeNs now) {
     }
   }
 
-  // The client's own timeslot: a second transmission on it is a collision.
+  // The client's own timeslot: a second transmission on it is a collision. A command (private
+  // call to 4000, 5000 or a TG to dial) leaves the slot marked as TG 9, the TG the dialled link
+  // arrives on: the link is then heard after the collision window, not after the hang time that
+  // any other TG would have to wait.
   if (in.source.is_client()) {
-    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, d.dst) == LeaseVerdict::kBusy) {
+    const uint32_t rx_tg = kind == Kind::kControl ? kDialTg : d.dst;
+    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg) == LeaseVerdict::kBusy) {
       return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
     }
   }
@@ -469,7 +473,8 @@ Verdict Shard::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) 
 
   if (table_.ListOf(s) == kQuiet && s->rx_lease) {
     // Back from silence: take the client's own slot again.
-    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, s->dst) == LeaseVerdict::kBusy) {
+    const uint32_t rx_tg = s->kind == Kind::kControl ? kDialTg : s->dst;
+    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, rx_tg) == LeaseVerdict::kBusy) {
       table_.Touch(s, now, kQuiet);
       return Drop(DropReason::kSlotCollision);
     }
@@ -584,6 +589,9 @@ void Shard::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
   // The packet as every destination starts from: 55 bytes, BER/RSSI appended if absent.
   alignas(64) uint8_t base[proto::kDmrdBytes];
   std::memcpy(base, d.data, proto::kDmrdShortBytes);
+  // A DMRE (FBP) frame's view starts at its "DMRE" tag: HBP clients and classic OBP peers get
+  // DMRD (FBP egress writes its own tag).
+  std::memcpy(base, "DMRD", 4);
   base[proto::dmrd_offset::kBer] = d.ber();
   base[proto::dmrd_offset::kRssi] = d.rssi();
   const uint8_t flags = d.flags.raw;

@@ -473,6 +473,22 @@ TEST(DialATg, TrafficOnTheTgReachesTheDialledClientAsTg9OnTs2) {
   }
 }
 
+TEST(DialATg, TheLinkIsHeardRightAfterTheDialCallNotAfterTheHangTime) {
+  World w = ThreeOn91();
+  w.clients[1].statics = {{kTs1, 3100}};
+  w.Publish();
+  // Client 3 dials 3100 (a private call on TS2); the control plane links it.
+  w.PlayCall(3, Call(3120104, 3100, 3120004, 0x3010, kTs2, 2, /*private_call=*/true));
+  w.clients[3].dial_tg = 3100;
+  w.Publish();
+  // Past the collision window, well inside the 5 s group hang time: the link's traffic (TG 9
+  // on client 3's TS2) is the TG the command left the slot on, so it is heard.
+  w.Advance(500 * kMs);
+  const auto call = Call(3120102, 3100, 3120002, 0x3011, kTs1, 1);
+  ASSERT_EQ(w.FromClient(1, call[0]), Verdict::kConsumed);
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(3)).size(), 1u);
+}
+
 TEST(DialATg, OneCopyPerDestinationWhenDialAndStaticMatch) {
   World w = ThreeOn91();
   w.clients[3].statics = {{kTs2, 3100}};
