@@ -143,6 +143,11 @@ absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build
     if (!c.present || c.dial_tg == 0) continue;
     auto& members = members_by_tg_[c.dial_tg];
     std::erase_if(members, [slot](const Member& m) { return m.slot == slot && m.ts == kTs2; });
+    // The replaced subscription is gone from the lookups too: the client is a member of this
+    // conference as TG 9 now.
+    const uint64_t replaced = RouteSnapshot::MemberKey(slot, kTs2, c.dial_tg);
+    s.membership_.erase(replaced);
+    s.ua_expiry_.erase(replaced);
     members.push_back(Member{slot, kTs2, kDialTg});
   }
 

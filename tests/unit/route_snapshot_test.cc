@@ -364,6 +364,8 @@ TEST(RouteSnapshotTest, DialLinkIsTg9OnTs2AndReplacesTs2Static) {
   EXPECT_EQ(Dests(snap->FindConference(kDialTg)), (std::vector<D>{P(0)}));
 
   EXPECT_TRUE(snap->IsMember(0, kTs2, kDialTg));
+  EXPECT_FALSE(snap->IsMember(0, kTs2, 91)) << "the dial link replaced the TS2 static";
+  EXPECT_TRUE(snap->IsMember(0, kTs1, 91));
   EXPECT_TRUE(snap->IsMember(2, kTs2, kDialTg));
   EXPECT_TRUE(snap->IsMember(3, kTs2, kDialTg));
   EXPECT_FALSE(snap->IsMember(1, kTs2, kDialTg));
