@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ namespace {
 std::string MakeTempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "dmrswitch-e2e-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) return "/tmp";
+  // World-readable: a hub run under a wrapper as an unprivileged user must read its config.
+  chmod(tmpl.c_str(), 0755);
   return tmpl;
 }
 

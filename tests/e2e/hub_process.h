@@ -53,6 +53,8 @@ class HubProcess {
   bool WaitForLog(std::string_view needle, absl::Duration timeout, size_t from = 0) const;
   size_t LogSize() const { return Log().size(); }
   const std::string& config_path() const { return config_path_; }
+  // The hub's process ID (the wrapper execs it, so also under setpriv); -1 once reaped.
+  pid_t pid() const { return pid_; }
   // Rewrites the configuration file (for SIGHUP reload tests).
   void RewriteConfig(const std::string& toml) const;
 
