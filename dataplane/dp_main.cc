@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,15 @@ int Usage(const char* argv0, int rc) {
                "  --print-default-config   print the embedded default configuration and exit\n",
                argv0);
   return rc;
+}
+
+// rte_eal_cleanup, and the per-process runtime directory (--file-prefix) with it: it would
+// otherwise pile up under /var/run/dpdk (root) or $XDG_RUNTIME_DIR.
+void CleanupEal() {
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir, ec);
 }
 
 int Fail(const std::string& msg) {
@@ -125,7 +135,7 @@ int main(int argc, char** argv) {
   const std::string prefix = absl::StrCat("dsw", getpid());
   auto plane = io::KernelMode::Create(*config, prefix, cp_wake);
   if (!plane.ok()) {
-    rte_eal_cleanup();
+    CleanupEal();
     return Fail(std::string(plane.status().message()));
   }
   std::vector<ipc::ShardChannel> channels;
@@ -133,11 +143,11 @@ int main(int argc, char** argv) {
   cp::ControlPlane control(*config, config_path, channels, (*plane)->channels().cp_cmd(),
                            (*plane)->channels().pool(), (*plane)->wake_fds());
   if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
-    rte_eal_cleanup();
+    CleanupEal();
     return Fail(std::string(st.message()));
   }
   if (absl::Status st = (*plane)->Launch(); !st.ok()) {
-    rte_eal_cleanup();
+    CleanupEal();
     return Fail(std::string(st.message()));
   }
 
@@ -166,6 +176,6 @@ int main(int argc, char** argv) {
   (*plane)->Stop();
   plane->reset();
   close(cp_wake);
-  rte_eal_cleanup();
+  CleanupEal();
   return 0;
 }

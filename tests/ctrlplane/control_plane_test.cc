@@ -62,6 +62,15 @@ class ControlPlaneTest : public ::testing::Test {
     channels_ = new ipc::ChannelSet(*std::move(set));
   }
 
+  static void TearDownTestSuite() {
+    delete channels_;
+    channels_ = nullptr;
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all(runtime_dir, ec);
+  }
+
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / absl::StrCat("cpt-", getpid());
     std::filesystem::create_directories(dir_);
