@@ -667,7 +667,12 @@ TEST(Fbp, RelayedToOtherFbpPeersWithHopsPlusOneOriginPreserved) {
     const auto b = BytesTo(sent, SystemRef::Peer(2));
     ASSERT_EQ(b.size(), 1u);
     EXPECT_EQ(Hex(b[0]), Hex(w.ExpectedDmre(f, 2, 3100, 234101, 2340001, 3, w.now())));
-    ASSERT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), 1u);
+    // What a client gets from a DMRE is an HBP DMRD: tag included (a DMRE tag would make every
+    // client drop it), 55 bytes.
+    const auto c = BytesTo(sent, SystemRef::Client(0));
+    ASSERT_EQ(c.size(), 1u);
+    ASSERT_EQ(c[0].size(), 55u);
+    EXPECT_EQ(std::string(c[0].begin(), c[0].begin() + 4), "DMRD");
     w.Advance(60 * kMs);
   }
 }
