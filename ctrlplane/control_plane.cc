@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -128,6 +129,13 @@ void ControlPlane::Step(route::TimeNs now) {
     }
   }
   for (uint32_t s = 0; s < channels_.size(); ++s) DrainShard(s, now);
+  // Each shard's events are in order, but the shards are drained one after the other: a call
+  // that started and ended on shard 1 must not be applied before an earlier call on shard 0
+  // (single mode keeps the TG used *last*). Merge by the shards' timestamps.
+  std::stable_sort(events_.begin(), events_.end(),
+                   [](const route::Event& a, const route::Event& b) { return a.at < b.at; });
+  for (const route::Event& e : events_) OnEvent(e, now);
+  events_.clear();
   ApplyAuthChanges(now);
 
   if (now >= next_second_) {
@@ -177,7 +185,7 @@ void ControlPlane::DrainShard(uint32_t shard, route::TimeNs now) {
       const ipc::Message& m = msgs[i];
       switch (m.type) {
         case ipc::MsgType::kEvent:
-          OnEvent(m.As<route::Event>(), now);
+          events_.push_back(m.As<route::Event>());
           break;
         case ipc::MsgType::kSnapshotAck:
           publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);

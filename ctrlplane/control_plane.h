@@ -93,6 +93,7 @@ class ControlPlane {
   SnapshotPublisher publisher_;
 
   Outbox outbox_;
+  std::vector<route::Event> events_;  // drained from every shard, applied in time order
   std::vector<AuthChange> changes_;
   bool dirty_ = false;
   uint64_t next_generation_ = 1;

@@ -231,6 +231,41 @@ TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
   EXPECT_LT(snap->FindClient(3120001), 0);
 }
 
+TEST_F(ControlPlaneTest, EventsFromDifferentShardsAreAppliedInTimeOrder) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  // The client keys up on 2345, then on 2346 (single mode: the later one wins). The two
+  // streams belong to different shards, and the shard that owns the later one is drained first.
+  auto activate = [&](uint32_t tg, route::TimeNs at) {
+    route::Event e;
+    e.type = route::EventType::kSubscriptionRequest;
+    e.action = route::SubscriptionAction::kActivateUa;
+    e.ts = route::kTs2;
+    e.source = route::SystemRef::Client(slot);
+    e.source_id = 3120001;
+    e.rf_src = 3120001;
+    e.dst = tg;
+    e.tg = tg;
+    e.at = at;
+    return e;
+  };
+  ASSERT_TRUE(ipc::SendMessage(channels_->shard(1).evt,
+                               ipc::Message::Make(ipc::MsgType::kEvent, 1, activate(2345, now))));
+  ASSERT_TRUE(
+      ipc::SendMessage(channels_->shard(0).evt,
+                       ipc::Message::Make(ipc::MsgType::kEvent, 0, activate(2346, now + 1))));
+  cp_->Step(now += 50 * kMs);
+  snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_TRUE(snap->IsMember(slot, route::kTs2, 2346));
+  EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
+}
+
 TEST_F(ControlPlaneTest, ReloadCommandOnTheRingAppliesTheNewPassphrase) {
   route::TimeNs now = 1000 * kSec;
   ASSERT_TRUE(cp_->Start(now).ok());
