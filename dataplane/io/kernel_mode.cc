@@ -15,12 +15,17 @@
 
 namespace dmrswitch::io {
 
-absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConfig& config,
-                                                               const std::string& ring_prefix,
-                                                               int cp_wake_fd) {
-  std::unique_ptr<KernelMode> k(new KernelMode());
-  const uint32_t n = config.hub.shards;
+EngineConfig MakeEngineConfig(const cp::HubConfig& config, uint32_t shard) {
+  EngineConfig e;
+  e.index = shard;
+  e.nshards = config.hub.shards;
+  e.core.stream_capacity = config.hub.stream_capacity;
+  e.core.table_seed = 0x5EED5EED ^ (shard * 0x9E3779B9u);
+  e.ping_timeout = route::TimeNs{config.hbp.ping_time_s} * config.hbp.max_missed * route::kSec;
+  return e;
+}
 
+ListenerPlan MakeListenerPlan(const cp::HubConfig& config) {
   ListenerPlan plan;
   plan.endpoints.push_back(config.hbp.listen);
   plan.peers_of_listener.emplace_back();
@@ -33,6 +38,16 @@ absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConf
     plan.listener_of_peer.push_back(l);
     plan.peers_of_listener[l].push_back(p);
   }
+  return plan;
+}
+
+absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConfig& config,
+                                                               const std::string& ring_prefix,
+                                                               int cp_wake_fd) {
+  std::unique_ptr<KernelMode> k(new KernelMode());
+  const uint32_t n = config.hub.shards;
+
+  ListenerPlan plan = MakeListenerPlan(config);
 
   // Sockets: shard 0 binds first; if a port is 0 (tests), the others join the port it got.
   k->sockets_.assign(n, std::vector<int>(plan.endpoints.size(), -1));
@@ -112,11 +127,7 @@ absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConf
 
   for (uint32_t s = 0; s < n; ++s) {
     KernelShardConfig sc;
-    sc.index = s;
-    sc.nshards = n;
-    sc.core.stream_capacity = config.hub.stream_capacity;
-    sc.core.table_seed = 0x5EED5EED ^ (s * 0x9E3779B9u);
-    sc.ping_timeout = route::TimeNs{config.hbp.ping_time_s} * config.hbp.max_missed * route::kSec;
+    sc.engine = MakeEngineConfig(config, s);
     sc.userspace_steering = userspace;
     std::vector<rte_ring*> in(n, nullptr), out(n, nullptr);
     for (uint32_t o = 0; o < n; ++o) {

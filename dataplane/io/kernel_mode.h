@@ -18,6 +18,11 @@
 
 namespace dmrswitch::io {
 
+// The parts of a shard's configuration that every I/O mode derives from the hub's config.
+EngineConfig MakeEngineConfig(const cp::HubConfig& config, uint32_t shard);
+// Listener 0 = HBP, then the distinct OpenBridge listen addresses in configuration order.
+ListenerPlan MakeListenerPlan(const cp::HubConfig& config);
+
 class KernelMode {
  public:
   // Opens the sockets and rings; `cp_wake_fd` is poked when the shards hand packets to control.

@@ -1,0 +1,212 @@
+#include "dataplane/io/shard_engine.h"
+
+#include <cstring>
+
+#include "dataplane/proto/hbp.h"
+
+namespace dmrswitch::io {
+namespace {
+
+constexpr route::TimeNs kExpireEvery = 20 * route::kMs;
+constexpr route::TimeNs kHealthEvery = 1 * route::kSec;
+
+}  // namespace
+
+ShardEngine::ShardEngine(const EngineConfig& config, route::SlotLeases* leases,
+                         ipc::ShardChannel channel, rte_mempool* control_pool, ListenerPlan plan,
+                         DatagramOut* out)
+    : config_(config),
+      channel_(channel),
+      control_pool_(control_pool),
+      plan_(std::move(plan)),
+      out_(out),
+      core_(config.core, leases, &sink_, &events_),
+      liveness_(config.index, config.nshards, config.ping_timeout) {}
+
+// ---------------------------------------------------------------------------------------------
+// Out
+
+uint8_t* ShardEngine::Sink::Begin(route::SystemRef to, const route::Endpoint& addr) {
+  const uint32_t listener = to.is_peer() ? e_->plan_.listener_of_peer[to.index] : 0;
+  uint8_t* p = e_->out_->Begin(listener, addr);
+  if (p == nullptr) ++e_->counters_.tx_no_buffer;
+  return p;
+}
+
+void ShardEngine::Send(uint32_t listener, route::Endpoint to, std::span<const uint8_t> bytes) {
+  if (bytes.size() > DatagramOut::kMaxBytes) {
+    ++counters_.tx_no_buffer;  // no control datagram is this long; refuse rather than truncate
+    return;
+  }
+  uint8_t* p = out_->Begin(listener, to);
+  if (p == nullptr) {
+    ++counters_.tx_no_buffer;
+    return;
+  }
+  std::memcpy(p, bytes.data(), bytes.size());
+  out_->Commit(static_cast<uint16_t>(bytes.size()));
+}
+
+void ShardEngine::Events::Emit(const route::Event& e) {
+  const ipc::Message m =
+      ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(e_->config_.index), e);
+  if (!ipc::SendMessage(e_->channel_.evt, m)) ++e_->counters_.events_dropped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control channel
+
+bool ShardEngine::PollCommands(route::TimeNs now) {
+  ipc::Message msgs[16];
+  const unsigned n = ipc::ReceiveMessages(channel_.cmd, msgs, 16);
+  for (unsigned i = 0; i < n; ++i) {
+    switch (msgs[i].type) {
+      case ipc::MsgType::kSnapshotPublish: {
+        const auto pub = msgs[i].As<ipc::SnapshotPublish>();
+        const auto* snap = static_cast<const route::RouteSnapshot*>(pub.snapshot);
+        // Non-owning: the control plane frees a generation only after every shard acked a newer
+        // one, so the shard never frees (or allocates for) a snapshot on its loop.
+        core_.SetSnapshot(std::shared_ptr<const route::RouteSnapshot>(
+                              std::shared_ptr<const route::RouteSnapshot>(), snap),
+                          now);
+        liveness_.OnSnapshot(*snap, now);
+        generation_ = pub.generation;
+        const ipc::Message ack =
+            ipc::Message::Make(ipc::MsgType::kSnapshotAck, static_cast<uint8_t>(config_.index),
+                               ipc::SnapshotAck{pub.generation});
+        // An ack must not be lost: the control plane would keep the old generation forever.
+        // The evt ring is drained every few milliseconds, so this spins at most that long.
+        while (!ipc::SendMessage(channel_.evt, ack)) {
+          if (stop_requested_) break;
+        }
+        break;
+      }
+      case ipc::MsgType::kStop:
+        stop_requested_ = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return n != 0;
+}
+
+unsigned ShardEngine::PollFromControl() {
+  rte_mbuf* m[32];
+  const unsigned n = ipc::ReceiveMbufs(channel_.pkt_down, m, 32);
+  for (unsigned i = 0; i < n; ++i) {
+    const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
+    uint32_t listener = 0;
+    if (meta.listener_kind == 1) {
+      listener = meta.peer < plan_.listener_of_peer.size() ? plan_.listener_of_peer[meta.peer]
+                                                           : UINT32_MAX;
+    }
+    if (listener < plan_.endpoints.size()) {
+      Send(listener, meta.addr, ipc::BytesOf(m[i]));
+      ++counters_.from_control;
+    }
+    ipc::FreeMbuf(m[i]);
+  }
+  return n;
+}
+
+void ShardEngine::ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
+                            route::Endpoint from) {
+  const ipc::PacketMeta meta{static_cast<uint8_t>(listener == 0 ? 0 : 1), peer, from};
+  rte_mbuf* m = ipc::PacketToMbuf(control_pool_, pkt, meta);
+  if (m == nullptr || !ipc::SendMbuf(channel_.pkt_up, m)) {
+    if (m != nullptr) ipc::FreeMbuf(m);
+    ++counters_.to_control_full;
+    return;
+  }
+  ++counters_.to_control;
+  control_wake_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receive
+
+int64_t ShardEngine::ResolvePeer(uint32_t listener, route::Endpoint from) const {
+  const std::vector<uint32_t>& peers = plan_.peers_of_listener[listener];
+  if (peers.size() == 1) return peers[0];
+  // Several peers share this listen address: the source address tells them apart (learned
+  // targets included, so the snapshot's view is the one to ask).
+  const route::RouteSnapshot* snap = core_.snapshot();
+  for (uint32_t p : peers) {
+    if (snap != nullptr && p < snap->peers().size() && snap->peers()[p].target == from) return p;
+  }
+  return -1;
+}
+
+void ShardEngine::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
+                          route::TimeNs now) {
+  if (listener == 0) {
+    if (core_.OnHbpPacket(pkt, from, now) != route::Verdict::kToControl) return;
+    // Keepalives of logged-in clients are answered here, so they survive a busy or absent
+    // control plane (DESIGN.md §2).
+    proto::HbpIdPacket ping;
+    const route::RouteSnapshot* snap = core_.snapshot();
+    if (snap != nullptr && proto::ClassifyHbp(pkt) == proto::HbpType::kRptping &&
+        proto::DecodeHbpIdPacket(pkt, &ping) == proto::Reject::kOk &&
+        liveness_.OnPing(*snap, ping.value, from, now)) {
+      uint8_t pong[proto::kMstpongBytes];
+      const size_t len = proto::EncodeHbpIdPacket(proto::HbpType::kMstpong, ping.value, pong);
+      Send(0, from, {pong, len});
+      ++counters_.pongs;
+      return;
+    }
+    ToControl(0, 0, pkt, from);
+    return;
+  }
+  const int64_t peer = ResolvePeer(listener, from);
+  if (peer < 0) {
+    ++counters_.unknown_peer;
+    return;
+  }
+  if (core_.OnObpPacket(static_cast<uint32_t>(peer), pkt, from, now) ==
+      route::Verdict::kToControl) {
+    ToControl(listener, static_cast<uint32_t>(peer), pkt, from);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
+  const route::ShardCounters& c = core_.counters();
+  uint64_t dropped = io.dropped + c.rejects.total_rejects() + c.sink_full +
+                     counters_.to_control_full + counters_.tx_no_buffer + counters_.unknown_peer;
+  for (uint64_t d : c.drops) dropped += d;
+  ipc::WorkerHealth h{};
+  h.packets_in = io.rx;
+  h.packets_out = io.tx;
+  h.dropped = dropped;
+  h.events_dropped = counters_.events_dropped;
+  h.live_streams = core_.live_streams();
+  h.generation_low = static_cast<uint32_t>(generation_);
+  h.at = now;
+  ipc::Message m =
+      ipc::Message::Make(ipc::MsgType::kWorkerHealth, static_cast<uint8_t>(config_.index), h);
+  m.seq = seq_++;
+  if (!ipc::SendMessage(channel_.evt, m)) ++counters_.events_dropped;
+}
+
+void ShardEngine::Timers(route::TimeNs now, const IoTotals& io) {
+  if (now >= next_expire_) {
+    next_expire_ = now + kExpireEvery;
+    core_.Expire(now);
+  }
+  if (now >= next_health_) {
+    next_health_ = now + kHealthEvery;
+    // Keepalive timeouts are whole seconds: one pass over the client slots a second is enough.
+    liveness_.Expire(now, [&](uint32_t slot, uint32_t id) {
+      const ipc::Message m =
+          ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
+                             ipc::ClientLost{slot, id, now});
+      if (!ipc::SendMessage(channel_.evt, m)) ++counters_.events_dropped;
+    });
+    SendHealth(now, io);
+  }
+}
+
+}  // namespace dmrswitch::io
