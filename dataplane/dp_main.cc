@@ -26,6 +26,7 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/clock.h"
+#include "dataplane/io/dpdk_mode.h"
 #include "dataplane/io/kernel_mode.h"
 #include "dataplane/io/udp_socket.h"
 #include "spdlog/spdlog.h"
@@ -63,10 +64,22 @@ void CleanupEal() {
   std::filesystem::remove_all(runtime_dir, ec);
 }
 
+void InstallSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "dmrswitch-dp: %s\n", msg.c_str());
   return 1;
 }
+
+int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path);
+int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path);
 
 }  // namespace
 
@@ -97,11 +110,23 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
-  if (config->hub.mode != cp::HubMode::kKernel) {
-    return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
-                             "\" is not available in this build; use mode = \"kernel\""));
+  switch (config->hub.mode) {
+    case cp::HubMode::kKernel:
+      return RunKernelMode(*config, config_path);
+    case cp::HubMode::kDpdk:
+      return RunDpdkMode(*config, config_path);
+    case cp::HubMode::kAfXdp:
+      break;
   }
-  if (config->hub.control_plane == cp::ControlPlaneMode::kSeparate) {
+  return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
+                           "\" is not available in this build; use \"kernel\" or \"dpdk\""));
+}
+
+namespace {
+
+int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
+  using namespace dmrswitch;
+  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
     return Fail(
         "hub.control_plane = \"separate\": kernel mode runs EAL without hugepages (--no-huge), "
         "and a DPDK secondary process (dmrswitch-cp) can attach only to a primary that uses "
@@ -111,7 +136,7 @@ int main(int argc, char** argv) {
   // EAL: no hugepages, never PCI (the host's own NIC is a PCI device), no shared configuration
   // (several hubs may run side by side), one lcore for the control plane plus one per shard, all
   // free to float over the host's CPUs.
-  const uint32_t shards = config->hub.shards;
+  const uint32_t shards = config.hub.shards;
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   std::vector<std::string> eal = {
       "dmrswitch-dp",
@@ -133,14 +158,14 @@ int main(int argc, char** argv) {
 
   const int cp_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   const std::string prefix = absl::StrCat("dsw", getpid());
-  auto plane = io::KernelMode::Create(*config, prefix, cp_wake);
+  auto plane = io::KernelMode::Create(config, prefix, cp_wake);
   if (!plane.ok()) {
     CleanupEal();
     return Fail(std::string(plane.status().message()));
   }
   std::vector<ipc::ShardChannel> channels;
   for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
-  cp::ControlPlane control(*config, config_path, channels, (*plane)->channels().cp_cmd(),
+  cp::ControlPlane control(config, config_path, channels, (*plane)->channels().cp_cmd(),
                            (*plane)->channels().pool(), (*plane)->wake_fds());
   if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
     CleanupEal();
@@ -151,20 +176,14 @@ int main(int argc, char** argv) {
     return Fail(std::string(st.message()));
   }
 
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-
+  InstallSignals();
   spdlog::info(
       "dmrswitch-dp: kernel mode, {} shard(s), steering {}, control plane hosted; HBP on {}, "
       "{} OpenBridge peer(s); config {}",
       shards,
       shards == 1 ? "none (one shard)"
                   : ((*plane)->bpf_steering() ? "sk_reuseport BPF" : "user space"),
-      io::EndpointString({config->hbp.listen.ip, (*plane)->hbp_port()}), config->obp.size(),
+      io::EndpointString({config.hbp.listen.ip, (*plane)->hbp_port()}), config.obp.size(),
       config_path.empty() ? "embedded default" : config_path);
 
   control.Run(g_stop, g_reload, cp_wake);
@@ -179,3 +198,79 @@ int main(int argc, char** argv) {
   CleanupEal();
   return 0;
 }
+
+// DPDK mode: EAL with the configured arguments (hugepages, the ports), the control plane hosted
+// on the main lcore, one shard per worker lcore.
+int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
+  using namespace dmrswitch;
+  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
+    return Fail(
+        "hub.control_plane = \"separate\" (dmrswitch-cp) is not available in this build; "
+        "use control_plane = \"hosted\"");
+  }
+  const uint32_t shards = config.hub.shards;
+  std::vector<std::string> eal = {"dmrswitch-dp"};
+  bool has_pci_choice = false, has_lcores = false, has_log = false;
+  for (const std::string& a : config.dpdk.eal_args) {
+    eal.push_back(a);
+    has_pci_choice |=
+        a == "--no-pci" || a == "-a" || a.rfind("-a", 0) == 0 || a.rfind("--allow", 0) == 0;
+    has_lcores |= a == "-l" || a.rfind("-l", 0) == 0 || a.rfind("--lcores", 0) == 0 || a == "-c" ||
+                  a.rfind("-c", 0) == 0;
+    has_log |= a.rfind("--log-level", 0) == 0;
+  }
+  // Never probe PCI devices nobody allow-listed: on these boxes the host's own NIC is one.
+  if (!has_pci_choice) eal.push_back("--no-pci");
+  if (!has_lcores) {
+    const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+    eal.push_back(static_cast<long>(shards) < ncpu
+                      ? absl::StrCat("-l", "0-", shards)
+                      : absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"));
+  }
+  if (!has_log) eal.push_back("--log-level=lib.eal:error");
+  std::vector<char*> eal_argv;
+  for (std::string& s : eal) eal_argv.push_back(s.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    return Fail(
+        absl::StrCat("EAL initialisation failed (dpdk.eal_args): ", rte_strerror(rte_errno)));
+  }
+  const std::string prefix = absl::StrCat("dsw", getpid());
+  auto plane = io::DpdkMode::Create(config, prefix);
+  if (!plane.ok()) {
+    CleanupEal();
+    return Fail(std::string(plane.status().message()));
+  }
+  std::vector<ipc::ShardChannel> channels;
+  for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
+  cp::ControlPlane control(config, config_path, channels, (*plane)->channels().cp_cmd(),
+                           (*plane)->channels().pool(), std::vector<int>(shards, -1));
+  if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
+    plane->reset();
+    CleanupEal();
+    return Fail(std::string(st.message()));
+  }
+  if (absl::Status st = (*plane)->Launch(); !st.ok()) {
+    plane->reset();
+    CleanupEal();
+    return Fail(std::string(st.message()));
+  }
+  InstallSignals();
+  for (const std::string& d : (*plane)->port_descriptions()) spdlog::info("{}", d);
+  spdlog::info(
+      "dmrswitch-dp: dpdk mode, {} shard(s), control plane hosted; hub address {}, HBP port {}, "
+      "{} OpenBridge peer(s); config {}",
+      shards, cp::FormatIpv4(config.dpdk.address), config.hbp.listen.port, config.obp.size(),
+      config_path.empty() ? "embedded default" : config_path);
+
+  control.Run(g_stop, g_reload, -1);
+
+  spdlog::info("dmrswitch-dp: stopping");
+  control.Shutdown();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  (*plane)->Stop();
+  plane->reset();
+  CleanupEal();
+  return 0;
+}
+
+}  // namespace

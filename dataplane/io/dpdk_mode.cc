@@ -1,0 +1,213 @@
+#include "dataplane/io/dpdk_mode.h"
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dataplane/io/kernel_mode.h"
+
+namespace dmrswitch::io {
+namespace {
+
+constexpr uint16_t kRxDesc = 1024;
+constexpr uint16_t kTxDesc = 1024;
+constexpr unsigned kMbufsPerSocket = 65535;  // 2^16 - 1: the mempool's optimum
+constexpr unsigned kMbufCache = 256;
+constexpr unsigned kRingSize = 4096;
+
+std::string MacString(const net::Mac& m) {
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& config,
+                                                           const std::string& ring_prefix) {
+  std::unique_ptr<DpdkMode> d(new DpdkMode());
+  const uint32_t n = config.hub.shards;
+  uint16_t port;
+  RTE_ETH_FOREACH_DEV(port) { d->ports_.push_back(port); }
+  if (d->ports_.empty()) {
+    return absl::FailedPreconditionError(
+        "no DPDK port: name one in [dpdk] eal_args (a virtual device such as "
+        "\"--vdev=net_af_packet0,iface=eth1,qpairs=N\", or an allow-listed NIC \"-a "
+        "0000:01:00.0\")");
+  }
+
+  // One mbuf pool per NUMA socket that has a port; the private area carries steering metadata.
+  std::map<int, rte_mempool*> pools;
+  const uint16_t priv = RTE_ALIGN(sizeof(ipc::PacketMeta), RTE_MBUF_PRIV_ALIGN);
+  auto pool_for = [&](int socket) -> absl::StatusOr<rte_mempool*> {
+    if (socket < 0) socket = 0;
+    if (auto it = pools.find(socket); it != pools.end()) return it->second;
+    rte_mempool* mp =
+        rte_pktmbuf_pool_create(absl::StrCat(ring_prefix, "_mb", socket).c_str(), kMbufsPerSocket,
+                                kMbufCache, priv, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (mp == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cannot create the mbuf pool on socket ", socket, ": ", rte_strerror(rte_errno),
+          " (hugepages: echo 512 > /proc/sys/vm/nr_hugepages)"));
+    }
+    pools[socket] = mp;
+    return mp;
+  };
+
+  std::vector<net::Mac> macs;
+  for (uint16_t p : d->ports_) {
+    rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(p, &info) != 0) {
+      return absl::InternalError(absl::StrCat("port ", p, ": cannot read device info"));
+    }
+    char name[RTE_ETH_NAME_MAX_LEN] = {};
+    rte_eth_dev_get_name_by_port(p, name);
+    if (n > info.max_rx_queues || n > info.max_tx_queues) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "port ", p, " (", name, ", ", info.driver_name, ") has ", info.max_rx_queues, " RX / ",
+          info.max_tx_queues, " TX queues, hub.shards = ", n,
+          " needs one pair per shard (net_af_packet: add qpairs=", n, " to the vdev)"));
+    }
+    rte_eth_conf conf{};
+    const uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+    if (n > 1 && rss != 0) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    }
+    if (int rc =
+            rte_eth_dev_configure(p, static_cast<uint16_t>(n), static_cast<uint16_t>(n), &conf);
+        rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("port ", p, " (", name, "): configure failed: ", rte_strerror(-rc)));
+    }
+    uint16_t rxd = kRxDesc, txd = kTxDesc;
+    rte_eth_dev_adjust_nb_rx_tx_desc(p, &rxd, &txd);
+    auto mp = pool_for(rte_eth_dev_socket_id(p));
+    if (!mp.ok()) return mp.status();
+    for (uint16_t q = 0; q < n; ++q) {
+      const int socket = rte_eth_dev_socket_id(p) < 0 ? 0 : rte_eth_dev_socket_id(p);
+      if (int rc = rte_eth_rx_queue_setup(p, q, rxd, socket, nullptr, *mp); rc != 0) {
+        return absl::InternalError(
+            absl::StrCat("port ", p, " (", name, "): RX queue ", q, ": ", rte_strerror(-rc)));
+      }
+      if (int rc = rte_eth_tx_queue_setup(p, q, txd, socket, nullptr); rc != 0) {
+        return absl::InternalError(
+            absl::StrCat("port ", p, " (", name, "): TX queue ", q, ": ", rte_strerror(-rc)));
+      }
+    }
+    if (int rc = rte_eth_dev_start(p); rc != 0) {
+      return absl::InternalError(
+          absl::StrCat("port ", p, " (", name, "): start failed: ", rte_strerror(-rc)));
+    }
+    rte_eth_promiscuous_enable(p);  // best effort: not every vdev has it
+    rte_ether_addr addr;
+    rte_eth_macaddr_get(p, &addr);
+    net::Mac mac;
+    std::memcpy(mac.data(), addr.addr_bytes, mac.size());
+    macs.push_back(mac);
+    d->port_descriptions_.push_back(
+        absl::StrCat("port ", p, " ", name, " (", info.driver_name, ") ", MacString(mac), ", ", n,
+                     " queue pair(s)", conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : ""));
+  }
+
+  auto channels = ipc::ChannelSet::Create(ring_prefix, n);
+  if (!channels.ok()) return channels.status();
+  d->channels_ = std::move(*channels);
+  d->leases_ = std::make_unique<route::SlotLeases>(config.hbp.max_clients);
+
+  // Per-(from, to) rings: mbufs steered by stream/client ID, and neighbour announcements.
+  std::vector<rte_ring*> steer(size_t{n} * n, nullptr), nbr(size_t{n} * n, nullptr);
+  for (uint32_t from = 0; from < n; ++from) {
+    for (uint32_t to = 0; to < n; ++to) {
+      if (from == to) continue;
+      const std::string s = absl::StrCat(ring_prefix, "_st", from, "_", to);
+      const std::string b = absl::StrCat(ring_prefix, "_nb", from, "_", to);
+      rte_ring* rs = rte_ring_create_elem(s.c_str(), sizeof(void*), kRingSize, SOCKET_ID_ANY,
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+      rte_ring* rb = rte_ring_create_elem(b.c_str(), sizeof(NeighborUpdate), 1024, SOCKET_ID_ANY,
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (rs == nullptr || rb == nullptr) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("cannot create the steering rings: ", rte_strerror(rte_errno)));
+      }
+      steer[size_t{from} * n + to] = rs;
+      nbr[size_t{from} * n + to] = rb;
+    }
+  }
+
+  const ListenerPlan plan = MakeListenerPlan(config);
+  for (uint32_t s = 0; s < n; ++s) {
+    DpdkShardConfig sc;
+    sc.engine = MakeEngineConfig(config, s);
+    sc.ports = d->ports_;
+    sc.port_mac = macs;
+    sc.address = config.dpdk.address;
+    std::vector<rte_ring*> sin(n), sout(n), bin(n), bout(n);
+    for (uint32_t o = 0; o < n; ++o) {
+      sin[o] = steer[size_t{o} * n + s];
+      sout[o] = steer[size_t{s} * n + o];
+      bin[o] = nbr[size_t{o} * n + s];
+      bout[o] = nbr[size_t{s} * n + o];
+    }
+    auto mp = pool_for(rte_eth_dev_socket_id(d->ports_[0]));
+    if (!mp.ok()) return mp.status();
+    d->shards_.push_back(std::make_unique<DpdkShard>(sc, d->leases_.get(), d->channels_.shard(s),
+                                                     *mp, d->channels_.pool(), plan, sin, sout, bin,
+                                                     bout));
+  }
+  return d;
+}
+
+DpdkMode::~DpdkMode() {
+  Stop();
+  shards_.clear();
+  for (uint16_t p : ports_) {
+    rte_eth_dev_stop(p);
+    rte_eth_dev_close(p);
+  }
+}
+
+int DpdkMode::ShardMain(void* arg) {
+  auto* self = static_cast<std::pair<DpdkMode*, uint32_t>*>(arg);
+  self->first->shards_[self->second]->Run(self->first->stop_);
+  delete self;
+  return 0;
+}
+
+absl::Status DpdkMode::Launch() {
+  uint32_t s = 0;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (s == shards_.size()) break;
+    auto* arg = new std::pair<DpdkMode*, uint32_t>(this, s);
+    if (rte_eal_remote_launch(&DpdkMode::ShardMain, arg, lcore) != 0) {
+      delete arg;
+      return absl::InternalError(absl::StrCat("cannot launch shard ", s, " on lcore ", lcore));
+    }
+    ++s;
+  }
+  if (s != shards_.size()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "EAL has ", s, " worker lcore(s) for ", shards_.size(),
+        " shard(s): give [dpdk] eal_args one lcore per shard plus one for the control plane "
+        "(e.g. \"-l 0-",
+        shards_.size(), "\")"));
+  }
+  launched_ = true;
+  return absl::OkStatus();
+}
+
+void DpdkMode::Stop() {
+  if (!launched_) return;
+  stop_.store(true);
+  rte_eal_mp_wait_lcore();
+  launched_ = false;
+}
+
+}  // namespace dmrswitch::io

@@ -1,0 +1,322 @@
+#include "dataplane/io/dpdk_shard.h"
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <cstring>
+
+#include "absl/base/optimization.h"
+#include "dataplane/io/clock.h"
+#include "dataplane/io/steering/reuseport_steering.h"
+#include "dataplane/route/owner.h"
+
+namespace dmrswitch::io {
+namespace {
+
+// A learned MAC stays trusted for an hour after it was last seen: only the shard that receives a
+// client's packets refreshes it, the others hold the announced copy.
+constexpr net::TimeNs kNeighborTtl = 3600 * net::kNetSec;
+
+size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots) {
+  return dmrswitch_mix32(ip ^ (uint32_t{port} << 16) ^ (listener * 0x9E3779B9u)) & (slots - 1);
+}
+
+}  // namespace
+
+DpdkShard::DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases,
+                     ipc::ShardChannel channel, rte_mempool* pool, rte_mempool* control_pool,
+                     ListenerPlan plan, std::vector<rte_ring*> steer_in,
+                     std::vector<rte_ring*> steer_out, std::vector<rte_ring*> nbr_in,
+                     std::vector<rte_ring*> nbr_out)
+    : config_(config),
+      pool_(pool),
+      steer_in_(std::move(steer_in)),
+      steer_out_(std::move(steer_out)),
+      nbr_in_(std::move(nbr_in)),
+      nbr_out_(std::move(nbr_out)),
+      tx_(config.ports.size()),
+      port_vlan_(config.ports.size()),
+      neighbors_(
+          net::NeighborTable::Options{config.neighbor_capacity, kNeighborTtl, 1 * net::kNetSec}),
+      templates_(kTemplateCache),
+      engine_(config.engine, leases, channel, control_pool, std::move(plan), this) {
+  for (size_t p = 0; p < config_.ports.size(); ++p) tx_[p].port = config_.ports[p];
+  for (const route::Endpoint& e : engine_.plan().endpoints) listener_ports_.push_back(e.port);
+}
+
+DpdkShard::~DpdkShard() {
+  for (TxQueue& q : tx_) {
+    rte_pktmbuf_free_bulk(q.pkts, q.n);
+    q.n = 0;
+  }
+}
+
+int DpdkShard::ListenerOf(uint16_t udp_port) const {
+  for (size_t l = 0; l < listener_ports_.size(); ++l) {
+    if (listener_ports_[l] == udp_port) return static_cast<int>(l);
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transmit
+
+void DpdkShard::Transmit(size_t p, rte_mbuf* m) {
+  TxQueue& q = tx_[p];
+  if (q.n == kTxBuffer) FlushTx();
+  q.pkts[q.n++] = m;
+}
+
+void DpdkShard::FlushTx() {
+  const uint16_t queue = static_cast<uint16_t>(config_.engine.index);
+  for (TxQueue& q : tx_) {
+    uint16_t sent = 0;
+    while (sent < q.n) {
+      const uint16_t k =
+          rte_eth_tx_burst(q.port, queue, q.pkts + sent, static_cast<uint16_t>(q.n - sent));
+      if (k == 0) break;  // TX ring full: drop the rest rather than wait
+      sent = static_cast<uint16_t>(sent + k);
+    }
+    if (sent < q.n) {
+      rte_pktmbuf_free_bulk(q.pkts + sent, q.n - sent);
+      counters_.tx_dropped += q.n - sent;
+    }
+    counters_.tx_packets += sent;
+    q.n = 0;
+  }
+}
+
+uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
+  const uint16_t src_port = listener_ports_[listener];
+  CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
+  if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
+                         c.epoch != neighbor_epoch_)) {
+    const route::TimeNs now = RealtimeNs();
+    const std::optional<net::Mac> mac = neighbors_.Lookup(to.ip, now);
+    if (!mac) {
+      ++counters_.no_neighbor;
+      if (neighbors_.NeedsArp(to.ip, now)) SendArpRequest(0, to.ip);
+      return nullptr;
+    }
+    net::UdpHeaderTemplate::Params params;
+    params.dst_mac = *mac;
+    params.src_mac = config_.port_mac[0];
+    params.vlan = port_vlan_[0];
+    params.src_ip = config_.address;
+    params.dst_ip = to.ip;
+    params.src_port = src_port;
+    params.dst_port = to.port;
+    c.ip = to.ip;
+    c.port = to.port;
+    c.src_port = src_port;
+    c.epoch = neighbor_epoch_;
+    c.tmpl = net::UdpHeaderTemplate(params);
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (ABSL_PREDICT_FALSE(m == nullptr)) {
+    ++counters_.no_mbuf;
+    return nullptr;
+  }
+  cur_ = m;
+  cur_tmpl_ = &c;
+  cur_port_ = 0;
+  return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
+}
+
+void DpdkShard::Commit(uint16_t len) {
+  const size_t header = cur_tmpl_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
+  cur_->data_len = static_cast<uint16_t>(header + len);
+  cur_->pkt_len = cur_->data_len;
+  Transmit(cur_port_, cur_);
+  cur_ = nullptr;
+}
+
+void DpdkShard::SendArpRequest(size_t p, uint32_t ip) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    ++counters_.no_mbuf;
+    return;
+  }
+  const size_t len = net::BuildArpRequest(
+      config_.port_mac[p], config_.address, ip, port_vlan_[p],
+      net::MutableByteSpan(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
+  if (len == 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = m->data_len;
+  Transmit(p, m);
+  ++counters_.arp_requests;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receive
+
+void DpdkShard::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now,
+                      bool announce) {
+  const net::NeighborTable::LearnResult r = neighbors_.Learn(ip, mac, now);
+  if (r == net::NeighborTable::LearnResult::kMoved) ++neighbor_epoch_;
+  if (!announce || (r != net::NeighborTable::LearnResult::kLearned &&
+                    r != net::NeighborTable::LearnResult::kMoved)) {
+    return;
+  }
+  const NeighborUpdate u{ip, mac, static_cast<uint16_t>(p)};
+  for (rte_ring* ring : nbr_out_) {
+    if (ring == nullptr) continue;
+    if (rte_ring_enqueue_elem(ring, const_cast<NeighborUpdate*>(&u), sizeof(u)) == 0) {
+      ++counters_.neighbor_updates;
+    }
+  }
+}
+
+void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
+  if (ABSL_PREDICT_FALSE(m->nb_segs != 1)) {
+    counters_.net.Count(net::NetReject::kTooShort);  // jumbo/scattered: never hub traffic
+    rte_pktmbuf_free(m);
+    return;
+  }
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  net::ParseOptions opts;
+  opts.ip_checksum_good =
+      (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+  opts.udp_checksum_good =
+      (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+  net::FrameView v;
+  net::NetReject r = net::ParseFrame(net::ByteSpan(data, m->data_len), &v, opts);
+  if (r == net::NetReject::kOk) r = net::AddressedToUs(v, config_.port_mac[p], config_.address);
+  if (ABSL_PREDICT_FALSE(r != net::NetReject::kOk)) {
+    counters_.net.Count(r);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (ABSL_PREDICT_FALSE(v.vlan != port_vlan_[p])) {
+    // The port's clients speak on this VLAN: egress follows (one VLAN per port).
+    port_vlan_[p] = v.vlan;
+    ++neighbor_epoch_;
+  }
+  if (v.is_udp()) {
+    const int listener = ListenerOf(v.dst_port);
+    if (ABSL_PREDICT_FALSE(listener < 0)) {
+      ++counters_.not_hub_traffic;
+      rte_pktmbuf_free(m);
+      return;
+    }
+    Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    const route::Endpoint from{v.src_ip, v.src_port};
+    const uint32_t owner = SteeringKeyOwner(v.payload, config_.engine.nshards);
+    if (owner != config_.engine.index) {
+      // Hand the mbuf itself to its owner, trimmed to the UDP payload.
+      const uint16_t offset = static_cast<uint16_t>(v.payload.data() - data);
+      rte_pktmbuf_adj(m, offset);
+      rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - v.payload.size()));
+      ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint8_t>(listener), 0, from};
+      if (!ipc::SendMbuf(steer_out_[owner], m)) {
+        ++counters_.steer_full;
+        rte_pktmbuf_free(m);
+        return;
+      }
+      ++counters_.steered_out;
+      return;
+    }
+    engine_.Deliver(static_cast<uint32_t>(listener), v.payload, from, now);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (v.is_arp()) {
+    Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    if (v.arp_op == 1) {
+      const size_t len =
+          net::BuildArpReply(v, config_.port_mac[p], config_.address,
+                             net::MutableByteSpan(data, m->data_len + rte_pktmbuf_tailroom(m)));
+      if (len != 0) {
+        m->data_len = static_cast<uint16_t>(len);
+        m->pkt_len = m->data_len;
+        Transmit(p, m);
+        ++counters_.arp_replies;
+        return;
+      }
+    }
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (v.is_icmp() && v.icmp_type == 8) {
+    Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    const size_t len =
+        net::BuildIcmpEchoReply(v, config_.port_mac[p], config_.address,
+                                net::MutableByteSpan(data, m->data_len + rte_pktmbuf_tailroom(m)));
+    if (len != 0) {
+      m->data_len = static_cast<uint16_t>(len);
+      m->pkt_len = m->data_len;
+      Transmit(p, m);
+      ++counters_.icmp_replies;
+      return;
+    }
+  }
+  ++counters_.not_hub_traffic;
+  rte_pktmbuf_free(m);
+}
+
+void DpdkShard::ReceivePort(size_t p, route::TimeNs now) {
+  rte_mbuf* pkts[kBurst];
+  const uint16_t n =
+      rte_eth_rx_burst(config_.ports[p], static_cast<uint16_t>(config_.engine.index), pkts, kBurst);
+  counters_.rx_packets += n;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    HandleFrame(p, pkts[i], now);
+  }
+}
+
+unsigned DpdkShard::PollSteered(route::TimeNs now) {
+  unsigned total = 0;
+  for (rte_ring* r : steer_in_) {
+    if (r == nullptr) continue;
+    rte_mbuf* m[kBurst];
+    const unsigned n = ipc::ReceiveMbufs(r, m, kBurst);
+    for (unsigned i = 0; i < n; ++i) {
+      const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
+      engine_.Deliver(meta.listener_kind, ipc::BytesOf(m[i]), meta.addr, now);
+      rte_pktmbuf_free(m[i]);
+    }
+    counters_.steered_in += n;
+    total += n;
+  }
+  return total;
+}
+
+unsigned DpdkShard::PollNeighbors(route::TimeNs now) {
+  unsigned total = 0;
+  for (rte_ring* r : nbr_in_) {
+    if (r == nullptr) continue;
+    NeighborUpdate u[16];
+    const unsigned n = rte_ring_dequeue_burst_elem(r, u, sizeof(NeighborUpdate), 16, nullptr);
+    for (unsigned i = 0; i < n; ++i) Learn(u[i].port, u[i].ip, u[i].mac, now, false);
+    total += n;
+  }
+  return total;
+}
+
+void DpdkShard::Run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
+    const route::TimeNs now = RealtimeNs();
+    engine_.PollCommands(now);
+    engine_.PollFromControl();
+    PollNeighbors(now);
+    PollSteered(now);
+    for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
+    FlushTx();
+    engine_.Timers(
+        now, IoTotals{counters_.rx_packets, counters_.tx_packets,
+                      counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
+                          counters_.no_neighbor + counters_.steer_full});
+    neighbors_.Expire(now, 4);
+    (void)engine_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
+  }
+  FlushTx();
+}
+
+}  // namespace dmrswitch::io

@@ -1,0 +1,127 @@
+// One DPDK-mode shard (DESIGN.md §4): a run-to-completion lcore that owns RX/TX queue `index` of
+// every port. It parses Ethernet/VLAN/IPv4/UDP (dataplane/net), answers ARP and ICMP echo for the
+// hub's address, learns each client's next-hop MAC from its own packets, steers every hub
+// datagram to the shard that owns it (RSS spreads by 4-tuple, the owner is a function of the
+// stream or client ID) over per-(from, to) single-producer rings — the mbuf itself moves, nothing
+// is copied — and hands the datagrams it owns to the ShardEngine. Egress packets are built in
+// fresh mbufs: the payload by the routing core, the L2–L4 headers from a per-destination template.
+// No locks, syscalls, allocation or logging on this path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "dataplane/io/shard_engine.h"
+#include "dataplane/net/neighbor_table.h"
+#include "dataplane/net/packet.h"
+
+struct rte_mbuf;
+
+namespace dmrswitch::io {
+
+struct DpdkShardCounters {
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t tx_dropped = 0;  // TX queue full
+  uint64_t arp_replies = 0;
+  uint64_t arp_requests = 0;
+  uint64_t icmp_replies = 0;
+  uint64_t not_hub_traffic = 0;  // parsed fine, but not for a listener of ours
+  uint64_t no_mbuf = 0;          // pool empty
+  uint64_t no_neighbor = 0;      // destination MAC unknown (ARP sent, packet dropped)
+  uint64_t steered_out = 0;
+  uint64_t steered_in = 0;
+  uint64_t steer_full = 0;
+  uint64_t neighbor_updates = 0;  // learned MACs announced to / received from other shards
+  net::NetRejectCounters net;
+};
+
+// A learned next hop, announced by the shard that saw it to every other shard (each shard keeps
+// its own replica: the shard that receives a client's packets owns that knowledge).
+struct NeighborUpdate {
+  uint32_t ip;
+  net::Mac mac;
+  uint16_t port;
+};
+
+struct DpdkShardConfig {
+  EngineConfig engine;
+  std::vector<uint16_t> ports;     // DPDK port IDs; this shard uses queue `engine.index`
+  std::vector<net::Mac> port_mac;  // by position in `ports`
+  uint32_t address = 0;            // the hub's IPv4 address (host order)
+  size_t neighbor_capacity = 16384;
+};
+
+class DpdkShard final : public DatagramOut {
+ public:
+  // `steer_in[i]`/`steer_out[i]`: mbuf rings from/to shard i; `nbr_in[i]`/`nbr_out[i]`:
+  // NeighborUpdate rings from/to shard i (null for i == index). `pool` is this shard's mbuf pool
+  // (its socket's), `control_pool` the control channel's.
+  DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
+            rte_mempool* pool, rte_mempool* control_pool, ListenerPlan plan,
+            std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
+            std::vector<rte_ring*> nbr_in, std::vector<rte_ring*> nbr_out);
+  ~DpdkShard() override;
+
+  void Run(const std::atomic<bool>& stop);
+
+  const ShardEngine& engine() const { return engine_; }
+  const DpdkShardCounters& counters() const { return counters_; }
+
+  // DatagramOut: a fresh mbuf with room for the headers; Commit writes them from the template.
+  uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
+  void Commit(uint16_t len) override;
+
+ private:
+  static constexpr unsigned kBurst = 32;
+  static constexpr unsigned kTxBuffer = 1024;
+  static constexpr size_t kTemplateCache = 4096;  // direct-mapped, by destination
+
+  struct TxQueue {
+    uint16_t port = 0;
+    uint16_t n = 0;
+    rte_mbuf* pkts[kTxBuffer];
+  };
+  // A destination's headers, valid while its neighbour MAC and the port's VLAN are unchanged.
+  struct CachedTemplate {
+    uint32_t ip = 0;
+    uint16_t port = 0;      // UDP destination port
+    uint16_t src_port = 0;  // our listener's port
+    uint32_t epoch = 0;     // neighbour epoch it was built in
+    net::UdpHeaderTemplate tmpl;
+  };
+
+  void ReceivePort(size_t p, route::TimeNs now);
+  void HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now);
+  void Transmit(size_t p, rte_mbuf* m);
+  void FlushTx();
+  unsigned PollSteered(route::TimeNs now);
+  unsigned PollNeighbors(route::TimeNs now);
+  void Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now, bool announce);
+  void SendArpRequest(size_t p, uint32_t ip);
+  int ListenerOf(uint16_t udp_port) const;
+
+  DpdkShardConfig config_;
+  rte_mempool* pool_;
+  std::vector<rte_ring*> steer_in_;
+  std::vector<rte_ring*> steer_out_;
+  std::vector<rte_ring*> nbr_in_;
+  std::vector<rte_ring*> nbr_out_;
+  std::vector<TxQueue> tx_;           // by position in config_.ports
+  std::vector<net::Vlan> port_vlan_;  // the VLAN the port's clients speak (learned)
+  net::NeighborTable neighbors_;
+  uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
+  std::vector<CachedTemplate> templates_;
+  std::vector<uint16_t> listener_ports_;  // UDP port of each listener
+  DpdkShardCounters counters_;
+  ShardEngine engine_;
+
+  // The datagram being built between Begin and Commit.
+  rte_mbuf* cur_ = nullptr;
+  size_t cur_port_ = 0;
+  const CachedTemplate* cur_tmpl_ = nullptr;
+};
+
+}  // namespace dmrswitch::io
