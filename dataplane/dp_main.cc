@@ -268,6 +268,7 @@ int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& confi
   control.Shutdown();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   (*plane)->Stop();
+  for (const std::string& line : (*plane)->ShardSummaries()) spdlog::info("{}", line);
   plane->reset();
   CleanupEal();
   return 0;

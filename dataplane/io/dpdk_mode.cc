@@ -1,5 +1,6 @@
 #include "dataplane/io/dpdk_mode.h"
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -201,6 +202,25 @@ absl::Status DpdkMode::Launch() {
   }
   launched_ = true;
   return absl::OkStatus();
+}
+
+std::vector<std::string> DpdkMode::ShardSummaries() const {
+  std::vector<std::string> out;
+  const uint64_t hz = rte_get_tsc_hz();
+  for (const auto& s : shards_) {
+    const DpdkShardCounters& c = s->counters();
+    const route::ShardCounters& r = s->engine().core().counters();
+    out.push_back(absl::StrFormat(
+        "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u "
+        "no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 %.0f ns "
+        "p99 %.0f ns p99.9 %.0f ns",
+        s->engine().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
+        r.packets_out, c.steered_out, c.steered_in, c.no_neighbor, c.no_mbuf, c.net.total_rejects(),
+        c.arp_replies, c.icmp_replies, HistogramPercentileNs(c.loop_cycles, 0.5, hz),
+        HistogramPercentileNs(c.loop_cycles, 0.99, hz),
+        HistogramPercentileNs(c.loop_cycles, 0.999, hz)));
+  }
+  return out;
 }
 
 void DpdkMode::Stop() {

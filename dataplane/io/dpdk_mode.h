@@ -28,6 +28,8 @@ class DpdkMode {
   void Stop();
 
   ipc::ChannelSet& channels() { return channels_; }
+  // After Stop: one line per shard with its counters and loop latency percentiles.
+  std::vector<std::string> ShardSummaries() const;
   // One line per port: name, driver, MAC, queues, RSS.
   const std::vector<std::string>& port_descriptions() const { return port_descriptions_; }
 

@@ -1,11 +1,14 @@
 #include "dataplane/io/dpdk_shard.h"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "absl/base/optimization.h"
@@ -158,6 +161,17 @@ void DpdkShard::SendArpRequest(size_t p, uint32_t ip) {
 
 void DpdkShard::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now,
                       bool announce) {
+  // A burst is mostly one talker's frames: the same source again needs no table write (its
+  // freshness is refreshed once a second at most).
+  if (announce && ip == last_learned_ip_ && mac == last_learned_mac_ &&
+      now - last_learned_at_ < route::kSec) {
+    return;
+  }
+  if (announce) {
+    last_learned_ip_ = ip;
+    last_learned_mac_ = mac;
+    last_learned_at_ = now;
+  }
   const net::NeighborTable::LearnResult r = neighbors_.Learn(ip, mac, now);
   if (r == net::NeighborTable::LearnResult::kMoved) ++neighbor_epoch_;
   if (!announce || (r != net::NeighborTable::LearnResult::kLearned &&
@@ -300,8 +314,24 @@ unsigned DpdkShard::PollNeighbors(route::TimeNs now) {
   return total;
 }
 
+double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64_t tsc_hz) {
+  uint64_t total = 0;
+  for (uint64_t c : h) total += c;
+  if (total == 0 || tsc_hz == 0) return 0;
+  const auto want = static_cast<uint64_t>(q * static_cast<double>(total));
+  uint64_t seen = 0;
+  for (size_t b = 0; b < h.size(); ++b) {
+    seen += h[b];
+    if (seen > want)
+      return static_cast<double>(uint64_t{1} << b) * 1e9 / static_cast<double>(tsc_hz);
+  }
+  return 0;
+}
+
 void DpdkShard::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
+    const uint64_t t0 = rte_rdtsc();
+    const uint64_t rx_before = counters_.rx_packets;
     const route::TimeNs now = RealtimeNs();
     engine_.PollCommands(now);
     engine_.PollFromControl();
@@ -309,6 +339,10 @@ void DpdkShard::Run(const std::atomic<bool>& stop) {
     PollSteered(now);
     for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
     FlushTx();
+    if (counters_.rx_packets != rx_before) {
+      const uint64_t cycles = rte_rdtsc() - t0;
+      ++counters_.loop_cycles[std::min<size_t>(std::bit_width(cycles), 47)];
+    }
     engine_.Timers(
         now, IoTotals{counters_.rx_packets, counters_.tx_packets,
                       counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +

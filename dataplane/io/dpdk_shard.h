@@ -8,6 +8,7 @@
 // No locks, syscalls, allocation or logging on this path.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -36,7 +37,13 @@ struct DpdkShardCounters {
   uint64_t steer_full = 0;
   uint64_t neighbor_updates = 0;  // learned MACs announced to / received from other shards
   net::NetRejectCounters net;
+  // Service latency of busy loop iterations (RX burst to TX burst handed to the port), in TSC
+  // cycles, log2 buckets: bucket b counts iterations of [2^(b-1), 2^b) cycles.
+  std::array<uint64_t, 48> loop_cycles{};
 };
+
+// Percentile (0..1) of a log2 cycle histogram, in nanoseconds (upper bound of the bucket).
+double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64_t tsc_hz);
 
 // A learned next hop, announced by the shard that saw it to every other shard (each shard keeps
 // its own replica: the shard that receives a client's packets owns that knowledge).
@@ -111,6 +118,9 @@ class DpdkShard final : public DatagramOut {
   std::vector<rte_ring*> nbr_out_;
   std::vector<TxQueue> tx_;           // by position in config_.ports
   std::vector<net::Vlan> port_vlan_;  // the VLAN the port's clients speak (learned)
+  uint32_t last_learned_ip_ = 0;
+  net::Mac last_learned_mac_{};
+  route::TimeNs last_learned_at_ = 0;
   net::NeighborTable neighbors_;
   uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
   std::vector<CachedTemplate> templates_;
