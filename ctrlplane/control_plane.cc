@@ -78,6 +78,20 @@ HbpAuthSettings ControlPlane::AuthSettings() const {
   s.login_window = route::TimeNs{config_.hbp.login_window_s} * route::kSec;
   s.block_time = route::TimeNs{config_.hbp.login_block_s} * route::kSec;
   s.seed = std::random_device{}();
+  // [[hbp.fixed_client]]: logged in from the start, in configuration order at slots 0, 1, ...
+  for (size_t i = 0; i < config_.hbp.fixed_clients.size(); ++i) {
+    const FixedClient& f = config_.hbp.fixed_clients[i];
+    ClientRecord r;
+    r.id = f.id;
+    r.slot = static_cast<uint32_t>(i);
+    r.addr = f.addr;
+    r.slots = f.slots;
+    r.slot_mask = proto::RptcSlotMask(f.slots);
+    r.callsign = f.callsign;
+    r.options = f.options;
+    r.fixed = true;
+    s.fixed_clients.push_back(std::move(r));
+  }
   return s;
 }
 
@@ -85,6 +99,27 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
   next_second_ = now;
   next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
   last_status_at_ = now;
+  // Fixed clients are logged in already (HbpAuth's constructor): subscribe them as a login with
+  // their options would, so that the first snapshot carries their statics.
+  for (size_t i = 0; i < config_.hbp.fixed_clients.size(); ++i) {
+    const FixedClient& f = config_.hbp.fixed_clients[i];
+    const ClientRecord* r = auth_->Find(f.id);
+    if (r == nullptr) continue;
+    subs_->OnClientUp(r->id, r->slot, r->slot_mask, now);
+    if (r->options.empty()) continue;
+    std::vector<std::string> warnings;
+    if (absl::Status st = subs_->ApplyOptions(r->id, r->options, now, &warnings); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": hbp.fixed_client[", i,
+                                                     "].options = \"", r->options,
+                                                     "\": ", st.message()));
+    }
+    for (const std::string& w : warnings) {
+      spdlog::warn("fixed client {} options: {}", r->id, w);
+    }
+  }
+  if (!config_.hbp.fixed_clients.empty()) {
+    spdlog::info("{} fixed clients logged in by configuration", config_.hbp.fixed_clients.size());
+  }
   links_->Tick(now, &outbox_);
   if (absl::Status st = Rebuild(now); !st.ok()) return st;
   Flush();
@@ -381,6 +416,7 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
     next->hub = config_.hub;
     next->hbp.listen = config_.hbp.listen;
     next->hbp.max_clients = config_.hbp.max_clients;
+    next->hbp.fixed_clients = config_.hbp.fixed_clients;
     next->obp_listeners = config_.obp_listeners;
     next->dpdk = config_.dpdk;
     if (next->obp.size() != config_.obp.size()) {

@@ -511,6 +511,45 @@ void ReadHbp(Table& top, HubConfig& c) {
     }
     h.statics.push_back(std::move(s));
   });
+  ForEachTable(t, "fixed_client", [&](Table& e, size_t i) {
+    FixedClient f;
+    // 0xFFFFFFFF is the status-probe ID of RPTL, never a client.
+    const toml::node* id = ReadUint(e, "id", 1, kMaxU32 - 1, &f.id, true);
+    const toml::node* addr = ReadEndpoint(e, "address", &f.addr, true, true);
+    uint32_t slots = 3;
+    ReadUint(e, "slots", 1, 3, &slots);
+    f.slots = static_cast<char>('0' + slots);
+    if (const toml::node* n = ReadString(e, "options", &f.options)) {
+      // RPTO carries at most 300 bytes of options (PROTOCOL.md §1.2); the options grammar itself
+      // is checked when the control plane applies them at start.
+      if (f.options.size() > 300) e.ctx().Fail(e.Path("options"), n, "longer than 300 bytes");
+    }
+    if (const toml::node* n = ReadString(e, "callsign", &f.callsign)) {
+      const bool printable = std::all_of(f.callsign.begin(), f.callsign.end(),
+                                         [](char ch) { return ch > ' ' && ch < 0x7F; });
+      if (f.callsign.size() > 8 || !printable) {
+        e.ctx().Fail(e.Path("callsign"), n, "must be at most 8 printable ASCII characters");
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      const FixedClient& o = h.fixed_clients[j];
+      if (id != nullptr && o.id == f.id) {
+        e.ctx().Fail(e.Path("id"), id, "already used by " + Index(t.Path("fixed_client"), j));
+        break;
+      }
+      if (addr != nullptr && o.addr == f.addr) {
+        e.ctx().Fail(e.Path("address"), addr,
+                     "already used by " + Index(t.Path("fixed_client"), j));
+        break;
+      }
+    }
+    h.fixed_clients.push_back(std::move(f));
+  });
+  if (h.fixed_clients.size() > h.max_clients) {
+    t.ctx().FailText(t.Path("fixed_client"), "",
+                     std::to_string(h.fixed_clients.size()) + " fixed clients; more than " +
+                         t.Path("max_clients") + " = " + std::to_string(h.max_clients));
+  }
   t.Finish();
 }
 
@@ -854,6 +893,18 @@ bool RequiresRestart(const HubConfig& old, const HubConfig& next, string* why) {
         num(next.hbp.max_clients));
   check(!(old.hbp.listen == next.hbp.listen), "hbp.listen", FormatEndpoint(old.hbp.listen),
         FormatEndpoint(next.hbp.listen));
+  // Fixed clients hold client slots from the start: adding, removing or changing one is a restart.
+  const auto fixed = [](const HubConfig& c) {
+    std::vector<string> v;
+    for (const FixedClient& f : c.hbp.fixed_clients) {
+      v.push_back(std::to_string(f.id) + "@" + FormatEndpoint(f.addr));
+    }
+    string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    return s + "]";
+  };
+  check(old.hbp.fixed_clients != next.hbp.fixed_clients, "hbp.fixed_client", fixed(old),
+        fixed(next));
   // OBP sockets: the set of listen addresses (peers may move between existing listeners).
   const auto listeners = [](const HubConfig& c) {
     std::vector<std::pair<uint32_t, uint16_t>> v;

@@ -45,6 +45,19 @@ struct StaticTgs {
   std::vector<uint32_t> ts[2];  // by timeslot index (route::kTs1, route::kTs2)
 };
 
+// [[hbp.fixed_client]]: a client that is logged in from the hub's start, at a fixed address, as
+// if it had completed RPTL/RPTK/RPTC (and RPTO with `options`), and is never dropped for missing
+// keepalives (a repeater behind a fixed link, or a pcap load generator that cannot log in).
+struct FixedClient {
+  uint32_t id = 0;
+  route::Endpoint addr;  // its source address: the only one its DMRD and RPTL are accepted from
+  char slots = '3';      // RPTC slots character: '1', '2' or '3'
+  std::string options;   // RPTO options string applied at start ("" = none)
+  std::string callsign;  // RPTC callsign, for reports (at most 8 characters)
+
+  bool operator==(const FixedClient&) const = default;
+};
+
 // [hbp]: the Homebrew master.
 struct HbpSection {
   route::Endpoint listen{0, 62031};  // 0.0.0.0:62031
@@ -70,7 +83,8 @@ struct HbpSection {
   // Rate limit per stream: more than rate_limit_after_packets packets and over rate_limit_pps.
   uint32_t rate_limit_after_packets = 18;
   uint32_t rate_limit_pps = 25;
-  std::vector<StaticTgs> statics;  // [[hbp.static]], at most one entry per client
+  std::vector<StaticTgs> statics;          // [[hbp.static]], at most one entry per client
+  std::vector<FixedClient> fixed_clients;  // [[hbp.fixed_client]], unique IDs and addresses
 };
 
 // [acl]: global access lists (PROTOCOL.md §3.9), FreeDMR defaults.

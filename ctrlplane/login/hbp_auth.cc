@@ -42,6 +42,7 @@ route::ClientSpec ClientRecord::Spec() const {
   s.id = id;
   s.addr = addr;
   s.slot_mask = slot_mask;
+  s.fixed = fixed;
   return s;
 }
 
@@ -85,6 +86,26 @@ HbpAuth::HbpAuth(HbpAuthSettings settings)
       slot_used_(settings_.max_clients, false) {
   settings_.max_sources = std::max<uint32_t>(settings_.max_sources, 1);
   settings_.max_pending = std::max<uint32_t>(settings_.max_pending, 1);
+  for (size_t i = 0; i < settings_.fixed_clients.size(); ++i) {
+    ClientRecord& f = settings_.fixed_clients[i];
+    f.fixed = true;
+    fixed_.emplace(f.id, i);
+  }
+  InstallFixed();
+}
+
+void HbpAuth::InstallFixed() {
+  for (const ClientRecord& f : settings_.fixed_clients) {
+    if (clients_.contains(f.id)) continue;
+    int64_t slot = f.slot;
+    if (f.slot >= slot_used_.size() || slot_used_[f.slot]) slot = FreeSlot();
+    if (slot < 0) break;  // the configuration keeps fixed clients within max_clients
+    ClientRecord r = f;
+    r.slot = static_cast<uint32_t>(slot);
+    slot_used_[r.slot] = true;
+    id_by_addr_[AddrKey(r.addr)] = r.id;
+    clients_.emplace(r.id, std::move(r));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,6 +181,15 @@ void HbpAuth::OnRptl(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
     Send(HbpType::kRptack, NextSalt(), from, out);
     return;
   }
+  if (auto f = fixed_.find(id);
+      f != fixed_.end() && !(settings_.fixed_clients[f->second].addr == from)) {
+    // A fixed client's ID is reserved for its configured address.
+    ++counters_.wrong_address;
+    ErasePending(id);
+    Send(HbpType::kMstnak, id, from, out);
+    ++counters_.naks_sent;
+    return;
+  }
   if (!settings_.reg_acl.Permits(id)) {
     ++counters_.acl_denied;
     ErasePending(id);
@@ -220,9 +250,10 @@ void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   ++counters_.auth_ok;
   p.state = LoginState::kWaitingConfig;
   if (clients_.contains(k.id)) {
-    // The client proved the passphrase again: its old session ends here.
+    // The client proved the passphrase again: its old session ends here (a fixed client stays up
+    // and is updated in place at RPTC).
     ++counters_.relogins;
-    RemoveClient(k.id, "relogin", changes);
+    if (!IsFixed(k.id)) RemoveClient(k.id, "relogin", changes);
   }
   Send(HbpType::kRptack, k.id, from, out);
 }
@@ -249,6 +280,39 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.wrong_state;
     ErasePending(c.id);
     Nak(c.id, from, now, out);
+    return;
+  }
+  if (auto f = clients_.find(c.id); f != clients_.end() && f->second.fixed) {
+    // A fixed client logged in from its address: same record, slot and options unless it sent
+    // its own RPTO.
+    std::string options = std::move(it->second.options);
+    ErasePending(c.id);
+    ClientRecord& r = f->second;
+    const proto::RptcConfig& cfg = c.config;
+    r.callsign = Trimmed(cfg.callsign);
+    r.rx_freq = Trimmed(cfg.rx_freq);
+    r.tx_freq = Trimmed(cfg.tx_freq);
+    r.tx_power = Trimmed(cfg.tx_power);
+    r.color_code = Trimmed(cfg.color_code);
+    r.latitude = Trimmed(cfg.latitude);
+    r.longitude = Trimmed(cfg.longitude);
+    r.height = Trimmed(cfg.height);
+    r.location = Trimmed(cfg.location);
+    r.description = Trimmed(cfg.description);
+    r.url = Trimmed(cfg.url);
+    r.software_id = Trimmed(cfg.software_id);
+    r.package_id = Trimmed(cfg.package_id);
+    if (!options.empty()) r.options = std::move(options);
+    r.logged_in_at = now;
+    ++counters_.logins_ok;
+    changes->push_back(AuthChange{.kind = AuthChange::kOptions,
+                                  .id = r.id,
+                                  .slot = r.slot,
+                                  .addr = r.addr,
+                                  .slot_mask = r.slot_mask,
+                                  .options = r.options,
+                                  .reason = "login"});
+    Send(HbpType::kRptack, r.id, from, out);
     return;
   }
   const int64_t slot = FreeSlot();
@@ -370,7 +434,7 @@ void HbpAuth::OnRptcl(uint32_t id, Endpoint from, TimeNs now, Outbox* out,
     matched = true;
   }
   if (auto it = clients_.find(id); it != clients_.end() && it->second.addr == from) {
-    RemoveClient(id, "rptcl", changes);
+    if (!it->second.fixed) RemoveClient(id, "rptcl", changes);  // fixed clients stay up
     matched = true;
   }
   if (matched) {
@@ -464,7 +528,7 @@ void HbpAuth::OnSideInfo(proto::ByteSpan pkt, HbpType type, Endpoint from, TimeN
 void HbpAuth::OnClientLost(uint32_t id, TimeNs /*now*/, Outbox* out,
                            std::vector<AuthChange>* changes) {
   auto it = clients_.find(id);
-  if (it == clients_.end()) return;
+  if (it == clients_.end() || it->second.fixed) return;  // fixed clients are never dropped
   ++counters_.lost;
   Send(HbpType::kMstcl, id, it->second.addr, out);
   RemoveClient(id, "lost", changes);
@@ -506,6 +570,16 @@ void HbpAuth::Restore(std::vector<ClientRecord> clients) {
   clients.erase(std::remove_if(clients.begin(), clients.end(),
                                [&](const ClientRecord& r) { return !seen.insert(r.id).second; }),
                 clients.end());
+  // Fixed clients: a restored record keeps its state (and slot) and stays fixed at its
+  // configured address; the missing ones come from the settings.
+  for (ClientRecord& r : clients) {
+    auto f = fixed_.find(r.id);
+    r.fixed = f != fixed_.end();
+    if (r.fixed) r.addr = settings_.fixed_clients[f->second].addr;
+  }
+  for (const ClientRecord& f : settings_.fixed_clients) {
+    if (!seen.contains(f.id)) clients.push_back(f);
+  }
   // Keep slots where possible: first the records whose slot is valid, in slot order.
   std::stable_sort(clients.begin(), clients.end(),
                    [](const ClientRecord& a, const ClientRecord& b) { return a.slot < b.slot; });

@@ -15,6 +15,12 @@
 //    not at RPTL: half-open logins never hold a slot, so a flood of RPTLs cannot lock out clients.
 //    The RPTL capacity check counts logged-in clients; a known ID may always log in again.
 //  * DMRC (MMDVMHost's unauthenticated config) is refused: no reply, counted.
+//  * Fixed clients (HbpAuthSettings::fixed_clients, from [[hbp.fixed_client]]) are logged in from
+//    construction, at their configured address and slot, and are never removed: not by lost
+//    keepalives (OnClientLost), not by RPTCL, not by a re-login. Their ID is reserved: RPTL for it
+//    from any other address is answered MSTNAK. From the fixed address a login runs as usual (a
+//    real repeater behind a fixed link may log in); at RPTC it updates the record in place (same
+//    slot, still fixed) and re-applies its options (the RPTO sent, else the configured ones).
 //  * Per-source-IP rate limit: every RPTL and every packet that draws a MSTNAK is charged to its
 //    source IP; more than `login_burst` in `login_window` blocks the IP for `block_time`, during
 //    which nothing from it is answered. Tracked sources and half-open logins are bounded; when a
@@ -40,26 +46,6 @@
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::cp {
-
-struct HbpAuthSettings {
-  std::string passphrase;
-  // FreeDMR ALLOW_NULL_PASSPHRASE: with an empty passphrase any RPTK digest is accepted.
-  bool allow_null_passphrase = true;
-  route::Acl reg_acl = route::Acl::PermitAll();    // REG_ACL on the client (repeater) ID
-  uint32_t max_clients = 64;                       // logged-in clients, and so client slots
-  route::TimeNs login_timeout = 30 * route::kSec;  // a half-open login is forgotten after this
-  // Rate limit per source IP: more than `login_burst` charged packets within `login_window`
-  // blocks the IP for `block_time`.
-  uint32_t login_burst = 40;
-  route::TimeNs login_window = 60 * route::kSec;
-  route::TimeNs block_time = 300 * route::kSec;
-  uint32_t max_sources = 4096;  // source IPs tracked by the rate limiter
-  uint32_t max_pending = 1024;  // half-open logins (RPTL seen, no RPTC yet)
-  // Salts come from `salt_source` if set (tests), else from a PRNG seeded with `seed` (the host
-  // passes a random seed; tests a fixed one).
-  uint64_t seed = 0;
-  std::function<uint32_t()> salt_source;
-};
 
 // Talker alias fragments and GPS that a client reported (DMRA/DMRG, PROTOCOL.md §1.7) and its
 // DMRGateway home position (RPTG). For reporting only: the hub never forwards them.
@@ -97,12 +83,36 @@ struct ClientRecord {
   std::string url;
   std::string software_id;
   std::string package_id;
-  std::string options;  // last RPTO (empty if none)
+  std::string options;  // last RPTO (empty if none); fixed clients: the configured options
   route::TimeNs logged_in_at = 0;
+  bool fixed = false;  // [[hbp.fixed_client]]: never removed, never timed out
   ClientSideInfo side;
 
   // What the routing snapshot needs (ACLs are the config's business).
   route::ClientSpec Spec() const;
+};
+
+struct HbpAuthSettings {
+  std::string passphrase;
+  // FreeDMR ALLOW_NULL_PASSPHRASE: with an empty passphrase any RPTK digest is accepted.
+  bool allow_null_passphrase = true;
+  route::Acl reg_acl = route::Acl::PermitAll();    // REG_ACL on the client (repeater) ID
+  uint32_t max_clients = 64;                       // logged-in clients, and so client slots
+  route::TimeNs login_timeout = 30 * route::kSec;  // a half-open login is forgotten after this
+  // Rate limit per source IP: more than `login_burst` charged packets within `login_window`
+  // blocks the IP for `block_time`.
+  uint32_t login_burst = 40;
+  route::TimeNs login_window = 60 * route::kSec;
+  route::TimeNs block_time = 300 * route::kSec;
+  uint32_t max_sources = 4096;  // source IPs tracked by the rate limiter
+  uint32_t max_pending = 1024;  // half-open logins (RPTL seen, no RPTC yet)
+  // Clients logged in by configuration ([[hbp.fixed_client]]): id, addr, slots/slot_mask,
+  // callsign, options and the preferred slot. `fixed` is set on them by the constructor.
+  std::vector<ClientRecord> fixed_clients;
+  // Salts come from `salt_source` if set (tests), else from a PRNG seeded with `seed` (the host
+  // passes a random seed; tests a fixed one).
+  uint64_t seed = 0;
+  std::function<uint32_t()> salt_source;
 };
 
 struct AuthChange {
@@ -167,10 +177,13 @@ class HbpAuth {
   void Shutdown(Outbox* out);
   // A restarted control plane takes its clients back from the last published snapshot. Replaces
   // the client table; a record whose ID repeats is dropped, one whose slot is out of range or
-  // taken gets the lowest free slot, and records beyond max_clients are dropped.
+  // taken gets the lowest free slot, and records beyond max_clients are dropped. Fixed clients of
+  // the settings are always present afterwards (a restored record of theirs is kept, marked
+  // fixed); a record marked fixed whose ID the settings no longer name becomes an ordinary client.
   void Restore(std::vector<ClientRecord> clients);
 
   const ClientRecord* Find(uint32_t id) const;
+  bool IsFixed(uint32_t id) const { return fixed_.contains(id); }
   // Logged-in clients ordered by slot.
   std::vector<const ClientRecord*> Clients() const;
   size_t size() const { return clients_.size(); }
@@ -225,7 +238,12 @@ class HbpAuth {
   uint64_t NextRandom();
   bool DigestOk(uint32_t salt, const uint8_t* digest) const;
 
+  // Puts the fixed clients that are not in the table into it (configured slot, else the lowest
+  // free one).
+  void InstallFixed();
+
   HbpAuthSettings settings_;
+  absl::flat_hash_map<uint32_t, size_t> fixed_;  // fixed client ID → index in settings_
   std::mt19937_64 rng_;
   absl::flat_hash_map<uint32_t, ClientRecord> clients_;  // state YES, by ID
   absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;   // YES clients, for 15/14-byte DMRA/DMRG

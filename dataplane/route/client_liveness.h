@@ -3,6 +3,9 @@
 // plane is busy, restarting or gone. A client silent for longer than the timeout is reported once
 // (ClientLost); the control plane then closes it (MSTCL) and publishes a snapshot without it.
 //
+// Fixed clients ([[hbp.fixed_client]], ClientInfo::fixed) have their keepalives answered like any
+// other but are never reported: they are logged in by configuration, not by a session.
+//
 // Pure: the snapshot and the time are inputs. Fixed capacity: one entry per client slot,
 // allocated when the first snapshot arrives.
 #pragma once
@@ -35,7 +38,8 @@ class ClientLiveness {
         e = Entry{};
         continue;
       }
-      if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false};
+      if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false, false};
+      e.fixed = c->fixed;
     }
   }
 
@@ -56,7 +60,7 @@ class ClientLiveness {
   void Expire(TimeNs now, Fn&& lost) {
     for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
       Entry& e = entries_[slot];
-      if (e.id == 0 || e.reported || now < e.last_seen + timeout_) continue;
+      if (e.id == 0 || e.fixed || e.reported || now < e.last_seen + timeout_) continue;
       e.reported = true;
       lost(slot, e.id);
     }
@@ -68,6 +72,7 @@ class ClientLiveness {
     Endpoint addr;
     TimeNs last_seen = 0;
     bool reported = false;
+    bool fixed = false;  // never reported
   };
   uint32_t shard_;
   uint32_t nshards_;

@@ -65,6 +65,7 @@ absl::Status RouteSnapshotBuilder::AddClient(uint32_t slot, const ClientSpec& sp
   c.id = spec.id;
   c.addr = spec.addr;
   c.slot_mask = spec.slot_mask;
+  c.fixed = spec.fixed;
   c.use_acl = spec.use_acl;
   c.sub_acl = spec.sub_acl;
   c.tg_acl[0] = spec.tg_acl[0];

@@ -53,6 +53,9 @@ struct ClientSpec {
   uint32_t id = 0;
   Endpoint addr;
   uint8_t slot_mask = 3;  // bit 0 TS1, bit 1 TS2 (RPTC slots)
+  // Configured ([[hbp.fixed_client]]): logged in without a login exchange, never timed out for
+  // missing keepalives (ClientLiveness skips it).
+  bool fixed = false;
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl[2];
@@ -81,6 +84,7 @@ struct ClientInfo {
   Endpoint addr;
   uint8_t slot_mask = 3;
   uint32_t dial_tg = 0;  // dial-a-TG link (0 = none)
+  bool fixed = false;    // ClientSpec::fixed
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl[2];

@@ -332,6 +332,36 @@ max_age_s = 30
   EXPECT_EQ(c.fbp.max_age_s, 30u);
 }
 
+TEST(ConfigTest, FixedClientsAreRead) {
+  const HubConfig c = MustParse(R"toml(
+[hbp]
+max_clients = 2
+[[hbp.fixed_client]]
+id = 3120001
+address = "198.18.1.1:40001"
+slots = 2
+options = "TS2=91;TS1=92"
+callsign = "N0CALL"
+[[hbp.fixed_client]]
+id = 3120002
+address = "198.18.1.2:40002"
+)toml");
+  ASSERT_EQ(c.hbp.fixed_clients.size(), 2u);
+  const FixedClient& a = c.hbp.fixed_clients[0];
+  EXPECT_EQ(a.id, 3120001u);
+  EXPECT_EQ(a.addr, Ep(198, 18, 1, 1, 40001));
+  EXPECT_EQ(a.slots, '2');
+  EXPECT_EQ(a.options, "TS2=91;TS1=92");
+  EXPECT_EQ(a.callsign, "N0CALL");
+  const FixedClient& b = c.hbp.fixed_clients[1];
+  EXPECT_EQ(b.id, 3120002u);
+  EXPECT_EQ(b.addr, Ep(198, 18, 1, 2, 40002));
+  EXPECT_EQ(b.slots, '3') << "both timeslots by default";
+  EXPECT_EQ(b.options, "");
+  EXPECT_EQ(b.callsign, "");
+  EXPECT_TRUE(MustParse("").hbp.fixed_clients.empty());
+}
+
 TEST(ConfigTest, InlineTablesAreTablesToo) {
   const HubConfig c = MustParse(R"toml(
 hub = { server_id = 1 }
@@ -753,6 +783,52 @@ const BadCase kBadCases[] = {
     {"unknown_dpdk", "[dpdk]\niface = \"eth0\"", "config.toml: dpdk.iface = \"eth0\": unknown key"},
     {"unknown_fbp", "[fbp]\nhops = 3", "config.toml: fbp.hops = 3: unknown key"},
     {"case_matters", "[HUB]\nshards = 2", "config.toml: HUB: unknown key"},
+    // [[hbp.fixed_client]]
+    {"fixed_no_id", "[[hbp.fixed_client]]\naddress = \"198.18.1.1:40000\"",
+     "config.toml: hbp.fixed_client[0].id: required key is missing"},
+    {"fixed_no_address", "[[hbp.fixed_client]]\nid = 3120001",
+     "config.toml: hbp.fixed_client[0].address: required key is missing"},
+    {"fixed_id_zero", "[[hbp.fixed_client]]\nid = 0\naddress = \"198.18.1.1:40000\"",
+     "config.toml: hbp.fixed_client[0].id = 0: must be in 1..4294967294"},
+    {"fixed_id_probe", "[[hbp.fixed_client]]\nid = 4294967295\naddress = \"198.18.1.1:40000\"",
+     "config.toml: hbp.fixed_client[0].id = 4294967295: must be in 1..4294967294"},
+    {"fixed_address_wildcard", "[[hbp.fixed_client]]\nid = 1\naddress = \"0.0.0.0:40000\"",
+     "config.toml: hbp.fixed_client[0].address = \"0.0.0.0:40000\": must be a unicast address "
+     "(not 0.0.0.0, broadcast or multicast)"},
+    {"fixed_address_no_port", "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1\"",
+     "config.toml: hbp.fixed_client[0].address = \"198.18.1.1\": must be \"a.b.c.d:port\" "
+     "(IPv4 address, port 1..65535)"},
+    {"fixed_slots", "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\nslots = 4",
+     "config.toml: hbp.fixed_client[0].slots = 4: must be in 1..3"},
+    {"fixed_slots_string",
+     "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\nslots = \"3\"",
+     "config.toml: hbp.fixed_client[0].slots = \"3\": expected an integer, not a string"},
+    {"fixed_options_type",
+     "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\noptions = [\"TS2=91\"]",
+     "config.toml: hbp.fixed_client[0].options = [\"TS2=91\"]: expected a string, not an array"},
+    {"fixed_callsign_long",
+     "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\ncallsign = \"ABCDEFGHI\"",
+     "config.toml: hbp.fixed_client[0].callsign = \"ABCDEFGHI\": must be at most 8 printable "
+     "ASCII characters"},
+    {"fixed_unknown_key",
+     "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\npassphrase = \"x\"",
+     "config.toml: hbp.fixed_client[0].passphrase = \"x\": unknown key"},
+    {"fixed_duplicate_id",
+     "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n"
+     "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.2:1\"",
+     "config.toml: hbp.fixed_client[1].id = 7: already used by hbp.fixed_client[0]"},
+    {"fixed_duplicate_address",
+     "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n"
+     "[[hbp.fixed_client]]\nid = 8\naddress = \"198.18.1.1:1\"",
+     "config.toml: hbp.fixed_client[1].address = \"198.18.1.1:1\": already used by "
+     "hbp.fixed_client[0]"},
+    {"fixed_more_than_max_clients",
+     "[hbp]\nmax_clients = 1\n[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n"
+     "[[hbp.fixed_client]]\nid = 8\naddress = \"198.18.1.2:1\"",
+     "config.toml: hbp.fixed_client: 2 fixed clients; more than hbp.max_clients = 1"},
+    {"fixed_not_array", "[hbp]\nfixed_client = 1",
+     "config.toml: hbp.fixed_client = 1: expected an array of tables ([[hbp.fixed_client]]), not "
+     "an integer"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, BadConfigTest, ::testing::ValuesIn(kBadCases),
@@ -956,6 +1032,17 @@ const RestartCase kRestartCases[] = {
     {"dpdk_address", HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.1\"\n",
      HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.2\"\n", true,
      "dpdk.address 10.0.0.1 -> 10.0.0.2"},
+    {"fixed_client_added", HUB, HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n",
+     true, "hbp.fixed_client [] -> [7@198.18.1.1:1]"},
+    {"fixed_client_options_changed",
+     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\noptions = \"TS2=91\"\n",
+     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\noptions = \"TS2=92\"\n", true,
+     "hbp.fixed_client [7@198.18.1.1:1] -> [7@198.18.1.1:1]"},
+    {"fixed_client_same",
+     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n[[hbp.static]]\nclient = 7\n",
+     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n[[hbp.static]]\nclient = 7\n"
+         "ts2 = [91]\n",
+     false, ""},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, RestartTest, ::testing::ValuesIn(kRestartCases),

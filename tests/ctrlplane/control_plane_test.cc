@@ -213,6 +213,79 @@ TEST_F(ControlPlaneTest, LoginOverTheRingsPublishesTheClientWithItsStatics) {
   EXPECT_EQ(cp_->publisher().retained(), 1u);
 }
 
+TEST_F(ControlPlaneTest, FixedClientsAreInTheFirstSnapshotWithTheirStaticsAndStayUp) {
+  constexpr route::Endpoint kFixedAddr{0xC6120101, 40101};  // 198.18.1.1:40101
+  std::ofstream(path_) << ConfigToml("passw0rd") << R"(
+[[hbp.fixed_client]]
+id = 3129001
+address = "198.18.1.1:40101"
+slots = 3
+options = "TS2=91;TS1=2001"
+callsign = "GEN1"
+[[hbp.fixed_client]]
+id = 3129002
+address = "198.18.1.2:40102"
+slots = 2
+[[hbp.static]]
+client = 3129002
+ts2 = [3100]
+)";
+  auto config = LoadConfigFile(path_);
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::vector<ipc::ShardChannel> ch;
+  for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+  cp_ = std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(), channels_->pool(),
+                                       std::vector<int>{-1, -1});
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->generation(), 1u) << "no login exchange: the very first snapshot";
+  ASSERT_EQ(snap->FindClient(3129001), 0) << "configuration order gives the slots";
+  ASSERT_EQ(snap->FindClient(3129002), 1);
+  const route::ClientInfo* a = snap->client(0);
+  EXPECT_TRUE(a->fixed);
+  EXPECT_EQ(a->addr, kFixedAddr);
+  EXPECT_EQ(a->slot_mask, 3);
+  EXPECT_TRUE(snap->IsMember(0, route::kTs2, 91)) << "statics from the options";
+  EXPECT_TRUE(snap->IsMember(0, route::kTs1, 2001));
+  const route::ClientInfo* b = snap->client(1);
+  EXPECT_TRUE(b->fixed);
+  EXPECT_EQ(b->slot_mask, 2) << "slots = 2: TS2 only";
+  EXPECT_TRUE(snap->IsMember(1, route::kTs2, 3100)) << "statics from [[hbp.static]]";
+  ASSERT_EQ(snap->FindConference(91).members.size(), 1u);
+
+  // A shard reporting it lost (as it never would, ClientLiveness skips it) changes nothing.
+  ipc::SendMessage(channels_->shard(0).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+                                                               ipc::ClientLost{0, 3129001, now}));
+  cp_->Step(now += 50 * kMs);
+  EXPECT_TRUE(Sent(0).empty()) << "no MSTCL to a fixed client";
+  // Its ID is reserved: RPTL from anywhere else is refused.
+  Arrive(0, Id(proto::HbpType::kRptl, 3129001));
+  cp_->Step(now += kMs);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].second, Id(proto::HbpType::kMstnak, 3129001));
+  // A restarted auth component takes it back, as a fixed client.
+  ASSERT_TRUE(cp_->InjectFault("auth"));
+  for (int i = 0; i < 40; ++i) cp_->Step(now += 100 * kMs);
+  ipc::SendMessage(channels_->shard(0).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+                                                               ipc::ClientLost{0, 3129002, now}));
+  cp_->Step(now += 50 * kMs);
+  EXPECT_TRUE(Sent(0).empty());
+  // A reload keeps them, with their slots and statics, in the next snapshot.
+  ASSERT_TRUE(cp_->Reload(now).ok());
+  cp_->Step(now += 50 * kMs);
+  snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_GE(snap->generation(), 2u);
+  EXPECT_EQ(snap->FindClient(3129001), 0);
+  EXPECT_EQ(snap->FindClient(3129002), 1);
+  EXPECT_TRUE(snap->client(0)->fixed);
+  EXPECT_TRUE(snap->IsMember(0, route::kTs2, 91));
+  EXPECT_TRUE(snap->IsMember(1, route::kTs2, 3100));
+}
+
 TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
   route::TimeNs now = 1000 * kSec;
   ASSERT_TRUE(cp_->Start(now).ok());

@@ -106,5 +106,37 @@ TEST(ClientLiveness, EachClientBelongsToExactlyOneShard) {
   EXPECT_EQ(lost, clients.size());
 }
 
+TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
+  RouteSnapshotBuilder b(HubPolicy{}, 8);
+  ClientSpec fixed;
+  fixed.id = 3120001;
+  fixed.addr = kAddrA;
+  fixed.fixed = true;
+  ClientSpec normal;
+  normal.id = 3120002;
+  normal.addr = kAddrB;
+  ASSERT_TRUE(b.AddClient(0, fixed).ok());
+  ASSERT_TRUE(b.AddClient(1, normal).ok());
+  auto built = b.Build(1);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const RouteSnapshot& snap = **built;
+  ASSERT_TRUE(snap.client(0)->fixed) << "the builder copies ClientSpec::fixed";
+  EXPECT_FALSE(snap.client(1)->fixed);
+
+  ClientLiveness l(0, 1, 2 * kSec);
+  l.OnSnapshot(snap, 0);
+  EXPECT_EQ(Lost(l, 2 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}))
+      << "only the ordinary client times out";
+  EXPECT_TRUE(Lost(l, 3600 * kSec).empty()) << "a fixed client is never reported";
+  EXPECT_TRUE(l.OnPing(snap, 3120001, kAddrA, 3601 * kSec)) << "its keepalives are answered";
+  EXPECT_FALSE(l.OnPing(snap, 3120001, kAddrB, 3601 * kSec)) << "from its address only";
+  EXPECT_TRUE(Lost(l, 7200 * kSec).empty());
+
+  // The same client without the flag in a later snapshot is timed out again.
+  auto g2 = Snap({{3120001, kAddrA}}, 2);
+  l.OnSnapshot(*g2, 7200 * kSec);
+  EXPECT_EQ(Lost(l, 7202 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
 }  // namespace
 }  // namespace dmrswitch::route
