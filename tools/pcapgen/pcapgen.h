@@ -1,0 +1,113 @@
+// dmrswitch-pcapgen: pcap files of realistic DMR load towards a hub, plus the hub configuration
+// that accepts that load without a live login (issue #4 item 4(a), docs/benchmarks.md).
+//
+// The plan. M concurrent voice streams, each from its own source client (TS2), each on its own
+// talkgroup; every TG is subscribed (statically) by exactly F listener client timeslots that
+// hear nothing else, so every stream fans out to F HBP destinations (+ P classic OBP peers) with
+// no slot contention. Clients: sources first (M), then listeners (both timeslots each, so
+// ceil(M·F/2) clients), then idle clients up to --clients. All are [[hbp.fixed_client]]s.
+// Addresses from 198.18.0.0/15 (RFC 2544 benchmarking): the hub 198.18.0.1, OBP peers
+// 198.18.0.100 + p, clients 198.18.1.0 + i.
+//
+// The frames. Each stream is one call of K frames built by tools/sim (voice LC header, voice
+// bursts A..F with the real voice sequence and embedded LC, terminator), seq 0..K-1 mod 256.
+// The file interleaves the streams round-robin (one frame of every stream per 60 ms "round", as
+// the hub sees M calls at once), and stream j's call is rotated by j·K/M rounds so that calls
+// start and end at staggered times, and so that the file loops seamlessly: the frame after the
+// last one of a stream in the file is the next one of its call.
+//
+// A looping replay (net_pcap infinite_rx=1) therefore shows the hub the same stream IDs and
+// sequence numbers again, every K rounds. Each stream's terminator ends the instance; the next
+// frame of that stream is a voice LC header under the same ID, which the routing core treats as
+// a new call ("a new header under an old ID starts over", whatever stream_forget_s says), so the
+// load is accepted as continuous voice, not dropped as duplicates. The configuration lifts the
+// limits a replay at Mpps would hit (see MakeConfigToml).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dataplane/net/packet.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::pcapgen {
+
+enum class Popularity : uint8_t { kUniform, kZipf };
+
+struct Params {
+  uint32_t clients = 0;  // 0: the minimum the plan needs
+  uint32_t streams = 16;
+  uint32_t fanout = 1;
+  Popularity popularity = Popularity::kZipf;
+  double zipf_s = 1.0;
+  uint32_t tgs = 0;     // TG universe the M streams are drawn from; 0: 4·M
+  uint32_t frames = 8;  // per stream and call, >= 3 (header, >= 1 voice burst, terminator)
+  int vlan = -1;        // 802.1Q VLAN ID 0..4095; -1: untagged
+  uint32_t obp_peers = 0;
+  size_t dmrd_bytes = 55;  // 55, or 53 (no BER/RSSI)
+  uint32_t shards = 1;
+  uint64_t seed = 1;
+  net::Mac hub_mac = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x01};
+  std::string pcap_path_hint = "load.pcap";  // for the eal_args placeholder only
+};
+
+struct ClientPlan {
+  uint32_t id = 0;
+  route::Endpoint addr;
+  net::Mac mac{};
+  std::vector<uint32_t> statics[2];  // by timeslot index
+};
+
+struct PeerPlan {
+  std::string name;
+  route::Endpoint target;
+  uint32_t network_id = 0;
+};
+
+struct StreamPlan {
+  uint32_t client = 0;  // source client index
+  unsigned ts = 2;      // 1 or 2
+  uint32_t tg = 0;
+  uint32_t rf_src = 0;
+  uint32_t stream_id = 0;
+  uint32_t offset = 0;  // rotation in rounds
+};
+
+struct Plan {
+  Params params;
+  uint32_t hub_ip = 0xC6120001;  // 198.18.0.1
+  uint16_t hub_port = 62031;
+  uint16_t obp_port = 62035;
+  std::vector<ClientPlan> clients;
+  std::vector<PeerPlan> peers;
+  std::vector<StreamPlan> streams;
+};
+
+// One UDP datagram of the file, in order.
+struct Datagram {
+  uint32_t client = 0;  // source client index
+  std::vector<uint8_t> dmrd;
+};
+
+// Validates the parameters and lays out clients, TGs and streams.
+absl::StatusOr<Plan> MakePlan(const Params& p);
+// The DMRD datagrams of one pass over the file, in file order (M·K of them).
+std::vector<Datagram> MakeDatagrams(const Plan& plan);
+// Ethernet (+VLAN) / IPv4 / UDP frames carrying `datagrams` from their clients to the hub.
+std::vector<std::vector<uint8_t>> MakeFrames(const Plan& plan,
+                                             const std::vector<Datagram>& datagrams);
+// The hub configuration (dpdk mode) that accepts the load.
+std::string MakeConfigToml(const Plan& plan, const std::string& command_line);
+// Classic libpcap file, Ethernet link type, timestamps 60 ms / M apart (the real cadence).
+absl::Status WritePcap(const std::string& path, const Plan& plan,
+                       const std::vector<std::vector<uint8_t>>& frames);
+
+// Parses "uniform" or "zipf:S".
+absl::Status ParsePopularity(const std::string& text, Params* p);
+std::string FormatIpv4(uint32_t ip);
+
+}  // namespace dmrswitch::pcapgen
