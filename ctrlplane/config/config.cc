@@ -658,6 +658,7 @@ void ReadDpdk(Table& top, HubConfig& c) {
       c.dpdk.address = *ip;
     }
   }
+  ReadUint(t, "tx_port", 0, 31, &c.dpdk.tx_port);
   t.Finish();
   if (needed && !t.present()) {
     t.ctx().FailText("dpdk", "",

@@ -122,6 +122,7 @@ struct DpdkSection {
   bool present = false;
   std::vector<std::string> eal_args;
   uint32_t address = 0;  // IPv4, host byte order
+  uint32_t tx_port = 0;  // position (among the probed ports) of the port egress leaves by
 };
 
 // [fbp]

@@ -117,6 +117,10 @@ absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& 
                      " queue pair(s)", conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : ""));
   }
 
+  if (config.dpdk.tx_port >= d->ports_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("dpdk.tx_port = ", config.dpdk.tx_port,
+                                                   ": only ", d->ports_.size(), " port(s) probed"));
+  }
   auto channels = ipc::ChannelSet::Create(ring_prefix, n);
   if (!channels.ok()) return channels.status();
   d->channels_ = std::move(*channels);
@@ -149,6 +153,7 @@ absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& 
     sc.ports = d->ports_;
     sc.port_mac = macs;
     sc.address = config.dpdk.address;
+    sc.tx_port = config.dpdk.tx_port;
     std::vector<rte_ring*> sin(n), sout(n), bin(n), bout(n);
     for (uint32_t o = 0; o < n; ++o) {
       sin[o] = steer[size_t{o} * n + s];

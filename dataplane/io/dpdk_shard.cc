@@ -101,13 +101,13 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
     const std::optional<net::Mac> mac = neighbors_.Lookup(to.ip, now);
     if (!mac) {
       ++counters_.no_neighbor;
-      if (neighbors_.NeedsArp(to.ip, now)) SendArpRequest(0, to.ip);
+      if (neighbors_.NeedsArp(to.ip, now)) SendArpRequest(config_.tx_port, to.ip);
       return nullptr;
     }
     net::UdpHeaderTemplate::Params params;
     params.dst_mac = *mac;
-    params.src_mac = config_.port_mac[0];
-    params.vlan = port_vlan_[0];
+    params.src_mac = config_.port_mac[config_.tx_port];
+    params.vlan = port_vlan_[config_.tx_port];
     params.src_ip = config_.address;
     params.dst_ip = to.ip;
     params.src_port = src_port;
@@ -125,7 +125,7 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
   }
   cur_ = m;
   cur_tmpl_ = &c;
-  cur_port_ = 0;
+  cur_port_ = config_.tx_port;
   return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
 }
 

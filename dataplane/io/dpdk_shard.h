@@ -58,6 +58,7 @@ struct DpdkShardConfig {
   std::vector<uint16_t> ports;     // DPDK port IDs; this shard uses queue `engine.index`
   std::vector<net::Mac> port_mac;  // by position in `ports`
   uint32_t address = 0;            // the hub's IPv4 address (host order)
+  size_t tx_port = 0;              // position in `ports` that routed egress leaves by
   size_t neighbor_capacity = 16384;
 };
 

@@ -539,6 +539,8 @@ const BadCase kBadCases[] = {
     {"max_missed", "[hbp]\nmax_missed = 0", "config.toml: hbp.max_missed = 0: must be in 1..100"},
     {"hangtime", "[hbp]\ngroup_hangtime_s = 601",
      "config.toml: hbp.group_hangtime_s = 601: must be in 0..600"},
+    {"dpdk_tx_port", "[dpdk]\ntx_port = 40",
+     "config.toml: dpdk.tx_port = 40: must be in 0..31"},
     {"ua_timer_type", "[hbp]\ndefault_ua_timer_min = \"10\"",
      "config.toml: hbp.default_ua_timer_min = \"10\": expected a number, not a string"},
     {"ua_timer", "[hbp]\ndefault_ua_timer_min = -1",
