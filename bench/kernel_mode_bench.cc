@@ -47,7 +47,7 @@ using dmrswitch::e2e::FreeUdpPort;
 using dmrswitch::e2e::HubProcess;
 
 struct Args {
-  double seconds = 5;
+  double seconds = 8;  // long enough that heartbeat aliasing averages out (status lines are 1 s apart)
   unsigned receivers = 16;
   unsigned ingress_pps = 30000;
   unsigned shards = 1;
