@@ -80,7 +80,11 @@ absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(Options options) {
   if (h->pid_ < 0) return absl::InternalError("fork failed");
   const absl::Time deadline = absl::Now() + options.ready_timeout;
   while (absl::Now() < deadline) {
-    if (h->Log().find("dmrswitch-dp: kernel mode") != std::string::npos) return h;
+    const std::string log = h->Log();
+    if (log.find("dmrswitch-dp: kernel mode") != std::string::npos ||
+        log.find("dmrswitch-dp: dpdk mode") != std::string::npos) {
+      return h;
+    }
     if (!h->running()) {
       return absl::FailedPreconditionError(
           absl::StrCat("dmrswitch-dp exited during start-up:\n", h->Log()));

@@ -26,7 +26,8 @@ class HubProcess {
     absl::Duration ready_timeout = absl::Seconds(15);
   };
 
-  // Starts the hub and waits until it says it is serving (the "dmrswitch-dp: kernel mode" line).
+  // Starts the hub and waits until it says it is serving (the "dmrswitch-dp: kernel mode" or
+  // "dmrswitch-dp: dpdk mode" line).
   static absl::StatusOr<std::unique_ptr<HubProcess>> Start(Options options);
   static absl::StatusOr<std::unique_ptr<HubProcess>> Start(std::string toml) {
     Options o;
