@@ -1,0 +1,532 @@
+// End to end in DPDK mode (issue #4 item 3): dmrswitch-dp with mode = "dpdk" owns the hub end of
+// a veth pair through net_af_packet (one queue pair per shard), and the simulated clients and
+// OpenBridge peer live in a network namespace on the other end (tests/e2e/dpdk_env.h). The hub's
+// own L2/L3 (ARP, ICMP echo, next-hop learning) is all the clients' kernel has to talk to. Each
+// test runs with one shard and with two (af_packet fanout spreads the flows over both queues,
+// the shards steer among themselves).
+
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/proto/bytes.h"
+#include "tests/e2e/dpdk_env.h"
+#include "tests/e2e/hub_process.h"
+#include "tests/e2e/routing_helpers.h"
+#include "tools/sim/dmr_calls.h"
+#include "tools/sim/hbp_client.h"
+#include "tools/sim/obp_peer.h"
+#include "tools/sim/udp.h"
+
+namespace dmrswitch::e2e {
+namespace {
+
+using sim::HbpClient;
+using sim::ObpPeer;
+using sim::ReceivedCall;
+using Bytes = std::vector<uint8_t>;
+
+constexpr uint32_t kServerId = 310999;
+constexpr uint16_t kHbpPort = 62031;
+constexpr uint16_t kObpListen = 62035;  // the hub's FBP listener
+constexpr uint16_t kPeerPort = 62036;   // the simulated FBP peer
+constexpr uint32_t kPeerId = 234101;
+constexpr char kPeerPass[] = "fbp-pass";
+constexpr int kPeerAddress = 10;  // DpdkTestEnv::ClientAddress index of the peer
+constexpr uint32_t kA = 3120501;
+constexpr uint32_t kB = 3120502;
+constexpr uint32_t kC = 3120503;
+constexpr uint32_t kSrcA = 3121501;
+constexpr uint32_t kSrcB = 3121502;
+
+// The test bed, set up once for the binary and torn down after the last test.
+class DpdkEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    auto env = DpdkTestEnv::Create();
+    if (env.ok()) {
+      env_ = *std::move(env);
+    } else if (absl::IsUnavailable(env.status())) {
+      skip_reason_ = std::string(env.status().message());
+    } else {
+      failure_ = env.status();
+    }
+  }
+  void TearDown() override { env_.reset(); }
+
+  static std::unique_ptr<DpdkTestEnv> env_;
+  static std::string skip_reason_;
+  static absl::Status failure_;
+};
+std::unique_ptr<DpdkTestEnv> DpdkEnvironment::env_;
+std::string DpdkEnvironment::skip_reason_;
+absl::Status DpdkEnvironment::failure_;
+
+[[maybe_unused]] ::testing::Environment* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new DpdkEnvironment);
+
+std::string HubToml(uint32_t shards, const std::string& eal_args, const std::string& tail = "") {
+  return absl::StrCat(R"([hub]
+server_id = )",
+                      kServerId, R"(
+mode = "dpdk"
+shards = )",
+                      shards, R"(
+control_plane = "hosted"
+status_interval_s = 1
+
+[hbp]
+listen = "198.18.0.1:)",
+                      kHbpPort, R"("
+passphrase = "passw0rd"
+group_hangtime_s = 1
+
+[acl]
+reg = "PERMIT:ALL"
+
+)",
+                      tail, R"(
+[dpdk]
+eal_args = )",
+                      eal_args, R"(
+address = ")",
+                      DpdkTestEnv::kHubAddress, "\"\n");
+}
+
+class DpdkE2eTest : public ::testing::TestWithParam<uint32_t> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(DpdkEnvironment::failure_.ok()) << DpdkEnvironment::failure_;
+    if (DpdkEnvironment::env_ == nullptr) {
+      GTEST_SKIP() << "no DPDK test bed on this machine: " << DpdkEnvironment::skip_reason_;
+    }
+    env_ = DpdkEnvironment::env_.get();
+  }
+  void TearDown() override {
+    if (hub_ != nullptr) {
+      clients_.clear();
+      peer_.reset();
+      const int status = hub_->Stop();
+      if (HasFailure() || std::getenv("DSW_E2E_HUB_LOG") != nullptr) {
+        std::fprintf(stderr, "--- dp log ---\n%s--- end of dp log ---\n", hub_->Log().c_str());
+      }
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+          << "the dp did not stop cleanly (status " << status << "):\n"
+          << hub_->Log();
+    }
+  }
+
+  void StartHub(const std::string& tail = "") {
+    auto h = HubProcess::Start(HubToml(GetParam(), env_->EalArgsToml(GetParam()), tail));
+    ASSERT_TRUE(h.ok()) << h.status();
+    hub_ = *std::move(h);
+  }
+
+  void StartHubWithPeer(bool peer_keepalives);
+
+  sim::HbpClientOptions ClientOptions(uint32_t id, int address, std::string options = "") const {
+    sim::HbpClientOptions o;
+    o.id = id;
+    o.passphrase = "passw0rd";
+    o.hub = {DpdkTestEnv::kHubAddress, kHbpPort};
+    o.local = {DpdkTestEnv::ClientAddress(address), 0};
+    o.options = std::move(options);
+    o.retry_interval = absl::Seconds(1);
+    o.ping_interval = absl::Seconds(1);
+    return o;
+  }
+  // A client whose socket lives in the namespace (not logged in yet).
+  HbpClient* NewClient(const sim::HbpClientOptions& o) {
+    clients_.push_back(env_->InNamespace([&] { return std::make_unique<HbpClient>(o); }));
+    EXPECT_TRUE(clients_.back()->status().ok()) << clients_.back()->status();
+    return clients_.back().get();
+  }
+  // A logged-in client at ClientAddress(`address`); fails the test if it cannot log in.
+  HbpClient* AddClient(uint32_t id, int address, std::string options = "") {
+    HbpClient* c = NewClient(ClientOptions(id, address, std::move(options)));
+    const absl::Status st = c->Login(absl::Seconds(5));
+    EXPECT_TRUE(st.ok()) << "client " << id << ": " << st << "\n" << hub_->Log();
+    return c;
+  }
+  std::vector<sim::Pollable*> Pollables() const {
+    std::vector<sim::Pollable*> v;
+    for (const auto& c : clients_) v.push_back(c.get());
+    if (peer_ != nullptr) v.push_back(peer_.get());
+    return v;
+  }
+  // Lets the hub apply logins and options, and forgets what the clients received so far.
+  void Settle(absl::Duration d = absl::Milliseconds(300)) {
+    sim::PollFor(Pollables(), d);
+    for (const auto& c : clients_) c->TakeReceived();
+    if (peer_ != nullptr) peer_->TakeReceived();
+  }
+  // `from` talks on `tg`/`ts`; exactly `to` hears it, as `want`.
+  void CallAndExpect(HbpClient* from, uint32_t tg, unsigned ts, uint32_t rf_src, HbpClient* to,
+                     const sim::ExpectedCall& want) {
+    const sim::SentCall sent = from->SendVoiceCall(GroupCall(tg, ts, rf_src));
+    ASSERT_EQ(sent.frames, VoiceFrames(2));
+    ExpectOneCall(*to, want);
+    ExpectNothing(*from, absl::Milliseconds(100));
+  }
+
+  std::string HubMac() const {
+    std::string out;
+    EXPECT_TRUE(
+        RunCommand({"cat", absl::StrCat("/sys/class/net/", env_->hub_if(), "/address")}, &out)
+            .ok());
+    return std::string(absl::StripAsciiWhitespace(out));
+  }
+
+  DpdkTestEnv* env_ = nullptr;
+  std::unique_ptr<HubProcess> hub_;
+  std::vector<std::unique_ptr<HbpClient>> clients_;
+  std::unique_ptr<ObpPeer> peer_;
+};
+
+// ARP: the clients' kernel resolves the hub's address to the port's MAC; ICMP echo is answered.
+TEST_P(DpdkE2eTest, AnswersArpAndPing) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  auto replies = env_->Ping(DpdkTestEnv::kHubAddress, 3, absl::Seconds(1));
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  EXPECT_EQ(*replies, 3) << hub_->Log();
+  std::string neigh;
+  ASSERT_TRUE(RunCommand({"ip", "-n", env_->netns(), "neigh", "show", DpdkTestEnv::kHubAddress,
+                          "dev", env_->client_if()},
+                         &neigh)
+                  .ok());
+  EXPECT_TRUE(absl::StrContains(neigh, absl::StrCat("lladdr ", HubMac()))) << neigh;
+  // Another address in the subnet is not the hub's: no reply.
+  auto other = env_->Ping("198.18.0.99", 1, absl::Milliseconds(500));
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(*other, 0);
+}
+
+TEST_P(DpdkE2eTest, LoginWithGoodPassphraseAndNakForBadOne) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* good = AddClient(kA, 0);
+  EXPECT_TRUE(good->running());
+  sim::HbpClientOptions o = ClientOptions(kB, 1);
+  o.passphrase = "wrong";
+  o.auto_reconnect = false;
+  HbpClient* bad = NewClient(o);
+  const absl::Status st = bad->Login(absl::Seconds(3));
+  EXPECT_TRUE(absl::IsPermissionDenied(st)) << st;
+  EXPECT_FALSE(bad->running());
+  EXPECT_GE(bad->counters().naks, 1u);
+  EXPECT_TRUE(good->running());
+}
+
+TEST_P(DpdkE2eTest, KeepalivesAreAnswered) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* a = AddClient(kA, 0);
+  sim::PollFor(Pollables(), absl::Milliseconds(3300));
+  EXPECT_GE(a->counters().pings_sent, 3u);
+  EXPECT_GE(a->counters().pongs + 1, a->counters().pings_sent);  // the last may be in flight
+  EXPECT_GE(a->counters().pongs, 2u);
+  EXPECT_EQ(a->counters().timeouts, 0u);
+  EXPECT_TRUE(a->running());
+}
+
+TEST_P(DpdkE2eTest, GroupCallReachesTheSubscriberOnly) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* a = AddClient(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  HbpClient* c = AddClient(kC, 2);
+  Settle();
+  CallAndExpect(b, 3100, 2, kSrcB, a, Delivered(3100, 2, kSrcB, kA));
+  ExpectNothing(*c);
+  // And back the other way (after the collision window).
+  Settle(absl::Milliseconds(500));
+  CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
+  ExpectNothing(*c);
+}
+
+TEST_P(DpdkE2eTest, DialATgIsHeardAndSpokenAsTg9OnTs2) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* a = AddClient(kA, 0);
+  HbpClient* b = AddClient(kB, 1, "TS1=91");
+  Settle();
+  a->SendVoiceCall(ControlCall(91, kSrcA));
+  Settle(absl::Milliseconds(1300));  // hang time of the dialling call
+  CallAndExpect(b, 91, 1, kSrcB, a, Delivered(9, 2, kSrcB, kA));
+  Settle(absl::Milliseconds(500));
+  CallAndExpect(a, 9, 2, kSrcA, b, Delivered(91, 1, kSrcA, kB));
+}
+
+// The FBP peer at ClientAddress(kPeerAddress):kPeerPort, and a hub configured for it (client A
+// has TG 3100 on TS2).
+void DpdkE2eTest::StartHubWithPeer(bool peer_keepalives) {
+  sim::ObpPeerOptions po;
+  po.mode = sim::ObpMode::kFbpV5;
+  po.network_id = kPeerId;
+  po.passphrase = kPeerPass;
+  po.hub = {DpdkTestEnv::kHubAddress, kObpListen};
+  po.local = {DpdkTestEnv::ClientAddress(kPeerAddress), kPeerPort};
+  po.keepalive_interval = absl::Seconds(1);
+  po.keepalives = peer_keepalives;
+  peer_ = env_->InNamespace([&] { return std::make_unique<ObpPeer>(po); });
+  ASSERT_TRUE(peer_->status().ok()) << peer_->status();
+  ASSERT_NO_FATAL_FAILURE(StartHub(absl::StrCat(
+      "[[hbp.static]]\nclient = ", kA, "\nts1 = []\nts2 = [3100]\n\n[[obp]]\nname = \"fbp\"\n",
+      "listen = \"198.18.0.1:", kObpListen, "\"\ntarget = \"",
+      DpdkTestEnv::ClientAddress(kPeerAddress), ":", kPeerPort, "\"\nnetwork_id = ", kPeerId,
+      "\npassphrase = \"", kPeerPass, "\"\nversion = 5\nkeepalive_s = 1\ndead_after_s = 10\n")));
+}
+
+// A configured peer that has not said anything yet: the hub resolves its MAC by ARP and its
+// unprompted BCKAs reach it.
+TEST_P(DpdkE2eTest, SilentPeerIsResolvedByArp) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWithPeer(/*peer_keepalives=*/false));
+  EXPECT_TRUE(sim::PollUntil(
+      Pollables(), [&] { return peer_->counters().bcka_rx >= 2; }, absl::Seconds(5)))
+      << "BCKAs received: " << peer_->counters().bcka_rx << "\n"
+      << hub_->Log();
+  EXPECT_EQ(peer_->counters().bad_mac, 0u);
+}
+
+TEST_P(DpdkE2eTest, FbpPeerExchangesCallsWithAClient) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWithPeer(/*peer_keepalives=*/true));
+  HbpClient* a = AddClient(kA, 0);
+  ASSERT_TRUE(sim::PollUntil(
+      Pollables(), [&] { return hub_->Log().find("peers 1/1 alive") != std::string::npos; },
+      absl::Seconds(5)))
+      << "the FBP link never came up:\n"
+      << hub_->Log();
+  EXPECT_GE(peer_->counters().bcka_rx, 1u);
+  Settle();
+
+  // Client → peer.
+  const sim::VoiceCallSpec out = GroupCall(3100, 2, kSrcA);
+  const uint32_t out_stream = a->StartVoiceCall(out);
+  sim::PollUntil(
+      Pollables(),
+      [&] { return !a->transmitting() && peer_->counters().dmre_rx >= VoiceFrames(2); },
+      absl::Seconds(5));
+  sim::PollFor(Pollables(), absl::Milliseconds(200));
+  std::vector<ReceivedCall> got = peer_->TakeReceived();
+  ASSERT_EQ(got.size(), 1u) << hub_->Log();
+  EXPECT_EQ(got[0].stream_id, out_stream);
+  EXPECT_EQ(got[0].tg, 3100u);
+  EXPECT_EQ(got[0].rf_src, kSrcA);
+  EXPECT_EQ(got[0].frame_count(), VoiceFrames(2));
+  EXPECT_TRUE(got[0].header_lc_ok);
+  EXPECT_TRUE(got[0].terminator_lc_ok);
+  EXPECT_EQ(peer_->counters().bad_mac, 0u);
+
+  // Peer → client (OBP is TS1; the client's static is on TS2).
+  Settle(absl::Milliseconds(500));
+  peer_->SendVoiceCall(GroupCall(3100, 1, 2341777));
+  ExpectOneCall(*a, Delivered(3100, 2, 2341777, kA));
+}
+
+void StoreBe16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// Frames for the hub's port that a well-behaved kernel would never send: built by hand on an
+// AF_PACKET socket on the client end of the veth.
+std::vector<Bytes> BadFrames(const std::array<uint8_t, 6>& hub_mac,
+                             const std::array<uint8_t, 6>& our_mac, uint32_t hub_ip,
+                             uint32_t our_ip) {
+  auto frame = [&](uint16_t ethertype, const Bytes& l3) {
+    Bytes f(hub_mac.begin(), hub_mac.end());
+    f.insert(f.end(), our_mac.begin(), our_mac.end());
+    f.push_back(static_cast<uint8_t>(ethertype >> 8));
+    f.push_back(static_cast<uint8_t>(ethertype));
+    f.insert(f.end(), l3.begin(), l3.end());
+    return f;
+  };
+  auto checksum = [](const uint8_t* p, size_t n) {
+    uint32_t s = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) s += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+    if (n & 1) s += static_cast<uint32_t>(p[n - 1] << 8);
+    while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+    return static_cast<uint16_t>(~s);
+  };
+  // IPv4/UDP to the HBP port carrying `payload`; `mutate` spoils it afterwards.
+  auto udp = [&](const Bytes& payload, const std::function<void(Bytes&)>& mutate) {
+    Bytes ip(20 + 8 + payload.size(), 0);
+    ip[0] = 0x45;
+    StoreBe16(ip.data() + 2, static_cast<uint16_t>(ip.size()));
+    ip[8] = 64;
+    ip[9] = 17;
+    proto::StoreBe32(ip.data() + 12, our_ip);
+    proto::StoreBe32(ip.data() + 16, hub_ip);
+    StoreBe16(ip.data() + 10, checksum(ip.data(), 20));
+    StoreBe16(ip.data() + 20, 40000);
+    StoreBe16(ip.data() + 22, kHbpPort);
+    StoreBe16(ip.data() + 24, static_cast<uint16_t>(8 + payload.size()));
+    std::memcpy(ip.data() + 28, payload.data(), payload.size());  // UDP checksum 0: none
+    mutate(ip);
+    return frame(0x0800, ip);
+  };
+  const Bytes rptl = {'R', 'P', 'T', 'L', 0x00, 0x2F, 0x9A, 0x77};
+  std::vector<Bytes> v;
+  v.push_back(udp(rptl, [](Bytes&) {}));                    // fine (an unknown client)
+  v.push_back(udp(rptl, [](Bytes& p) { p[10] ^= 0xFF; }));  // bad IP header checksum
+  v.push_back(udp(rptl, [](Bytes& p) { p[26] = 0x12; }));   // bad UDP checksum
+  v.push_back(udp(rptl, [](Bytes& p) { p[25] = 3; }));      // UDP length < 8
+  v.push_back(udp(rptl, [](Bytes& p) { p[25] = 200; }));    // UDP length > IP payload
+  v.push_back(udp(rptl, [](Bytes& p) { p[3] = 200; }));     // IP total length > frame
+  v.push_back(udp(rptl, [](Bytes& p) { p[6] = 0x20; }));    // MF: a first fragment
+  v.push_back(udp(rptl, [](Bytes& p) { p[7] = 0x10; }));    // a later fragment
+  v.push_back(udp(rptl, [](Bytes& p) { p[0] = 0x46; }));    // IHL 6 without options room
+  v.push_back(udp(rptl, [](Bytes& p) { p[0] = 0x65; }));    // IP version 6
+  v.push_back(udp(rptl, [](Bytes& p) { p[0] = 0x44; }));    // IHL 4
+  v.push_back(udp(rptl, [&](Bytes& p) { proto::StoreBe32(p.data() + 16, hub_ip + 7); }));
+  v.push_back(udp(rptl, [](Bytes& p) { proto::StoreBe32(p.data() + 12, 0xFFFFFFFF); }));
+  v.push_back(udp(rptl, [](Bytes& p) { proto::StoreBe32(p.data() + 12, 0xE0000001); }));
+  v.push_back(udp(rptl, [](Bytes& p) { StoreBe16(p.data() + 22, 9); }));  // other port
+  v.push_back(udp({}, [](Bytes&) {}));                                    // empty payload
+  Bytes big(1400, 0x41);
+  v.push_back(udp(big, [](Bytes&) {}));
+  v.push_back(frame(0x0800, {}));               // IPv4 ethertype, nothing after it
+  v.push_back(frame(0x0800, Bytes(10, 0x45)));  // truncated IPv4 header
+  v.push_back(frame(0x0806, Bytes(10, 0)));     // truncated ARP
+  v.push_back(frame(0x86DD, Bytes(60, 0)));     // IPv6
+  v.push_back(frame(0x8100, Bytes(2, 0)));      // truncated VLAN tag
+  v.push_back(frame(0x88CC, Bytes(46, 0)));     // LLDP
+  {
+    Bytes icmp_bad = udp(Bytes(8, 0), [](Bytes& p) { p[9] = 1; });  // "ICMP" with garbage
+    icmp_bad[14 + 20] = 8;                                          // echo request, bad sum
+    v.push_back(icmp_bad);
+  }
+  {
+    // An ARP reply nobody asked for, claiming the hub's own address.
+    Bytes arp = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02};
+    arp.insert(arp.end(), our_mac.begin(), our_mac.end());
+    for (int s = 24; s >= 0; s -= 8) arp.push_back(static_cast<uint8_t>(hub_ip >> s));
+    arp.insert(arp.end(), hub_mac.begin(), hub_mac.end());
+    for (int s = 24; s >= 0; s -= 8) arp.push_back(static_cast<uint8_t>(hub_ip >> s));
+    v.push_back(frame(0x0806, arp));
+  }
+  // Random garbage after a plausible Ethernet header.
+  std::mt19937 rng(4);
+  for (int i = 0; i < 40; ++i) {
+    Bytes junk(rng() % 200, 0);
+    for (uint8_t& b : junk) b = static_cast<uint8_t>(rng());
+    v.push_back(frame(i % 2 ? 0x0800 : 0x0806, junk));
+  }
+  return v;
+}
+
+std::array<uint8_t, 6> ParseMac(const std::string& s) {
+  std::array<uint8_t, 6> m{};
+  unsigned b[6] = {};
+  std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]);
+  for (int i = 0; i < 6; ++i) m[static_cast<size_t>(i)] = static_cast<uint8_t>(b[i]);
+  return m;
+}
+
+TEST_P(DpdkE2eTest, BadInputBarrageLeavesClientsTalking) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* a = AddClient(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  Settle();
+
+  // L2/L3: malformed frames straight onto the wire.
+  std::string client_mac;
+  ASSERT_TRUE(
+      RunCommand({"ip", "-n", env_->netns(), "-o", "link", "show", env_->client_if()}, &client_mac)
+          .ok());
+  client_mac = client_mac.substr(client_mac.find("link/ether ") + 11, 17);
+  const std::vector<Bytes> frames =
+      BadFrames(ParseMac(HubMac()), ParseMac(client_mac), 0xC6120001, 0xC6120000 + 2 + 5);
+  const int sent = env_->InNamespace([&] {
+    const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -1;
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_ifindex = static_cast<int>(if_nametoindex(env_->client_if().c_str()));
+    sll.sll_halen = 6;
+    int n = 0;
+    for (int round = 0; round < 5; ++round) {
+      for (const Bytes& f : frames) {
+        Bytes padded = f;
+        if (padded.size() < 60) padded.resize(60, 0);
+        if (sendto(fd, padded.data(), padded.size(), 0, reinterpret_cast<sockaddr*>(&sll),
+                   sizeof(sll)) > 0) {
+          ++n;
+        }
+      }
+    }
+    close(fd);
+    return n;
+  });
+  EXPECT_EQ(sent, static_cast<int>(frames.size() * 5));
+
+  // UDP: malformed HBP from strangers and from a logged-in client's own socket.
+  std::vector<sim::UdpSocket> strangers;
+  for (int i = 0; i < 3; ++i) {
+    auto s = env_->InNamespace([&] {
+      return sim::UdpSocket::Open({DpdkTestEnv::ClientAddress(6 + i), 0},
+                                  sim::Endpoint{DpdkTestEnv::kHubAddress, kHbpPort});
+    });
+    ASSERT_TRUE(s.ok()) << s.status();
+    strangers.push_back(*std::move(s));
+  }
+  std::mt19937 rng(7);
+  std::vector<Bytes> hbp_junk;
+  for (const char* tag : {"RPTL", "RPTK", "RPTC", "RPTO", "RPTPING", "RPTCL", "DMRD", "MSTPONG"}) {
+    for (size_t len : {size_t{4}, size_t{7}, size_t{54}, size_t{56}, size_t{400}}) {
+      Bytes p(len, 0x20);
+      std::memcpy(p.data(), tag, std::min(std::strlen(tag), len));
+      if (len >= std::strlen(tag) + 4) proto::StoreBe32(p.data() + std::strlen(tag), kA);
+      hbp_junk.push_back(p);
+    }
+  }
+  for (int i = 0; i < 60; ++i) {
+    Bytes p(1 + rng() % 300);
+    for (uint8_t& x : p) x = static_cast<uint8_t>(rng());
+    hbp_junk.push_back(p);
+  }
+  for (sim::UdpSocket& s : strangers) {
+    for (const Bytes& p : hbp_junk) (void)s.Send(p);
+  }
+  // A stranger's DMRD claiming to be A: never routed.
+  std::vector<sim::DmrdFrame> spoof = sim::BuildVoiceCall(GroupCall(3100, 2, 2349999), kA);
+  for (const sim::DmrdFrame& f : spoof) (void)strangers[0].Send(f);
+  sim::PollFor(Pollables(), absl::Milliseconds(500));
+  EXPECT_TRUE(b->TakeReceived().empty()) << "a spoofed call was routed";
+  EXPECT_TRUE(a->TakeReceived().empty());
+  ASSERT_TRUE(hub_->running()) << hub_->Log();
+
+  // Still talking, still answering pings and keepalives.
+  EXPECT_TRUE(a->running());
+  EXPECT_TRUE(b->running());
+  const uint64_t pongs = a->counters().pongs;
+  CallAndExpect(b, 3100, 2, kSrcB, a, Delivered(3100, 2, kSrcB, kA));
+  Settle(absl::Milliseconds(500));
+  CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
+  sim::PollFor(Pollables(), absl::Milliseconds(1200));
+  EXPECT_GT(a->counters().pongs, pongs);
+  auto replies = env_->Ping(DpdkTestEnv::kHubAddress, 2, absl::Seconds(1));
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  EXPECT_EQ(*replies, 2);
+}
+
+std::string ShardsName(const ::testing::TestParamInfo<uint32_t>& info) {
+  return absl::StrCat(info.param, info.param == 1 ? "Shard" : "Shards");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shards, DpdkE2eTest, ::testing::Values(1u, 2u), ShardsName);
+
+}  // namespace
+}  // namespace dmrswitch::e2e
