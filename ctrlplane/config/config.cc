@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -659,6 +660,19 @@ void ReadDpdk(Table& top, HubConfig& c) {
     }
   }
   ReadUint(t, "tx_port", 0, 31, &c.dpdk.tx_port);
+  string gateway;
+  if (const toml::node* n = ReadString(t, "gateway_mac", &gateway)) {
+    unsigned b[6];
+    char tail = 0;
+    if (std::sscanf(gateway.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+                    &b[5], &tail) != 6 ||
+        (b[0] & 1) != 0) {
+      t.ctx().Fail(t.Path("gateway_mac"), n, "must be a unicast MAC address \"aa:bb:cc:dd:ee:ff\"");
+    } else {
+      c.dpdk.has_gateway_mac = true;
+      for (int i = 0; i < 6; ++i) c.dpdk.gateway_mac[i] = static_cast<uint8_t>(b[i]);
+    }
+  }
   t.Finish();
   if (needed && !t.present()) {
     t.ctx().FailText("dpdk", "",

@@ -9,6 +9,7 @@
 // Unknown keys at any level are errors too.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -123,6 +124,10 @@ struct DpdkSection {
   std::vector<std::string> eal_args;
   uint32_t address = 0;  // IPv4, host byte order
   uint32_t tx_port = 0;  // position (among the probed ports) of the port egress leaves by
+  // Next hop for destinations whose MAC was never learned (a router in front of the hub, or a
+  // replayed load whose listeners never send): used instead of ARP when set.
+  bool has_gateway_mac = false;
+  std::array<uint8_t, 6> gateway_mac{};
 };
 
 // [fbp]

@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& 
     sc.port_mac = macs;
     sc.address = config.dpdk.address;
     sc.tx_port = config.dpdk.tx_port;
+    if (config.dpdk.has_gateway_mac) sc.gateway_mac = config.dpdk.gateway_mac;
     std::vector<rte_ring*> sin(n), sout(n), bin(n), bout(n);
     for (uint32_t o = 0; o < n; ++o) {
       sin[o] = steer[size_t{o} * n + s];

@@ -98,7 +98,8 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
                          c.epoch != neighbor_epoch_)) {
     const route::TimeNs now = RealtimeNs();
-    const std::optional<net::Mac> mac = neighbors_.Lookup(to.ip, now);
+    std::optional<net::Mac> mac = neighbors_.Lookup(to.ip, now);
+    if (!mac) mac = config_.gateway_mac;
     if (!mac) {
       ++counters_.no_neighbor;
       if (neighbors_.NeedsArp(to.ip, now)) SendArpRequest(config_.tx_port, to.ip);

@@ -55,10 +55,11 @@ struct NeighborUpdate {
 
 struct DpdkShardConfig {
   EngineConfig engine;
-  std::vector<uint16_t> ports;     // DPDK port IDs; this shard uses queue `engine.index`
-  std::vector<net::Mac> port_mac;  // by position in `ports`
-  uint32_t address = 0;            // the hub's IPv4 address (host order)
-  size_t tx_port = 0;              // position in `ports` that routed egress leaves by
+  std::vector<uint16_t> ports;          // DPDK port IDs; this shard uses queue `engine.index`
+  std::vector<net::Mac> port_mac;       // by position in `ports`
+  uint32_t address = 0;                 // the hub's IPv4 address (host order)
+  size_t tx_port = 0;                   // position in `ports` that routed egress leaves by
+  std::optional<net::Mac> gateway_mac;  // next hop of destinations never learned (no ARP then)
   size_t neighbor_capacity = 16384;
 };
 

@@ -539,6 +539,9 @@ const BadCase kBadCases[] = {
     {"max_missed", "[hbp]\nmax_missed = 0", "config.toml: hbp.max_missed = 0: must be in 1..100"},
     {"hangtime", "[hbp]\ngroup_hangtime_s = 601",
      "config.toml: hbp.group_hangtime_s = 601: must be in 0..600"},
+    {"dpdk_gateway_mac", "[dpdk]\ngateway_mac = \"01:00:5e:00:00:01\"",
+     "config.toml: dpdk.gateway_mac = \"01:00:5e:00:00:01\": must be a unicast MAC address "
+     "\"aa:bb:cc:dd:ee:ff\""},
     {"dpdk_tx_port", "[dpdk]\ntx_port = 40",
      "config.toml: dpdk.tx_port = 40: must be in 0..31"},
     {"ua_timer_type", "[hbp]\ndefault_ua_timer_min = \"10\"",
