@@ -213,32 +213,14 @@ void ControlPlane::Step(route::TimeNs now) {
 }
 
 void ControlPlane::DrainShard(uint32_t shard, route::TimeNs now) {
+  // Supervision first (acks, heartbeats, ClientLost: never crowded out by events), then events.
   ipc::Message msgs[64];
-  for (int round = 0; round < 16; ++round) {
-    const unsigned n = ipc::ReceiveMessages(channels_[shard].evt, msgs, 64);
-    for (unsigned i = 0; i < n; ++i) {
-      const ipc::Message& m = msgs[i];
-      switch (m.type) {
-        case ipc::MsgType::kEvent:
-          events_.push_back(m.As<route::Event>());
-          break;
-        case ipc::MsgType::kSnapshotAck:
-          publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);
-          break;
-        case ipc::MsgType::kWorkerHealth:
-          health_[shard] = m.As<ipc::WorkerHealth>();
-          break;
-        case ipc::MsgType::kClientLost: {
-          const auto lost = m.As<ipc::ClientLost>();
-          supervisor_.Run(auth_id_, now,
-                          [&] { auth_->OnClientLost(lost.id, now, &outbox_, &changes_); });
-          break;
-        }
-        default:
-          break;
-      }
+  for (rte_ring* ring : {channels_[shard].sup, channels_[shard].evt}) {
+    for (int round = 0; round < 16; ++round) {
+      const unsigned n = ipc::ReceiveMessages(ring, msgs, 64);
+      for (unsigned i = 0; i < n; ++i) OnMessage(shard, msgs[i], now);
+      if (n < 64) break;
     }
-    if (n < 64) break;
   }
   rte_mbuf* pkts[32];
   for (int round = 0; round < 16; ++round) {
@@ -248,6 +230,28 @@ void ControlPlane::DrainShard(uint32_t shard, route::TimeNs now) {
       ipc::FreeMbuf(pkts[i]);
     }
     if (n < 32) break;
+  }
+}
+
+void ControlPlane::OnMessage(uint32_t shard, const ipc::Message& m, route::TimeNs now) {
+  switch (m.type) {
+    case ipc::MsgType::kEvent:
+      events_.push_back(m.As<route::Event>());
+      break;
+    case ipc::MsgType::kSnapshotAck:
+      publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);
+      break;
+    case ipc::MsgType::kWorkerHealth:
+      health_[shard] = m.As<ipc::WorkerHealth>();
+      break;
+    case ipc::MsgType::kClientLost: {
+      const auto lost = m.As<ipc::ClientLost>();
+      supervisor_.Run(auth_id_, now,
+                      [&] { auth_->OnClientLost(lost.id, now, &outbox_, &changes_); });
+      break;
+    }
+    default:
+      break;
   }
 }
 

@@ -66,6 +66,7 @@ class ControlPlane {
 
  private:
   void DrainShard(uint32_t shard, route::TimeNs now);
+  void OnMessage(uint32_t shard, const ipc::Message& m, route::TimeNs now);
   void OnEvent(const route::Event& e, route::TimeNs now);
   void OnPacket(rte_mbuf* m, route::TimeNs now);
   void ApplyAuthChanges(route::TimeNs now);

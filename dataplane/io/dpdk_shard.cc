@@ -179,13 +179,21 @@ void DpdkShard::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs 
                     r != net::NeighborTable::LearnResult::kMoved)) {
     return;
   }
-  const NeighborUpdate u{ip, mac, static_cast<uint16_t>(p)};
+  const NeighborUpdate u{ip, mac, static_cast<uint16_t>(p), port_vlan_[p].tci,
+                         static_cast<uint16_t>(port_vlan_[p].present)};
   for (rte_ring* ring : nbr_out_) {
     if (ring == nullptr) continue;
     if (rte_ring_enqueue_elem(ring, const_cast<NeighborUpdate*>(&u), sizeof(u)) == 0) {
       ++counters_.neighbor_updates;
     }
   }
+}
+
+void DpdkShard::SetPortVlan(size_t p, net::Vlan vlan) {
+  // The port's clients speak on this VLAN: egress follows (one VLAN per port). Templates built
+  // for the old tag are stale.
+  port_vlan_[p] = vlan;
+  ++neighbor_epoch_;
 }
 
 void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
@@ -208,11 +216,7 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     rte_pktmbuf_free(m);
     return;
   }
-  if (ABSL_PREDICT_FALSE(v.vlan != port_vlan_[p])) {
-    // The port's clients speak on this VLAN: egress follows (one VLAN per port).
-    port_vlan_[p] = v.vlan;
-    ++neighbor_epoch_;
-  }
+  if (ABSL_PREDICT_FALSE(v.vlan != port_vlan_[p])) SetPortVlan(p, v.vlan);
   if (v.is_udp()) {
     const int listener = ListenerOf(v.dst_port);
     if (ABSL_PREDICT_FALSE(listener < 0)) {
@@ -309,7 +313,14 @@ unsigned DpdkShard::PollNeighbors(route::TimeNs now) {
     if (r == nullptr) continue;
     NeighborUpdate u[16];
     const unsigned n = rte_ring_dequeue_burst_elem(r, u, sizeof(NeighborUpdate), 16, nullptr);
-    for (unsigned i = 0; i < n; ++i) Learn(u[i].port, u[i].ip, u[i].mac, now, false);
+    for (unsigned i = 0; i < n; ++i) {
+      // Shards that only see a client's packets through steering learn its port's VLAN here.
+      const net::Vlan vlan{u[i].vlan_present != 0, u[i].vlan_tci};
+      if (u[i].port < port_vlan_.size() && vlan != port_vlan_[u[i].port]) {
+        SetPortVlan(u[i].port, vlan);
+      }
+      Learn(u[i].port, u[i].ip, u[i].mac, now, false);
+    }
     total += n;
   }
   return total;

@@ -51,7 +51,10 @@ struct NeighborUpdate {
   uint32_t ip;
   net::Mac mac;
   uint16_t port;
+  uint16_t vlan_tci;  // the VLAN the neighbour spoke on (with vlan_present)
+  uint16_t vlan_present;
 };
+static_assert(sizeof(NeighborUpdate) % 4 == 0, "ring elements are multiples of 4 bytes");
 
 struct DpdkShardConfig {
   EngineConfig engine;
@@ -109,6 +112,7 @@ class DpdkShard final : public DatagramOut {
   unsigned PollSteered(route::TimeNs now);
   unsigned PollNeighbors(route::TimeNs now);
   void Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now, bool announce);
+  void SetPortVlan(size_t p, net::Vlan vlan);
   void SendArpRequest(size_t p, uint32_t ip);
   int ListenerOf(uint16_t udp_port) const;
 

@@ -75,8 +75,9 @@ bool ShardEngine::PollCommands(route::TimeNs now) {
             ipc::Message::Make(ipc::MsgType::kSnapshotAck, static_cast<uint8_t>(config_.index),
                                ipc::SnapshotAck{pub.generation});
         // An ack must not be lost: the control plane would keep the old generation forever.
-        // The evt ring is drained every few milliseconds, so this spins at most that long.
-        while (!ipc::SendMessage(channel_.evt, ack)) {
+        // The sup ring carries only acks, heartbeats and ClientLost and is drained every few
+        // milliseconds, so this spins at most that long.
+        while (!ipc::SendMessage(channel_.sup, ack)) {
           if (stop_requested_) break;
         }
         break;
@@ -188,7 +189,7 @@ void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
   ipc::Message m =
       ipc::Message::Make(ipc::MsgType::kWorkerHealth, static_cast<uint8_t>(config_.index), h);
   m.seq = seq_++;
-  if (!ipc::SendMessage(channel_.evt, m)) ++counters_.events_dropped;
+  if (!ipc::SendMessage(channel_.sup, m)) ++counters_.events_dropped;
 }
 
 void ShardEngine::Timers(route::TimeNs now, const IoTotals& io) {
@@ -203,7 +204,7 @@ void ShardEngine::Timers(route::TimeNs now, const IoTotals& io) {
       const ipc::Message m =
           ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
                              ipc::ClientLost{slot, id, now});
-      if (!ipc::SendMessage(channel_.evt, m)) ++counters_.events_dropped;
+      if (!ipc::SendMessage(channel_.sup, m)) ++counters_.events_dropped;
     });
     SendHealth(now, io);
   }

@@ -46,13 +46,15 @@ absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_
     const std::string base = absl::StrCat(prefix, "_s", i);
     auto cmd = MakeRing(base + "_cmd", sizeof(Message), ring_size);
     auto evt = MakeRing(base + "_evt", sizeof(Message), ring_size);
+    auto sup = MakeRing(base + "_sup", sizeof(Message), 1024);
     auto up = MakeRing(base + "_up", sizeof(rte_mbuf*), ring_size);
     auto down = MakeRing(base + "_down", sizeof(rte_mbuf*), ring_size);
-    for (const auto* s : {&cmd, &evt, &up, &down}) {
+    for (const auto* s : {&cmd, &evt, &sup, &up, &down}) {
       if (!s->ok()) return s->status();
     }
     c.cmd = *cmd;
     c.evt = *evt;
+    c.sup = *sup;
     c.pkt_up = *up;
     c.pkt_down = *down;
     set.shards_.push_back(c);

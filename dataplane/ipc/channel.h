@@ -3,7 +3,10 @@
 // private area says which listener they belong to and the remote address.
 //
 //   cmd       cp → shard   ipc::Message   SnapshotPublish, Stop
-//   evt       shard → cp   ipc::Message   events, acks, heartbeats, ClientLost
+//   evt       shard → cp   ipc::Message   packet-plane events (StreamStarted/Ended/...)
+//   sup       shard → cp   ipc::Message   supervision: SnapshotAck, WorkerHealth, ClientLost — a
+//                                          ring of their own, so a flood of events never loses
+//                                          an ack or a heartbeat
 //   pkt_up    shard → cp   rte_mbuf*      datagrams the shard hands to control (logins, BCKA ...)
 //   pkt_down  cp → shard   rte_mbuf*      datagrams the control plane wants sent
 //   cp_cmd    any → cp     ipc::Message   Reload (one per hub, not per shard)
@@ -37,6 +40,7 @@ struct PacketMeta {
 struct ShardChannel {
   rte_ring* cmd = nullptr;
   rte_ring* evt = nullptr;
+  rte_ring* sup = nullptr;
   rte_ring* pkt_up = nullptr;
   rte_ring* pkt_down = nullptr;
 };

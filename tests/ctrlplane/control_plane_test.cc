@@ -102,7 +102,7 @@ class ControlPlaneTest : public ::testing::Test {
     for (const ipc::Message& msg : out) {
       if (ack && msg.type == ipc::MsgType::kSnapshotPublish) {
         ipc::SendMessage(
-            channels_->shard(s).evt,
+            channels_->shard(s).sup,
             ipc::Message::Make(ipc::MsgType::kSnapshotAck, static_cast<uint8_t>(s),
                                ipc::SnapshotAck{msg.As<ipc::SnapshotPublish>().generation}));
       }
@@ -256,7 +256,7 @@ ts2 = [3100]
   ASSERT_EQ(snap->FindConference(91).members.size(), 1u);
 
   // A shard reporting it lost (as it never would, ClientLiveness skips it) changes nothing.
-  ipc::SendMessage(channels_->shard(0).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+  ipc::SendMessage(channels_->shard(0).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
                                                                ipc::ClientLost{0, 3129001, now}));
   cp_->Step(now += 50 * kMs);
   EXPECT_TRUE(Sent(0).empty()) << "no MSTCL to a fixed client";
@@ -269,7 +269,7 @@ ts2 = [3100]
   // A restarted auth component takes it back, as a fixed client.
   ASSERT_TRUE(cp_->InjectFault("auth"));
   for (int i = 0; i < 40; ++i) cp_->Step(now += 100 * kMs);
-  ipc::SendMessage(channels_->shard(0).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+  ipc::SendMessage(channels_->shard(0).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
                                                                ipc::ClientLost{0, 3129002, now}));
   cp_->Step(now += 50 * kMs);
   EXPECT_TRUE(Sent(0).empty());
@@ -292,7 +292,7 @@ TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
   ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
   cp_->Step(now += 50 * kMs);
   LatestSnapshot();
-  ipc::SendMessage(channels_->shard(1).evt, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
+  ipc::SendMessage(channels_->shard(1).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
                                                                ipc::ClientLost{0, 3120001, now}));
   cp_->Step(now += 50 * kMs);
   auto sent = Sent(0);
