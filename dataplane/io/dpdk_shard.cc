@@ -23,6 +23,11 @@ namespace {
 // client's packets refreshes it, the others hold the announced copy.
 constexpr net::TimeNs kNeighborTtl = 3600 * net::kNetSec;
 
+// DMRD (HBP or classic OBP) or DMRE: the per-packet traffic.
+bool IsVoiceFrame(std::span<const uint8_t> p) {
+  return p.size() >= 4 && p[0] == 'D' && p[1] == 'M' && p[2] == 'R' && (p[3] == 'D' || p[3] == 'E');
+}
+
 size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots) {
   return dmrswitch_mix32(ip ^ (uint32_t{port} << 16) ^ (listener * 0x9E3779B9u)) & (slots - 1);
 }
@@ -224,7 +229,10 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
       rte_pktmbuf_free(m);
       return;
     }
-    Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    // Next hops are learned from control traffic (logins, keepalives every 10 s, options,
+    // BCKA), not from every voice frame: a table write per DMRD would cost more than the rest of
+    // the parse, and a client keeps pinging throughout its calls.
+    if (!IsVoiceFrame(v.payload)) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
     const route::Endpoint from{v.src_ip, v.src_port};
     const uint32_t owner = SteeringKeyOwner(v.payload, config_.engine.nshards);
     if (owner != config_.engine.index) {
@@ -242,7 +250,7 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
       return;
     }
     engine_.Deliver(static_cast<uint32_t>(listener), v.payload, from, now);
-    rte_pktmbuf_free(m);
+    done_[n_done_++] = m;  // freed in bulk at the end of the burst
     return;
   }
   if (v.is_arp()) {
@@ -288,6 +296,8 @@ void DpdkShard::ReceivePort(size_t p, route::TimeNs now) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     HandleFrame(p, pkts[i], now);
   }
+  rte_pktmbuf_free_bulk(done_, n_done_);
+  n_done_ = 0;
 }
 
 unsigned DpdkShard::PollSteered(route::TimeNs now) {

@@ -134,6 +134,9 @@ class DpdkShard final : public DatagramOut {
   DpdkShardCounters counters_;
   ShardEngine engine_;
 
+  // Received mbufs already handled, freed together at the end of the burst.
+  rte_mbuf* done_[kBurst];
+  unsigned n_done_ = 0;
   // The datagram being built between Begin and Commit.
   rte_mbuf* cur_ = nullptr;
   size_t cur_port_ = 0;
