@@ -52,6 +52,7 @@ DpdkShard::DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases,
       templates_(kTemplateCache),
       engine_(config.engine, leases, channel, control_pool, std::move(plan), this) {
   for (size_t p = 0; p < config_.ports.size(); ++p) tx_[p].port = config_.ports[p];
+  steer_batch_.resize(config_.engine.nshards);
   for (const route::Endpoint& e : engine_.plan().endpoints) listener_ports_.push_back(e.port);
 }
 
@@ -241,12 +242,8 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
       rte_pktmbuf_adj(m, offset);
       rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - v.payload.size()));
       ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint8_t>(listener), 0, from};
-      if (!ipc::SendMbuf(steer_out_[owner], m)) {
-        ++counters_.steer_full;
-        rte_pktmbuf_free(m);
-        return;
-      }
-      ++counters_.steered_out;
+      SteerBatch& b = steer_batch_[owner];
+      b.pkts[b.n++] = m;  // enqueued in one burst per owner at the end of the RX burst
       return;
     }
     engine_.Deliver(static_cast<uint32_t>(listener), v.payload, from, now);
@@ -298,6 +295,18 @@ void DpdkShard::ReceivePort(size_t p, route::TimeNs now) {
   }
   rte_pktmbuf_free_bulk(done_, n_done_);
   n_done_ = 0;
+  for (uint32_t o = 0; o < steer_batch_.size(); ++o) {
+    SteerBatch& b = steer_batch_[o];
+    if (b.n == 0) continue;
+    const unsigned sent =
+        rte_ring_enqueue_burst_elem(steer_out_[o], b.pkts, sizeof(rte_mbuf*), b.n, nullptr);
+    counters_.steered_out += sent;
+    if (sent < b.n) {
+      counters_.steer_full += b.n - sent;
+      rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
+    }
+    b.n = 0;
+  }
 }
 
 unsigned DpdkShard::PollSteered(route::TimeNs now) {

@@ -134,6 +134,12 @@ class DpdkShard final : public DatagramOut {
   DpdkShardCounters counters_;
   ShardEngine engine_;
 
+  // Mbufs steered to each owner during one RX burst, enqueued together.
+  struct SteerBatch {
+    unsigned n = 0;
+    rte_mbuf* pkts[kBurst];
+  };
+  std::vector<SteerBatch> steer_batch_;
   // Received mbufs already handled, freed together at the end of the burst.
   rte_mbuf* done_[kBurst];
   unsigned n_done_ = 0;
