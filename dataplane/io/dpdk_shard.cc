@@ -119,6 +119,9 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
     params.dst_ip = to.ip;
     params.src_port = src_port;
     params.dst_port = to.port;
+    if (config_.udp_checksum_offload) {
+      params.udp_checksum = net::UdpChecksumMode::kOffloadPseudoHeader;
+    }
     c.ip = to.ip;
     c.port = to.port;
     c.src_port = src_port;
@@ -140,6 +143,12 @@ void DpdkShard::Commit(uint16_t len) {
   const size_t header = cur_tmpl_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
   cur_->data_len = static_cast<uint16_t>(header + len);
   cur_->pkt_len = cur_->data_len;
+  if (config_.udp_checksum_offload) {
+    // The template wrote the pseudo-header sum; the port completes the UDP checksum.
+    cur_->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+    cur_->l2_len = static_cast<uint16_t>(cur_tmpl_->tmpl.l2_bytes());
+    cur_->l3_len = net::kIpv4MinHeaderBytes;
+  }
   Transmit(cur_port_, cur_);
   cur_ = nullptr;
 }

@@ -63,6 +63,7 @@ struct DpdkShardConfig {
   uint32_t address = 0;                 // the hub's IPv4 address (host order)
   size_t tx_port = 0;                   // position in `ports` that routed egress leaves by
   std::optional<net::Mac> gateway_mac;  // next hop of destinations never learned (no ARP then)
+  bool udp_checksum_offload = false;    // the TX port computes UDP checksums
   size_t neighbor_capacity = 16384;
 };
 
