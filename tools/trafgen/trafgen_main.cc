@@ -150,8 +150,12 @@ int Run(const Options& o, const FrameSet& frames) {
         const uint16_t sent = rte_eth_tx_burst(port, 0, tx.data(), static_cast<uint16_t>(n));
         r.sent += sent;
         if (sent < n) {
+          // Refused frames count as offered and lost, but the replay goes on with them: the
+          // hub must see every call's frames in order (a lost header or terminator would turn
+          // the rest of the call into drops of their own).
           r.tx_failed += n - sent;
           rte_pktmbuf_free_bulk(&tx[sent], n - sent);
+          next = (next + nframes - ((n - sent) % nframes)) % nframes;
         }
         moved = true;
       }
