@@ -47,7 +47,8 @@ using dmrswitch::e2e::FreeUdpPort;
 using dmrswitch::e2e::HubProcess;
 
 struct Args {
-  double seconds = 8;  // long enough that heartbeat aliasing averages out (status lines are 1 s apart)
+  double seconds =
+      8;  // long enough that heartbeat aliasing averages out (status lines are 1 s apart)
   unsigned receivers = 16;
   unsigned ingress_pps = 30000;
   unsigned shards = 1;

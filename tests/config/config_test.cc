@@ -542,8 +542,7 @@ const BadCase kBadCases[] = {
     {"dpdk_gateway_mac", "[dpdk]\ngateway_mac = \"01:00:5e:00:00:01\"",
      "config.toml: dpdk.gateway_mac = \"01:00:5e:00:00:01\": must be a unicast MAC address "
      "\"aa:bb:cc:dd:ee:ff\""},
-    {"dpdk_tx_port", "[dpdk]\ntx_port = 40",
-     "config.toml: dpdk.tx_port = 40: must be in 0..31"},
+    {"dpdk_tx_port", "[dpdk]\ntx_port = 40", "config.toml: dpdk.tx_port = 40: must be in 0..31"},
     {"ua_timer_type", "[hbp]\ndefault_ua_timer_min = \"10\"",
      "config.toml: hbp.default_ua_timer_min = \"10\": expected a number, not a string"},
     {"ua_timer", "[hbp]\ndefault_ua_timer_min = -1",
