@@ -25,6 +25,23 @@ std::string Trimmed(std::string_view s) {
   return std::string(s);
 }
 
+// The RPTC text fields a record keeps (trailing spaces and NULs removed).
+void CopyRptcFields(const proto::RptcConfig& cfg, ClientRecord* r) {
+  r->callsign = Trimmed(cfg.callsign);
+  r->rx_freq = Trimmed(cfg.rx_freq);
+  r->tx_freq = Trimmed(cfg.tx_freq);
+  r->tx_power = Trimmed(cfg.tx_power);
+  r->color_code = Trimmed(cfg.color_code);
+  r->latitude = Trimmed(cfg.latitude);
+  r->longitude = Trimmed(cfg.longitude);
+  r->height = Trimmed(cfg.height);
+  r->location = Trimmed(cfg.location);
+  r->description = Trimmed(cfg.description);
+  r->url = Trimmed(cfg.url);
+  r->software_id = Trimmed(cfg.software_id);
+  r->package_id = Trimmed(cfg.package_id);
+}
+
 // Removes position `pos` of a dense key vector by moving the last key there; returns the key that
 // moved (so that its owner can update its index), or nullptr if none moved.
 template <typename K>
@@ -288,20 +305,7 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     std::string options = std::move(it->second.options);
     ErasePending(c.id);
     ClientRecord& r = f->second;
-    const proto::RptcConfig& cfg = c.config;
-    r.callsign = Trimmed(cfg.callsign);
-    r.rx_freq = Trimmed(cfg.rx_freq);
-    r.tx_freq = Trimmed(cfg.tx_freq);
-    r.tx_power = Trimmed(cfg.tx_power);
-    r.color_code = Trimmed(cfg.color_code);
-    r.latitude = Trimmed(cfg.latitude);
-    r.longitude = Trimmed(cfg.longitude);
-    r.height = Trimmed(cfg.height);
-    r.location = Trimmed(cfg.location);
-    r.description = Trimmed(cfg.description);
-    r.url = Trimmed(cfg.url);
-    r.software_id = Trimmed(cfg.software_id);
-    r.package_id = Trimmed(cfg.package_id);
+    CopyRptcFields(c.config, &r);
     if (!options.empty()) r.options = std::move(options);
     r.logged_in_at = now;
     ++counters_.logins_ok;
@@ -329,22 +333,9 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   r.id = c.id;
   r.slot = static_cast<uint32_t>(slot);
   r.addr = from;
-  const proto::RptcConfig& cfg = c.config;
-  r.slots = cfg.slots;
-  r.slot_mask = proto::RptcSlotMask(cfg.slots);
-  r.callsign = Trimmed(cfg.callsign);
-  r.rx_freq = Trimmed(cfg.rx_freq);
-  r.tx_freq = Trimmed(cfg.tx_freq);
-  r.tx_power = Trimmed(cfg.tx_power);
-  r.color_code = Trimmed(cfg.color_code);
-  r.latitude = Trimmed(cfg.latitude);
-  r.longitude = Trimmed(cfg.longitude);
-  r.height = Trimmed(cfg.height);
-  r.location = Trimmed(cfg.location);
-  r.description = Trimmed(cfg.description);
-  r.url = Trimmed(cfg.url);
-  r.software_id = Trimmed(cfg.software_id);
-  r.package_id = Trimmed(cfg.package_id);
+  r.slots = c.config.slots;
+  r.slot_mask = proto::RptcSlotMask(c.config.slots);
+  CopyRptcFields(c.config, &r);
   r.options = std::move(options);
   r.logged_in_at = now;
 
