@@ -12,9 +12,24 @@ For each scenario (fanout F, HBP or OBP v1 destinations) it
      drops, and the loop-latency percentiles it logs at stop;
 and prints one table (markdown) plus a PNG plot.
 
+With --memif (issue #4 item 4(b)) it also runs the hub on net_memif (role=server, one port: RX
+and routed egress, tx_port = 0) against dmrswitch-trafgen (tools/trafgen), a separate DPDK
+process on the other end (role=client) that replays the same pcap flat out and counts all the
+egress it gets back; `dpdk-testpmd --forward-mode=io --port-topology=loop` in the hub's place
+is that setup's ceiling. On 2 cores: hub main lcore (control plane, mostly idle) and the
+generator share CPU 0 (`--lcores=0@0,1@1` for the hub, `-l 0` for the generator); the hub's
+shard lcore owns CPU 1.
+
+With --zero-loss (issue #4 item 5) it searches, per HBP fanout, the highest offered rate with no
+loss on memif (RFC 2544 style: binary search, a fresh hub per trial): a trial passes when the
+generator's port refused nothing (tx_failed = 0), received = sent x fanout within
+--loss-tolerance (default 0: exact), and the hub counted no drops (status lines, shard counters).
+
 Run as root on a box with hugepages (the harness reserves them if needed and restores the
 previous reservation). Example:
   bench/pps_harness.py --build build --seconds 6 --out-md /tmp/pps.md --out-png docs/pps.png
+  bench/pps_harness.py --build build --memif --memif-only --zero-loss --seconds 4 \
+      --out-md /tmp/memif.md
 """
 import argparse
 import os
@@ -23,9 +38,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PCAP_MAC = "02:70:63:61:70:00"  # net_pcap0's MAC in DPDK 22.11
+# net_memif takes its MAC from the mac= devarg (the default, 01:ab:23:cd:45:ef, is multicast):
+# the hub's memif port gets HUB_MEMIF_MAC, which pcapgen writes as every frame's destination.
+HUB_MEMIF_MAC = "02:00:c6:12:00:01"
+GEN_MEMIF_MAC = "02:00:c6:12:00:02"
+BUCKET = 64  # the generator's token bucket depth (packets); --bucket
 
 
 def sh(cmd, **kw):
@@ -125,6 +146,266 @@ def hub(dp, config, pcap, seconds, workdir, shards):
     return steady(ins), steady(outs), steady(drops), lat, out
 
 
+class Proc:
+    """A background process whose output is collected by a thread; waits for a ready line."""
+
+    def __init__(self, cmd, cwd, ready):
+        self.lines = []
+        self.ready = threading.Event()
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  cwd=cwd, start_new_session=True)
+
+        def pump():
+            for line in self.p.stdout:
+                self.lines.append(line)
+                if ready in line:
+                    self.ready.set()
+            self.ready.set()  # exited: nobody waits for nothing
+
+        self.t = threading.Thread(target=pump, daemon=True)
+        self.t.start()
+
+    def wait_ready(self, timeout):
+        return self.ready.wait(timeout) and self.p.poll() is None
+
+    def stop(self):
+        """SIGINT (SIGKILL after 20 s); returns the whole output."""
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGINT)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.t.join(timeout=5)
+        return "".join(self.lines)
+
+
+def memif_vdev(sock, role, mac):
+    # A socket file in the run's temporary directory (removed with it), not an abstract one.
+    return f"net_memif0,role={role},socket={sock},socket-abstract=no,mac={mac}"
+
+
+def trafgen(gen, pcap, sock, rate, seconds, workdir):
+    """One generator run on the memif client end; returns its result line as a dict."""
+    cmd = [gen, "--pcap", pcap, "--rate-pps", str(int(rate)), "--seconds", str(seconds),
+           "--bucket", str(BUCKET),
+           "--link-timeout-s", "15", "--drain-ms", "300", "--",
+           f"--vdev={memif_vdev(sock, 'client', GEN_MEMIF_MAC)}", "-l", "0",
+           "--file-prefix=pps-gen", "--log-level=lib.eal:error"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=seconds + 60)
+    for line in r.stdout.splitlines():
+        if line.startswith("trafgen: "):
+            return {k: float(v) for k, v in (t.split("=") for t in line.split()[1:])}
+    raise RuntimeError(f"trafgen failed (exit {r.returncode}):\n{r.stdout}{r.stderr}")
+
+
+def memif_hub_config(config, sock, workdir, shards):
+    text = open(config).read()
+    eal = (f'eal_args = ["--no-pci", "--vdev={memif_vdev(sock, "server", HUB_MEMIF_MAC)}", '
+           f'"--file-prefix=pps-dp-memif", "--in-memory", "--lcores=0@0,1@1", '
+           f'"--log-level=lib.eal:error"]\ntx_port = 0\ngateway_mac = "02:00:00:00:00:fe"\n')
+    text = re.sub(r"^eal_args\s*=.*$", eal.rstrip("\n"), text, flags=re.M)
+    text = re.sub(r"^status_interval_s\s*=.*$", "status_interval_s = 1", text, flags=re.M)
+    if "status_interval_s" not in text:
+        text = text.replace("[hub]\n", "[hub]\nstatus_interval_s = 1\n", 1)
+    path = os.path.join(workdir, "hub-memif.toml")
+    open(path, "w").write(text)
+    return path
+
+
+SHARD_RE = re.compile(r"shard \d+: rx (\d+) tx (\d+) tx_dropped (\d+) routed (\d+) out (\d+) .*?"
+                      r"no_neighbor (\d+) no_mbuf (\d+) net_rejects (\d+)")
+
+
+def memif_trial(dp, gen, hub_config, pcap, sock, rate, seconds, workdir):
+    """A fresh hub on the memif server end, the generator at `rate` (0: flat out) on the client
+    end; returns the generator's counters plus the hub's."""
+    if os.path.exists(sock):
+        os.unlink(sock)
+    hub_p = Proc([dp, "--config", hub_config], workdir, "dmrswitch-dp: dpdk mode")
+    try:
+        if not hub_p.wait_ready(30):
+            raise RuntimeError("hub did not start:\n" + hub_p.stop()[-3000:])
+        g = trafgen(gen, pcap, sock, rate, seconds, workdir)
+    finally:
+        out = hub_p.stop()
+        if os.path.exists(sock):
+            os.unlink(sock)
+    ins, outs, drops = [], [], []
+    for m in re.finditer(r"in (\d+) pps, out (\d+) pps, dropped (\d+) pps", out):
+        ins.append(int(m.group(1)))
+        outs.append(int(m.group(2)))
+        drops.append(int(m.group(3)))
+    h = [0] * 8
+    for m in SHARD_RE.finditer(out):
+        h = [a + int(b) for a, b in zip(h, m.groups())]
+    lat = re.findall(r"loop latency p50 (\d+) ns p99 (\d+) ns p99\.9 (\d+) ns", out)
+    g.update(hub_rx=h[0], hub_tx=h[1], hub_tx_dropped=h[2], hub_routed=h[3], hub_out=h[4],
+             hub_no_neighbor=h[5], hub_no_mbuf=h[6], hub_net_rejects=h[7],
+             hub_status_dropped=sum(drops),
+             # Over the generator's sending time: the hub's status lines also cover its idle
+             # start-up and the link set-up.
+             hub_in_pps=h[0] / max(g["seconds"], 1e-9), hub_out_pps=h[1] / max(g["seconds"], 1e-9),
+             lat=lat[0] if lat else ("-",) * 3, hub_log=out)
+    # At stop the hub says goodbye (MSTCL, ControlPlane::Shutdown -> HbpAuth::Shutdown) to each
+    # fixed client; the generator has left by then, so those are dropped at TX: not the trial's.
+    clients = [int(c) for c in re.findall(r"status: clients (\d+)", out)]
+    g["hub_goodbyes"] = min(h[2], clients[-1] if clients else 0)
+    g["hub_drops"] = (max(0, h[4] - h[1]) + (h[0] - h[3]) + h[5] + h[6] + h[7] + sum(drops) +
+                      (h[2] - g["hub_goodbyes"]))
+    return g
+
+
+def testpmd_memif(gen, pcap, sock, seconds, workdir):
+    """dpdk-testpmd io forwarding in the hub's place (one memif port looped back to itself):
+    the ceiling of memif plus this generator. Returns the generator's counters."""
+    if os.path.exists(sock):
+        os.unlink(sock)
+    cmd = ["dpdk-testpmd", "--lcores=0@0,1@1", "--no-pci", "--in-memory",
+           "--file-prefix=pps-testpmd-memif", "--log-level=lib.eal:error",
+           f"--vdev={memif_vdev(sock, 'server', HUB_MEMIF_MAC)}", "--",
+           "--forward-mode=io", "--port-topology=loop", "--auto-start", "--nb-cores=1",
+           "--rxq=1", "--txq=1", "--rxd=1024", "--txd=1024", "--burst=32", "--stats-period=1"]
+    tp = Proc(cmd, workdir, "packet forwarding")
+    try:
+        if not tp.wait_ready(30):
+            raise RuntimeError("testpmd did not start:\n" + tp.stop()[-3000:])
+        return trafgen(gen, pcap, sock, 0, seconds, workdir)
+    finally:
+        tp.stop()
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
+def trial_verdict(g, fanout, tolerance):
+    """(passed, reason, loss ratio) of one zero-loss trial."""
+    expected = g["sent"] * fanout
+    loss = (expected - g["received"]) / expected if expected else 1.0
+    if g["requested_pps"] and g["offered_pps"] < 0.98 * g["requested_pps"]:
+        return False, "generator below the requested rate", loss
+    if g["tx_failed"]:
+        return False, f"{int(g['tx_failed'])} refused at the port", loss
+    if g["hub_drops"]:
+        return False, f"hub drops {int(g['hub_drops'])}", loss
+    if g["received"] < expected and loss > tolerance:
+        return False, f"{int(expected - g['received'])} not received", loss
+    if g["received"] > expected:
+        return False, f"{int(g['received'] - expected)} more than expected", loss
+    return True, "ok", loss
+
+
+def zero_loss(dp, gen, config, pcap, sock, fanout, args, workdir, flat_out=None):
+    """RFC 2544 style: a flat-out trial (the generator's own ceiling; `flat_out` if it was run
+    already), then a binary search on a log scale between --zl-min-mpps and --zl-max-mpps."""
+    trials = []
+
+    def trial(rate):
+        if rate == 0 and flat_out is not None:
+            g = flat_out
+            ok, why, loss = trial_verdict(g, fanout, args.loss_tolerance)
+            trials.append(dict(rate=rate, g=g, ok=ok, why=why, loss=loss))
+            return ok, g
+        for _ in range(3):  # a generator descheduled below its rate is no trial: again
+            g = memif_trial(dp, gen, config, pcap, sock, rate, args.seconds, workdir)
+            ok, why, loss = trial_verdict(g, fanout, args.loss_tolerance)
+            if not why.startswith("generator below"):
+                break
+            print(f"  (generator offered {g['offered_pps']/1e6:.3f} of {rate/1e6:.3f} Mpps: "
+                  "again)", flush=True)
+        trials.append(dict(rate=rate, g=g, ok=ok, why=why, loss=loss))
+        print(f"  fanout {fanout} trial {len(trials)}: requested "
+              f"{'flat out' if rate == 0 else f'{rate/1e6:.3f} Mpps'}, offered "
+              f"{g['offered_pps']/1e6:.3f} Mpps, sent {int(g['sent'])}, received "
+              f"{int(g['received'])} (x{g['received']/max(g['sent'], 1):.3f}), hub drops "
+              f"{int(g['hub_drops'])}: {'PASS' if ok else 'FAIL ' + why}", flush=True)
+        return ok, g
+
+    ok, g = trial(0)
+    if ok:
+        return trials, g["offered_pps"]
+    # Refused frames make a flat-out "offered" rate meaningless as a bound: the search's top is
+    # --zl-max-mpps.
+    lo, hi = args.zl_min_mpps * 1e6, args.zl_max_mpps * 1e6
+    best = 0.0
+    if trial(lo)[0]:
+        best = lo
+        for _ in range(args.zl_iterations):
+            mid = (lo * hi) ** 0.5
+            if trial(mid)[0]:
+                lo = best = mid
+            else:
+                hi = mid
+    return trials, best
+
+
+def run_memif(args, dp, gen, tgen, work, rows):
+    """The memif rows (flat out, per HBP fanout) and, with --zero-loss, the searches."""
+    sock = os.path.join(work, "memif.sock")
+    results = []
+    ceiling = None
+    for f in [int(x) for x in args.fanouts.split(",") if x]:
+        pcap = os.path.join(work, f"memif-f{f}.pcap")
+        config = os.path.join(work, f"memif-f{f}.toml")
+        sh([gen, "--out-pcap", pcap, "--out-config", config, "--streams", str(args.streams),
+            "--frames", str(args.frames), "--hub-mac", HUB_MEMIF_MAC, "--dmrd-bytes", "53",
+            "--shards", "1", "--fanout", str(f)])
+        hub_config = memif_hub_config(config, sock, work, 1)
+        if ceiling is None:
+            ceiling = testpmd_memif(tgen, pcap, sock, args.seconds, work)
+            print(f"memif ceiling (testpmd io loop): generator offered "
+                  f"{ceiling['offered_pps']/1e6:.2f} Mpps, got back {ceiling['rx_pps']/1e6:.2f} "
+                  f"Mpps", flush=True)
+        g = memif_trial(dp, tgen, hub_config, pcap, sock, 0, args.seconds, work)
+        ok, why, loss = trial_verdict(g, f, args.loss_tolerance)
+        print(f"HBP memif fanout {f}: generator flat out, port took "
+              f"{g['sent']/g['seconds']/1e6:.2f} Mpps (refused {int(g['tx_failed'])}), hub in {g['hub_in_pps']/1e6:.2f} out "
+              f"{g['hub_out_pps']/1e6:.2f} Mpps, generator got {g['rx_pps']/1e6:.2f} Mpps, "
+              f"hub drops {int(g['hub_drops'])}", flush=True)
+        for line in g["hub_log"].splitlines():
+            if " shard " in line and " rx " in line:
+                print("   ", line.split(" info ")[-1], flush=True)
+        rows.append(dict(kind="HBP memif", fanout=f, testpmd=ceiling["rx_pps"],
+                         testpmd_tx=ceiling["rx_pps"], hub_in=g["hub_in_pps"],
+                         hub_out=g["hub_out_pps"], drop=g["hub_drops"] / max(g["seconds"], 1e-9),
+                         lat=g["lat"]))
+        if args.zero_loss:
+            trials, best = zero_loss(dp, tgen, hub_config, pcap, sock, f, args, work, g)
+            results.append(dict(fanout=f, trials=trials, best=best))
+            print(f"zero-loss fanout {f}: {best/1e6:.3f} Mpps ingress, "
+                  f"{best*f/1e6:.3f} Mpps egress", flush=True)
+    return results
+
+
+def zero_loss_tables(results, args):
+    tol = (f"within {args.loss_tolerance*100:g} % of egress" if args.loss_tolerance
+           else "exactly")
+    out = ["| destinations | zero-loss ingress (Mpps) | zero-loss egress (Mpps) | trials | "
+           "highest trial with loss ≤ 0.001 % (Mpps in) |", "|---|---|---|---|---|"]
+    for r in results:
+        near = [t["g"]["offered_pps"] for t in r["trials"]
+                if not t["g"]["tx_failed"] and not t["g"]["hub_drops"] and t["loss"] <= 1e-5]
+        out.append(f"| {r['fanout']} HBP memif | {r['best']/1e6:.3f} | "
+                   f"{r['best']*r['fanout']/1e6:.3f} | {len(r['trials'])} | "
+                   f"{max(near)/1e6 if near else 0:.3f} |")
+    out += ["", f"Trials (pass: port refused nothing, received = sent × fanout {tol}, hub "
+            "drops 0; `seconds` each, a fresh hub per trial):", "",
+            "| fanout | requested (Mpps) | offered (Mpps) | sent | refused | received | "
+            "received / sent | loss | hub rx / tx | hub drops | generator busy | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for t in r["trials"]:
+            g = t["g"]
+            req = "flat out" if t["rate"] == 0 else f"{t['rate']/1e6:.3f}"
+            out.append(
+                f"| {r['fanout']} | {req} | {g['offered_pps']/1e6:.3f} | {int(g['sent'])} | "
+                f"{int(g['tx_failed'])} | {int(g['received'])} | "
+                f"{g['received']/max(g['sent'], 1):.4f} | {t['loss']*100:.4f} % | "
+                f"{g['hub_rx']} / {g['hub_tx']} | {int(g['hub_drops'])} | {g['busy']*100:.0f} % | "
+                f"{'pass' if t['ok'] else 'fail: ' + t['why']} |")
+    return "\n".join(out)
+
+
 def tsc_mhz():
     for line in open("/proc/cpuinfo"):
         if line.startswith("cpu MHz"):
@@ -142,19 +423,45 @@ def main():
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--out-md", default="")
     ap.add_argument("--out-png", default="")
+    ap.add_argument("--memif", action="store_true",
+                    help="also run the hub on net_memif against dmrswitch-trafgen (HBP fanouts)")
+    ap.add_argument("--memif-only", action="store_true",
+                    help="skip the net_pcap -> net_null scenarios")
+    ap.add_argument("--zero-loss", action="store_true",
+                    help="RFC 2544 style search of the highest loss-free rate on memif")
+    ap.add_argument("--frames", type=int, default=40, help="frames per call in the memif pcap")
+    ap.add_argument("--loss-tolerance", type=float, default=0.0,
+                    help="zero-loss: accepted share of egress not received (0: exact)")
+    ap.add_argument("--zl-min-mpps", type=float, default=0.1)
+    ap.add_argument("--zl-max-mpps", type=float, default=20.0)
+    ap.add_argument("--zl-iterations", type=int, default=7)
+    ap.add_argument("--bucket", type=int, default=64,
+                    help="memif: the generator's token bucket depth in packets")
     args = ap.parse_args()
+    if args.zero_loss:
+        args.memif = True
+    global BUCKET
+    BUCKET = args.bucket
 
     dp = os.path.abspath(os.path.join(args.build, "dataplane", "dmrswitch-dp"))
     gen = os.path.abspath(os.path.join(args.build, "tools", "pcapgen", "dmrswitch-pcapgen"))
-    for b in (dp, gen):
+    tgen = os.path.abspath(os.path.join(args.build, "tools", "trafgen", "dmrswitch-trafgen"))
+    for b in (dp, gen) + ((tgen,) if args.memif else ()):
         if not os.path.exists(b):
             sys.exit(f"missing {b}: build first (tools/test.sh or meson compile -C {args.build})")
 
     scenarios = [("HBP", int(f), 0) for f in args.fanouts.split(",") if f]
     if args.obp_fanout:
         scenarios.append(("OBP v1", 0, args.obp_fanout))
+    if args.memif_only:
+        scenarios = []
     rows = []
+    zl_results = []
     with Hugepages(1024), tempfile.TemporaryDirectory(prefix="dsw-pps-") as work:
+        if args.memif:
+            if args.shards != 1:
+                sys.exit("--memif: one shard only (2 cores: the generator needs one)")
+            zl_results = run_memif(args, dp, gen, tgen, work, rows)
         for kind, fanout, peers in scenarios:
             pcap = os.path.join(work, "load.pcap")
             config = os.path.join(work, "load.toml")
@@ -187,6 +494,8 @@ def main():
             f"{(r['hub_in']/r['testpmd'] if r['testpmd'] else 0):.2f} | {r['hub_out']/1e6:.2f} | "
             f"{r['drop']/1e6:.3f} | {cyc:.0f} | {' / '.join(r['lat'])} |")
     table = "\n".join(lines)
+    if zl_results:
+        table += "\n\n" + zero_loss_tables(zl_results, args)
     print(table)
     if args.out_md:
         open(args.out_md, "w").write(table + "\n")
