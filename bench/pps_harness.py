@@ -429,7 +429,7 @@ def main():
                     help="skip the net_pcap -> net_null scenarios")
     ap.add_argument("--zero-loss", action="store_true",
                     help="RFC 2544 style search of the highest loss-free rate on memif")
-    ap.add_argument("--frames", type=int, default=40, help="frames per call in the memif pcap")
+    ap.add_argument("--frames", type=int, default=400, help="frames per call in the memif pcap")
     ap.add_argument("--loss-tolerance", type=float, default=0.0,
                     help="zero-loss: accepted share of egress not received (0: exact)")
     ap.add_argument("--zl-min-mpps", type=float, default=0.1)
@@ -466,7 +466,7 @@ def main():
             pcap = os.path.join(work, "load.pcap")
             config = os.path.join(work, "load.toml")
             cmd = [gen, "--out-pcap", pcap, "--out-config", config, "--streams",
-                   str(args.streams), "--frames", "40", "--hub-mac", PCAP_MAC, "--dmrd-bytes",
+                   str(args.streams), "--frames", "400", "--hub-mac", PCAP_MAC, "--dmrd-bytes",
                    "53", "--shards", str(args.shards)]
             if peers:
                 cmd += ["--fanout", "1", "--obp-peers", str(peers)]
