@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "tools/sim/call_endpoint.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/paced_sender.h"
 #include "tools/sim/udp.h"
@@ -89,7 +90,7 @@ struct HbpClientCounters {
   uint64_t tx_errors = 0;
 };
 
-class HbpClient : public Pollable {
+class HbpClient : public CallEndpoint {
  public:
   // Opens the socket; a failure is reported by status() and by Login().
   explicit HbpClient(HbpClientOptions options);
@@ -111,33 +112,9 @@ class HbpClient : public Pollable {
   // RPTO with new options while running (FreeDMR accepts it in any state); acked by RPTACK.
   absl::Status SendOptions(std::string options);
 
-  // Transmission. Start* queue the frames (paced by the spec's cadence, sent while polling) and
-  // return the stream ID; Send* also poll until the last frame is out.
-  uint32_t StartVoiceCall(const VoiceCallSpec& spec);
-  SentCall SendVoiceCall(const VoiceCallSpec& spec);
-  uint32_t StartDataCall(const DataCallSpec& spec);
-  SentCall SendDataCall(const DataCallSpec& spec);
-  void StartFrames(std::vector<DmrdFrame> frames, absl::Duration cadence);
-  SentCall SendFrames(std::vector<DmrdFrame> frames, absl::Duration cadence);
   // Any bytes, now (malformed packets, spoofing tests).
   absl::Status SendRaw(std::span<const uint8_t> bytes);
-  bool transmitting() const { return !sender_.idle(); }
-
-  // Reception. Polls until at least `min_calls` streams have ended with a terminator and then
-  // nothing arrived for `settle`, or `timeout` passes; returns every stream collected so far
-  // (complete or not, in first-arrival order) and forgets them.
-  std::vector<ReceivedCall> Receive(absl::Duration timeout, size_t min_calls = 1,
-                                    absl::Duration settle = absl::Milliseconds(100));
-  // Everything that arrives within `duration` (e.g. to check that nothing does).
-  std::vector<ReceivedCall> ReceiveFor(absl::Duration duration);
-  // What has been collected so far, without polling.
-  std::vector<ReceivedCall> TakeReceived() { return collector_.Take(); }
-  // Called for every DMRD received while running (also when collect_frames is false).
-  void SetFrameCallback(std::function<void(const ReceivedFrame&)> cb) { on_frame_ = std::move(cb); }
-
-  // One poll round for this client alone (see PollOnce); RunFor polls for `duration`.
-  void Poll(absl::Duration timeout);
-  void RunFor(absl::Duration duration);
+  // Calls out and in: see CallEndpoint (StartVoiceCall, Receive, ...).
 
   HbpClientState state() const { return state_; }
   bool running() const { return state_ == HbpClientState::kRunning; }
@@ -154,6 +131,10 @@ class HbpClient : public Pollable {
   absl::Time NextDeadline() const override;
   void OnReadable(absl::Time now) override;
   void OnTimers(absl::Time now) override;
+
+ protected:
+  uint32_t sender_id() const override { return options_.id; }
+  uint64_t frames_received() const override { return counters_.dmrd_rx; }
 
  private:
   void Handle(std::span<const uint8_t> pkt, absl::Time arrival);
@@ -178,9 +159,6 @@ class HbpClient : public Pollable {
   bool login_requested_ = false;  // Login()/StartLogin() was called: reconnects are allowed
   bool icmp_seen_ = false;
   HbpClientCounters counters_;
-  PacedSender sender_;
-  StreamCollector collector_;
-  std::function<void(const ReceivedFrame&)> on_frame_;
 };
 
 }  // namespace dmrswitch::sim

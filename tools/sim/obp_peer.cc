@@ -115,6 +115,7 @@ void ObpPeer::OnTimers(absl::Time now) {
 }
 
 void ObpPeer::Collect(const ReceivedFrame& f) {
+  if (on_frame_) on_frame_(f);
   if (options_.collect_frames) collector_.Add(f);
 }
 
@@ -187,78 +188,6 @@ void ObpPeer::Handle(std::span<const uint8_t> pkt, const sockaddr_in& from, absl
       ++counters_.rx_unknown;
       return;
   }
-}
-
-void ObpPeer::Poll(absl::Duration timeout) {
-  Pollable* self[] = {this};
-  PollOnce(self, timeout);
-}
-
-void ObpPeer::RunFor(absl::Duration duration) {
-  Pollable* self[] = {this};
-  PollFor(self, duration);
-}
-
-// ---------------------------------------------------------------------------------------------
-
-uint32_t ObpPeer::StartVoiceCall(const VoiceCallSpec& spec) {
-  std::vector<DmrdFrame> frames = BuildVoiceCall(spec, options_.network_id);
-  const uint32_t stream = proto::LoadBe32(frames.front().data() + proto::dmrd_offset::kStreamId);
-  sender_.Add(std::move(frames), spec.cadence, absl::Now());
-  return stream;
-}
-
-SentCall ObpPeer::SendVoiceCall(const VoiceCallSpec& spec) {
-  return SendFrames(BuildVoiceCall(spec, options_.network_id), spec.cadence);
-}
-
-uint32_t ObpPeer::StartDataCall(const DataCallSpec& spec) {
-  std::vector<DmrdFrame> frames = BuildDataCall(spec, options_.network_id);
-  const uint32_t stream = proto::LoadBe32(frames.front().data() + proto::dmrd_offset::kStreamId);
-  sender_.Add(std::move(frames), spec.cadence, absl::Now());
-  return stream;
-}
-
-SentCall ObpPeer::SendDataCall(const DataCallSpec& spec) {
-  return SendFrames(BuildDataCall(spec, options_.network_id), spec.cadence);
-}
-
-void ObpPeer::StartFrames(std::vector<DmrdFrame> frames, absl::Duration cadence) {
-  sender_.Add(std::move(frames), cadence, absl::Now());
-}
-
-SentCall ObpPeer::SendFrames(std::vector<DmrdFrame> frames, absl::Duration cadence) {
-  const absl::Duration budget = cadence * static_cast<int64_t>(frames.size()) + absl::Seconds(5);
-  const uint64_t job = sender_.Add(std::move(frames), cadence, absl::Now(), /*record=*/true);
-  Pollable* self[] = {this};
-  PollUntil(
-      self, [&] { return sender_.done(job); }, budget);
-  return sender_.TakeFinished(job);
-}
-
-std::vector<ReceivedCall> ObpPeer::Receive(absl::Duration timeout, size_t min_calls,
-                                           absl::Duration settle) {
-  const absl::Time deadline = absl::Now() + timeout;
-  Pollable* self[] = {this};
-  auto frames = [this] { return counters_.dmrd_rx + counters_.dmre_rx; };
-  uint64_t seen = frames();
-  absl::Time quiet_since = absl::Now();
-  for (;;) {
-    const absl::Time now = absl::Now();
-    if (frames() != seen) {
-      seen = frames();
-      quiet_since = now;
-    }
-    if (collector_.completed() >= min_calls && now - quiet_since >= settle) break;
-    if (now >= deadline) break;
-    PollOnce(self, std::min(deadline - now, absl::Milliseconds(10)));
-  }
-  return collector_.Take();
-}
-
-std::vector<ReceivedCall> ObpPeer::ReceiveFor(absl::Duration duration) {
-  RunFor(duration);
-  return collector_.Take();
 }
 
 }  // namespace dmrswitch::sim

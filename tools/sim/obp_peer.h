@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/obp.h"
+#include "tools/sim/call_endpoint.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/paced_sender.h"
 #include "tools/sim/udp.h"
@@ -64,7 +65,7 @@ struct ObpPeerCounters {
   uint64_t tx_errors = 0;
 };
 
-class ObpPeer : public Pollable {
+class ObpPeer : public CallEndpoint {
  public:
   explicit ObpPeer(ObpPeerOptions options);
   ObpPeer(const ObpPeer&) = delete;
@@ -73,15 +74,10 @@ class ObpPeer : public Pollable {
   // Socket error, if opening failed.
   absl::Status status() const { return status_; }
 
-  // Calls: frames are built as for HBP (repeater_id defaults to network_id; use ts = 1 for
-  // OBP, the builder does not force it) and signed per the mode when sent.
-  uint32_t StartVoiceCall(const VoiceCallSpec& spec);
-  SentCall SendVoiceCall(const VoiceCallSpec& spec);
-  uint32_t StartDataCall(const DataCallSpec& spec);
-  SentCall SendDataCall(const DataCallSpec& spec);
-  void StartFrames(std::vector<DmrdFrame> frames, absl::Duration cadence);
-  SentCall SendFrames(std::vector<DmrdFrame> frames, absl::Duration cadence);
-  bool transmitting() const { return !sender_.idle(); }
+  // Calls (CallEndpoint): frames are built as for HBP (repeater_id defaults to network_id; use
+  // ts = 1 for OBP, the builder does not force it) and signed per the mode when sent. Classic OBP
+  // frames are collected as their 53 DMRD bytes, DMRE frames as 55 DMRD-shaped bytes plus
+  // ReceivedFrame::dmre.
 
   // Bridge control, now.
   void SendBcka();
@@ -91,16 +87,6 @@ class ObpPeer : public Pollable {
   absl::Status SendRaw(std::span<const uint8_t> bytes);
   // Signs one DMRD-shaped 55-byte frame the way this peer sends it (73 or 85/89 bytes).
   std::vector<uint8_t> Sign(const DmrdFrame& frame, absl::Time now) const;
-
-  // As HbpClient::Receive / ReceiveFor / TakeReceived. Classic OBP frames are collected as their
-  // 53 DMRD bytes, DMRE frames as 55 DMRD-shaped bytes plus ReceivedFrame::dmre.
-  std::vector<ReceivedCall> Receive(absl::Duration timeout, size_t min_calls = 1,
-                                    absl::Duration settle = absl::Milliseconds(100));
-  std::vector<ReceivedCall> ReceiveFor(absl::Duration duration);
-  std::vector<ReceivedCall> TakeReceived() { return collector_.Take(); }
-
-  void Poll(absl::Duration timeout);
-  void RunFor(absl::Duration duration);
 
   const ObpPeerCounters& counters() const { return counters_; }
   // Every BCSQ received, in order.
@@ -116,6 +102,10 @@ class ObpPeer : public Pollable {
   absl::Time NextDeadline() const override;
   void OnReadable(absl::Time now) override;
   void OnTimers(absl::Time now) override;
+
+ protected:
+  uint32_t sender_id() const override { return options_.network_id; }
+  uint64_t frames_received() const override { return counters_.dmrd_rx + counters_.dmre_rx; }
 
  private:
   void Handle(std::span<const uint8_t> pkt, const sockaddr_in& from, absl::Time arrival);
@@ -134,8 +124,6 @@ class ObpPeer : public Pollable {
   ObpPeerCounters counters_;
   std::vector<proto::Bcsq> quenches_{};
   uint8_t last_bcve_version_ = 0;
-  PacedSender sender_;
-  StreamCollector collector_;
 };
 
 }  // namespace dmrswitch::sim
