@@ -373,7 +373,8 @@ std::vector<Bytes> BadFrames(const std::array<uint8_t, 6>& hub_mac,
     StoreBe16(ip.data() + 20, 40000);
     StoreBe16(ip.data() + 22, kHbpPort);
     StoreBe16(ip.data() + 24, static_cast<uint16_t>(8 + payload.size()));
-    std::memcpy(ip.data() + 28, payload.data(), payload.size());  // UDP checksum 0: none
+    if (!payload.empty())
+      std::memcpy(ip.data() + 28, payload.data(), payload.size());  // UDP csum 0
     mutate(ip);
     return frame(0x0800, ip);
   };
