@@ -233,6 +233,21 @@ void HbpAuth::OnRptl(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
   Send(HbpType::kRptack, p->salt, from, out);
 }
 
+HbpAuth::Pending* HbpAuth::PendingAt(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    ++counters_.unknown_id;
+    Nak(id, from, now, out);
+    return nullptr;
+  }
+  if (!(it->second.addr == from)) {
+    ++counters_.wrong_address;
+    Nak(id, from, now, out);
+    return nullptr;
+  }
+  return &it->second;
+}
+
 void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out,
                      std::vector<AuthChange>* changes) {
   proto::Rptk k;
@@ -240,18 +255,9 @@ void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.malformed;
     return;
   }
-  auto it = pending_.find(k.id);
-  if (it == pending_.end()) {
-    ++counters_.unknown_id;
-    Nak(k.id, from, now, out);
-    return;
-  }
-  Pending& p = it->second;
-  if (!(p.addr == from)) {
-    ++counters_.wrong_address;
-    Nak(k.id, from, now, out);
-    return;
-  }
+  Pending* pending = PendingAt(k.id, from, now, out);
+  if (pending == nullptr) return;
+  Pending& p = *pending;
   if (p.state != LoginState::kChallengeSent) {
     ++counters_.wrong_state;
     ErasePending(k.id);
@@ -282,18 +288,9 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.malformed;
     return;
   }
-  auto it = pending_.find(c.id);
-  if (it == pending_.end()) {
-    ++counters_.unknown_id;
-    Nak(c.id, from, now, out);
-    return;
-  }
-  if (!(it->second.addr == from)) {
-    ++counters_.wrong_address;
-    Nak(c.id, from, now, out);
-    return;
-  }
-  if (it->second.state != LoginState::kWaitingConfig) {
+  Pending* pending = PendingAt(c.id, from, now, out);
+  if (pending == nullptr) return;
+  if (pending->state != LoginState::kWaitingConfig) {
     ++counters_.wrong_state;
     ErasePending(c.id);
     Nak(c.id, from, now, out);
@@ -302,7 +299,7 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   if (auto f = clients_.find(c.id); f != clients_.end() && f->second.fixed) {
     // A fixed client logged in from its address: same record, slot and options unless it sent
     // its own RPTO.
-    std::string options = std::move(it->second.options);
+    std::string options = std::move(pending->options);
     ErasePending(c.id);
     ClientRecord& r = f->second;
     CopyRptcFields(c.config, &r);
@@ -326,7 +323,7 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     Nak(c.id, from, now, out);
     return;
   }
-  std::string options = std::move(it->second.options);
+  std::string options = std::move(pending->options);
   ErasePending(c.id);
 
   ClientRecord r;

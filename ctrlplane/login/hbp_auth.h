@@ -211,6 +211,9 @@ class HbpAuth {
   };
 
   void OnRptl(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
+  // The half-open login of `id` from `from`, or nullptr after counting and answering MSTNAK
+  // (no such login, or another address).
+  Pending* PendingAt(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
   void OnRptk(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
               std::vector<AuthChange>* changes);
   void OnRptc(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
