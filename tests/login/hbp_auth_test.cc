@@ -19,6 +19,7 @@
 #include "dataplane/proto/hbp.h"
 #include "dataplane/route/acl.h"
 #include "dataplane/route/types.h"
+#include "tests/common/hex.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -37,27 +38,7 @@ const Endpoint kAddrA{0x0A000001, 62031};
 const Endpoint kAddrB{0x0A000002, 40000};
 const Endpoint kAddrC{0x0A000003, 50000};
 
-Bytes Hex(std::string_view hex) {
-  Bytes out;
-  int hi = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else {
-      continue;
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using ::dmrswitch::test_support::Hex;
 
 Bytes Tagged(std::string_view tag, uint32_t value) {
   Bytes b(tag.begin(), tag.end());

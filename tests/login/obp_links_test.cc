@@ -15,6 +15,7 @@
 #include "dataplane/proto/obp.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
+#include "tests/common/hex.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -30,27 +31,7 @@ const Endpoint kTarget{0xC0A80001, 62035};
 const Endpoint kNat{0x5DB8D822, 41000};
 const Endpoint kOther{0x01020304, 62035};
 
-Bytes Hex(std::string_view hex) {
-  Bytes out;
-  int hi = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else {
-      continue;
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using ::dmrswitch::test_support::Hex;
 
 // "BCKA" + HMAC-SHA1("mypass", "BCKA").
 const Bytes kBcka = Hex("42434b41 901e1c6c62f24506c6c43fd0dd30bcd4f4e060f5");

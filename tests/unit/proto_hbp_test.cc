@@ -21,6 +21,7 @@
 #include "dataplane/proto/bytes.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/proto/reject.h"
+#include "tests/common/hex.h"
 
 namespace dmrswitch::proto {
 
@@ -34,30 +35,7 @@ using Bytes = std::vector<uint8_t>;
 using ::testing::AnyOf;
 
 // "44 4d 52 44" -> bytes; spaces are ignored.
-Bytes Hex(std::string_view hex) {
-  Bytes out;
-  int hi = -1;
-  for (char c : hex) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      v = c - 'A' + 10;
-    } else {
-      continue;
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  if (hi >= 0) std::abort();  // odd number of digits (runs at static initialisation)
-  return out;
-}
+using ::dmrswitch::test_support::Hex;
 
 Bytes Str(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
