@@ -244,16 +244,19 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     // the parse, and a client keeps pinging throughout its calls.
     if (!IsVoiceFrame(v.payload)) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
     const route::Endpoint from{v.src_ip, v.src_port};
-    const uint32_t owner = SteeringKeyOwner(v.payload, config_.engine.nshards);
-    if (owner != config_.engine.index) {
-      // Hand the mbuf itself to its owner, trimmed to the UDP payload.
-      const uint16_t offset = static_cast<uint16_t>(v.payload.data() - data);
-      rte_pktmbuf_adj(m, offset);
-      rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - v.payload.size()));
-      ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint8_t>(listener), 0, from};
-      SteerBatch& b = steer_batch_[owner];
-      b.pkts[b.n++] = m;  // enqueued in one burst per owner at the end of the RX burst
-      return;
+    // One shard owns everything: the steering classification would only ever say "here".
+    if (config_.engine.nshards > 1) {
+      const uint32_t owner = SteeringKeyOwner(v.payload, config_.engine.nshards);
+      if (owner != config_.engine.index) {
+        // Hand the mbuf itself to its owner, trimmed to the UDP payload.
+        const uint16_t offset = static_cast<uint16_t>(v.payload.data() - data);
+        rte_pktmbuf_adj(m, offset);
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - v.payload.size()));
+        ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint8_t>(listener), 0, from};
+        SteerBatch& b = steer_batch_[owner];
+        b.pkts[b.n++] = m;  // enqueued in one burst per owner at the end of the RX burst
+        return;
+      }
     }
     engine_.Deliver(static_cast<uint32_t>(listener), v.payload, from, now);
     done_[n_done_++] = m;  // freed in bulk at the end of the burst
