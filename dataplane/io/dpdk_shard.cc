@@ -23,9 +23,16 @@ namespace {
 // client's packets refreshes it, the others hold the announced copy.
 constexpr net::TimeNs kNeighborTtl = 3600 * net::kNetSec;
 
-// DMRD (HBP or classic OBP) or DMRE: the per-packet traffic.
+// DMRD (HBP or classic OBP) or DMRE: the per-packet traffic. One 4-byte load and two compares
+// (this runs for every datagram).
 bool IsVoiceFrame(std::span<const uint8_t> p) {
-  return p.size() >= 4 && p[0] == 'D' && p[1] == 'M' && p[2] == 'R' && (p[3] == 'D' || p[3] == 'E');
+  if (p.size() < 4) return false;
+  uint32_t tag;
+  std::memcpy(&tag, p.data(), sizeof(tag));
+  uint32_t dmrd, dmre;
+  std::memcpy(&dmrd, "DMRD", sizeof(dmrd));
+  std::memcpy(&dmre, "DMRE", sizeof(dmre));
+  return tag == dmrd || tag == dmre;
 }
 
 size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots) {
