@@ -14,10 +14,24 @@ using proto::LoadBe32;
 using proto::StoreBe24;
 using proto::StoreBe32;
 
+namespace {
+
+// DMRD or DMRE: the frames DPDK mode may forward in their own receive buffer.
+bool IsVoiceTag(const std::vector<uint8_t>& b) {
+  return b.size() >= 4 &&
+         (std::memcmp(b.data(), "DMRD", 4) == 0 || std::memcmp(b.data(), "DMRE", 4) == 0);
+}
+
+}  // namespace
+
 uint8_t* RecordingSink::Begin(SystemRef to, const Endpoint& addr) {
   if (fail_next_ > 0) {
     --fail_next_;
     return nullptr;
+  }
+  if (receiving_ != nullptr) {
+    std::memset(receiving_, 0xEE, receiving_len_);
+    receiving_ = nullptr;
   }
   pending_ = Sent{to, addr, {}};
   // Poison the buffer so that a byte the shard forgot to write shows up in the comparison.
@@ -159,7 +173,11 @@ route::Verdict World::HbpDatagram(const std::vector<uint8_t>& bytes, Endpoint fr
   // An exact-size heap copy so that sanitizers catch any read past the datagram.
   std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes.size() + (bytes.empty() ? 1 : 0)]);
   if (!bytes.empty()) std::memcpy(copy.get(), bytes.data(), bytes.size());
-  return shards_[owner]->OnHbpPacket(proto::ByteSpan(copy.get(), bytes.size()), from, now_);
+  if (IsVoiceTag(bytes)) sink_.Receiving(copy.get(), bytes.size());
+  const route::Verdict v =
+      shards_[owner]->OnHbpPacket(proto::ByteSpan(copy.get(), bytes.size()), from, now_);
+  sink_.Receiving(nullptr, 0);
+  return v;
 }
 
 route::Verdict World::FromClient(size_t i, const Frame& f, const Endpoint* from) {
@@ -182,9 +200,12 @@ route::Verdict World::FromPeer(size_t p, const std::vector<uint8_t>& bytes, cons
   }
   std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes.size() + 1]);
   if (!bytes.empty()) std::memcpy(copy.get(), bytes.data(), bytes.size());
-  return shards_[owner]->OnObpPacket(static_cast<uint32_t>(p),
-                                     proto::ByteSpan(copy.get(), bytes.size()),
-                                     from != nullptr ? *from : peers.at(p).target, now_);
+  if (IsVoiceTag(bytes)) sink_.Receiving(copy.get(), bytes.size());
+  const route::Verdict v = shards_[owner]->OnObpPacket(
+      static_cast<uint32_t>(p), proto::ByteSpan(copy.get(), bytes.size()),
+      from != nullptr ? *from : peers.at(p).target, now_);
+  sink_.Receiving(nullptr, 0);
+  return v;
 }
 
 void World::PlayCall(size_t i, const std::vector<Frame>& frames) {

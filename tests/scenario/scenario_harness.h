@@ -39,8 +39,17 @@ class RecordingSink : public route::PacketSink {
   std::vector<Sent> Take();
   // Makes Begin() fail for the next `n` packets (a full TX queue).
   void FailNext(int n) { fail_next_ = n; }
+  // The voice frame being delivered (null: none). DPDK mode builds a voice frame's first egress
+  // datagram in the received buffer itself (dataplane/io/dpdk_shard.cc), so the first Begin()
+  // poisons it: a shard that read the frame after asking for a buffer would send garbage.
+  void Receiving(uint8_t* frame, size_t len) {
+    receiving_ = frame;
+    receiving_len_ = len;
+  }
 
  private:
+  uint8_t* receiving_ = nullptr;
+  size_t receiving_len_ = 0;
   std::vector<Sent> sent_;
   Sent pending_;
   uint8_t buf_[kMaxPacketBytes + 64];
