@@ -35,6 +35,18 @@ bool IsVoiceFrame(std::span<const uint8_t> p) {
   return tag == dmrd || tag == dmre;
 }
 
+// Room an egress datagram needs behind the buffer start: VLAN-tagged headers plus the largest
+// datagram the core writes.
+constexpr size_t kEgressRoom = net::kUdpHeadersVlanBytes + DatagramOut::kMaxBytes;
+
+// A received mbuf (one segment: HandleFrame drops the others) can carry an egress datagram when
+// this shard alone owns its buffer (not an indirect or external buffer shared with other mbufs)
+// and that buffer has the room.
+bool Reusable(const rte_mbuf* m) {
+  return RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+         m->buf_len >= RTE_PKTMBUF_HEADROOM + kEgressRoom;
+}
+
 size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots) {
   return dmrswitch_mix32(ip ^ (uint32_t{port} << 16) ^ (listener * 0x9E3779B9u)) & (slots - 1);
 }
@@ -135,10 +147,18 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
     c.epoch = neighbor_epoch_;
     c.tmpl = net::UdpHeaderTemplate(params);
   }
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-  if (ABSL_PREDICT_FALSE(m == nullptr)) {
-    ++counters_.no_mbuf;
-    return nullptr;
+  rte_mbuf* m = reuse_;
+  if (m != nullptr) {
+    // The first datagram for a received voice frame goes out in that frame's own mbuf: no
+    // allocation now and no free at the end of the burst (all of it at fanout 1).
+    reuse_ = nullptr;
+    rte_pktmbuf_reset(m);
+  } else {
+    m = rte_pktmbuf_alloc(pool_);
+    if (ABSL_PREDICT_FALSE(m == nullptr)) {
+      ++counters_.no_mbuf;
+      return nullptr;
+    }
   }
   cur_ = m;
   cur_tmpl_ = &c;
@@ -218,6 +238,23 @@ void DpdkShard::SetPortVlan(size_t p, net::Vlan vlan) {
   ++neighbor_epoch_;
 }
 
+[[gnu::always_inline]] inline bool DpdkShard::DeliverInPlace(uint32_t listener,
+                                                             std::span<const uint8_t> payload,
+                                                             route::Endpoint from,
+                                                             route::TimeNs now, rte_mbuf* m,
+                                                             bool voice) {
+  // For a voice frame (DMRD/DMRE) the routing core copies the datagram before it asks for its
+  // first egress buffer and reads only that copy afterwards (Shard::FanOut's `base`; BCSQ and
+  // refusals use decoded fields), so that buffer may be the received mbuf itself. Other
+  // datagrams (keepalives, logins) may be read after a reply was built: they keep their mbuf.
+  const bool offered = voice && Reusable(m);
+  reuse_ = offered ? m : nullptr;
+  engine_.Deliver(listener, payload, from, now);
+  const bool consumed = offered && reuse_ == nullptr;
+  reuse_ = nullptr;
+  return consumed;
+}
+
 void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
   if (ABSL_PREDICT_FALSE(m->nb_segs != 1)) {
     counters_.net.Count(net::NetReject::kTooShort);  // jumbo/scattered: never hub traffic
@@ -249,7 +286,8 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     // Next hops are learned from control traffic (logins, keepalives every 10 s, options,
     // BCKA), not from every voice frame: a table write per DMRD would cost more than the rest of
     // the parse, and a client keeps pinging throughout its calls.
-    if (!IsVoiceFrame(v.payload)) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    const bool voice = IsVoiceFrame(v.payload);
+    if (!voice) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
     const route::Endpoint from{v.src_ip, v.src_port};
     // One shard owns everything: the steering classification would only ever say "here".
     if (config_.engine.nshards > 1) {
@@ -265,7 +303,7 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
         return;
       }
     }
-    engine_.Deliver(static_cast<uint32_t>(listener), v.payload, from, now);
+    if (DeliverInPlace(static_cast<uint32_t>(listener), v.payload, from, now, m, voice)) return;
     done_[n_done_++] = m;  // freed in bulk at the end of the burst
     return;
   }
@@ -336,8 +374,10 @@ unsigned DpdkShard::PollSteered(route::TimeNs now) {
     const unsigned n = ipc::ReceiveMbufs(r, m, kBurst);
     for (unsigned i = 0; i < n; ++i) {
       const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
-      engine_.Deliver(meta.listener_kind, ipc::BytesOf(m[i]), meta.addr, now);
-      rte_pktmbuf_free(m[i]);
+      const std::span<const uint8_t> bytes = ipc::BytesOf(m[i]);
+      if (!DeliverInPlace(meta.listener_kind, bytes, meta.addr, now, m[i], IsVoiceFrame(bytes))) {
+        rte_pktmbuf_free(m[i]);
+      }
     }
     counters_.steered_in += n;
     total += n;

@@ -4,7 +4,8 @@
 // datagram to the shard that owns it (RSS spreads by 4-tuple, the owner is a function of the
 // stream or client ID) over per-(from, to) single-producer rings — the mbuf itself moves, nothing
 // is copied — and hands the datagrams it owns to the ShardEngine. Egress packets are built in
-// fresh mbufs: the payload by the routing core, the L2–L4 headers from a per-destination template.
+// mbufs — a voice frame's first one in the received mbuf itself, the others in fresh ones — the
+// payload by the routing core, the L2–L4 headers from a per-destination template.
 // No locks, syscalls, allocation or logging on this path.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "dataplane/io/shard_engine.h"
@@ -107,6 +109,10 @@ class DpdkShard final : public DatagramOut {
   };
 
   void ReceivePort(size_t p, route::TimeNs now);
+  // Delivers one datagram owned by this shard. For a voice frame, the first egress datagram the
+  // core builds is written into `m` (see Begin); true if that happened and `m` is on its way out.
+  bool DeliverInPlace(uint32_t listener, std::span<const uint8_t> payload, route::Endpoint from,
+                      route::TimeNs now, rte_mbuf* m, bool voice);
   void HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now);
   void Transmit(size_t p, rte_mbuf* m);
   void FlushTx();
@@ -144,6 +150,9 @@ class DpdkShard final : public DatagramOut {
   // Received mbufs already handled, freed together at the end of the burst.
   rte_mbuf* done_[kBurst];
   unsigned n_done_ = 0;
+  // The received mbuf of the voice frame being delivered, until Begin takes it for the first
+  // egress datagram (forwarding in place: at fanout 1 no mbuf is allocated or freed).
+  rte_mbuf* reuse_ = nullptr;
   // The datagram being built between Begin and Commit.
   rte_mbuf* cur_ = nullptr;
   size_t cur_port_ = 0;
