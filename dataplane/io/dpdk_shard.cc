@@ -92,7 +92,8 @@ int DpdkShard::ListenerOf(uint16_t udp_port) const {
 // ---------------------------------------------------------------------------------------------
 // Transmit
 
-void DpdkShard::Transmit(size_t p, rte_mbuf* m) {
+// Inlined into Commit, once per egress packet.
+[[gnu::always_inline]] inline void DpdkShard::Transmit(size_t p, rte_mbuf* m) {
   TxQueue& q = tx_[p];
   if (q.n == kTxBuffer) FlushTx();
   q.pkts[q.n++] = m;
