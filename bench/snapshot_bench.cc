@@ -1,6 +1,8 @@
 // Lookups in a RouteSnapshot, the tables a shard consults per packet (FindClient: every HBP
 // packet) and per new stream (IsMember, FindConference, FindSubscriber). Keys are present and
-// visited in a shuffled order; the table size sets how much of it stays in cache.
+// visited in a shuffled order; the table size sets how much of it stays in cache. Snapshot keys
+// are regular (IDs in steps), which suits multiplicative hashing; BM_TableRandomKeys compares
+// FrozenMap with absl::flat_hash_map, which the snapshot used before, on random keys.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -9,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "dataplane/route/frozen_map.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
 
@@ -96,6 +100,59 @@ void BM_SnapshotFindSubscriber(benchmark::State& state) {
       });
 }
 BENCHMARK(BM_SnapshotFindSubscriber)->Arg(64)->Arg(4096)->Arg(65536);
+
+// state.range(0) random keys of type K (distinct, below 2^24 like DMR IDs, or spread over 64 bits),
+// looked up in a shuffled order: all present (range(1) = 1) or all absent (0).
+template <class K, class Table>
+void BM_TableRandomKeys(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::mt19937_64 rng(99);
+  std::vector<K> keys;  // n present, then n absent
+  absl::flat_hash_map<K, bool> seen;
+  while (keys.size() < 2 * n) {
+    const K k = static_cast<K>(sizeof(K) == 4 ? rng() % 16777216 : rng());
+    if (seen.emplace(k, true).second) keys.push_back(k);
+  }
+  std::vector<std::pair<K, uint32_t>> entries;
+  for (size_t i = 0; i < n; ++i) entries.emplace_back(keys[i], static_cast<uint32_t>(i));
+  const Table table(entries);
+  std::vector<K> probes(keys.begin() + (state.range(1) ? 0 : n),
+                        keys.begin() + (state.range(1) ? n : 2 * n));
+  std::shuffle(probes.begin(), probes.end(), rng);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(table.find(probes[i]));
+    if (++i == probes.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class K>
+struct Frozen {
+  explicit Frozen(const std::vector<std::pair<K, uint32_t>>& entries) : map(entries) {}
+  const uint32_t* find(K key) const { return map.find(key); }
+  route::FrozenMap<K, uint32_t> map;
+};
+template <class K>
+struct Absl {
+  explicit Absl(const std::vector<std::pair<K, uint32_t>>& entries)
+      : map(entries.begin(), entries.end()) {}
+  const uint32_t* find(K key) const {
+    auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+  }
+  absl::flat_hash_map<K, uint32_t> map;
+};
+
+void TableArgs(benchmark::internal::Benchmark* b) {
+  for (int64_t present : {1, 0}) {
+    for (int64_t n : {64, 4096, 65536}) b->Args({n, present});
+  }
+}
+BENCHMARK(BM_TableRandomKeys<uint32_t, Frozen<uint32_t>>)->Apply(TableArgs);
+BENCHMARK(BM_TableRandomKeys<uint32_t, Absl<uint32_t>>)->Apply(TableArgs);
+BENCHMARK(BM_TableRandomKeys<uint64_t, Frozen<uint64_t>>)->Apply(TableArgs);
+BENCHMARK(BM_TableRandomKeys<uint64_t, Absl<uint64_t>>)->Apply(TableArgs);
 
 }  // namespace
 }  // namespace dmrswitch
