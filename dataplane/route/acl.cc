@@ -93,16 +93,18 @@ absl::StatusOr<Acl> Acl::Parse(std::string_view text, uint32_t min_id, uint32_t 
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  std::sort(acl.ranges_.begin(), acl.ranges_.end());
-  std::vector<std::pair<uint32_t, uint32_t>> merged;
-  for (const auto& r : acl.ranges_) {
-    if (!merged.empty() && r.first <= uint64_t{merged.back().second} + 1) {
-      merged.back().second = std::max(merged.back().second, r.second);
+  // Sort, then merge overlapping and adjacent ranges in place.
+  auto& ranges = acl.ranges_;
+  std::sort(ranges.begin(), ranges.end());
+  size_t merged = 0;
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first <= uint64_t{ranges[merged].second} + 1) {
+      ranges[merged].second = std::max(ranges[merged].second, ranges[i].second);
     } else {
-      merged.push_back(r);
+      ranges[++merged] = ranges[i];
     }
   }
-  acl.ranges_ = std::move(merged);
+  ranges.resize(merged + 1);
   return acl;
 }
 

@@ -1,15 +1,16 @@
 // FreeDMR/HBlink3 access lists (PROTOCOL.md §3.9): "PERMIT|DENY:entry,entry,..." where an entry
 // is an ID, "lo-hi" or "ALL". Listed IDs get the action, unlisted IDs the opposite; an empty
-// string permits everything. Parsed on the control path, evaluated on the packet path.
+// string permits everything. Parsed on the control path, evaluated on the packet path. Part of
+// RouteSnapshot, so its ranges live in snapshot memory (shared_memory.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/route/shared_memory.h"
 
 namespace dmrswitch::route {
 
@@ -33,7 +34,7 @@ class Acl {
   bool Listed(uint32_t id) const;
 
   bool listed_permit_ = false;  // with no ranges: DENY of nothing = permit all
-  std::vector<std::pair<uint32_t, uint32_t>> ranges_;  // sorted, merged, inclusive
+  SnapshotVector<std::pair<uint32_t, uint32_t>> ranges_;  // sorted, merged, inclusive
 };
 
 }  // namespace dmrswitch::route

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,6 +12,11 @@ namespace {
 
 std::span<const uint8_t> AsBytes(const std::array<uint8_t, proto::kObpKeyBytes>& a) {
   return {a.data(), a.size()};
+}
+
+template <class K, class V>
+FrozenMap<K, V> Freeze(const absl::flat_hash_map<K, V>& m) {
+  return FrozenMap<K, V>(std::vector<std::pair<K, V>>(m.begin(), m.end()));
 }
 
 }  // namespace
@@ -57,7 +64,7 @@ absl::Status RouteSnapshotBuilder::AddClient(uint32_t slot, const ClientSpec& sp
   if (snap_->clients_[slot].present) {
     return absl::AlreadyExistsError(absl::StrCat("client slot ", slot, " is already in use"));
   }
-  if (!snap_->client_by_id_.emplace(spec.id, slot).second) {
+  if (!client_by_id_.emplace(spec.id, slot).second) {
     return absl::AlreadyExistsError(absl::StrCat("client ID ", spec.id, " is already present"));
   }
   ClientInfo& c = snap_->clients_[slot];
@@ -73,8 +80,8 @@ absl::Status RouteSnapshotBuilder::AddClient(uint32_t slot, const ClientSpec& sp
   // Unit data for a 7-digit subscriber ID reaches a hotspot with that ID or a 9-digit ID made of
   // it and a 2-digit suffix (PROTOCOL.md §3.8). A client's own ID always finds it, and wins over
   // another client's prefix.
-  snap_->client_by_prefix_.insert_or_assign(spec.id, slot);
-  if (spec.id >= 100000000) snap_->client_by_prefix_.emplace(spec.id / 100, slot);
+  client_by_prefix_.insert_or_assign(spec.id, slot);
+  if (spec.id >= 100000000) client_by_prefix_.emplace(spec.id / 100, slot);
   return absl::OkStatus();
 }
 
@@ -108,8 +115,8 @@ absl::Status RouteSnapshotBuilder::Subscribe(uint32_t slot, unsigned ts, uint32_
     return absl::InvalidArgumentError("use SetDial for dial-a-TG links");
   }
   const uint64_t key = RouteSnapshot::MemberKey(slot, ts, tg);
-  if (!snap_->membership_.insert(key).second) return absl::OkStatus();  // already a member
-  if (kind == MemberKind::kUserActivated) snap_->ua_expiry_[key] = ua_expires_at;
+  if (!membership_.insert(key).second) return absl::OkStatus();  // already a member
+  if (kind == MemberKind::kUserActivated) ua_expiry_[key] = ua_expires_at;
   members_by_tg_[tg].push_back(Member{slot, static_cast<uint8_t>(ts), tg});
   return absl::OkStatus();
 }
@@ -127,7 +134,7 @@ absl::Status RouteSnapshotBuilder::SetDial(uint32_t slot, uint32_t tg) {
 
 void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot,
                                                  unsigned ts) {
-  snap_->subscribers_[rf_src] = RouteSnapshot::Location{client_slot, static_cast<uint8_t>(ts)};
+  subscribers_[rf_src] = RouteSnapshot::Location{client_slot, static_cast<uint8_t>(ts)};
 }
 
 absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build(
@@ -147,8 +154,8 @@ absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build
     // The replaced subscription is gone from the lookups too: the client is a member of this
     // conference as TG 9 now.
     const uint64_t replaced = RouteSnapshot::MemberKey(slot, kTs2, c.dial_tg);
-    s.membership_.erase(replaced);
-    s.ua_expiry_.erase(replaced);
+    membership_.erase(replaced);
+    ua_expiry_.erase(replaced);
     members.push_back(Member{slot, kTs2, kDialTg});
   }
 
@@ -158,24 +165,34 @@ absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build
     peer_dests.push_back(Destination{SystemRef::Peer(i), kTs1, 0, 0, p.target});
     if (p.version > 1) s.fbp_peers_.members.push_back(peer_dests.back());
   }
-  s.peers_only_.members = peer_dests;
+  s.peers_only_.members.assign(peer_dests.begin(), peer_dests.end());
 
+  std::vector<std::pair<uint32_t, Conference>> conferences;
+  conferences.reserve(members_by_tg_.size());
   for (auto& [tg, members] : members_by_tg_) {
     // Stable order (by client slot, then timeslot) so that egress order is deterministic.
     std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
       return a.slot != b.slot ? a.slot < b.slot : a.ts < b.ts;
     });
-    Conference& conf = s.conferences_[tg];
+    Conference& conf = conferences.emplace_back(tg, Conference{}).second;
     conf.tg = tg;
     for (const Member& m : members) {
       const ClientInfo& c = s.clients_[m.slot];
       if ((c.slot_mask & (1u << m.ts)) == 0) continue;  // the client has no such timeslot
       conf.members.push_back(
           Destination{SystemRef::Client(m.slot), m.ts, m.tg_on_client, c.id, c.addr});
-      s.membership_.insert(RouteSnapshot::MemberKey(m.slot, m.ts, m.tg_on_client));
+      membership_.insert(RouteSnapshot::MemberKey(m.slot, m.ts, m.tg_on_client));
     }
     conf.members.insert(conf.members.end(), peer_dests.begin(), peer_dests.end());
   }
+  s.conferences_ = FrozenMap<uint32_t, Conference>(std::move(conferences));
+  s.client_by_id_ = Freeze(client_by_id_);
+  s.client_by_prefix_ = Freeze(client_by_prefix_);
+  s.membership_ =
+      FrozenSet<uint64_t>(std::vector<uint64_t>(membership_.begin(), membership_.end()));
+  s.ua_expiry_ = Freeze(ua_expiry_);
+  s.subscribers_ = Freeze(subscribers_);
+  // The default deleter's `delete` goes through RouteSnapshot::operator delete, the hooks.
   return std::shared_ptr<const RouteSnapshot>(std::move(snap_));
 }
 

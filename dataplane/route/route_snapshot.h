@@ -7,11 +7,19 @@
 // A client is a member by a static TG (config or RPTO options), a user-activated TG (timer), or a
 // dial-a-TG link (heard and spoken as TG 9 on TS2). FreeDMR's "#N" and "N" bridges are one
 // conference here, so one copy per destination holds by construction (PROTOCOL.md Part A §2).
+//
+// Memory. The control-plane process builds a snapshot and the packet-plane process reads it through
+// a raw pointer (DESIGN.md §6): the snapshot object and every container reachable from it allocate
+// through the snapshot memory hooks (shared_memory.h), tables are FrozenMaps (frozen_map.h), and no
+// type in it has virtual functions. The builder's working tables stay on the ordinary heap.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -20,6 +28,8 @@
 #include "absl/status/statusor.h"
 #include "dataplane/proto/crypto.h"
 #include "dataplane/route/acl.h"
+#include "dataplane/route/frozen_map.h"
+#include "dataplane/route/shared_memory.h"
 #include "dataplane/route/slot_lease.h"
 #include "dataplane/route/types.h"
 
@@ -92,7 +102,7 @@ struct ClientInfo {
 
 struct PeerInfo {
   PeerInfo(const PeerSpec& spec);
-  std::string name;
+  SnapshotString name;
   uint32_t network_id;
   Endpoint target;
   uint8_t version;
@@ -120,11 +130,21 @@ enum class MemberKind : uint8_t { kStatic, kUserActivated, kDial };
 
 struct Conference {
   uint32_t tg = 0;
-  std::vector<Destination> members;  // clients first, then every peer
+  SnapshotVector<Destination> members;  // clients first, then every peer
 };
 
+// Allocated and freed through the snapshot memory hooks (class operator new/delete), so `delete`,
+// or a shared_ptr that owns a raw pointer (say one that a predecessor control plane published),
+// frees it correctly.
 class RouteSnapshot {
  public:
+  static void* operator new(size_t bytes) {
+    return AllocateSnapshotBytes(bytes, alignof(RouteSnapshot));
+  }
+  static void operator delete(void* p, size_t bytes) {
+    FreeSnapshotBytes(p, bytes, alignof(RouteSnapshot));
+  }
+
   uint64_t generation() const { return generation_; }
   const HubPolicy& policy() const { return policy_; }
 
@@ -134,15 +154,15 @@ class RouteSnapshot {
   }
   // Client slot by DMR/repeater ID, or -1.
   int64_t FindClient(uint32_t id) const {
-    auto it = client_by_id_.find(id);
-    return it == client_by_id_.end() ? -1 : int64_t{it->second};
+    const uint32_t* slot = client_by_id_.find(id);
+    return slot == nullptr ? -1 : int64_t{*slot};
   }
-  const std::vector<PeerInfo>& peers() const { return peers_; }
+  std::span<const PeerInfo> peers() const { return peers_; }
 
   // The conference for `tg`, or the peers-only conference if no client subscribes to it.
   const Conference& FindConference(uint32_t tg) const {
-    auto it = conferences_.find(tg);
-    return it == conferences_.end() ? peers_only_ : it->second;
+    const Conference* conf = conferences_.find(tg);
+    return conf == nullptr ? peers_only_ : *conf;
   }
   bool IsMember(uint32_t client_slot, unsigned ts, uint32_t tg) const {
     return membership_.contains(MemberKey(client_slot, ts, tg));
@@ -154,20 +174,17 @@ class RouteSnapshot {
     uint32_t client_slot;
     uint8_t ts;
   };
-  const Location* FindSubscriber(uint32_t rf_src) const {
-    auto it = subscribers_.find(rf_src);
-    return it == subscribers_.end() ? nullptr : &it->second;
-  }
+  const Location* FindSubscriber(uint32_t rf_src) const { return subscribers_.find(rf_src); }
   // A client whose ID is `id` or whose 9-digit ID starts with the 7-digit `id`.
   int64_t FindClientByPrefix(uint32_t id) const {
-    auto it = client_by_prefix_.find(id);
-    return it == client_by_prefix_.end() ? -1 : int64_t{it->second};
+    const uint32_t* slot = client_by_prefix_.find(id);
+    return slot == nullptr ? -1 : int64_t{*slot};
   }
 
   // Expiry of a user-activated membership (0 = none), for the control plane's timers.
   TimeNs UaExpiry(uint32_t client_slot, unsigned ts, uint32_t tg) const {
-    auto it = ua_expiry_.find(MemberKey(client_slot, ts, tg));
-    return it == ua_expiry_.end() ? 0 : it->second;
+    const TimeNs* expiry = ua_expiry_.find(MemberKey(client_slot, ts, tg));
+    return expiry == nullptr ? 0 : *expiry;
   }
 
   static uint64_t MemberKey(uint32_t client_slot, unsigned ts, uint32_t tg) {
@@ -180,17 +197,25 @@ class RouteSnapshot {
 
   uint64_t generation_ = 0;
   HubPolicy policy_;
-  std::vector<ClientInfo> clients_;
-  absl::flat_hash_map<uint32_t, uint32_t> client_by_id_;
-  absl::flat_hash_map<uint32_t, uint32_t> client_by_prefix_;
-  std::vector<PeerInfo> peers_;
-  absl::flat_hash_map<uint32_t, Conference> conferences_;
-  absl::flat_hash_set<uint64_t> membership_;
-  absl::flat_hash_map<uint64_t, TimeNs> ua_expiry_;
+  SnapshotVector<ClientInfo> clients_;
+  FrozenMap<uint32_t, uint32_t> client_by_id_;
+  FrozenMap<uint32_t, uint32_t> client_by_prefix_;
+  SnapshotVector<PeerInfo> peers_;
+  FrozenMap<uint32_t, Conference> conferences_;
+  FrozenSet<uint64_t> membership_;
+  FrozenMap<uint64_t, TimeNs> ua_expiry_;
   Conference peers_only_;
   Conference fbp_peers_;
-  absl::flat_hash_map<uint32_t, Location> subscribers_;
+  FrozenMap<uint32_t, Location> subscribers_;
 };
+
+// Another process reads these through the snapshot: a vtable pointer would be an address in the
+// builder's image (shared_memory.h).
+static_assert(!std::is_polymorphic_v<RouteSnapshot> && !std::is_polymorphic_v<HubPolicy> &&
+              !std::is_polymorphic_v<ClientInfo> && !std::is_polymorphic_v<PeerInfo> &&
+              !std::is_polymorphic_v<Conference> && !std::is_polymorphic_v<Destination> &&
+              !std::is_polymorphic_v<Acl> && !std::is_polymorphic_v<proto::HmacSha1> &&
+              !std::is_polymorphic_v<proto::Blake2bMac128>);
 
 // Assembles a snapshot from the control plane's state. Every method validates its input and
 // names what is wrong; Build() can be called once.
@@ -218,7 +243,14 @@ class RouteSnapshotBuilder {
     uint8_t ts;
     uint32_t tg_on_client;
   };
+  // Allocated through the snapshot memory hooks from the start; the tables below are the
+  // mutable working copies, frozen into it by Build().
   std::unique_ptr<RouteSnapshot> snap_;
+  absl::flat_hash_map<uint32_t, uint32_t> client_by_id_;
+  absl::flat_hash_map<uint32_t, uint32_t> client_by_prefix_;
+  absl::flat_hash_set<uint64_t> membership_;
+  absl::flat_hash_map<uint64_t, TimeNs> ua_expiry_;
+  absl::flat_hash_map<uint32_t, RouteSnapshot::Location> subscribers_;
   absl::flat_hash_map<uint32_t, std::vector<Member>> members_by_tg_;
   bool built_ = false;
 };
