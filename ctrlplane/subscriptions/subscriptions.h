@@ -116,8 +116,8 @@ struct ClientView {
 
 // Input of Restore(): what a client's subscriptions can be rebuilt from. Export() produces it
 // exactly; from a published RouteSnapshot a caller can fill id/slot/slot_mask (client()),
-// dial_tg (ClientInfo::dial_tg) and members (IsMember over the TGs it knows, UaExpiry: 0 means
-// static). Unknown fields keep their defaults.
+// dial_tg (ClientInfo::dial_tg) and members (ForEachMembership: static and user-activated ones).
+// Unknown fields keep their defaults.
 struct RestoredMember {
   uint8_t ts = 0;
   uint32_t tg = 0;

@@ -36,6 +36,20 @@ PeerInfo::PeerInfo(const PeerSpec& spec)
       hmac(AsBytes(proto::ObpKeyFromPassphrase(spec.passphrase))),
       blake2b(AsBytes(proto::ObpKeyFromPassphrase(spec.passphrase))) {}
 
+RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key) const {
+  const auto slot = static_cast<uint32_t>(key >> 32);
+  const auto ts = static_cast<uint8_t>((key >> 24) & 1);
+  const auto tg_on_client = static_cast<uint32_t>(key & 0xFFFFFF);
+  // TG 9 cannot be subscribed to: on TS2 it is a dial link, whose TG the client record names.
+  if (ts == kTs2 && tg_on_client == kDialTg) {
+    return Membership{slot, ts, clients_[slot].dial_tg, MemberKind::kDial, 0};
+  }
+  if (const TimeNs* expiry = ua_expiry_.find(key); expiry != nullptr) {
+    return Membership{slot, ts, tg_on_client, MemberKind::kUserActivated, *expiry};
+  }
+  return Membership{slot, ts, tg_on_client, MemberKind::kStatic, 0};
+}
+
 bool IsUserActivatableTg(uint32_t tg) {
   return tg >= 5 && tg != kDialTg && tg != kUnlinkId && tg != kStatusId && tg <= kMaxSubscriberId;
 }
@@ -135,6 +149,10 @@ absl::Status RouteSnapshotBuilder::SetDial(uint32_t slot, uint32_t tg) {
 void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot,
                                                  unsigned ts) {
   subscribers_[rf_src] = RouteSnapshot::Location{client_slot, static_cast<uint8_t>(ts)};
+}
+
+void RouteSnapshotBuilder::SetControlState(std::span<const uint8_t> bytes) {
+  snap_->control_state_.assign(bytes.begin(), bytes.end());
 }
 
 absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build(

@@ -187,6 +187,34 @@ class RouteSnapshot {
     return expiry == nullptr ? 0 : *expiry;
   }
 
+  // Reading a snapshot back (a restarted control plane starts from the published one).
+
+  // What IsMember answers true for, one membership at a time.
+  struct Membership {
+    uint32_t client_slot;
+    uint8_t ts;
+    // The conference TG. A dial-a-TG link (kDial) is heard and spoken as TG 9 on TS2; a client
+    // without TS2 has no such membership, but ClientInfo::dial_tg still names its link.
+    uint32_t tg;
+    MemberKind kind;
+    TimeNs ua_expires_at;  // kUserActivated: as given to Subscribe(); else 0
+  };
+  // Calls fn(const Membership&) for every membership, in no particular order. A subscription that
+  // a dial link replaced (same client, TS2, same TG) is not one.
+  template <class Fn>
+  void ForEachMembership(Fn&& fn) const {
+    for (uint64_t key : membership_) fn(MembershipOf(key));
+  }
+  // Calls fn(uint32_t rf_src, const Location&) for every subscriber location, in no particular
+  // order.
+  template <class Fn>
+  void ForEachSubscriber(Fn&& fn) const {
+    for (const auto& entry : subscribers_) fn(entry.key, entry.value);
+  }
+  // Bytes the control plane stored with RouteSnapshotBuilder::SetControlState (its own restart
+  // state); the packet plane never reads them.
+  std::span<const uint8_t> control_state() const { return control_state_; }
+
   static uint64_t MemberKey(uint32_t client_slot, unsigned ts, uint32_t tg) {
     return (uint64_t{client_slot} << 32) | (uint64_t{ts & 1} << 24) | (tg & 0xFFFFFF);
   }
@@ -194,6 +222,8 @@ class RouteSnapshot {
  private:
   friend class RouteSnapshotBuilder;
   RouteSnapshot() = default;
+
+  Membership MembershipOf(uint64_t key) const;
 
   uint64_t generation_ = 0;
   HubPolicy policy_;
@@ -207,6 +237,7 @@ class RouteSnapshot {
   Conference peers_only_;
   Conference fbp_peers_;
   FrozenMap<uint32_t, Location> subscribers_;
+  SnapshotVector<uint8_t> control_state_;
 };
 
 // Another process reads these through the snapshot: a vtable pointer would be an address in the
@@ -234,6 +265,8 @@ class RouteSnapshotBuilder {
   // Dial-a-TG: client `slot` is linked to `tg`, heard and spoken as TG 9 on TS2 (0 unlinks).
   absl::Status SetDial(uint32_t slot, uint32_t tg);
   void AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts);
+  // Opaque bytes for the control plane (RouteSnapshot::control_state); replaces earlier ones.
+  void SetControlState(std::span<const uint8_t> bytes);
 
   absl::StatusOr<std::shared_ptr<const RouteSnapshot>> Build(uint64_t generation);
 

@@ -6,13 +6,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <ostream>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -492,6 +495,86 @@ TEST(RouteSnapshotTest, MemberKeyDistinguishesSlotTsTg) {
   EXPECT_NE(RouteSnapshot::MemberKey(0, kTs2, 1), RouteSnapshot::MemberKey(0, kTs1, 1u << 24));
   EXPECT_NE(RouteSnapshot::MemberKey(0, kTs1, kMaxSubscriberId),
             RouteSnapshot::MemberKey(0, kTs2, kMaxSubscriberId));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a snapshot back (a restarted control plane)
+
+// (slot, ts, tg, kind, ua_expires_at) of a membership, for compact comparisons.
+using M = std::tuple<uint32_t, uint8_t, uint32_t, MemberKind, TimeNs>;
+
+std::vector<M> Memberships(const RouteSnapshot& snap) {
+  std::vector<M> out;
+  snap.ForEachMembership([&](const RouteSnapshot::Membership& m) {
+    out.emplace_back(m.client_slot, m.ts, m.tg, m.kind, m.ua_expires_at);
+  });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(RouteSnapshotTest, ForEachMembershipNamesKindExpiryAndDialLinks) {
+  RouteSnapshotBuilder b(HubPolicy{}, 4);
+  ASSERT_TRUE(b.AddClient(0, Client(3120001)).ok());
+  ASSERT_TRUE(b.AddClient(1, Client(3120002, 1)).ok());  // TS1 only
+  ASSERT_TRUE(b.AddClient(2, Client(3120003)).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs1, 91, MemberKind::kStatic).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs2, 3100, MemberKind::kUserActivated, 600 * kSec).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs2, 3101, MemberKind::kUserActivated, 0).ok());
+  ASSERT_TRUE(b.Subscribe(2, kTs2, 2350, MemberKind::kStatic).ok());  // replaced by the dial link
+  ASSERT_TRUE(b.SetDial(2, 2350).ok());
+  ASSERT_TRUE(b.SetDial(1, 2351).ok());  // no TS2: no membership, but the client record has it
+  auto snap = MustBuild(b);
+  EXPECT_THAT(Memberships(*snap),
+              ::testing::ElementsAre(M{0, kTs1, 91, MemberKind::kStatic, 0},
+                                     M{0, kTs2, 3100, MemberKind::kUserActivated, 600 * kSec},
+                                     M{0, kTs2, 3101, MemberKind::kUserActivated, 0},
+                                     M{2, kTs2, 2350, MemberKind::kDial, 0}));
+  EXPECT_EQ(snap->client(1)->dial_tg, 2351u);
+  // Each is what IsMember answers true for (a dial link as TG 9).
+  EXPECT_TRUE(snap->IsMember(2, kTs2, kDialTg));
+  EXPECT_FALSE(snap->IsMember(2, kTs2, 2350));
+}
+
+TEST(RouteSnapshotTest, ForEachMembershipOfAnEmptySnapshot) {
+  RouteSnapshotBuilder b(HubPolicy{}, 2);
+  ASSERT_TRUE(b.AddClient(0, Client(3120001)).ok());
+  auto snap = MustBuild(b);
+  EXPECT_THAT(Memberships(*snap), ::testing::IsEmpty());
+  int subscribers = 0;
+  snap->ForEachSubscriber([&](uint32_t, const RouteSnapshot::Location&) { ++subscribers; });
+  EXPECT_EQ(subscribers, 0);
+}
+
+TEST(RouteSnapshotTest, ForEachSubscriber) {
+  RouteSnapshotBuilder b(HubPolicy{}, 4);
+  ASSERT_TRUE(b.AddClient(1, Client(3120001)).ok());
+  b.AddSubscriberLocation(3120101, 1, kTs2);
+  b.AddSubscriberLocation(3120102, 2, kTs1);
+  b.AddSubscriberLocation(3120102, 1, kTs1);  // the latest wins
+  auto snap = MustBuild(b);
+  std::vector<std::tuple<uint32_t, uint32_t, uint8_t>> got;
+  snap->ForEachSubscriber([&](uint32_t rf_src, const RouteSnapshot::Location& l) {
+    got.emplace_back(rf_src, l.client_slot, l.ts);
+  });
+  std::sort(got.begin(), got.end());
+  EXPECT_THAT(got, ::testing::ElementsAre(std::tuple{3120101u, 1u, uint8_t{kTs2}},
+                                          std::tuple{3120102u, 1u, uint8_t{kTs1}}));
+}
+
+TEST(RouteSnapshotTest, ControlStateIsStoredAsGiven) {
+  RouteSnapshotBuilder empty(HubPolicy{}, 1);
+  EXPECT_TRUE(MustBuild(empty)->control_state().empty());
+
+  RouteSnapshotBuilder b(HubPolicy{}, 1);
+  const std::vector<uint8_t> first = {1, 2, 3};
+  std::vector<uint8_t> second(1000);
+  for (size_t i = 0; i < second.size(); ++i) second[i] = static_cast<uint8_t>(i * 13);
+  b.SetControlState(first);
+  b.SetControlState(second);  // replaces
+  auto snap = MustBuild(b);
+  const std::span<const uint8_t> state = snap->control_state();
+  EXPECT_EQ(std::vector<uint8_t>(state.begin(), state.end()), second);
+  EXPECT_NE(state.data(), second.data());  // a copy, in the snapshot
 }
 
 // ---------------------------------------------------------------------------------------------
