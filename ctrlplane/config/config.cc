@@ -467,6 +467,24 @@ void ReadHub(Table& top, HubConfig& c) {
       h.log_level = level;
     }
   }
+  string name;
+  if (const toml::node* rn = ReadString(t, "runtime_name", &name); rn != nullptr) {
+    const bool valid =
+        !name.empty() && name.size() <= 24 && std::all_of(name.begin(), name.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+        });
+    if (!valid) {
+      t.ctx().Fail(t.Path("runtime_name"), rn,
+                   "must be 1..24 characters of letters, digits, '-' and '_'");
+    } else {
+      h.runtime_name = name;
+    }
+  }
+  if (const toml::node* cs = ReadString(t, "ctl_socket", &h.ctl_socket); cs != nullptr) {
+    if (h.ctl_socket.size() >= 100) {
+      t.ctx().Fail(t.Path("ctl_socket"), cs, "a Unix socket path must be shorter than 100 bytes");
+    }
+  }
   t.Finish();
 }
 
@@ -771,6 +789,23 @@ string_view ControlPlaneModeName(ControlPlaneMode m) {
   return m == ControlPlaneMode::kHosted ? "hosted" : "separate";
 }
 
+string EalFilePrefix(const HubConfig& config) {
+  if (config.hub.mode != HubMode::kKernel) {
+    const auto& a = config.dpdk.eal_args;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i] == "--file-prefix" && i + 1 < a.size()) return a[i + 1];
+      if (a[i].rfind("--file-prefix=", 0) == 0) return a[i].substr(14);
+    }
+  }
+  return config.hub.runtime_name;
+}
+
+string CtlSocketPath(const HubConfig& config) {
+  if (!config.hub.ctl_socket.empty()) return config.hub.ctl_socket;
+  if (config.hub.control_plane == ControlPlaneMode::kHosted) return "";
+  return absl::StrFormat("/run/dmrswitch/%s.sock", EalFilePrefix(config));
+}
+
 string_view SteeringName(Steering s) {
   switch (s) {
     case Steering::kAuto:
@@ -900,6 +935,10 @@ bool RequiresRestart(const HubConfig& old, const HubConfig& next, string* why) {
   check(old.hub.control_plane != next.hub.control_plane, "hub.control_plane",
         string(ControlPlaneModeName(old.hub.control_plane)),
         string(ControlPlaneModeName(next.hub.control_plane)));
+  check(old.hub.runtime_name != next.hub.runtime_name, "hub.runtime_name", old.hub.runtime_name,
+        next.hub.runtime_name);
+  check(old.hub.ctl_socket != next.hub.ctl_socket, "hub.ctl_socket", old.hub.ctl_socket,
+        next.hub.ctl_socket);
   check(old.hub.steering != next.hub.steering, "hub.steering",
         string(SteeringName(old.hub.steering)), string(SteeringName(next.hub.steering)));
   check(old.hub.stream_capacity != next.hub.stream_capacity, "hub.stream_capacity",

@@ -38,6 +38,12 @@ struct HubSection {
   uint32_t status_interval_s = 5;    // status/statistics reporting period
   uint32_t stream_capacity = 16384;  // concurrent streams per shard
   std::string log_level = "info";    // trace|debug|info|warn|error|critical|off (spdlog names)
+  // control_plane = "separate": the name the dp and the cp share (the EAL --file-prefix, unless
+  // dpdk.eal_args has one). Two hubs on one box need two names.
+  std::string runtime_name = "dmrswitch";
+  // Unix socket of dmrswitch-ctl (drain, resume, status). "" = the default: in separate mode
+  // /run/dmrswitch/<EalFilePrefix>.sock (the runtime name), in hosted mode none.
+  std::string ctl_socket;
 };
 
 // [[hbp.static]]: server-side static TGs of one client.
@@ -169,6 +175,11 @@ std::string FormatEndpoint(const route::Endpoint& e);
 std::string FormatIpv4(uint32_t ip);
 std::string_view HubModeName(HubMode m);
 std::string_view ControlPlaneModeName(ControlPlaneMode m);
+// The EAL --file-prefix that dmrswitch-dp and dmrswitch-cp share in separate mode: the one in
+// dpdk.eal_args (dpdk mode) or hub.runtime_name.
+std::string EalFilePrefix(const HubConfig& config);
+// The control socket dmrswitch-ctl talks to ("" = none), hub.ctl_socket or its default.
+std::string CtlSocketPath(const HubConfig& config);
 std::string_view SteeringName(Steering s);
 
 }  // namespace dmrswitch::cp
