@@ -85,6 +85,19 @@ bool ShardEngine::PollCommands(route::TimeNs now) {
       case ipc::MsgType::kStop:
         stop_requested_ = true;
         break;
+      case ipc::MsgType::kPing: {
+        ipc::Message pong = msgs[i];
+        pong.type = ipc::MsgType::kPong;
+        pong.shard = static_cast<uint8_t>(config_.index);
+        if (!ipc::SendMessage(channel_.sup, pong)) ++counters_.events_dropped;
+        break;
+      }
+      case ipc::MsgType::kDrainBegin:
+      case ipc::MsgType::kDrainEnd:
+        core_.SetAdmitting(msgs[i].type == ipc::MsgType::kDrainEnd);
+        // The control plane counts live streams from heartbeats: give it one now.
+        next_health_ = now;
+        break;
       default:
         break;
     }
@@ -186,6 +199,7 @@ void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
   h.live_streams = core_.live_streams();
   h.generation_low = static_cast<uint32_t>(generation_);
   h.at = now;
+  h.draining = core_.admitting() ? 0 : 1;
   ipc::Message m =
       ipc::Message::Make(ipc::MsgType::kWorkerHealth, static_cast<uint8_t>(config_.index), h);
   m.seq = seq_++;

@@ -62,6 +62,35 @@ absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_
   return set;
 }
 
+absl::StatusOr<ChannelSet> ChannelSet::Attach(const std::string& prefix, uint32_t nshards) {
+  ChannelSet set;
+  const auto find = [](const std::string& name) -> absl::StatusOr<rte_ring*> {
+    rte_ring* r = rte_ring_lookup(name.c_str());
+    if (r == nullptr) return absl::NotFoundError(absl::StrCat("ring ", name, " does not exist"));
+    return r;
+  };
+  set.pool_ = rte_mempool_lookup((prefix + "_ctlpool").c_str());
+  if (set.pool_ == nullptr) {
+    return absl::NotFoundError(absl::StrCat("mempool ", prefix, "_ctlpool does not exist"));
+  }
+  auto cp_cmd = find(prefix + "_cp_cmd");
+  if (!cp_cmd.ok()) return cp_cmd.status();
+  set.cp_cmd_ = *cp_cmd;
+  for (uint32_t i = 0; i < nshards; ++i) {
+    const std::string base = absl::StrCat(prefix, "_s", i);
+    auto cmd = find(base + "_cmd");
+    auto evt = find(base + "_evt");
+    auto sup = find(base + "_sup");
+    auto up = find(base + "_up");
+    auto down = find(base + "_down");
+    for (const auto* s : {&cmd, &evt, &sup, &up, &down}) {
+      if (!s->ok()) return s->status();
+    }
+    set.shards_.push_back(ShardChannel{*cmd, *evt, *sup, *up, *down});
+  }
+  return set;
+}
+
 bool SendMessage(rte_ring* r, const Message& m) {
   // DPDK takes a non-const pointer but only reads the element.
   return rte_ring_enqueue_elem(r, const_cast<Message*>(&m), sizeof(Message)) == 0;

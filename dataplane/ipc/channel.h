@@ -51,6 +51,9 @@ class ChannelSet {
   // secondary process can look them up.
   static absl::StatusOr<ChannelSet> Create(const std::string& prefix, uint32_t nshards,
                                            uint32_t ring_size = 4096);
+  // Looks up the rings and pool that a primary created with Create(prefix, nshards) (DPDK
+  // secondary process: dmrswitch-cp).
+  static absl::StatusOr<ChannelSet> Attach(const std::string& prefix, uint32_t nshards);
   uint32_t nshards() const { return static_cast<uint32_t>(shards_.size()); }
   ShardChannel& shard(uint32_t i) { return shards_[i]; }
   rte_mempool* pool() const { return pool_; }

@@ -27,8 +27,26 @@ enum class MsgType : uint16_t {
   // cp → shard
   kSnapshotPublish,  // body: SnapshotPublish
   kStop,             // no body: leave the shard loop
+  kDrainBegin,       // no body: admit no new streams (DESIGN.md §7); answered by a WorkerHealth
+  kDrainEnd,         // no body: admit new streams again
+  kPing,             // body: Ping — answered at once with kPong on the sup ring (probe)
+  // shard → cp (continued)
+  kPong,  // body: Ping, as received
   // anyone → cp
   kReload,  // no body: re-read the configuration file
+  kDrain,   // body: DrainRequest — drain every shard
+  kResume,  // no body: end a drain
+};
+
+// cp → shard → cp: a probe of the control channel's round trip (dmrswitch-ctl probe).
+struct Ping {
+  uint64_t seq;
+  uint64_t sent_ns;  // the control plane's clock
+};
+
+// → cp: drain, and give live streams up to `timeout_ms` to end.
+struct DrainRequest {
+  uint32_t timeout_ms;
 };
 
 // cp → shard: switch to snapshot `generation`. `snapshot` points at a route::RouteSnapshot that
@@ -59,6 +77,7 @@ struct WorkerHealth {
   uint32_t live_streams;
   uint32_t generation_low;  // low 32 bits of the snapshot generation in use
   route::TimeNs at;
+  uint8_t draining;  // 1: the shard admits no new streams
 };
 
 struct alignas(64) Message {

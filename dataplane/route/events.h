@@ -89,6 +89,7 @@ enum class DropReason : uint8_t {
   kFbpServerId,        // implausible originating server ID
   kFbpHops,            // hop limit exceeded
   kNotRoutable,        // private voice that is no control code, data with no destination
+  kDraining,           // a new stream while the hub drains (DESIGN.md §7)
   kCount,
 };
 
@@ -117,6 +118,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(DropReason::kC
         "fbp_server_id",
         "fbp_hops",
         "not_routable",
+        "draining",
 };
 constexpr std::string_view DropReasonName(DropReason r) {
   return kDropReasonNames[static_cast<size_t>(r) < kDropReasonNames.size() ? static_cast<size_t>(r)

@@ -282,6 +282,7 @@ Verdict Shard::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeN
 }
 
 Verdict Shard::OnNewStream(const Ingress& in_arg, TimeNs now) {
+  if (ABSL_PREDICT_FALSE(!admitting_)) return Drop(DropReason::kDraining);
   Ingress in = in_arg;
   const DmrdView& d = *in.dmrd;
   unsigned ts = d.flags.slot_index();

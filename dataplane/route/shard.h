@@ -80,6 +80,10 @@ class Shard {
 
   const ShardCounters& counters() const { return counters_; }
   uint32_t live_streams() const;
+  // Drain (DESIGN.md §7): while not admitting, new streams are dropped (DropReason::kDraining)
+  // and live ones carry on to their end.
+  void SetAdmitting(bool admitting) { admitting_ = admitting; }
+  bool admitting() const { return admitting_; }
   uint32_t tracked_streams() const { return table_.size(); }
   uint64_t table_refused_full() const { return table_.refused_full(); }
 
@@ -179,6 +183,7 @@ class Shard {
   PacketSink* out_;
   EventSink* events_;
   std::shared_ptr<const RouteSnapshot> snap_;
+  bool admitting_ = true;
   Table table_;
   ShardCounters counters_;
   std::vector<uint8_t> keep_scratch_;  // SetSnapshot: destinations still routed, by client slot

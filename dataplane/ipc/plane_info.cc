@@ -1,0 +1,121 @@
+#include "dataplane/ipc/plane_info.h"
+
+#include <rte_errno.h>
+#include <rte_memzone.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+
+namespace dmrswitch::ipc {
+namespace {
+
+std::string ZoneName(const std::string& ring_prefix) { return ring_prefix + "_info"; }
+
+}  // namespace
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+  // A killed process that nobody has reaped yet still answers kill(pid, 0): a zombie is gone.
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
+namespace {}  // namespace
+
+absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint32_t nshards,
+                                           uint32_t client_capacity, bool hosted) {
+  if (ring_prefix.size() >= sizeof(PlaneInfo::ring_prefix)) {
+    return absl::InvalidArgumentError(absl::StrCat("ring prefix \"", ring_prefix, "\" too long"));
+  }
+  const rte_memzone* mz =
+      rte_memzone_reserve(ZoneName(ring_prefix).c_str(), sizeof(PlaneInfo), SOCKET_ID_ANY, 0);
+  if (mz == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot reserve the plane information memzone: ", rte_strerror(rte_errno)));
+  }
+  auto* info = new (mz->addr) PlaneInfo();
+  info->magic = PlaneInfo::kMagic;
+  info->layout_version = PlaneInfo::kLayoutVersion;
+  info->nshards = nshards;
+  info->client_capacity = client_capacity;
+  info->dp_pid = getpid();
+  info->hosted = hosted ? 1 : 0;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  info->dp_started_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  std::memcpy(info->ring_prefix, ring_prefix.c_str(), ring_prefix.size() + 1);
+  return info;
+}
+
+absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix,
+                                           uint32_t expected_shards) {
+  const rte_memzone* mz = rte_memzone_lookup(ZoneName(ring_prefix).c_str());
+  if (mz == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "the packet plane's memzone ", ZoneName(ring_prefix),
+        " does not exist: is dmrswitch-dp running with control_plane = \"separate\"?"));
+  }
+  auto* info = static_cast<PlaneInfo*>(mz->addr);
+  if (info->magic != PlaneInfo::kMagic || info->layout_version != PlaneInfo::kLayoutVersion) {
+    return absl::FailedPreconditionError(
+        "the packet plane's information block has another layout: dmrswitch-dp and "
+        "dmrswitch-cp must come from the same build");
+  }
+  if (info->hosted != 0) {
+    return absl::FailedPreconditionError(
+        "dmrswitch-dp hosts its own control plane (control_plane = \"hosted\")");
+  }
+  if (info->nshards != expected_shards) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dmrswitch-dp runs ", info->nshards, " shards but the configuration says ",
+                     expected_shards, ": both must read the same configuration file"));
+  }
+  return info;
+}
+
+absl::Status ClaimControl(PlaneInfo* info, pid_t pid) {
+  int32_t holder = info->cp_pid.load();
+  while (true) {
+    if (holder != 0 && holder != pid && ProcessAlive(holder)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("another dmrswitch-cp (pid ", holder, ") is attached to this hub"));
+    }
+    if (info->cp_pid.compare_exchange_weak(holder, pid)) break;
+  }
+  info->cp_attaches.fetch_add(1);
+  return absl::OkStatus();
+}
+
+void ReleaseControl(PlaneInfo* info, pid_t pid) {
+  int32_t expected = pid;
+  info->cp_pid.compare_exchange_strong(expected, 0);
+}
+
+bool RecordSnapshot(PlaneInfo* info, uint64_t generation, const void* snapshot) {
+  for (SnapshotRecord& r : info->retained) {
+    if (r.generation != 0) continue;
+    r.snapshot = snapshot;
+    r.generation = generation;
+    info->current_generation.store(generation);
+    return true;
+  }
+  return false;
+}
+
+void ForgetSnapshot(PlaneInfo* info, uint64_t generation) {
+  for (SnapshotRecord& r : info->retained) {
+    if (r.generation == generation) r = SnapshotRecord{};
+  }
+}
+
+}  // namespace dmrswitch::ipc
