@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/restart_state.h"
 #include "dataplane/io/clock.h"
 #include "spdlog/spdlog.h"
 
@@ -21,6 +22,22 @@ constexpr route::TimeNs kRebuildEvery = 20 * route::kMs;
 constexpr route::TimeNs kHeardFor = 24 * 3600 * route::kSec;
 constexpr size_t kMaxHeard = 200000;
 constexpr int kIdleWaitMs = 5;
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+nlohmann::json Percentiles(std::vector<uint64_t> v) {
+  if (v.empty()) return {{"count", 0}};
+  std::sort(v.begin(), v.end());
+  const auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+  };
+  return {{"count", v.size()},  {"min_ns", v.front()}, {"p50_ns", at(0.50)},
+          {"p90_ns", at(0.90)}, {"p99_ns", at(0.99)},  {"max_ns", v.back()}};
+}
 
 ObpLinksSettings LinkTimers(const HubConfig& c) {
   // The link timers are hub-wide in ObpLinks; the first peer's values stand for all (the
@@ -38,15 +55,19 @@ ObpLinksSettings LinkTimers(const HubConfig& c) {
 
 ControlPlane::ControlPlane(HubConfig config, std::string config_path,
                            std::vector<ipc::ShardChannel> channels, rte_ring* cp_cmd,
-                           rte_mempool* pool, std::vector<int> shard_wake_fds)
+                           rte_mempool* pool, std::vector<int> shard_wake_fds,
+                           ipc::PlaneInfo* plane_info)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       channels_(channels),
       cp_cmd_(cp_cmd),
       pool_(pool),
       shard_wake_fds_(std::move(shard_wake_fds)),
-      publisher_(channels),
-      health_(channels.size()) {
+      plane_info_(plane_info),
+      publisher_(channels, plane_info),
+      health_(channels.size()),
+      health_seen_at_(channels.size(), 0),
+      silent_reported_(channels.size(), false) {
   auth_ = std::make_unique<HbpAuth>(AuthSettings());
   links_ = std::make_unique<ObpLinks>(MakePeerSpecs(config_), LinkTimers(config_));
   subs_ = std::make_unique<Subscriptions>(SubsSettings());
@@ -99,6 +120,15 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
   next_second_ = now;
   next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
   last_status_at_ = now;
+  started_at_ = now;
+  if (const std::string path = CtlSocketPath(config_); !path.empty()) {
+    auto ctl = CtlServer::Listen(path);
+    if (!ctl.ok()) return ctl.status();
+    ctl_ = *std::move(ctl);
+  }
+  if (plane_info_ != nullptr && plane_info_->current_generation.load() != 0) {
+    return RestoreFromPlane(now);
+  }
   // Fixed clients are logged in already (HbpAuth's constructor): subscribe them as a login with
   // their options would, so that the first snapshot carries their statics.
   for (size_t i = 0; i < config_.hbp.fixed_clients.size(); ++i) {
@@ -157,11 +187,26 @@ void ControlPlane::Step(route::TimeNs now) {
     ipc::Message cmds[8];
     const unsigned n = ipc::ReceiveMessages(cp_cmd_, cmds, 8);
     for (unsigned i = 0; i < n; ++i) {
-      if (cmds[i].type != ipc::MsgType::kReload) continue;
-      if (absl::Status st = Reload(now); !st.ok()) {
-        spdlog::error("reload refused, running configuration kept: {}", std::string(st.message()));
+      switch (cmds[i].type) {
+        case ipc::MsgType::kReload:
+          if (absl::Status st = Reload(now); !st.ok()) {
+            spdlog::error("reload refused, running configuration kept: {}",
+                          std::string(st.message()));
+          }
+          break;
+        case ipc::MsgType::kDrain:
+          BeginDrain(now, route::TimeNs{cmds[i].As<ipc::DrainRequest>().timeout_ms} * route::kMs);
+          break;
+        case ipc::MsgType::kResume:
+          Resume();
+          break;
+        default:
+          break;
       }
     }
+  }
+  if (ctl_) {
+    for (const CtlRequest& r : ctl_->Poll()) OnCtl(r, now);
   }
   for (uint32_t s = 0; s < channels_.size(); ++s) DrainShard(s, now);
   // Each shard's events are in order, but the shards are drained one after the other: a call
@@ -206,6 +251,8 @@ void ControlPlane::Step(route::TimeNs now) {
   }
   publisher_.Retry();
   Flush();
+  CheckDrain(now);
+  CheckHeartbeats(now);
   if (now >= next_status_) {
     next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
     supervisor_.Run(status_id_, now, [&] { StatusLine(now); });
@@ -238,11 +285,19 @@ void ControlPlane::OnMessage(uint32_t shard, const ipc::Message& m, route::TimeN
     case ipc::MsgType::kEvent:
       events_.push_back(m.As<route::Event>());
       break;
+    case ipc::MsgType::kPong:
+      pongs_.push_back(Pong{shard, m.As<ipc::Ping>(), MonotonicNs()});
+      break;
     case ipc::MsgType::kSnapshotAck:
       publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);
       break;
     case ipc::MsgType::kWorkerHealth:
       health_[shard] = m.As<ipc::WorkerHealth>();
+      health_seen_at_[shard] = now;
+      if (silent_reported_[shard]) {
+        spdlog::info("shard {} heartbeats again", shard);
+        silent_reported_[shard] = false;
+      }
       break;
     case ipc::MsgType::kClientLost: {
       const auto lost = m.As<ipc::ClientLost>();
@@ -344,15 +399,280 @@ absl::Status ControlPlane::Rebuild(route::TimeNs now) {
   }
   if (absl::Status st = subs_->AddTo(&b); !st.ok()) return st;
   for (const auto& [rf_src, h] : heard_) b.AddSubscriberLocation(rf_src, h.slot, h.ts);
+  RestartState state;
+  state.clients = clients;
+  state.subscriptions = subs_->Export();
+  state.heard.reserve(heard_.size());
+  for (const auto& [rf_src, h] : heard_) {
+    state.heard.push_back(HeardSubscriber{rf_src, h.slot, h.ts, h.at});
+  }
+  state.streams_started = streams_started_;
+  b.SetControlState(EncodeRestartState(state));
   auto snap = b.Build(next_generation_);
   if (!snap.ok()) return snap.status();
+  if (!publisher_.Publish(*std::move(snap))) {
+    // Shards that do not ack pin old generations; keep the change and try again later.
+    if (!publish_refused_logged_) {
+      spdlog::error("snapshot g{} not published: {} generations wait for shard acks",
+                    next_generation_, ipc::PlaneInfo::kMaxRetained);
+      publish_refused_logged_ = true;
+    }
+    next_rebuild_ = now + kRebuildEvery;
+    return absl::OkStatus();
+  }
+  publish_refused_logged_ = false;
   ++next_generation_;
-  publisher_.Publish(*std::move(snap));
   published_clients_ = std::move(clients);
-  published_subs_ = subs_->Export();
+  published_subs_ = std::move(state.subscriptions);
   dirty_ = false;
   next_rebuild_ = now + kRebuildEvery;
   return absl::OkStatus();
+}
+
+absl::Status ControlPlane::RestoreFromPlane(route::TimeNs now) {
+  std::vector<std::shared_ptr<const route::RouteSnapshot>> retained;
+  const route::RouteSnapshot* current = nullptr;
+  for (const ipc::SnapshotRecord& r : plane_info_->retained) {
+    if (r.generation == 0) continue;
+    // RouteSnapshot frees itself through the snapshot memory hooks (rte_free here).
+    retained.emplace_back(static_cast<const route::RouteSnapshot*>(r.snapshot));
+    if (current == nullptr || r.generation > current->generation()) {
+      current = retained.back().get();
+    }
+  }
+  if (current == nullptr) {
+    return absl::DataLossError("the plane records a current generation but no snapshot");
+  }
+  auto state = DecodeRestartState(current->control_state());
+  if (!state.ok()) return state.status();
+  published_clients_ = state->clients;
+  published_subs_ = state->subscriptions;
+  auth_->Restore(std::move(state->clients));
+  subs_->Restore(published_subs_, now);
+  for (const HeardSubscriber& h : state->heard) heard_[h.rf_src] = Heard{h.slot, h.ts, h.at};
+  streams_started_ = state->streams_started;
+  next_generation_ = current->generation() + 1;
+  spdlog::info(
+      "control plane continues from snapshot g{} ({} retained): {} clients, {} with "
+      "subscriptions",
+      current->generation(), retained.size(), published_clients_.size(), published_subs_.size());
+  publisher_.Adopt(std::move(retained));
+  restored_ = true;
+  links_->Tick(now, &outbox_);
+  // The configuration file may have changed while no control plane ran: the next snapshot
+  // carries the current policy.
+  dirty_ = true;
+  Flush();
+  return absl::OkStatus();
+}
+
+// --- Drain, heartbeats, dmrswitch-ctl -----------------------------------------------------------
+
+namespace {
+// A shard sends a heartbeat every second; three missed ones is a shard in trouble.
+constexpr route::TimeNs kShardSilentAfter = 3 * route::kSec;
+}  // namespace
+
+void ControlPlane::BeginDrain(route::TimeNs now, route::TimeNs timeout) {
+  for (uint32_t s = 0; s < channels_.size(); ++s) {
+    // A full command ring would be a wedged shard; the drain then reports it as not idle.
+    ipc::SendMessage(channels_[s].cmd,
+                     ipc::Message::Make(ipc::MsgType::kDrainBegin, static_cast<uint8_t>(s)));
+  }
+  if (!drain_.active || drain_.done) {
+    drain_.started = now;
+    drain_.live_at_start = totals().live_streams;
+  }
+  drain_.active = true;
+  drain_.done = false;
+  drain_.deadline = now + timeout;
+  spdlog::info("drain: admitting no new streams; {} live, waiting up to {:.1f} s for them to end",
+               drain_.live_at_start, static_cast<double>(timeout) / route::kSec);
+}
+
+void ControlPlane::Resume() {
+  for (uint32_t s = 0; s < channels_.size(); ++s) {
+    ipc::SendMessage(channels_[s].cmd,
+                     ipc::Message::Make(ipc::MsgType::kDrainEnd, static_cast<uint8_t>(s)));
+  }
+  if (drain_.active) spdlog::info("drain ended: admitting new streams again");
+  for (uint64_t w : drain_.waiters) {
+    if (ctl_) ctl_->Reply(w, {{"ok", false}, {"error", "drain ended by resume"}});
+  }
+  drain_ = Drain{};
+}
+
+void ControlPlane::CheckDrain(route::TimeNs now) {
+  if (!drain_.active || drain_.done) return;
+  bool all_draining = true;
+  uint32_t live = 0;
+  for (const ipc::WorkerHealth& h : health_) {
+    // A heartbeat from after the drain began that says "draining": the shard has stopped
+    // admitting, so its live count only goes down from here.
+    all_draining &= h.draining != 0 && h.at >= drain_.started;
+    live += h.live_streams;
+  }
+  const bool idle = all_draining && live == 0;
+  if (!idle && now < drain_.deadline) return;
+  drain_.done = true;
+  const uint32_t cut = idle ? 0 : live;
+  const double waited = static_cast<double>(now - drain_.started) / route::kSec;
+  if (cut == 0) {
+    spdlog::info("drain: idle after {:.1f} s, 0 streams cut; the dp can be restarted", waited);
+  } else {
+    spdlog::warn("drain: {} stream(s) still live after {:.1f} s{}; a dp restart cuts them", cut,
+                 waited, all_draining ? "" : " (a shard did not confirm the drain)");
+  }
+  const nlohmann::json answer{{"ok", true},         {"idle", idle},
+                              {"cut", cut},         {"live_at_start", drain_.live_at_start},
+                              {"waited_s", waited}, {"all_shards_confirmed", all_draining}};
+  for (uint64_t w : drain_.waiters) {
+    if (ctl_) ctl_->Reply(w, answer);
+  }
+  drain_.waiters.clear();
+}
+
+std::vector<uint32_t> ControlPlane::SilentShards(route::TimeNs now) const {
+  std::vector<uint32_t> out;
+  for (uint32_t s = 0; s < health_seen_at_.size(); ++s) {
+    const route::TimeNs last = std::max(health_seen_at_[s], started_at_);
+    if (now > last && now - last > kShardSilentAfter) out.push_back(s);
+  }
+  return out;
+}
+
+void ControlPlane::CheckHeartbeats(route::TimeNs now) {
+  for (uint32_t s : SilentShards(now)) {
+    if (silent_reported_[s]) continue;
+    silent_reported_[s] = true;
+    spdlog::error(
+        "shard {} sent no heartbeat for {:.1f} s: it may be stuck", s,
+        static_cast<double>(now - std::max(health_seen_at_[s], started_at_)) / route::kSec);
+  }
+}
+
+nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
+  const PlaneTotals t = totals();
+  nlohmann::json shards = nlohmann::json::array();
+  const std::vector<uint32_t> silent = SilentShards(now);
+  for (uint32_t s = 0; s < health_.size(); ++s) {
+    const ipc::WorkerHealth& h = health_[s];
+    shards.push_back({{"shard", s},
+                      {"packets_in", h.packets_in},
+                      {"packets_out", h.packets_out},
+                      {"dropped", h.dropped},
+                      {"events_dropped", h.events_dropped},
+                      {"live_streams", h.live_streams},
+                      {"draining", h.draining != 0},
+                      {"silent", std::find(silent.begin(), silent.end(), s) != silent.end()}});
+  }
+  return {{"ok", true},
+          {"clients", auth_->size()},
+          {"generation", publisher_.generation()},
+          {"acked_by_all", publisher_.acked_by_all()},
+          {"live_streams", t.live_streams},
+          {"events_dropped", t.events_dropped},
+          {"draining", drain_.active},
+          {"restored", restored_},
+          {"shards", std::move(shards)}};
+}
+
+nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
+  constexpr uint64_t kGiveUpNs = 5'000'000'000ull;  // a wedged shard must not hold the cp forever
+  const uint32_t n = static_cast<uint32_t>(channels_.size());
+  const auto poll_sup = [&] {
+    for (uint32_t s = 0; s < n; ++s) {
+      ipc::Message msgs[16];
+      const unsigned got = ipc::ReceiveMessages(channels_[s].sup, msgs, 16);
+      for (unsigned i = 0; i < got; ++i) OnMessage(s, msgs[i], io::RealtimeNs());
+    }
+  };
+
+  // Round trips: one ping in flight per shard, the next sent when its pong is back.
+  std::vector<uint64_t> rtt;
+  rtt.reserve(pings);
+  std::vector<bool> in_flight(n, false);
+  uint32_t sent = 0;
+  uint64_t start = MonotonicNs();
+  pongs_.clear();
+  while (rtt.size() < pings && MonotonicNs() - start < kGiveUpNs) {
+    for (uint32_t s = 0; s < n && sent < pings; ++s) {
+      if (in_flight[s]) continue;
+      const ipc::Message m = ipc::Message::Make(ipc::MsgType::kPing, static_cast<uint8_t>(s),
+                                                ipc::Ping{sent, MonotonicNs()});
+      if (ipc::SendMessage(channels_[s].cmd, m)) {
+        in_flight[s] = true;
+        ++sent;
+      }
+    }
+    poll_sup();
+    for (const Pong& p : pongs_) {
+      rtt.push_back(p.received_ns - p.ping.sent_ns);
+      if (p.shard < n) in_flight[p.shard] = false;
+    }
+    pongs_.clear();
+  }
+
+  // Publish to ack: a new generation of the same state, until every shard acked it.
+  std::vector<uint64_t> publish_to_ack;
+  start = MonotonicNs();
+  for (uint32_t i = 0; i < publishes && MonotonicNs() - start < kGiveUpNs; ++i) {
+    const route::TimeNs now = io::RealtimeNs();
+    dirty_ = true;
+    if (!Rebuild(now).ok()) break;
+    const uint64_t generation = publisher_.generation();
+    const uint64_t t0 = MonotonicNs();
+    while (publisher_.acked_by_all() < generation && MonotonicNs() - start < kGiveUpNs) {
+      poll_sup();
+      publisher_.Retry();
+    }
+    if (publisher_.acked_by_all() >= generation) publish_to_ack.push_back(MonotonicNs() - t0);
+  }
+  next_rebuild_ = 0;
+  return {{"ok", true},
+          {"shards", n},
+          {"ring_round_trip", Percentiles(std::move(rtt))},
+          {"publish_to_ack", Percentiles(std::move(publish_to_ack))}};
+}
+
+void ControlPlane::OnCtl(const CtlRequest& r, route::TimeNs now) {
+  const std::string cmd = r.body["cmd"].get<std::string>();
+  if (cmd == "drain") {
+    double timeout_s = 60;
+    if (r.body.contains("timeout_s")) {
+      if (!r.body["timeout_s"].is_number() || r.body["timeout_s"].get<double>() < 0 ||
+          r.body["timeout_s"].get<double>() > 3600) {
+        ctl_->Reply(r.connection, {{"ok", false}, {"error", "timeout_s must be 0..3600"}});
+        return;
+      }
+      timeout_s = r.body["timeout_s"].get<double>();
+    }
+    BeginDrain(now, static_cast<route::TimeNs>(timeout_s * route::kSec));
+    drain_.waiters.push_back(r.connection);
+  } else if (cmd == "probe") {
+    const uint32_t pings = r.body.value("pings", 10000u);
+    const uint32_t publishes = r.body.value("publishes", 100u);
+    if (pings > 1000000 || publishes > 10000) {
+      ctl_->Reply(r.connection,
+                  {{"ok", false}, {"error", "at most 1000000 pings, 10000 publishes"}});
+      return;
+    }
+    ctl_->Reply(r.connection, Probe(pings, publishes));
+  } else if (cmd == "resume") {
+    Resume();
+    ctl_->Reply(r.connection, {{"ok", true}});
+  } else if (cmd == "status") {
+    ctl_->Reply(r.connection, StatusJson(now));
+  } else if (cmd == "reload") {
+    const absl::Status st = Reload(now);
+    ctl_->Reply(r.connection,
+                st.ok() ? nlohmann::json{{"ok", true}}
+                        : nlohmann::json{{"ok", false}, {"error", std::string(st.message())}});
+  } else {
+    ctl_->Reply(r.connection, {{"ok", false},
+                               {"error", "unknown command \"" + cmd +
+                                             "\" (drain, resume, status, reload, probe)"}});
+  }
 }
 
 void ControlPlane::Flush() {

@@ -4,13 +4,41 @@
 
 namespace dmrswitch::cp {
 
-SnapshotPublisher::SnapshotPublisher(std::vector<ipc::ShardChannel> channels)
-    : channels_(std::move(channels)), acked_(channels_.size(), 0), sent_(channels_.size(), 0) {}
+SnapshotPublisher::SnapshotPublisher(std::vector<ipc::ShardChannel> channels, ipc::PlaneInfo* info)
+    : channels_(std::move(channels)),
+      info_(info),
+      acked_(channels_.size(), 0),
+      sent_(channels_.size(), 0) {}
 
-void SnapshotPublisher::Publish(std::shared_ptr<const route::RouteSnapshot> snap) {
+SnapshotPublisher::~SnapshotPublisher() {
+  if (info_ == nullptr) return;
+  // Reachable from a static for the rest of the process, so neither freed nor reported as a leak.
+  static auto* handed_over = new std::vector<std::shared_ptr<const route::RouteSnapshot>>();
+  for (auto& [generation, snap] : retained_) handed_over->push_back(std::move(snap));
+  retained_.clear();
+  current_.reset();
+}
+
+bool SnapshotPublisher::Publish(std::shared_ptr<const route::RouteSnapshot> snap) {
+  // Recorded before any shard can see it: a control plane killed right after this line leaves
+  // a successor that knows the generation exists.
+  if (info_ != nullptr && !ipc::RecordSnapshot(info_, snap->generation(), snap.get())) {
+    return false;
+  }
   current_ = std::move(snap);
   retained_[current_->generation()] = current_;
   for (uint32_t s = 0; s < channels_.size(); ++s) SendTo(s);
+  return true;
+}
+
+void SnapshotPublisher::Adopt(std::vector<std::shared_ptr<const route::RouteSnapshot>> retained) {
+  for (auto& snap : retained) {
+    if (!current_ || snap->generation() > current_->generation()) current_ = snap;
+    retained_[snap->generation()] = std::move(snap);
+  }
+  std::fill(acked_.begin(), acked_.end(), 0);
+  std::fill(sent_.begin(), sent_.end(), 0);
+  Retry();
 }
 
 void SnapshotPublisher::SendTo(uint32_t shard) {
@@ -41,6 +69,7 @@ void SnapshotPublisher::FreeAcked() {
   // Everything older than what the slowest shard acked is unreachable from the packet plane.
   // The current generation is always kept (it is the control plane's own view too).
   for (auto it = retained_.begin(); it != retained_.end() && it->first < floor;) {
+    if (info_ != nullptr) ipc::ForgetSnapshot(info_, it->first);
     it = retained_.erase(it);
   }
 }

@@ -13,16 +13,31 @@
 #include <vector>
 
 #include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/plane_info.h"
 #include "dataplane/route/route_snapshot.h"
 
 namespace dmrswitch::cp {
 
 class SnapshotPublisher {
  public:
-  explicit SnapshotPublisher(std::vector<ipc::ShardChannel> channels);
+  // `info` (may be null) is where every retained generation is recorded, so that a restarted
+  // control plane can adopt them (separate mode).
+  explicit SnapshotPublisher(std::vector<ipc::ShardChannel> channels,
+                             ipc::PlaneInfo* info = nullptr);
+  // With a PlaneInfo, a publisher that goes away (dmrswitch-cp stopping) frees nothing: the
+  // shards still read the retained generations, and the next control plane adopts them.
+  ~SnapshotPublisher();
+  SnapshotPublisher(const SnapshotPublisher&) = delete;
+  SnapshotPublisher& operator=(const SnapshotPublisher&) = delete;
 
-  // Sends `snap` to every shard (a full cmd ring is retried by Retry()).
-  void Publish(std::shared_ptr<const route::RouteSnapshot> snap);
+  // Sends `snap` to every shard (a full cmd ring is retried by Retry()). False, and nothing is
+  // published, when the plane information block has no room to record it (shards that do not
+  // ack hold PlaneInfo::kMaxRetained generations).
+  bool Publish(std::shared_ptr<const route::RouteSnapshot> snap);
+  // A restarted control plane takes over the generations its predecessor left (the newest is
+  // current) and publishes the current one to every shard again; the older ones are freed
+  // once every shard has acked it.
+  void Adopt(std::vector<std::shared_ptr<const route::RouteSnapshot>> retained);
   void OnAck(uint32_t shard, uint64_t generation);
   // Re-sends publishes that did not fit in a cmd ring. Call every loop.
   void Retry();
@@ -39,6 +54,7 @@ class SnapshotPublisher {
   void FreeAcked();
 
   std::vector<ipc::ShardChannel> channels_;
+  ipc::PlaneInfo* info_;
   std::vector<uint64_t> acked_;
   std::vector<uint64_t> sent_;  // newest generation handed to each shard's ring
   std::shared_ptr<const route::RouteSnapshot> current_;

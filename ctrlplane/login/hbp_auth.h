@@ -60,6 +60,7 @@ struct ClientSideInfo {
   std::string home_latitude;  // RPTG, as sent ("%+08.4f")
   std::string home_longitude;
   route::TimeNs home_time = 0;
+  bool operator==(const ClientSideInfo&) const = default;
 };
 
 // A logged-in (state YES) client. Text fields are copies of the RPTC fields with trailing spaces
@@ -90,6 +91,7 @@ struct ClientRecord {
 
   // What the routing snapshot needs (ACLs are the config's business).
   route::ClientSpec Spec() const;
+  bool operator==(const ClientRecord&) const = default;
 };
 
 struct HbpAuthSettings {

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/plane_info.h"
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
 
@@ -387,6 +388,99 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0].second, Id(proto::HbpType::kMstpong, 3120001));
   EXPECT_EQ(cp_->supervisor().restarts(auth), 1u);
+}
+
+// A control plane that goes away (dmrswitch-cp killed or stopped) frees none of the generations
+// it recorded in PlaneInfo; its successor adopts them, restores the logged-in clients and their
+// subscriptions from the current one, publishes it again, and frees the older ones once acked.
+TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
+  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000, false);
+  ASSERT_TRUE(info.ok()) << info.status();
+  auto config = LoadConfigFile(path_);
+  ASSERT_TRUE(config.ok());
+  std::vector<ipc::ShardChannel> ch;
+  for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+  auto make = [&] {
+    return std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(),
+                                          channels_->pool(), std::vector<int>{-1, -1}, *info);
+  };
+  cp_ = make();
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  EXPECT_FALSE(cp_->restored());
+  LatestSnapshot();
+  ASSERT_EQ(Login(3120001, "passw0rd", now)[0], 'R');  // RPTACK
+  cp_->Step(now += 100 * kMs);
+  const route::RouteSnapshot* before = LatestSnapshot();
+  ASSERT_NE(before, nullptr);
+  const uint64_t generation = before->generation();
+  EXPECT_EQ((*info)->current_generation.load(), generation);
+  cp_.reset();  // the predecessor goes away: `before` stays readable
+
+  EXPECT_EQ(before->FindClient(3120001), 0);
+  cp_ = make();
+  ASSERT_TRUE(cp_->Start(now += kSec).ok());
+  EXPECT_TRUE(cp_->restored());
+  // The current generation goes to every shard again, and the client is known: a keepalive is
+  // answered, not refused.
+  const route::RouteSnapshot* again = LatestSnapshot();
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->generation(), generation);
+  cp_->Step(now += 100 * kMs);
+  const route::RouteSnapshot* next = LatestSnapshot();
+  ASSERT_NE(next, nullptr);
+  EXPECT_GT(next->generation(), generation);
+  EXPECT_EQ(next->FindClient(3120001), 0);
+  EXPECT_TRUE(next->IsMember(0, route::kTs2, 3100));
+  Arrive(0, Id(proto::HbpType::kRptl, 3120001));  // a second login of a known client: a relogin
+  cp_->Step(now += kMs);
+  EXPECT_EQ(Sent(0).size(), 1u);
+  cp_.reset();
+  // Leave nothing recorded for other tests (the memzone stays; its records are this test's).
+  for (ipc::SnapshotRecord& r : (*info)->retained) r = ipc::SnapshotRecord{};
+  (*info)->current_generation = 0;
+}
+
+TEST_F(ControlPlaneTest, DrainTellsEveryShardAndEndsWhenTheyReportIdle) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  cp_->BeginDrain(now, 10 * kSec);
+  EXPECT_TRUE(cp_->draining());
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const auto cmds = Commands(s);
+    ASSERT_EQ(cmds.size(), 1u);
+    EXPECT_EQ(cmds[0].type, ipc::MsgType::kDrainBegin);
+    ipc::WorkerHealth h{};
+    h.live_streams = s;  // shard 1 still has a stream
+    h.draining = 1;
+    h.at = now + kMs;
+    ipc::SendMessage(channels_->shard(s).sup,
+                     ipc::Message::Make(ipc::MsgType::kWorkerHealth, static_cast<uint8_t>(s), h));
+  }
+  cp_->Step(now += 2 * kMs);
+  EXPECT_EQ(cp_->totals().live_streams, 1u);
+  cp_->Resume();
+  EXPECT_FALSE(cp_->draining());
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const auto cmds = Commands(s);
+    ASSERT_EQ(cmds.size(), 1u);
+    EXPECT_EQ(cmds[0].type, ipc::MsgType::kDrainEnd);
+  }
+}
+
+TEST_F(ControlPlaneTest, AShardWithoutHeartbeatsIsReported) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ipc::WorkerHealth h{};
+  h.at = now;
+  ipc::SendMessage(channels_->shard(0).sup, ipc::Message::Make(ipc::MsgType::kWorkerHealth, 0, h));
+  cp_->Step(now += kSec);  // shard 0's heartbeat seen at start + 1 s, shard 1 never
+  EXPECT_TRUE(cp_->SilentShards(now).empty());
+  now += 2500 * kMs;
+  EXPECT_EQ(cp_->SilentShards(now), (std::vector<uint32_t>{1}));
+  now += kSec;
+  EXPECT_EQ(cp_->SilentShards(now), (std::vector<uint32_t>{0, 1}));
 }
 
 }  // namespace

@@ -1,0 +1,209 @@
+// dmrswitch-cp: the control plane as its own process (DESIGN.md §2, §6). A DPDK secondary
+// process of the dmrswitch-dp that runs with control_plane = "separate": it looks up the dp's
+// rings, control packet pool and PlaneInfo block by name, and runs the same ControlPlane as the
+// hosted mode. Snapshots are built in the shared hugepage heap (rte_malloc), where the shards can
+// read them and where they outlive this process: a restarted cp adopts them and continues from
+// the current one.
+//
+//   dmrswitch-cp --config FILE [--cpus LIST]
+//
+// Stopping the cp (or killing it) never stops voice: the dp's shards keep routing and answering
+// keepalives; new logins wait until a cp is back. The cp exits when the dp it serves goes away.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ctrlplane/config/config.h"
+#include "ctrlplane/control_plane.h"
+#include "dataplane/io/clock.h"
+#include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/plane_info.h"
+#include "dataplane/route/shared_memory.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr char kRingPrefix[] = "dsw";  // dp_main.cc kSeparateRingPrefix
+constexpr int kExitDpGone = 3;
+// EX_CONFIG: the configuration asks for no separate control plane; the systemd unit does not
+// restart on it (RestartPreventExitStatus).
+constexpr int kExitNotSeparate = 78;
+
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+
+void OnSignal(int sig) {
+  if (sig == SIGHUP) {
+    g_reload.store(true);
+  } else {
+    g_stop.store(true);
+  }
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "dmrswitch-cp: %s\n", msg.c_str());
+  return 1;
+}
+
+int Usage(const char* argv0, int rc) {
+  std::fprintf(rc == 0 ? stdout : stderr,
+               "usage: %s --config FILE [--cpus LIST]\n"
+               "  --config FILE   the hub's TOML configuration, the same file dmrswitch-dp was\n"
+               "                  started with (hub.control_plane = \"separate\")\n"
+               "  --cpus LIST     CPUs the control plane may run on (EAL syntax: 0, 0-1, 0,2);\n"
+               "                  default all — keep it off the shards' CPUs on busy hubs\n",
+               argv0);
+  return rc;
+}
+
+void* SharedAlloc(size_t bytes, size_t align) {
+  return rte_malloc("dmrswitch_snapshot", bytes == 0 ? 1 : bytes, static_cast<unsigned>(align));
+}
+void SharedFree(void* p, size_t bytes, size_t align) {
+  // Configuration parsed before the hooks were installed holds ordinary heap memory (route::Acl
+  // allocates through the hooks): hand that back to the default hooks.
+  if (rte_mem_virt2memseg_list(p) == nullptr) {
+    dmrswitch::route::DefaultSnapshotMemory().deallocate(p, bytes, align);
+    return;
+  }
+  rte_free(p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace dmrswitch;
+  std::string config_path;
+  std::string cpus;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--cpus" && i + 1 < argc) {
+      cpus = argv[++i];
+      if (cpus.empty() || cpus.find_first_not_of("0123456789,-") != std::string::npos) {
+        return Fail("--cpus takes a CPU list such as 0, 0-1 or 0,2");
+      }
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--help" || a == "-h") {
+      return Usage(argv[0], 0);
+    } else {
+      std::fprintf(stderr, "dmrswitch-cp: unknown argument %s\n", a.c_str());
+      return Usage(argv[0], 2);
+    }
+  }
+  if (config_path.empty()) return Usage(argv[0], 2);
+  auto config = cp::LoadConfigFile(config_path);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (config->hub.control_plane != cp::ControlPlaneMode::kSeparate) {
+    Fail(absl::StrCat(config_path,
+                      ": hub.control_plane is \"hosted\": the control plane runs inside "
+                      "dmrswitch-dp; set control_plane = \"separate\" to run dmrswitch-cp"));
+    return kExitNotSeparate;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ cp %v");
+
+  const std::string file_prefix = cp::EalFilePrefix(*config);
+  const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<std::string> eal = {
+      "dmrswitch-cp",
+      "--proc-type=secondary",
+      absl::StrCat("--file-prefix=", file_prefix),
+      "--no-pci",
+      cpus.empty() ? absl::StrCat("--lcores=(0)@(0-", ncpu - 1, ")")
+                   : absl::StrCat("--lcores=(0)@(", cpus, ")"),
+      "--log-level=lib.eal:error",
+      "--no-telemetry",
+  };
+  std::vector<char*> eal_argv;
+  for (std::string& s : eal) eal_argv.push_back(s.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    return Fail(absl::StrCat("cannot attach to dmrswitch-dp (runtime name \"", file_prefix,
+                             "\"): ", rte_strerror(rte_errno), ". Start dmrswitch-dp --config ",
+                             config_path, " first; it must run with hugepages"));
+  }
+
+  auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards);
+  if (!info.ok()) {
+    rte_eal_cleanup();
+    return Fail(std::string(info.status().message()));
+  }
+  auto channels = ipc::ChannelSet::Attach(kRingPrefix, config->hub.shards);
+  if (!channels.ok()) {
+    rte_eal_cleanup();
+    return Fail(std::string(channels.status().message()));
+  }
+  const pid_t self = getpid();
+  if (absl::Status st = ipc::ClaimControl(*info, self); !st.ok()) {
+    rte_eal_cleanup();
+    return Fail(std::string(st.message()));
+  }
+  // Snapshots live in the hugepage heap that the dp's shards map at the same addresses.
+  route::SetSnapshotMemory(route::SnapshotMemory{&SharedAlloc, &SharedFree});
+
+  std::vector<ipc::ShardChannel> shard_channels;
+  for (uint32_t s = 0; s < config->hub.shards; ++s) shard_channels.push_back(channels->shard(s));
+  const pid_t dp_pid = (*info)->dp_pid;
+  int rc = 0;
+  {
+    cp::ControlPlane control(*config, config_path, shard_channels, channels->cp_cmd(),
+                             channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
+    if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
+      ipc::ReleaseControl(*info, self);
+      rte_eal_cleanup();
+      return Fail(std::string(st.message()));
+    }
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+
+    // The dp's memory goes with it: leave (a service manager starts a cp for the next dp).
+    std::atomic<bool> dp_gone{false};
+    std::thread watch([&] {
+      while (!g_stop.load()) {
+        if (!ipc::ProcessAlive(dp_pid)) {
+          dp_gone.store(true);
+          g_stop.store(true);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+    spdlog::info(
+        "dmrswitch-cp: attached to dmrswitch-dp pid {} (runtime name {}, {} shard(s)), {}; "
+        "config {}",
+        dp_pid, file_prefix, config->hub.shards,
+        control.restored() ? absl::StrCat("continuing from snapshot g", control.generation())
+                           : std::string("fresh start"),
+        config_path);
+    control.Run(g_stop, g_reload, -1);
+    watch.join();
+    if (dp_gone.load()) {
+      spdlog::warn("dmrswitch-cp: dmrswitch-dp (pid {}) is gone; exiting", dp_pid);
+      rc = kExitDpGone;
+    } else {
+      // No MSTCL: stopping the control plane is not stopping the hub.
+      spdlog::info("dmrswitch-cp: stopping; the dp keeps routing");
+    }
+  }
+  ipc::ReleaseControl(*info, self);
+  if (rc == 0) rte_eal_cleanup();
+  return rc;
+}
