@@ -1,7 +1,8 @@
-// dmrswitch-dp: the packet plane (DESIGN.md §2). In kernel mode it runs EAL without hugepages or
-// PCI, one shard per worker lcore on kernel UDP sockets, and — with control_plane = "hosted" —
-// the control plane on the main lcore, talking to the shards over the same rings that
-// dmrswitch-cp would use.
+// dmrswitch-dp: the packet plane (DESIGN.md §2): one shard per worker lcore (kernel UDP sockets
+// or DPDK ports), and — with control_plane = "hosted" — the control plane on the main lcore,
+// talking to the shards over the same rings that dmrswitch-cp uses. With control_plane =
+// "separate" the dp runs EAL as a primary with shared hugepage memory, publishes its rings and
+// a PlaneInfo block, and dmrswitch-cp attaches to them as a secondary process.
 //
 //   dmrswitch-dp [--config FILE] [--print-default-config]
 //
@@ -10,14 +11,19 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +35,7 @@
 #include "dataplane/io/dpdk_mode.h"
 #include "dataplane/io/kernel_mode.h"
 #include "dataplane/io/udp_socket.h"
+#include "dataplane/ipc/plane_info.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -76,6 +83,102 @@ void InstallSignals() {
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "dmrswitch-dp: %s\n", msg.c_str());
   return 1;
+}
+
+// Separate mode: the rings, pool and plane information live under this prefix inside the
+// runtime (EAL --file-prefix) that dmrswitch-dp and dmrswitch-cp share.
+constexpr char kSeparateRingPrefix[] = "dsw";
+// Separate mode: where the primary maps its memory. dmrswitch-cp must map it at the same
+// addresses, so they must be free in both processes: far above where the kernel puts binaries,
+// libraries and mmaps, and outside the ranges AddressSanitizer reserves (shadow below
+// 0x10007fff8000, its allocator at 0x600000000000) — DPDK's own default (4 GiB) is ASan shadow.
+constexpr char kSeparateBaseVirtaddr[] = "--base-virtaddr=0x200000000000";
+
+// Why a DPDK primary with shared hugepage memory cannot start here ("" when it can).
+std::string HugepagesMissing() {
+  bool mounted = false;
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    if (line.find(" hugetlbfs ") != std::string::npos) mounted = true;
+  }
+  long free_pages = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    if (line.rfind("HugePages_Free:", 0) == 0) free_pages = std::atol(line.c_str() + 15);
+  }
+  if (mounted && free_pages > 0) return "";
+  return absl::StrCat(
+      "hub.control_plane = \"separate\" needs hugepages: dmrswitch-cp attaches as a DPDK "
+      "secondary process, which only works when the dp's memory is in shared hugepage files (",
+      mounted ? "" : "no hugetlbfs is mounted; ", free_pages,
+      " free hugepages). Set them up "
+      "with tools/hugepages.sh up (or: echo 512 > /proc/sys/vm/nr_hugepages; mount -t "
+      "hugetlbfs nodev /dev/hugepages), or use control_plane = \"hosted\"");
+}
+
+std::string SeparateEalHint(const dmrswitch::cp::HubConfig& config) {
+  return absl::StrCat(
+      " (separate control plane, runtime name \"", dmrswitch::cp::EalFilePrefix(config),
+      "\": another dmrswitch-dp with this name may be running; hub.runtime_name tells hubs apart)");
+}
+
+// The main lcore of a dp without a hosted control plane: says when a dmrswitch-cp attaches or
+// goes away, forwards SIGHUP to it as a Reload command, and returns on SIGINT/SIGTERM. Voice
+// does not depend on any of this.
+void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* cp_cmd) {
+  using namespace dmrswitch;
+  int32_t cp = 0;         // the attached cp as last seen
+  int32_t said_gone = 0;  // its death was reported
+  while (!g_stop.load()) {
+    const int32_t now_cp = info.cp_pid.load();
+    if (now_cp != cp) {
+      if (now_cp != 0) {
+        spdlog::info("dmrswitch-dp: control plane attached (dmrswitch-cp pid {})", now_cp);
+      } else if (said_gone != cp) {
+        spdlog::info(
+            "dmrswitch-dp: control plane (pid {}) detached; voice keeps flowing, logins "
+            "wait for a dmrswitch-cp",
+            cp);
+      }
+      cp = now_cp;
+    } else if (cp != 0 && said_gone != cp && !ipc::ProcessAlive(cp)) {
+      spdlog::warn(
+          "dmrswitch-dp: control plane (pid {}) is gone; voice keeps flowing, logins "
+          "wait for a dmrswitch-cp",
+          cp);
+      said_gone = cp;
+    }
+    if (g_reload.exchange(false)) {
+      if (!ipc::SendMessage(cp_cmd, ipc::Message::Make(ipc::MsgType::kReload, 0))) {
+        spdlog::warn(
+            "dmrswitch-dp: reload not passed on: the control plane's command ring is full");
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Separate mode after set-up: the shards run on the workers, the main lcore only watches the
+// control plane until SIGINT/SIGTERM. `Plane` is io::KernelMode or io::DpdkMode.
+template <typename Plane>
+int ServeSeparate(std::unique_ptr<Plane>& plane, const dmrswitch::ipc::PlaneInfo& info,
+                  const std::function<void()>& say_started) {
+  if (absl::Status st = plane->Launch(); !st.ok()) {
+    plane.reset();
+    CleanupEal();
+    return Fail(std::string(st.message()));
+  }
+  InstallSignals();
+  say_started();
+  WatchSeparateControlPlane(info, plane->channels().cp_cmd());
+  spdlog::info("dmrswitch-dp: stopping");
+  plane->Stop();
+  if constexpr (requires { plane->ShardSummaries(); }) {
+    for (const std::string& line : plane->ShardSummaries()) spdlog::info("{}", line);
+  }
+  plane.reset();
+  CleanupEal();
+  return 0;
 }
 
 int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path);
@@ -126,42 +229,64 @@ namespace {
 
 int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
   using namespace dmrswitch;
-  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
-    return Fail(
-        "hub.control_plane = \"separate\": kernel mode runs EAL without hugepages (--no-huge), "
-        "and a DPDK secondary process (dmrswitch-cp) can attach only to a primary that uses "
-        "hugepages; use control_plane = \"hosted\"");
+  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
+  if (separate) {
+    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
   }
 
-  // EAL: no hugepages, never PCI (the host's own NIC is a PCI device), no shared configuration
-  // (several hubs may run side by side), one lcore for the control plane plus one per shard, all
-  // free to float over the host's CPUs.
+  // EAL: never PCI (the host's own NIC is a PCI device), one lcore for the control plane plus
+  // one per shard, all free to float over the host's CPUs. Hosted: no hugepages and no shared
+  // configuration (several hubs may run side by side). Separate: hugepages and the shared
+  // runtime name, so that dmrswitch-cp can attach as a DPDK secondary process.
   const uint32_t shards = config.hub.shards;
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-  std::vector<std::string> eal = {
-      "dmrswitch-dp",
-      "--no-huge",
-      "--no-pci",
-      "--no-shconf",
-      absl::StrCat("--file-prefix=dmrswitch-dp-", getpid()),
-      "-m",
-      "128",
-      absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
-      "--log-level=lib.eal:error",
-      "--no-telemetry",
-  };
+  std::vector<std::string> eal = {"dmrswitch-dp", "--no-pci"};
+  if (separate) {
+    eal.push_back("--proc-type=primary");
+    eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
+    eal.push_back(kSeparateBaseVirtaddr);
+  } else {
+    eal.push_back("--no-huge");
+    eal.push_back("--no-shconf");
+    eal.push_back(absl::StrCat("--file-prefix=dmrswitch-dp-", getpid()));
+  }
+  for (std::string a : {std::string("-m"), std::string("128"),
+                        absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
+                        std::string("--log-level=lib.eal:error"), std::string("--no-telemetry")}) {
+    eal.push_back(std::move(a));
+  }
   std::vector<char*> eal_argv;
   for (std::string& s : eal) eal_argv.push_back(s.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    return Fail(absl::StrCat("EAL initialisation failed: ", rte_strerror(rte_errno)));
+    return Fail(absl::StrCat("EAL initialisation failed: ", rte_strerror(rte_errno),
+                             separate ? SeparateEalHint(config) : ""));
   }
 
-  const int cp_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  const std::string prefix = absl::StrCat("dsw", getpid());
+  const int cp_wake = separate ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
   auto plane = io::KernelMode::Create(config, prefix, cp_wake);
   if (!plane.ok()) {
     CleanupEal();
     return Fail(std::string(plane.status().message()));
+  }
+  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients, !separate);
+  if (!info.ok()) {
+    plane->reset();
+    CleanupEal();
+    return Fail(std::string(info.status().message()));
+  }
+  if (separate) {
+    return ServeSeparate(*plane, **info, [&] {
+      spdlog::info(
+          "dmrswitch-dp: kernel mode, {} shard(s), steering {}, control plane separate "
+          "(dmrswitch-cp, runtime name {}); HBP on {}, {} OpenBridge peer(s); config {}",
+          shards,
+          shards == 1 ? "none (one shard)"
+                      : ((*plane)->bpf_steering() ? "sk_reuseport BPF" : "user space"),
+          cp::EalFilePrefix(config),
+          io::EndpointString({config.hbp.listen.ip, (*plane)->hbp_port()}), config.obp.size(),
+          config_path.empty() ? "embedded default" : config_path);
+    });
   }
   std::vector<ipc::ShardChannel> channels;
   for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
@@ -203,15 +328,21 @@ int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& con
 // on the main lcore, one shard per worker lcore.
 int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
   using namespace dmrswitch;
-  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
-    return Fail(
-        "hub.control_plane = \"separate\" (dmrswitch-cp) is not available in this build; "
-        "use control_plane = \"hosted\"");
-  }
+  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
   const uint32_t shards = config.hub.shards;
   std::vector<std::string> eal = {"dmrswitch-dp"};
-  bool has_pci_choice = false, has_lcores = false, has_log = false;
+  bool has_pci_choice = false, has_lcores = false, has_log = false, has_prefix = false,
+       has_base = false;
   for (const std::string& a : config.dpdk.eal_args) {
+    if (separate && (a == "--no-huge" || a == "--in-memory")) {
+      return Fail(absl::StrCat(
+          "hub.control_plane = \"separate\" and dpdk.eal_args has ", a,
+          ": a DPDK secondary process (dmrswitch-cp) can attach only to a primary whose memory "
+          "is in shared hugepage files; drop ",
+          a, " (and set up hugepages: tools/hugepages.sh up) or use control_plane = \"hosted\""));
+    }
+    has_prefix |= a.rfind("--file-prefix", 0) == 0;
+    has_base |= a.rfind("--base-virtaddr", 0) == 0;
     eal.push_back(a);
     has_pci_choice |=
         a == "--no-pci" || a == "-a" || a.rfind("-a", 0) == 0 || a.rfind("--allow", 0) == 0;
@@ -228,17 +359,40 @@ int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& confi
                       : absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"));
   }
   if (!has_log) eal.push_back("--log-level=lib.eal:error");
+  if (separate) {
+    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
+    eal.push_back("--proc-type=primary");
+    if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
+    if (!has_base) eal.push_back(kSeparateBaseVirtaddr);
+  }
   std::vector<char*> eal_argv;
   for (std::string& s : eal) eal_argv.push_back(s.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    return Fail(
-        absl::StrCat("EAL initialisation failed (dpdk.eal_args): ", rte_strerror(rte_errno)));
+    return Fail(absl::StrCat("EAL initialisation failed (dpdk.eal_args): ", rte_strerror(rte_errno),
+                             separate ? SeparateEalHint(config) : ""));
   }
-  const std::string prefix = absl::StrCat("dsw", getpid());
+  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
   auto plane = io::DpdkMode::Create(config, prefix);
   if (!plane.ok()) {
     CleanupEal();
     return Fail(std::string(plane.status().message()));
+  }
+  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients, !separate);
+  if (!info.ok()) {
+    plane->reset();
+    CleanupEal();
+    return Fail(std::string(info.status().message()));
+  }
+  if (separate) {
+    return ServeSeparate(*plane, **info, [&] {
+      for (const std::string& d : (*plane)->port_descriptions()) spdlog::info("{}", d);
+      spdlog::info(
+          "dmrswitch-dp: dpdk mode, {} shard(s), control plane separate (dmrswitch-cp, runtime "
+          "name {}); hub address {}, HBP port {}, {} OpenBridge peer(s); config {}",
+          shards, cp::EalFilePrefix(config), cp::FormatIpv4(config.dpdk.address),
+          config.hbp.listen.port, config.obp.size(),
+          config_path.empty() ? "embedded default" : config_path);
+    });
   }
   std::vector<ipc::ShardChannel> channels;
   for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
