@@ -1,0 +1,141 @@
+// dmrswitch-ctl: the operator's command line for a running hub's control plane (DESIGN.md §7).
+//
+//   dmrswitch-ctl (--config FILE | --socket PATH) drain [--timeout SECONDS]
+//   dmrswitch-ctl (--config FILE | --socket PATH) resume | status | reload
+//   dmrswitch-ctl (--config FILE | --socket PATH) probe [--pings N] [--publishes N]
+//
+// drain: no new streams are admitted; waits until the live ones have ended (or the timeout) and
+// says how many would be cut by a dp restart now. Exit status 0 = idle, 3 = streams still live,
+// 1 = error. The drain stays in effect until `resume` (or the dp restarts).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "ctrlplane/config/config.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+int Usage(int rc) {
+  std::fprintf(rc == 0 ? stdout : stderr,
+               "usage: dmrswitch-ctl (--config FILE | --socket PATH) COMMAND\n"
+               "  drain [--timeout SECONDS]  admit no new streams, wait for live ones to end\n"
+               "                             (default 60 s); exit 0 idle, 3 streams still live\n"
+               "  resume                     admit new streams again\n"
+               "  status                     the control plane's view, as JSON\n"
+               "  reload                     re-read the configuration file\n"
+               "  probe [--pings N] [--publishes N]\n"
+               "                             measure the control channel: ring round trips\n"
+               "                             cp -> shard -> cp and snapshot publish-to-ack\n"
+               "                             (default 10000 and 100), as JSON\n");
+  return rc;
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "dmrswitch-ctl: %s\n", msg.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path, socket_path, cmd;
+  double timeout_s = 60;
+  bool timeout_given = false;
+  long pings = -1, publishes = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--socket" && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (a == "--timeout" && i + 1 < argc) {
+      char* end = nullptr;
+      timeout_s = std::strtod(argv[++i], &end);
+      if (end == nullptr || *end != '\0' || timeout_s < 0 || timeout_s > 3600) {
+        return Fail("--timeout takes seconds, 0..3600");
+      }
+      timeout_given = true;
+    } else if ((a == "--pings" || a == "--publishes") && i + 1 < argc) {
+      char* end = nullptr;
+      const long v = std::strtol(argv[++i], &end, 10);
+      if (end == nullptr || *end != '\0' || v < 0) return Fail(a + " takes a count");
+      (a == "--pings" ? pings : publishes) = v;
+    } else if (a == "--help" || a == "-h") {
+      return Usage(0);
+    } else if (cmd.empty() && a[0] != '-') {
+      cmd = a;
+    } else {
+      std::fprintf(stderr, "dmrswitch-ctl: unexpected argument %s\n", a.c_str());
+      return Usage(2);
+    }
+  }
+  if (cmd.empty()) return Usage(2);
+  if (cmd != "drain" && cmd != "resume" && cmd != "status" && cmd != "reload" && cmd != "probe") {
+    return Fail("unknown command \"" + cmd + "\" (drain, resume, status, reload, probe)");
+  }
+  if ((pings >= 0 || publishes >= 0) && cmd != "probe") {
+    return Fail("--pings and --publishes apply to probe only");
+  }
+  if (timeout_given && cmd != "drain") return Fail("--timeout applies to drain only");
+  if (socket_path.empty()) {
+    if (config_path.empty()) return Usage(2);
+    auto config = dmrswitch::cp::LoadConfigFile(config_path);
+    if (!config.ok()) return Fail(std::string(config.status().message()));
+    socket_path = dmrswitch::cp::CtlSocketPath(*config);
+    if (socket_path.empty()) {
+      return Fail(config_path +
+                  ": no control socket (hosted control plane without hub.ctl_socket)");
+    }
+  }
+
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof(addr.sun_path)) return Fail("socket path too long");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Fail("cannot reach the control plane at " + socket_path + ": " + std::strerror(errno) +
+                " (is dmrswitch-cp running?)");
+  }
+  nlohmann::json request{{"cmd", cmd}};
+  if (cmd == "drain") request["timeout_s"] = timeout_s;
+  if (pings >= 0) request["pings"] = pings;
+  if (publishes >= 0) request["publishes"] = publishes;
+  const std::string line = request.dump() + "\n";
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    close(fd);
+    return Fail("cannot send the request");
+  }
+  std::string answer;
+  char buf[4096];
+  while (answer.find('\n') == std::string::npos) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const nlohmann::json reply = nlohmann::json::parse(answer, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    return Fail("no answer from the control plane (it may have restarted; try again)");
+  }
+  if (!reply.value("ok", false)) return Fail(reply.value("error", std::string("request failed")));
+  if (cmd == "drain") {
+    const uint32_t cut = reply.value("cut", 0u);
+    std::printf("drain: %s after %.1f s, %u stream(s) live at start, %u cut\n",
+                reply.value("idle", false) ? "idle" : "timed out", reply.value("waited_s", 0.0),
+                reply.value("live_at_start", 0u), cut);
+    return cut == 0 && reply.value("idle", false) ? 0 : 3;
+  }
+  if (cmd == "status" || cmd == "probe") {
+    std::printf("%s\n", reply.dump(2).c_str());
+  } else {
+    std::printf("%s: ok\n", cmd.c_str());
+  }
+  return 0;
+}
