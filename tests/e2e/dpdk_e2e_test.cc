@@ -81,14 +81,16 @@ absl::Status DpdkEnvironment::failure_;
 [[maybe_unused]] ::testing::Environment* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new DpdkEnvironment);
 
-std::string HubToml(uint32_t shards, const std::string& eal_args, const std::string& tail = "") {
+std::string HubToml(uint32_t shards, const std::string& eal_args, const std::string& tail = "",
+                    const std::string& control_plane = "hosted") {
   return absl::StrCat(R"([hub]
 server_id = )",
                       kServerId, R"(
 mode = "dpdk"
 shards = )",
                       shards, R"(
-control_plane = "hosted"
+control_plane = ")",
+                      control_plane, R"("
 status_interval_s = 1
 
 [hbp]
@@ -119,6 +121,11 @@ class DpdkE2eTest : public ::testing::TestWithParam<uint32_t> {
     env_ = DpdkEnvironment::env_.get();
   }
   void TearDown() override {
+    if (cp_ != nullptr) {
+      if (HasFailure()) std::fprintf(stderr, "--- cp log ---\n%s--- end ---\n", cp_->Log().c_str());
+      cp_->Stop();
+      cp_.reset();
+    }
     if (hub_ != nullptr) {
       clients_.clear();
       peer_.reset();
@@ -139,6 +146,23 @@ class DpdkE2eTest : public ::testing::TestWithParam<uint32_t> {
   }
 
   void StartHubWithPeer(bool peer_keepalives);
+
+  // control_plane = "separate": the dp with its memory in hugepage files, then dmrswitch-cp.
+  void StartSeparateHub() {
+    auto h = HubProcess::Start(
+        HubToml(GetParam(), env_->EalArgsToml(GetParam(), /*shared=*/true), "", "separate"));
+    ASSERT_TRUE(h.ok()) << h.status();
+    hub_ = *std::move(h);
+    ASSERT_NO_FATAL_FAILURE(StartCp());
+  }
+  void StartCp() {
+    HubProcess::Options o;
+    o.control_plane = true;
+    o.config_path = hub_->config_path();
+    auto cp = HubProcess::Start(o);
+    ASSERT_TRUE(cp.ok()) << cp.status() << "\ndp log:\n" << hub_->Log();
+    cp_ = *std::move(cp);
+  }
 
   sim::HbpClientOptions ClientOptions(uint32_t id, int address, std::string options = "") const {
     sim::HbpClientOptions o;
@@ -195,6 +219,7 @@ class DpdkE2eTest : public ::testing::TestWithParam<uint32_t> {
 
   DpdkTestEnv* env_ = nullptr;
   std::unique_ptr<HubProcess> hub_;
+  std::unique_ptr<HubProcess> cp_;
   std::vector<std::unique_ptr<HbpClient>> clients_;
   std::unique_ptr<ObpPeer> peer_;
 };
@@ -255,6 +280,28 @@ TEST_P(DpdkE2eTest, GroupCallReachesTheSubscriberOnly) {
   Settle(absl::Milliseconds(500));
   CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
   ExpectNothing(*c);
+}
+
+// control_plane = "separate" in dpdk mode: dmrswitch-cp attaches to the dp's hugepage memory;
+// logins and calls work through it, calls keep flowing while it is gone, and a new cp continues.
+TEST_P(DpdkE2eTest, SeparateControlPlaneCanBeKilledAndRestarted) {
+  ASSERT_NO_FATAL_FAILURE(StartSeparateHub());
+  HbpClient* a = AddClient(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  Settle();
+  CallAndExpect(b, 3100, 2, kSrcB, a, Delivered(3100, 2, kSrcB, kA));
+  cp_->Kill();
+  Settle(absl::Milliseconds(500));
+  CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  EXPECT_TRUE(cp_->WaitForLog("continuing from snapshot g", absl::Seconds(1))) << cp_->Log();
+  HbpClient* c = AddClient(kC, 2, "TS2=3100");
+  Settle(absl::Milliseconds(500));
+  const sim::SentCall sent = a->SendVoiceCall(GroupCall(3100, 2, kSrcA));
+  ASSERT_EQ(sent.frames, VoiceFrames(2));
+  ExpectOneCall(*b, Delivered(3100, 2, kSrcA, kB));
+  ExpectOneCall(*c, Delivered(3100, 2, kSrcA, kC));
+  EXPECT_EQ(a->counters().naks + b->counters().naks, 0u);
 }
 
 TEST_P(DpdkE2eTest, DialATgIsHeardAndSpokenAsTg9OnTs2) {

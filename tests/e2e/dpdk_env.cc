@@ -430,18 +430,18 @@ DpdkTestEnv::~DpdkTestEnv() {
 
 std::string DpdkTestEnv::ClientAddress(int i) { return absl::StrCat("198.18.0.", 2 + i); }
 
-std::string DpdkTestEnv::EalArgsToml(uint32_t shards) const {
+std::string DpdkTestEnv::EalArgsToml(uint32_t shards, bool shared) const {
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-  const std::vector<std::string> args = {
+  std::vector<std::string> args = {
       "--no-pci",
       absl::StrCat("--vdev=net_af_packet0,iface=", hub_if_, ",qpairs=", shards),
       absl::StrCat("--file-prefix=", netns_),
-      "--in-memory",
       "-m",
       "256",
       absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
       "--no-telemetry",
   };
+  if (!shared) args.push_back("--in-memory");
   std::string toml = "[";
   for (size_t i = 0; i < args.size(); ++i)
     absl::StrAppend(&toml, i ? ", " : "", "\"", args[i], "\"");

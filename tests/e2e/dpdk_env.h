@@ -52,7 +52,8 @@ class DpdkTestEnv {
   // 198.18.0.(2 + i), configured on the client end.
   static std::string ClientAddress(int i);
   // The [dpdk] eal_args for a dp with `shards` shards on the hub end (TOML array text).
-  std::string EalArgsToml(uint32_t shards) const;
+  // `shared`: memory in hugepage files (no --in-memory), for a separate control plane.
+  std::string EalArgsToml(uint32_t shards, bool shared = false) const;
 
   // Runs `fn` on a thread that has entered the namespace and returns its result. Sockets keep
   // the namespace they were created in: build the simulator's clients and peers here and use

@@ -20,8 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 
-#ifndef DMRSWITCH_DP_PATH
-#error "DMRSWITCH_DP_PATH must name the dmrswitch-dp binary"
+#if !defined(DMRSWITCH_DP_PATH) || !defined(DMRSWITCH_CP_PATH) || !defined(DMRSWITCH_CTL_PATH)
+#error "DMRSWITCH_DP_PATH, DMRSWITCH_CP_PATH and DMRSWITCH_CTL_PATH must name the binaries"
 #endif
 
 namespace dmrswitch::e2e {
@@ -71,28 +71,34 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
 absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(Options options) {
   std::unique_ptr<HubProcess> h(new HubProcess());
   h->dir_ = MakeTempDir();
-  h->config_path_ = h->dir_ + "/hub.toml";
   h->log_path_ = h->dir_ + "/hub.log";
-  h->RewriteConfig(options.toml);
+  if (options.control_plane) {
+    h->config_path_ = options.config_path;
+  } else {
+    h->config_path_ = h->dir_ + "/hub.toml";
+    h->RewriteConfig(options.toml);
+  }
+  const char* name = options.control_plane ? "dmrswitch-cp" : "dmrswitch-dp";
   std::vector<std::string> argv = options.wrapper;
-  argv.insert(argv.end(), {DMRSWITCH_DP_PATH, "--config", h->config_path_});
+  argv.insert(argv.end(), {options.control_plane ? DMRSWITCH_CP_PATH : DMRSWITCH_DP_PATH,
+                           "--config", h->config_path_});
   h->pid_ = Spawn(argv, h->log_path_);
   if (h->pid_ < 0) return absl::InternalError("fork failed");
   const absl::Time deadline = absl::Now() + options.ready_timeout;
   while (absl::Now() < deadline) {
     const std::string log = h->Log();
-    if (log.find("dmrswitch-dp: kernel mode") != std::string::npos ||
-        log.find("dmrswitch-dp: dpdk mode") != std::string::npos) {
+    if (options.control_plane ? log.find("dmrswitch-cp: attached") != std::string::npos
+                              : (log.find("dmrswitch-dp: kernel mode") != std::string::npos ||
+                                 log.find("dmrswitch-dp: dpdk mode") != std::string::npos)) {
       return h;
     }
     if (!h->running()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("dmrswitch-dp exited during start-up:\n", h->Log()));
+          absl::StrCat(name, " exited during start-up:\n", h->Log()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("dmrswitch-dp did not come up in time:\n", h->Log()));
+  return absl::DeadlineExceededError(absl::StrCat(name, " did not come up in time:\n", h->Log()));
 }
 
 absl::StatusOr<std::pair<int, std::string>> HubProcess::RunToExit(const std::string& toml,
@@ -100,9 +106,20 @@ absl::StatusOr<std::pair<int, std::string>> HubProcess::RunToExit(const std::str
   HubProcess h;
   h.dir_ = MakeTempDir();
   h.config_path_ = h.dir_ + "/hub.toml";
-  h.log_path_ = h.dir_ + "/hub.log";
   h.RewriteConfig(toml);
-  h.pid_ = Spawn({DMRSWITCH_DP_PATH, "--config", h.config_path_}, h.log_path_);
+  return RunCommand({DMRSWITCH_DP_PATH, "--config", h.config_path_}, timeout);
+}
+
+std::string HubProcess::DpPath() { return DMRSWITCH_DP_PATH; }
+std::string HubProcess::CpPath() { return DMRSWITCH_CP_PATH; }
+std::string HubProcess::CtlPath() { return DMRSWITCH_CTL_PATH; }
+
+absl::StatusOr<std::pair<int, std::string>> HubProcess::RunCommand(std::vector<std::string> argv,
+                                                                   absl::Duration timeout) {
+  HubProcess h;
+  h.dir_ = MakeTempDir();
+  h.log_path_ = h.dir_ + "/command.log";
+  h.pid_ = Spawn(argv, h.log_path_);
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     int status = 0;
@@ -113,7 +130,7 @@ absl::StatusOr<std::pair<int, std::string>> HubProcess::RunToExit(const std::str
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(absl::StrCat("dmrswitch-dp kept running:\n", h.Log()));
+  return absl::DeadlineExceededError(absl::StrCat(argv[0], " kept running:\n", h.Log()));
 }
 
 HubProcess::~HubProcess() {

@@ -24,6 +24,10 @@ class HubProcess {
     std::string toml;                  // the configuration file's text
     std::vector<std::string> wrapper;  // run the hub under this command (e.g. setpriv ...)
     absl::Duration ready_timeout = absl::Seconds(15);
+    // dmrswitch-cp instead of dmrswitch-dp: reads `config_path` (the dp's file; `toml` unused)
+    // and is ready at its "dmrswitch-cp: attached" line.
+    bool control_plane = false;
+    std::string config_path;
   };
 
   // Starts the hub and waits until it says it is serving (the "dmrswitch-dp: kernel mode" or
@@ -37,6 +41,12 @@ class HubProcess {
   // Runs the hub to completion (for configurations it must refuse): exit code and output.
   static absl::StatusOr<std::pair<int, std::string>> RunToExit(const std::string& toml,
                                                                absl::Duration timeout);
+  // Runs `argv` (a dmrswitch binary: DpPath(), CpPath(), CtlPath()) to completion.
+  static absl::StatusOr<std::pair<int, std::string>> RunCommand(std::vector<std::string> argv,
+                                                                absl::Duration timeout);
+  static std::string DpPath();
+  static std::string CpPath();
+  static std::string CtlPath();
 
   ~HubProcess();
   HubProcess(const HubProcess&) = delete;

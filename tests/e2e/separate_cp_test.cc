@@ -1,0 +1,522 @@
+// End to end: the control plane as its own process (issue #5). dmrswitch-dp runs with
+// control_plane = "separate" (EAL primary with hugepages) and dmrswitch-cp attaches as a DPDK
+// secondary process. These tests kill, stop and restart the processes under live traffic:
+//   * kill -9 of the cp during 50 live streams: no frame of them is lost, keepalives are answered
+//     by the dp, new logins wait; the restarted cp continues from the current snapshot (clients,
+//     options subscriptions) and the waiting login completes;
+//   * a stopped cp: the shards drop and count events, routing is unaffected;
+//   * a restarted dp starts empty and sends nothing from before the restart;
+//   * drain: no new stream is admitted, live ones finish, dmrswitch-ctl reports 0 cut (or the
+//     number cut at the timeout);
+//   * the message boundary: one scripted scenario gives identical egress bytes and identical
+//     events hosted and separate.
+// Run under tests/e2e/with_hugepages.sh, which reserves hugepages and gives them back.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/hub_process.h"
+#include "tests/e2e/routing_helpers.h"
+#include "tools/sim/dmr_calls.h"
+#include "tools/sim/hbp_client.h"
+#include "tools/sim/udp.h"
+
+namespace dmrswitch::e2e {
+namespace {
+
+std::string SeparateToml(uint16_t port, const std::string& runtime_name, const std::string& ctl,
+                         const std::string& mode = "separate", const std::string& tail = "") {
+  return absl::StrCat(R"([hub]
+server_id = 310999
+mode = "kernel"
+shards = 2
+control_plane = ")",
+                      mode, R"("
+runtime_name = ")",
+                      runtime_name, R"("
+ctl_socket = ")",
+                      ctl, R"("
+status_interval_s = 1
+log_level = "debug"
+
+[hbp]
+listen = "127.0.0.1:)",
+                      port, R"("
+passphrase = "passw0rd"
+login_burst = 0
+
+[acl]
+reg = "PERMIT:ALL"
+)",
+                      tail, "\n");
+}
+
+sim::HbpClientOptions ClientOptions(uint16_t port, uint32_t id, std::string options = "") {
+  sim::HbpClientOptions o;
+  o.id = id;
+  o.passphrase = "passw0rd";
+  o.hub = {"127.0.0.1", port};
+  o.options = std::move(options);
+  o.retry_interval = absl::Milliseconds(500);
+  o.ping_interval = absl::Seconds(1);
+  o.timeout = absl::Seconds(5);
+  return o;
+}
+
+class SeparateCpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = FreeUdpPort();
+    runtime_ = absl::StrCat("dswt", getpid(), "_", counter_++);
+    dir_ = std::filesystem::temp_directory_path() / ("dmrswitch-sep-" + runtime_);
+    std::filesystem::create_directories(dir_);
+    ctl_ = (dir_ / "ctl.sock").string();
+  }
+  void TearDown() override {
+    cp_.reset();
+    dp_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    // What a killed dp leaves: its runtime directory and hugepage files.
+    std::filesystem::remove_all(std::filesystem::path("/var/run/dpdk") / runtime_, ec);
+    for (const auto& e : std::filesystem::directory_iterator("/dev/hugepages", ec)) {
+      if (e.path().filename().string().rfind(runtime_ + "map_", 0) == 0) {
+        std::filesystem::remove(e.path(), ec);
+      }
+    }
+  }
+
+  void StartDp(const std::string& tail = "") {
+    HubProcess::Options o;
+    o.toml = SeparateToml(port_, runtime_, ctl_, "separate", tail);
+    auto dp = HubProcess::Start(o);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    dp_ = *std::move(dp);
+  }
+  void StartCp() {
+    HubProcess::Options o;
+    o.control_plane = true;
+    o.config_path = dp_->config_path();
+    auto cp = HubProcess::Start(o);
+    ASSERT_TRUE(cp.ok()) << cp.status() << "\ndp log:\n" << dp_->Log();
+    cp_ = *std::move(cp);
+  }
+  absl::StatusOr<std::pair<int, std::string>> Ctl(std::vector<std::string> args,
+                                                  absl::Duration timeout = absl::Seconds(30)) {
+    std::vector<std::string> argv = {HubProcess::CtlPath(), "--socket", ctl_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return HubProcess::RunCommand(argv, timeout);
+  }
+  nlohmann::json Status() {
+    auto r = Ctl({"status"});
+    if (!r.ok() || r->first != 0) return {};
+    return nlohmann::json::parse(r->second, nullptr, false);
+  }
+
+  static inline int counter_ = 0;
+  uint16_t port_ = 0;
+  std::string runtime_;
+  std::filesystem::path dir_;
+  std::string ctl_;
+  std::unique_ptr<HubProcess> dp_;
+  std::unique_ptr<HubProcess> cp_;
+};
+
+void PollAll(const std::vector<std::unique_ptr<sim::HbpClient>>& clients, absl::Duration d) {
+  std::vector<sim::Pollable*> p;
+  for (const auto& c : clients) p.push_back(c.get());
+  sim::PollFor(p, d);
+}
+
+bool LoginAll(const std::vector<std::unique_ptr<sim::HbpClient>>& clients, absl::Duration timeout) {
+  for (const auto& c : clients) c->StartLogin();
+  std::vector<sim::Pollable*> p;
+  for (const auto& c : clients) p.push_back(c.get());
+  return sim::PollUntil(
+      p,
+      [&] {
+        return std::all_of(clients.begin(), clients.end(),
+                           [](const auto& c) { return c->running(); });
+      },
+      timeout);
+}
+
+TEST_F(SeparateCpTest, CpRefusesAHostedConfigurationAndAMissingDp) {
+  const std::string cfg = (dir_ / "hosted.toml").string();
+  { std::ofstream(cfg) << SeparateToml(port_, runtime_, ctl_, "hosted"); }
+  auto hosted = HubProcess::RunCommand({HubProcess::CpPath(), "--config", cfg}, absl::Seconds(20));
+  ASSERT_TRUE(hosted.ok()) << hosted.status();
+  EXPECT_EQ(hosted->first, 78);  // EX_CONFIG: the systemd unit does not restart it
+  EXPECT_NE(hosted->second.find("control plane runs inside dmrswitch-dp"), std::string::npos)
+      << hosted->second;
+
+  { std::ofstream(cfg) << SeparateToml(port_, runtime_, ctl_); }
+  auto missing = HubProcess::RunCommand({HubProcess::CpPath(), "--config", cfg}, absl::Seconds(20));
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->first, 1);
+  EXPECT_NE(missing->second.find("Start dmrswitch-dp"), std::string::npos) << missing->second;
+}
+
+TEST_F(SeparateCpTest, DpdkModeRefusesSeparateWithNoHuge) {
+  const std::string toml = absl::StrCat(R"([hub]
+server_id = 310999
+mode = "dpdk"
+shards = 1
+control_plane = "separate"
+
+[hbp]
+listen = "198.18.0.1:62031"
+passphrase = "passw0rd"
+
+[dpdk]
+eal_args = ["--no-huge", "--vdev=net_null0"]
+address = "198.18.0.1"
+)");
+  auto r = HubProcess::RunToExit(toml, absl::Seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->first, 1);
+  EXPECT_NE(r->second.find("--no-huge"), std::string::npos) << r->second;
+  EXPECT_NE(r->second.find("shared hugepage"), std::string::npos) << r->second;
+}
+
+// 25 talkers with a call on each timeslot (50 streams), 25 listeners with both TGs as options
+// statics. The cp is killed -9 a second into the calls.
+TEST_F(SeparateCpTest, KillingTheCpLosesNoFrameOf50LiveStreams) {
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  constexpr int kPairs = 25;
+  constexpr unsigned kSuperframes = 8;  // 50 frames, 3 s at 60 ms
+  std::vector<std::unique_ptr<sim::HbpClient>> talkers, listeners;
+  for (int i = 0; i < kPairs; ++i) {
+    talkers.push_back(std::make_unique<sim::HbpClient>(ClientOptions(port_, 3121000 + i)));
+    listeners.push_back(std::make_unique<sim::HbpClient>(
+        ClientOptions(port_, 3122000 + i, absl::StrCat("TS1=", 11000 + i, ";TS2=", 12000 + i))));
+  }
+  ASSERT_TRUE(LoginAll(listeners, absl::Seconds(20)));
+  ASSERT_TRUE(LoginAll(talkers, absl::Seconds(20)));
+  std::vector<std::unique_ptr<sim::HbpClient>> all;
+  for (auto& c : talkers) all.push_back(std::move(c));
+  for (auto& c : listeners) all.push_back(std::move(c));
+  PollAll(all, absl::Milliseconds(500));  // options applied, snapshot published
+  for (auto& c : all) c->TakeReceived();
+
+  for (int i = 0; i < kPairs; ++i) {
+    all[i]->StartVoiceCall(
+        GroupCall(11000 + i, 1, 3121000 + i, absl::Milliseconds(60), kSuperframes));
+    all[i]->StartVoiceCall(
+        GroupCall(12000 + i, 2, 3121000 + i, absl::Milliseconds(60), kSuperframes));
+  }
+  PollAll(all, absl::Seconds(1));
+  const uint64_t pongs_before = all[kPairs]->counters().pongs;
+  cp_->Kill();
+  ASSERT_TRUE(dp_->WaitForLog("is gone; voice keeps flowing", absl::Seconds(3))) << dp_->Log();
+
+  // A login while no control plane runs gets no answer.
+  sim::HbpClient late(ClientOptions(port_, 3129500));
+  late.StartLogin();
+  std::vector<sim::Pollable*> p;
+  for (const auto& c : all) p.push_back(c.get());
+  p.push_back(&late);
+  sim::PollFor(p, absl::Seconds(3));
+  EXPECT_FALSE(late.running());
+  EXPECT_GE(all[kPairs]->counters().pongs, pongs_before + 2) << "keepalives not answered";
+
+  sim::PollFor(p, absl::Milliseconds(1500));  // the calls end 3 s after their start
+  for (int i = 0; i < kPairs; ++i) {
+    const std::vector<sim::ReceivedCall> calls = all[kPairs + i]->TakeReceived();
+    ASSERT_EQ(calls.size(), 2u) << "listener " << i;
+    for (const sim::ReceivedCall& call : calls) {
+      const sim::ExpectedCall want = Delivered(call.ts == 1 ? 11000 + i : 12000 + i, call.ts,
+                                               3121000 + i, 3122000 + i, kSuperframes);
+      const absl::Status st = sim::Verify(call, want);
+      EXPECT_TRUE(st.ok()) << "listener " << i << ": " << st << "\n" << call.DebugString();
+    }
+  }
+
+  // A new cp continues from the snapshot: nobody has to log in again, the late login completes,
+  // options statics still route.
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  EXPECT_TRUE(cp_->WaitForLog("continuing from snapshot g", absl::Seconds(1))) << cp_->Log();
+  EXPECT_TRUE(sim::PollUntil(
+      p, [&] { return late.running(); }, absl::Seconds(10)))
+      << late.status();
+  sim::PollFor(p, absl::Milliseconds(500));
+  for (const auto& c : all) c->TakeReceived();
+  all[0]->StartVoiceCall(GroupCall(12000, 2, 3121000, absl::Milliseconds(20), 2));
+  sim::PollUntil(
+      p, [&] { return !all[0]->transmitting(); }, absl::Seconds(3));
+  sim::PollFor(p, absl::Milliseconds(300));
+  const std::vector<sim::ReceivedCall> after = all[kPairs]->TakeReceived();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(sim::Verify(after[0], Delivered(12000, 2, 3121000, 3122000)).ok())
+      << after[0].DebugString();
+  EXPECT_EQ(cp_->Log().find("relogin"), std::string::npos) << cp_->Log();
+  for (const auto& c : all) EXPECT_EQ(c->counters().naks, 0u) << "client " << c->id();
+  const nlohmann::json status = Status();
+  ASSERT_TRUE(status.is_object()) << cp_->Log();
+  EXPECT_EQ(status.value("clients", 0), 2 * kPairs + 1);
+  EXPECT_TRUE(status.value("restored", false));
+}
+
+TEST_F(SeparateCpTest, AStoppedCpCostsEventsNotVoice) {
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  sim::HbpClient tx(ClientOptions(port_, 3121001));
+  sim::HbpClient rx(ClientOptions(port_, 3121002, "TS2=3100"));
+  sim::HbpClient flood(ClientOptions(port_, 3121003));
+  for (sim::HbpClient* c : {&rx, &tx, &flood}) {
+    ASSERT_TRUE(c->Login(absl::Seconds(5)).ok()) << c->status();
+  }
+  std::vector<sim::Pollable*> p = {&tx, &rx, &flood};
+  sim::PollFor(p, absl::Milliseconds(500));
+  rx.TakeReceived();
+
+  cp_->Signal(SIGSTOP);
+  // A 3 s call from tx to rx while another client starts and ends 5000 short streams: 10000
+  // events over both shards, more than the event rings (4096 each) hold while nobody drains them.
+  constexpr unsigned kSuperframes = 8;
+  tx.StartVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(60), kSuperframes));
+  constexpr int kCalls = 5000;
+  for (int i = 0; i < kCalls; ++i) {
+    sim::VoiceCallSpec spec = GroupCall(3200, 1, 3121003, absl::ZeroDuration(), 0);
+    spec.stream_id = 0x10000000u + static_cast<uint32_t>(i);
+    for (const sim::DmrdFrame& f : sim::BuildVoiceCall(spec, flood.id())) {
+      ASSERT_TRUE(flood.SendRaw(f).ok());
+    }
+    if (i % 10 == 9) sim::PollFor(p, absl::Milliseconds(2));
+  }
+  sim::PollUntil(
+      p, [&] { return !tx.transmitting(); }, absl::Seconds(10));
+  ExpectOneCall(rx, Delivered(3100, 2, 3121001, 3121002, kSuperframes));
+
+  cp_->Signal(SIGCONT);
+  sim::PollFor(p, absl::Seconds(2));  // heartbeats catch up
+  const nlohmann::json status = Status();
+  ASSERT_TRUE(status.is_object()) << cp_->Log();
+  EXPECT_GT(status.value("events_dropped", uint64_t{0}), 0u) << status.dump();
+  EXPECT_TRUE(rx.running() && tx.running() && flood.running());
+}
+
+TEST_F(SeparateCpTest, ARestartedDpStartsEmptyAndReplaysNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  sim::HbpClient tx(ClientOptions(port_, 3121001));
+  sim::HbpClient rx(ClientOptions(port_, 3121002, "TS2=3100"));
+  ASSERT_TRUE(rx.Login(absl::Seconds(5)).ok()) << rx.status();
+  ASSERT_TRUE(tx.Login(absl::Seconds(5)).ok()) << tx.status();
+  std::vector<sim::Pollable*> p = {&tx, &rx};
+  sim::PollFor(p, absl::Milliseconds(500));
+  rx.TakeReceived();
+  // Calls 450 ms apart: a new stream of the same talker and TG within the 360 ms stream timeout
+  // is held off at the destination.
+  std::set<uint32_t> before_ids;
+  for (int i = 0; i < 6; ++i) {
+    before_ids.insert(tx.StartVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(5), 1)));
+    sim::PollFor(p, absl::Milliseconds(450));
+  }
+  EXPECT_EQ(rx.TakeReceived().size(), 6u);
+
+  dp_->Kill();
+  // The cp notices and leaves (its shared memory went with the dp).
+  for (int i = 0; i < 100 && cp_->running(); ++i) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE(cp_->running()) << cp_->Log();
+  EXPECT_NE(cp_->Log().find("is gone; exiting"), std::string::npos) << cp_->Log();
+  cp_.reset();
+  dp_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  // The clients learn the hub forgot them (MSTNAK to their pings) and log in again.
+  ASSERT_TRUE(sim::PollUntil(
+      p, [&] { return tx.running() && rx.running() && tx.counters().naks > 0; }, absl::Seconds(15)))
+      << tx.status() << " / " << rx.status();
+  sim::PollFor(p, absl::Milliseconds(500));
+  for (const sim::ReceivedCall& c : rx.TakeReceived()) {
+    EXPECT_EQ(before_ids.count(c.stream_id), 0u) << "stream " << c.stream_id << " replayed";
+  }
+  const uint32_t fresh = tx.StartVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(5), 1));
+  sim::PollFor(p, absl::Milliseconds(400));
+  const std::vector<sim::ReceivedCall> after = rx.TakeReceived();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].stream_id, fresh);
+}
+
+TEST_F(SeparateCpTest, DrainLetsLiveStreamsFinishAndAdmitsNoNewOnes) {
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  sim::HbpClient a(ClientOptions(port_, 3121001));
+  sim::HbpClient b(ClientOptions(port_, 3121002));
+  sim::HbpClient rx(ClientOptions(port_, 3121003, "TS1=3101;TS2=3100"));
+  for (sim::HbpClient* c : {&rx, &a, &b}) ASSERT_TRUE(c->Login(absl::Seconds(5)).ok());
+  std::vector<sim::Pollable*> p = {&a, &b, &rx};
+  sim::PollFor(p, absl::Milliseconds(500));
+  rx.TakeReceived();
+
+  // A 2 s call is live when the drain starts; another talker tries to start one during it.
+  a.StartVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(60), 5));
+  sim::PollFor(p, absl::Milliseconds(300));
+  absl::StatusOr<std::pair<int, std::string>> drained;
+  std::thread ctl([&] { drained = Ctl({"drain", "--timeout", "10"}); });
+  sim::PollFor(p, absl::Milliseconds(300));
+  b.StartVoiceCall(GroupCall(3101, 1, 3121002, absl::Milliseconds(20), 2));
+  sim::PollUntil(
+      p, [&] { return !a.transmitting() && !b.transmitting(); }, absl::Seconds(5));
+  sim::PollFor(p, absl::Seconds(2));
+  ctl.join();
+  ASSERT_TRUE(drained.ok()) << drained.status();
+  EXPECT_EQ(drained->first, 0) << drained->second;
+  EXPECT_NE(drained->second.find("0 cut"), std::string::npos) << drained->second;
+  const std::vector<sim::ReceivedCall> calls = rx.TakeReceived();
+  ASSERT_EQ(calls.size(), 1u) << "the call started during the drain was admitted";
+  EXPECT_TRUE(sim::Verify(calls[0], Delivered(3100, 2, 3121001, 3121003, 5)).ok());
+
+  // Resumed: new calls flow again.
+  auto resumed = Ctl({"resume"});
+  ASSERT_TRUE(resumed.ok() && resumed->first == 0) << (resumed.ok() ? resumed->second : "");
+  sim::PollFor(p, absl::Milliseconds(200));
+  b.StartVoiceCall(GroupCall(3101, 1, 3121002, absl::Milliseconds(20), 2));
+  sim::PollFor(p, absl::Milliseconds(400));
+  ExpectOneCall(rx, Delivered(3101, 1, 3121002, 3121003));
+
+  // A drain that times out says how many streams a restart would cut.
+  a.StartVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(60), 10));
+  sim::PollFor(p, absl::Milliseconds(300));
+  std::thread ctl2([&] { drained = Ctl({"drain", "--timeout", "0.5"}); });
+  sim::PollFor(p, absl::Seconds(2));
+  ctl2.join();
+  ASSERT_TRUE(drained.ok()) << drained.status();
+  EXPECT_EQ(drained->first, 3) << drained->second;
+  EXPECT_NE(drained->second.find("1 cut"), std::string::npos) << drained->second;
+}
+
+// --- The message boundary -------------------------------------------------------------------
+
+struct BoundaryRun {
+  std::map<std::string, std::vector<std::string>> egress;  // by receiver: datagrams in hex
+  std::vector<std::string> events;                         // stream events from the cp's log
+};
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += kDigits[p[i] >> 4];
+    s += kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+// Stream events as the control plane logs them ("stream 0a0b0c0d started: ..." / "... ended:
+// N packets, N lost, N ms"), without the duration, which depends on timing.
+std::vector<std::string> StreamEvents(const std::string& log) {
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    const size_t at = line.find(" stream ");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view event = line.substr(at + 8);
+    if (event.size() < 9 || event[8] != ' ') continue;
+    const absl::string_view what = event.substr(9);
+    if (absl::StartsWith(what, "ended:") || absl::StartsWith(what, "lost:")) {
+      event = event.substr(0, event.rfind(','));  // drop ", N ms"
+    } else if (!absl::StartsWith(what, "started:")) {
+      continue;
+    }
+    out.emplace_back(event);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(SeparateCpTest, HostedAndSeparateGiveIdenticalEgressAndEvents) {
+  // Fixed clients: no login exchange, so nothing random is on the wire.
+  const uint16_t ports[3] = {FreeUdpPort(), FreeUdpPort(), FreeUdpPort()};
+  const uint32_t ids[3] = {3123001, 3123002, 3123003};
+  const char* options[3] = {"TS2=3100", "TS1=91;TS2=3100", "TS1=91"};
+  std::string tail;
+  for (int i = 0; i < 3; ++i) {
+    absl::StrAppend(&tail, "\n[[hbp.fixed_client]]\nid = ", ids[i],
+                    "\naddress = \"127.0.0.1:", ports[i], "\"\noptions = \"", options[i], "\"\n");
+  }
+  auto run = [&](bool separate) -> BoundaryRun {
+    BoundaryRun out;
+    HubProcess::Options o;
+    o.toml = SeparateToml(port_, runtime_, ctl_, separate ? "separate" : "hosted", tail);
+    auto dp = HubProcess::Start(o);
+    EXPECT_TRUE(dp.ok()) << dp.status();
+    if (!dp.ok()) return out;
+    dp_ = *std::move(dp);
+    HubProcess* log_of = dp_.get();
+    if (separate) {
+      StartCp();
+      log_of = cp_.get();
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    std::vector<sim::UdpSocket> socks;
+    for (int i = 0; i < 3; ++i) {
+      auto s = sim::UdpSocket::Open(sim::Endpoint("127.0.0.1", ports[i]),
+                                    sim::Endpoint("127.0.0.1", port_));
+      EXPECT_TRUE(s.ok()) << s.status();
+      if (!s.ok()) return out;
+      socks.push_back(*std::move(s));
+    }
+    // The script: who calls what, with fixed stream IDs.
+    struct Call {
+      int from;
+      uint32_t tg;
+      unsigned ts;
+      uint32_t stream_id;
+    };
+    const Call script[] = {{0, 3100, 2, 0xA0000001}, {2, 91, 1, 0xA0000002},
+                           {1, 3100, 2, 0xA0000003}, {1, 91, 1, 0xA0000004},
+                           {0, 4000, 2, 0xA0000005}, {2, 3100, 2, 0xA0000006}};
+    for (const Call& c : script) {
+      sim::VoiceCallSpec spec =
+          GroupCall(c.tg, c.ts, ids[c.from] * 100 + 7, absl::Milliseconds(5), 1);
+      spec.stream_id = c.stream_id;
+      spec.private_call = c.tg == 4000;
+      for (const sim::DmrdFrame& f : sim::BuildVoiceCall(spec, ids[c.from])) {
+        EXPECT_TRUE(socks[c.from].Send(f).ok());
+        absl::SleepFor(spec.cadence);
+      }
+      absl::SleepFor(absl::Milliseconds(600));  // past the stream timeout and a snapshot
+    }
+    absl::SleepFor(absl::Seconds(6));  // every stream ended or lost, events logged
+    for (int i = 0; i < 3; ++i) {
+      uint8_t buf[2048];
+      while (true) {
+        auto d = socks[i].Receive(buf);
+        if (!d.ok() || !d->has_value()) break;
+        out.egress[absl::StrCat(ids[i])].push_back(Hex(buf, (*d)->length));
+      }
+    }
+    out.events = StreamEvents(log_of->Log());
+    cp_.reset();
+    dp_.reset();
+    return out;
+  };
+  const BoundaryRun hosted = run(false);
+  const BoundaryRun separate = run(true);
+  EXPECT_FALSE(hosted.egress.empty());
+  EXPECT_GE(hosted.events.size(), 12u);
+  EXPECT_EQ(hosted.egress, separate.egress);
+  EXPECT_EQ(hosted.events, separate.events);
+}
+
+}  // namespace
+}  // namespace dmrswitch::e2e
