@@ -421,6 +421,12 @@ absl::Status ControlPlane::Rebuild(route::TimeNs now) {
     return absl::OkStatus();
   }
   publish_refused_logged_ = false;
+  // Kernel-mode shards sleep in poll() between packets: wake them to switch now.
+  for (int fd : shard_wake_fds_) {
+    if (fd < 0) continue;
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = write(fd, &one, sizeof(one));
+  }
   ++next_generation_;
   published_clients_ = std::move(clients);
   published_subs_ = std::move(state.subscriptions);
@@ -578,7 +584,7 @@ nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
 }
 
 nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
-  constexpr uint64_t kGiveUpNs = 5'000'000'000ull;  // a wedged shard must not hold the cp forever
+  constexpr uint64_t kGiveUpNs = 20'000'000'000ull;  // a wedged shard must not hold the cp forever
   const uint32_t n = static_cast<uint32_t>(channels_.size());
   const auto poll_sup = [&] {
     for (uint32_t s = 0; s < n; ++s) {
