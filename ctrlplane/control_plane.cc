@@ -294,6 +294,12 @@ void ControlPlane::OnMessage(uint32_t shard, const ipc::Message& m, route::TimeN
     case ipc::MsgType::kWorkerHealth:
       health_[shard] = m.As<ipc::WorkerHealth>();
       health_seen_at_[shard] = now;
+      if (health_[shard].draining != 0 && !drain_.active) {
+        // A drain begun by a predecessor control plane: it stays in effect (resume ends it).
+        drain_.active = true;
+        drain_.done = true;
+        drain_.started = health_[shard].at;
+      }
       if (silent_reported_[shard]) {
         spdlog::info("shard {} heartbeats again", shard);
         silent_reported_[shard] = false;
@@ -437,18 +443,24 @@ absl::Status ControlPlane::Rebuild(route::TimeNs now) {
 
 absl::Status ControlPlane::RestoreFromPlane(route::TimeNs now) {
   std::vector<std::shared_ptr<const route::RouteSnapshot>> retained;
-  const route::RouteSnapshot* current = nullptr;
   for (const ipc::SnapshotRecord& r : plane_info_->retained) {
-    if (r.generation == 0) continue;
-    // RouteSnapshot frees itself through the snapshot memory hooks (rte_free here).
-    retained.emplace_back(static_cast<const route::RouteSnapshot*>(r.snapshot));
-    if (current == nullptr || r.generation > current->generation()) {
-      current = retained.back().get();
+    if (r.generation.load() == 0) continue;
+    const auto* snap = static_cast<const route::RouteSnapshot*>(r.snapshot.load());
+    if (snap == nullptr || snap->generation() != r.generation.load()) {
+      // A predecessor killed between the two stores of a record: nothing a shard can have seen.
+      spdlog::warn("plane record of g{} is incomplete; skipped", r.generation.load());
+      continue;
     }
+    // RouteSnapshot frees itself through the snapshot memory hooks (rte_free here).
+    retained.emplace_back(snap);
   }
-  if (current == nullptr) {
+  if (retained.empty()) {
     return absl::DataLossError("the plane records a current generation but no snapshot");
   }
+  // The publisher owns them from here on: whatever fails below, it hands them over (never frees
+  // them) when this control plane goes away, and the shards keep reading them.
+  publisher_.Adopt(retained);
+  const std::shared_ptr<const route::RouteSnapshot> current = publisher_.current();
   auto state = DecodeRestartState(current->control_state());
   if (!state.ok()) return state.status();
   published_clients_ = state->clients;
@@ -458,11 +470,11 @@ absl::Status ControlPlane::RestoreFromPlane(route::TimeNs now) {
   for (const HeardSubscriber& h : state->heard) heard_[h.rf_src] = Heard{h.slot, h.ts, h.at};
   streams_started_ = state->streams_started;
   next_generation_ = current->generation() + 1;
+  RestoreLinksFrom(*current, now);
   spdlog::info(
       "control plane continues from snapshot g{} ({} retained): {} clients, {} with "
       "subscriptions",
       current->generation(), retained.size(), published_clients_.size(), published_subs_.size());
-  publisher_.Adopt(std::move(retained));
   restored_ = true;
   links_->Tick(now, &outbox_);
   // The configuration file may have changed while no control plane ran: the next snapshot
@@ -470,6 +482,14 @@ absl::Status ControlPlane::RestoreFromPlane(route::TimeNs now) {
   dirty_ = true;
   Flush();
   return absl::OkStatus();
+}
+
+void ControlPlane::RestoreLinksFrom(const route::RouteSnapshot& snap, route::TimeNs now) {
+  // Peers the shards route to (alive, learned address) stay so; a fresh ObpLinks would call
+  // every FBP peer dead until its next keepalive and cut inter-hub calls meanwhile.
+  for (const route::PeerInfo& p : snap.peers()) {
+    links_->Restore(std::string(p.name.data(), p.name.size()), p.target, p.alive, now);
+  }
 }
 
 // --- Drain, heartbeats, dmrswitch-ctl -----------------------------------------------------------
@@ -523,7 +543,7 @@ void ControlPlane::CheckDrain(route::TimeNs now) {
   drain_.done = true;
   const uint32_t cut = idle ? 0 : live;
   const double waited = static_cast<double>(now - drain_.started) / route::kSec;
-  if (cut == 0) {
+  if (idle) {
     spdlog::info("drain: idle after {:.1f} s, 0 streams cut; the dp can be restarted", waited);
   } else {
     spdlog::warn("drain: {} stream(s) still live after {:.1f} s{}; a dp restart cuts them", cut,
@@ -584,7 +604,9 @@ nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
 }
 
 nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
-  constexpr uint64_t kGiveUpNs = 20'000'000'000ull;  // a wedged shard must not hold the cp forever
+  // The probe holds the control plane (no events, logins or keepalives are handled meanwhile):
+  // bounded, also against a wedged shard.
+  constexpr uint64_t kGiveUpNs = 10'000'000'000ull;
   const uint32_t n = static_cast<uint32_t>(channels_.size());
   const auto poll_sup = [&] {
     for (uint32_t s = 0; s < n; ++s) {
@@ -645,6 +667,10 @@ void ControlPlane::OnCtl(const CtlRequest& r, route::TimeNs now) {
   const std::string cmd = r.body["cmd"].get<std::string>();
   if (cmd == "drain") {
     double timeout_s = 60;
+    if (r.body.contains("timeout_s") && !r.body["timeout_s"].is_number()) {
+      ctl_->Reply(r.connection, {{"ok", false}, {"error", "timeout_s must be a number"}});
+      return;
+    }
     if (r.body.contains("timeout_s")) {
       if (!r.body["timeout_s"].is_number() || r.body["timeout_s"].get<double>() < 0 ||
           r.body["timeout_s"].get<double>() > 3600) {
@@ -656,14 +682,18 @@ void ControlPlane::OnCtl(const CtlRequest& r, route::TimeNs now) {
     BeginDrain(now, static_cast<route::TimeNs>(timeout_s * route::kSec));
     drain_.waiters.push_back(r.connection);
   } else if (cmd == "probe") {
-    const uint32_t pings = r.body.value("pings", 10000u);
-    const uint32_t publishes = r.body.value("publishes", 100u);
-    if (pings > 1000000 || publishes > 10000) {
+    const auto count = [&](const char* key, uint64_t fallback) -> int64_t {
+      if (!r.body.contains(key)) return static_cast<int64_t>(fallback);
+      return r.body[key].is_number_unsigned() ? r.body[key].get<int64_t>() : -1;
+    };
+    const int64_t pings = count("pings", 10000), publishes = count("publishes", 100);
+    if (pings < 0 || publishes < 0 || pings > 1000000 || publishes > 10000) {
       ctl_->Reply(r.connection,
                   {{"ok", false}, {"error", "at most 1000000 pings, 10000 publishes"}});
       return;
     }
-    ctl_->Reply(r.connection, Probe(pings, publishes));
+    ctl_->Reply(r.connection,
+                Probe(static_cast<uint32_t>(pings), static_cast<uint32_t>(publishes)));
   } else if (cmd == "resume") {
     Resume();
     ctl_->Reply(r.connection, {{"ok", true}});
@@ -787,6 +817,7 @@ void ControlPlane::RestartAuth(route::TimeNs) {
 
 void ControlPlane::RestartLinks(route::TimeNs now) {
   links_ = std::make_unique<ObpLinks>(MakePeerSpecs(config_), LinkTimers(config_));
+  if (publisher_.current()) RestoreLinksFrom(*publisher_.current(), now);
   links_->Tick(now, &outbox_);
   dirty_ = true;
 }

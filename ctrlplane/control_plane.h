@@ -93,6 +93,7 @@ class ControlPlane {
   void Flush();
   absl::Status Rebuild(route::TimeNs now);
   absl::Status RestoreFromPlane(route::TimeNs now);
+  void RestoreLinksFrom(const route::RouteSnapshot& snap, route::TimeNs now);
   void StatusLine(route::TimeNs now);
   void OnCtl(const CtlRequest& r, route::TimeNs now);
   void CheckDrain(route::TimeNs now);

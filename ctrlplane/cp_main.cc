@@ -128,8 +128,10 @@ int main(int argc, char** argv) {
       "--proc-type=secondary",
       absl::StrCat("--file-prefix=", file_prefix),
       "--no-pci",
-      cpus.empty() ? absl::StrCat("--lcores=(0)@(0-", ncpu - 1, ")")
-                   : absl::StrCat("--lcores=(0)@(", cpus, ")"),
+      // An lcore ID no dp uses (they count from 0): per-lcore mempool caches are per ID, and
+      // the control packet pool is shared.
+      cpus.empty() ? absl::StrCat("--lcores=(", RTE_MAX_LCORE - 1, ")@(0-", ncpu - 1, ")")
+                   : absl::StrCat("--lcores=(", RTE_MAX_LCORE - 1, ")@(", cpus, ")"),
       "--log-level=lib.eal:error",
       "--no-telemetry",
   };
@@ -141,7 +143,8 @@ int main(int argc, char** argv) {
                              config_path, " first; it must run with hugepages"));
   }
 
-  auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards);
+  auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards, config->hbp.max_clients,
+                                   static_cast<uint32_t>(config->obp.size()));
   if (!info.ok()) {
     rte_eal_cleanup();
     return Fail(std::string(info.status().message()));
@@ -166,10 +169,11 @@ int main(int argc, char** argv) {
   {
     cp::ControlPlane control(*config, config_path, shard_channels, channels->cp_cmd(),
                              channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
+    std::string start_error;
     if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
-      ipc::ReleaseControl(*info, self);
-      rte_eal_cleanup();
-      return Fail(std::string(st.message()));
+      start_error = std::string(st.message());
+      g_stop.store(true);
+      rc = 1;
     }
     struct sigaction sa {};
     sa.sa_handler = OnSignal;
@@ -190,16 +194,22 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     });
-    spdlog::info(
-        "dmrswitch-cp: attached to dmrswitch-dp pid {} (runtime name {}, {} shard(s)), {}; "
-        "config {}",
-        dp_pid, file_prefix, config->hub.shards,
-        control.restored() ? absl::StrCat("continuing from snapshot g", control.generation())
-                           : std::string("fresh start"),
-        config_path);
+    if (!start_error.empty()) {
+      Fail(start_error);
+    } else {
+      spdlog::info(
+          "dmrswitch-cp: attached to dmrswitch-dp pid {} (runtime name {}, {} shard(s)), {}; "
+          "config {}",
+          dp_pid, file_prefix, config->hub.shards,
+          control.restored() ? absl::StrCat("continuing from snapshot g", control.generation())
+                             : std::string("fresh start"),
+          config_path);
+    }
     control.Run(g_stop, g_reload, -1);
     watch.join();
-    if (dp_gone.load()) {
+    if (!start_error.empty()) {
+      // rc = 1 already; the publisher hands over whatever it adopted.
+    } else if (dp_gone.load()) {
       spdlog::warn("dmrswitch-cp: dmrswitch-dp (pid {}) is gone; exiting", dp_pid);
       rc = kExitDpGone;
     } else {
@@ -208,6 +218,9 @@ int main(int argc, char** argv) {
     }
   }
   ipc::ReleaseControl(*info, self);
-  if (rc == 0) rte_eal_cleanup();
+  // What is still allocated (the configuration parsed before the hooks) is ordinary heap; the
+  // hooks must not ask EAL about it once EAL is gone.
+  route::SetSnapshotMemory(route::SnapshotMemory{});
+  if (rc != kExitDpGone) rte_eal_cleanup();
   return rc;
 }

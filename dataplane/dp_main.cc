@@ -106,12 +106,15 @@ std::string HugepagesMissing() {
   for (std::string line; std::getline(meminfo, line);) {
     if (line.rfind("HugePages_Free:", 0) == 0) free_pages = std::atol(line.c_str() + 15);
   }
-  if (mounted && free_pages > 0) return "";
+  // Kernel mode asks EAL for 128 MiB (-m 128): 64 pages of 2 MiB.
+  constexpr long kMinFreePages = 64;
+  if (mounted && free_pages >= kMinFreePages) return "";
   return absl::StrCat(
       "hub.control_plane = \"separate\" needs hugepages: dmrswitch-cp attaches as a DPDK "
       "secondary process, which only works when the dp's memory is in shared hugepage files (",
-      mounted ? "" : "no hugetlbfs is mounted; ", free_pages,
-      " free hugepages). Set them up "
+      mounted ? "" : "no hugetlbfs is mounted; ", free_pages, " free hugepages, at least ",
+      kMinFreePages,
+      " needed). Set them up "
       "with tools/hugepages.sh up (or: echo 512 > /proc/sys/vm/nr_hugepages; mount -t "
       "hugetlbfs nodev /dev/hugepages), or use control_plane = \"hosted\"");
 }
@@ -119,7 +122,8 @@ std::string HugepagesMissing() {
 std::string SeparateEalHint(const dmrswitch::cp::HubConfig& config) {
   return absl::StrCat(
       " (separate control plane, runtime name \"", dmrswitch::cp::EalFilePrefix(config),
-      "\": another dmrswitch-dp with this name may be running; hub.runtime_name tells hubs apart)");
+      "\": too few free hugepages for the EAL arguments, or another dmrswitch-dp with this name "
+      "is running — hub.runtime_name tells hubs apart)");
 }
 
 // The main lcore of a dp without a hosted control plane: says when a dmrswitch-cp attaches or
@@ -269,7 +273,8 @@ int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& con
     CleanupEal();
     return Fail(std::string(plane.status().message()));
   }
-  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients, !separate);
+  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients,
+                                   static_cast<uint32_t>(config.obp.size()), !separate);
   if (!info.ok()) {
     plane->reset();
     CleanupEal();
@@ -377,7 +382,8 @@ int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& confi
     CleanupEal();
     return Fail(std::string(plane.status().message()));
   }
-  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients, !separate);
+  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients,
+                                   static_cast<uint32_t>(config.obp.size()), !separate);
   if (!info.ok()) {
     plane->reset();
     CleanupEal();

@@ -210,6 +210,17 @@ ObpLinkCounters ObpLinks::counters() const {
   return sum;
 }
 
+bool ObpLinks::Restore(std::string_view name, route::Endpoint target, bool alive, TimeNs now) {
+  for (Peer& p : peers_) {
+    if (p.state.spec.name != name) continue;
+    if (HasTarget(target)) p.state.spec.target = target;
+    if (alive) Heard(&p, now);
+    changed_ = true;
+    return true;
+  }
+  return false;
+}
+
 void ObpLinks::Heard(Peer* p, TimeNs now) {
   p->state.last_heard = std::max(p->state.last_heard, now);
   SetAlive(p, true);

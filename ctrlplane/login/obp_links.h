@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctrlplane/datagram.h"
@@ -90,6 +91,11 @@ class ObpLinks {
   // alive, learned target unless its configured target changed, timers unless its version
   // changed); others start fresh. Peer indices follow the new vector.
   void Reconfigure(std::vector<route::PeerSpec> peers);
+
+  // A restarted control plane takes over the link state the packet plane routes with (the
+  // published snapshot): the peer named `name` is at `target` and, if `alive`, counts as heard
+  // `now` (it then has a full dead_after to send its next BCKA). False when no peer has that name.
+  bool Restore(std::string_view name, route::Endpoint target, bool alive, route::TimeNs now);
 
   size_t size() const { return peers_.size(); }
   const ObpLinkState* peer(uint32_t i) const {

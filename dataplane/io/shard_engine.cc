@@ -57,6 +57,12 @@ void ShardEngine::Events::Emit(const route::Event& e) {
 // Control channel
 
 bool ShardEngine::PollCommands(route::TimeNs now) {
+  if (pending_ack_ != 0 &&
+      ipc::SendMessage(channel_.sup, ipc::Message::Make(ipc::MsgType::kSnapshotAck,
+                                                        static_cast<uint8_t>(config_.index),
+                                                        ipc::SnapshotAck{pending_ack_}))) {
+    pending_ack_ = 0;
+  }
   ipc::Message msgs[16];
   const unsigned n = ipc::ReceiveMessages(channel_.cmd, msgs, 16);
   for (unsigned i = 0; i < n; ++i) {
@@ -75,11 +81,9 @@ bool ShardEngine::PollCommands(route::TimeNs now) {
             ipc::Message::Make(ipc::MsgType::kSnapshotAck, static_cast<uint8_t>(config_.index),
                                ipc::SnapshotAck{pub.generation});
         // An ack must not be lost: the control plane would keep the old generation forever.
-        // The sup ring carries only acks, heartbeats and ClientLost and is drained every few
-        // milliseconds, so this spins at most that long.
-        while (!ipc::SendMessage(channel_.sup, ack)) {
-          if (stop_requested_) break;
-        }
+        // When the sup ring is full (no control plane drained it for a long time) it waits in
+        // pending_ack_ and goes out at the next loop that has room; the shard never spins here.
+        if (!ipc::SendMessage(channel_.sup, ack)) pending_ack_ = pub.generation;
         break;
       }
       case ipc::MsgType::kStop:
@@ -203,7 +207,12 @@ void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
   ipc::Message m =
       ipc::Message::Make(ipc::MsgType::kWorkerHealth, static_cast<uint8_t>(config_.index), h);
   m.seq = seq_++;
-  if (!ipc::SendMessage(channel_.sup, m)) ++counters_.events_dropped;
+  // Heartbeats leave the sup ring's second half to acks and ClientLost: with no control plane
+  // attached for a long time, those must still fit when one comes back.
+  if (ipc::RingFill(channel_.sup) * 2 >= ipc::RingCapacity(channel_.sup) ||
+      !ipc::SendMessage(channel_.sup, m)) {
+    ++counters_.events_dropped;
+  }
 }
 
 void ShardEngine::Timers(route::TimeNs now, const IoTotals& io) {

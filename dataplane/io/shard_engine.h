@@ -122,6 +122,7 @@ class ShardEngine {
   route::ClientLiveness liveness_;
   EngineCounters counters_;
   uint64_t generation_ = 0;
+  uint64_t pending_ack_ = 0;  // an ack the full sup ring did not take yet
   uint32_t seq_ = 0;
   route::TimeNs next_expire_ = 0;
   route::TimeNs next_health_ = 0;

@@ -96,6 +96,9 @@ bool SendMessage(rte_ring* r, const Message& m) {
   return rte_ring_enqueue_elem(r, const_cast<Message*>(&m), sizeof(Message)) == 0;
 }
 
+unsigned RingFill(const rte_ring* r) { return rte_ring_count(r); }
+unsigned RingCapacity(const rte_ring* r) { return rte_ring_get_capacity(r); }
+
 unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max) {
   return rte_ring_dequeue_burst_elem(r, out, sizeof(Message), max, nullptr);
 }

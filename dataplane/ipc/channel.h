@@ -68,6 +68,8 @@ class ChannelSet {
 };
 
 bool SendMessage(rte_ring* r, const Message& m);
+unsigned RingFill(const rte_ring* r);
+unsigned RingCapacity(const rte_ring* r);
 unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max);
 
 // Copies a datagram into a new mbuf from `pool` (nullptr when the pool is empty or the datagram

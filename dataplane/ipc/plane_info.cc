@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -17,6 +18,10 @@ namespace dmrswitch::ipc {
 namespace {
 
 std::string ZoneName(const std::string& ring_prefix) { return ring_prefix + "_info"; }
+
+// This object file is linked into both binaries of one build, so the stamp is the same in both
+// and differs between builds.
+constexpr char kBuild[] = __DATE__ " " __TIME__;
 
 }  // namespace
 
@@ -33,7 +38,8 @@ bool ProcessAlive(pid_t pid) {
 namespace {}  // namespace
 
 absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, bool hosted) {
+                                           uint32_t client_capacity, uint32_t obp_peers,
+                                           bool hosted) {
   if (ring_prefix.size() >= sizeof(PlaneInfo::ring_prefix)) {
     return absl::InvalidArgumentError(absl::StrCat("ring prefix \"", ring_prefix, "\" too long"));
   }
@@ -44,21 +50,23 @@ absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint3
         absl::StrCat("cannot reserve the plane information memzone: ", rte_strerror(rte_errno)));
   }
   auto* info = new (mz->addr) PlaneInfo();
-  info->magic = PlaneInfo::kMagic;
   info->layout_version = PlaneInfo::kLayoutVersion;
   info->nshards = nshards;
   info->client_capacity = client_capacity;
+  info->obp_peers = obp_peers;
+  std::snprintf(info->build, sizeof(info->build), "%s", kBuild);
   info->dp_pid = getpid();
   info->hosted = hosted ? 1 : 0;
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   info->dp_started_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
   std::memcpy(info->ring_prefix, ring_prefix.c_str(), ring_prefix.size() + 1);
+  info->magic.store(PlaneInfo::kMagic, std::memory_order_release);
   return info;
 }
 
-absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix,
-                                           uint32_t expected_shards) {
+absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix, uint32_t nshards,
+                                           uint32_t client_capacity, uint32_t obp_peers) {
   const rte_memzone* mz = rte_memzone_lookup(ZoneName(ring_prefix).c_str());
   if (mz == nullptr) {
     return absl::NotFoundError(absl::StrCat(
@@ -66,20 +74,35 @@ absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix,
         " does not exist: is dmrswitch-dp running with control_plane = \"separate\"?"));
   }
   auto* info = static_cast<PlaneInfo*>(mz->addr);
-  if (info->magic != PlaneInfo::kMagic || info->layout_version != PlaneInfo::kLayoutVersion) {
-    return absl::FailedPreconditionError(
-        "the packet plane's information block has another layout: dmrswitch-dp and "
-        "dmrswitch-cp must come from the same build");
+  for (int i = 0; i < 100 && info->magic.load(std::memory_order_acquire) == 0; ++i) {
+    usleep(10000);  // the dp is still filling it in
+  }
+  if (info->magic.load(std::memory_order_acquire) != PlaneInfo::kMagic ||
+      info->layout_version != PlaneInfo::kLayoutVersion ||
+      std::strncmp(info->build, kBuild, sizeof(info->build)) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dmrswitch-dp (build \"",
+        std::string(info->build, strnlen(info->build, sizeof(info->build))),
+        "\") and this dmrswitch-cp (build \"", kBuild,
+        "\") must come from the same build: snapshots and messages cross between them as laid "
+        "out in memory. Drain, then restart both"));
   }
   if (info->hosted != 0) {
     return absl::FailedPreconditionError(
         "dmrswitch-dp hosts its own control plane (control_plane = \"hosted\")");
   }
-  if (info->nshards != expected_shards) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("dmrswitch-dp runs ", info->nshards, " shards but the configuration says ",
-                     expected_shards, ": both must read the same configuration file"));
+  const auto differs = [](const char* key, uint32_t dp, uint32_t cp) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dmrswitch-dp runs with ", key, " = ", dp, " but the configuration now says ", cp,
+        ": that needs a dp restart (drain first), or the cp must read the file the dp started "
+        "with"));
+  };
+  if (info->nshards != nshards) return differs("hub.shards", info->nshards, nshards);
+  if (info->client_capacity != client_capacity) {
+    return differs("hbp.max_clients", info->client_capacity, client_capacity);
   }
+  if (info->obp_peers != obp_peers)
+    return differs("the number of [[obp]] peers", info->obp_peers, obp_peers);
   return info;
 }
 
@@ -103,9 +126,9 @@ void ReleaseControl(PlaneInfo* info, pid_t pid) {
 
 bool RecordSnapshot(PlaneInfo* info, uint64_t generation, const void* snapshot) {
   for (SnapshotRecord& r : info->retained) {
-    if (r.generation != 0) continue;
-    r.snapshot = snapshot;
-    r.generation = generation;
+    if (r.generation.load() != 0) continue;
+    r.snapshot.store(snapshot);
+    r.generation.store(generation);
     info->current_generation.store(generation);
     return true;
   }
@@ -114,7 +137,9 @@ bool RecordSnapshot(PlaneInfo* info, uint64_t generation, const void* snapshot) 
 
 void ForgetSnapshot(PlaneInfo* info, uint64_t generation) {
   for (SnapshotRecord& r : info->retained) {
-    if (r.generation == generation) r = SnapshotRecord{};
+    if (r.generation.load() != generation) continue;
+    r.generation.store(0);
+    r.snapshot.store(nullptr);
   }
 }
 

@@ -19,9 +19,11 @@
 
 namespace dmrswitch::ipc {
 
+// `generation` is stored after `snapshot` and cleared before it: a reader (a cp restarted after
+// its predecessor was killed mid-update) never takes a half-written record for a full one.
 struct SnapshotRecord {
-  uint64_t generation = 0;  // 0: empty entry
-  const void* snapshot = nullptr;
+  std::atomic<uint64_t> generation{0};  // 0: empty entry
+  std::atomic<const void*> snapshot{nullptr};
 };
 
 struct PlaneInfo {
@@ -30,10 +32,14 @@ struct PlaneInfo {
   static constexpr uint32_t kMaxRetained = 64;
 
   // --- written once by the dp ---
-  uint32_t magic;
+  std::atomic<uint32_t> magic;  // written last: a cp that sees it sees the rest
   uint32_t layout_version;
   uint32_t nshards;
   uint32_t client_capacity;
+  uint32_t obp_peers;
+  // The build both processes come from: snapshots and messages are read as this build lays them
+  // out, so a cp from another build is refused (upgrade both, after a drain).
+  char build[48];
   int32_t dp_pid;
   uint32_t hosted;         // 1: the control plane runs inside the dp
   uint64_t dp_started_ns;  // wall clock at the dp's start (a cp tells dp restarts apart by it)
@@ -50,10 +56,12 @@ struct PlaneInfo {
 
 // dp: creates the memzone "<ring_prefix>_info" and fills the identity block.
 absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, bool hosted);
-// cp: finds the memzone and checks its layout; `expected_shards` must match.
-absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix,
-                                           uint32_t expected_shards);
+                                           uint32_t client_capacity, uint32_t obp_peers,
+                                           bool hosted);
+// cp: finds the memzone and checks its layout, the build, and that the configuration agrees with
+// the dp on what sizes the dp's tables (a changed file needs a dp restart first).
+absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix, uint32_t nshards,
+                                           uint32_t client_capacity, uint32_t obp_peers);
 
 // Whether process `pid` runs (not gone, not a zombie).
 bool ProcessAlive(pid_t pid);

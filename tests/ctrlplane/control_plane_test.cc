@@ -394,7 +394,7 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
 // it recorded in PlaneInfo; its successor adopts them, restores the logged-in clients and their
 // subscriptions from the current one, publishes it again, and frees the older ones once acked.
 TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
-  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000, false);
+  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000, 0, false);
   ASSERT_TRUE(info.ok()) << info.status();
   auto config = LoadConfigFile(path_);
   ASSERT_TRUE(config.ok());
@@ -437,7 +437,10 @@ TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
   EXPECT_EQ(Sent(0).size(), 1u);
   cp_.reset();
   // Leave nothing recorded for other tests (the memzone stays; its records are this test's).
-  for (ipc::SnapshotRecord& r : (*info)->retained) r = ipc::SnapshotRecord{};
+  for (ipc::SnapshotRecord& r : (*info)->retained) {
+    r.generation = 0;
+    r.snapshot = nullptr;
+  }
   (*info)->current_generation = 0;
 }
 
