@@ -407,6 +407,28 @@ TEST_F(SeparateCpTest, DrainLetsLiveStreamsFinishAndAdmitsNoNewOnes) {
   ASSERT_TRUE(drained.ok()) << drained.status();
   EXPECT_EQ(drained->first, 3) << drained->second;
   EXPECT_NE(drained->second.find("1 cut"), std::string::npos) << drained->second;
+
+  // Stopping the cp is clean (exit 0, no MSTCL to anyone), and the next one keeps the drain.
+  EXPECT_EQ(cp_->Stop(), 0) << cp_->Log();
+  EXPECT_EQ(rx.counters().mstcl, 0u);
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  sim::PollFor(p, absl::Milliseconds(1500));  // a heartbeat reports the shards still draining
+  const nlohmann::json status = Status();
+  EXPECT_TRUE(status.value("draining", false)) << status.dump();
+}
+
+TEST_F(SeparateCpTest, ACpRefusesAConfigurationTheDpWasNotStartedWith) {
+  ASSERT_NO_FATAL_FAILURE(StartDp());
+  std::string toml = SeparateToml(port_, runtime_, ctl_);
+  toml.replace(toml.find("login_burst = 0"), 15, "login_burst = 0\nmax_clients = 20");
+  dp_->RewriteConfig(toml);
+  auto cp = HubProcess::RunCommand({HubProcess::CpPath(), "--config", dp_->config_path()},
+                                   absl::Seconds(20));
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  EXPECT_EQ(cp->first, 1);
+  EXPECT_NE(cp->second.find("hbp.max_clients = 10000 but the configuration now says 20"),
+            std::string::npos)
+      << cp->second;
 }
 
 // Snapshots are freed only after every shard acked a newer one. Thousands of publications while a

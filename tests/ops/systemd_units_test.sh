@@ -24,4 +24,5 @@ if [[ -n $out ]]; then
 fi
 grep -q '^BindsTo=dmrswitch-dp.service' "${units[1]}"
 grep -q '^RestartPreventExitStatus=78' "${units[1]}"
+grep -q '^SuccessExitStatus=78' "${units[1]}"
 echo "systemd units verified"
