@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "dataplane/route/tg_policy.h"
 #include "toml++/toml.h"
 
 namespace dmrswitch::cp {
@@ -366,13 +367,6 @@ void ReadAcl(Table& t, string_view key, uint32_t lo, uint32_t hi, route::Acl* ou
   *out = *std::move(acl);
 }
 
-// PROTOCOL.md §3.4 prohibits 0-5, 9 and 9990-9999 as static TGs; 4000 (unlink) and 5000
-// (status) are control IDs that the routing core refuses as memberships.
-bool ProhibitedStaticTg(int64_t tg) {
-  return tg <= 5 || tg == route::kDialTg || tg == route::kUnlinkId || tg == route::kStatusId ||
-         (tg >= 9990 && tg <= 9999);
-}
-
 void ReadTgList(Table& t, string_view key, std::vector<uint32_t>* out) {
   const toml::node* n = t.Take(key);
   if (n == nullptr) return;
@@ -389,7 +383,10 @@ void ReadTgList(Table& t, string_view key, std::vector<uint32_t>* out) {
       t.ctx().TypeError(Index(path, i), e, "an integer (a talkgroup)");
       return;
     }
-    if (ProhibitedStaticTg(v->get())) {
+    // PROTOCOL.md §3.4 prohibits 0-5, 9 and 9990-9999 as static TGs; 4000 (unlink) and 5000
+    // (status) are control IDs that the routing core refuses as memberships.
+    if (v->get() < 0 || (v->get() <= route::kMaxSubscriberId &&
+                         !route::IsValidStaticTg(static_cast<uint32_t>(v->get())))) {
       t.ctx().Fail(Index(path, i), &e,
                    "not allowed as a static TG (0-5, 9, 4000, 5000 and 9990-9999 are reserved)");
       return;

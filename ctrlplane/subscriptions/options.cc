@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/tg_policy.h"
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::cp {
@@ -107,7 +108,7 @@ Key Classify(std::string_view lower) {
 
 // Why `tg` cannot be a static TG, or empty.
 std::string StaticProblem(uint32_t tg) {
-  if (IsReservedStaticTg(tg)) return "is reserved (0-5, 9, 9990-9999)";
+  if (route::IsReservedStaticTg(tg)) return "is reserved (0-5, 9, 9990-9999)";
   if (!route::IsUserActivatableTg(tg)) return "cannot be subscribed to";
   return {};
 }
@@ -117,10 +118,6 @@ bool IsLangChar(char ch) {
 }
 
 }  // namespace
-
-bool IsReservedStaticTg(uint32_t tg) {
-  return tg <= 5 || tg == route::kDialTg || (tg >= 9990 && tg <= 9999);
-}
 
 absl::StatusOr<ClientOptions> ParseOptions(std::string_view text) {
   if (text.size() > kMaxOptionsBytes) {
@@ -183,7 +180,7 @@ absl::StatusOr<ClientOptions> ParseOptions(std::string_view text) {
       }
       case Key::kDial:
         if (!number(&n)) break;
-        if (n != 0 && (IsReservedStaticTg(n) || !route::IsDialableTg(n))) {
+        if (n != 0 && (route::IsReservedStaticTg(n) || !route::IsDialableTg(n))) {
           warn(raw_key, "=", n, ": TG ", n, " cannot be dialled, ignored");
           break;
         }

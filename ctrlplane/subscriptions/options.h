@@ -65,7 +65,4 @@ struct ClientOptions {
 // Fails (InvalidArgument) only when `text` is longer than kMaxOptionsBytes.
 absl::StatusOr<ClientOptions> ParseOptions(std::string_view text);
 
-// Reserved TGs that may be neither static nor dialled: 0-5, 9, 9990-9999.
-bool IsReservedStaticTg(uint32_t tg);
-
 }  // namespace dmrswitch::cp

@@ -38,9 +38,7 @@ void InsertSorted(std::vector<uint32_t>* sorted, uint32_t tg) {
   if (it == sorted->end() || *it != tg) sorted->insert(it, tg);
 }
 
-bool IsValidStatic(uint32_t tg) {
-  return !IsReservedStaticTg(tg) && route::IsUserActivatableTg(tg);
-}
+bool IsValidStatic(uint32_t tg) { return route::IsValidStaticTg(tg); }
 
 const char* SlotName(unsigned ts) { return ts == kTs1 ? "TS1" : "TS2"; }
 

@@ -50,19 +50,6 @@ RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key) const {
   return Membership{slot, ts, tg_on_client, MemberKind::kStatic, 0};
 }
 
-bool IsUserActivatableTg(uint32_t tg) {
-  return tg >= 5 && tg != kDialTg && tg != kUnlinkId && tg != kStatusId && tg <= kMaxSubscriberId;
-}
-
-bool IsDialableTg(uint32_t tg) {
-  // FreeDMR: 5 <= N <= 999999, not 8 or 9, not 4000..5000, not 9991..9999.
-  if (tg < 5 || tg > 999999) return false;
-  if (tg == 8 || tg == 9) return false;
-  if (tg >= kUnlinkId && tg <= kStatusId) return false;
-  if (tg >= 9991 && tg <= 9999) return false;
-  return true;
-}
-
 RouteSnapshotBuilder::RouteSnapshotBuilder(HubPolicy policy, uint32_t client_capacity)
     : snap_(new RouteSnapshot()) {
   snap_->policy_ = std::move(policy);

@@ -31,6 +31,7 @@
 #include "dataplane/route/frozen_map.h"
 #include "dataplane/route/shared_memory.h"
 #include "dataplane/route/slot_lease.h"
+#include "dataplane/route/tg_policy.h"
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::route {
@@ -288,8 +289,5 @@ class RouteSnapshotBuilder {
   bool built_ = false;
 };
 
-// Talkgroups that a user may activate or dial (PROTOCOL.md §3.3–3.5).
-bool IsUserActivatableTg(uint32_t tg);
-bool IsDialableTg(uint32_t tg);
 
 }  // namespace dmrswitch::route

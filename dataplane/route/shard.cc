@@ -225,10 +225,7 @@ DropReason Shard::CheckPeerIngress(const PeerInfo& peer, const Ingress& in, Time
   if (in.dmre == nullptr) {
     // Classic OBP carries TS1 only; FreeDMR's v1 ingress scope (PROTOCOL.md §2.1).
     if (d.flags.slot_index() != kTs1) return DropReason::kPeerScope;
-    if (group && (d.dst <= 79 || (d.dst >= 92 && d.dst <= 199) ||
-                  (d.dst >= 9990 && d.dst <= 9999) || d.dst == 900999)) {
-      return DropReason::kPeerScope;
-    }
+    if (group && !ObpV1AcceptsGroupTg(d.dst)) return DropReason::kPeerScope;
     return DropReason::kNone;
   }
   // FBP, in FreeDMR's order (PROTOCOL.md §2.2).
@@ -239,12 +236,12 @@ DropReason Shard::CheckPeerIngress(const PeerInfo& peer, const Ingress& in, Time
   if (uint32_t{e.hops} + 1 > p.fbp_max_hops) return DropReason::kFbpHops;
   if (group) {
     const uint32_t tg = d.dst;
-    if (tg <= 79 || (tg >= 9990 && tg <= 9999) || tg == 900999) return DropReason::kPeerScope;
-    if (tg >= 92 && tg <= 199 &&
+    if (IsHubLocalTg(tg)) return DropReason::kPeerScope;
+    if (IsFourDigitScopedTg(tg) &&
         LeadingDigits(e.origin_server, 4) != LeadingDigits(p.server_id, 4)) {
       return DropReason::kPeerScope;
     }
-    if (((tg >= 80 && tg <= 89) || (tg >= 800 && tg <= 899)) &&
+    if (IsThreeDigitScopedTg(tg) &&
         LeadingDigits(e.origin_server, 3) != LeadingDigits(p.server_id, 3)) {
       return DropReason::kPeerScope;
     }
@@ -494,10 +491,7 @@ Verdict Shard::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) 
 // Routing
 
 bool Shard::PeerCarries(const PeerInfo& p, uint32_t tg) const {
-  // FreeDMR bridges TG >= 80 to OpenBridge, never the local echo/info range or D-APRS.
-  if (tg < 80 || (tg >= 9990 && tg <= 9999) || tg == 900999 || tg > kMaxSubscriberId) {
-    return false;
-  }
+  if (!PeerCarriesTg(tg)) return false;
   if (!snap_->policy().tg_acl[kTs1].Permits(tg)) return false;
   if (p.use_acl && !p.tg_acl.Permits(tg)) return false;
   return true;

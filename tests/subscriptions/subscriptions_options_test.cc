@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ctrlplane/subscriptions/options.h"
+#include "dataplane/route/tg_policy.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -222,8 +223,8 @@ TEST(ParseOptionsTest, TooManyStaticsPerSlot) {
 }
 
 TEST(ParseOptionsTest, ReservedStaticTgs) {
-  for (uint32_t tg : {0u, 1u, 5u, 9u, 9990u, 9995u, 9999u}) EXPECT_TRUE(IsReservedStaticTg(tg));
-  for (uint32_t tg : {6u, 8u, 10u, 91u, 9989u, 10000u}) EXPECT_FALSE(IsReservedStaticTg(tg));
+  for (uint32_t tg : {0u, 1u, 5u, 9u, 9990u, 9995u, 9999u}) EXPECT_TRUE(dmrswitch::route::IsReservedStaticTg(tg));
+  for (uint32_t tg : {6u, 8u, 10u, 91u, 9989u, 10000u}) EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg));
 }
 
 TEST(ParseOptionsTest, ArbitraryBytesNeverCrash) {
@@ -240,7 +241,7 @@ TEST(ParseOptionsTest, ArbitraryBytesNeverCrash) {
     ASSERT_TRUE(o.ok());
     for (unsigned ts = 0; ts < 2; ++ts) {
       if (!o->statics[ts]) continue;
-      for (uint32_t tg : *o->statics[ts]) EXPECT_FALSE(IsReservedStaticTg(tg)) << tg;
+      for (uint32_t tg : *o->statics[ts]) EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg)) << tg;
     }
   }
 }
