@@ -9,7 +9,7 @@
 #include "dataplane/proto/bytes.h"
 #include "dataplane/proto/dmr_lc.h"
 #include "dataplane/proto/hbp.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/shard.h"
 #include "dataplane/route/stream_table.h"

@@ -12,8 +12,6 @@
 #include <bpf/bpf_helpers.h>
 
 #include "ebpf/steer_common.h"
-/* After steer_common.h: owner.h relies on its fixed-width integer names. */
-#include "dataplane/route/owner.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

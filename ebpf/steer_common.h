@@ -1,7 +1,9 @@
-/* Shared by the sk_reuseport steering program (BPF C) and its C++ loader and user-space twin:
- * map sizes, counter indices, and the packet classification itself. Keeping the classifier in
- * one C-compatible inline function is what guarantees that the kernel and the user-space
- * fallback pick the same shard for every datagram (docs/ebpf.md).
+/* Who owns a datagram, in one place for every packet path (DESIGN.md §3): the owner function
+ * owner(key) and the classifier that finds a datagram's key (stream ID or client ID). Shared by
+ * the sk_reuseport steering program (BPF C), the kernel-mode shards' user-space steering and
+ * the DPDK shards (dataplane/io/steering/steering_key.h), and the routing core's client
+ * liveness. Keeping both in C-compatible inline functions is what guarantees that the kernel,
+ * the user-space fallback and DPDK pick the same shard for every datagram (docs/ebpf.md).
  *
  * Plain C (gnu11 for the BPF target, C++20 for the loader): no C++-only syntax here. */
 #ifndef DMRSWITCH_EBPF_STEER_COMMON_H_
@@ -23,6 +25,23 @@ typedef __u64 uint64_t;
 #endif
 #define DMRSWITCH_STEER_INLINE static inline __attribute__((always_inline))
 #endif
+
+/* A 32-bit finaliser (murmur3 fmix32): stream IDs are random, client IDs are sequential-ish,
+ * both must spread evenly over the shards. */
+DMRSWITCH_STEER_INLINE uint32_t dmrswitch_mix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+/* owner(key) = (mix32(key) * nshards) >> 32: a multiply instead of a modulo, and the high bits
+ * of the hash, so shard tables (which index by other bits) stay evenly loaded. */
+DMRSWITCH_STEER_INLINE uint32_t dmrswitch_owner(uint32_t key, uint32_t nshards) {
+  return (uint32_t)(((uint64_t)dmrswitch_mix32(key) * nshards) >> 32);
+}
 
 /* Most shards a listener group can have: the size of each REUSEPORT_SOCKARRAY. */
 #define DMRSWITCH_STEER_MAX_SHARDS 64u

@@ -13,8 +13,7 @@
 
 #include "absl/base/optimization.h"
 #include "dataplane/io/clock.h"
-#include "dataplane/io/steering/reuseport_steering.h"
-#include "dataplane/route/owner.h"
+#include "dataplane/io/steering/steering_key.h"
 
 namespace dmrswitch::io {
 namespace {

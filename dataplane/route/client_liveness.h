@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "tests/e2e/e2e_sim_util.h"
 #include "tests/e2e/hub_process.h"
 

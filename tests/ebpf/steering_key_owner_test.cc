@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dataplane/io/steering/reuseport_steering.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "tests/ebpf/steering_packets.h"
 
 namespace dmrswitch::io {

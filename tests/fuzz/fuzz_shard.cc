@@ -12,7 +12,7 @@
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/proto/obp.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/shard.h"
 

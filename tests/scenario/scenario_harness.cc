@@ -6,7 +6,7 @@
 
 #include "dataplane/proto/bytes.h"
 #include "dataplane/proto/crypto.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 
 namespace dmrswitch::scenario {
 

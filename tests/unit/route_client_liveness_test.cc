@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "dataplane/route/client_liveness.h"
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
 
 namespace dmrswitch::route {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataplane/route/owner.h"
+#include "ebpf/steer_common.h"
 #include "dataplane/route/stream_table.h"
 #include "dataplane/route/types.h"
 

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "dataplane/route/owner.h"
 #include "ebpf/reuseport_steer.skel.h"
 #include "ebpf/steer_common.h"
 
@@ -20,12 +19,6 @@ namespace dmrswitch::io {
 namespace {
 
 static_assert(ReuseportSteering::kMaxShards == DMRSWITCH_STEER_MAX_SHARDS);
-static_assert(static_cast<uint32_t>(SteerReason::kDmrd) == DMRSWITCH_STEER_CTR_DMRD);
-static_assert(static_cast<uint32_t>(SteerReason::kBcsq) == DMRSWITCH_STEER_CTR_BCSQ);
-static_assert(static_cast<uint32_t>(SteerReason::kClientId) == DMRSWITCH_STEER_CTR_CLIENT_ID);
-static_assert(static_cast<uint32_t>(SteerReason::kDefault) == DMRSWITCH_STEER_CTR_DEFAULT);
-static_assert(static_cast<uint32_t>(SteerReason::kSelectFailed) ==
-              DMRSWITCH_STEER_CTR_SELECT_FAILED);
 
 std::string ErrnoText(int err) { return std::strerror(err < 0 ? -err : err); }
 
@@ -58,25 +51,6 @@ bool SameLocalAddress(const sockaddr_storage& a, const sockaddr_storage& b) {
 }
 
 }  // namespace
-
-SteeringDecision ClassifyForSteering(std::span<const uint8_t> payload, uint32_t nshards) {
-  if (nshards == 0 || nshards > ReuseportSteering::kMaxShards) nshards = 1;
-  SteeringDecision d;
-  // The same classifier the BPF program inlines; it reads head only when len >= 8.
-  const uint32_t len =
-      payload.size() > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(payload.size());
-  uint32_t counter = DMRSWITCH_STEER_CTR_DEFAULT;
-  const uint32_t off = dmrswitch_steer_classify(payload.data(), len, &counter);
-  if (off == 0) return d;
-  d.reason = static_cast<SteerReason>(counter);
-  d.key = dmrswitch_steer_load_key(payload.data() + off);
-  d.shard = dmrswitch_owner(d.key, nshards);
-  return d;
-}
-
-uint32_t SteeringKeyOwner(std::span<const uint8_t> payload, uint32_t nshards) {
-  return ClassifyForSteering(payload, nshards).shard;
-}
 
 absl::StatusOr<std::unique_ptr<ReuseportSteering>> ReuseportSteering::Load(uint32_t nshards) {
   if (nshards == 0 || nshards > kMaxShards) {

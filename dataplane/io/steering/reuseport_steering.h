@@ -9,33 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dataplane/io/steering/steering_key.h"
 
 struct reuseport_steer;  // the bpftool skeleton; kept out of this header
 
 namespace dmrswitch::io {
-
-// Why a datagram went where it went. Values equal the DMRSWITCH_STEER_CTR_* indices of
-// ebpf/steer_common.h (checked there by a static_assert in the .cc).
-enum class SteerReason : uint32_t {
-  kDmrd = 0,          // DMRD (HBP or OBP) / DMRE by stream ID
-  kBcsq = 1,          // BCSQ by the quenched stream ID
-  kClientId = 2,      // HBP client packet by repeater ID
-  kDefault = 3,       // no key: shard 0
-  kSelectFailed = 4,  // BPF only: the owner's socket was missing
-};
-
-struct SteeringDecision {
-  SteerReason reason = SteerReason::kDefault;
-  uint32_t key = 0;    // stream or client ID; 0 when reason is kDefault
-  uint32_t shard = 0;  // owner(key, nshards), or 0
-};
-
-// The user-space twin of the BPF program: classifies a UDP payload exactly as the kernel does.
-// nshards is clamped to [1, kMaxShards] as in the program.
-SteeringDecision ClassifyForSteering(std::span<const uint8_t> payload, uint32_t nshards);
-
-// The shard that owns a UDP payload: ClassifyForSteering(payload, nshards).shard.
-uint32_t SteeringKeyOwner(std::span<const uint8_t> payload, uint32_t nshards);
 
 // One loaded instance of the steering program for one listener group (the HBP listener, or one
 // OpenBridge listener). Each instance has its own socket array and counters: a program's map
