@@ -9,10 +9,10 @@
 #include "dataplane/proto/bytes.h"
 #include "dataplane/proto/dmr_lc.h"
 #include "dataplane/proto/hbp.h"
-#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
 #include "dataplane/route/stream_table.h"
+#include "ebpf/steer_common.h"
 
 namespace dmrswitch {
 namespace {
@@ -143,9 +143,9 @@ void RouteFanout(benchmark::State& state, bool obp) {
   auto snap = b.Build(1);
   BurstSink sink;
   NullEvents events;
-  route::ShardConfig cfg;
+  route::RoutingCoreConfig cfg;
   cfg.stream_capacity = 1024;
-  route::Shard shard(cfg, &leases, &sink, &events);
+  route::RoutingCore shard(cfg, &leases, &sink, &events);
   TimeNs now = 1'700'000'000 * kSec;
   shard.SetSnapshot(*snap, now);
 

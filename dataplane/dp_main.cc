@@ -32,8 +32,8 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/clock.h"
-#include "dataplane/io/dpdk_mode.h"
-#include "dataplane/io/kernel_mode.h"
+#include "dataplane/io/dpdk_plane.h"
+#include "dataplane/io/kernel_plane.h"
 #include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/plane_info.h"
 #include "spdlog/spdlog.h"
@@ -163,7 +163,7 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
 }
 
 // Separate mode after set-up: the shards run on the workers, the main lcore only watches the
-// control plane until SIGINT/SIGTERM. `Plane` is io::KernelMode or io::DpdkMode.
+// control plane until SIGINT/SIGTERM. `Plane` is io::KernelPlane or io::DpdkPlane.
 template <typename Plane>
 int ServeSeparate(std::unique_ptr<Plane>& plane, const dmrswitch::ipc::PlaneInfo& info,
                   const std::function<void()>& say_started) {
@@ -268,7 +268,7 @@ int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& con
 
   const int cp_wake = separate ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
-  auto plane = io::KernelMode::Create(config, prefix, cp_wake);
+  auto plane = io::KernelPlane::Create(config, prefix, cp_wake);
   if (!plane.ok()) {
     CleanupEal();
     return Fail(std::string(plane.status().message()));
@@ -377,7 +377,7 @@ int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& confi
                              separate ? SeparateEalHint(config) : ""));
   }
   const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
-  auto plane = io::DpdkMode::Create(config, prefix);
+  auto plane = io::DpdkPlane::Create(config, prefix);
   if (!plane.ok()) {
     CleanupEal();
     return Fail(std::string(plane.status().message()));

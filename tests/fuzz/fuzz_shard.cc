@@ -12,9 +12,9 @@
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/proto/obp.h"
-#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
+#include "ebpf/steer_common.h"
 
 namespace {
 
@@ -85,10 +85,10 @@ struct Rig {
     b.AddSubscriberLocation(3120101, 2, route::kTs2);
     snap = *b.Build(1);
     for (uint32_t i = 0; i < 2; ++i) {
-      route::ShardConfig cfg;
+      route::RoutingCoreConfig cfg;
       cfg.stream_capacity = 8;  // tiny, so that "table full" paths run too
       cfg.table_seed = i;
-      shards[i] = std::make_unique<route::Shard>(cfg, &leases, &sink, &events);
+      shards[i] = std::make_unique<route::RoutingCore>(cfg, &leases, &sink, &events);
       shards[i]->SetSnapshot(snap, now);
     }
   }
@@ -97,7 +97,7 @@ struct Rig {
   CheckingSink sink;
   CountingEvents events;
   std::shared_ptr<const route::RouteSnapshot> snap;
-  std::unique_ptr<route::Shard> shards[2];
+  std::unique_ptr<route::RoutingCore> shards[2];
   route::TimeNs now = 1'700'000'000 * kSec;
 };
 

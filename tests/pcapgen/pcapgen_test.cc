@@ -21,7 +21,7 @@
 #include "dataplane/proto/hbp.h"
 #include "dataplane/route/events.h"
 #include "dataplane/route/route_snapshot.h"
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
 #include "dataplane/route/slot_lease.h"
 
 namespace dmrswitch::pcapgen {
@@ -306,8 +306,8 @@ ReplayResult Replay(const cp::HubConfig& config, const std::vector<Packet>& pack
   route::SlotLeases leases(config.hbp.max_clients);
   CountingSink sink;
   NullEvents events;
-  route::Shard shard(route::ShardConfig{config.hub.stream_capacity, 0x5EED}, &leases, &sink,
-                     &events);
+  route::RoutingCore shard(route::RoutingCoreConfig{config.hub.stream_capacity, 0x5EED}, &leases,
+                           &sink, &events);
   TimeNs now = 1'700'000'000 * kSec;
   shard.SetSnapshot(snap, now);
   uint64_t n = 0;
@@ -321,7 +321,7 @@ ReplayResult Replay(const cp::HubConfig& config, const std::vector<Packet>& pack
     }
   }
   ReplayResult r;
-  const route::ShardCounters& c = shard.counters();
+  const route::RoutingCounters& c = shard.counters();
   r.in = n;
   r.routed = c.packets_routed;
   r.to_clients = sink.to_clients;

@@ -110,10 +110,10 @@ std::vector<Frame> Call(uint32_t rf_src, uint32_t dst, uint32_t repeater_id, uin
 
 World::World(unsigned nshards, uint32_t stream_capacity) : leases_(64) {
   for (unsigned i = 0; i < nshards; ++i) {
-    route::ShardConfig cfg;
+    route::RoutingCoreConfig cfg;
     cfg.stream_capacity = stream_capacity;
     cfg.table_seed = 0x1234 + i;
-    shards_.push_back(std::make_unique<route::Shard>(cfg, &leases_, &sink_, &events_));
+    shards_.push_back(std::make_unique<route::RoutingCore>(cfg, &leases_, &sink_, &events_));
   }
 }
 

@@ -15,7 +15,7 @@
 #include "dataplane/proto/hbp.h"
 #include "dataplane/route/events.h"
 #include "dataplane/route/route_snapshot.h"
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
 #include "dataplane/route/slot_lease.h"
 
 namespace dmrswitch::scenario {
@@ -40,7 +40,7 @@ class RecordingSink : public route::PacketSink {
   // Makes Begin() fail for the next `n` packets (a full TX queue).
   void FailNext(int n) { fail_next_ = n; }
   // The voice frame being delivered (null: none). DPDK mode builds a voice frame's first egress
-  // datagram in the received buffer itself (dataplane/io/dpdk_shard.cc), so the first Begin()
+  // datagram in the received buffer itself (dataplane/io/dpdk_shard_loop.cc), so the first Begin()
   // poisons it: a shard that read the frame after asking for a buffer would send garbage.
   void Receiving(uint8_t* frame, size_t len) {
     receiving_ = frame;
@@ -139,7 +139,7 @@ class World {
   std::vector<Sent> TakeSent() { return sink_.Take(); }
   std::vector<Event> TakeEvents() { return events_.Take(); }
   RecordingSink& sink() { return sink_; }
-  route::Shard& shard(unsigned i) { return *shards_[i]; }
+  route::RoutingCore& shard(unsigned i) { return *shards_[i]; }
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
   unsigned OwnerOf(uint32_t stream_id) const;
   route::SlotLeases& leases() { return leases_; }
@@ -166,7 +166,7 @@ class World {
   route::SlotLeases leases_;
   RecordingSink sink_;
   RecordingEvents events_;
-  std::vector<std::unique_ptr<route::Shard>> shards_;
+  std::vector<std::unique_ptr<route::RoutingCore>> shards_;
   std::vector<uint32_t> client_slot_;  // client index → slot in the snapshot
 };
 

@@ -1,4 +1,4 @@
-#include "dataplane/io/dpdk_shard.h"
+#include "dataplane/io/dpdk_shard_loop.h"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -52,11 +52,11 @@ size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots)
 
 }  // namespace
 
-DpdkShard::DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases,
-                     ipc::ShardChannel channel, rte_mempool* pool, rte_mempool* control_pool,
-                     ListenerPlan plan, std::vector<rte_ring*> steer_in,
-                     std::vector<rte_ring*> steer_out, std::vector<rte_ring*> nbr_in,
-                     std::vector<rte_ring*> nbr_out)
+DpdkShardLoop::DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLeases* leases,
+                             ipc::ShardChannel channel, rte_mempool* pool,
+                             rte_mempool* control_pool, ListenerPlan plan,
+                             std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
+                             std::vector<rte_ring*> nbr_in, std::vector<rte_ring*> nbr_out)
     : config_(config),
       pool_(pool),
       steer_in_(std::move(steer_in)),
@@ -74,14 +74,14 @@ DpdkShard::DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases,
   for (const route::Endpoint& e : engine_.plan().endpoints) listener_ports_.push_back(e.port);
 }
 
-DpdkShard::~DpdkShard() {
+DpdkShardLoop::~DpdkShardLoop() {
   for (TxQueue& q : tx_) {
     rte_pktmbuf_free_bulk(q.pkts, q.n);
     q.n = 0;
   }
 }
 
-int DpdkShard::ListenerOf(uint16_t udp_port) const {
+int DpdkShardLoop::ListenerOf(uint16_t udp_port) const {
   for (size_t l = 0; l < listener_ports_.size(); ++l) {
     if (listener_ports_[l] == udp_port) return static_cast<int>(l);
   }
@@ -92,13 +92,13 @@ int DpdkShard::ListenerOf(uint16_t udp_port) const {
 // Transmit
 
 // Inlined into Commit, once per egress packet.
-[[gnu::always_inline]] inline void DpdkShard::Transmit(size_t p, rte_mbuf* m) {
+[[gnu::always_inline]] inline void DpdkShardLoop::Transmit(size_t p, rte_mbuf* m) {
   TxQueue& q = tx_[p];
   if (q.n == kTxBuffer) FlushTx();
   q.pkts[q.n++] = m;
 }
 
-void DpdkShard::FlushTx() {
+void DpdkShardLoop::FlushTx() {
   const uint16_t queue = static_cast<uint16_t>(config_.engine.index);
   for (TxQueue& q : tx_) {
     uint16_t sent = 0;
@@ -117,7 +117,7 @@ void DpdkShard::FlushTx() {
   }
 }
 
-uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
+uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   const uint16_t src_port = listener_ports_[listener];
   CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
@@ -166,7 +166,7 @@ uint8_t* DpdkShard::Begin(uint32_t listener, const route::Endpoint& to) {
   return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
 }
 
-void DpdkShard::Commit(uint16_t len) {
+void DpdkShardLoop::Commit(uint16_t len) {
   const size_t header = cur_tmpl_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
   cur_->data_len = static_cast<uint16_t>(header + len);
   cur_->pkt_len = cur_->data_len;
@@ -180,7 +180,7 @@ void DpdkShard::Commit(uint16_t len) {
   cur_ = nullptr;
 }
 
-void DpdkShard::SendArpRequest(size_t p, uint32_t ip) {
+void DpdkShardLoop::SendArpRequest(size_t p, uint32_t ip) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) {
     ++counters_.no_mbuf;
@@ -202,8 +202,8 @@ void DpdkShard::SendArpRequest(size_t p, uint32_t ip) {
 // ---------------------------------------------------------------------------------------------
 // Receive
 
-void DpdkShard::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now,
-                      bool announce) {
+void DpdkShardLoop::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now,
+                          bool announce) {
   // A burst is mostly one talker's frames: the same source again needs no table write (its
   // freshness is refreshed once a second at most).
   if (announce && ip == last_learned_ip_ && mac == last_learned_mac_ &&
@@ -231,20 +231,20 @@ void DpdkShard::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs 
   }
 }
 
-void DpdkShard::SetPortVlan(size_t p, net::Vlan vlan) {
+void DpdkShardLoop::SetPortVlan(size_t p, net::Vlan vlan) {
   // The port's clients speak on this VLAN: egress follows (one VLAN per port). Templates built
   // for the old tag are stale.
   port_vlan_[p] = vlan;
   ++neighbor_epoch_;
 }
 
-[[gnu::always_inline]] inline bool DpdkShard::DeliverInPlace(uint32_t listener,
-                                                             std::span<const uint8_t> payload,
-                                                             route::Endpoint from,
-                                                             route::TimeNs now, rte_mbuf* m,
-                                                             bool voice) {
+[[gnu::always_inline]] inline bool DpdkShardLoop::DeliverInPlace(uint32_t listener,
+                                                                 std::span<const uint8_t> payload,
+                                                                 route::Endpoint from,
+                                                                 route::TimeNs now, rte_mbuf* m,
+                                                                 bool voice) {
   // For a voice frame (DMRD/DMRE) the routing core copies the datagram before it asks for its
-  // first egress buffer and reads only that copy afterwards (Shard::FanOut's `base`; BCSQ and
+  // first egress buffer and reads only that copy afterwards (RoutingCore::FanOut's `base`; BCSQ and
   // refusals use decoded fields), so that buffer may be the received mbuf itself. Other
   // datagrams (keepalives, logins) may be read after a reply was built: they keep their mbuf.
   const bool offered = voice && Reusable(m);
@@ -255,7 +255,7 @@ void DpdkShard::SetPortVlan(size_t p, net::Vlan vlan) {
   return consumed;
 }
 
-void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
+void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
   if (ABSL_PREDICT_FALSE(m->nb_segs != 1)) {
     counters_.net.Count(net::NetReject::kTooShort);  // jumbo/scattered: never hub traffic
     rte_pktmbuf_free(m);
@@ -341,7 +341,7 @@ void DpdkShard::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
   rte_pktmbuf_free(m);
 }
 
-void DpdkShard::ReceivePort(size_t p, route::TimeNs now) {
+void DpdkShardLoop::ReceivePort(size_t p, route::TimeNs now) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n =
       rte_eth_rx_burst(config_.ports[p], static_cast<uint16_t>(config_.engine.index), pkts, kBurst);
@@ -366,7 +366,7 @@ void DpdkShard::ReceivePort(size_t p, route::TimeNs now) {
   }
 }
 
-unsigned DpdkShard::PollSteered(route::TimeNs now) {
+unsigned DpdkShardLoop::PollSteered(route::TimeNs now) {
   unsigned total = 0;
   for (rte_ring* r : steer_in_) {
     if (r == nullptr) continue;
@@ -385,7 +385,7 @@ unsigned DpdkShard::PollSteered(route::TimeNs now) {
   return total;
 }
 
-unsigned DpdkShard::PollNeighbors(route::TimeNs now) {
+unsigned DpdkShardLoop::PollNeighbors(route::TimeNs now) {
   unsigned total = 0;
   for (rte_ring* r : nbr_in_) {
     if (r == nullptr) continue;
@@ -418,7 +418,7 @@ double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64
   return 0;
 }
 
-void DpdkShard::Run(const std::atomic<bool>& stop) {
+void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
     const uint64_t t0 = rte_rdtsc();
     const uint64_t rx_before = counters_.rx_packets;

@@ -1,4 +1,4 @@
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
 
 #include <cstring>
 
@@ -47,7 +47,8 @@ proto::dmr::Lc SynthesisedLc(uint32_t dst, uint32_t src) {
 
 }  // namespace
 
-Shard::Shard(const ShardConfig& config, SlotLeases* leases, PacketSink* out, EventSink* events)
+RoutingCore::RoutingCore(const RoutingCoreConfig& config, SlotLeases* leases, PacketSink* out,
+                         EventSink* events)
     : config_(config),
       leases_(leases),
       out_(out),
@@ -55,12 +56,14 @@ Shard::Shard(const ShardConfig& config, SlotLeases* leases, PacketSink* out, Eve
       table_(config.stream_capacity, config.table_seed),
       keep_scratch_(uint64_t{leases->max_clients()} * 2, 0) {}
 
-uint32_t Shard::live_streams() const { return table_.ListSize(kHot) + table_.ListSize(kQuiet); }
+uint32_t RoutingCore::live_streams() const {
+  return table_.ListSize(kHot) + table_.ListSize(kQuiet);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Snapshots
 
-void Shard::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs now) {
+void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs now) {
   std::shared_ptr<const RouteSnapshot> old = std::move(snap_);
   snap_ = std::move(snapshot);
   if (!old || !snap_) return;
@@ -95,7 +98,7 @@ void Shard::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs no
 // ---------------------------------------------------------------------------------------------
 // Ingress
 
-Verdict Shard::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
+Verdict RoutingCore::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
   ++counters_.packets_in;
   const proto::HbpType type = proto::ClassifyHbp(pkt);
   if (ABSL_PREDICT_FALSE(type != proto::HbpType::kDmrd)) {
@@ -111,7 +114,7 @@ Verdict Shard::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
   return OnDmrd(Ingress{&d, SystemRef{}, d.repeater_id, from, nullptr}, now);
 }
 
-Verdict Shard::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint from, TimeNs now) {
+Verdict RoutingCore::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint from, TimeNs now) {
   ++counters_.packets_in;
   if (ABSL_PREDICT_FALSE(!snap_)) return Drop(DropReason::kNoSnapshot);
   if (ABSL_PREDICT_FALSE(peer_index >= snap_->peers().size())) {
@@ -161,7 +164,7 @@ Verdict Shard::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint from, Tim
   return Rejected(Reject::kUnknownTag);
 }
 
-Verdict Shard::OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now) {
+Verdict RoutingCore::OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now) {
   StreamState* s = table_.Find(q.stream_id);
   if (s != nullptr && s->phase == Phase::kLive) {
     s->quenched.set(peer);
@@ -177,13 +180,13 @@ Verdict Shard::OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now) {
   return Verdict::kConsumed;
 }
 
-Verdict Shard::OnDmrd(const Ingress& in, TimeNs now) {
+Verdict RoutingCore::OnDmrd(const Ingress& in, TimeNs now) {
   StreamState* s = table_.Find(in.dmrd->stream_id);
   if (s == nullptr) return OnNewStream(in, now);
   return OnKnownStream(s, in, now);
 }
 
-DropReason Shard::AdmitHbp(const DmrdView& d, Endpoint from, uint32_t* client_slot) const {
+DropReason RoutingCore::AdmitHbp(const DmrdView& d, Endpoint from, uint32_t* client_slot) const {
   const int64_t slot = snap_->FindClient(d.repeater_id);
   if (slot < 0) return DropReason::kUnknownClient;
   const ClientInfo* c = snap_->client(static_cast<uint32_t>(slot));
@@ -193,7 +196,7 @@ DropReason Shard::AdmitHbp(const DmrdView& d, Endpoint from, uint32_t* client_sl
   return DropReason::kNone;
 }
 
-DropReason Shard::CheckAcls(const DmrdView& d, SystemRef source, unsigned ts) const {
+DropReason RoutingCore::CheckAcls(const DmrdView& d, SystemRef source, unsigned ts) const {
   // Global SUB, global TG (by slot), then the system's own lists (PROTOCOL.md §3.9).
   const HubPolicy& p = snap_->policy();
   const bool group = d.flags.call_type() == CallType::kGroup;
@@ -215,7 +218,8 @@ DropReason Shard::CheckAcls(const DmrdView& d, SystemRef source, unsigned ts) co
   return DropReason::kNone;
 }
 
-DropReason Shard::CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const {
+DropReason RoutingCore::CheckPeerIngress(const PeerInfo& peer, const Ingress& in,
+                                         TimeNs now) const {
   const DmrdView& d = *in.dmrd;
   const HubPolicy& p = snap_->policy();
   if (peer.id_mode == PeerIdMode::kFreeDmr && d.repeater_id != peer.network_id) {
@@ -249,7 +253,7 @@ DropReason Shard::CheckPeerIngress(const PeerInfo& peer, const Ingress& in, Time
   return DropReason::kNone;
 }
 
-Shard::StreamState* Shard::NewEntry(uint32_t stream_id, TimeNs now) {
+RoutingCore::StreamState* RoutingCore::NewEntry(uint32_t stream_id, TimeNs now) {
   StreamState* s = table_.Insert(stream_id, now, kHot);
   if (s == nullptr && table_.size() == table_.capacity()) {
     // Full: forget the oldest ended stream rather than refuse a live one.
@@ -263,7 +267,7 @@ Shard::StreamState* Shard::NewEntry(uint32_t stream_id, TimeNs now) {
   return s;
 }
 
-Verdict Shard::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now) {
+Verdict RoutingCore::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now) {
   // Remember the refusal so that the rest of the stream is dropped without re-evaluation (and
   // a quenched peer hears about it once).
   if (StreamState* s = NewEntry(stream_id, now); s != nullptr) {
@@ -278,7 +282,7 @@ Verdict Shard::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeN
   return Drop(r);
 }
 
-Verdict Shard::OnNewStream(const Ingress& in_arg, TimeNs now) {
+Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   if (ABSL_PREDICT_FALSE(!admitting_)) return Drop(DropReason::kDraining);
   Ingress in = in_arg;
   const DmrdView& d = *in.dmrd;
@@ -403,7 +407,7 @@ Verdict Shard::OnNewStream(const Ingress& in_arg, TimeNs now) {
   return OnKnownStream(s, in, now);
 }
 
-Verdict Shard::OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now) {
+Verdict RoutingCore::OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now) {
   if (in.source.is_peer()) {
     const uint32_t peer = in.source.index;
     const PeerInfo& p = snap_->peers()[peer];
@@ -415,7 +419,7 @@ Verdict Shard::OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now) 
   return Drop(DropReason::kLoopDuplicate);
 }
 
-Verdict Shard::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) {
+Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) {
   Ingress in = in_arg;
   const DmrdView& d = *in.dmrd;
 
@@ -490,14 +494,14 @@ Verdict Shard::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs now) 
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-bool Shard::PeerCarries(const PeerInfo& p, uint32_t tg) const {
+bool RoutingCore::PeerCarries(const PeerInfo& p, uint32_t tg) const {
   if (!PeerCarriesTg(tg)) return false;
   if (!snap_->policy().tg_acl[kTs1].Permits(tg)) return false;
   if (p.use_acl && !p.tg_acl.Permits(tg)) return false;
   return true;
 }
 
-void Shard::Resolve(StreamState* s) {
+void RoutingCore::Resolve(StreamState* s) {
   const RouteSnapshot& snap = *snap_;
   s->generation = snap.generation();
   s->dests = nullptr;
@@ -559,8 +563,8 @@ void Shard::Resolve(StreamState* s) {
   }
 }
 
-const proto::dmr::LcRewrite& Shard::RewriteFor(StreamState* s, uint32_t tg,
-                                               proto::dmr::LcRewrite* scratch) {
+const proto::dmr::LcRewrite& RoutingCore::RewriteFor(StreamState* s, uint32_t tg,
+                                                     proto::dmr::LcRewrite* scratch) {
   for (unsigned i = 0; i < s->n_rewrites; ++i) {
     if (s->rewrite_tg[i] == tg) return s->rewrites[i];
   }
@@ -576,7 +580,7 @@ const proto::dmr::LcRewrite& Shard::RewriteFor(StreamState* s, uint32_t tg,
   return *scratch;
 }
 
-void Shard::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
+void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
   const RouteSnapshot& snap = *snap_;
   const HubPolicy& policy = snap.policy();
   const auto& peers = snap.peers();
@@ -686,7 +690,8 @@ void Shard::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
 // ---------------------------------------------------------------------------------------------
 // Stream end and timers
 
-void Shard::ReleaseLeases(const StreamState& st, uint32_t id, TimeNs at, const uint8_t* keep) {
+void RoutingCore::ReleaseLeases(const StreamState& st, uint32_t id, TimeNs at,
+                                const uint8_t* keep) {
   const StreamState* s = &st;
   auto release = [&](const Destination& d) {
     if (!d.to.is_client()) return;
@@ -698,7 +703,7 @@ void Shard::ReleaseLeases(const StreamState& st, uint32_t id, TimeNs at, const u
   if (s->rx_lease) leases_->Release(s->source.index, s->ts, id, at);
 }
 
-void Shard::EndStream(StreamState* s, TimeNs now, EventType why) {
+void RoutingCore::EndStream(StreamState* s, TimeNs now, EventType why) {
   const uint32_t stream_id = table_.KeyOf(s);
   ReleaseLeases(*s, stream_id, why == EventType::kStreamEnded ? now : table_.TouchedAt(s), nullptr);
   s->phase = Phase::kEnded;
@@ -725,7 +730,7 @@ void Shard::EndStream(StreamState* s, TimeNs now, EventType why) {
   table_.Touch(s, now, kGone);
 }
 
-void Shard::Expire(TimeNs now) {
+void RoutingCore::Expire(TimeNs now) {
   if (!snap_) return;
   const HubPolicy& p = snap_->policy();
   constexpr uint32_t kMaxVisits = 256;  // bounded work per call
@@ -748,7 +753,7 @@ void Shard::Expire(TimeNs now) {
                 [](uint32_t, StreamState&) { return Table::EraseIt(); });
 }
 
-void Shard::Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now) {
+void RoutingCore::Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now) {
   Event e;
   e.type = type;
   e.ts = s.ts;
@@ -766,7 +771,7 @@ void Shard::Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeN
   events_->Emit(e);
 }
 
-void Shard::SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now) {
+void RoutingCore::SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now) {
   const PeerInfo& p = snap_->peers()[peer];
   if (p.version == 1) return;  // classic OBP has no source quench
   uint8_t* b = out_->Begin(SystemRef::Peer(peer), p.target);

@@ -1,4 +1,4 @@
-#include "dataplane/io/dpdk_mode.h"
+#include "dataplane/io/dpdk_plane.h"
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "dataplane/io/kernel_mode.h"
+#include "dataplane/io/kernel_plane.h"
 
 namespace dmrswitch::io {
 namespace {
@@ -30,9 +30,9 @@ std::string MacString(const net::Mac& m) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& config,
-                                                           const std::string& ring_prefix) {
-  std::unique_ptr<DpdkMode> d(new DpdkMode());
+absl::StatusOr<std::unique_ptr<DpdkPlane>> DpdkPlane::Create(const cp::HubConfig& config,
+                                                             const std::string& ring_prefix) {
+  std::unique_ptr<DpdkPlane> d(new DpdkPlane());
   const uint32_t n = config.hub.shards;
   uint16_t port;
   RTE_ETH_FOREACH_DEV(port) { d->ports_.push_back(port); }
@@ -156,7 +156,7 @@ absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& 
 
   const ListenerPlan plan = MakeListenerPlan(config);
   for (uint32_t s = 0; s < n; ++s) {
-    DpdkShardConfig sc;
+    DpdkShardLoopConfig sc;
     sc.engine = MakeEngineConfig(config, s);
     sc.ports = d->ports_;
     sc.port_mac = macs;
@@ -173,14 +173,14 @@ absl::StatusOr<std::unique_ptr<DpdkMode>> DpdkMode::Create(const cp::HubConfig& 
     }
     auto mp = pool_for(rte_eth_dev_socket_id(d->ports_[0]));
     if (!mp.ok()) return mp.status();
-    d->shards_.push_back(std::make_unique<DpdkShard>(sc, d->leases_.get(), d->channels_.shard(s),
-                                                     *mp, d->channels_.pool(), plan, sin, sout, bin,
-                                                     bout));
+    d->shards_.push_back(
+        std::make_unique<DpdkShardLoop>(sc, d->leases_.get(), d->channels_.shard(s), *mp,
+                                        d->channels_.pool(), plan, sin, sout, bin, bout));
   }
   return d;
 }
 
-DpdkMode::~DpdkMode() {
+DpdkPlane::~DpdkPlane() {
   Stop();
   shards_.clear();
   for (uint16_t p : ports_) {
@@ -189,20 +189,20 @@ DpdkMode::~DpdkMode() {
   }
 }
 
-int DpdkMode::ShardMain(void* arg) {
-  auto* self = static_cast<std::pair<DpdkMode*, uint32_t>*>(arg);
+int DpdkPlane::ShardMain(void* arg) {
+  auto* self = static_cast<std::pair<DpdkPlane*, uint32_t>*>(arg);
   self->first->shards_[self->second]->Run(self->first->stop_);
   delete self;
   return 0;
 }
 
-absl::Status DpdkMode::Launch() {
+absl::Status DpdkPlane::Launch() {
   uint32_t s = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (s == shards_.size()) break;
-    auto* arg = new std::pair<DpdkMode*, uint32_t>(this, s);
-    if (rte_eal_remote_launch(&DpdkMode::ShardMain, arg, lcore) != 0) {
+    auto* arg = new std::pair<DpdkPlane*, uint32_t>(this, s);
+    if (rte_eal_remote_launch(&DpdkPlane::ShardMain, arg, lcore) != 0) {
       delete arg;
       return absl::InternalError(absl::StrCat("cannot launch shard ", s, " on lcore ", lcore));
     }
@@ -219,12 +219,12 @@ absl::Status DpdkMode::Launch() {
   return absl::OkStatus();
 }
 
-std::vector<std::string> DpdkMode::ShardSummaries() const {
+std::vector<std::string> DpdkPlane::ShardSummaries() const {
   std::vector<std::string> out;
   const uint64_t hz = rte_get_tsc_hz();
   for (const auto& s : shards_) {
-    const DpdkShardCounters& c = s->counters();
-    const route::ShardCounters& r = s->engine().core().counters();
+    const DpdkShardLoopCounters& c = s->counters();
+    const route::RoutingCounters& r = s->engine().core().counters();
     out.push_back(absl::StrFormat(
         "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u "
         "no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 %.0f ns "
@@ -238,7 +238,7 @@ std::vector<std::string> DpdkMode::ShardSummaries() const {
   return out;
 }
 
-void DpdkMode::Stop() {
+void DpdkPlane::Stop() {
   if (!launched_) return;
   stop_.store(true);
   rte_eal_mp_wait_lcore();

@@ -1,4 +1,4 @@
-#include "dataplane/io/shard_engine.h"
+#include "dataplane/io/shard_runtime.h"
 
 #include <cstring>
 
@@ -12,9 +12,9 @@ constexpr route::TimeNs kHealthEvery = 1 * route::kSec;
 
 }  // namespace
 
-ShardEngine::ShardEngine(const EngineConfig& config, route::SlotLeases* leases,
-                         ipc::ShardChannel channel, rte_mempool* control_pool, ListenerPlan plan,
-                         DatagramOut* out)
+ShardRuntime::ShardRuntime(const RuntimeConfig& config, route::SlotLeases* leases,
+                           ipc::ShardChannel channel, rte_mempool* control_pool, ListenerPlan plan,
+                           DatagramOut* out)
     : config_(config),
       channel_(channel),
       control_pool_(control_pool),
@@ -26,14 +26,14 @@ ShardEngine::ShardEngine(const EngineConfig& config, route::SlotLeases* leases,
 // ---------------------------------------------------------------------------------------------
 // Out
 
-uint8_t* ShardEngine::Sink::Begin(route::SystemRef to, const route::Endpoint& addr) {
+uint8_t* ShardRuntime::Sink::Begin(route::SystemRef to, const route::Endpoint& addr) {
   const uint32_t listener = to.is_peer() ? e_->plan_.listener_of_peer[to.index] : 0;
   uint8_t* p = e_->out_->Begin(listener, addr);
   if (p == nullptr) ++e_->counters_.tx_no_buffer;
   return p;
 }
 
-void ShardEngine::Send(uint32_t listener, route::Endpoint to, std::span<const uint8_t> bytes) {
+void ShardRuntime::Send(uint32_t listener, route::Endpoint to, std::span<const uint8_t> bytes) {
   if (bytes.size() > DatagramOut::kMaxBytes) {
     ++counters_.tx_no_buffer;  // no control datagram is this long; refuse rather than truncate
     return;
@@ -47,7 +47,7 @@ void ShardEngine::Send(uint32_t listener, route::Endpoint to, std::span<const ui
   out_->Commit(static_cast<uint16_t>(bytes.size()));
 }
 
-void ShardEngine::Events::Emit(const route::Event& e) {
+void ShardRuntime::Events::Emit(const route::Event& e) {
   const ipc::Message m =
       ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(e_->config_.index), e);
   if (!ipc::SendMessage(e_->channel_.evt, m)) ++e_->counters_.events_dropped;
@@ -56,7 +56,7 @@ void ShardEngine::Events::Emit(const route::Event& e) {
 // ---------------------------------------------------------------------------------------------
 // Control channel
 
-bool ShardEngine::PollCommands(route::TimeNs now) {
+bool ShardRuntime::PollCommands(route::TimeNs now) {
   if (pending_ack_ != 0 &&
       ipc::SendMessage(channel_.sup, ipc::Message::Make(ipc::MsgType::kSnapshotAck,
                                                         static_cast<uint8_t>(config_.index),
@@ -109,7 +109,7 @@ bool ShardEngine::PollCommands(route::TimeNs now) {
   return n != 0;
 }
 
-unsigned ShardEngine::PollFromControl() {
+unsigned ShardRuntime::PollFromControl() {
   rte_mbuf* m[32];
   const unsigned n = ipc::ReceiveMbufs(channel_.pkt_down, m, 32);
   for (unsigned i = 0; i < n; ++i) {
@@ -128,8 +128,8 @@ unsigned ShardEngine::PollFromControl() {
   return n;
 }
 
-void ShardEngine::ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
-                            route::Endpoint from) {
+void ShardRuntime::ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
+                             route::Endpoint from) {
   const ipc::PacketMeta meta{static_cast<uint8_t>(listener == 0 ? 0 : 1), peer, from};
   rte_mbuf* m = ipc::PacketToMbuf(control_pool_, pkt, meta);
   if (m == nullptr || !ipc::SendMbuf(channel_.pkt_up, m)) {
@@ -144,7 +144,7 @@ void ShardEngine::ToControl(uint32_t listener, uint32_t peer, std::span<const ui
 // ---------------------------------------------------------------------------------------------
 // Receive
 
-int64_t ShardEngine::ResolvePeer(uint32_t listener, route::Endpoint from) const {
+int64_t ShardRuntime::ResolvePeer(uint32_t listener, route::Endpoint from) const {
   const std::vector<uint32_t>& peers = plan_.peers_of_listener[listener];
   if (peers.size() == 1) return peers[0];
   // Several peers share this listen address: the source address tells them apart (learned
@@ -156,8 +156,8 @@ int64_t ShardEngine::ResolvePeer(uint32_t listener, route::Endpoint from) const 
   return -1;
 }
 
-void ShardEngine::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
-                          route::TimeNs now) {
+void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
+                           route::TimeNs now) {
   if (listener == 0) {
     if (core_.OnHbpPacket(pkt, from, now) != route::Verdict::kToControl) return;
     // Keepalives of logged-in clients are answered here, so they survive a busy or absent
@@ -190,8 +190,8 @@ void ShardEngine::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route
 // ---------------------------------------------------------------------------------------------
 // Timers
 
-void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
-  const route::ShardCounters& c = core_.counters();
+void ShardRuntime::SendHealth(route::TimeNs now, const IoTotals& io) {
+  const route::RoutingCounters& c = core_.counters();
   uint64_t dropped = io.dropped + c.rejects.total_rejects() + c.sink_full +
                      counters_.to_control_full + counters_.tx_no_buffer + counters_.unknown_peer;
   for (uint64_t d : c.drops) dropped += d;
@@ -215,7 +215,7 @@ void ShardEngine::SendHealth(route::TimeNs now, const IoTotals& io) {
   }
 }
 
-void ShardEngine::Timers(route::TimeNs now, const IoTotals& io) {
+void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
   if (now >= next_expire_) {
     next_expire_ = now + kExpireEvery;
     core_.Expire(now);

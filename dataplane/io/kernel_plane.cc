@@ -1,4 +1,4 @@
-#include "dataplane/io/kernel_mode.h"
+#include "dataplane/io/kernel_plane.h"
 
 #include <rte_errno.h>
 #include <rte_launch.h>
@@ -15,8 +15,8 @@
 
 namespace dmrswitch::io {
 
-EngineConfig MakeEngineConfig(const cp::HubConfig& config, uint32_t shard) {
-  EngineConfig e;
+RuntimeConfig MakeEngineConfig(const cp::HubConfig& config, uint32_t shard) {
+  RuntimeConfig e;
   e.index = shard;
   e.nshards = config.hub.shards;
   e.core.stream_capacity = config.hub.stream_capacity;
@@ -41,10 +41,10 @@ ListenerPlan MakeListenerPlan(const cp::HubConfig& config) {
   return plan;
 }
 
-absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConfig& config,
-                                                               const std::string& ring_prefix,
-                                                               int cp_wake_fd) {
-  std::unique_ptr<KernelMode> k(new KernelMode());
+absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubConfig& config,
+                                                                 const std::string& ring_prefix,
+                                                                 int cp_wake_fd) {
+  std::unique_ptr<KernelPlane> k(new KernelPlane());
   const uint32_t n = config.hub.shards;
 
   ListenerPlan plan = MakeListenerPlan(config);
@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConf
   }
 
   for (uint32_t s = 0; s < n; ++s) {
-    KernelShardConfig sc;
+    KernelShardLoopConfig sc;
     sc.engine = MakeEngineConfig(config, s);
     sc.userspace_steering = userspace;
     std::vector<rte_ring*> in(n, nullptr), out(n, nullptr);
@@ -134,14 +134,14 @@ absl::StatusOr<std::unique_ptr<KernelMode>> KernelMode::Create(const cp::HubConf
       in[o] = k->steer_rings_[size_t{o} * n + s];
       out[o] = k->steer_rings_[size_t{s} * n + o];
     }
-    k->shards_.push_back(std::make_unique<KernelShard>(sc, k->leases_.get(), k->channels_.shard(s),
-                                                       k->channels_.pool(), plan, k->sockets_[s],
-                                                       in, out, k->wake_fds_, cp_wake_fd));
+    k->shards_.push_back(std::make_unique<KernelShardLoop>(
+        sc, k->leases_.get(), k->channels_.shard(s), k->channels_.pool(), plan, k->sockets_[s], in,
+        out, k->wake_fds_, cp_wake_fd));
   }
   return k;
 }
 
-KernelMode::~KernelMode() {
+KernelPlane::~KernelPlane() {
   Stop();
   for (auto& row : sockets_) {
     for (int fd : row) {
@@ -151,22 +151,22 @@ KernelMode::~KernelMode() {
   for (int fd : wake_fds_) close(fd);
 }
 
-uint16_t KernelMode::hbp_port() const { return BoundPort(sockets_[0][0]); }
+uint16_t KernelPlane::hbp_port() const { return BoundPort(sockets_[0][0]); }
 
-int KernelMode::ShardMain(void* arg) {
-  auto* self = static_cast<std::pair<KernelMode*, uint32_t>*>(arg);
+int KernelPlane::ShardMain(void* arg) {
+  auto* self = static_cast<std::pair<KernelPlane*, uint32_t>*>(arg);
   self->first->shards_[self->second]->Run(self->first->stop_);
   delete self;
   return 0;
 }
 
-absl::Status KernelMode::Launch() {
+absl::Status KernelPlane::Launch() {
   uint32_t s = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (s == shards_.size()) break;
-    auto* arg = new std::pair<KernelMode*, uint32_t>(this, s);
-    if (rte_eal_remote_launch(&KernelMode::ShardMain, arg, lcore) != 0) {
+    auto* arg = new std::pair<KernelPlane*, uint32_t>(this, s);
+    if (rte_eal_remote_launch(&KernelPlane::ShardMain, arg, lcore) != 0) {
       delete arg;
       return absl::InternalError(absl::StrCat("cannot launch shard ", s, " on lcore ", lcore));
     }
@@ -180,7 +180,7 @@ absl::Status KernelMode::Launch() {
   return absl::OkStatus();
 }
 
-void KernelMode::Stop() {
+void KernelPlane::Stop() {
   if (!launched_) return;
   stop_.store(true);
   for (int fd : wake_fds_) {

@@ -3,7 +3,7 @@
 // hub's address, learns each client's next-hop MAC from its own packets, steers every hub
 // datagram to the shard that owns it (RSS spreads by 4-tuple, the owner is a function of the
 // stream or client ID) over per-(from, to) single-producer rings — the mbuf itself moves, nothing
-// is copied — and hands the datagrams it owns to the ShardEngine. Egress packets are built in
+// is copied — and hands the datagrams it owns to the ShardRuntime. Egress packets are built in
 // mbufs — a voice frame's first one in the received mbuf itself, the others in fresh ones — the
 // payload by the routing core, the L2–L4 headers from a per-destination template.
 // No locks, syscalls, allocation or logging on this path.
@@ -16,7 +16,7 @@
 #include <span>
 #include <vector>
 
-#include "dataplane/io/shard_engine.h"
+#include "dataplane/io/shard_runtime.h"
 #include "dataplane/net/neighbor_table.h"
 #include "dataplane/net/packet.h"
 
@@ -24,7 +24,7 @@ struct rte_mbuf;
 
 namespace dmrswitch::io {
 
-struct DpdkShardCounters {
+struct DpdkShardLoopCounters {
   uint64_t rx_packets = 0;
   uint64_t tx_packets = 0;
   uint64_t tx_dropped = 0;  // TX queue full
@@ -58,8 +58,8 @@ struct NeighborUpdate {
 };
 static_assert(sizeof(NeighborUpdate) % 4 == 0, "ring elements are multiples of 4 bytes");
 
-struct DpdkShardConfig {
-  EngineConfig engine;
+struct DpdkShardLoopConfig {
+  RuntimeConfig engine;
   std::vector<uint16_t> ports;          // DPDK port IDs; this shard uses queue `engine.index`
   std::vector<net::Mac> port_mac;       // by position in `ports`
   uint32_t address = 0;                 // the hub's IPv4 address (host order)
@@ -69,21 +69,22 @@ struct DpdkShardConfig {
   size_t neighbor_capacity = 16384;
 };
 
-class DpdkShard final : public DatagramOut {
+class DpdkShardLoop final : public DatagramOut {
  public:
   // `steer_in[i]`/`steer_out[i]`: mbuf rings from/to shard i; `nbr_in[i]`/`nbr_out[i]`:
   // NeighborUpdate rings from/to shard i (null for i == index). `pool` is this shard's mbuf pool
   // (its socket's), `control_pool` the control channel's.
-  DpdkShard(const DpdkShardConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
-            rte_mempool* pool, rte_mempool* control_pool, ListenerPlan plan,
-            std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
-            std::vector<rte_ring*> nbr_in, std::vector<rte_ring*> nbr_out);
-  ~DpdkShard() override;
+  DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLeases* leases,
+                ipc::ShardChannel channel, rte_mempool* pool, rte_mempool* control_pool,
+                ListenerPlan plan, std::vector<rte_ring*> steer_in,
+                std::vector<rte_ring*> steer_out, std::vector<rte_ring*> nbr_in,
+                std::vector<rte_ring*> nbr_out);
+  ~DpdkShardLoop() override;
 
   void Run(const std::atomic<bool>& stop);
 
-  const ShardEngine& engine() const { return engine_; }
-  const DpdkShardCounters& counters() const { return counters_; }
+  const ShardRuntime& engine() const { return engine_; }
+  const DpdkShardLoopCounters& counters() const { return counters_; }
 
   // DatagramOut: a fresh mbuf with room for the headers; Commit writes them from the template.
   uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
@@ -123,7 +124,7 @@ class DpdkShard final : public DatagramOut {
   void SendArpRequest(size_t p, uint32_t ip);
   int ListenerOf(uint16_t udp_port) const;
 
-  DpdkShardConfig config_;
+  DpdkShardLoopConfig config_;
   rte_mempool* pool_;
   std::vector<rte_ring*> steer_in_;
   std::vector<rte_ring*> steer_out_;
@@ -138,8 +139,8 @@ class DpdkShard final : public DatagramOut {
   uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
   std::vector<CachedTemplate> templates_;
   std::vector<uint16_t> listener_ports_;  // UDP port of each listener
-  DpdkShardCounters counters_;
-  ShardEngine engine_;
+  DpdkShardLoopCounters counters_;
+  ShardRuntime engine_;
 
   // Mbufs steered to each owner during one RX burst, enqueued together.
   struct SteerBatch {

@@ -1,5 +1,7 @@
-// The shard state machine (DESIGN.md §4, PROTOCOL.md §3.6–3.9): everything that happens to a
-// DMR packet between "decoded" and "written to its destinations", for the streams this shard owns.
+// RoutingCore: a shard's routing state machine (DESIGN.md §4, PROTOCOL.md §3.6–3.9): everything
+// that happens to a DMR packet between "decoded" and "written to its destinations", for the
+// streams this shard owns. (A shard is one lcore: its RoutingCore, the ShardRuntime around it
+// and the mode's shard loop, KernelShardLoop or DpdkShardLoop.)
 //
 // Pure: packets, their source addresses and the time are inputs; packets out go to a PacketSink,
 // events to an EventSink. No DPDK, sockets, threads or clocks, so the same object runs under the
@@ -31,7 +33,7 @@
 
 namespace dmrswitch::route {
 
-struct ShardCounters {
+struct RoutingCounters {
   proto::RejectCounters rejects;
   std::array<uint64_t, static_cast<size_t>(DropReason::kCount)> drops{};
   uint64_t packets_in = 0;
@@ -56,14 +58,15 @@ enum class Verdict : uint8_t {
   kToControl,  // not the shard's business: login, keepalive, options, BCKA, BCVE ...
 };
 
-struct ShardConfig {
+struct RoutingCoreConfig {
   uint32_t stream_capacity = 4096;
   uint32_t table_seed = 0x5EED5EED;
 };
 
-class Shard {
+class RoutingCore {
  public:
-  Shard(const ShardConfig& config, SlotLeases* leases, PacketSink* out, EventSink* events);
+  RoutingCore(const RoutingCoreConfig& config, SlotLeases* leases, PacketSink* out,
+              EventSink* events);
 
   // Switches to a new snapshot (top of the loop, before acking it). Live streams re-resolve their
   // routes now; leases on destinations that are no longer routed are released.
@@ -78,7 +81,7 @@ class Shard {
   // few tens of milliseconds; bounded work per call.
   void Expire(TimeNs now);
 
-  const ShardCounters& counters() const { return counters_; }
+  const RoutingCounters& counters() const { return counters_; }
   uint32_t live_streams() const;
   // Drain (DESIGN.md §7): while not admitting, new streams are dropped (DropReason::kDraining)
   // and live ones carry on to their end.
@@ -178,14 +181,14 @@ class Shard {
                                           proto::dmr::LcRewrite* scratch);
   bool PeerCarries(const PeerInfo& p, uint32_t tg) const;
 
-  ShardConfig config_;
+  RoutingCoreConfig config_;
   SlotLeases* leases_;
   PacketSink* out_;
   EventSink* events_;
   std::shared_ptr<const RouteSnapshot> snap_;
   bool admitting_ = true;
   Table table_;
-  ShardCounters counters_;
+  RoutingCounters counters_;
   std::vector<uint8_t> keep_scratch_;  // SetSnapshot: destinations still routed, by client slot
 };
 

@@ -1,6 +1,6 @@
 // One kernel-mode shard (DESIGN.md §4, "Kernel mode"): a run-to-completion loop on its own lcore
 // that owns one UDP socket per listener, receives with recvmmsg, hands each datagram to the
-// ShardEngine (routing core, keepalives, control hand-over) and sends with sendmmsg. Datagrams
+// ShardRuntime (routing core, keepalives, control hand-over) and sends with sendmmsg. Datagrams
 // that belong to another shard arrive here only when the sk_reuseport program could not be
 // loaded: then the loop steers them in user space over per-(from, to) single-producer rings.
 #pragma once
@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "dataplane/io/clock.h"
-#include "dataplane/io/shard_engine.h"
+#include "dataplane/io/shard_runtime.h"
 
 namespace dmrswitch::io {
 
 // Counters of the kernel I/O around the engine. Written only by the shard's own lcore.
-struct KernelShardCounters {
+struct KernelShardLoopCounters {
   uint64_t rx_datagrams = 0;
   uint64_t rx_truncated = 0;
   uint64_t tx_datagrams = 0;
@@ -29,27 +29,27 @@ struct KernelShardCounters {
   uint64_t steer_full = 0;  // owner's ring full: dropped
 };
 
-struct KernelShardConfig {
-  EngineConfig engine;
+struct KernelShardLoopConfig {
+  RuntimeConfig engine;
   bool userspace_steering = false;
 };
 
-class KernelShard final : public DatagramOut {
+class KernelShardLoop final : public DatagramOut {
  public:
   // `sockets[l]` is this shard's socket of listener l. `steer_in[i]`/`steer_out[i]` are the rings
   // from/to shard i (null for i == index or when the kernel steers). `wake_fds[i]` is shard i's
   // eventfd (poked after handing it packets); `cp_wake_fd` the control plane's (-1: none).
-  KernelShard(const KernelShardConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
-              rte_mempool* pool, ListenerPlan plan, std::vector<int> sockets,
-              std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
-              std::vector<int> wake_fds, int cp_wake_fd);
-  ~KernelShard() override;
+  KernelShardLoop(const KernelShardLoopConfig& config, route::SlotLeases* leases,
+                  ipc::ShardChannel channel, rte_mempool* pool, ListenerPlan plan,
+                  std::vector<int> sockets, std::vector<rte_ring*> steer_in,
+                  std::vector<rte_ring*> steer_out, std::vector<int> wake_fds, int cp_wake_fd);
+  ~KernelShardLoop() override;
 
   // The loop. Returns when `stop` becomes true or a Stop message arrives.
   void Run(const std::atomic<bool>& stop);
 
-  const ShardEngine& engine() const { return engine_; }
-  const KernelShardCounters& counters() const { return counters_; }
+  const ShardRuntime& engine() const { return engine_; }
+  const KernelShardLoopCounters& counters() const { return counters_; }
 
   // DatagramOut: a slot in the listener's sendmmsg batch.
   uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
@@ -75,7 +75,7 @@ class KernelShard final : public DatagramOut {
   unsigned PollSocket(uint32_t listener, route::TimeNs now);
   void WaitForWork();
 
-  KernelShardConfig config_;
+  KernelShardLoopConfig config_;
   rte_mempool* pool_;
   std::vector<int> sockets_;
   std::vector<rte_ring*> steer_in_;
@@ -85,8 +85,8 @@ class KernelShard final : public DatagramOut {
   std::vector<uint8_t> wake_pending_;         // per shard: handed packets this round, poke once
   std::vector<std::unique_ptr<TxBatch>> tx_;  // by listener
   TxBatch* cur_ = nullptr;
-  KernelShardCounters counters_;
-  ShardEngine engine_;
+  KernelShardLoopCounters counters_;
+  ShardRuntime engine_;
 
   // Receive buffers for one burst.
   uint8_t rx_buf_[kRxBurst][kRxBytes];

@@ -1,4 +1,4 @@
-#include "dataplane/io/kernel_shard.h"
+#include "dataplane/io/kernel_shard_loop.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -14,11 +14,11 @@ constexpr int kIdlePollMs = 10;
 
 }  // namespace
 
-KernelShard::KernelShard(const KernelShardConfig& config, route::SlotLeases* leases,
-                         ipc::ShardChannel channel, rte_mempool* pool, ListenerPlan plan,
-                         std::vector<int> sockets, std::vector<rte_ring*> steer_in,
-                         std::vector<rte_ring*> steer_out, std::vector<int> wake_fds,
-                         int cp_wake_fd)
+KernelShardLoop::KernelShardLoop(const KernelShardLoopConfig& config, route::SlotLeases* leases,
+                                 ipc::ShardChannel channel, rte_mempool* pool, ListenerPlan plan,
+                                 std::vector<int> sockets, std::vector<rte_ring*> steer_in,
+                                 std::vector<rte_ring*> steer_out, std::vector<int> wake_fds,
+                                 int cp_wake_fd)
     : config_(config),
       pool_(pool),
       sockets_(std::move(sockets)),
@@ -51,12 +51,12 @@ KernelShard::KernelShard(const KernelShardConfig& config, route::SlotLeases* lea
   }
 }
 
-KernelShard::~KernelShard() = default;
+KernelShardLoop::~KernelShardLoop() = default;
 
 // ---------------------------------------------------------------------------------------------
 // Transmit
 
-uint8_t* KernelShard::Begin(uint32_t listener, const route::Endpoint& to) {
+uint8_t* KernelShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   TxBatch& b = *tx_[listener];
   if (b.n == kTxBatch) FlushTx(b);
   b.addr[b.n] = ToSockaddr(to);
@@ -64,12 +64,12 @@ uint8_t* KernelShard::Begin(uint32_t listener, const route::Endpoint& to) {
   return b.buf[b.n];
 }
 
-void KernelShard::Commit(uint16_t len) {
+void KernelShardLoop::Commit(uint16_t len) {
   cur_->iov[cur_->n].iov_len = len;
   ++cur_->n;
 }
 
-void KernelShard::FlushTx(TxBatch& b) {
+void KernelShardLoop::FlushTx(TxBatch& b) {
   unsigned sent = 0;
   while (sent < b.n) {
     const int r = sendmmsg(b.fd, &b.msg[sent], b.n - sent, MSG_DONTWAIT);
@@ -85,7 +85,7 @@ void KernelShard::FlushTx(TxBatch& b) {
   b.n = 0;
 }
 
-void KernelShard::FlushAll() {
+void KernelShardLoop::FlushAll() {
   for (auto& b : tx_) {
     if (b->n != 0) FlushTx(*b);
   }
@@ -94,7 +94,7 @@ void KernelShard::FlushAll() {
 // ---------------------------------------------------------------------------------------------
 // Receive
 
-unsigned KernelShard::PollSocket(uint32_t listener, route::TimeNs now) {
+unsigned KernelShardLoop::PollSocket(uint32_t listener, route::TimeNs now) {
   for (unsigned i = 0; i < kRxBurst; ++i) rx_msg_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
   const int n = recvmmsg(sockets_[listener], rx_msg_, kRxBurst, MSG_DONTWAIT, nullptr);
   if (n <= 0) return 0;
@@ -128,7 +128,7 @@ unsigned KernelShard::PollSocket(uint32_t listener, route::TimeNs now) {
   return static_cast<unsigned>(n);
 }
 
-unsigned KernelShard::PollSteered(route::TimeNs now) {
+unsigned KernelShardLoop::PollSteered(route::TimeNs now) {
   unsigned total = 0;
   for (rte_ring* r : steer_in_) {
     if (r == nullptr) continue;
@@ -150,7 +150,7 @@ unsigned KernelShard::PollSteered(route::TimeNs now) {
 // ---------------------------------------------------------------------------------------------
 // The loop
 
-void KernelShard::WaitForWork() {
+void KernelShardLoop::WaitForWork() {
   pollfd fds[16];
   nfds_t n = 0;
   for (int fd : sockets_) {
@@ -164,7 +164,7 @@ void KernelShard::WaitForWork() {
   }
 }
 
-void KernelShard::Run(const std::atomic<bool>& stop) {
+void KernelShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
     const route::TimeNs now = RealtimeNs();
     unsigned work = engine_.PollCommands(now) ? 1 : 0;

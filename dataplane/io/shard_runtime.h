@@ -1,5 +1,5 @@
 // The part of a shard loop that is the same in every I/O mode (DESIGN.md §4): the routing core
-// (route::Shard) and client liveness behind the control channel. An I/O mode (kernel sockets,
+// (route::RoutingCore) and client liveness behind the control channel. An I/O mode (kernel sockets,
 // DPDK ports) receives a datagram, works out its listener, source and UDP payload, and calls
 // Deliver; what leaves the shard — fanout, keepalive replies, datagrams from the control plane —
 // goes back through the mode's DatagramOut. Commands, snapshots, heartbeats, ClientLost and the
@@ -12,7 +12,7 @@
 
 #include "dataplane/ipc/channel.h"
 #include "dataplane/route/client_liveness.h"
-#include "dataplane/route/shard.h"
+#include "dataplane/route/routing_core.h"
 
 namespace dmrswitch::io {
 
@@ -35,7 +35,7 @@ class DatagramOut {
 };
 
 // Counters of the engine around the routing core. Written only by the shard's own lcore.
-struct EngineCounters {
+struct RuntimeCounters {
   uint64_t pongs = 0;
   uint64_t to_control = 0;
   uint64_t to_control_full = 0;  // control ring or pool full: dropped
@@ -52,17 +52,17 @@ struct IoTotals {
   uint64_t dropped = 0;
 };
 
-struct EngineConfig {
+struct RuntimeConfig {
   uint32_t index = 0;
   uint32_t nshards = 1;
-  route::ShardConfig core;
+  route::RoutingCoreConfig core;
   route::TimeNs ping_timeout = 30 * route::kSec;
 };
 
-class ShardEngine {
+class ShardRuntime {
  public:
-  ShardEngine(const EngineConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
-              rte_mempool* control_pool, ListenerPlan plan, DatagramOut* out);
+  ShardRuntime(const RuntimeConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
+               rte_mempool* control_pool, ListenerPlan plan, DatagramOut* out);
 
   // Commands from the control plane (snapshot switch and ack, stop). True if any arrived.
   bool PollCommands(route::TimeNs now);
@@ -81,28 +81,28 @@ class ShardEngine {
     control_wake_ = false;
     return w;
   }
-  const route::Shard& core() const { return core_; }
-  const EngineCounters& counters() const { return counters_; }
+  const route::RoutingCore& core() const { return core_; }
+  const RuntimeCounters& counters() const { return counters_; }
   const ListenerPlan& plan() const { return plan_; }
   uint32_t index() const { return config_.index; }
 
  private:
   class Sink final : public route::PacketSink {
    public:
-    explicit Sink(ShardEngine* e) : e_(e) {}
+    explicit Sink(ShardRuntime* e) : e_(e) {}
     uint8_t* Begin(route::SystemRef to, const route::Endpoint& addr) override;
     void Commit(uint16_t len) override { e_->out_->Commit(len); }
 
    private:
-    ShardEngine* e_;
+    ShardRuntime* e_;
   };
   class Events final : public route::EventSink {
    public:
-    explicit Events(ShardEngine* e) : e_(e) {}
+    explicit Events(ShardRuntime* e) : e_(e) {}
     void Emit(const route::Event& e) override;
 
    private:
-    ShardEngine* e_;
+    ShardRuntime* e_;
   };
 
   void ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
@@ -111,16 +111,16 @@ class ShardEngine {
   int64_t ResolvePeer(uint32_t listener, route::Endpoint from) const;
   void SendHealth(route::TimeNs now, const IoTotals& io);
 
-  EngineConfig config_;
+  RuntimeConfig config_;
   ipc::ShardChannel channel_;
   rte_mempool* control_pool_;
   ListenerPlan plan_;
   DatagramOut* out_;
   Sink sink_{this};
   Events events_{this};
-  route::Shard core_;
+  route::RoutingCore core_;
   route::ClientLiveness liveness_;
-  EngineCounters counters_;
+  RuntimeCounters counters_;
   uint64_t generation_ = 0;
   uint64_t pending_ack_ = 0;  // an ack the full sup ring did not take yet
   uint32_t seq_ = 0;
