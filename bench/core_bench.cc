@@ -82,9 +82,7 @@ BENCHMARK(BM_StreamLookup90)->Arg(1 << 12)->Arg(1 << 16)->Arg(1 << 20);
 // A transmit queue: hands out buffers from a fixed array, as a TX burst would.
 class BurstSink : public route::PacketSink {
  public:
-  uint8_t* Begin(route::SystemRef, const route::Endpoint&) override {
-    return bufs_[next_ & (kBurst - 1)];
-  }
+  uint8_t* Begin(uint32_t, const route::Endpoint&) override { return bufs_[next_ & (kBurst - 1)]; }
   void Commit(uint16_t len) override {
     bytes_ += len;
     ++next_;
@@ -129,6 +127,7 @@ void RouteFanout(benchmark::State& state, bool obp) {
   if (obp) {
     for (uint32_t i = 0; i < fanout; ++i) {
       route::PeerSpec p;
+      p.listener = 1;
       p.name = "peer" + std::to_string(i);
       p.network_id = 400000 + i;
       p.target = route::Endpoint{0xC6130000 + i, 62035};

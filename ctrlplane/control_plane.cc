@@ -319,7 +319,7 @@ void ControlPlane::OnMessage(uint32_t shard, const ipc::Message& m, route::TimeN
 void ControlPlane::OnPacket(rte_mbuf* m, route::TimeNs now) {
   const ipc::PacketMeta meta = ipc::MetaOf(m);
   const std::span<const uint8_t> bytes = ipc::BytesOf(m);
-  if (meta.listener_kind == Listener::kHbp) {
+  if (meta.listener == route::kHbpListener) {
     supervisor_.Run(auth_id_, now,
                     [&] { auth_->OnPacket(bytes, meta.addr, now, &outbox_, &changes_); });
   } else {
@@ -717,7 +717,12 @@ void ControlPlane::Flush() {
   // listener's address, and one shard keeps a client's replies in order.
   const uint32_t shard = 0;
   for (const Datagram& d : outbox_) {
-    const ipc::PacketMeta meta{static_cast<uint8_t>(d.listener.kind), d.listener.peer, d.addr};
+    uint32_t listener = route::kHbpListener;
+    if (d.listener.kind == Listener::kObp) {
+      listener = d.listener.peer < config_.obp.size() ? config_.obp[d.listener.peer].listener + 1
+                                                      : route::kNoListener;
+    }
+    const ipc::PacketMeta meta{listener, d.listener.peer, d.addr};
     rte_mbuf* m = ipc::PacketToMbuf(pool_, d.bytes, meta);
     if (m == nullptr || !ipc::SendMbuf(channels_[shard].pkt_down, m)) {
       if (m != nullptr) ipc::FreeMbuf(m);

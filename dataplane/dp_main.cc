@@ -32,8 +32,7 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/clock.h"
-#include "dataplane/io/dpdk_plane.h"
-#include "dataplane/io/kernel_plane.h"
+#include "dataplane/io/plane.h"
 #include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/plane_info.h"
 #include "spdlog/spdlog.h"
@@ -163,30 +162,195 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
 }
 
 // Separate mode after set-up: the shards run on the workers, the main lcore only watches the
-// control plane until SIGINT/SIGTERM. `Plane` is io::KernelPlane or io::DpdkPlane.
-template <typename Plane>
-int ServeSeparate(std::unique_ptr<Plane>& plane, const dmrswitch::ipc::PlaneInfo& info,
+// control plane until SIGINT/SIGTERM.
+int ServeSeparate(dmrswitch::io::Plane& plane, const dmrswitch::ipc::PlaneInfo& info,
                   const std::function<void()>& say_started) {
-  if (absl::Status st = plane->Launch(); !st.ok()) {
-    plane.reset();
-    CleanupEal();
-    return Fail(std::string(st.message()));
-  }
+  if (absl::Status st = plane.Launch(); !st.ok()) return Fail(std::string(st.message()));
   InstallSignals();
   say_started();
-  WatchSeparateControlPlane(info, plane->channels().cp_cmd());
+  WatchSeparateControlPlane(info, plane.channels().cp_cmd());
   spdlog::info("dmrswitch-dp: stopping");
-  plane->Stop();
-  if constexpr (requires { plane->ShardSummaries(); }) {
-    for (const std::string& line : plane->ShardSummaries()) spdlog::info("{}", line);
-  }
-  plane.reset();
-  CleanupEal();
   return 0;
 }
 
-int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path);
-int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path);
+// What the packet plane takes from the configuration (DESIGN.md §2): sizes, listeners and
+// devices; the rest reaches the shards from the control plane.
+dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
+                                           const std::string& ring_prefix) {
+  using namespace dmrswitch;
+  io::PlaneConfig p;
+  switch (c.hub.mode) {
+    case cp::HubMode::kKernel:
+      p.mode = io::PlaneMode::kKernel;
+      break;
+    case cp::HubMode::kDpdk:
+      p.mode = io::PlaneMode::kDpdk;
+      break;
+    case cp::HubMode::kAfXdp:
+      p.mode = io::PlaneMode::kAfXdp;
+      break;
+  }
+  p.shards = c.hub.shards;
+  p.stream_capacity = c.hub.stream_capacity;
+  p.client_capacity = c.hbp.max_clients;
+  p.listeners.push_back(c.hbp.listen);
+  for (const route::Endpoint& e : c.obp_listeners) p.listeners.push_back(e);
+  p.ring_prefix = ring_prefix;
+  switch (c.hub.steering) {
+    case cp::Steering::kAuto:
+      p.steering = io::KernelSteering::kAuto;
+      break;
+    case cp::Steering::kBpf:
+      p.steering = io::KernelSteering::kBpf;
+      break;
+    case cp::Steering::kUserspace:
+      p.steering = io::KernelSteering::kUserspace;
+      break;
+  }
+  p.address = c.dpdk.address;
+  p.tx_port = c.dpdk.tx_port;
+  if (c.dpdk.has_gateway_mac) p.gateway_mac = c.dpdk.gateway_mac;
+  return p;
+}
+
+// EAL's arguments for the configured mode. Kernel mode: never PCI (the host's own NIC is a PCI
+// device), one lcore for the main lcore plus one per shard, all free to float over the host's
+// CPUs; hosted: no hugepages and no shared configuration (several hubs may run side by side).
+// DPDK mode: the operator's eal_args, completed. Separate control plane: hugepages and the
+// shared runtime name, so that dmrswitch-cp can attach as a DPDK secondary process.
+absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubConfig& config) {
+  using namespace dmrswitch;
+  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
+  const uint32_t shards = config.hub.shards;
+  const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<std::string> eal = {"dmrswitch-dp"};
+  if (config.hub.mode == cp::HubMode::kKernel) {
+    eal.push_back("--no-pci");
+    if (separate) {
+      eal.push_back("--proc-type=primary");
+      eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
+      eal.push_back(kSeparateBaseVirtaddr);
+    } else {
+      eal.push_back("--no-huge");
+      eal.push_back("--no-shconf");
+      eal.push_back(absl::StrCat("--file-prefix=dmrswitch-dp-", getpid()));
+    }
+    for (std::string a :
+         {std::string("-m"), std::string("128"),
+          absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
+          std::string("--log-level=lib.eal:error"), std::string("--no-telemetry")}) {
+      eal.push_back(std::move(a));
+    }
+    return eal;
+  }
+  bool has_pci_choice = false, has_lcores = false, has_log = false, has_prefix = false,
+       has_base = false;
+  for (const std::string& a : config.dpdk.eal_args) {
+    if (separate && (a == "--no-huge" || a == "--in-memory")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "hub.control_plane = \"separate\" and dpdk.eal_args has ", a,
+          ": a DPDK secondary process (dmrswitch-cp) can attach only to a primary whose memory "
+          "is in shared hugepage files; drop ",
+          a, " (and set up hugepages: tools/hugepages.sh up) or use control_plane = \"hosted\""));
+    }
+    has_prefix |= a.rfind("--file-prefix", 0) == 0;
+    has_base |= a.rfind("--base-virtaddr", 0) == 0;
+    eal.push_back(a);
+    has_pci_choice |=
+        a == "--no-pci" || a == "-a" || a.rfind("-a", 0) == 0 || a.rfind("--allow", 0) == 0;
+    has_lcores |= a == "-l" || a.rfind("-l", 0) == 0 || a.rfind("--lcores", 0) == 0 || a == "-c" ||
+                  a.rfind("-c", 0) == 0;
+    has_log |= a.rfind("--log-level", 0) == 0;
+  }
+  // Never probe PCI devices nobody allow-listed: on these boxes the host's own NIC is one.
+  if (!has_pci_choice) eal.push_back("--no-pci");
+  if (!has_lcores) {
+    eal.push_back(static_cast<long>(shards) < ncpu
+                      ? absl::StrCat("-l", "0-", shards)
+                      : absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"));
+  }
+  if (!has_log) eal.push_back("--log-level=lib.eal:error");
+  if (separate) {
+    eal.push_back("--proc-type=primary");
+    if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
+    if (!has_base) eal.push_back(kSeparateBaseVirtaddr);
+  }
+  return eal;
+}
+
+// The start-up line the operator (and the tests) read: mode, shards, how the plane reaches the
+// network, where the control plane runs, listeners and peers.
+std::string StartLine(const dmrswitch::cp::HubConfig& config, const std::string& config_path,
+                      const dmrswitch::io::Plane& plane) {
+  using namespace dmrswitch;
+  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
+  const std::string control =
+      separate ? absl::StrCat("control plane separate (dmrswitch-cp, runtime name ",
+                              cp::EalFilePrefix(config), ")")
+               : std::string("control plane hosted");
+  const std::string where =
+      config.hub.mode == cp::HubMode::kKernel
+          ? absl::StrCat("HBP on ", io::EndpointString(plane.listeners()[route::kHbpListener]))
+          : absl::StrCat("hub address ", cp::FormatIpv4(config.dpdk.address), ", HBP port ",
+                         config.hbp.listen.port);
+  return absl::StrCat("dmrswitch-dp: ", std::string(cp::HubModeName(config.hub.mode)), " mode, ",
+                      config.hub.shards, " shard(s), ", plane.Summary(), ", ", control, "; ", where,
+                      ", ", config.obp.size(), " OpenBridge peer(s); config ",
+                      config_path.empty() ? "embedded default" : config_path);
+}
+
+int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_path,
+              dmrswitch::io::Plane& plane, int cp_wake);
+
+// The packet plane of any mode, with the control plane hosted on the main lcore or, with
+// control_plane = "separate", in dmrswitch-cp.
+int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
+  using namespace dmrswitch;
+  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
+  if (separate) {
+    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
+  }
+  auto eal = EalArguments(config);
+  if (!eal.ok()) return Fail(std::string(eal.status().message()));
+  std::vector<char*> eal_argv;
+  for (std::string& a : *eal) eal_argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    return Fail(absl::StrCat("EAL initialisation failed",
+                             config.hub.mode == cp::HubMode::kKernel ? "" : " (dpdk.eal_args)",
+                             ": ", rte_strerror(rte_errno),
+                             separate ? SeparateEalHint(config) : ""));
+  }
+
+  const bool kernel = config.hub.mode == cp::HubMode::kKernel;
+  const int cp_wake = !separate && kernel ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
+  int rc = 0;
+  {
+    auto plane = io::CreatePlane(MakePlaneConfig(config, prefix), cp_wake);
+    if (!plane.ok()) {
+      rc = Fail(std::string(plane.status().message()));
+    } else if (auto info =
+                   ipc::CreatePlaneInfo(prefix, config.hub.shards, config.hbp.max_clients,
+                                        static_cast<uint32_t>(config.obp.size()), !separate);
+               !info.ok()) {
+      rc = Fail(std::string(info.status().message()));
+    } else if (separate) {
+      rc = ServeSeparate(**plane, **info, [&] {
+        for (const std::string& d : (*plane)->DeviceLines()) spdlog::info("{}", d);
+        spdlog::info("{}", StartLine(config, config_path, **plane));
+      });
+    } else {
+      rc = RunHosted(config, config_path, **plane, cp_wake);
+    }
+    if (plane.ok()) {
+      (*plane)->Stop();
+      for (const std::string& line : (*plane)->ShardSummaries()) spdlog::info("{}", line);
+    }
+  }
+  if (cp_wake >= 0) close(cp_wake);
+  CleanupEal();
+  return rc;
+}
 
 }  // namespace
 
@@ -217,104 +381,30 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
-  switch (config->hub.mode) {
-    case cp::HubMode::kKernel:
-      return RunKernelMode(*config, config_path);
-    case cp::HubMode::kDpdk:
-      return RunDpdkMode(*config, config_path);
-    case cp::HubMode::kAfXdp:
-      break;
+  if (config->hub.mode == cp::HubMode::kAfXdp) {
+    return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
+                             "\" is not available in this build; use \"kernel\" or \"dpdk\""));
   }
-  return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
-                           "\" is not available in this build; use \"kernel\" or \"dpdk\""));
+  return RunPlane(*config, config_path);
 }
 
 namespace {
 
-int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
+// The control plane on the main lcore of the dp (control_plane = "hosted").
+int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_path,
+              dmrswitch::io::Plane& plane, int cp_wake) {
   using namespace dmrswitch;
-  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
-  if (separate) {
-    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
-  }
-
-  // EAL: never PCI (the host's own NIC is a PCI device), one lcore for the control plane plus
-  // one per shard, all free to float over the host's CPUs. Hosted: no hugepages and no shared
-  // configuration (several hubs may run side by side). Separate: hugepages and the shared
-  // runtime name, so that dmrswitch-cp can attach as a DPDK secondary process.
-  const uint32_t shards = config.hub.shards;
-  const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-  std::vector<std::string> eal = {"dmrswitch-dp", "--no-pci"};
-  if (separate) {
-    eal.push_back("--proc-type=primary");
-    eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
-    eal.push_back(kSeparateBaseVirtaddr);
-  } else {
-    eal.push_back("--no-huge");
-    eal.push_back("--no-shconf");
-    eal.push_back(absl::StrCat("--file-prefix=dmrswitch-dp-", getpid()));
-  }
-  for (std::string a : {std::string("-m"), std::string("128"),
-                        absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
-                        std::string("--log-level=lib.eal:error"), std::string("--no-telemetry")}) {
-    eal.push_back(std::move(a));
-  }
-  std::vector<char*> eal_argv;
-  for (std::string& s : eal) eal_argv.push_back(s.data());
-  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    return Fail(absl::StrCat("EAL initialisation failed: ", rte_strerror(rte_errno),
-                             separate ? SeparateEalHint(config) : ""));
-  }
-
-  const int cp_wake = separate ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
-  auto plane = io::KernelPlane::Create(config, prefix, cp_wake);
-  if (!plane.ok()) {
-    CleanupEal();
-    return Fail(std::string(plane.status().message()));
-  }
-  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients,
-                                   static_cast<uint32_t>(config.obp.size()), !separate);
-  if (!info.ok()) {
-    plane->reset();
-    CleanupEal();
-    return Fail(std::string(info.status().message()));
-  }
-  if (separate) {
-    return ServeSeparate(*plane, **info, [&] {
-      spdlog::info(
-          "dmrswitch-dp: kernel mode, {} shard(s), steering {}, control plane separate "
-          "(dmrswitch-cp, runtime name {}); HBP on {}, {} OpenBridge peer(s); config {}",
-          shards,
-          shards == 1 ? "none (one shard)"
-                      : ((*plane)->bpf_steering() ? "sk_reuseport BPF" : "user space"),
-          cp::EalFilePrefix(config),
-          io::EndpointString({config.hbp.listen.ip, (*plane)->hbp_port()}), config.obp.size(),
-          config_path.empty() ? "embedded default" : config_path);
-    });
-  }
   std::vector<ipc::ShardChannel> channels;
-  for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
-  cp::ControlPlane control(config, config_path, channels, (*plane)->channels().cp_cmd(),
-                           (*plane)->channels().pool(), (*plane)->wake_fds());
+  for (uint32_t s = 0; s < config.hub.shards; ++s) channels.push_back(plane.channels().shard(s));
+  cp::ControlPlane control(config, config_path, channels, plane.channels().cp_cmd(),
+                           plane.channels().pool(), plane.wake_fds());
   if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
-    CleanupEal();
     return Fail(std::string(st.message()));
   }
-  if (absl::Status st = (*plane)->Launch(); !st.ok()) {
-    CleanupEal();
-    return Fail(std::string(st.message()));
-  }
-
+  if (absl::Status st = plane.Launch(); !st.ok()) return Fail(std::string(st.message()));
   InstallSignals();
-  spdlog::info(
-      "dmrswitch-dp: kernel mode, {} shard(s), steering {}, control plane hosted; HBP on {}, "
-      "{} OpenBridge peer(s); config {}",
-      shards,
-      shards == 1 ? "none (one shard)"
-                  : ((*plane)->bpf_steering() ? "sk_reuseport BPF" : "user space"),
-      io::EndpointString({config.hbp.listen.ip, (*plane)->hbp_port()}), config.obp.size(),
-      config_path.empty() ? "embedded default" : config_path);
+  for (const std::string& d : plane.DeviceLines()) spdlog::info("{}", d);
+  spdlog::info("{}", StartLine(config, config_path, plane));
 
   control.Run(g_stop, g_reload, cp_wake);
 
@@ -322,115 +412,6 @@ int RunKernelMode(const dmrswitch::cp::HubConfig& config, const std::string& con
   control.Shutdown();
   // Let shard 0 send the MSTCLs before the loops stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  (*plane)->Stop();
-  plane->reset();
-  close(cp_wake);
-  CleanupEal();
-  return 0;
-}
-
-// DPDK mode: EAL with the configured arguments (hugepages, the ports), the control plane hosted
-// on the main lcore, one shard per worker lcore.
-int RunDpdkMode(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
-  using namespace dmrswitch;
-  const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
-  const uint32_t shards = config.hub.shards;
-  std::vector<std::string> eal = {"dmrswitch-dp"};
-  bool has_pci_choice = false, has_lcores = false, has_log = false, has_prefix = false,
-       has_base = false;
-  for (const std::string& a : config.dpdk.eal_args) {
-    if (separate && (a == "--no-huge" || a == "--in-memory")) {
-      return Fail(absl::StrCat(
-          "hub.control_plane = \"separate\" and dpdk.eal_args has ", a,
-          ": a DPDK secondary process (dmrswitch-cp) can attach only to a primary whose memory "
-          "is in shared hugepage files; drop ",
-          a, " (and set up hugepages: tools/hugepages.sh up) or use control_plane = \"hosted\""));
-    }
-    has_prefix |= a.rfind("--file-prefix", 0) == 0;
-    has_base |= a.rfind("--base-virtaddr", 0) == 0;
-    eal.push_back(a);
-    has_pci_choice |=
-        a == "--no-pci" || a == "-a" || a.rfind("-a", 0) == 0 || a.rfind("--allow", 0) == 0;
-    has_lcores |= a == "-l" || a.rfind("-l", 0) == 0 || a.rfind("--lcores", 0) == 0 || a == "-c" ||
-                  a.rfind("-c", 0) == 0;
-    has_log |= a.rfind("--log-level", 0) == 0;
-  }
-  // Never probe PCI devices nobody allow-listed: on these boxes the host's own NIC is one.
-  if (!has_pci_choice) eal.push_back("--no-pci");
-  if (!has_lcores) {
-    const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-    eal.push_back(static_cast<long>(shards) < ncpu
-                      ? absl::StrCat("-l", "0-", shards)
-                      : absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"));
-  }
-  if (!has_log) eal.push_back("--log-level=lib.eal:error");
-  if (separate) {
-    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
-    eal.push_back("--proc-type=primary");
-    if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
-    if (!has_base) eal.push_back(kSeparateBaseVirtaddr);
-  }
-  std::vector<char*> eal_argv;
-  for (std::string& s : eal) eal_argv.push_back(s.data());
-  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    return Fail(absl::StrCat("EAL initialisation failed (dpdk.eal_args): ", rte_strerror(rte_errno),
-                             separate ? SeparateEalHint(config) : ""));
-  }
-  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
-  auto plane = io::DpdkPlane::Create(config, prefix);
-  if (!plane.ok()) {
-    CleanupEal();
-    return Fail(std::string(plane.status().message()));
-  }
-  auto info = ipc::CreatePlaneInfo(prefix, shards, config.hbp.max_clients,
-                                   static_cast<uint32_t>(config.obp.size()), !separate);
-  if (!info.ok()) {
-    plane->reset();
-    CleanupEal();
-    return Fail(std::string(info.status().message()));
-  }
-  if (separate) {
-    return ServeSeparate(*plane, **info, [&] {
-      for (const std::string& d : (*plane)->port_descriptions()) spdlog::info("{}", d);
-      spdlog::info(
-          "dmrswitch-dp: dpdk mode, {} shard(s), control plane separate (dmrswitch-cp, runtime "
-          "name {}); hub address {}, HBP port {}, {} OpenBridge peer(s); config {}",
-          shards, cp::EalFilePrefix(config), cp::FormatIpv4(config.dpdk.address),
-          config.hbp.listen.port, config.obp.size(),
-          config_path.empty() ? "embedded default" : config_path);
-    });
-  }
-  std::vector<ipc::ShardChannel> channels;
-  for (uint32_t s = 0; s < shards; ++s) channels.push_back((*plane)->channels().shard(s));
-  cp::ControlPlane control(config, config_path, channels, (*plane)->channels().cp_cmd(),
-                           (*plane)->channels().pool(), std::vector<int>(shards, -1));
-  if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
-    plane->reset();
-    CleanupEal();
-    return Fail(std::string(st.message()));
-  }
-  if (absl::Status st = (*plane)->Launch(); !st.ok()) {
-    plane->reset();
-    CleanupEal();
-    return Fail(std::string(st.message()));
-  }
-  InstallSignals();
-  for (const std::string& d : (*plane)->port_descriptions()) spdlog::info("{}", d);
-  spdlog::info(
-      "dmrswitch-dp: dpdk mode, {} shard(s), control plane hosted; hub address {}, HBP port {}, "
-      "{} OpenBridge peer(s); config {}",
-      shards, cp::FormatIpv4(config.dpdk.address), config.hbp.listen.port, config.obp.size(),
-      config_path.empty() ? "embedded default" : config_path);
-
-  control.Run(g_stop, g_reload, -1);
-
-  spdlog::info("dmrswitch-dp: stopping");
-  control.Shutdown();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  (*plane)->Stop();
-  for (const std::string& line : (*plane)->ShardSummaries()) spdlog::info("{}", line);
-  plane->reset();
-  CleanupEal();
   return 0;
 }
 

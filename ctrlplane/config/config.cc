@@ -893,6 +893,7 @@ route::HubPolicy MakeHubPolicy(const HubConfig& c) {
   p.rate_limit_after_packets = c.hbp.rate_limit_after_packets;
   p.rate_limit_pps = c.hbp.rate_limit_pps;
   p.activate_on = c.hbp.activate_on;
+  p.client_timeout = route::TimeNs{c.hbp.ping_time_s} * c.hbp.max_missed * route::kSec;
   p.fbp_max_hops = static_cast<uint8_t>(c.fbp.max_hops);
   p.fbp_max_age = route::TimeNs{c.fbp.max_age_s} * route::kSec;
   return p;
@@ -911,6 +912,7 @@ std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c) {
     s.relax_checks = o.relax_checks;
     s.relay = o.relay;
     s.alive = true;
+    s.listener = route::kHbpListener + 1 + o.listener;
     s.passphrase = o.passphrase;
     s.use_acl = o.use_acl;
     s.sub_acl = o.sub_acl;

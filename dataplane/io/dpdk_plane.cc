@@ -13,7 +13,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "dataplane/io/kernel_plane.h"
 
 namespace dmrswitch::io {
 namespace {
@@ -30,10 +29,10 @@ std::string MacString(const net::Mac& m) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<DpdkPlane>> DpdkPlane::Create(const cp::HubConfig& config,
-                                                             const std::string& ring_prefix) {
-  std::unique_ptr<DpdkPlane> d(new DpdkPlane());
-  const uint32_t n = config.hub.shards;
+absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& config) {
+  std::unique_ptr<DpdkPlane> d(new DpdkPlane(config));
+  const uint32_t n = config.shards;
+  const std::string& ring_prefix = config.ring_prefix;
   uint16_t port;
   RTE_ETH_FOREACH_DEV(port) { d->ports_.push_back(port); }
   if (d->ports_.empty()) {
@@ -125,14 +124,14 @@ absl::StatusOr<std::unique_ptr<DpdkPlane>> DpdkPlane::Create(const cp::HubConfig
                      udp_offload ? ", UDP checksum offload" : ""));
   }
 
-  if (config.dpdk.tx_port >= d->ports_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("dpdk.tx_port = ", config.dpdk.tx_port,
-                                                   ": only ", d->ports_.size(), " port(s) probed"));
+  if (config.tx_port >= d->ports_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("dpdk.tx_port = ", config.tx_port, ": only ",
+                                                   d->ports_.size(), " port(s) probed"));
   }
   auto channels = ipc::ChannelSet::Create(ring_prefix, n);
   if (!channels.ok()) return channels.status();
   d->channels_ = std::move(*channels);
-  d->leases_ = std::make_unique<route::SlotLeases>(config.hbp.max_clients);
+  d->leases_ = std::make_unique<route::SlotLeases>(config.client_capacity);
 
   // Per-(from, to) rings: mbufs steered by stream/client ID, and neighbour announcements.
   std::vector<rte_ring*> steer(size_t{n} * n, nullptr), nbr(size_t{n} * n, nullptr);
@@ -154,16 +153,16 @@ absl::StatusOr<std::unique_ptr<DpdkPlane>> DpdkPlane::Create(const cp::HubConfig
     }
   }
 
-  const ListenerPlan plan = MakeListenerPlan(config);
   for (uint32_t s = 0; s < n; ++s) {
     DpdkShardLoopConfig sc;
-    sc.engine = MakeEngineConfig(config, s);
+    sc.runtime = d->ShardRuntimeConfig(s);
     sc.ports = d->ports_;
+    for (const route::Endpoint& e : config.listeners) sc.listener_ports.push_back(e.port);
     sc.port_mac = macs;
-    sc.address = config.dpdk.address;
-    sc.tx_port = config.dpdk.tx_port;
-    sc.udp_checksum_offload = udp_offload_by_port[config.dpdk.tx_port];
-    if (config.dpdk.has_gateway_mac) sc.gateway_mac = config.dpdk.gateway_mac;
+    sc.address = config.address;
+    sc.tx_port = config.tx_port;
+    sc.udp_checksum_offload = udp_offload_by_port[config.tx_port];
+    if (config.gateway_mac) sc.gateway_mac = *config.gateway_mac;
     std::vector<rte_ring*> sin(n), sout(n), bin(n), bout(n);
     for (uint32_t o = 0; o < n; ++o) {
       sin[o] = steer[size_t{o} * n + s];
@@ -175,9 +174,9 @@ absl::StatusOr<std::unique_ptr<DpdkPlane>> DpdkPlane::Create(const cp::HubConfig
     if (!mp.ok()) return mp.status();
     d->shards_.push_back(
         std::make_unique<DpdkShardLoop>(sc, d->leases_.get(), d->channels_.shard(s), *mp,
-                                        d->channels_.pool(), plan, sin, sout, bin, bout));
+                                        d->channels_.pool(), sin, sout, bin, bout));
   }
-  return d;
+  return std::unique_ptr<Plane>(std::move(d));
 }
 
 DpdkPlane::~DpdkPlane() {
@@ -189,60 +188,29 @@ DpdkPlane::~DpdkPlane() {
   }
 }
 
-int DpdkPlane::ShardMain(void* arg) {
-  auto* self = static_cast<std::pair<DpdkPlane*, uint32_t>*>(arg);
-  self->first->shards_[self->second]->Run(self->first->stop_);
-  delete self;
-  return 0;
+void DpdkPlane::RunShard(uint32_t shard, const std::atomic<bool>& stop) {
+  shards_[shard]->Run(stop);
 }
 
-absl::Status DpdkPlane::Launch() {
-  uint32_t s = 0;
-  unsigned lcore;
-  RTE_LCORE_FOREACH_WORKER(lcore) {
-    if (s == shards_.size()) break;
-    auto* arg = new std::pair<DpdkPlane*, uint32_t>(this, s);
-    if (rte_eal_remote_launch(&DpdkPlane::ShardMain, arg, lcore) != 0) {
-      delete arg;
-      return absl::InternalError(absl::StrCat("cannot launch shard ", s, " on lcore ", lcore));
-    }
-    ++s;
-  }
-  if (s != shards_.size()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "EAL has ", s, " worker lcore(s) for ", shards_.size(),
-        " shard(s): give [dpdk] eal_args one lcore per shard plus one for the control plane "
-        "(e.g. \"-l 0-",
-        shards_.size(), "\")"));
-  }
-  launched_ = true;
-  return absl::OkStatus();
-}
+std::string DpdkPlane::Summary() const { return absl::StrCat(ports_.size(), " port(s)"); }
 
 std::vector<std::string> DpdkPlane::ShardSummaries() const {
   std::vector<std::string> out;
   const uint64_t hz = rte_get_tsc_hz();
   for (const auto& s : shards_) {
     const DpdkShardLoopCounters& c = s->counters();
-    const route::RoutingCounters& r = s->engine().core().counters();
+    const route::RoutingCounters& r = s->runtime().core().counters();
     out.push_back(absl::StrFormat(
         "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u "
         "no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 %.0f ns "
         "p99 %.0f ns p99.9 %.0f ns",
-        s->engine().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
+        s->runtime().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
         r.packets_out, c.steered_out, c.steered_in, c.no_neighbor, c.no_mbuf, c.net.total_rejects(),
         c.arp_replies, c.icmp_replies, HistogramPercentileNs(c.loop_cycles, 0.5, hz),
         HistogramPercentileNs(c.loop_cycles, 0.99, hz),
         HistogramPercentileNs(c.loop_cycles, 0.999, hz)));
   }
   return out;
-}
-
-void DpdkPlane::Stop() {
-  if (!launched_) return;
-  stop_.store(true);
-  rte_eal_mp_wait_lcore();
-  launched_ = false;
 }
 
 }  // namespace dmrswitch::io

@@ -2,48 +2,37 @@
 // net_af_packet, net_af_xdp, net_tap, net_memif, net_null) named in `[dpdk] eal_args`. EAL is
 // already initialised with those arguments. Every port gets one RX/TX queue pair per shard (RSS
 // spreads ingress where the port has it; the shards steer by stream ID among themselves), one
-// mbuf pool per NUMA socket, and one DpdkShardLoop per worker lcore.
+// mbuf pool per NUMA socket, and one DpdkShardLoop per shard.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ctrlplane/config/config.h"
 #include "dataplane/io/dpdk_shard_loop.h"
-#include "dataplane/ipc/channel.h"
-#include "dataplane/route/slot_lease.h"
+#include "dataplane/io/plane.h"
 
 namespace dmrswitch::io {
 
-class DpdkPlane {
+class DpdkPlane final : public Plane {
  public:
-  static absl::StatusOr<std::unique_ptr<DpdkPlane>> Create(const cp::HubConfig& config,
-                                                           const std::string& ring_prefix);
-  ~DpdkPlane();
+  static absl::StatusOr<std::unique_ptr<Plane>> Create(const PlaneConfig& config);
+  ~DpdkPlane() override;
 
-  absl::Status Launch();
-  void Stop();
-
-  ipc::ChannelSet& channels() { return channels_; }
-  // After Stop: one line per shard with its counters and loop latency percentiles.
-  std::vector<std::string> ShardSummaries() const;
+  std::string Summary() const override;
   // One line per port: name, driver, MAC, queues, RSS.
-  const std::vector<std::string>& port_descriptions() const { return port_descriptions_; }
+  std::vector<std::string> DeviceLines() const override { return port_descriptions_; }
+  // After Stop: one line per shard with its counters and loop latency percentiles.
+  std::vector<std::string> ShardSummaries() const override;
 
  private:
-  DpdkPlane() = default;
-  static int ShardMain(void* arg);
+  explicit DpdkPlane(const PlaneConfig& config) : Plane(config) {}
+  void RunShard(uint32_t shard, const std::atomic<bool>& stop) override;
 
   std::vector<uint16_t> ports_;
   std::vector<std::string> port_descriptions_;
-  ipc::ChannelSet channels_;
-  std::unique_ptr<route::SlotLeases> leases_;
   std::vector<std::unique_ptr<DpdkShardLoop>> shards_;
-  std::atomic<bool> stop_{false};
-  bool launched_ = false;
 };
 
 }  // namespace dmrswitch::io

@@ -36,7 +36,7 @@ bool IsVoiceFrame(std::span<const uint8_t> p) {
 
 // Room an egress datagram needs behind the buffer start: VLAN-tagged headers plus the largest
 // datagram the core writes.
-constexpr size_t kEgressRoom = net::kUdpHeadersVlanBytes + DatagramOut::kMaxBytes;
+constexpr size_t kEgressRoom = net::kUdpHeadersVlanBytes + route::PacketSink::kMaxPacketBytes;
 
 // A received mbuf (one segment: HandleFrame drops the others) can carry an egress datagram when
 // this shard alone owns its buffer (not an indirect or external buffer shared with other mbufs)
@@ -54,9 +54,9 @@ size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots)
 
 DpdkShardLoop::DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLeases* leases,
                              ipc::ShardChannel channel, rte_mempool* pool,
-                             rte_mempool* control_pool, ListenerPlan plan,
-                             std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
-                             std::vector<rte_ring*> nbr_in, std::vector<rte_ring*> nbr_out)
+                             rte_mempool* control_pool, std::vector<rte_ring*> steer_in,
+                             std::vector<rte_ring*> steer_out, std::vector<rte_ring*> nbr_in,
+                             std::vector<rte_ring*> nbr_out)
     : config_(config),
       pool_(pool),
       steer_in_(std::move(steer_in)),
@@ -68,10 +68,9 @@ DpdkShardLoop::DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLease
       neighbors_(
           net::NeighborTable::Options{config.neighbor_capacity, kNeighborTtl, 1 * net::kNetSec}),
       templates_(kTemplateCache),
-      engine_(config.engine, leases, channel, control_pool, std::move(plan), this) {
+      runtime_(config.runtime, leases, channel, control_pool, this) {
   for (size_t p = 0; p < config_.ports.size(); ++p) tx_[p].port = config_.ports[p];
-  steer_batch_.resize(config_.engine.nshards);
-  for (const route::Endpoint& e : engine_.plan().endpoints) listener_ports_.push_back(e.port);
+  steer_batch_.resize(config_.runtime.nshards);
 }
 
 DpdkShardLoop::~DpdkShardLoop() {
@@ -82,8 +81,8 @@ DpdkShardLoop::~DpdkShardLoop() {
 }
 
 int DpdkShardLoop::ListenerOf(uint16_t udp_port) const {
-  for (size_t l = 0; l < listener_ports_.size(); ++l) {
-    if (listener_ports_[l] == udp_port) return static_cast<int>(l);
+  for (size_t l = 0; l < config_.listener_ports.size(); ++l) {
+    if (config_.listener_ports[l] == udp_port) return static_cast<int>(l);
   }
   return -1;
 }
@@ -99,7 +98,7 @@ int DpdkShardLoop::ListenerOf(uint16_t udp_port) const {
 }
 
 void DpdkShardLoop::FlushTx() {
-  const uint16_t queue = static_cast<uint16_t>(config_.engine.index);
+  const uint16_t queue = static_cast<uint16_t>(config_.runtime.index);
   for (TxQueue& q : tx_) {
     uint16_t sent = 0;
     while (sent < q.n) {
@@ -118,7 +117,8 @@ void DpdkShardLoop::FlushTx() {
 }
 
 uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
-  const uint16_t src_port = listener_ports_[listener];
+  if (ABSL_PREDICT_FALSE(listener >= config_.listener_ports.size())) return nullptr;
+  const uint16_t src_port = config_.listener_ports[listener];
   CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
                          c.epoch != neighbor_epoch_)) {
@@ -249,7 +249,7 @@ void DpdkShardLoop::SetPortVlan(size_t p, net::Vlan vlan) {
   // datagrams (keepalives, logins) may be read after a reply was built: they keep their mbuf.
   const bool offered = voice && Reusable(m);
   reuse_ = offered ? m : nullptr;
-  engine_.Deliver(listener, payload, from, now);
+  runtime_.Deliver(listener, payload, from, now);
   const bool consumed = offered && reuse_ == nullptr;
   reuse_ = nullptr;
   return consumed;
@@ -290,14 +290,14 @@ void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     if (!voice) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
     const route::Endpoint from{v.src_ip, v.src_port};
     // One shard owns everything: the steering classification would only ever say "here".
-    if (config_.engine.nshards > 1) {
-      const uint32_t owner = SteeringKeyOwner(v.payload, config_.engine.nshards);
-      if (owner != config_.engine.index) {
+    if (config_.runtime.nshards > 1) {
+      const uint32_t owner = SteeringKeyOwner(v.payload, config_.runtime.nshards);
+      if (owner != config_.runtime.index) {
         // Hand the mbuf itself to its owner, trimmed to the UDP payload.
         const uint16_t offset = static_cast<uint16_t>(v.payload.data() - data);
         rte_pktmbuf_adj(m, offset);
         rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - v.payload.size()));
-        ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint8_t>(listener), 0, from};
+        ipc::MetaOf(m) = ipc::PacketMeta{static_cast<uint32_t>(listener), 0, from};
         SteerBatch& b = steer_batch_[owner];
         b.pkts[b.n++] = m;  // enqueued in one burst per owner at the end of the RX burst
         return;
@@ -343,8 +343,8 @@ void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
 
 void DpdkShardLoop::ReceivePort(size_t p, route::TimeNs now) {
   rte_mbuf* pkts[kBurst];
-  const uint16_t n =
-      rte_eth_rx_burst(config_.ports[p], static_cast<uint16_t>(config_.engine.index), pkts, kBurst);
+  const uint16_t n = rte_eth_rx_burst(config_.ports[p],
+                                      static_cast<uint16_t>(config_.runtime.index), pkts, kBurst);
   counters_.rx_packets += n;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
@@ -375,7 +375,7 @@ unsigned DpdkShardLoop::PollSteered(route::TimeNs now) {
     for (unsigned i = 0; i < n; ++i) {
       const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
       const std::span<const uint8_t> bytes = ipc::BytesOf(m[i]);
-      if (!DeliverInPlace(meta.listener_kind, bytes, meta.addr, now, m[i], IsVoiceFrame(bytes))) {
+      if (!DeliverInPlace(meta.listener, bytes, meta.addr, now, m[i], IsVoiceFrame(bytes))) {
         rte_pktmbuf_free(m[i]);
       }
     }
@@ -419,12 +419,12 @@ double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64
 }
 
 void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
+  while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
     const uint64_t t0 = rte_rdtsc();
     const uint64_t rx_before = counters_.rx_packets;
     const route::TimeNs now = RealtimeNs();
-    engine_.PollCommands(now);
-    engine_.PollFromControl();
+    runtime_.PollCommands(now);
+    runtime_.PollFromControl();
     PollNeighbors(now);
     PollSteered(now);
     for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
@@ -433,12 +433,12 @@ void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
       const uint64_t cycles = rte_rdtsc() - t0;
       ++counters_.loop_cycles[std::min<size_t>(std::bit_width(cycles), 47)];
     }
-    engine_.Timers(
+    runtime_.Timers(
         now, IoTotals{counters_.rx_packets, counters_.tx_packets,
                       counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
                           counters_.no_neighbor + counters_.steer_full});
     neighbors_.Expire(now, 4);
-    (void)engine_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
+    (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
   }
   FlushTx();
 }

@@ -59,34 +59,35 @@ struct NeighborUpdate {
 static_assert(sizeof(NeighborUpdate) % 4 == 0, "ring elements are multiples of 4 bytes");
 
 struct DpdkShardLoopConfig {
-  RuntimeConfig engine;
-  std::vector<uint16_t> ports;          // DPDK port IDs; this shard uses queue `engine.index`
-  std::vector<net::Mac> port_mac;       // by position in `ports`
-  uint32_t address = 0;                 // the hub's IPv4 address (host order)
-  size_t tx_port = 0;                   // position in `ports` that routed egress leaves by
-  std::optional<net::Mac> gateway_mac;  // next hop of destinations never learned (no ARP then)
-  bool udp_checksum_offload = false;    // the TX port computes UDP checksums
+  RuntimeConfig runtime;
+  std::vector<uint16_t> ports;           // DPDK port IDs; this shard uses queue `runtime.index`
+  std::vector<uint16_t> listener_ports;  // UDP port of each listener (route::kHbpListener first)
+  std::vector<net::Mac> port_mac;        // by position in `ports`
+  uint32_t address = 0;                  // the hub's IPv4 address (host order)
+  size_t tx_port = 0;                    // position in `ports` that routed egress leaves by
+  std::optional<net::Mac> gateway_mac;   // next hop of destinations never learned (no ARP then)
+  bool udp_checksum_offload = false;     // the TX port computes UDP checksums
   size_t neighbor_capacity = 16384;
 };
 
-class DpdkShardLoop final : public DatagramOut {
+class DpdkShardLoop final : public route::PacketSink {
  public:
   // `steer_in[i]`/`steer_out[i]`: mbuf rings from/to shard i; `nbr_in[i]`/`nbr_out[i]`:
   // NeighborUpdate rings from/to shard i (null for i == index). `pool` is this shard's mbuf pool
   // (its socket's), `control_pool` the control channel's.
   DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLeases* leases,
                 ipc::ShardChannel channel, rte_mempool* pool, rte_mempool* control_pool,
-                ListenerPlan plan, std::vector<rte_ring*> steer_in,
-                std::vector<rte_ring*> steer_out, std::vector<rte_ring*> nbr_in,
-                std::vector<rte_ring*> nbr_out);
+                std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
+                std::vector<rte_ring*> nbr_in, std::vector<rte_ring*> nbr_out);
   ~DpdkShardLoop() override;
 
   void Run(const std::atomic<bool>& stop);
 
-  const ShardRuntime& engine() const { return engine_; }
+  const ShardRuntime& runtime() const { return runtime_; }
   const DpdkShardLoopCounters& counters() const { return counters_; }
 
-  // DatagramOut: a fresh mbuf with room for the headers; Commit writes them from the template.
+  // route::PacketSink: a fresh mbuf with room for the headers (nullptr for a listener this plane
+  // does not have); Commit writes them from the template.
   uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
   void Commit(uint16_t len) override;
 
@@ -138,9 +139,8 @@ class DpdkShardLoop final : public DatagramOut {
   net::NeighborTable neighbors_;
   uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
   std::vector<CachedTemplate> templates_;
-  std::vector<uint16_t> listener_ports_;  // UDP port of each listener
   DpdkShardLoopCounters counters_;
-  ShardRuntime engine_;
+  ShardRuntime runtime_;
 
   // Mbufs steered to each owner during one RX burst, enqueued together.
   struct SteerBatch {

@@ -15,56 +15,28 @@
 
 namespace dmrswitch::io {
 
-RuntimeConfig MakeEngineConfig(const cp::HubConfig& config, uint32_t shard) {
-  RuntimeConfig e;
-  e.index = shard;
-  e.nshards = config.hub.shards;
-  e.core.stream_capacity = config.hub.stream_capacity;
-  e.core.table_seed = 0x5EED5EED ^ (shard * 0x9E3779B9u);
-  e.ping_timeout = route::TimeNs{config.hbp.ping_time_s} * config.hbp.max_missed * route::kSec;
-  return e;
-}
-
-ListenerPlan MakeListenerPlan(const cp::HubConfig& config) {
-  ListenerPlan plan;
-  plan.endpoints.push_back(config.hbp.listen);
-  plan.peers_of_listener.emplace_back();
-  for (const route::Endpoint& e : config.obp_listeners) {
-    plan.endpoints.push_back(e);
-    plan.peers_of_listener.emplace_back();
-  }
-  for (uint32_t p = 0; p < config.obp.size(); ++p) {
-    const uint32_t l = config.obp[p].listener + 1;
-    plan.listener_of_peer.push_back(l);
-    plan.peers_of_listener[l].push_back(p);
-  }
-  return plan;
-}
-
-absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubConfig& config,
-                                                                 const std::string& ring_prefix,
-                                                                 int cp_wake_fd) {
-  std::unique_ptr<KernelPlane> k(new KernelPlane());
-  const uint32_t n = config.hub.shards;
-
-  ListenerPlan plan = MakeListenerPlan(config);
+absl::StatusOr<std::unique_ptr<Plane>> KernelPlane::Create(const PlaneConfig& config,
+                                                           int cp_wake_fd) {
+  std::unique_ptr<KernelPlane> k(new KernelPlane(config));
+  const uint32_t n = config.shards;
+  std::vector<route::Endpoint>& listeners = k->listeners_;
 
   // Sockets: shard 0 binds first; if a port is 0 (tests), the others join the port it got.
-  k->sockets_.assign(n, std::vector<int>(plan.endpoints.size(), -1));
-  for (size_t l = 0; l < plan.endpoints.size(); ++l) {
+  k->sockets_.assign(n, std::vector<int>(listeners.size(), -1));
+  for (size_t l = 0; l < listeners.size(); ++l) {
     for (uint32_t s = 0; s < n; ++s) {
-      auto fd = OpenReuseportUdp(plan.endpoints[l]);
+      auto fd = OpenReuseportUdp(listeners[l]);
       if (!fd.ok()) return fd.status();
       k->sockets_[s][l] = *fd;
-      if (s == 0 && plan.endpoints[l].port == 0) plan.endpoints[l].port = BoundPort(*fd);
+      if (s == 0 && listeners[l].port == 0) listeners[l].port = BoundPort(*fd);
     }
   }
 
   // Steering.
-  bool userspace = n > 1 && config.hub.steering == cp::Steering::kUserspace;
-  if (n > 1 && config.hub.steering != cp::Steering::kUserspace) {
+  bool userspace = n > 1 && config.steering == KernelSteering::kUserspace;
+  if (n > 1 && config.steering != KernelSteering::kUserspace) {
     absl::Status st = absl::OkStatus();
-    for (size_t l = 0; l < plan.endpoints.size() && st.ok(); ++l) {
+    for (size_t l = 0; l < listeners.size() && st.ok(); ++l) {
       auto prog = ReuseportSteering::Load(n);
       if (!prog.ok()) {
         st = prog.status();
@@ -75,7 +47,7 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
       st = (*prog)->AttachGroup(group);
     }
     if (!st.ok()) {
-      if (config.hub.steering == cp::Steering::kBpf) {
+      if (config.steering == KernelSteering::kBpf) {
         return absl::FailedPreconditionError(
             absl::StrCat("hub.steering = \"bpf\": ", st.message()));
       }
@@ -86,9 +58,9 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
       for (auto& row : k->sockets_) {
         for (int& fd : row) close(fd);
       }
-      for (size_t l = 0; l < plan.endpoints.size(); ++l) {
+      for (size_t l = 0; l < listeners.size(); ++l) {
         for (uint32_t s = 0; s < n; ++s) {
-          auto fd = OpenReuseportUdp(plan.endpoints[l]);
+          auto fd = OpenReuseportUdp(listeners[l]);
           if (!fd.ok()) return fd.status();
           k->sockets_[s][l] = *fd;
         }
@@ -98,10 +70,10 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
     }
   }
 
-  auto channels = ipc::ChannelSet::Create(ring_prefix, n);
+  auto channels = ipc::ChannelSet::Create(config.ring_prefix, n);
   if (!channels.ok()) return channels.status();
   k->channels_ = std::move(*channels);
-  k->leases_ = std::make_unique<route::SlotLeases>(config.hbp.max_clients);
+  k->leases_ = std::make_unique<route::SlotLeases>(config.client_capacity);
 
   for (uint32_t s = 0; s < n; ++s) {
     const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -113,7 +85,7 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
     for (uint32_t from = 0; from < n; ++from) {
       for (uint32_t to = 0; to < n; ++to) {
         if (from == to) continue;
-        const std::string name = absl::StrCat(ring_prefix, "_st", from, "_", to);
+        const std::string name = absl::StrCat(config.ring_prefix, "_st", from, "_", to);
         rte_ring* r = rte_ring_create_elem(name.c_str(), sizeof(void*), 4096, SOCKET_ID_ANY,
                                            RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (r == nullptr) {
@@ -127,7 +99,7 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
 
   for (uint32_t s = 0; s < n; ++s) {
     KernelShardLoopConfig sc;
-    sc.engine = MakeEngineConfig(config, s);
+    sc.runtime = k->ShardRuntimeConfig(s);
     sc.userspace_steering = userspace;
     std::vector<rte_ring*> in(n, nullptr), out(n, nullptr);
     for (uint32_t o = 0; o < n; ++o) {
@@ -135,14 +107,15 @@ absl::StatusOr<std::unique_ptr<KernelPlane>> KernelPlane::Create(const cp::HubCo
       out[o] = k->steer_rings_[size_t{s} * n + o];
     }
     k->shards_.push_back(std::make_unique<KernelShardLoop>(
-        sc, k->leases_.get(), k->channels_.shard(s), k->channels_.pool(), plan, k->sockets_[s], in,
-        out, k->wake_fds_, cp_wake_fd));
+        sc, k->leases_.get(), k->channels_.shard(s), k->channels_.pool(), k->sockets_[s], in, out,
+        k->wake_fds_, cp_wake_fd));
   }
-  return k;
+  return std::unique_ptr<Plane>(std::move(k));
 }
 
 KernelPlane::~KernelPlane() {
   Stop();
+  shards_.clear();
   for (auto& row : sockets_) {
     for (int fd : row) {
       if (fd >= 0) close(fd);
@@ -151,44 +124,21 @@ KernelPlane::~KernelPlane() {
   for (int fd : wake_fds_) close(fd);
 }
 
-uint16_t KernelPlane::hbp_port() const { return BoundPort(sockets_[0][0]); }
-
-int KernelPlane::ShardMain(void* arg) {
-  auto* self = static_cast<std::pair<KernelPlane*, uint32_t>*>(arg);
-  self->first->shards_[self->second]->Run(self->first->stop_);
-  delete self;
-  return 0;
+std::string KernelPlane::Summary() const {
+  return absl::StrCat("steering ", config_.shards == 1 ? "none (one shard)"
+                                   : bpf_steering_     ? "sk_reuseport BPF"
+                                                       : "user space");
 }
 
-absl::Status KernelPlane::Launch() {
-  uint32_t s = 0;
-  unsigned lcore;
-  RTE_LCORE_FOREACH_WORKER(lcore) {
-    if (s == shards_.size()) break;
-    auto* arg = new std::pair<KernelPlane*, uint32_t>(this, s);
-    if (rte_eal_remote_launch(&KernelPlane::ShardMain, arg, lcore) != 0) {
-      delete arg;
-      return absl::InternalError(absl::StrCat("cannot launch shard ", s, " on lcore ", lcore));
-    }
-    ++s;
-  }
-  if (s != shards_.size()) {
-    return absl::InternalError(
-        absl::StrCat("EAL has ", s, " worker lcores for ", shards_.size(), " shards"));
-  }
-  launched_ = true;
-  return absl::OkStatus();
+void KernelPlane::RunShard(uint32_t shard, const std::atomic<bool>& stop) {
+  shards_[shard]->Run(stop);
 }
 
-void KernelPlane::Stop() {
-  if (!launched_) return;
-  stop_.store(true);
+void KernelPlane::WakeShards() {
   for (int fd : wake_fds_) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t r = write(fd, &one, sizeof(one));
   }
-  rte_eal_mp_wait_lcore();
-  launched_ = false;
 }
 
 }  // namespace dmrswitch::io

@@ -15,7 +15,7 @@ constexpr int kIdlePollMs = 10;
 }  // namespace
 
 KernelShardLoop::KernelShardLoop(const KernelShardLoopConfig& config, route::SlotLeases* leases,
-                                 ipc::ShardChannel channel, rte_mempool* pool, ListenerPlan plan,
+                                 ipc::ShardChannel channel, rte_mempool* pool,
                                  std::vector<int> sockets, std::vector<rte_ring*> steer_in,
                                  std::vector<rte_ring*> steer_out, std::vector<int> wake_fds,
                                  int cp_wake_fd)
@@ -26,8 +26,8 @@ KernelShardLoop::KernelShardLoop(const KernelShardLoopConfig& config, route::Slo
       steer_out_(std::move(steer_out)),
       wake_fds_(std::move(wake_fds)),
       cp_wake_fd_(cp_wake_fd),
-      wake_pending_(config.engine.nshards, 0),
-      engine_(config.engine, leases, channel, pool, std::move(plan), this) {
+      wake_pending_(config.runtime.nshards, 0),
+      runtime_(config.runtime, leases, channel, pool, this) {
   for (size_t l = 0; l < sockets_.size(); ++l) {
     auto b = std::make_unique<TxBatch>();
     b->fd = sockets_[l];
@@ -57,6 +57,7 @@ KernelShardLoop::~KernelShardLoop() = default;
 // Transmit
 
 uint8_t* KernelShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
+  if (ABSL_PREDICT_FALSE(listener >= tx_.size())) return nullptr;
   TxBatch& b = *tx_[listener];
   if (b.n == kTxBatch) FlushTx(b);
   b.addr[b.n] = ToSockaddr(to);
@@ -99,7 +100,7 @@ unsigned KernelShardLoop::PollSocket(uint32_t listener, route::TimeNs now) {
   const int n = recvmmsg(sockets_[listener], rx_msg_, kRxBurst, MSG_DONTWAIT, nullptr);
   if (n <= 0) return 0;
   counters_.rx_datagrams += static_cast<unsigned>(n);
-  const uint32_t self = config_.engine.index;
+  const uint32_t self = config_.runtime.index;
   for (int i = 0; i < n; ++i) {
     if (i + 1 < n) __builtin_prefetch(rx_buf_[i + 1]);
     if (ABSL_PREDICT_FALSE(rx_msg_[i].msg_hdr.msg_flags & MSG_TRUNC)) {
@@ -109,9 +110,9 @@ unsigned KernelShardLoop::PollSocket(uint32_t listener, route::TimeNs now) {
     const std::span<const uint8_t> pkt(rx_buf_[i], rx_msg_[i].msg_len);
     const route::Endpoint from = FromSockaddr(rx_addr_[i]);
     if (config_.userspace_steering) {
-      const uint32_t owner = SteeringKeyOwner(pkt, config_.engine.nshards);
+      const uint32_t owner = SteeringKeyOwner(pkt, config_.runtime.nshards);
       if (owner != self) {
-        const ipc::PacketMeta meta{static_cast<uint8_t>(listener), 0, from};
+        const ipc::PacketMeta meta{listener, 0, from};
         rte_mbuf* m = ipc::PacketToMbuf(pool_, pkt, meta);
         if (m == nullptr || !ipc::SendMbuf(steer_out_[owner], m)) {
           if (m != nullptr) ipc::FreeMbuf(m);
@@ -123,7 +124,7 @@ unsigned KernelShardLoop::PollSocket(uint32_t listener, route::TimeNs now) {
         continue;
       }
     }
-    engine_.Deliver(listener, pkt, from, now);
+    runtime_.Deliver(listener, pkt, from, now);
   }
   return static_cast<unsigned>(n);
 }
@@ -136,8 +137,8 @@ unsigned KernelShardLoop::PollSteered(route::TimeNs now) {
     const unsigned n = ipc::ReceiveMbufs(r, m, 32);
     for (unsigned i = 0; i < n; ++i) {
       const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
-      if (meta.listener_kind < sockets_.size()) {
-        engine_.Deliver(meta.listener_kind, ipc::BytesOf(m[i]), meta.addr, now);
+      if (meta.listener < sockets_.size()) {
+        runtime_.Deliver(meta.listener, ipc::BytesOf(m[i]), meta.addr, now);
       }
       ipc::FreeMbuf(m[i]);
     }
@@ -156,7 +157,7 @@ void KernelShardLoop::WaitForWork() {
   for (int fd : sockets_) {
     if (n < 15) fds[n++] = {fd, POLLIN, 0};
   }
-  const int wake = wake_fds_.empty() ? -1 : wake_fds_[config_.engine.index];
+  const int wake = wake_fds_.empty() ? -1 : wake_fds_[config_.runtime.index];
   if (wake >= 0) fds[n++] = {wake, POLLIN, 0};
   if (poll(fds, n, kIdlePollMs) > 0 && wake >= 0 && (fds[n - 1].revents & POLLIN)) {
     uint64_t v;
@@ -165,23 +166,23 @@ void KernelShardLoop::WaitForWork() {
 }
 
 void KernelShardLoop::Run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed) && !engine_.stop_requested()) {
+  while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
     const route::TimeNs now = RealtimeNs();
-    unsigned work = engine_.PollCommands(now) ? 1 : 0;
-    work += engine_.PollFromControl();
+    unsigned work = runtime_.PollCommands(now) ? 1 : 0;
+    work += runtime_.PollFromControl();
     work += PollSteered(now);
     for (uint32_t l = 0; l < sockets_.size(); ++l) work += PollSocket(l, now);
     FlushAll();
-    engine_.Timers(now,
-                   IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
-                            counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
+    runtime_.Timers(now,
+                    IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
+                             counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
     for (uint32_t s = 0; s < wake_pending_.size(); ++s) {
       if (wake_pending_[s] == 0) continue;
       wake_pending_[s] = 0;
       const uint64_t one = 1;
       [[maybe_unused]] ssize_t r = write(wake_fds_[s], &one, sizeof(one));
     }
-    if (engine_.TakeControlWake() && cp_wake_fd_ >= 0) {
+    if (runtime_.TakeControlWake() && cp_wake_fd_ >= 0) {
       const uint64_t one = 1;
       [[maybe_unused]] ssize_t r = write(cp_wake_fd_, &one, sizeof(one));
     }

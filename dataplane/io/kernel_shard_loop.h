@@ -18,7 +18,7 @@
 
 namespace dmrswitch::io {
 
-// Counters of the kernel I/O around the engine. Written only by the shard's own lcore.
+// Counters of the kernel I/O around the shard runtime. Written only by the shard's own lcore.
 struct KernelShardLoopCounters {
   uint64_t rx_datagrams = 0;
   uint64_t rx_truncated = 0;
@@ -30,28 +30,29 @@ struct KernelShardLoopCounters {
 };
 
 struct KernelShardLoopConfig {
-  RuntimeConfig engine;
+  RuntimeConfig runtime;
   bool userspace_steering = false;
 };
 
-class KernelShardLoop final : public DatagramOut {
+class KernelShardLoop final : public route::PacketSink {
  public:
   // `sockets[l]` is this shard's socket of listener l. `steer_in[i]`/`steer_out[i]` are the rings
   // from/to shard i (null for i == index or when the kernel steers). `wake_fds[i]` is shard i's
   // eventfd (poked after handing it packets); `cp_wake_fd` the control plane's (-1: none).
   KernelShardLoop(const KernelShardLoopConfig& config, route::SlotLeases* leases,
-                  ipc::ShardChannel channel, rte_mempool* pool, ListenerPlan plan,
-                  std::vector<int> sockets, std::vector<rte_ring*> steer_in,
-                  std::vector<rte_ring*> steer_out, std::vector<int> wake_fds, int cp_wake_fd);
+                  ipc::ShardChannel channel, rte_mempool* pool, std::vector<int> sockets,
+                  std::vector<rte_ring*> steer_in, std::vector<rte_ring*> steer_out,
+                  std::vector<int> wake_fds, int cp_wake_fd);
   ~KernelShardLoop() override;
 
   // The loop. Returns when `stop` becomes true or a Stop message arrives.
   void Run(const std::atomic<bool>& stop);
 
-  const ShardRuntime& engine() const { return engine_; }
+  const ShardRuntime& runtime() const { return runtime_; }
   const KernelShardLoopCounters& counters() const { return counters_; }
 
-  // DatagramOut: a slot in the listener's sendmmsg batch.
+  // route::PacketSink: a slot in the listener's sendmmsg batch (nullptr for a listener this
+  // plane does not have).
   uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
   void Commit(uint16_t len) override;
 
@@ -63,7 +64,7 @@ class KernelShardLoop final : public DatagramOut {
   struct TxBatch {
     int fd = -1;
     unsigned n = 0;
-    uint8_t buf[kTxBatch][DatagramOut::kMaxBytes];
+    uint8_t buf[kTxBatch][kMaxPacketBytes];
     sockaddr_in addr[kTxBatch];
     iovec iov[kTxBatch];
     mmsghdr msg[kTxBatch];
@@ -86,7 +87,7 @@ class KernelShardLoop final : public DatagramOut {
   std::vector<std::unique_ptr<TxBatch>> tx_;  // by listener
   TxBatch* cur_ = nullptr;
   KernelShardLoopCounters counters_;
-  ShardRuntime engine_;
+  ShardRuntime runtime_;
 
   // Receive buffers for one burst.
   uint8_t rx_buf_[kRxBurst][kRxBytes];

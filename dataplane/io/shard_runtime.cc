@@ -13,28 +13,20 @@ constexpr route::TimeNs kHealthEvery = 1 * route::kSec;
 }  // namespace
 
 ShardRuntime::ShardRuntime(const RuntimeConfig& config, route::SlotLeases* leases,
-                           ipc::ShardChannel channel, rte_mempool* control_pool, ListenerPlan plan,
-                           DatagramOut* out)
+                           ipc::ShardChannel channel, rte_mempool* control_pool,
+                           route::PacketSink* out)
     : config_(config),
       channel_(channel),
       control_pool_(control_pool),
-      plan_(std::move(plan)),
       out_(out),
-      core_(config.core, leases, &sink_, &events_),
-      liveness_(config.index, config.nshards, config.ping_timeout) {}
+      core_(config.core, leases, out, &events_),
+      liveness_(config.index, config.nshards) {}
 
 // ---------------------------------------------------------------------------------------------
 // Out
 
-uint8_t* ShardRuntime::Sink::Begin(route::SystemRef to, const route::Endpoint& addr) {
-  const uint32_t listener = to.is_peer() ? e_->plan_.listener_of_peer[to.index] : 0;
-  uint8_t* p = e_->out_->Begin(listener, addr);
-  if (p == nullptr) ++e_->counters_.tx_no_buffer;
-  return p;
-}
-
 void ShardRuntime::Send(uint32_t listener, route::Endpoint to, std::span<const uint8_t> bytes) {
-  if (bytes.size() > DatagramOut::kMaxBytes) {
+  if (bytes.size() > route::PacketSink::kMaxPacketBytes) {
     ++counters_.tx_no_buffer;  // no control datagram is this long; refuse rather than truncate
     return;
   }
@@ -49,8 +41,8 @@ void ShardRuntime::Send(uint32_t listener, route::Endpoint to, std::span<const u
 
 void ShardRuntime::Events::Emit(const route::Event& e) {
   const ipc::Message m =
-      ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(e_->config_.index), e);
-  if (!ipc::SendMessage(e_->channel_.evt, m)) ++e_->counters_.events_dropped;
+      ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(r_->config_.index), e);
+  if (!ipc::SendMessage(r_->channel_.evt, m)) ++r_->counters_.events_dropped;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,14 +106,11 @@ unsigned ShardRuntime::PollFromControl() {
   const unsigned n = ipc::ReceiveMbufs(channel_.pkt_down, m, 32);
   for (unsigned i = 0; i < n; ++i) {
     const ipc::PacketMeta meta = ipc::MetaOf(m[i]);
-    uint32_t listener = 0;
-    if (meta.listener_kind == 1) {
-      listener = meta.peer < plan_.listener_of_peer.size() ? plan_.listener_of_peer[meta.peer]
-                                                           : UINT32_MAX;
-    }
-    if (listener < plan_.endpoints.size()) {
-      Send(listener, meta.addr, ipc::BytesOf(m[i]));
+    if (meta.listener < config_.listeners) {
+      Send(meta.listener, meta.addr, ipc::BytesOf(m[i]));
       ++counters_.from_control;
+    } else {
+      ++counters_.from_control_bad_listener;
     }
     ipc::FreeMbuf(m[i]);
   }
@@ -130,7 +119,7 @@ unsigned ShardRuntime::PollFromControl() {
 
 void ShardRuntime::ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
                              route::Endpoint from) {
-  const ipc::PacketMeta meta{static_cast<uint8_t>(listener == 0 ? 0 : 1), peer, from};
+  const ipc::PacketMeta meta{listener, peer, from};
   rte_mbuf* m = ipc::PacketToMbuf(control_pool_, pkt, meta);
   if (m == nullptr || !ipc::SendMbuf(channel_.pkt_up, m)) {
     if (m != nullptr) ipc::FreeMbuf(m);
@@ -145,20 +134,21 @@ void ShardRuntime::ToControl(uint32_t listener, uint32_t peer, std::span<const u
 // Receive
 
 int64_t ShardRuntime::ResolvePeer(uint32_t listener, route::Endpoint from) const {
-  const std::vector<uint32_t>& peers = plan_.peers_of_listener[listener];
+  const route::RouteSnapshot* snap = core_.snapshot();
+  if (snap == nullptr) return -1;
+  const std::span<const uint32_t> peers = snap->PeersOn(listener);
   if (peers.size() == 1) return peers[0];
   // Several peers share this listen address: the source address tells them apart (learned
   // targets included, so the snapshot's view is the one to ask).
-  const route::RouteSnapshot* snap = core_.snapshot();
   for (uint32_t p : peers) {
-    if (snap != nullptr && p < snap->peers().size() && snap->peers()[p].target == from) return p;
+    if (snap->peers()[p].target == from) return p;
   }
   return -1;
 }
 
 void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
                            route::TimeNs now) {
-  if (listener == 0) {
+  if (listener == route::kHbpListener) {
     if (core_.OnHbpPacket(pkt, from, now) != route::Verdict::kToControl) return;
     // Keepalives of logged-in clients are answered here, so they survive a busy or absent
     // control plane (DESIGN.md §2).
@@ -169,11 +159,11 @@ void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt, rout
         liveness_.OnPing(*snap, ping.value, from, now)) {
       uint8_t pong[proto::kMstpongBytes];
       const size_t len = proto::EncodeHbpIdPacket(proto::HbpType::kMstpong, ping.value, pong);
-      Send(0, from, {pong, len});
+      Send(route::kHbpListener, from, {pong, len});
       ++counters_.pongs;
       return;
     }
-    ToControl(0, 0, pkt, from);
+    ToControl(route::kHbpListener, 0, pkt, from);
     return;
   }
   const int64_t peer = ResolvePeer(listener, from);

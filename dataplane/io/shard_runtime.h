@@ -1,9 +1,12 @@
-// The part of a shard loop that is the same in every I/O mode (DESIGN.md §4): the routing core
-// (route::RoutingCore) and client liveness behind the control channel. An I/O mode (kernel sockets,
-// DPDK ports) receives a datagram, works out its listener, source and UDP payload, and calls
-// Deliver; what leaves the shard — fanout, keepalive replies, datagrams from the control plane —
-// goes back through the mode's DatagramOut. Commands, snapshots, heartbeats, ClientLost and the
-// hand-over of control packets are here, once.
+// The part of a shard that is the same in every I/O mode (DESIGN.md §4): the routing core
+// (route::RoutingCore) and client liveness behind the control channel. A shard loop (kernel
+// sockets, DPDK ports) receives a datagram, works out its listener, source and UDP payload, and
+// calls Deliver; what leaves the shard — fanout, keepalive replies, datagrams from the control
+// plane — goes out through the loop's route::PacketSink. Commands, snapshots, heartbeats,
+// ClientLost and the hand-over of control packets are here, once.
+//
+// Everything it uses at run time besides its sizes comes from the snapshot: the client timeout,
+// the policy, and which peers each listener serves.
 #pragma once
 
 #include <cstdint>
@@ -16,36 +19,19 @@
 
 namespace dmrswitch::io {
 
-// Which socket/port binding each listener index is: 0 = HBP, 1.. = distinct OpenBridge listen
-// addresses.
-struct ListenerPlan {
-  std::vector<route::Endpoint> endpoints;
-  std::vector<uint32_t> listener_of_peer;                // by peer index
-  std::vector<std::vector<uint32_t>> peers_of_listener;  // by listener index (0: none)
-};
-
-// The I/O mode's transmit side: one datagram at a time, from listener `listener` to `to`.
-class DatagramOut {
- public:
-  static constexpr uint16_t kMaxBytes = route::PacketSink::kMaxPacketBytes;
-  virtual ~DatagramOut() = default;
-  // A buffer of at least kMaxBytes, or nullptr (no buffer: the datagram is dropped and counted).
-  virtual uint8_t* Begin(uint32_t listener, const route::Endpoint& to) = 0;
-  virtual void Commit(uint16_t len) = 0;
-};
-
-// Counters of the engine around the routing core. Written only by the shard's own lcore.
+// Counters of the runtime around the routing core. Written only by the shard's own lcore.
 struct RuntimeCounters {
   uint64_t pongs = 0;
   uint64_t to_control = 0;
   uint64_t to_control_full = 0;  // control ring or pool full: dropped
   uint64_t from_control = 0;
-  uint64_t events_dropped = 0;  // event ring full (DESIGN.md §6: counted, never blocks)
-  uint64_t unknown_peer = 0;    // datagram on a shared OBP listener from no configured target
-  uint64_t tx_no_buffer = 0;    // DatagramOut had no buffer
+  uint64_t from_control_bad_listener = 0;  // a datagram for a listener this plane lacks
+  uint64_t events_dropped = 0;             // event ring full (DESIGN.md §6: counted, never blocks)
+  uint64_t unknown_peer = 0;  // datagram on an OpenBridge listener from no peer it serves
+  uint64_t tx_no_buffer = 0;  // the shard loop had no buffer
 };
 
-// What the I/O mode reports in the heartbeat besides the engine's own counters.
+// What the I/O mode reports in the heartbeat besides the runtime's own counters.
 struct IoTotals {
   uint64_t rx = 0;
   uint64_t tx = 0;
@@ -53,16 +39,17 @@ struct IoTotals {
 };
 
 struct RuntimeConfig {
-  uint32_t index = 0;
-  uint32_t nshards = 1;
+  uint32_t index;      // this shard
+  uint32_t nshards;    // shards of the plane
+  uint32_t listeners;  // listeners of the plane (PlaneConfig::listeners.size())
   route::RoutingCoreConfig core;
-  route::TimeNs ping_timeout = 30 * route::kSec;
 };
 
 class ShardRuntime {
  public:
+  // `out` is the shard loop's transmit side; it outlives the runtime.
   ShardRuntime(const RuntimeConfig& config, route::SlotLeases* leases, ipc::ShardChannel channel,
-               rte_mempool* control_pool, ListenerPlan plan, DatagramOut* out);
+               rte_mempool* control_pool, route::PacketSink* out);
 
   // Commands from the control plane (snapshot switch and ack, stop). True if any arrived.
   bool PollCommands(route::TimeNs now);
@@ -83,26 +70,16 @@ class ShardRuntime {
   }
   const route::RoutingCore& core() const { return core_; }
   const RuntimeCounters& counters() const { return counters_; }
-  const ListenerPlan& plan() const { return plan_; }
   uint32_t index() const { return config_.index; }
 
  private:
-  class Sink final : public route::PacketSink {
-   public:
-    explicit Sink(ShardRuntime* e) : e_(e) {}
-    uint8_t* Begin(route::SystemRef to, const route::Endpoint& addr) override;
-    void Commit(uint16_t len) override { e_->out_->Commit(len); }
-
-   private:
-    ShardRuntime* e_;
-  };
   class Events final : public route::EventSink {
    public:
-    explicit Events(ShardRuntime* e) : e_(e) {}
+    explicit Events(ShardRuntime* r) : r_(r) {}
     void Emit(const route::Event& e) override;
 
    private:
-    ShardRuntime* e_;
+    ShardRuntime* r_;
   };
 
   void ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
@@ -114,9 +91,7 @@ class ShardRuntime {
   RuntimeConfig config_;
   ipc::ShardChannel channel_;
   rte_mempool* control_pool_;
-  ListenerPlan plan_;
-  DatagramOut* out_;
-  Sink sink_{this};
+  route::PacketSink* out_;
   Events events_{this};
   route::RoutingCore core_;
   route::ClientLiveness liveness_;

@@ -32,9 +32,10 @@ namespace dmrswitch::ipc {
 
 // Stored in each mbuf's private area.
 struct PacketMeta {
-  uint8_t listener_kind;  // cp::Listener::Kind
-  uint32_t peer;          // OBP peer index for listener_kind == kObp
-  route::Endpoint addr;   // source (up) or destination (down)
+  uint32_t listener;     // packet-plane listener (route::kHbpListener, or an OpenBridge one)
+  uint32_t peer;         // pkt_up from an OpenBridge listener: the peer it came from (snapshot
+                         // index); unused otherwise
+  route::Endpoint addr;  // source (up, and between shards) or destination (down)
 };
 
 struct ShardChannel {

@@ -13,23 +13,23 @@
 #include <cstdint>
 #include <vector>
 
-#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
+#include "ebpf/steer_common.h"
 
 namespace dmrswitch::route {
 
 class ClientLiveness {
  public:
-  ClientLiveness(uint32_t shard, uint32_t nshards, TimeNs timeout)
-      : shard_(shard), nshards_(nshards), timeout_(timeout) {}
+  ClientLiveness(uint32_t shard, uint32_t nshards) : shard_(shard), nshards_(nshards) {}
 
-  void set_timeout(TimeNs t) { timeout_ = t; }
   bool Owns(uint32_t client_id) const { return dmrswitch_owner(client_id, nshards_) == shard_; }
 
   // A new snapshot: clients that appeared in a slot (or changed) start their clock now; slots
-  // that emptied are forgotten.
+  // that emptied are forgotten. The timeout is the snapshot's (HubPolicy::client_timeout), so a
+  // reload that changes ping_time_s or max_missed applies to every client at once.
   void OnSnapshot(const RouteSnapshot& snap, TimeNs now) {
+    timeout_ = snap.policy().client_timeout;
     if (entries_.size() < snap.client_capacity()) entries_.resize(snap.client_capacity());
     for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
       const ClientInfo* c = snap.client(slot);
@@ -76,7 +76,7 @@ class ClientLiveness {
   };
   uint32_t shard_;
   uint32_t nshards_;
-  TimeNs timeout_;
+  TimeNs timeout_ = 0;
   std::vector<Entry> entries_;
 };
 

@@ -53,14 +53,17 @@ class EventSink {
   virtual void Emit(const Event& e) = 0;
 };
 
-// Packets out. Begin() hands out a buffer of at least kMaxPacketBytes for one packet to `to`
-// (nullptr when none is free: the packet is dropped and counted); Commit() sends what was
-// written. One Begin/Commit pair at a time.
+// Datagrams out: the one interface between whatever builds datagrams (the routing core, the
+// shard runtime's keepalive replies and control-plane hand-overs) and an I/O mode. Begin() hands
+// out a buffer of at least kMaxPacketBytes for one datagram leaving by listener `listener`
+// (kHbpListener, or a peer's listener) to `to` — nullptr when none is free or the listener is
+// not one of the packet plane's: the datagram is dropped and counted; Commit() sends the `len`
+// bytes written. One Begin/Commit pair at a time.
 class PacketSink {
  public:
   static constexpr uint16_t kMaxPacketBytes = 96;
   virtual ~PacketSink() = default;
-  virtual uint8_t* Begin(SystemRef to, const Endpoint& addr) = 0;
+  virtual uint8_t* Begin(uint32_t listener, const Endpoint& to) = 0;
   virtual void Commit(uint16_t len) = 0;
 };
 

@@ -30,6 +30,7 @@ PeerInfo::PeerInfo(const PeerSpec& spec)
       relax_checks(spec.relax_checks),
       relay(spec.relay),
       alive(spec.alive),
+      listener(spec.listener),
       use_acl(spec.use_acl),
       sub_acl(spec.sub_acl),
       tg_acl(spec.tg_acl),
@@ -167,6 +168,10 @@ absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build
   std::vector<Destination> peer_dests;
   for (uint32_t i = 0; i < s.peers_.size(); ++i) {
     const PeerInfo& p = s.peers_[i];
+    if (p.listener != kNoListener) {
+      if (p.listener >= s.peers_by_listener_.size()) s.peers_by_listener_.resize(p.listener + 1);
+      s.peers_by_listener_[p.listener].push_back(i);
+    }
     peer_dests.push_back(Destination{SystemRef::Peer(i), kTs1, 0, 0, p.target});
     if (p.version > 1) s.fbp_peers_.members.push_back(peer_dests.back());
   }

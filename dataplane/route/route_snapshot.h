@@ -50,6 +50,8 @@ struct HubPolicy {
   uint32_t rate_limit_after_packets = 18;  // rate limit: > 18 packets and > 25 packets/s
   uint32_t rate_limit_pps = 25;
   ActivateOn activate_on = ActivateOn::kStart;
+  // A logged-in client silent this long is lost (ping_time × max_missed; ClientLiveness).
+  TimeNs client_timeout = 30 * kSec;
   uint8_t fbp_max_hops = 10;
   TimeNs fbp_max_age = 5 * kSec;  // DMRE timestamps older than this are dropped (+ BCSQ)
 };
@@ -83,6 +85,9 @@ struct PeerSpec {
   // source quench against loops; classic OBP has neither, so v1 peers get only local traffic.
   bool relay = false;
   bool alive = true;  // FBP: a BCKA or traffic heard within 60 s (the control plane tracks it)
+  // The packet-plane listener this peer is served on (its `listen` address), or kNoListener:
+  // nothing is sent to it or accepted from it.
+  uint32_t listener = kNoListener;
   std::string passphrase;
   bool use_acl = false;
   Acl sub_acl;
@@ -111,6 +116,7 @@ struct PeerInfo {
   bool relax_checks;
   bool relay;
   bool alive;
+  uint32_t listener;
   bool use_acl;
   Acl sub_acl;
   Acl tg_acl;
@@ -159,6 +165,12 @@ class RouteSnapshot {
     return slot == nullptr ? -1 : int64_t{*slot};
   }
   std::span<const PeerInfo> peers() const { return peers_; }
+  // The peers served on `listener` (indices into peers()), in index order. Several peers on one
+  // listener are told apart by their source address (their target).
+  std::span<const uint32_t> PeersOn(uint32_t listener) const {
+    if (listener >= peers_by_listener_.size()) return {};
+    return peers_by_listener_[listener];
+  }
 
   // The conference for `tg`, or the peers-only conference if no client subscribes to it.
   const Conference& FindConference(uint32_t tg) const {
@@ -232,6 +244,7 @@ class RouteSnapshot {
   FrozenMap<uint32_t, uint32_t> client_by_id_;
   FrozenMap<uint32_t, uint32_t> client_by_prefix_;
   SnapshotVector<PeerInfo> peers_;
+  SnapshotVector<SnapshotVector<uint32_t>> peers_by_listener_;
   FrozenMap<uint32_t, Conference> conferences_;
   FrozenSet<uint64_t> membership_;
   FrozenMap<uint64_t, TimeNs> ua_expiry_;
@@ -288,6 +301,5 @@ class RouteSnapshotBuilder {
   absl::flat_hash_map<uint32_t, std::vector<Member>> members_by_tg_;
   bool built_ = false;
 };
-
 
 }  // namespace dmrswitch::route

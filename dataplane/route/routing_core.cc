@@ -533,7 +533,10 @@ void RoutingCore::Resolve(StreamState* s) {
       s->dests = snap.fbp_peers().members.data();
       s->n_dests = static_cast<uint32_t>(snap.fbp_peers().members.size());
       for (uint32_t i = 0; i < peers.size(); ++i) {
-        if (!peers[i].alive || (from_peer && s->source.index == i)) s->peer_skip.set(i);
+        if (!peers[i].alive || peers[i].listener == kNoListener ||
+            (from_peer && s->source.index == i)) {
+          s->peer_skip.set(i);
+        }
       }
     }
     s->conf_tg = s->dst;
@@ -552,8 +555,8 @@ void RoutingCore::Resolve(StreamState* s) {
   s->n_dests = static_cast<uint32_t>(conf.members.size());
   for (uint32_t i = 0; i < peers.size(); ++i) {
     const PeerInfo& p = peers[i];
-    const bool skip =
-        !p.alive || !PeerCarries(p, tg) || (from_peer && (s->source.index == i || !p.relay));
+    const bool skip = !p.alive || p.listener == kNoListener || !PeerCarries(p, tg) ||
+                      (from_peer && (s->source.index == i || !p.relay));
     if (skip) s->peer_skip.set(i);
   }
   if (s->ua_on_end) {
@@ -623,7 +626,7 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
       ++counters_.contention_skips;
       return;
     }
-    uint8_t* b = out_->Begin(dst.to, dst.addr);
+    uint8_t* b = out_->Begin(kHbpListener, dst.addr);
     if (ABSL_PREDICT_FALSE(b == nullptr)) {
       ++counters_.sink_full;
       return;
@@ -644,7 +647,7 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
       return;
     }
     const PeerInfo& p = peers[i];
-    uint8_t* b = out_->Begin(dst.to, dst.addr);
+    uint8_t* b = out_->Begin(p.listener, dst.addr);
     if (ABSL_PREDICT_FALSE(b == nullptr)) {
       ++counters_.sink_full;
       return;
@@ -773,8 +776,9 @@ void RoutingCore::Emit(EventType type, const StreamState& s, uint32_t stream_id,
 
 void RoutingCore::SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now) {
   const PeerInfo& p = snap_->peers()[peer];
-  if (p.version == 1) return;  // classic OBP has no source quench
-  uint8_t* b = out_->Begin(SystemRef::Peer(peer), p.target);
+  // Classic OBP has no source quench; a peer no listener serves is sent nothing.
+  if (p.version == 1 || p.listener == kNoListener) return;
+  uint8_t* b = out_->Begin(p.listener, p.target);
   if (b == nullptr) {
     ++counters_.sink_full;
     return;

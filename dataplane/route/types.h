@@ -41,6 +41,12 @@ struct PeerSet {
   void clear() { *this = PeerSet{}; }
 };
 
+// Packet-plane listeners (the sockets or UDP ports the hub receives on): 0 is the HBP listener,
+// 1.. the OpenBridge listen addresses in the order the packet plane opened them. A datagram
+// leaves by the listener of its destination: clients by kHbpListener, a peer by its own.
+inline constexpr uint32_t kHbpListener = 0;
+inline constexpr uint32_t kNoListener = 0xFFFFFFFF;  // a peer that no listener serves
+
 // Timeslot index: 0 = TS1, 1 = TS2.
 inline constexpr unsigned kTs1 = 0;
 inline constexpr unsigned kTs2 = 1;

@@ -25,14 +25,14 @@ using route::kSec;
 
 class CheckingSink : public route::PacketSink {
  public:
-  uint8_t* Begin(route::SystemRef to, const Endpoint&) override {
-    to_ = to;
+  uint8_t* Begin(uint32_t listener, const Endpoint&) override {
+    to_client_ = listener == route::kHbpListener;
     std::memset(buf_, 0xEE, sizeof(buf_));
     return buf_;
   }
   void Commit(uint16_t len) override {
     if (len > kMaxPacketBytes) std::abort();
-    if (to_.is_client()) {
+    if (to_client_) {
       // HBP clients only ever get 55-byte DMRD (PROTOCOL.md Part A §4).
       if (len != proto::kDmrdBytes || std::memcmp(buf_, "DMRD", 4) != 0) std::abort();
       proto::DmrdView v;
@@ -44,7 +44,7 @@ class CheckingSink : public route::PacketSink {
   }
 
  private:
-  route::SystemRef to_;
+  bool to_client_ = false;
   uint8_t buf_[kMaxPacketBytes];
 };
 
@@ -74,6 +74,7 @@ struct Rig {
     (void)b.SetDial(1, 3100);
     for (uint32_t i = 0; i < kPeers; ++i) {
       route::PeerSpec p;
+      p.listener = 1 + i;
       p.name = i == 0 ? "obp" : "fbp";
       p.network_id = 310990 + i;
       p.target = Endpoint{0xC6120200 + i, static_cast<uint16_t>(62035 + i)};

@@ -105,8 +105,8 @@ std::shared_ptr<const route::RouteSnapshot> SnapshotFrom(const cp::HubConfig& c)
 
 class CountingSink : public route::PacketSink {
  public:
-  uint8_t* Begin(route::SystemRef to, const route::Endpoint&) override {
-    (to.is_peer() ? to_peers : to_clients)++;
+  uint8_t* Begin(uint32_t listener, const route::Endpoint&) override {
+    (listener == route::kHbpListener ? to_clients : to_peers)++;
     return buf_;
   }
   void Commit(uint16_t) override {}

@@ -24,7 +24,7 @@ bool IsVoiceTag(const std::vector<uint8_t>& b) {
 
 }  // namespace
 
-uint8_t* RecordingSink::Begin(SystemRef to, const Endpoint& addr) {
+uint8_t* RecordingSink::Begin(uint32_t listener, const Endpoint& addr) {
   if (fail_next_ > 0) {
     --fail_next_;
     return nullptr;
@@ -33,7 +33,7 @@ uint8_t* RecordingSink::Begin(SystemRef to, const Endpoint& addr) {
     std::memset(receiving_, 0xEE, receiving_len_);
     receiving_ = nullptr;
   }
-  pending_ = Sent{to, addr, {}};
+  pending_ = Sent{resolve_ ? resolve_(listener, addr) : SystemRef{}, addr, {}};
   // Poison the buffer so that a byte the shard forgot to write shows up in the comparison.
   std::memset(buf_, 0xEE, sizeof(buf_));
   return buf_;
@@ -109,6 +109,20 @@ std::vector<Frame> Call(uint32_t rf_src, uint32_t dst, uint32_t repeater_id, uin
 // ---------------------------------------------------------------------------------------------
 
 World::World(unsigned nshards, uint32_t stream_capacity) : leases_(64) {
+  sink_.SetResolver([this](uint32_t listener, const Endpoint& addr) {
+    if (listener == route::kHbpListener) {
+      for (size_t i = 0; i < clients.size() && i < client_slot_.size(); ++i) {
+        if (clients[i].addr == addr) return SystemRef::Client(client_slot_[i]);
+      }
+      return SystemRef{};
+    }
+    for (size_t p = 0; p < peers.size(); ++p) {
+      if (PublishedListener(p) == listener && peers[p].target == addr) {
+        return SystemRef::Peer(static_cast<uint32_t>(p));
+      }
+    }
+    return SystemRef{};
+  });
   for (unsigned i = 0; i < nshards; ++i) {
     route::RoutingCoreConfig cfg;
     cfg.stream_capacity = stream_capacity;
@@ -144,7 +158,9 @@ void World::Publish() {
       throw std::runtime_error(st.ToString());
     }
   }
-  for (const auto& p : peers) {
+  for (size_t i = 0; i < peers.size(); ++i) {
+    route::PeerSpec p = peers[i];
+    p.listener = PublishedListener(i);
     if (auto st = b.AddPeer(p); !st.ok()) throw std::runtime_error(st.status().ToString());
   }
   for (const auto& [rf_src, loc] : subscriber_locations) {
@@ -158,6 +174,11 @@ void World::Publish() {
 void World::Advance(TimeNs dt) {
   now_ += dt;
   for (auto& s : shards_) s->Expire(now_);
+}
+
+uint32_t World::PublishedListener(size_t peer) const {
+  const uint32_t l = peers.at(peer).listener;
+  return l == route::kNoListener ? static_cast<uint32_t>(1 + peer) : l;
 }
 
 unsigned World::OwnerOf(uint32_t stream_id) const {

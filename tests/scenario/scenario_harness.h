@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,12 @@ struct Sent {
 
 class RecordingSink : public route::PacketSink {
  public:
-  uint8_t* Begin(SystemRef to, const Endpoint& addr) override;
+  // Names the destination system of a datagram from its listener and address (the world knows
+  // which client or peer is where), for Sent::to.
+  using Resolver = std::function<SystemRef(uint32_t listener, const Endpoint& addr)>;
+  void SetResolver(Resolver r) { resolve_ = std::move(r); }
+
+  uint8_t* Begin(uint32_t listener, const Endpoint& addr) override;
   void Commit(uint16_t len) override;
   std::vector<Sent> Take();
   // Makes Begin() fail for the next `n` packets (a full TX queue).
@@ -48,6 +54,7 @@ class RecordingSink : public route::PacketSink {
   }
 
  private:
+  Resolver resolve_;
   uint8_t* receiving_ = nullptr;
   size_t receiving_len_ = 0;
   std::vector<Sent> sent_;
@@ -106,6 +113,8 @@ class World {
 
   route::HubPolicy policy;
   std::vector<ClientDef> clients;
+  // Peers whose `listener` is route::kNoListener are published on listener 1 + their index (a
+  // listener each), so most scenarios need not care.
   std::vector<route::PeerSpec> peers;
   // (client index, ts, tg, expiry) user-activated memberships.
   struct Ua {
@@ -142,6 +151,8 @@ class World {
   route::RoutingCore& shard(unsigned i) { return *shards_[i]; }
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
   unsigned OwnerOf(uint32_t stream_id) const;
+  // The listener peer `peer` is published on.
+  uint32_t PublishedListener(size_t peer) const;
   route::SlotLeases& leases() { return leases_; }
   uint64_t TotalDrops(route::DropReason r) const;
   uint64_t TotalRejects(proto::Reject r) const;

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "dataplane/route/client_liveness.h"
-#include "ebpf/steer_common.h"
 #include "dataplane/route/route_snapshot.h"
+#include "ebpf/steer_common.h"
 
 namespace dmrswitch::route {
 namespace {
@@ -17,8 +17,10 @@ constexpr Endpoint kAddrA{0xC6120001, 40001};
 constexpr Endpoint kAddrB{0xC6120002, 40002};
 
 std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoint>> clients,
-                                          uint64_t generation = 1) {
-  RouteSnapshotBuilder b(HubPolicy{}, 8);
+                                          uint64_t generation = 1, TimeNs timeout = 30 * kSec) {
+  HubPolicy policy;
+  policy.client_timeout = timeout;
+  RouteSnapshotBuilder b(policy, 8);
   uint32_t slot = 0;
   for (const auto& [id, addr] : clients) {
     ClientSpec c;
@@ -38,7 +40,7 @@ std::vector<std::pair<uint32_t, uint32_t>> Lost(ClientLiveness& l, TimeNs now) {
 }
 
 TEST(ClientLiveness, OneShardOwnsEveryClientAndReportsSilenceOnce) {
-  ClientLiveness l(0, 1, 30 * kSec);
+  ClientLiveness l(0, 1);
   auto snap = Snap({{3120001, kAddrA}, {3120002, kAddrB}});
   l.OnSnapshot(*snap, 100 * kSec);
   EXPECT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 120 * kSec));
@@ -50,7 +52,7 @@ TEST(ClientLiveness, OneShardOwnsEveryClientAndReportsSilenceOnce) {
 }
 
 TEST(ClientLiveness, PingFromAnotherAddressOrUnknownIdIsNotAnswered) {
-  ClientLiveness l(0, 1, 30 * kSec);
+  ClientLiveness l(0, 1);
   auto snap = Snap({{3120001, kAddrA}});
   l.OnSnapshot(*snap, 0);
   EXPECT_FALSE(l.OnPing(*snap, 3120001, kAddrB, kSec)) << "anti-spoofing: login address only";
@@ -58,8 +60,8 @@ TEST(ClientLiveness, PingFromAnotherAddressOrUnknownIdIsNotAnswered) {
 }
 
 TEST(ClientLiveness, APingAfterReportRearms) {
-  ClientLiveness l(0, 1, 10 * kSec);
-  auto snap = Snap({{3120001, kAddrA}});
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}}, 1, 10 * kSec);
   l.OnSnapshot(*snap, 0);
   EXPECT_EQ(Lost(l, 10 * kSec).size(), 1u);
   EXPECT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 11 * kSec));
@@ -68,7 +70,7 @@ TEST(ClientLiveness, APingAfterReportRearms) {
 }
 
 TEST(ClientLiveness, NewSnapshotKeepsClocksOfUnchangedClientsAndResetsNewOnes) {
-  ClientLiveness l(0, 1, 30 * kSec);
+  ClientLiveness l(0, 1);
   auto g1 = Snap({{3120001, kAddrA}}, 1);
   l.OnSnapshot(*g1, 0);
   // Slot 0 now holds another client (the first logged out, a new one logged in).
@@ -85,11 +87,11 @@ TEST(ClientLiveness, NewSnapshotKeepsClocksOfUnchangedClientsAndResetsNewOnes) {
 TEST(ClientLiveness, EachClientBelongsToExactlyOneShard) {
   std::vector<std::pair<uint32_t, Endpoint>> clients;
   for (uint32_t i = 0; i < 8; ++i) clients.push_back({3120001 + i * 7919, kAddrA});
-  auto snap = Snap(clients);
+  auto snap = Snap(clients, 1, 10 * kSec);
   constexpr uint32_t kShards = 3;
   std::vector<std::unique_ptr<ClientLiveness>> shards;
   for (uint32_t s = 0; s < kShards; ++s) {
-    shards.push_back(std::make_unique<ClientLiveness>(s, kShards, 10 * kSec));
+    shards.push_back(std::make_unique<ClientLiveness>(s, kShards));
     shards.back()->OnSnapshot(*snap, 0);
   }
   for (const auto& [id, addr] : clients) {
@@ -107,7 +109,9 @@ TEST(ClientLiveness, EachClientBelongsToExactlyOneShard) {
 }
 
 TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
-  RouteSnapshotBuilder b(HubPolicy{}, 8);
+  HubPolicy policy;
+  policy.client_timeout = 2 * kSec;
+  RouteSnapshotBuilder b(policy, 8);
   ClientSpec fixed;
   fixed.id = 3120001;
   fixed.addr = kAddrA;
@@ -123,7 +127,7 @@ TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
   ASSERT_TRUE(snap.client(0)->fixed) << "the builder copies ClientSpec::fixed";
   EXPECT_FALSE(snap.client(1)->fixed);
 
-  ClientLiveness l(0, 1, 2 * kSec);
+  ClientLiveness l(0, 1);
   l.OnSnapshot(snap, 0);
   EXPECT_EQ(Lost(l, 2 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}))
       << "only the ordinary client times out";
@@ -136,6 +140,18 @@ TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
   auto g2 = Snap({{3120001, kAddrA}}, 2);
   l.OnSnapshot(*g2, 7200 * kSec);
   EXPECT_EQ(Lost(l, 7202 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
+TEST(ClientLiveness, TimeoutComesFromTheSnapshotAndAReloadAppliesItToEveryClient) {
+  ClientLiveness l(0, 1);
+  auto g1 = Snap({{3120001, kAddrA}}, 1, 30 * kSec);
+  l.OnSnapshot(*g1, 0);
+  EXPECT_TRUE(Lost(l, 20 * kSec).empty());
+  // A reload shortens ping_time_s x max_missed: the same client, its clock kept, the new limit.
+  auto g2 = Snap({{3120001, kAddrA}}, 2, 10 * kSec);
+  l.OnSnapshot(*g2, 20 * kSec);
+  EXPECT_EQ(Lost(l, 20 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}))
+      << "silent since 0 s, and the limit is now 10 s";
 }
 
 }  // namespace

@@ -1,0 +1,43 @@
+// What the packet plane needs to know of the configuration, and nothing more (DESIGN.md §2): the
+// sizes of its tables, the listeners it opens, and how it reaches the network. dmrswitch-dp
+// fills it from the hub's configuration at start; everything a shard uses at run time besides
+// this (timers, rate limits, peers and which listener each uses ...) arrives from the control
+// plane in the routing snapshot. Changing any of these needs a restart of the dp.
+//
+// A plain struct with no defaults of its own: every field is set by dp_main from the parsed
+// configuration, whose key table holds the defaults (ctrlplane/config/keys.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::io {
+
+enum class PlaneMode : uint8_t { kKernel, kDpdk, kAfXdp };
+// Kernel mode: how datagrams reach their shard. kAuto tries the BPF reuseport program and falls
+// back to user-space steering.
+enum class KernelSteering : uint8_t { kAuto, kBpf, kUserspace };
+
+struct PlaneConfig {
+  PlaneMode mode;
+  uint32_t shards;           // hub.shards
+  uint32_t stream_capacity;  // hub.stream_capacity: streams each shard can track
+  uint32_t client_capacity;  // hbp.max_clients: client slots (liveness table, slot leases)
+  // route::kHbpListener (hbp.listen), then every distinct [[obp]] listen address in
+  // configuration order. In dpdk/afxdp mode only the ports matter (the hub owns one address).
+  std::vector<route::Endpoint> listeners;
+  std::string ring_prefix;  // names of the rings, pools and memzones of this plane
+  // kernel mode
+  KernelSteering steering;
+  // dpdk / afxdp mode
+  uint32_t address;  // the hub's IPv4 address on its ports (host order)
+  uint32_t tx_port;  // position among the probed ports that routed egress leaves by
+  std::optional<std::array<uint8_t, 6>> gateway_mac;
+};
+
+}  // namespace dmrswitch::io
