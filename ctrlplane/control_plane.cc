@@ -23,12 +23,6 @@ constexpr route::TimeNs kHeardFor = 24 * 3600 * route::kSec;
 constexpr size_t kMaxHeard = 200000;
 constexpr int kIdleWaitMs = 5;
 
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 nlohmann::json Percentiles(std::vector<uint64_t> v) {
   if (v.empty()) return {{"count", 0}};
   std::sort(v.begin(), v.end());
@@ -159,11 +153,11 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
 void ControlPlane::Run(const std::atomic<bool>& stop, std::atomic<bool>& reload, int wake_fd) {
   while (!stop.load()) {
     if (reload.exchange(false)) {
-      if (absl::Status st = Reload(io::RealtimeNs()); !st.ok()) {
+      if (absl::Status st = Reload(io::MonotonicNs()); !st.ok()) {
         spdlog::error("reload refused, running configuration kept: {}", std::string(st.message()));
       }
     }
-    Step(io::RealtimeNs());
+    Step(io::MonotonicNs());
     pollfd p{wake_fd, POLLIN, 0};
     if (poll(&p, wake_fd >= 0 ? 1 : 0, kIdleWaitMs) > 0) {
       uint64_t v;
@@ -286,7 +280,7 @@ void ControlPlane::OnMessage(uint32_t shard, const ipc::Message& m, route::TimeN
       events_.push_back(m.As<route::Event>());
       break;
     case ipc::MsgType::kPong:
-      pongs_.push_back(Pong{shard, m.As<ipc::Ping>(), MonotonicNs()});
+      pongs_.push_back(Pong{shard, m.As<ipc::Ping>(), io::MonotonicNs()});
       break;
     case ipc::MsgType::kSnapshotAck:
       publisher_.OnAck(shard, m.As<ipc::SnapshotAck>().generation);
@@ -612,7 +606,7 @@ nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
     for (uint32_t s = 0; s < n; ++s) {
       ipc::Message msgs[16];
       const unsigned got = ipc::ReceiveMessages(channels_[s].sup, msgs, 16);
-      for (unsigned i = 0; i < got; ++i) OnMessage(s, msgs[i], io::RealtimeNs());
+      for (unsigned i = 0; i < got; ++i) OnMessage(s, msgs[i], io::MonotonicNs());
     }
   };
 
@@ -621,13 +615,13 @@ nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
   rtt.reserve(pings);
   std::vector<bool> in_flight(n, false);
   uint32_t sent = 0;
-  uint64_t start = MonotonicNs();
+  uint64_t start = io::MonotonicNs();
   pongs_.clear();
-  while (rtt.size() < pings && MonotonicNs() - start < kGiveUpNs) {
+  while (rtt.size() < pings && io::MonotonicNs() - start < kGiveUpNs) {
     for (uint32_t s = 0; s < n && sent < pings; ++s) {
       if (in_flight[s]) continue;
       const ipc::Message m = ipc::Message::Make(ipc::MsgType::kPing, static_cast<uint8_t>(s),
-                                                ipc::Ping{sent, MonotonicNs()});
+                                                ipc::Ping{sent, io::MonotonicNs()});
       if (ipc::SendMessage(channels_[s].cmd, m)) {
         in_flight[s] = true;
         ++sent;
@@ -643,18 +637,18 @@ nlohmann::json ControlPlane::Probe(uint32_t pings, uint32_t publishes) {
 
   // Publish to ack: a new generation of the same state, until every shard acked it.
   std::vector<uint64_t> publish_to_ack;
-  start = MonotonicNs();
-  for (uint32_t i = 0; i < publishes && MonotonicNs() - start < kGiveUpNs; ++i) {
-    const route::TimeNs now = io::RealtimeNs();
+  start = io::MonotonicNs();
+  for (uint32_t i = 0; i < publishes && io::MonotonicNs() - start < kGiveUpNs; ++i) {
+    const route::TimeNs now = io::MonotonicNs();
     dirty_ = true;
     if (!Rebuild(now).ok()) break;
     const uint64_t generation = publisher_.generation();
-    const uint64_t t0 = MonotonicNs();
-    while (publisher_.acked_by_all() < generation && MonotonicNs() - start < kGiveUpNs) {
+    const uint64_t t0 = io::MonotonicNs();
+    while (publisher_.acked_by_all() < generation && io::MonotonicNs() - start < kGiveUpNs) {
       poll_sup();
       publisher_.Retry();
     }
-    if (publisher_.acked_by_all() >= generation) publish_to_ack.push_back(MonotonicNs() - t0);
+    if (publisher_.acked_by_all() >= generation) publish_to_ack.push_back(io::MonotonicNs() - t0);
   }
   next_rebuild_ = 0;
   return {{"ok", true},

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     cp::ControlPlane control(*config, config_path, shard_channels, channels->cp_cmd(),
                              channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
     std::string start_error;
-    if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
+    if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
       start_error = std::string(st.message());
       g_stop.store(true);
       rc = 1;

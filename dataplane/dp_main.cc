@@ -398,7 +398,7 @@ int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_
   for (uint32_t s = 0; s < config.hub.shards; ++s) channels.push_back(plane.channels().shard(s));
   cp::ControlPlane control(config, config_path, channels, plane.channels().cp_cmd(),
                            plane.channels().pool(), plane.wake_fds());
-  if (absl::Status st = control.Start(io::RealtimeNs()); !st.ok()) {
+  if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
     return Fail(std::string(st.message()));
   }
   if (absl::Status st = plane.Launch(); !st.ok()) return Fail(std::string(st.message()));

@@ -122,7 +122,7 @@ uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
                          c.epoch != neighbor_epoch_)) {
-    const route::TimeNs now = RealtimeNs();
+    const route::TimeNs now = loop_now_;
     std::optional<net::Mac> mac = neighbors_.Lookup(to.ip, now);
     if (!mac) mac = config_.gateway_mac;
     if (!mac) {
@@ -422,7 +422,8 @@ void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
     const uint64_t t0 = rte_rdtsc();
     const uint64_t rx_before = counters_.rx_packets;
-    const route::TimeNs now = RealtimeNs();
+    const route::TimeNs now = clock_.Now();
+    loop_now_ = now;
     runtime_.PollCommands(now);
     runtime_.PollFromControl();
     PollNeighbors(now);

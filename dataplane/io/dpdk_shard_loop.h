@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "dataplane/io/clock.h"
 #include "dataplane/io/shard_runtime.h"
 #include "dataplane/net/neighbor_table.h"
 #include "dataplane/net/packet.h"
@@ -140,6 +141,8 @@ class DpdkShardLoop final : public route::PacketSink {
   uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
   std::vector<CachedTemplate> templates_;
   DpdkShardLoopCounters counters_;
+  ShardClock clock_;
+  route::TimeNs loop_now_ = 0;  // this loop iteration's time, for Begin's neighbour lookups
   ShardRuntime runtime_;
 
   // Mbufs steered to each owner during one RX burst, enqueued together.

@@ -167,7 +167,7 @@ void KernelShardLoop::WaitForWork() {
 
 void KernelShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
-    const route::TimeNs now = RealtimeNs();
+    const route::TimeNs now = clock_.Now();
     unsigned work = runtime_.PollCommands(now) ? 1 : 0;
     work += runtime_.PollFromControl();
     work += PollSteered(now);

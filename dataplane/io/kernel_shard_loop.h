@@ -87,6 +87,7 @@ class KernelShardLoop final : public route::PacketSink {
   std::vector<std::unique_ptr<TxBatch>> tx_;  // by listener
   TxBatch* cur_ = nullptr;
   KernelShardLoopCounters counters_;
+  ShardClock clock_;
   ShardRuntime runtime_;
 
   // Receive buffers for one burst.

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "dataplane/io/clock.h"
 #include "dataplane/proto/hbp.h"
 
 namespace dmrswitch::io {
@@ -20,7 +21,9 @@ ShardRuntime::ShardRuntime(const RuntimeConfig& config, route::SlotLeases* lease
       control_pool_(control_pool),
       out_(out),
       core_(config.core, leases, out, &events_),
-      liveness_(config.index, config.nshards) {}
+      liveness_(config.index, config.nshards) {
+  core_.SetWallOffset(WallNs() - MonotonicNs());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Out
@@ -208,6 +211,8 @@ void ShardRuntime::SendHealth(route::TimeNs now, const IoTotals& io) {
 void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
   if (now >= next_expire_) {
     next_expire_ = now + kExpireEvery;
+    // FBP timestamps follow the wall clock, steps included, within one tick; no timer does.
+    core_.SetWallOffset(WallNs() - now);
     core_.Expire(now);
   }
   if (now >= next_health_) {

@@ -234,7 +234,11 @@ DropReason RoutingCore::CheckPeerIngress(const PeerInfo& peer, const Ingress& in
   }
   // FBP, in FreeDMR's order (PROTOCOL.md §2.2).
   const proto::DmreView& e = *in.dmre;
-  if (now > e.timestamp_ns && now - e.timestamp_ns > p.fbp_max_age) return DropReason::kFbpStale;
+  // DMRE timestamps are wall-clock time: the one comparison in the core that is not monotonic.
+  const TimeNs wall = WallOf(now);
+  if (wall > e.timestamp_ns && wall - e.timestamp_ns > p.fbp_max_age) {
+    return DropReason::kFbpStale;
+  }
   const unsigned digits = DecimalDigits(e.origin_server);
   if (digits < 4 || digits > 7) return DropReason::kFbpServerId;
   if (uint32_t{e.hops} + 1 > p.fbp_max_hops) return DropReason::kFbpHops;
@@ -664,7 +668,7 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
       proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, policy.server_id);
       proto::DmreTrailer t;
       t.version = p.version;
-      t.timestamp_ns = now;
+      t.timestamp_ns = WallOf(now);
       t.origin_server = s->origin_server;
       t.origin_repeater = s->origin_repeater;
       t.hops = static_cast<uint8_t>(s->source.is_peer() ? s->hops + 1 : 1);

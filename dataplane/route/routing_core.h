@@ -82,6 +82,12 @@ class RoutingCore {
   void Expire(TimeNs now);
 
   const RoutingCounters& counters() const { return counters_; }
+  // Wall-clock time minus the monotonic `now` the core is driven with (mod 2^64). FBP DMRE
+  // timestamps and their age check are the only wall-clock values in the core; the caller
+  // refreshes the offset on a timer, so a step of the wall clock changes FBP timestamps within a
+  // tick and nothing else.
+  void SetWallOffset(TimeNs offset) { wall_offset_ = offset; }
+  TimeNs WallOf(TimeNs now) const { return now + wall_offset_; }
   uint32_t live_streams() const;
   // Drain (DESIGN.md §7): while not admitting, new streams are dropped (DropReason::kDraining)
   // and live ones carry on to their end.
@@ -187,6 +193,7 @@ class RoutingCore {
   EventSink* events_;
   std::shared_ptr<const RouteSnapshot> snap_;
   bool admitting_ = true;
+  TimeNs wall_offset_ = 0;
   Table table_;
   RoutingCounters counters_;
   std::vector<uint8_t> keep_scratch_;  // SetSnapshot: destinations still routed, by client slot

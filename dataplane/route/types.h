@@ -6,7 +6,9 @@
 
 namespace dmrswitch::route {
 
-// Nanoseconds since the Unix epoch (FBP timestamps are wall-clock ns, PROTOCOL.md §2.2).
+// Monotonic nanoseconds (CLOCK_MONOTONIC in the hub): every timer of the core runs on it, so a
+// step of the wall clock moves none of them. The wall clock enters only as an offset
+// (RoutingCore::SetWallOffset) for FBP timestamps (PROTOCOL.md §2.2).
 using TimeNs = uint64_t;
 inline constexpr TimeNs kMs = 1'000'000;
 inline constexpr TimeNs kSec = 1'000 * kMs;

@@ -171,6 +171,11 @@ void World::Publish() {
   for (auto& s : shards_) s->SetSnapshot(*snap, now_);
 }
 
+void World::StepWallClock(int64_t by_ns) {
+  wall_offset_ += static_cast<TimeNs>(by_ns);
+  for (auto& s : shards_) s->SetWallOffset(wall_offset_);
+}
+
 void World::Advance(TimeNs dt) {
   now_ += dt;
   for (auto& s : shards_) s->Expire(now_);

@@ -131,6 +131,10 @@ class World {
   uint64_t generation() const { return generation_; }
 
   TimeNs now() const { return now_; }
+  // The wall clock as the shards see it (now() + the wall offset; equal to now() until a test
+  // steps it), and a step of it: every shard's wall offset changes, nothing else.
+  TimeNs wall() const { return now_ + wall_offset_; }
+  void StepWallClock(int64_t by_ns);
   // Moves the clock and runs every shard's timers.
   void Advance(TimeNs dt);
 
@@ -173,6 +177,7 @@ class World {
 
  private:
   TimeNs now_ = 1'700'000'000 * route::kSec;
+  TimeNs wall_offset_ = 0;
   uint64_t generation_ = 0;
   route::SlotLeases leases_;
   RecordingSink sink_;

@@ -677,6 +677,70 @@ TEST(Fbp, RelayedToOtherFbpPeersWithHopsPlusOneOriginPreserved) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Time: every timer runs on the monotonic clock; the wall clock only stamps and ages DMRE.
+
+constexpr int64_t kHour = 3600 * static_cast<int64_t>(kSec);
+constexpr int64_t kNinetyDays = 90 * 24 * kHour;
+
+TEST(WallClockStep, LocalCallsAndTheirTimersIgnoreStepsOfAnySize) {
+  for (const int64_t step : {kHour, -kHour, kNinetyDays, -kNinetyDays}) {
+    World w = ThreeOn91();
+    const auto call = Call(3120101, 91, 3120001, 0x7001, kTs2, 30);
+    size_t delivered = 0;
+    for (size_t i = 0; i < call.size(); ++i) {
+      if (i == 10) w.StepWallClock(step);
+      ASSERT_EQ(w.FromClient(0, call[i]), Verdict::kConsumed) << "frame " << i << " step " << step;
+      delivered += w.TakeSent().size();
+      w.Advance(60 * kMs);
+    }
+    EXPECT_EQ(delivered, 2 * call.size()) << "both other members get every frame";
+    bool ended = false;
+    for (const Event& e : w.TakeEvents()) {
+      EXPECT_NE(e.type, EventType::kStreamLost) << Describe(e);
+      ended |= e.type == EventType::kStreamEnded;
+    }
+    EXPECT_TRUE(ended);
+  }
+}
+
+TEST(WallClockStep, FbpTimestampsFollowTheWallClockAndAStepOnBothEndsIsAccepted) {
+  for (const int64_t step : {kHour, -kHour, kNinetyDays}) {
+    World w = Meshed();
+    const auto out = Call(3120101, 3100, 3120001, 0x7101, kTs2, 10);
+    const auto in = Call(2345678, 3100, 0, 0x7102, kTs1, 10);
+    for (size_t i = 0; i < out.size(); ++i) {
+      // Both ends are NTP-synchronised: the peer's clock steps with ours.
+      if (i == 4) w.StepWallClock(step);
+      ASSERT_EQ(w.FromClient(0, out[i]), Verdict::kConsumed);
+      const auto egress = BytesTo(w.TakeSent(), SystemRef::Peer(1));
+      ASSERT_EQ(egress.size(), 1u);
+      EXPECT_EQ(Hex(egress[0]), Hex(w.ExpectedDmre(out[i], 1, 3100, 310999, 3120001, 1, w.wall())))
+          << "DMRE carries the stepped wall clock, frame " << i << " step " << step;
+      ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, in[i], 234101, 0, 1, w.wall() - 20 * kMs)),
+                Verdict::kConsumed)
+          << "frame " << i << " step " << step;
+      w.TakeSent();
+      w.Advance(60 * kMs);
+    }
+    for (const Event& e : w.TakeEvents()) EXPECT_NE(e.type, EventType::kStreamLost) << Describe(e);
+  }
+}
+
+TEST(WallClockStep, DmreAgeIsMeasuredAgainstTheWallClock) {
+  World w = Meshed();
+  w.StepWallClock(kNinetyDays);
+  // A peer whose clock did not step is 90 days behind: its DMRE is stale (dropped, quenched).
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345678, 3100, 0, 0x7201, kTs1, 0)[0], 234101, 0, 1,
+                                     w.now())),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(route::DropReason::kFbpStale), 1u);
+  // One within fbp_max_age of our wall clock is fresh.
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345678, 3100, 0, 0x7202, kTs1, 0)[0], 234101, 0, 1,
+                                     w.wall() - kSec)),
+            Verdict::kConsumed);
+}
+
 TEST(Fbp, FirstSourceWinsFromTheFirstPacketAndTheOtherGetsOneBcsq) {
   World w = Meshed();
   const auto call = Call(2345678, 3100, 0, 0x5002, kTs1, 4);
