@@ -4,7 +4,7 @@
 // "separate" the dp runs EAL as a primary with shared hugepage memory, publishes its rings and
 // a PlaneInfo block, and dmrswitch-cp attaches to them as a secondary process.
 //
-//   dmrswitch-dp [--config FILE] [--print-default-config]
+//   dmrswitch-dp [--config FILE] [--print-default-config] [--print-config-keys]
 //
 // Without --config the embedded default runs: kernel mode on loopback (HBP 62031), so a hotspot
 // or DMRGateway on the same box can log in at once.
@@ -52,11 +52,13 @@ void OnSignal(int sig) {
 
 int Usage(const char* argv0, int rc) {
   std::fprintf(rc == 0 ? stdout : stderr,
-               "usage: %s [--config FILE] [--print-default-config]\n"
+               "usage: %s [--config FILE] [--print-default-config] [--print-config-keys]\n"
                "  --config FILE            the hub's TOML configuration (docs/config.md);\n"
                "                           without it the embedded default runs (kernel mode,\n"
                "                           HBP on 127.0.0.1:62031)\n"
-               "  --print-default-config   print the embedded default configuration and exit\n",
+               "  --print-default-config   print the embedded default configuration and exit\n"
+               "  --print-config-keys      print every configuration key: type, default, reload\n"
+               "                           class and what applies it (docs/config.md)\n",
                argv0);
   return rc;
 }
@@ -365,6 +367,14 @@ int main(int argc, char** argv) {
       config_path = a.substr(9);
     } else if (a == "--print-default-config") {
       std::fwrite(cp::DefaultConfigToml().data(), 1, cp::DefaultConfigToml().size(), stdout);
+      return 0;
+    } else if (a == "--print-config-keys") {
+      // The key table as docs/config.md's columns: key, type, default, reload, applier.
+      for (const cp::ConfigKey* k : cp::AllConfigKeys()) {
+        std::printf("%s\t%s\t%s\t%s\t%s\n", std::string(k->path).c_str(), cp::TypeText(*k).c_str(),
+                    cp::DefaultText(*k).c_str(), cp::ReloadText(*k).c_str(),
+                    std::string(cp::ApplierName(k->applier)).c_str());
+      }
       return 0;
     } else if (a == "--help" || a == "-h") {
       return Usage(argv[0], 0);

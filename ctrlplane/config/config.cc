@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -118,6 +119,7 @@ string_view TypeName(const toml::node& n) {
 struct Ctx {
   string source;
   string error;
+  std::vector<string>* keys_read = nullptr;  // every key path a reader asked for (tests)
 
   bool failed() const { return !error.empty(); }
   void FailText(string_view path, string_view value, string_view reason) {
@@ -149,6 +151,7 @@ class Table {
   const string& path() const { return path_; }
 
   const toml::node* Take(string_view key) {
+    if (ctx_->keys_read != nullptr) ctx_->keys_read->push_back(Path(key));
     if (t_ == nullptr) return nullptr;
     taken_.emplace_back(key);
     return t_->get(key);
@@ -254,13 +257,12 @@ const toml::node* ReadString(Table& t, string_view key, string* out, bool requir
 }
 
 template <typename E>
-const toml::node* ReadEnum(Table& t, string_view key,
-                           std::initializer_list<std::pair<string_view, E>> names, E* out) {
-  string s;
-  const toml::node* n = ReadString(t, key, &s);
+const toml::node* ReadEnum(Table& t, string_view key, EnumNames<E> names, E* out) {
+  string str;
+  const toml::node* n = ReadString(t, key, &str);
   if (n == nullptr) return nullptr;
   for (const auto& [name, value] : names) {
-    if (s == name) {
+    if (str == name) {
       *out = value;
       return n;
     }
@@ -404,6 +406,36 @@ void ReadTgList(Table& t, string_view key, std::vector<uint32_t>* out) {
   }
 }
 
+// --- Readers by key (keys.h): name, range and requiredness come from the key table ------------
+
+const toml::node* Read(Table& t, const ConfigKey& k, uint32_t* out) {
+  return ReadUint(t, k.name(), k.min, k.max, out, k.required);
+}
+const toml::node* Read(Table& t, const ConfigKey& k, double* out) {
+  return ReadNumber(t, k.name(), static_cast<double>(k.min), static_cast<double>(k.max), out);
+}
+const toml::node* Read(Table& t, const ConfigKey& k, bool* out) {
+  return ReadBool(t, k.name(), out);
+}
+const toml::node* Read(Table& t, const ConfigKey& k, string* out) {
+  return ReadString(t, k.name(), out, k.required);
+}
+template <typename E>
+const toml::node* Read(Table& t, const ConfigKey& k, EnumNames<E> names, E* out) {
+  return ReadEnum(t, k.name(), names, out);
+}
+const toml::node* Read(Table& t, const ConfigKey& k, route::Endpoint* out) {
+  return ReadEndpoint(t, k.name(), out, k.required, k.type == KeyType::kTarget);
+}
+bool IsRegAcl(const ConfigKey& k) { return k.path == keys::kAclReg.path; }
+void Read(Table& t, const ConfigKey& k, route::Acl* out) {
+  ReadAcl(t, k.name(), IsRegAcl(k) ? route::Acl::kRegMin : route::Acl::kSubTgMin,
+          IsRegAcl(k) ? route::Acl::kRegMax : route::Acl::kSubTgMax, out);
+}
+void Read(Table& t, const ConfigKey& k, std::vector<uint32_t>* out) {
+  ReadTgList(t, k.name(), out);
+}
+
 // Elements of an array of tables ([[key]]), each with its indexed path.
 template <typename F>
 void ForEachTable(Table& t, string_view key, F&& f) {
@@ -429,43 +461,47 @@ void ForEachTable(Table& t, string_view key, F&& f) {
 
 // --- Sections -----------------------------------------------------------------------------------
 
+// A string key whose value must be one of the key's `choices`.
+const toml::node* ReadChoice(Table& t, const ConfigKey& k, string* out) {
+  string v;
+  const toml::node* n = Read(t, k, &v);
+  if (n == nullptr) return nullptr;
+  string reason = "must be one of ";
+  string_view rest = k.choices;
+  bool first = true;
+  while (!rest.empty()) {
+    const size_t bar = rest.find('|');
+    const string_view choice = rest.substr(0, bar);
+    if (v == choice) {
+      *out = v;
+      return n;
+    }
+    reason += (first ? "" : ", ") + Quote(choice);
+    first = false;
+    rest = bar == string_view::npos ? string_view() : rest.substr(bar + 1);
+  }
+  t.ctx().Fail(t.Path(k.name()), n, reason);
+  return nullptr;
+}
+
 void ReadHub(Table& top, HubConfig& c) {
   Table t = top.Sub("hub");
   HubSection& h = c.hub;
-  ReadUint(t, "server_id", 0, kMaxU32, &h.server_id);
-  ReadEnum<HubMode>(
-      t, "mode",
-      {{"kernel", HubMode::kKernel}, {"dpdk", HubMode::kDpdk}, {"afxdp", HubMode::kAfXdp}},
-      &h.mode);
-  ReadUint(t, "shards", 1, 64, &h.shards);
-  ReadEnum<ControlPlaneMode>(
-      t, "control_plane",
-      {{"hosted", ControlPlaneMode::kHosted}, {"separate", ControlPlaneMode::kSeparate}},
-      &h.control_plane);
-  const toml::node* steering = ReadEnum<Steering>(
-      t, "steering",
-      {{"auto", Steering::kAuto}, {"bpf", Steering::kBpf}, {"userspace", Steering::kUserspace}},
-      &h.steering);
+  Read(t, keys::kHubServerId, &h.server_id);
+  Read(t, keys::kHubMode, EnumNames<HubMode>(kHubModeNames), &h.mode);
+  Read(t, keys::kHubShards, &h.shards);
+  Read(t, keys::kHubControlPlane, EnumNames<ControlPlaneMode>(kControlPlaneNames),
+       &h.control_plane);
+  const toml::node* steering =
+      Read(t, keys::kHubSteering, EnumNames<Steering>(kSteeringNames), &h.steering);
   if (steering != nullptr && h.steering != Steering::kAuto && h.mode != HubMode::kKernel) {
     t.ctx().Fail(t.Path("steering"), steering, "only applies to hub.mode = \"kernel\"");
   }
-  ReadUint(t, "status_interval_s", 1, 3600, &h.status_interval_s);
-  ReadUint(t, "stream_capacity", 64, 4194304, &h.stream_capacity);
-  string level;
-  const toml::node* n = ReadString(t, "log_level", &level);
-  if (n != nullptr) {
-    static constexpr string_view kLevels[] = {"trace", "debug",    "info", "warn",
-                                              "error", "critical", "off"};
-    if (std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
-      t.ctx().Fail(t.Path("log_level"), n,
-                   "must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", "
-                   "\"critical\", \"off\"");
-    } else {
-      h.log_level = level;
-    }
-  }
+  Read(t, keys::kHubStatusIntervalS, &h.status_interval_s);
+  Read(t, keys::kHubStreamCapacity, &h.stream_capacity);
+  ReadChoice(t, keys::kHubLogLevel, &h.log_level);
   string name;
-  if (const toml::node* rn = ReadString(t, "runtime_name", &name); rn != nullptr) {
+  if (const toml::node* rn = Read(t, keys::kHubRuntimeName, &name); rn != nullptr) {
     const bool valid =
         !name.empty() && name.size() <= 24 && std::all_of(name.begin(), name.end(), [](char ch) {
           return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
@@ -477,7 +513,7 @@ void ReadHub(Table& top, HubConfig& c) {
       h.runtime_name = name;
     }
   }
-  if (const toml::node* cs = ReadString(t, "ctl_socket", &h.ctl_socket); cs != nullptr) {
+  if (const toml::node* cs = Read(t, keys::kHubCtlSocket, &h.ctl_socket); cs != nullptr) {
     if (h.ctl_socket.size() >= 100) {
       t.ctx().Fail(t.Path("ctl_socket"), cs, "a Unix socket path must be shorter than 100 bytes");
     }
@@ -488,36 +524,34 @@ void ReadHub(Table& top, HubConfig& c) {
 void ReadHbp(Table& top, HubConfig& c) {
   Table t = top.Sub("hbp");
   HbpSection& h = c.hbp;
-  ReadEndpoint(t, "listen", &h.listen, false, false);
-  ReadString(t, "passphrase", &h.passphrase);
-  ReadBool(t, "allow_null_passphrase", &h.allow_null_passphrase);
+  Read(t, keys::kHbpListen, &h.listen);
+  Read(t, keys::kHbpPassphrase, &h.passphrase);
+  Read(t, keys::kHbpAllowNullPassphrase, &h.allow_null_passphrase);
   if (h.passphrase.empty() && !h.allow_null_passphrase) {
     t.ctx().FailText(t.Path("passphrase"), "\"\"",
                      "an empty passphrase needs hbp.allow_null_passphrase = true");
   }
-  ReadUint(t, "max_clients", 1, 1048576, &h.max_clients);
-  ReadUint(t, "ping_time_s", 1, 3600, &h.ping_time_s);
-  ReadUint(t, "max_missed", 1, 100, &h.max_missed);
-  ReadUint(t, "group_hangtime_s", 0, 600, &h.group_hangtime_s);
-  ReadNumber(t, "default_ua_timer_min", 0, 35791394, &h.default_ua_timer_min);
-  ReadBool(t, "single_mode", &h.single_mode);
-  ReadEnum<route::ActivateOn>(
-      t, "activate_on", {{"start", route::ActivateOn::kStart}, {"end", route::ActivateOn::kEnd}},
-      &h.activate_on);
-  ReadUint(t, "login_burst", 0, 100000, &h.login_burst);
-  ReadUint(t, "login_window_s", 1, 86400, &h.login_window_s);
-  ReadUint(t, "login_block_s", 1, 86400, &h.login_block_s);
-  ReadUint(t, "stream_timeout_ms", 0, 10000, &h.stream_timeout_ms);
-  ReadUint(t, "stream_lost_s", 1, 60, &h.stream_lost_s);
-  ReadUint(t, "stream_forget_s", 1, 3600, &h.stream_forget_s);
-  ReadUint(t, "max_stream_age_s", 1, 86400, &h.max_stream_age_s);
-  ReadUint(t, "rate_limit_after_packets", 0, 1000000, &h.rate_limit_after_packets);
-  ReadUint(t, "rate_limit_pps", 1, 1000000, &h.rate_limit_pps);
+  Read(t, keys::kHbpMaxClients, &h.max_clients);
+  Read(t, keys::kHbpPingTimeS, &h.ping_time_s);
+  Read(t, keys::kHbpMaxMissed, &h.max_missed);
+  Read(t, keys::kHbpGroupHangtimeS, &h.group_hangtime_s);
+  Read(t, keys::kHbpDefaultUaTimerMin, &h.default_ua_timer_min);
+  Read(t, keys::kHbpSingleMode, &h.single_mode);
+  Read(t, keys::kHbpActivateOn, EnumNames<route::ActivateOn>(kActivateOnNames), &h.activate_on);
+  Read(t, keys::kHbpLoginBurst, &h.login_burst);
+  Read(t, keys::kHbpLoginWindowS, &h.login_window_s);
+  Read(t, keys::kHbpLoginBlockS, &h.login_block_s);
+  Read(t, keys::kHbpStreamTimeoutMs, &h.stream_timeout_ms);
+  Read(t, keys::kHbpStreamLostS, &h.stream_lost_s);
+  Read(t, keys::kHbpStreamForgetS, &h.stream_forget_s);
+  Read(t, keys::kHbpMaxStreamAgeS, &h.max_stream_age_s);
+  Read(t, keys::kHbpRateLimitAfterPackets, &h.rate_limit_after_packets);
+  Read(t, keys::kHbpRateLimitPps, &h.rate_limit_pps);
   ForEachTable(t, "static", [&](Table& e, size_t i) {
     StaticTgs s;
-    const toml::node* client = ReadUint(e, "client", 1, kMaxU32, &s.client, true);
-    ReadTgList(e, "ts1", &s.ts[route::kTs1]);
-    ReadTgList(e, "ts2", &s.ts[route::kTs2]);
+    const toml::node* client = Read(e, keys::kStaticClient, &s.client);
+    Read(e, keys::kStaticTs1, &s.ts[route::kTs1]);
+    Read(e, keys::kStaticTs2, &s.ts[route::kTs2]);
     for (size_t j = 0; j < i && client != nullptr; ++j) {
       if (h.statics[j].client == s.client) {
         e.ctx().Fail(e.Path("client"), client,
@@ -529,18 +563,17 @@ void ReadHbp(Table& top, HubConfig& c) {
   });
   ForEachTable(t, "fixed_client", [&](Table& e, size_t i) {
     FixedClient f;
-    // 0xFFFFFFFF is the status-probe ID of RPTL, never a client.
-    const toml::node* id = ReadUint(e, "id", 1, kMaxU32 - 1, &f.id, true);
-    const toml::node* addr = ReadEndpoint(e, "address", &f.addr, true, true);
-    uint32_t slots = 3;
-    ReadUint(e, "slots", 1, 3, &slots);
+    const toml::node* id = Read(e, keys::kFixedId, &f.id);
+    const toml::node* addr = Read(e, keys::kFixedAddress, &f.addr);
+    uint32_t slots = keys::kFixedSlots.u32_default();
+    Read(e, keys::kFixedSlots, &slots);
     f.slots = static_cast<char>('0' + slots);
-    if (const toml::node* n = ReadString(e, "options", &f.options)) {
+    if (const toml::node* n = Read(e, keys::kFixedOptions, &f.options)) {
       // RPTO carries at most 300 bytes of options (PROTOCOL.md §1.2); the options grammar itself
       // is checked when the control plane applies them at start.
       if (f.options.size() > 300) e.ctx().Fail(e.Path("options"), n, "longer than 300 bytes");
     }
-    if (const toml::node* n = ReadString(e, "callsign", &f.callsign)) {
+    if (const toml::node* n = Read(e, keys::kFixedCallsign, &f.callsign)) {
       const bool printable = std::all_of(f.callsign.begin(), f.callsign.end(),
                                          [](char ch) { return ch > ' ' && ch < 0x7F; });
       if (f.callsign.size() > 8 || !printable) {
@@ -571,10 +604,10 @@ void ReadHbp(Table& top, HubConfig& c) {
 
 void ReadAclSection(Table& top, HubConfig& c) {
   Table t = top.Sub("acl");
-  ReadAcl(t, "reg", route::Acl::kRegMin, route::Acl::kRegMax, &c.acl.reg);
-  ReadAcl(t, "sub", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.sub);
-  ReadAcl(t, "tg_ts1", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.tg[route::kTs1]);
-  ReadAcl(t, "tg_ts2", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &c.acl.tg[route::kTs2]);
+  Read(t, keys::kAclReg, &c.acl.reg);
+  Read(t, keys::kAclSub, &c.acl.sub);
+  Read(t, keys::kAclTgTs1, &c.acl.tg[route::kTs1]);
+  Read(t, keys::kAclTgTs2, &c.acl.tg[route::kTs2]);
   t.Finish();
 }
 
@@ -588,7 +621,7 @@ bool ValidPeerName(string_view s) {
 void ReadObp(Table& top, HubConfig& c) {
   ForEachTable(top, "obp", [&](Table& t, size_t i) {
     ObpPeer p;
-    if (const toml::node* n = ReadString(t, "name", &p.name, true)) {
+    if (const toml::node* n = Read(t, keys::kObpName, &p.name)) {
       if (!ValidPeerName(p.name)) {
         t.ctx().Fail(t.Path("name"), n, "must be 1..64 characters of A-Z a-z 0-9 . _ -");
       }
@@ -599,10 +632,10 @@ void ReadObp(Table& top, HubConfig& c) {
         }
       }
     }
-    ReadEndpoint(t, "listen", &p.listen, true, false);
-    ReadEndpoint(t, "target", &p.target, true, true);
-    ReadUint(t, "network_id", 1, kMaxU32, &p.network_id, true);
-    if (const toml::node* n = ReadString(t, "passphrase", &p.passphrase, true)) {
+    Read(t, keys::kObpListen, &p.listen);
+    Read(t, keys::kObpTarget, &p.target);
+    Read(t, keys::kObpNetworkId, &p.network_id);
+    if (const toml::node* n = Read(t, keys::kObpPassphrase, &p.passphrase)) {
       if (p.passphrase.empty() || p.passphrase.size() > proto::kObpKeyBytes) {
         t.ctx().Fail(t.Path("passphrase"), n,
                      "must be 1..20 bytes (the OpenBridge key is the passphrase NUL-padded to 20 "
@@ -610,7 +643,7 @@ void ReadObp(Table& top, HubConfig& c) {
       }
     }
     uint32_t version = p.version;
-    if (const toml::node* n = t.Take("version")) {
+    if (const toml::node* n = t.Take(keys::kObpVersion.name())) {
       const auto* v = n->as_integer();
       if (v == nullptr) {
         t.ctx().TypeError(t.Path("version"), *n, "an integer");
@@ -621,25 +654,24 @@ void ReadObp(Table& top, HubConfig& c) {
       }
     }
     p.version = static_cast<uint8_t>(version);
+    // keys::kObpRelay's default follows the version: FBP has hop counts and source quench
+    // against loops, classic OBP has neither.
     p.relay = p.version == 5;
-    ReadEnum<route::PeerIdMode>(
-        t, "id_mode",
-        {{"freedmr", route::PeerIdMode::kFreeDmr}, {"hblink3", route::PeerIdMode::kHblink3}},
-        &p.id_mode);
-    ReadBool(t, "relax_checks", &p.relax_checks);
-    ReadBool(t, "relay", &p.relay);
-    ReadBool(t, "use_acl", &p.use_acl);
-    ReadAcl(t, "sub_acl", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &p.sub_acl);
-    ReadAcl(t, "tgid_acl", route::Acl::kSubTgMin, route::Acl::kSubTgMax, &p.tgid_acl);
-    ReadUint(t, "keepalive_s", 1, 3600, &p.keepalive_s);
-    if (const toml::node* n = ReadUint(t, "dead_after_s", 1, 86400, &p.dead_after_s)) {
+    Read(t, keys::kObpIdMode, EnumNames<route::PeerIdMode>(kIdModeNames), &p.id_mode);
+    Read(t, keys::kObpRelaxChecks, &p.relax_checks);
+    Read(t, keys::kObpRelay, &p.relay);
+    Read(t, keys::kObpUseAcl, &p.use_acl);
+    Read(t, keys::kObpSubAcl, &p.sub_acl);
+    Read(t, keys::kObpTgidAcl, &p.tgid_acl);
+    Read(t, keys::kObpKeepaliveS, &p.keepalive_s);
+    if (const toml::node* n = Read(t, keys::kObpDeadAfterS, &p.dead_after_s)) {
       if (p.dead_after_s <= p.keepalive_s) {
         t.ctx().Fail(t.Path("dead_after_s"), n,
                      "must be greater than " + t.Path("keepalive_s") + " (" +
                          std::to_string(p.keepalive_s) + ")");
       }
     }
-    ReadUint(t, "bcve_interval_s", 1, 86400, &p.bcve_interval_s);
+    Read(t, keys::kObpBcveIntervalS, &p.bcve_interval_s);
     c.obp.push_back(std::move(p));
   });
 }
@@ -647,7 +679,7 @@ void ReadObp(Table& top, HubConfig& c) {
 void ReadDpdk(Table& top, HubConfig& c) {
   Table t = top.Sub("dpdk");
   c.dpdk.present = t.present();
-  if (const toml::node* n = t.Take("eal_args")) {
+  if (const toml::node* n = t.Take(keys::kDpdkEalArgs.name())) {
     const auto* a = n->as_array();
     if (a == nullptr) {
       t.ctx().TypeError(t.Path("eal_args"), *n, "an array of strings");
@@ -664,7 +696,8 @@ void ReadDpdk(Table& top, HubConfig& c) {
   }
   string addr;
   const bool needed = c.hub.mode != HubMode::kKernel;
-  if (const toml::node* n = ReadString(t, "address", &addr, needed && t.present())) {
+  if (const toml::node* n =
+          ReadString(t, keys::kDpdkAddress.name(), &addr, needed && t.present())) {
     const std::optional<uint32_t> ip = ParseIpv4(addr);
     if (!ip) {
       t.ctx().Fail(t.Path("address"), n, "must be an IPv4 address \"a.b.c.d\"");
@@ -674,9 +707,9 @@ void ReadDpdk(Table& top, HubConfig& c) {
       c.dpdk.address = *ip;
     }
   }
-  ReadUint(t, "tx_port", 0, 31, &c.dpdk.tx_port);
+  Read(t, keys::kDpdkTxPort, &c.dpdk.tx_port);
   string gateway;
-  if (const toml::node* n = ReadString(t, "gateway_mac", &gateway)) {
+  if (const toml::node* n = Read(t, keys::kDpdkGatewayMac, &gateway)) {
     unsigned b[6];
     char tail = 0;
     if (std::sscanf(gateway.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
@@ -698,8 +731,8 @@ void ReadDpdk(Table& top, HubConfig& c) {
 
 void ReadFbp(Table& top, HubConfig& c) {
   Table t = top.Sub("fbp");
-  ReadUint(t, "max_hops", 1, 255, &c.fbp.max_hops);
-  ReadUint(t, "max_age_s", 1, 3600, &c.fbp.max_age_s);
+  Read(t, keys::kFbpMaxHops, &c.fbp.max_hops);
+  Read(t, keys::kFbpMaxAgeS, &c.fbp.max_age_s);
   t.Finish();
 }
 
@@ -815,8 +848,28 @@ string_view SteeringName(Steering s) {
   return "?";
 }
 
+route::Acl DefaultAcl(const ConfigKey& k) {
+  absl::StatusOr<route::Acl> acl = route::Acl::Parse(
+      string(k.text_default), IsRegAcl(k) ? route::Acl::kRegMin : route::Acl::kSubTgMin,
+      IsRegAcl(k) ? route::Acl::kRegMax : route::Acl::kSubTgMax);
+  // keys_test parses every default; a broken one must not pass silently here either.
+  if (!acl.ok()) std::abort();
+  return *std::move(acl);
+}
+
+route::Endpoint DefaultEndpoint(const ConfigKey& k) {
+  const std::optional<route::Endpoint> e = ParseEndpoint(k.text_default);
+  if (!e) std::abort();
+  return *e;
+}
+
 absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_name) {
-  Ctx ctx{string(source_name), {}};
+  return ParseConfig(toml_text, source_name, nullptr);
+}
+
+absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_name,
+                                      std::vector<string>* keys_read) {
+  Ctx ctx{string(source_name), {}, keys_read};
   toml::table root;
   try {
     root = toml::parse(toml_text, source_name);

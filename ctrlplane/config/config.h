@@ -11,11 +11,14 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ctrlplane/config/keys.h"
 #include "dataplane/route/acl.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
@@ -28,96 +31,124 @@ enum class ControlPlaneMode : uint8_t { kHosted, kSeparate };
 // back to user-space steering.
 enum class Steering : uint8_t { kAuto, kBpf, kUserspace };
 
+// The TOML spellings of the enums (their keys' `choices` list the same names; a test checks).
+template <typename E>
+using EnumNames = std::span<const std::pair<std::string_view, E>>;
+inline constexpr std::pair<std::string_view, HubMode> kHubModeNames[] = {
+    {"kernel", HubMode::kKernel}, {"dpdk", HubMode::kDpdk}, {"afxdp", HubMode::kAfXdp}};
+inline constexpr std::pair<std::string_view, ControlPlaneMode> kControlPlaneNames[] = {
+    {"hosted", ControlPlaneMode::kHosted}, {"separate", ControlPlaneMode::kSeparate}};
+inline constexpr std::pair<std::string_view, Steering> kSteeringNames[] = {
+    {"auto", Steering::kAuto}, {"bpf", Steering::kBpf}, {"userspace", Steering::kUserspace}};
+inline constexpr std::pair<std::string_view, route::ActivateOn> kActivateOnNames[] = {
+    {"start", route::ActivateOn::kStart}, {"end", route::ActivateOn::kEnd}};
+inline constexpr std::pair<std::string_view, route::PeerIdMode> kIdModeNames[] = {
+    {"freedmr", route::PeerIdMode::kFreeDmr}, {"hblink3", route::PeerIdMode::kHblink3}};
+
+// The value of enum key `k`'s default (a key whose default names no value does not compile).
+template <typename E, size_t N>
+consteval E EnumDefault(const ConfigKey& k, const std::pair<std::string_view, E> (&names)[N]) {
+  for (const auto& [name, value] : names) {
+    if (name == k.text_default) return value;
+  }
+  throw "the key's default is not one of the enum's names";
+}
+// Defaults of the other kinds of key, parsed from the table's text (tests check they parse).
+route::Acl DefaultAcl(const ConfigKey& k);
+route::Endpoint DefaultEndpoint(const ConfigKey& k);
+
 // [hub]
 struct HubSection {
-  uint32_t server_id = 0;  // 4-byte ID put on OpenBridge/FBP; required (non-zero) with peers
-  HubMode mode = HubMode::kKernel;
-  uint32_t shards = 2;  // 1..64
-  ControlPlaneMode control_plane = ControlPlaneMode::kHosted;
-  Steering steering = Steering::kAuto;
-  uint32_t status_interval_s = 5;    // status/statistics reporting period
-  uint32_t stream_capacity = 16384;  // concurrent streams per shard
-  std::string log_level = "info";    // trace|debug|info|warn|error|critical|off (spdlog names)
+  uint32_t server_id = keys::kHubServerId.u32_default();  // required (non-zero) with peers
+  HubMode mode = EnumDefault(keys::kHubMode, kHubModeNames);
+  uint32_t shards = keys::kHubShards.u32_default();
+  ControlPlaneMode control_plane = EnumDefault(keys::kHubControlPlane, kControlPlaneNames);
+  Steering steering = EnumDefault(keys::kHubSteering, kSteeringNames);
+  uint32_t status_interval_s = keys::kHubStatusIntervalS.u32_default();
+  uint32_t stream_capacity = keys::kHubStreamCapacity.u32_default();  // per shard
+  std::string log_level{keys::kHubLogLevel.text_default};             // spdlog level names
   // control_plane = "separate": the name the dp and the cp share (the EAL --file-prefix, unless
   // dpdk.eal_args has one). Two hubs on one box need two names.
-  std::string runtime_name = "dmrswitch";
+  std::string runtime_name{keys::kHubRuntimeName.text_default};
   // Unix socket of dmrswitch-ctl (drain, resume, status). "" = the default: in separate mode
   // /run/dmrswitch/<EalFilePrefix>.sock (the runtime name), in hosted mode none.
-  std::string ctl_socket;
+  std::string ctl_socket{keys::kHubCtlSocket.text_default};
 };
 
 // [[hbp.static]]: server-side static TGs of one client.
 struct StaticTgs {
-  uint32_t client = 0;
+  uint32_t client = 0;          // required
   std::vector<uint32_t> ts[2];  // by timeslot index (route::kTs1, route::kTs2)
+  bool operator==(const StaticTgs&) const = default;
 };
 
 // [[hbp.fixed_client]]: a client that is logged in from the hub's start, at a fixed address, as
 // if it had completed RPTL/RPTK/RPTC (and RPTO with `options`), and is never dropped for missing
 // keepalives (a repeater behind a fixed link, or a pcap load generator that cannot log in).
 struct FixedClient {
-  uint32_t id = 0;
-  route::Endpoint addr;  // its source address: the only one its DMRD and RPTL are accepted from
-  char slots = '3';      // RPTC slots character: '1', '2' or '3'
-  std::string options;   // RPTO options string applied at start ("" = none)
-  std::string callsign;  // RPTC callsign, for reports (at most 8 characters)
+  uint32_t id = 0;       // required
+  route::Endpoint addr;  // required: the only address its DMRD and RPTL are accepted from
+  char slots = static_cast<char>('0' + keys::kFixedSlots.int_default);  // RPTC slots character
+  std::string options{keys::kFixedOptions.text_default};    // RPTO options applied at start
+  std::string callsign{keys::kFixedCallsign.text_default};  // RPTC callsign, for reports
 
   bool operator==(const FixedClient&) const = default;
 };
 
 // [hbp]: the Homebrew master.
 struct HbpSection {
-  route::Endpoint listen{0, 62031};  // 0.0.0.0:62031
-  std::string passphrase;            // empty + allow_null_passphrase: any RPTK is accepted
-  bool allow_null_passphrase = true;
-  uint32_t max_clients = 10000;
-  uint32_t ping_time_s = 10;
-  uint32_t max_missed = 3;
-  uint32_t group_hangtime_s = 5;
-  double default_ua_timer_min = 10;  // 0 = never time out; fractions allowed (0.5 = 30 s)
-  bool single_mode = true;
-  route::ActivateOn activate_on = route::ActivateOn::kStart;
+  route::Endpoint listen = DefaultEndpoint(keys::kHbpListen);
+  std::string passphrase{keys::kHbpPassphrase.text_default};  // empty + allow_null: any RPTK
+  bool allow_null_passphrase = keys::kHbpAllowNullPassphrase.bool_default;
+  uint32_t max_clients = keys::kHbpMaxClients.u32_default();
+  uint32_t ping_time_s = keys::kHbpPingTimeS.u32_default();
+  uint32_t max_missed = keys::kHbpMaxMissed.u32_default();
+  uint32_t group_hangtime_s = keys::kHbpGroupHangtimeS.u32_default();
+  // 0 = never time out; fractions allowed (0.5 = 30 s)
+  double default_ua_timer_min = keys::kHbpDefaultUaTimerMin.number_default;
+  bool single_mode = keys::kHbpSingleMode.bool_default;
+  route::ActivateOn activate_on = EnumDefault(keys::kHbpActivateOn, kActivateOnNames);
   // Login rate limit per source IP: more than login_burst RPTL within login_window_s blocks the
   // address for login_block_s (its datagrams are dropped unanswered).
-  uint32_t login_burst = 20;
-  uint32_t login_window_s = 60;
-  uint32_t login_block_s = 300;
+  uint32_t login_burst = keys::kHbpLoginBurst.u32_default();
+  uint32_t login_window_s = keys::kHbpLoginWindowS.u32_default();
+  uint32_t login_block_s = keys::kHbpLoginBlockS.u32_default();
   // Stream timers (hub-wide: they apply to peer streams too).
-  uint32_t stream_timeout_ms = 360;  // same-TG collision window after a call
-  uint32_t stream_lost_s = 5;        // silence that ends a stream without terminator
-  uint32_t stream_forget_s = 10;     // how long an ended stream ID is remembered (loops)
-  uint32_t max_stream_age_s = 180;   // a longer transmission is cut
+  uint32_t stream_timeout_ms = keys::kHbpStreamTimeoutMs.u32_default();  // collision window
+  uint32_t stream_lost_s = keys::kHbpStreamLostS.u32_default();          // silence ends a stream
+  uint32_t stream_forget_s = keys::kHbpStreamForgetS.u32_default();      // ended IDs remembered
+  uint32_t max_stream_age_s = keys::kHbpMaxStreamAgeS.u32_default();     // longer ones are cut
   // Rate limit per stream: more than rate_limit_after_packets packets and over rate_limit_pps.
-  uint32_t rate_limit_after_packets = 18;
-  uint32_t rate_limit_pps = 25;
+  uint32_t rate_limit_after_packets = keys::kHbpRateLimitAfterPackets.u32_default();
+  uint32_t rate_limit_pps = keys::kHbpRateLimitPps.u32_default();
   std::vector<StaticTgs> statics;          // [[hbp.static]], at most one entry per client
   std::vector<FixedClient> fixed_clients;  // [[hbp.fixed_client]], unique IDs and addresses
 };
 
 // [acl]: global access lists (PROTOCOL.md §3.9), FreeDMR defaults.
 struct AclSection {
-  route::Acl reg = route::Acl::PermitAll();       // login (REG_ACL), IDs 1..2^32-1
-  route::Acl sub = *route::Acl::Parse("DENY:1");  // rf_src (SUB_ACL)
-  route::Acl tg[2] = {route::Acl::PermitAll(), route::Acl::PermitAll()};  // TGID_TS1/TS2_ACL
+  route::Acl reg = DefaultAcl(keys::kAclReg);  // login (REG_ACL), IDs 1..2^32-1
+  route::Acl sub = DefaultAcl(keys::kAclSub);  // rf_src (SUB_ACL)
+  route::Acl tg[2] = {DefaultAcl(keys::kAclTgTs1), DefaultAcl(keys::kAclTgTs2)};  // by timeslot
 };
 
 // [[obp]]: one OpenBridge (v1) or FreeBridge (v5) peer.
 struct ObpPeer {
-  std::string name;  // unique; 1..64 of [A-Za-z0-9._-]
-  route::Endpoint listen;
-  route::Endpoint target;
-  uint32_t network_id = 0;
-  std::string passphrase;  // 1..20 bytes (the key is the NUL-padded 20-byte passphrase)
-  uint8_t version = 5;     // 1 = classic OBP (HMAC-SHA1), 5 = FBP DMRE (BLAKE2b)
-  route::PeerIdMode id_mode = route::PeerIdMode::kFreeDmr;
-  bool relax_checks = true;
-  bool relay = true;  // default: true for version 5, false for version 1
-  bool use_acl = false;
-  route::Acl sub_acl = *route::Acl::Parse("DENY:1");
-  route::Acl tgid_acl = route::Acl::PermitAll();
-  uint32_t keepalive_s = 10;      // BCKA period (v5)
-  uint32_t dead_after_s = 60;     // no BCKA or traffic this long: the peer is dead (v5)
-  uint32_t bcve_interval_s = 60;  // at most one BCVE per this period
+  std::string name;         // required, unique; 1..64 of [A-Za-z0-9._-]
+  route::Endpoint listen;   // required
+  route::Endpoint target;   // required
+  uint32_t network_id = 0;  // required
+  std::string passphrase;   // required: 1..20 bytes (the key is the NUL-padded passphrase)
+  uint8_t version = static_cast<uint8_t>(keys::kObpVersion.int_default);  // 1 = OBP, 5 = FBP
+  route::PeerIdMode id_mode = EnumDefault(keys::kObpIdMode, kIdModeNames);
+  bool relax_checks = keys::kObpRelaxChecks.bool_default;
+  bool relay = true;  // keys::kObpRelay: follows the version unless set (ReadObp)
+  bool use_acl = keys::kObpUseAcl.bool_default;
+  route::Acl sub_acl = DefaultAcl(keys::kObpSubAcl);
+  route::Acl tgid_acl = DefaultAcl(keys::kObpTgidAcl);
+  uint32_t keepalive_s = keys::kObpKeepaliveS.u32_default();         // BCKA period (v5)
+  uint32_t dead_after_s = keys::kObpDeadAfterS.u32_default();        // silent: dead (v5)
+  uint32_t bcve_interval_s = keys::kObpBcveIntervalS.u32_default();  // BCVE at most this often
   // Derived: index into HubConfig::obp_listeners, and whether other peers share that listener
   // (they are told apart by source address, i.e. their target endpoint).
   uint32_t listener = 0;
@@ -128,8 +159,8 @@ struct ObpPeer {
 struct DpdkSection {
   bool present = false;
   std::vector<std::string> eal_args;
-  uint32_t address = 0;  // IPv4, host byte order
-  uint32_t tx_port = 0;  // position (among the probed ports) of the port egress leaves by
+  uint32_t address = 0;  // IPv4, host byte order; required in dpdk/afxdp mode
+  uint32_t tx_port = keys::kDpdkTxPort.u32_default();  // position among the probed ports
   // Next hop for destinations whose MAC was never learned (a router in front of the hub, or a
   // replayed load whose listeners never send): used instead of ARP when set.
   bool has_gateway_mac = false;
@@ -138,8 +169,8 @@ struct DpdkSection {
 
 // [fbp]
 struct FbpSection {
-  uint32_t max_hops = 10;  // 1..255
-  uint32_t max_age_s = 5;  // DMRE older than this is dropped (+ BCSQ)
+  uint32_t max_hops = keys::kFbpMaxHops.u32_default();
+  uint32_t max_age_s = keys::kFbpMaxAgeS.u32_default();  // older DMRE is dropped (+ BCSQ)
 };
 
 struct HubConfig {
@@ -158,6 +189,10 @@ struct HubConfig {
 absl::StatusOr<HubConfig> LoadConfigFile(const std::string& path);
 // Parses TOML text; `source_name` prefixes error messages (normally the file name).
 absl::StatusOr<HubConfig> ParseConfig(std::string_view toml_text, std::string_view source_name);
+// The same, recording every key path the parser asked for in `keys_read` (tests check them
+// against the key table).
+absl::StatusOr<HubConfig> ParseConfig(std::string_view toml_text, std::string_view source_name,
+                                      std::vector<std::string>* keys_read);
 // The embedded default configuration (docs/config.md shows it verbatim).
 std::string_view DefaultConfigToml();
 

@@ -951,109 +951,6 @@ passphrase = "other"
   EXPECT_TRUE(s[1].tg_acl.Permits(91));
 }
 
-// --- Reload -------------------------------------------------------------------------------------
-
-struct RestartCase {
-  const char* name;
-  const char* from;  // appended to the base configuration
-  const char* to;
-  bool restart;
-  const char* why;  // substring of the explanation ("" when no restart)
-};
-
-void PrintTo(const RestartCase& c, std::ostream* os) { *os << c.name; }
-
-class RestartTest : public ::testing::TestWithParam<RestartCase> {};
-
-TEST_P(RestartTest, Decides) {
-  const RestartCase& rc = GetParam();
-  const HubConfig a = MustParse(rc.from);
-  const HubConfig b = MustParse(rc.to);
-  std::string why = "stale";
-  EXPECT_EQ(RequiresRestart(a, b, &why), rc.restart) << why;
-  if (rc.restart) {
-    EXPECT_THAT(why, HasSubstr(rc.why));
-  } else {
-    EXPECT_EQ(why, "");
-  }
-  EXPECT_EQ(RequiresRestart(a, b, nullptr), rc.restart);
-}
-
-#define HUB "[hub]\nserver_id = 310999\n"
-#define OBP(name, listen, target, extra)                                      \
-  "[[obp]]\nname = \"" name "\"\nlisten = \"" listen "\"\ntarget = \"" target \
-  "\"\nnetwork_id = 2\npassphrase = \"k\"\n" extra
-
-const RestartCase kRestartCases[] = {
-    {"same", HUB, HUB, false, ""},
-    {"shards", HUB, HUB "shards = 4\n", true, "hub.shards 2 -> 4"},
-    {"mode", HUB "[dpdk]\naddress = \"10.0.0.1\"\n",
-     HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\n", true, "hub.mode kernel -> dpdk"},
-    {"control_plane", HUB, HUB "control_plane = \"separate\"\n", true,
-     "hub.control_plane hosted -> separate"},
-    {"steering", HUB, HUB "steering = \"bpf\"\n", true, "hub.steering auto -> bpf"},
-    {"stream_capacity", HUB, HUB "stream_capacity = 100\n", true,
-     "hub.stream_capacity 16384 -> 100"},
-    {"two_at_once", HUB, HUB "shards = 1\n[hbp]\nmax_clients = 20\n", true,
-     "hub.shards 2 -> 1; hbp.max_clients 10000 -> 20"},
-    {"server_id_and_logging", HUB,
-     "[hub]\nserver_id = 1\nlog_level = \"debug\"\n"
-     "status_interval_s = 9\n",
-     false, ""},
-    {"hbp_listen", HUB, HUB "[hbp]\nlisten = \"127.0.0.1:62031\"\n", true,
-     "hbp.listen 0.0.0.0:62031 -> 127.0.0.1:62031"},
-    {"max_clients", HUB, HUB "[hbp]\nmax_clients = 20\n", true, "hbp.max_clients 10000 -> 20"},
-    {"hbp_runtime", HUB "[hbp]\npassphrase = \"a\"\n",
-     HUB "[hbp]\npassphrase = \"b\"\nping_time_s = 20\nmax_missed = 5\ngroup_hangtime_s = 3\n"
-         "default_ua_timer_min = 30\nsingle_mode = false\nactivate_on = \"end\"\n"
-         "login_burst = 3\nstream_timeout_ms = 100\nstream_lost_s = 2\nmax_stream_age_s = 60\n"
-         "rate_limit_pps = 30\n[[hbp.static]]\nclient = 1\nts1 = [91]\n[acl]\nsub = \"DENY:2\"\n"
-         "[fbp]\nmax_hops = 3\n",
-     false, ""},
-    {"peer_added_new_listener", HUB, HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""), true,
-     "obp listen addresses [] -> [127.0.0.1:62035]"},
-    {"peer_added_shared_listener", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
-     HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", "")
-         OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""),
-     false, ""},
-    {"peer_removed_listener_kept",
-     HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", "")
-         OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""),
-     HUB OBP("b", "127.0.0.1:62035", "127.0.0.1:62037", ""), false, ""},
-    {"peer_runtime_settings", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
-     "[hub]\nserver_id = 310999\n[[obp]]\nname = \"renamed\"\nlisten = \"127.0.0.1:62035\"\n"
-     "target = \"192.0.2.1:1\"\nnetwork_id = 3\npassphrase = \"new\"\nversion = 1\n"
-     "use_acl = true\ntgid_acl = \"PERMIT:91\"\nkeepalive_s = 5\ndead_after_s = 30\n",
-     false, ""},
-    {"peer_listen_moved", HUB OBP("a", "127.0.0.1:62035", "127.0.0.1:62036", ""),
-     HUB OBP("a", "127.0.0.1:62045", "127.0.0.1:62036", ""), true,
-     "obp listen addresses [127.0.0.1:62035] -> [127.0.0.1:62045]"},
-    {"dpdk_args_in_kernel_mode", HUB "[dpdk]\neal_args = [\"a\"]\n",
-     HUB "[dpdk]\neal_args = [\"b\"]\n", false, ""},
-    {"dpdk_args", HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\neal_args = [\"a\"]\n",
-     HUB "mode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\neal_args = [\"b\"]\n", true,
-     "dpdk.eal_args [\"a\"] -> [\"b\"]"},
-    {"dpdk_address", HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.1\"\n",
-     HUB "mode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.2\"\n", true,
-     "dpdk.address 10.0.0.1 -> 10.0.0.2"},
-    {"fixed_client_added", HUB, HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n",
-     true, "hbp.fixed_client [] -> [7@198.18.1.1:1]"},
-    {"fixed_client_options_changed",
-     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\noptions = \"TS2=91\"\n",
-     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\noptions = \"TS2=92\"\n", true,
-     "hbp.fixed_client [7@198.18.1.1:1] -> [7@198.18.1.1:1]"},
-    {"fixed_client_same",
-     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n[[hbp.static]]\nclient = 7\n",
-     HUB "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n[[hbp.static]]\nclient = 7\n"
-         "ts2 = [91]\n",
-     false, ""},
-};
-
-INSTANTIATE_TEST_SUITE_P(All, RestartTest, ::testing::ValuesIn(kRestartCases),
-                         [](const ::testing::TestParamInfo<RestartCase>& info) {
-                           return std::string(info.param.name);
-                         });
-
 // --- Files and documentation --------------------------------------------------------------------
 
 std::string TempPath(const char* name) {
@@ -1086,9 +983,10 @@ TEST(ConfigTest, LoadConfigFileNamesTheFile) {
   EXPECT_THAT(std::string(c.status().message()), StartsWith(path + ": cannot open"));
 }
 
-// docs/config.md, or "" when the test runs outside meson (no DMRSWITCH_SOURCE_ROOT).
+// docs/config.md (meson passes DMRSWITCH_SOURCE_ROOT; without it the test fails, never skips).
 std::string ReadDoc() {
   const char* root = std::getenv("DMRSWITCH_SOURCE_ROOT");
+  EXPECT_NE(root, nullptr) << "DMRSWITCH_SOURCE_ROOT is not set (run the test through meson)";
   if (root == nullptr) return "";
   std::ifstream in(std::string(root) + "/docs/config.md");
   EXPECT_TRUE(in.good()) << root << "/docs/config.md is missing";
@@ -1098,72 +996,8 @@ std::string ReadDoc() {
 }
 
 TEST(ConfigTest, DocsShowTheDefaultConfigVerbatim) {
-  if (std::getenv("DMRSWITCH_SOURCE_ROOT") == nullptr) GTEST_SKIP() << "no source root";
   const std::string doc = ReadDoc();
   EXPECT_THAT(doc, HasSubstr("```toml\n" + std::string(DefaultConfigToml()) + "```\n"));
-}
-
-TEST(ConfigTest, DocsNameEveryKey) {
-  if (std::getenv("DMRSWITCH_SOURCE_ROOT") == nullptr) GTEST_SKIP() << "no source root";
-  const std::string doc = ReadDoc();
-  const char* keys[] = {"hub.server_id",
-                        "hub.mode",
-                        "hub.shards",
-                        "hub.control_plane",
-                        "hub.steering",
-                        "hub.status_interval_s",
-                        "hub.stream_capacity",
-                        "hub.log_level",
-                        "hbp.listen",
-                        "hbp.passphrase",
-                        "hbp.allow_null_passphrase",
-                        "hbp.max_clients",
-                        "hbp.ping_time_s",
-                        "hbp.max_missed",
-                        "hbp.group_hangtime_s",
-                        "hbp.default_ua_timer_min",
-                        "hbp.single_mode",
-                        "hbp.activate_on",
-                        "hbp.login_burst",
-                        "hbp.login_window_s",
-                        "hbp.login_block_s",
-                        "hbp.stream_timeout_ms",
-                        "hbp.stream_lost_s",
-                        "hbp.stream_forget_s",
-                        "hbp.max_stream_age_s",
-                        "hbp.rate_limit_after_packets",
-                        "hbp.rate_limit_pps",
-                        "hbp.static[].client",
-                        "hbp.static[].ts1",
-                        "hbp.static[].ts2",
-                        "acl.reg",
-                        "acl.sub",
-                        "acl.tg_ts1",
-                        "acl.tg_ts2",
-                        "obp[].name",
-                        "obp[].listen",
-                        "obp[].target",
-                        "obp[].network_id",
-                        "obp[].passphrase",
-                        "obp[].version",
-                        "obp[].id_mode",
-                        "obp[].relax_checks",
-                        "obp[].relay",
-                        "obp[].use_acl",
-                        "obp[].sub_acl",
-                        "obp[].tgid_acl",
-                        "obp[].keepalive_s",
-                        "obp[].dead_after_s",
-                        "obp[].bcve_interval_s",
-                        "dpdk.eal_args",
-                        "dpdk.address",
-                        "fbp.max_hops",
-                        "fbp.max_age_s"};
-  for (const char* key : keys) {
-    std::string needle = "`";  // (built by appends: gcc 12 -O3 misreads "`" + string + "`")
-    needle.append(key).push_back('`');
-    EXPECT_THAT(doc, HasSubstr(needle)) << key;
-  }
 }
 
 }  // namespace
