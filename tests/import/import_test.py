@@ -7,8 +7,9 @@ from the fixtures directory so that the report names files as given) and checks
       cp::ParseConfig read, which must agree with tomllib,
   (c) the report on standard error, line by line, and the exit status (0 = converted fully,
       1 = items not carried over, 2 = input error with nothing on standard output).
-meson runs it (suite `import`) with DMRSWITCH_IMPORT, DMRSWITCH_CONFIG_CHECK and IMPORT_FIXTURES
-in the environment.
+It also checks that docs/migrating-from-freedmr.md shows the importer's output verbatim. meson
+runs it (suite `import`) with DMRSWITCH_IMPORT, DMRSWITCH_CONFIG_CHECK, IMPORT_FIXTURES and
+DMRSWITCH_SOURCE_ROOT in the environment.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import unittest
 IMPORT = os.environ["DMRSWITCH_IMPORT"]
 CONFIG_CHECK = os.environ["DMRSWITCH_CONFIG_CHECK"]
 FIXTURES = os.environ["IMPORT_FIXTURES"]
+SOURCE_ROOT = os.environ["DMRSWITCH_SOURCE_ROOT"]
 
 LOST, NOTE = ": not carried over: ", ": note: "
 
@@ -648,6 +650,26 @@ class WrittenForTheTestTest(ImportTestCase):
             "[OBP-1]\nMODE: OPENBRIDGE\nENABLED: True\nPORT: 62044\nNETWORK_ID: 1\n"
             "PASSPHRASE: k\nTARGET_IP: 198.18.7.1\nTARGET_PORT: 62044\nUSE_ACL: True\n"), 1)
         self.assertEqual(config["obp"][0]["sub_acl"], "PERMIT:ALL")
+
+
+class MigrationGuideTest(unittest.TestCase):
+    """The worked example of docs/migrating-from-freedmr.md is the importer's real output."""
+
+    def fenced_block_after(self, text: str, marker: str) -> str:
+        start = text.index(marker)
+        fence = text.index("```", start)
+        body = text.index("\n", fence) + 1
+        return text[body:text.index("```", body)]
+
+    def test_worked_example_is_verbatim(self) -> None:
+        with open(os.path.join(SOURCE_ROOT, "docs", "migrating-from-freedmr.md"),
+                  encoding="utf-8") as f:
+            guide = f.read()
+        run = run_import("docker.cfg")
+        self.assertEqual(self.fenced_block_after(guide, "<!-- example: docker.cfg output -->"),
+                         run.toml)
+        self.assertEqual(self.fenced_block_after(guide, "<!-- example: docker.cfg report -->"),
+                         "".join(line + "\n" for line in run.report))
 
 
 if __name__ == "__main__":
