@@ -15,6 +15,8 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # reporting tests: promtool and a real prometheus (ctrlplane/report)
+  prometheus
 )
 
 missing=()
