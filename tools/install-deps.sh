@@ -12,11 +12,11 @@ packages=(
   libbpf-dev libxdp-dev bpftool linux-libc-dev iproute2
   # libraries
   libabsl-dev libspdlog-dev libfmt-dev libssl-dev
-  libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev libmosquitto-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # reporting tests: promtool and a real prometheus (ctrlplane/report)
-  prometheus
+  # reporting tests: promtool and a real prometheus, a real MQTT broker (ctrlplane/report)
+  prometheus mosquitto
 )
 
 missing=()
