@@ -149,7 +149,7 @@ absl::StatusOr<std::unique_ptr<HblinkFeedFormat>> HblinkFeedFormat::Create(
   }
   std::unique_ptr<HblinkFeedFormat> format(new HblinkFeedFormat(std::move(options)));
   HubState empty;
-  empty.hub.default_ts1_static = "0";
+  empty.hub.default_ts1_static.push_back('0');  // worst case: with _default_options
   size_t size = EncodePickle(format->ConfigDict(empty, SIZE_MAX)).size() + 1;
   if (size > format->options_.max_message) {
     return absl::InvalidArgumentError(absl::StrFormat(
