@@ -206,7 +206,15 @@ void FeedServer::Run() {
         (state_changed && now - last_snapshot >= options_.min_snapshot_interval)) {
       last_snapshot = now;
       state_changed = false;
-      for (Connection& c : conns) snapshot_to(c);
+      if (state && !conns.empty()) {
+        // Formatted once for everyone: a 10,000-client snapshot is not cheap.
+        messages.clear();
+        format_->Snapshot(*state, NowUnixNs(), &messages);
+        for (Connection& c : conns) {
+          for (const std::string& m : messages) enqueue(c, m);
+          counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
     }
     counters_.trimmed.store(format_->trimmed(), std::memory_order_relaxed);
 

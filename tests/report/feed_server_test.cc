@@ -128,6 +128,31 @@ TEST(FeedServer, ConfigRequestGetsASnapshotAndNoSecretIsSent) {
   close(fd);
 }
 
+TEST(FeedServer, PeriodicSnapshotsAndSoonAfterAStateChange) {
+  FeedServerOptions options;
+  options.snapshot_interval = milliseconds(300);
+  options.min_snapshot_interval = milliseconds(50);
+  auto server = StartPickleServer(options);
+  ASSERT_TRUE(server);
+  server->SetState(SampleState(1));
+  int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  // The snapshot at connect, then at least two periodic ones.
+  auto periodic = ReadNetstrings(fd, 6, milliseconds(5000));
+  ASSERT_EQ(periodic.size(), 6u);
+  for (size_t i = 0; i < periodic.size(); i += 2) EXPECT_EQ(periodic[i][0], '\x01');
+  // A new state (a second client) shows up in the next CONFIG_SND.
+  server->SetState(SampleState(2));
+  bool seen = false;
+  for (int i = 0; i < 10 && !seen; ++i) {
+    for (const std::string& m : ReadNetstrings(fd, 2, milliseconds(1000))) {
+      seen |= m[0] == '\x01' && m.find(BigEndian(3100002, 4)) != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(seen);
+  close(fd);
+}
+
 TEST(FeedServer, ConnectionsBeyondTheLimitAreRefused) {
   FeedServerOptions options;
   options.max_connections = 2;
