@@ -10,6 +10,7 @@
 // allocated when the first snapshot arrives.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -31,16 +32,27 @@ class ClientLiveness {
   void OnSnapshot(const RouteSnapshot& snap, TimeNs now) {
     timeout_ = snap.policy().client_timeout;
     if (entries_.size() < snap.client_capacity()) entries_.resize(snap.client_capacity());
-    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
-      const ClientInfo* c = snap.client(slot);
-      Entry& e = entries_[slot];
-      if (c == nullptr || !Owns(c->id)) {
-        e = Entry{};
-        continue;
+    chunks_.resize(snap.client_chunks(), nullptr);
+    for (uint32_t i = 0; i < snap.client_chunks(); ++i) {
+      // A chunk shared with the previous generation holds the same clients: nothing to do. (That
+      // generation is alive until this shard acks the new one, so no other chunk can have taken
+      // its address.)
+      const ClientChunk* chunk = snap.client_chunk(i);
+      if (seen_ && chunk == chunks_[i]) continue;
+      chunks_[i] = chunk;
+      const uint32_t end = std::min<uint32_t>((i + 1) * kClientChunkSlots, entries_.size());
+      for (uint32_t slot = i * kClientChunkSlots; slot < end; ++slot) {
+        const ClientInfo* c = snap.client(slot);
+        Entry& e = entries_[slot];
+        if (c == nullptr || !Owns(c->id)) {
+          e = Entry{};
+          continue;
+        }
+        if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false, false};
+        e.fixed = c->fixed;
       }
-      if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false, false};
-      e.fixed = c->fixed;
     }
+    seen_ = true;
   }
 
   // A keepalive from `from` for client `id`: true if the client is ours, logged in, and spoke
@@ -78,6 +90,8 @@ class ClientLiveness {
   uint32_t nshards_;
   TimeNs timeout_ = 0;
   std::vector<Entry> entries_;
+  std::vector<const ClientChunk*> chunks_;  // of the last snapshot
+  bool seen_ = false;
 };
 
 }  // namespace dmrswitch::route

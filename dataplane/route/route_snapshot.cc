@@ -14,6 +14,22 @@ std::span<const uint8_t> AsBytes(const std::array<uint8_t, proto::kObpKeyBytes>&
   return {a.data(), a.size()};
 }
 
+// Pieces are counted by the roots (a Conference by the conference partitions) that use them and
+// freed with the last one — on the control plane's thread only.
+template <class T>
+void Retain(const T* p) {
+  if (p != nullptr) ++p->refs;
+}
+template <class T>
+void Release(const T* p) {
+  if (p != nullptr && --p->refs == 0) delete p;
+}
+void Release(const ConferencePart* p) {
+  if (p == nullptr || --p->refs != 0) return;
+  for (const auto& e : p->by_tg) Release(e.value);
+  delete p;
+}
+
 template <class K, class V>
 FrozenMap<K, V> Freeze(const absl::flat_hash_map<K, V>& m) {
   return FrozenMap<K, V>(std::vector<std::pair<K, V>>(m.begin(), m.end()));
@@ -37,61 +53,188 @@ PeerInfo::PeerInfo(const PeerSpec& spec)
       hmac(AsBytes(proto::ObpKeyFromPassphrase(spec.passphrase))),
       blake2b(AsBytes(proto::ObpKeyFromPassphrase(spec.passphrase))) {}
 
-RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key) const {
+// ---------------------------------------------------------------------------------------------
+// RouteSnapshot
+
+RouteSnapshot::~RouteSnapshot() {
+  Release(policy_);
+  Release(peers_);
+  Release(no_members_);
+  for (const ClientChunk* c : clients_) Release(c);
+  for (const IdPart* p : id_parts_) Release(p);
+  for (const IdPart* p : prefix_parts_) Release(p);
+  for (const ConferencePart* p : conferences_) Release(p);
+  for (const SubscriberPart* p : subscribers_) Release(p);
+}
+
+void RouteSnapshot::Retain() const {
+  route::Retain(policy_);
+  route::Retain(peers_);
+  route::Retain(no_members_);
+  for (const ClientChunk* c : clients_) route::Retain(c);
+  for (const IdPart* p : id_parts_) route::Retain(p);
+  for (const IdPart* p : prefix_parts_) route::Retain(p);
+  for (const ConferencePart* p : conferences_) route::Retain(p);
+  for (const SubscriberPart* p : subscribers_) route::Retain(p);
+}
+
+void RouteSnapshot::RecountPieces(std::span<const RouteSnapshot* const> roots) {
+  // Zero every piece reachable from the roots, then count again: one per root that uses it, and
+  // one per distinct conference partition for each conference.
+  absl::flat_hash_set<const ConferencePart*> parts;
+  const auto zero_root = [&](const RouteSnapshot& r) {
+    const auto zero = [](const SnapshotPiece* p) {
+      if (p != nullptr) p->refs = 0;
+    };
+    zero(r.policy_);
+    zero(r.peers_);
+    zero(r.no_members_);
+    for (const ClientChunk* c : r.clients_) zero(c);
+    for (const IdPart* p : r.id_parts_) zero(p);
+    for (const IdPart* p : r.prefix_parts_) zero(p);
+    for (const SubscriberPart* p : r.subscribers_) zero(p);
+    for (const ConferencePart* p : r.conferences_) {
+      zero(p);
+      if (p == nullptr) continue;
+      parts.insert(p);
+      for (const auto& e : p->by_tg) zero(e.value);
+    }
+  };
+  for (const RouteSnapshot* r : roots) zero_root(*r);
+  for (const RouteSnapshot* r : roots) r->Retain();
+  for (const ConferencePart* p : parts) {
+    for (const auto& e : p->by_tg) route::Retain(e.value);
+  }
+}
+
+RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key, const MemberEntry& e) const {
   const auto slot = static_cast<uint32_t>(key >> 32);
   const auto ts = static_cast<uint8_t>((key >> 24) & 1);
   const auto tg_on_client = static_cast<uint32_t>(key & 0xFFFFFF);
-  // TG 9 cannot be subscribed to: on TS2 it is a dial link, whose TG the client record names.
-  if (ts == kTs2 && tg_on_client == kDialTg) {
-    return Membership{slot, ts, clients_[slot].dial_tg, MemberKind::kDial, 0};
+  if (e.kind == MemberKind::kDial) {
+    // TG 9 cannot be subscribed to: on TS2 it is a dial link, whose TG the client record names.
+    return Membership{slot, ts, client(slot)->dial_tg, MemberKind::kDial, 0};
   }
-  if (const TimeNs* expiry = ua_expiry_.find(key); expiry != nullptr) {
-    return Membership{slot, ts, tg_on_client, MemberKind::kUserActivated, *expiry};
-  }
-  return Membership{slot, ts, tg_on_client, MemberKind::kStatic, 0};
+  return Membership{slot, ts, tg_on_client, e.kind, e.ua_expires_at};
 }
 
+// ---------------------------------------------------------------------------------------------
+// RouteSnapshotBuilder: changes
+
 RouteSnapshotBuilder::RouteSnapshotBuilder(HubPolicy policy, uint32_t client_capacity)
-    : snap_(new RouteSnapshot()) {
-  snap_->policy_ = std::move(policy);
-  snap_->clients_.resize(client_capacity);
+    : capacity_(client_capacity),
+      policy_(std::move(policy)),
+      slots_(client_capacity),
+      ids_(RouteSnapshot::kIdParts),
+      tgs_(RouteSnapshot::kConferenceParts),
+      prefixes_(RouteSnapshot::kIdParts),
+      locations_(RouteSnapshot::kSubscriberParts) {}
+
+// The last generation (last_) holds every piece the builder shares, the empty conference too.
+RouteSnapshotBuilder::~RouteSnapshotBuilder() = default;
+
+absl::Status RouteSnapshotBuilder::CheckSlot(uint32_t slot) const {
+  if (slot >= capacity_) {
+    return absl::OutOfRangeError(
+        absl::StrCat("client slot ", slot, " is beyond the capacity of ", capacity_));
+  }
+  return absl::OkStatus();
+}
+
+void RouteSnapshotBuilder::MarkClient(uint32_t slot) {
+  dirty_chunks_.insert(slot / kClientChunkSlots);
+}
+
+void RouteSnapshotBuilder::MarkConference(uint32_t tg) { dirty_tgs_.insert(tg); }
+
+void RouteSnapshotBuilder::IndexId(uint32_t id, uint32_t slot, bool add) {
+  const uint32_t part = RouteSnapshot::PartOf(id, RouteSnapshot::kIdParts);
+  if (add) {
+    ids_[part][id] = slot;
+  } else {
+    ids_[part].erase(id);
+  }
+  dirty_id_parts_.insert(part);
+  // Unit data for a 7-digit subscriber ID reaches a hotspot with that ID or a 9-digit ID made of
+  // it and a 2-digit suffix (PROTOCOL.md §3.8). A client's own ID always finds it, and wins over
+  // another client's prefix; of several prefixed IDs the lowest slot wins.
+  const auto update = [&](uint32_t key, auto&& change) {
+    const uint32_t p = RouteSnapshot::PartOf(key, RouteSnapshot::kIdParts);
+    PrefixEntry& e = prefixes_[p][key];
+    change(e);
+    if (e.exact < 0 && e.prefixed.empty()) prefixes_[p].erase(key);
+    dirty_prefix_parts_.insert(p);
+  };
+  update(id, [&](PrefixEntry& e) { e.exact = add ? int64_t{slot} : -1; });
+  if (id >= 100000000) {
+    update(id / 100, [&](PrefixEntry& e) {
+      if (add) {
+        e.prefixed.insert(slot);
+      } else {
+        e.prefixed.erase(slot);
+      }
+    });
+  }
 }
 
 absl::Status RouteSnapshotBuilder::AddClient(uint32_t slot, const ClientSpec& spec) {
-  if (slot >= snap_->clients_.size()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("client slot ", slot, " is beyond the capacity of ", snap_->clients_.size()));
-  }
+  if (absl::Status st = CheckSlot(slot); !st.ok()) return st;
   if (spec.id == 0) return absl::InvalidArgumentError("client ID 0 is not valid");
-  if (snap_->clients_[slot].present) {
+  if (slots_[slot].info.present) {
     return absl::AlreadyExistsError(absl::StrCat("client slot ", slot, " is already in use"));
   }
-  if (!client_by_id_.emplace(spec.id, slot).second) {
+  return SetClient(slot, spec);
+}
+
+absl::Status RouteSnapshotBuilder::SetClient(uint32_t slot, const ClientSpec& spec) {
+  if (absl::Status st = CheckSlot(slot); !st.ok()) return st;
+  if (spec.id == 0) return absl::InvalidArgumentError("client ID 0 is not valid");
+  const uint32_t part = RouteSnapshot::PartOf(spec.id, RouteSnapshot::kIdParts);
+  if (auto it = ids_[part].find(spec.id); it != ids_[part].end() && it->second != slot) {
     return absl::AlreadyExistsError(absl::StrCat("client ID ", spec.id, " is already present"));
   }
-  ClientInfo& c = snap_->clients_[slot];
+  Slot& s = slots_[slot];
+  if (s.info.present && s.info.id != spec.id) RemoveClient(slot);
+  if (!s.info.present) IndexId(spec.id, slot, true);
+  ClientInfo& c = s.info;
   c.present = true;
   c.id = spec.id;
   c.addr = spec.addr;
   c.slot_mask = spec.slot_mask;
+  c.dial_tg = s.dial;
   c.fixed = spec.fixed;
   c.use_acl = spec.use_acl;
   c.sub_acl = spec.sub_acl;
   c.tg_acl[0] = spec.tg_acl[0];
   c.tg_acl[1] = spec.tg_acl[1];
-  // Unit data for a 7-digit subscriber ID reaches a hotspot with that ID or a 9-digit ID made of
-  // it and a 2-digit suffix (PROTOCOL.md §3.8). A client's own ID always finds it, and wins over
-  // another client's prefix.
-  client_by_prefix_.insert_or_assign(spec.id, slot);
-  if (spec.id >= 100000000) client_by_prefix_.emplace(spec.id / 100, slot);
+  MarkClient(slot);
+  // Its conferences carry its address and ID: every one of them changes.
+  for (const auto& [tg, m] : s.in_conferences) MarkConference(tg);
+  UpdateConferences(slot);
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> RouteSnapshotBuilder::AddPeer(const PeerSpec& spec) {
-  if (snap_->peers_.size() >= kMaxPeers) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("at most ", kMaxPeers, " OpenBridge/FBP peers are supported"));
-  }
+void RouteSnapshotBuilder::RemoveClient(uint32_t slot) {
+  if (slot >= capacity_ || !slots_[slot].info.present) return;
+  Slot& s = slots_[slot];
+  IndexId(s.info.id, slot, false);
+  s.info = ClientInfo{};
+  s.restart.clear();
+  s.members.clear();
+  s.dial = 0;
+  UpdateConferences(slot);
+  MarkClient(slot);
+}
+
+void RouteSnapshotBuilder::SetClientRestart(uint32_t slot, std::span<const uint8_t> bytes) {
+  if (slot >= capacity_) return;
+  slots_[slot].restart.assign(bytes.begin(), bytes.end());
+  MarkClient(slot);
+}
+
+namespace {
+
+absl::Status CheckPeer(const PeerSpec& spec) {
   if (spec.version != 1 && spec.version != 4 && spec.version != 5) {
     return absl::InvalidArgumentError(
         absl::StrCat("peer \"", spec.name, "\": version ", spec.version, " is not 1, 4 or 5"));
@@ -100,15 +243,10 @@ absl::StatusOr<uint32_t> RouteSnapshotBuilder::AddPeer(const PeerSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("peer \"", spec.name, "\": an OpenBridge passphrase is required"));
   }
-  snap_->peers_.emplace_back(spec);
-  return static_cast<uint32_t>(snap_->peers_.size() - 1);
+  return absl::OkStatus();
 }
 
-absl::Status RouteSnapshotBuilder::Subscribe(uint32_t slot, unsigned ts, uint32_t tg,
-                                             MemberKind kind, TimeNs ua_expires_at) {
-  if (slot >= snap_->clients_.size() || !snap_->clients_[slot].present) {
-    return absl::NotFoundError(absl::StrCat("no client in slot ", slot));
-  }
+absl::Status CheckMember(unsigned ts, uint32_t tg, MemberKind kind) {
   if (ts > kTs2) return absl::InvalidArgumentError(absl::StrCat("timeslot index ", ts));
   if (!IsUserActivatableTg(tg)) {
     return absl::InvalidArgumentError(absl::StrCat("TG ", tg, " cannot be subscribed to"));
@@ -116,94 +254,350 @@ absl::Status RouteSnapshotBuilder::Subscribe(uint32_t slot, unsigned ts, uint32_
   if (kind == MemberKind::kDial) {
     return absl::InvalidArgumentError("use SetDial for dial-a-TG links");
   }
-  const uint64_t key = RouteSnapshot::MemberKey(slot, ts, tg);
-  if (!membership_.insert(key).second) return absl::OkStatus();  // already a member
-  if (kind == MemberKind::kUserActivated) ua_expiry_[key] = ua_expires_at;
-  members_by_tg_[tg].push_back(Member{slot, static_cast<uint8_t>(ts), tg});
+  return absl::OkStatus();
+}
+
+absl::Status CheckDial(uint32_t tg) {
+  if (tg != 0 && !IsDialableTg(tg)) {
+    return absl::InvalidArgumentError(absl::StrCat("TG ", tg, " cannot be dialled"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<uint32_t> RouteSnapshotBuilder::AddPeer(const PeerSpec& spec) {
+  if (peers_.size() >= kMaxPeers) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("at most ", kMaxPeers, " OpenBridge/FBP peers are supported"));
+  }
+  if (absl::Status st = CheckPeer(spec); !st.ok()) return st;
+  peers_.push_back(spec);
+  peers_dirty_ = true;
+  return static_cast<uint32_t>(peers_.size() - 1);
+}
+
+absl::Status RouteSnapshotBuilder::SetPeers(std::span<const PeerSpec> peers) {
+  if (peers.size() > kMaxPeers) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("at most ", kMaxPeers, " OpenBridge/FBP peers are supported"));
+  }
+  for (const PeerSpec& p : peers) {
+    if (absl::Status st = CheckPeer(p); !st.ok()) return st;
+  }
+  peers_.assign(peers.begin(), peers.end());
+  peers_dirty_ = true;
+  return absl::OkStatus();
+}
+
+void RouteSnapshotBuilder::SetPolicy(HubPolicy policy) {
+  policy_ = std::move(policy);
+  policy_dirty_ = true;
+}
+
+absl::Status RouteSnapshotBuilder::Subscribe(uint32_t slot, unsigned ts, uint32_t tg,
+                                             MemberKind kind, TimeNs ua_expires_at) {
+  if (slot >= capacity_ || !slots_[slot].info.present) {
+    return absl::NotFoundError(absl::StrCat("no client in slot ", slot));
+  }
+  if (absl::Status st = CheckMember(ts, tg, kind); !st.ok()) return st;
+  Slot& s = slots_[slot];
+  for (const MemberSpec& m : s.members) {
+    if (m.ts == ts && m.tg == tg) return absl::OkStatus();  // already a member
+  }
+  s.members.push_back(MemberSpec{static_cast<uint8_t>(ts), tg, kind,
+                                 kind == MemberKind::kUserActivated ? ua_expires_at : 0});
+  UpdateConferences(slot);
+  MarkClient(slot);
   return absl::OkStatus();
 }
 
 absl::Status RouteSnapshotBuilder::SetDial(uint32_t slot, uint32_t tg) {
-  if (slot >= snap_->clients_.size() || !snap_->clients_[slot].present) {
+  if (slot >= capacity_ || !slots_[slot].info.present) {
     return absl::NotFoundError(absl::StrCat("no client in slot ", slot));
   }
-  if (tg != 0 && !IsDialableTg(tg)) {
-    return absl::InvalidArgumentError(absl::StrCat("TG ", tg, " cannot be dialled"));
-  }
-  snap_->clients_[slot].dial_tg = tg;
+  if (absl::Status st = CheckDial(tg); !st.ok()) return st;
+  Slot& s = slots_[slot];
+  s.dial = tg;
+  s.info.dial_tg = tg;
+  UpdateConferences(slot);
+  MarkClient(slot);
   return absl::OkStatus();
 }
 
-void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot,
-                                                 unsigned ts) {
-  subscribers_[rf_src] = RouteSnapshot::Location{client_slot, static_cast<uint8_t>(ts)};
+absl::Status RouteSnapshotBuilder::SetMemberships(uint32_t slot,
+                                                  std::span<const MemberSpec> members,
+                                                  uint32_t dial_tg) {
+  if (slot >= capacity_ || !slots_[slot].info.present) {
+    return absl::NotFoundError(absl::StrCat("no client in slot ", slot));
+  }
+  for (const MemberSpec& m : members) {
+    if (absl::Status st = CheckMember(m.ts, m.tg, m.kind); !st.ok()) return st;
+  }
+  if (absl::Status st = CheckDial(dial_tg); !st.ok()) return st;
+  Slot& s = slots_[slot];
+  std::vector<MemberSpec> kept;
+  for (const MemberSpec& m : members) {
+    const bool seen = std::any_of(kept.begin(), kept.end(), [&](const MemberSpec& k) {
+      return k.ts == m.ts && k.tg == m.tg;
+    });
+    if (seen) continue;
+    MemberSpec copy = m;
+    if (copy.kind != MemberKind::kUserActivated) copy.ua_expires_at = 0;
+    kept.push_back(copy);
+  }
+  if (kept == s.members && s.dial == dial_tg) return absl::OkStatus();
+  s.members = std::move(kept);
+  s.dial = dial_tg;
+  s.info.dial_tg = dial_tg;
+  UpdateConferences(slot);
+  MarkClient(slot);
+  return absl::OkStatus();
+}
+
+void RouteSnapshotBuilder::UpdateConferences(uint32_t slot) {
+  Slot& s = slots_[slot];
+  std::vector<std::pair<uint32_t, ConfMember>> now;
+  if (s.info.present) {
+    for (const MemberSpec& m : s.members) {
+      if (m.ts == kTs2 && s.dial != 0 && m.tg == s.dial) continue;  // the dial link replaces it
+      if ((s.info.slot_mask & (1u << m.ts)) == 0) continue;  // the client has no such timeslot
+      now.emplace_back(m.tg, ConfMember{slot, m.ts, m.tg});
+    }
+    if (s.dial != 0 && (s.info.slot_mask & (1u << kTs2)) != 0) {
+      now.emplace_back(s.dial, ConfMember{slot, static_cast<uint8_t>(kTs2), kDialTg});
+    }
+  }
+  std::sort(now.begin(), now.end());
+  std::vector<std::pair<uint32_t, ConfMember>> before = std::move(s.in_conferences);
+  std::sort(before.begin(), before.end());
+  std::vector<std::pair<uint32_t, ConfMember>> gone, added;
+  std::set_difference(before.begin(), before.end(), now.begin(), now.end(),
+                      std::back_inserter(gone));
+  std::set_difference(now.begin(), now.end(), before.begin(), before.end(),
+                      std::back_inserter(added));
+  for (const auto& [tg, m] : gone) {
+    auto it = members_by_tg_.find(tg);
+    if (it == members_by_tg_.end()) continue;
+    it->second.erase(m);
+    if (it->second.empty()) {
+      members_by_tg_.erase(it);
+      tgs_[RouteSnapshot::PartOf(tg, RouteSnapshot::kConferenceParts)].erase(tg);
+    }
+    MarkConference(tg);
+  }
+  for (const auto& [tg, m] : added) {
+    members_by_tg_[tg].insert(m);
+    tgs_[RouteSnapshot::PartOf(tg, RouteSnapshot::kConferenceParts)].insert(tg);
+    MarkConference(tg);
+  }
+  s.in_conferences = std::move(now);
+}
+
+void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts,
+                                                 TimeNs heard_at) {
+  const uint32_t part = RouteSnapshot::PartOf(rf_src, RouteSnapshot::kSubscriberParts);
+  locations_[part][rf_src] = Location{client_slot, static_cast<uint8_t>(ts), heard_at};
+  dirty_subscriber_parts_.insert(part);
+}
+
+void RouteSnapshotBuilder::RemoveSubscriberLocation(uint32_t rf_src) {
+  const uint32_t part = RouteSnapshot::PartOf(rf_src, RouteSnapshot::kSubscriberParts);
+  if (locations_[part].erase(rf_src) != 0) dirty_subscriber_parts_.insert(part);
 }
 
 void RouteSnapshotBuilder::SetControlState(std::span<const uint8_t> bytes) {
-  snap_->control_state_.assign(bytes.begin(), bytes.end());
+  control_state_.assign(bytes.begin(), bytes.end());
+  control_dirty_ = true;
+}
+
+bool RouteSnapshotBuilder::dirty() const {
+  return last_ == nullptr || policy_dirty_ || peers_dirty_ || control_dirty_ ||
+         !dirty_chunks_.empty() || !dirty_id_parts_.empty() || !dirty_prefix_parts_.empty() ||
+         !dirty_tgs_.empty() || !dirty_subscriber_parts_.empty();
+}
+
+// ---------------------------------------------------------------------------------------------
+// RouteSnapshotBuilder: pieces
+
+const ClientChunk* RouteSnapshotBuilder::BuildClientChunk(uint32_t chunk) const {
+  std::unique_ptr<ClientChunk> c(new ClientChunk());
+  std::vector<std::pair<uint64_t, MemberEntry>> entries;
+  bool any = false;
+  for (uint32_t k = 0; k < kClientChunkSlots; ++k) {
+    const uint32_t slot = chunk * kClientChunkSlots + k;
+    if (slot >= capacity_) break;
+    const Slot& s = slots_[slot];
+    if (!s.info.present) continue;
+    any = true;
+    c->clients[k] = s.info;
+    c->restart[k].assign(s.restart.begin(), s.restart.end());
+    for (const MemberSpec& m : s.members) {
+      if (m.ts == kTs2 && s.dial != 0 && m.tg == s.dial) continue;  // replaced by the dial link
+      entries.emplace_back(RouteSnapshot::MemberKey(slot, m.ts, m.tg),
+                           MemberEntry{m.ua_expires_at, m.kind});
+    }
+    if (s.dial != 0 && (s.info.slot_mask & (1u << kTs2)) != 0) {
+      entries.emplace_back(RouteSnapshot::MemberKey(slot, kTs2, kDialTg),
+                           MemberEntry{0, MemberKind::kDial});
+    }
+  }
+  if (!any) return nullptr;
+  c->members = FrozenMap<uint64_t, MemberEntry>(std::move(entries));
+  return c.release();
+}
+
+const IdPart* RouteSnapshotBuilder::BuildIdPart(uint32_t part) const {
+  if (ids_[part].empty()) return nullptr;
+  auto* p = new IdPart();
+  p->slots = Freeze(ids_[part]);
+  return p;
+}
+
+const IdPart* RouteSnapshotBuilder::BuildPrefixPart(uint32_t part) const {
+  if (prefixes_[part].empty()) return nullptr;
+  std::vector<std::pair<uint32_t, uint32_t>> entries;
+  for (const auto& [key, e] : prefixes_[part]) {
+    entries.emplace_back(key, e.exact >= 0 ? static_cast<uint32_t>(e.exact) : *e.prefixed.begin());
+  }
+  auto* p = new IdPart();
+  p->slots = FrozenMap<uint32_t, uint32_t>(std::move(entries));
+  return p;
+}
+
+const ConferencePart* RouteSnapshotBuilder::BuildConferencePart(uint32_t part,
+                                                                const ConferencePart* previous) {
+  std::vector<std::pair<uint32_t, const Conference*>> entries;
+  for (uint32_t tg : tgs_[part]) {
+    if (previous != nullptr && !dirty_tgs_.contains(tg)) {
+      if (const Conference* const* c = previous->by_tg.find(tg); c != nullptr) {
+        entries.emplace_back(tg, *c);
+        continue;
+      }
+    }
+    const auto it = members_by_tg_.find(tg);
+    if (it == members_by_tg_.end()) continue;
+    auto* conf = new Conference();
+    conf->tg = tg;
+    conf->members.reserve(it->second.size());
+    for (const ConfMember& m : it->second) {
+      const ClientInfo& c = slots_[m.slot].info;
+      conf->members.push_back(
+          Destination{SystemRef::Client(m.slot), m.ts, m.tg_on_client, c.id, c.addr});
+    }
+    entries.emplace_back(tg, conf);
+    ++stats_.conferences;
+  }
+  if (entries.empty()) return nullptr;
+  auto* p = new ConferencePart();
+  p->by_tg = FrozenMap<uint32_t, const Conference*>(std::move(entries));
+  for (const auto& e : p->by_tg) route::Retain(e.value);
+  return p;
+}
+
+const SubscriberPart* RouteSnapshotBuilder::BuildSubscriberPart(uint32_t part) const {
+  if (locations_[part].empty()) return nullptr;
+  auto* p = new SubscriberPart();
+  p->by_rf_src = Freeze(locations_[part]);
+  return p;
+}
+
+const PeerTable* RouteSnapshotBuilder::BuildPeerTable() const {
+  auto* t = new PeerTable();
+  t->peers.reserve(peers_.size());
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    t->peers.emplace_back(peers_[i]);
+    const uint32_t l = peers_[i].listener;
+    if (l == kNoListener) continue;
+    if (l >= t->by_listener.size()) t->by_listener.resize(l + 1);
+    t->by_listener[l].push_back(i);
+  }
+  return t;
 }
 
 absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build(
     uint64_t generation) {
-  if (built_) return absl::FailedPreconditionError("RouteSnapshotBuilder::Build called twice");
-  built_ = true;
-  RouteSnapshot& s = *snap_;
-  s.generation_ = generation;
-
-  // Dial links are members heard as TG 9 on TS2; a dial link replaces a subscription of the
-  // same client to the same TG on TS2, so a destination never gets two copies.
-  for (uint32_t slot = 0; slot < s.clients_.size(); ++slot) {
-    const ClientInfo& c = s.clients_[slot];
-    if (!c.present || c.dial_tg == 0) continue;
-    auto& members = members_by_tg_[c.dial_tg];
-    std::erase_if(members, [slot](const Member& m) { return m.slot == slot && m.ts == kTs2; });
-    // The replaced subscription is gone from the lookups too: the client is a member of this
-    // conference as TG 9 now.
-    const uint64_t replaced = RouteSnapshot::MemberKey(slot, kTs2, c.dial_tg);
-    membership_.erase(replaced);
-    ua_expiry_.erase(replaced);
-    members.push_back(Member{slot, kTs2, kDialTg});
+  const RouteSnapshot* prev = last_.get();
+  stats_ = BuildStats{};
+  std::unique_ptr<RouteSnapshot> r(new RouteSnapshot());
+  r->generation_ = generation;
+  r->client_capacity_ = capacity_;
+  // One empty conference for every generation of this builder: a stream on a TG without members
+  // resolves to the same object in each, so a new generation does not touch it.
+  r->no_members_ = prev != nullptr ? prev->no_members_ : new Conference();
+  if (prev == nullptr || policy_dirty_) {
+    auto* p = new PolicyPiece();
+    p->policy = policy_;
+    r->policy_ = p;
+    stats_.policy = true;
+  } else {
+    r->policy_ = prev->policy_;
   }
-
-  std::vector<Destination> peer_dests;
-  for (uint32_t i = 0; i < s.peers_.size(); ++i) {
-    const PeerInfo& p = s.peers_[i];
-    if (p.listener != kNoListener) {
-      if (p.listener >= s.peers_by_listener_.size()) s.peers_by_listener_.resize(p.listener + 1);
-      s.peers_by_listener_[p.listener].push_back(i);
+  if (prev == nullptr || peers_dirty_) {
+    r->peers_ = BuildPeerTable();
+    stats_.peers = true;
+  } else {
+    r->peers_ = prev->peers_;
+  }
+  const uint32_t chunks = (capacity_ + kClientChunkSlots - 1) / kClientChunkSlots;
+  r->clients_.resize(chunks);
+  for (uint32_t i = 0; i < chunks; ++i) {
+    if (prev == nullptr || dirty_chunks_.contains(i)) {
+      r->clients_[i] = BuildClientChunk(i);
+      ++stats_.client_chunks;
+    } else {
+      r->clients_[i] = prev->clients_[i];
     }
-    peer_dests.push_back(Destination{SystemRef::Peer(i), kTs1, 0, 0, p.target});
-    if (p.version > 1) s.fbp_peers_.members.push_back(peer_dests.back());
   }
-  s.peers_only_.members.assign(peer_dests.begin(), peer_dests.end());
-
-  std::vector<std::pair<uint32_t, Conference>> conferences;
-  conferences.reserve(members_by_tg_.size());
-  for (auto& [tg, members] : members_by_tg_) {
-    // Stable order (by client slot, then timeslot) so that egress order is deterministic.
-    std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
-      return a.slot != b.slot ? a.slot < b.slot : a.ts < b.ts;
-    });
-    Conference& conf = conferences.emplace_back(tg, Conference{}).second;
-    conf.tg = tg;
-    for (const Member& m : members) {
-      const ClientInfo& c = s.clients_[m.slot];
-      if ((c.slot_mask & (1u << m.ts)) == 0) continue;  // the client has no such timeslot
-      conf.members.push_back(
-          Destination{SystemRef::Client(m.slot), m.ts, m.tg_on_client, c.id, c.addr});
-      membership_.insert(RouteSnapshot::MemberKey(m.slot, m.ts, m.tg_on_client));
+  r->id_parts_.resize(RouteSnapshot::kIdParts);
+  r->prefix_parts_.resize(RouteSnapshot::kIdParts);
+  for (uint32_t p = 0; p < RouteSnapshot::kIdParts; ++p) {
+    if (prev == nullptr || dirty_id_parts_.contains(p)) {
+      r->id_parts_[p] = BuildIdPart(p);
+      ++stats_.id_parts;
+    } else {
+      r->id_parts_[p] = prev->id_parts_[p];
     }
-    conf.members.insert(conf.members.end(), peer_dests.begin(), peer_dests.end());
+    r->prefix_parts_[p] = prev == nullptr || dirty_prefix_parts_.contains(p)
+                              ? BuildPrefixPart(p)
+                              : prev->prefix_parts_[p];
   }
-  s.conferences_ = FrozenMap<uint32_t, Conference>(std::move(conferences));
-  s.client_by_id_ = Freeze(client_by_id_);
-  s.client_by_prefix_ = Freeze(client_by_prefix_);
-  s.membership_ =
-      FrozenSet<uint64_t>(std::vector<uint64_t>(membership_.begin(), membership_.end()));
-  s.ua_expiry_ = Freeze(ua_expiry_);
-  s.subscribers_ = Freeze(subscribers_);
-  // The default deleter's `delete` goes through RouteSnapshot::operator delete, the hooks.
-  return std::shared_ptr<const RouteSnapshot>(std::move(snap_));
+  absl::flat_hash_set<uint32_t> dirty_conf_parts;
+  for (uint32_t tg : dirty_tgs_) {
+    dirty_conf_parts.insert(RouteSnapshot::PartOf(tg, RouteSnapshot::kConferenceParts));
+  }
+  r->conferences_.resize(RouteSnapshot::kConferenceParts);
+  for (uint32_t p = 0; p < RouteSnapshot::kConferenceParts; ++p) {
+    if (prev == nullptr || dirty_conf_parts.contains(p)) {
+      r->conferences_[p] =
+          BuildConferencePart(p, prev == nullptr ? nullptr : prev->conferences_[p]);
+      ++stats_.conference_parts;
+    } else {
+      r->conferences_[p] = prev->conferences_[p];
+    }
+  }
+  r->subscribers_.resize(RouteSnapshot::kSubscriberParts);
+  for (uint32_t p = 0; p < RouteSnapshot::kSubscriberParts; ++p) {
+    if (prev == nullptr || dirty_subscriber_parts_.contains(p)) {
+      r->subscribers_[p] = BuildSubscriberPart(p);
+      ++stats_.subscriber_parts;
+    } else {
+      r->subscribers_[p] = prev->subscribers_[p];
+    }
+  }
+  r->control_state_.assign(control_state_.begin(), control_state_.end());
+  r->Retain();
+
+  policy_dirty_ = peers_dirty_ = control_dirty_ = false;
+  dirty_chunks_.clear();
+  dirty_id_parts_.clear();
+  dirty_prefix_parts_.clear();
+  dirty_tgs_.clear();
+  dirty_subscriber_parts_.clear();
+  // The default deleter's `delete` runs ~RouteSnapshot (the pieces go back) and then
+  // RouteSnapshot::operator delete, the hooks.
+  last_ = std::shared_ptr<const RouteSnapshot>(std::move(r));
+  return last_;
 }
 
 }  // namespace dmrswitch::route

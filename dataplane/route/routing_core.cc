@@ -67,9 +67,14 @@ void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, Tim
   std::shared_ptr<const RouteSnapshot> old = std::move(snap_);
   snap_ = std::move(snapshot);
   if (!old || !snap_) return;
-  // Re-resolve live streams while the old destination lists are still alive (`old` holds them).
+  // Re-resolve live streams whose route may differ, while the old destination lists are still
+  // alive (`old` holds them); the others keep their route and leases untouched.
   auto reresolve = [&](uint32_t stream_id, StreamState& s) {
     if (s.phase != Phase::kLive) return;
+    if (RouteUnchanged(s)) {
+      s.generation = snap_->generation();
+      return;
+    }
     const Destination* old_dests = s.dests;
     const uint32_t old_n = s.n_dests;
     const bool old_unit = s.has_unit_dest;
@@ -505,13 +510,36 @@ bool RoutingCore::PeerCarries(const PeerInfo& p, uint32_t tg) const {
   return true;
 }
 
+bool RoutingCore::RouteUnchanged(const StreamState& s) const {
+  const RouteSnapshot& snap = *snap_;
+  switch (s.kind) {
+    case Kind::kControl:
+      return true;  // no destinations
+    case Kind::kUnitData:
+      return false;  // by subscriber location: short and rare, always resolved again
+    case Kind::kGroup:
+      break;
+  }
+  if (s.route_peers != snap.peer_table() || s.route_policy != snap.policy_piece()) return false;
+  if (s.route_source != nullptr && s.route_source != snap.client_chunk_of(s.source.index)) {
+    return false;
+  }
+  return s.conf_tg == 0 ? s.route_conference == nullptr
+                        : s.route_conference == &snap.FindConference(s.conf_tg);
+}
+
 void RoutingCore::Resolve(StreamState* s) {
   const RouteSnapshot& snap = *snap_;
   s->generation = snap.generation();
   s->dests = nullptr;
   s->n_dests = 0;
+  s->to_peers = false;
   s->has_unit_dest = false;
   s->peer_skip.clear();
+  s->route_conference = nullptr;
+  s->route_peers = snap.peer_table();
+  s->route_policy = snap.policy_piece();
+  s->route_source = nullptr;
   const auto& peers = snap.peers();
   const bool from_peer = s->source.is_peer();
 
@@ -520,7 +548,7 @@ void RoutingCore::Resolve(StreamState* s) {
   if (s->kind == Kind::kUnitData) {
     // Local subscriber first (where last heard, else a hotspot with that ID), then FBP peers for
     // IDs beyond the 6-digit range (PROTOCOL.md §3.8).
-    if (const RouteSnapshot::Location* loc = snap.FindSubscriber(s->dst); loc != nullptr) {
+    if (const Location* loc = snap.FindSubscriber(s->dst); loc != nullptr) {
       if (const ClientInfo* c = snap.client(loc->client_slot); c != nullptr) {
         s->unit_dest =
             Destination{SystemRef::Client(loc->client_slot), loc->ts, s->dst, c->id, c->addr};
@@ -534,10 +562,9 @@ void RoutingCore::Resolve(StreamState* s) {
     }
     if (s->has_unit_dest && s->unit_dest.to == s->source) s->has_unit_dest = false;
     if (s->dst >= 1000000) {
-      s->dests = snap.fbp_peers().members.data();
-      s->n_dests = static_cast<uint32_t>(snap.fbp_peers().members.size());
+      s->to_peers = true;
       for (uint32_t i = 0; i < peers.size(); ++i) {
-        if (!peers[i].alive || peers[i].listener == kNoListener ||
+        if (peers[i].version == 1 || !peers[i].alive || peers[i].listener == kNoListener ||
             (from_peer && s->source.index == i)) {
           s->peer_skip.set(i);
         }
@@ -551,12 +578,15 @@ void RoutingCore::Resolve(StreamState* s) {
   uint32_t tg = s->dst;
   if (s->source.is_client() && s->ts == kTs2 && s->dst == kDialTg) {
     tg = snap.client(s->source.index)->dial_tg;  // 0 (not linked) has no conference
+    s->route_source = snap.client_chunk_of(s->source.index);
   }
   s->conf_tg = tg;
   if (tg == 0) return;
   const Conference& conf = snap.FindConference(tg);
+  s->route_conference = &conf;
   s->dests = conf.members.data();
   s->n_dests = static_cast<uint32_t>(conf.members.size());
+  s->to_peers = true;
   for (uint32_t i = 0; i < peers.size(); ++i) {
     const PeerInfo& p = peers[i];
     const bool skip = !p.alive || p.listener == kNoListener || !PeerCarries(p, tg) ||
@@ -567,6 +597,7 @@ void RoutingCore::Resolve(StreamState* s) {
     // FreeDMR's key-up-twice behaviour: not routed until the activation takes effect.
     s->dests = nullptr;
     s->n_dests = 0;
+    s->to_peers = false;
   }
 }
 
@@ -643,15 +674,14 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
     ++counters_.packets_out;
   };
 
-  auto send_peer = [&](const Destination& dst) {
-    const uint32_t i = dst.to.index;
+  auto send_peer = [&](uint32_t i) {
     if (s->peer_skip.test(i)) return;
     if (s->quenched.test(i)) {
       ++counters_.quench_skips;
       return;
     }
     const PeerInfo& p = peers[i];
-    uint8_t* b = out_->Begin(p.listener, dst.addr);
+    uint8_t* b = out_->Begin(p.listener, p.target);
     if (ABSL_PREDICT_FALSE(b == nullptr)) {
       ++counters_.sink_full;
       return;
@@ -684,14 +714,13 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
   for (uint32_t i = 0; i < s->n_dests; ++i) {
     if (i + 2 < s->n_dests) __builtin_prefetch(&s->dests[i + 2]);
     const Destination& dst = s->dests[i];
-    if (dst.to.is_client()) {
-      if (dst.to == src && dst.ts == src_ts) continue;
-      send_client(dst);
-    } else {
-      send_peer(dst);
-    }
+    if (dst.to == src && dst.ts == src_ts) continue;
+    send_client(dst);
   }
   if (s->has_unit_dest) send_client(s->unit_dest);
+  if (s->to_peers) {
+    for (uint32_t i = 0; i < peers.size(); ++i) send_peer(i);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

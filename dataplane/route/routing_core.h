@@ -124,10 +124,17 @@ class RoutingCore {
     TimeNs start = 0;
     uint32_t packets = 0;
     uint32_t lost = 0;
-    uint64_t generation = 0;  // snapshot generation the route was resolved in
-    const Destination* dests = nullptr;
+    uint64_t generation = 0;             // snapshot generation the route was resolved in
+    const Destination* dests = nullptr;  // client destinations (a conference's members)
     uint32_t n_dests = 0;
-    Destination unit_dest;  // unit data: the local subscriber, if any
+    bool to_peers = false;  // peers are destinations too (those not in peer_skip)
+    // What the route was resolved from: a new generation that shares these pieces leaves the
+    // stream as it is (RouteSnapshot: pieces shared between generations are the same objects).
+    const void* route_conference = nullptr;
+    const void* route_peers = nullptr;
+    const void* route_policy = nullptr;
+    const void* route_source = nullptr;  // the source client's chunk, for dial-routed streams
+    Destination unit_dest;               // unit data: the local subscriber, if any
     bool has_unit_dest = false;
     PeerSet peer_skip;  // peers excluded for this stream
     PeerSet quenched;   // peers that sent us BCSQ for this stream
@@ -177,6 +184,8 @@ class RoutingCore {
   void RefreshRoute(StreamState* s) {
     if (s->generation != snap_->generation()) Resolve(s);
   }
+  // True if `s` resolves in the current snapshot exactly as it did when last resolved.
+  bool RouteUnchanged(const StreamState& s) const;
   void FanOut(StreamState* s, const proto::DmrdView& d, TimeNs now);
   void EndStream(StreamState* s, TimeNs now, EventType why);
   void ReleaseLeases(const StreamState& s, uint32_t stream_id, TimeNs at,

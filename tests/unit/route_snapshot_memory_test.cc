@@ -107,8 +107,9 @@ TEST(SnapshotMemoryTest, EveryByteOfASnapshotComesFromTheHooks) {
     EXPECT_TRUE(arena.Contains(s.peers().data()));
     for (const PeerInfo& p : s.peers()) EXPECT_TRUE(arena.Contains(p.name.data())) << p.name;
     EXPECT_TRUE(arena.Contains(s.FindConference(91).members.data()));
-    EXPECT_TRUE(arena.Contains(s.FindConference(777).members.data()));  // peers only
-    EXPECT_TRUE(arena.Contains(s.fbp_peers().members.data()));
+    EXPECT_TRUE(arena.Contains(&s.FindConference(91)));
+    EXPECT_TRUE(arena.Contains(&s.FindConference(777)));  // the shared empty conference
+    EXPECT_TRUE(arena.Contains(s.client_chunk(0)));
     EXPECT_TRUE(arena.Contains(s.FindSubscriber(3120101)));
     EXPECT_TRUE(arena.Contains(s.control_state().data()));
     EXPECT_TRUE(arena.Contains(s.client(0)));

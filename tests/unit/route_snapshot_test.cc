@@ -68,7 +68,6 @@ void PrintTo(const D& d, std::ostream* os) {
       << " tg " << d.tg;
 }
 D C(uint32_t slot, uint8_t ts, uint32_t tg) { return {SystemKind::kClient, slot, ts, tg}; }
-D P(uint32_t index) { return {SystemKind::kPeer, index, kTs1, 0}; }
 
 std::vector<D> Dests(const Conference& conf) {
   std::vector<D> out;
@@ -261,11 +260,119 @@ TEST(RouteSnapshotBuilderTest, SetDial) {
   EXPECT_FALSE(snap->IsMember(1, kTs2, kDialTg));
 }
 
-TEST(RouteSnapshotBuilderTest, BuildTwice) {
-  RouteSnapshotBuilder b(HubPolicy{}, 1);
-  ASSERT_TRUE(b.Build(1).ok());
-  absl::StatusOr<std::shared_ptr<const RouteSnapshot>> again = b.Build(2);
-  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+TEST(RouteSnapshotBuilderTest, BuildAgainSharesEverythingUnchanged) {
+  RouteSnapshotBuilder b(HubPolicy{}, 130);
+  ASSERT_TRUE(b.AddClient(0, Client(3120000)).ok());
+  ASSERT_TRUE(b.AddClient(129, Client(3120129)).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs2, 91, MemberKind::kStatic).ok());
+  auto g1 = MustBuild(b, 1);
+  EXPECT_FALSE(b.dirty());
+  auto g2 = MustBuild(b, 2);
+  EXPECT_EQ(g2->generation(), 2u);
+  EXPECT_EQ(b.last_build().client_chunks, 0u);
+  EXPECT_EQ(b.last_build().conferences, 0u);
+  EXPECT_FALSE(b.last_build().peers);
+  EXPECT_EQ(g1->policy_piece(), g2->policy_piece());
+  EXPECT_EQ(g1->peer_table(), g2->peer_table());
+  EXPECT_EQ(g1->client_chunk(0), g2->client_chunk(0));
+  EXPECT_EQ(&g1->FindConference(91), &g2->FindConference(91));
+  EXPECT_EQ(&g1->FindConference(92), &g2->FindConference(92)) << "the empty conference too";
+}
+
+TEST(RouteSnapshotBuilderTest, ALoginRebuildsItsChunkAndItsConferencesOnly) {
+  RouteSnapshotBuilder b(HubPolicy{}, 256);
+  for (uint32_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(b.AddClient(i, Client(3120000 + i)).ok());
+    ASSERT_TRUE(b.Subscribe(i, kTs2, i % 2 == 0 ? 91 : 3100, MemberKind::kStatic).ok());
+  }
+  for (uint32_t i = 0; i < 1000; ++i) b.AddSubscriberLocation(2000000 + i, i % 200, kTs2, i);
+  auto g1 = MustBuild(b, 1);
+  // Client 201 logs in (chunk 3) with a static on TG 91.
+  ASSERT_TRUE(b.AddClient(201, Client(3120201)).ok());
+  ASSERT_TRUE(
+      b.SetMemberships(201, std::vector<MemberSpec>{{kTs2, 91, MemberKind::kStatic, 0}}, 0).ok());
+  auto g2 = MustBuild(b, 2);
+  EXPECT_EQ(b.last_build().client_chunks, 1u);
+  EXPECT_EQ(b.last_build().conferences, 1u);
+  EXPECT_EQ(b.last_build().subscriber_parts, 0u);
+  EXPECT_FALSE(b.last_build().peers);
+  EXPECT_EQ(g1->client_chunk(0), g2->client_chunk(0));
+  EXPECT_NE(g1->client_chunk(3), g2->client_chunk(3));
+  EXPECT_EQ(&g1->FindConference(3100), &g2->FindConference(3100)) << "an unrelated TG";
+  EXPECT_NE(&g1->FindConference(91), &g2->FindConference(91));
+  EXPECT_EQ(g2->FindConference(91).members.size(), 101u);
+  EXPECT_EQ(g2->FindClient(3120201), 201);
+  EXPECT_EQ(g1->FindClient(3120201), -1) << "the old generation is unchanged";
+  EXPECT_EQ(g1->FindConference(91).members.size(), 100u);
+  // Its logout takes it out again.
+  b.RemoveClient(201);
+  auto g3 = MustBuild(b, 3);
+  EXPECT_EQ(g3->FindConference(91).members.size(), 100u);
+  EXPECT_EQ(g3->client(201), nullptr);
+  EXPECT_EQ(g3->FindClient(3120201), -1);
+  EXPECT_EQ(&g2->FindConference(3100), &g3->FindConference(3100));
+}
+
+TEST(RouteSnapshotBuilderTest, AnAddressChangeRebuildsTheClientsConferences) {
+  RouteSnapshotBuilder b(HubPolicy{}, 8);
+  ASSERT_TRUE(b.AddClient(0, Client(3120000)).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs2, 91, MemberKind::kStatic).ok());
+  auto g1 = MustBuild(b, 1);
+  ClientSpec moved = Client(3120000);
+  moved.addr = Endpoint{0xC6120909, 40000};
+  ASSERT_TRUE(b.SetClient(0, moved).ok());
+  auto g2 = MustBuild(b, 2);
+  ASSERT_EQ(g2->FindConference(91).members.size(), 1u);
+  EXPECT_EQ(g2->FindConference(91).members[0].addr, moved.addr);
+  EXPECT_TRUE(g2->IsMember(0, kTs2, 91)) << "memberships stay with the same client";
+}
+
+TEST(RouteSnapshotBuilderTest, PiecesAreFreedWithTheLastGenerationThatUsesThem) {
+  // Counting allocations through the snapshot memory hooks.
+  static int64_t live = 0;
+  SetSnapshotMemory(SnapshotMemory{[](size_t bytes, size_t align) -> void* {
+                                     ++live;
+                                     return DefaultSnapshotMemory().allocate(bytes, align);
+                                   },
+                                   [](void* p, size_t bytes, size_t align) {
+                                     --live;
+                                     DefaultSnapshotMemory().deallocate(p, bytes, align);
+                                   }});
+  {
+    const int64_t before = live;
+    RouteSnapshotBuilder b(HubPolicy{}, 64);
+    std::vector<std::shared_ptr<const RouteSnapshot>> gens;
+    for (uint32_t g = 1; g <= 20; ++g) {
+      ASSERT_TRUE(b.SetClient(g % 8, Client(3120000 + g)).ok());
+      ASSERT_TRUE(b.Subscribe(g % 8, kTs2, 90 + g, MemberKind::kStatic).ok());
+      b.AddSubscriberLocation(2000000 + g, g % 8, kTs2, g);
+      gens.push_back(MustBuild(b, g));
+      if (gens.size() > 3) gens.erase(gens.begin());  // the publisher keeps a few
+    }
+    EXPECT_EQ(gens.back()->FindConference(110).members.size(), 1u);
+    gens.clear();
+    // The builder still holds the last generation's pieces; nothing else.
+    EXPECT_GT(live, before);
+  }
+  EXPECT_EQ(live, 0) << "every piece of every generation was freed";
+  SetSnapshotMemory(SnapshotMemory{});
+}
+
+TEST(RouteSnapshotBuilderTest, RecountRestoresTheCountsOfAdoptedGenerations) {
+  RouteSnapshotBuilder b(HubPolicy{}, 130);
+  ASSERT_TRUE(b.AddClient(0, Client(3120000)).ok());
+  ASSERT_TRUE(b.Subscribe(0, kTs2, 91, MemberKind::kStatic).ok());
+  auto g1 = MustBuild(b, 1);
+  ASSERT_TRUE(b.AddClient(70, Client(3120070)).ok());  // another chunk: chunk 0 is shared
+  auto g2 = MustBuild(b, 2);
+  ASSERT_EQ(g1->client_chunk(0), g2->client_chunk(0));
+  const uint32_t chunk_refs = g2->client_chunk(0)->refs;
+  // A predecessor killed mid-build leaves counts that are wrong: recount from the roots.
+  g2->client_chunk(0)->refs = 77;
+  const RouteSnapshot* roots[] = {g1.get(), g2.get()};
+  RouteSnapshot::RecountPieces(roots);
+  EXPECT_EQ(g2->client_chunk(0)->refs, chunk_refs);
+  EXPECT_EQ(g2->client_chunk(0)->refs, 2u) << "used by g1 and g2 (the builder holds g2)";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +396,7 @@ TEST(RouteSnapshotTest, GenerationAndPolicy) {
   EXPECT_TRUE(snap->policy().tg_acl[kTs2].Permits(91));
 }
 
-TEST(RouteSnapshotTest, ConferenceMembersSortedThenPeers) {
+TEST(RouteSnapshotTest, ConferenceMembersSortedPeersApart) {
   RouteSnapshotBuilder b(HubPolicy{}, 8);
   ASSERT_TRUE(b.AddClient(5, Client(3120005)).ok());
   ASSERT_TRUE(b.AddClient(0, Client(3120000)).ok());
@@ -308,19 +415,20 @@ TEST(RouteSnapshotTest, ConferenceMembersSortedThenPeers) {
   const Conference& c91 = snap->FindConference(91);
   EXPECT_EQ(c91.tg, 91u);
   EXPECT_EQ(Dests(c91), (std::vector<D>{C(0, kTs1, 91), C(0, kTs2, 91), C(3, kTs1, 91),
-                                        C(5, kTs1, 91), C(5, kTs2, 91), P(0), P(1)}));
+                                        C(5, kTs1, 91), C(5, kTs2, 91)}));
   // Everything the fanout needs is in the destination.
   EXPECT_EQ(c91.members[2].repeater_id, 3120003u);
   EXPECT_EQ(c91.members[2].addr, Client(3120003).addr);
-  EXPECT_EQ(c91.members[5].repeater_id, 0u);
-  EXPECT_EQ(c91.members[5].addr, Peer("OBP-1", 1).target);
-  EXPECT_EQ(c91.members[6].addr, Peer("FBP-1", 5).target);
+  // Peers are destinations of every conference, from the peer table.
+  ASSERT_EQ(snap->peers().size(), 2u);
+  EXPECT_EQ(snap->peers()[0].target, Peer("OBP-1", 1).target);
+  EXPECT_EQ(snap->peers()[1].target, Peer("FBP-1", 5).target);
 
-  EXPECT_EQ(Dests(snap->FindConference(3100)), (std::vector<D>{C(3, kTs2, 3100), P(0), P(1)}));
+  EXPECT_EQ(Dests(snap->FindConference(3100)), (std::vector<D>{C(3, kTs2, 3100)}));
 
-  // A TG nobody subscribes to reaches the peers only.
-  EXPECT_EQ(Dests(snap->FindConference(12345)), (std::vector<D>{P(0), P(1)}));
-  EXPECT_EQ(Dests(snap->FindConference(9)), (std::vector<D>{P(0), P(1)}));
+  // A TG nobody subscribes to has no client members.
+  EXPECT_TRUE(snap->FindConference(12345).members.empty());
+  EXPECT_TRUE(snap->FindConference(9).members.empty());
 
   EXPECT_TRUE(snap->IsMember(0, kTs1, 91));
   EXPECT_TRUE(snap->IsMember(0, kTs2, 91));
@@ -337,7 +445,7 @@ TEST(RouteSnapshotTest, NoPeersNoClients) {
   auto snap = MustBuild(b);
   EXPECT_TRUE(snap->FindConference(92).members.empty());
   EXPECT_EQ(Dests(snap->FindConference(91)), (std::vector<D>{C(0, kTs1, 91)}));
-  EXPECT_TRUE(snap->fbp_peers().members.empty());
+  EXPECT_TRUE(snap->peers().empty());
 }
 
 TEST(RouteSnapshotTest, DialLinkIsTg9OnTs2AndReplacesTs2Static) {
@@ -357,14 +465,13 @@ TEST(RouteSnapshotTest, DialLinkIsTg9OnTs2AndReplacesTs2Static) {
   ASSERT_TRUE(b.SetDial(3, 2350).ok());
   auto snap = MustBuild(b);
 
-  EXPECT_EQ(
-      Dests(snap->FindConference(91)),
-      (std::vector<D>{C(0, kTs1, 91), C(0, kTs2, kDialTg), C(1, kTs2, 91), C(2, kTs2, 91), P(0)}));
-  EXPECT_EQ(Dests(snap->FindConference(3100)), (std::vector<D>{C(2, kTs2, kDialTg), P(0)}));
-  EXPECT_EQ(Dests(snap->FindConference(2350)), (std::vector<D>{C(3, kTs2, kDialTg), P(0)}));
+  EXPECT_EQ(Dests(snap->FindConference(91)),
+            (std::vector<D>{C(0, kTs1, 91), C(0, kTs2, kDialTg), C(1, kTs2, 91), C(2, kTs2, 91)}));
+  EXPECT_EQ(Dests(snap->FindConference(3100)), (std::vector<D>{C(2, kTs2, kDialTg)}));
+  EXPECT_EQ(Dests(snap->FindConference(2350)), (std::vector<D>{C(3, kTs2, kDialTg)}));
   EXPECT_EQ(snap->FindConference(2350).tg, 2350u);
   // TG 9 itself is not a conference: it is resolved through the client's dial_tg.
-  EXPECT_EQ(Dests(snap->FindConference(kDialTg)), (std::vector<D>{P(0)}));
+  EXPECT_TRUE(snap->FindConference(kDialTg).members.empty());
 
   EXPECT_TRUE(snap->IsMember(0, kTs2, kDialTg));
   EXPECT_FALSE(snap->IsMember(0, kTs2, 91)) << "the dial link replaced the TS2 static";
@@ -405,16 +512,23 @@ TEST(RouteSnapshotTest, SlotMaskFiltersDestinations) {
   EXPECT_EQ(snap->client(0)->slot_mask, 2);
 }
 
-TEST(RouteSnapshotTest, FbpPeersListsOnlyVersionAboveOne) {
+TEST(RouteSnapshotTest, PeersByListener) {
   RouteSnapshotBuilder b(HubPolicy{}, 1);
-  ASSERT_EQ(*b.AddPeer(Peer("OBP-A", 1)), 0u);
-  ASSERT_EQ(*b.AddPeer(Peer("FBP-4", 4)), 1u);
-  ASSERT_EQ(*b.AddPeer(Peer("FBP-5", 5)), 2u);
-  ASSERT_EQ(*b.AddPeer(Peer("OBP-B", 1)), 3u);
+  PeerSpec a = Peer("OBP-A", 1), f4 = Peer("FBP-4", 4), f5 = Peer("FBP-5", 5),
+           none = Peer("OBP-B", 1);
+  a.listener = 1;
+  f4.listener = 2;
+  f5.listener = 1;
+  none.listener = kNoListener;
+  for (const PeerSpec& p : {a, f4, f5, none}) ASSERT_TRUE(b.AddPeer(p).ok());
   auto snap = MustBuild(b);
-  EXPECT_EQ(Dests(snap->fbp_peers()), (std::vector<D>{P(1), P(2)}));
-  EXPECT_EQ(snap->fbp_peers().members[1].addr, Peer("FBP-5", 5).target);
-  EXPECT_EQ(Dests(snap->FindConference(91)), (std::vector<D>{P(0), P(1), P(2), P(3)}));
+  EXPECT_EQ(std::vector<uint32_t>(snap->PeersOn(1).begin(), snap->PeersOn(1).end()),
+            (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(std::vector<uint32_t>(snap->PeersOn(2).begin(), snap->PeersOn(2).end()),
+            (std::vector<uint32_t>{1}));
+  EXPECT_TRUE(snap->PeersOn(0).empty()) << "the HBP listener serves no peer";
+  EXPECT_TRUE(snap->PeersOn(9).empty());
+  EXPECT_EQ(snap->peers()[3].listener, kNoListener);
 }
 
 TEST(RouteSnapshotTest, FindClientByPrefix) {
@@ -461,7 +575,7 @@ TEST(RouteSnapshotTest, FindSubscriber) {
   b.AddSubscriberLocation(3120102, 2, kTs1);
   b.AddSubscriberLocation(3120102, 1, kTs1);  // heard again elsewhere: the latest wins
   auto snap = MustBuild(b);
-  const RouteSnapshot::Location* loc = snap->FindSubscriber(3120101);
+  const Location* loc = snap->FindSubscriber(3120101);
   ASSERT_NE(loc, nullptr);
   EXPECT_EQ(loc->client_slot, 1u);
   EXPECT_EQ(loc->ts, kTs2);
@@ -541,7 +655,7 @@ TEST(RouteSnapshotTest, ForEachMembershipOfAnEmptySnapshot) {
   auto snap = MustBuild(b);
   EXPECT_THAT(Memberships(*snap), ::testing::IsEmpty());
   int subscribers = 0;
-  snap->ForEachSubscriber([&](uint32_t, const RouteSnapshot::Location&) { ++subscribers; });
+  snap->ForEachSubscriber([&](uint32_t, const Location&) { ++subscribers; });
   EXPECT_EQ(subscribers, 0);
 }
 
@@ -553,9 +667,8 @@ TEST(RouteSnapshotTest, ForEachSubscriber) {
   b.AddSubscriberLocation(3120102, 1, kTs1);  // the latest wins
   auto snap = MustBuild(b);
   std::vector<std::tuple<uint32_t, uint32_t, uint8_t>> got;
-  snap->ForEachSubscriber([&](uint32_t rf_src, const RouteSnapshot::Location& l) {
-    got.emplace_back(rf_src, l.client_slot, l.ts);
-  });
+  snap->ForEachSubscriber(
+      [&](uint32_t rf_src, const Location& l) { got.emplace_back(rf_src, l.client_slot, l.ts); });
   std::sort(got.begin(), got.end());
   EXPECT_THAT(got, ::testing::ElementsAre(std::tuple{3120101u, 1u, uint8_t{kTs2}},
                                           std::tuple{3120102u, 1u, uint8_t{kTs1}}));
