@@ -122,6 +122,23 @@ absl::Status RemovePinDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+uint32_t MapId(int fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+// True unless the runtime's pins belong to other maps than ours (a newer shield of the same
+// runtime replaced us: its pins are not ours to remove).
+bool PinsAreOurs(const std::string& dir, int our_verdicts_fd) {
+  const std::string path = dir + "/" DMRSWITCH_SHIELD_MAP_VERDICTS;
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return true;
+  const bool ours = MapId(fd) == MapId(our_verdicts_fd);
+  close(fd);
+  return ours;
+}
+
 absl::StatusOr<int> InterfaceIndex(std::string_view interface) {
   if (interface.empty()) {
     return absl::InvalidArgumentError(
@@ -911,9 +928,10 @@ absl::Status XdpShield::Detach() {
   program_ = nullptr;
   if (skel_ != nullptr) xdp_shield__destroy(skel_);
   skel_ = nullptr;
-  if (!pin_dir_.empty()) {
+  if (!pin_dir_.empty() && PinsAreOurs(pin_dir_, maps_.verdicts_fd())) {
     if (absl::Status s = RemovePinDir(pin_dir_); !s.ok() && result.ok()) result = s;
   }
+  pin_dir_.clear();
   return result;
 }
 
