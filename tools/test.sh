@@ -5,6 +5,8 @@
 #   tools/test.sh sanitize   the same tests under AddressSanitizer + UBSan (build-asan/)
 #   tools/test.sh fuzz       every libFuzzer target for a bounded time (clang, build-fuzz/)
 #   tools/test.sh all        the three above, in that order
+#   tools/test.sh arm64      cross-build the pure core for arm64 (Raspberry Pi; tools/arm64/) and
+#                            run its tests under qemu-user (build-arm64/)
 #
 # Prints "N passed, N failed" (counted from meson's test log) and exits non-zero on any failure.
 set -euo pipefail
@@ -69,6 +71,13 @@ case $mode in
       -Dunit_tests=false -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
       -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
     ;;
+  arm64)
+    # The cross toolchain, qemu-user and the :arm64 -dev packages (Debian multiarch).
+    ./tools/install-arm64-deps.sh
+    start=$SECONDS
+    run_suite build-arm64 tools/arm64 --cross-file tools/cross/aarch64-linux-gnu.ini
+    echo "arm64: cross build and tests under qemu took $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s"
+    ;;
   all)
     "$0" release && r1=0 || r1=$?
     "$0" sanitize && r2=0 || r2=$?
@@ -76,7 +85,7 @@ case $mode in
     exit $((r1 | r2 | r3))
     ;;
   *)
-    echo "usage: $0 [release|sanitize|fuzz|all]" >&2
+    echo "usage: $0 [release|sanitize|fuzz|all|arm64]" >&2
     exit 2
     ;;
 esac
