@@ -1,17 +1,20 @@
-// Supervision of control-plane components (DESIGN.md §2): each component runs its steps under
-// its own guard. A step that throws marks the component failed; it is restarted (its restart
-// function rebuilds it, typically from the current snapshot) after an exponential backoff, while
-// its siblings and the shards go on. A component that stays healthy for a while has its backoff
-// reset.
+// Supervision of control-plane components (DESIGN.md §2): each component runs its steps under its
+// own guard. A step returns absl::Status; a failed status (or, as a last line of defence, an
+// exception — a bad_alloc, a library's throw) marks the component failed. It is restarted (its
+// restart function rebuilds it, typically from the last published snapshot) after an exponential
+// backoff, while its siblings and the shards go on. A component that stays healthy for a while
+// has its backoff reset.
 #pragma once
 
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "dataplane/route/types.h"
 #include "spdlog/spdlog.h"
 
@@ -28,20 +31,22 @@ class Supervisor {
   explicit Supervisor(Backoff b) : backoff_(b) {}
   Supervisor() : Supervisor(Backoff{}) {}
 
-  // Registers a component; `restart` rebuilds it after a failure. Returns its handle.
-  size_t Add(std::string name, std::function<void(route::TimeNs)> restart) {
+  // Registers a component; `restart` rebuilds it after a failure (a failed status keeps it down
+  // for another backoff). Returns its handle.
+  size_t Add(std::string name, std::function<absl::Status(route::TimeNs)> restart) {
     components_.push_back(Component{std::move(name), std::move(restart)});
     return components_.size() - 1;
   }
 
-  // Runs `step` for component `id` unless it is waiting to restart. Restarts it when its backoff
-  // has passed. Returns false if the step did not run or failed.
+  // Runs `step` (returning absl::Status, or nothing) for component `id` unless it is waiting to
+  // restart. Restarts it when its backoff has passed. Returns false if the step did not run or
+  // failed.
   template <typename Fn>
   bool Run(size_t id, route::TimeNs now, Fn&& step) {
     Component& c = components_[id];
     if (c.failed) {
       if (now < c.restart_at) return false;
-      if (!Guard(c, now, [&] { c.restart(now); })) return false;
+      if (!Guard(c, now, [&] { return c.restart(now); })) return false;
       c.failed = false;
       c.up_since = now;
       ++c.restarts;
@@ -50,12 +55,13 @@ class Supervisor {
     if (c.backoff != 0 && now - c.up_since >= backoff_.healthy_after) c.backoff = 0;
     if (c.inject_fault) {
       c.inject_fault = false;
-      return Guard(c, now, [] { throw std::runtime_error("injected fault"); });
+      Fail(c, now, "injected fault");
+      return false;
     }
-    return Guard(c, now, step);
+    return Guard(c, now, std::forward<Fn>(step));
   }
 
-  // The component's next step fails as if it had thrown (operations and tests).
+  // The component's next step fails as if it had returned an error (operations and tests).
   void InjectFault(size_t id) { components_[id].inject_fault = true; }
 
   bool failed(size_t id) const { return components_[id].failed; }
@@ -66,7 +72,7 @@ class Supervisor {
  private:
   struct Component {
     std::string name;
-    std::function<void(route::TimeNs)> restart;
+    std::function<absl::Status(route::TimeNs)> restart;
     bool failed = false;
     bool inject_fault = false;
     route::TimeNs restart_at = 0;
@@ -78,8 +84,15 @@ class Supervisor {
   template <typename Fn>
   bool Guard(Component& c, route::TimeNs now, Fn&& fn) {
     try {
-      fn();
-      return true;
+      if constexpr (std::is_same_v<std::invoke_result_t<Fn>, absl::Status>) {
+        const absl::Status st = fn();
+        if (st.ok()) return true;
+        Fail(c, now, std::string(st.message()));
+        return false;
+      } else {
+        fn();
+        return true;
+      }
     } catch (const std::exception& e) {
       Fail(c, now, e.what());
     } catch (...) {
@@ -88,7 +101,7 @@ class Supervisor {
     return false;
   }
 
-  void Fail(Component& c, route::TimeNs now, const char* what) {
+  void Fail(Component& c, route::TimeNs now, const std::string& what) {
     c.backoff = c.backoff == 0 ? backoff_.initial : std::min(c.backoff * 2, backoff_.max);
     c.failed = true;
     c.restart_at = now + c.backoff;

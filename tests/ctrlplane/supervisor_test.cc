@@ -14,8 +14,11 @@ using route::kSec;
 TEST(Supervisor, FailedComponentRestartsAfterBackoffWhileSiblingsRun) {
   Supervisor sup(Supervisor::Backoff{1 * kSec, 8 * kSec, 60 * kSec});
   int restarts_a = 0;
-  const size_t a = sup.Add("a", [&](route::TimeNs) { ++restarts_a; });
-  const size_t b = sup.Add("b", [](route::TimeNs) {});
+  const size_t a = sup.Add("a", [&](route::TimeNs) {
+    ++restarts_a;
+    return absl::OkStatus();
+  });
+  const size_t b = sup.Add("b", [](route::TimeNs) { return absl::OkStatus(); });
   int steps_b = 0;
   EXPECT_FALSE(sup.Run(a, 0, [] { throw std::runtime_error("boom"); }));
   EXPECT_TRUE(sup.failed(a));
@@ -33,7 +36,7 @@ TEST(Supervisor, FailedComponentRestartsAfterBackoffWhileSiblingsRun) {
 
 TEST(Supervisor, BackoffDoublesUpToTheCapAndResetsAfterHealthyTime) {
   Supervisor sup(Supervisor::Backoff{1 * kSec, 4 * kSec, 10 * kSec});
-  const size_t a = sup.Add("a", [](route::TimeNs) {});
+  const size_t a = sup.Add("a", [](route::TimeNs) { return absl::OkStatus(); });
   auto fail = [] { throw std::runtime_error("boom"); };
   route::TimeNs t = 0;
   // Fails at start and right after every restart: waits 1, 2, 4, 4 s.
@@ -57,6 +60,7 @@ TEST(Supervisor, RestartThatThrowsKeepsTheComponentDown) {
   bool restart_ok = false;
   const size_t a = sup.Add("a", [&](route::TimeNs) {
     if (!restart_ok) throw std::runtime_error("cannot rebuild yet");
+    return absl::OkStatus();
   });
   EXPECT_FALSE(sup.Run(a, 0, [] { throw std::runtime_error("boom"); }));
   EXPECT_FALSE(sup.Run(a, kSec, [] {}));  // restart fails: backoff 2 s
@@ -69,12 +73,35 @@ TEST(Supervisor, RestartThatThrowsKeepsTheComponentDown) {
 TEST(Supervisor, InjectedFaultFailsTheNextStepOnly) {
   Supervisor sup(Supervisor::Backoff{1 * kSec, 8 * kSec, 60 * kSec});
   int ran = 0;
-  const size_t a = sup.Add("a", [](route::TimeNs) {});
+  const size_t a = sup.Add("a", [](route::TimeNs) { return absl::OkStatus(); });
   sup.InjectFault(a);
   EXPECT_FALSE(sup.Run(a, 0, [&] { ++ran; }));
   EXPECT_EQ(ran, 0);
   EXPECT_TRUE(sup.Run(a, kSec, [&] { ++ran; }));
   EXPECT_EQ(ran, 1);
+}
+
+}  // namespace
+}  // namespace dmrswitch::cp
+
+namespace dmrswitch::cp {
+namespace {
+
+TEST(Supervisor, AFailedStatusFailsTheComponentLikeAnException) {
+  Supervisor sup(Supervisor::Backoff{1 * kSec, 8 * kSec, 60 * kSec});
+  int restarts = 0;
+  const size_t a = sup.Add("a", [&](route::TimeNs) {
+    ++restarts;
+    return restarts == 1 ? absl::UnavailableError("still broken") : absl::OkStatus();
+  });
+  EXPECT_TRUE(sup.Run(a, 0, [] { return absl::OkStatus(); }));
+  EXPECT_FALSE(sup.Run(a, 0, [] { return absl::InternalError("lost its state"); }));
+  EXPECT_TRUE(sup.failed(a));
+  EXPECT_FALSE(sup.Run(a, kSec, [] { return absl::OkStatus(); })) << "its restart failed too";
+  EXPECT_TRUE(sup.failed(a));
+  EXPECT_TRUE(sup.Run(a, 3 * kSec, [] { return absl::OkStatus(); }));
+  EXPECT_EQ(restarts, 2);
+  EXPECT_EQ(sup.restarts(a), 1u);
 }
 
 }  // namespace
