@@ -47,18 +47,35 @@ bool Valid(proto::Reject r, ObpLinkCounters* c) {
 
 }  // namespace
 
-ObpLinks::Peer::Peer(const route::PeerSpec& spec)
-    : hmac(KeyBytes(proto::ObpKeyFromPassphrase(spec.passphrase))) {
+ObpLinks::Peer::Peer(const LinkConfig& config)
+    : hmac(KeyBytes(proto::ObpKeyFromPassphrase(config.spec.passphrase))) {
+  const route::PeerSpec& spec = config.spec;
   state.spec = spec;
+  state.timers = config.timers;
   state.configured_target = spec.target;
   // FBP peers are alive once heard; classic OBP has no keepalive.
   state.spec.alive = !IsFbp(spec);
 }
 
-ObpLinks::ObpLinks(std::vector<route::PeerSpec> peers, ObpLinksSettings settings)
-    : settings_(settings) {
+ObpLinks::ObpLinks(std::vector<LinkConfig> peers, ObpLinksSettings settings) : settings_(settings) {
   peers_.reserve(peers.size());
-  for (const route::PeerSpec& s : peers) peers_.emplace_back(s);
+  for (const LinkConfig& c : peers) peers_.emplace_back(c);
+}
+
+namespace {
+std::vector<LinkConfig> WithTimers(std::vector<route::PeerSpec> peers, const LinkTimers& t) {
+  std::vector<LinkConfig> out;
+  out.reserve(peers.size());
+  for (route::PeerSpec& s : peers) out.push_back(LinkConfig{std::move(s), t});
+  return out;
+}
+}  // namespace
+
+ObpLinks::ObpLinks(std::vector<route::PeerSpec> peers, ObpLinksSettings settings)
+    : ObpLinks(WithTimers(std::move(peers), settings.timers), settings) {}
+
+void ObpLinks::Reconfigure(std::vector<route::PeerSpec> peers) {
+  Reconfigure(WithTimers(std::move(peers), settings_.timers));
 }
 
 void ObpLinks::OnPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeNs now,
@@ -141,7 +158,7 @@ void ObpLinks::Tick(TimeNs now, Outbox* out) {
       continue;
     }
     const bool heard_recently =
-        st.last_heard != 0 && now - std::min(now, st.last_heard) < settings_.dead_after;
+        st.last_heard != 0 && now - std::min(now, st.last_heard) < st.timers.dead_after;
     SetAlive(&p, heard_recently);
     if (!HasTarget(st.spec.target)) continue;
     if (now >= st.next_bcka) {
@@ -151,11 +168,11 @@ void ObpLinks::Tick(TimeNs now, Outbox* out) {
       d.bytes.resize(proto::EncodeBcka(p.hmac, d.bytes));
       out->push_back(std::move(d));
       ++st.counters.bcka_sent;
-      st.next_bcka = now + settings_.keepalive_interval;
+      st.next_bcka = now + st.timers.keepalive_interval;
     }
     if (now >= st.next_bcve) {
       SendBcve(i, st.spec.target, out);
-      st.next_bcve = now + settings_.bcve_interval;
+      st.next_bcve = now + st.timers.bcve_interval;
     }
   }
 }
@@ -169,12 +186,13 @@ std::vector<route::PeerSpec> ObpLinks::Specs() const {
   return v;
 }
 
-void ObpLinks::Reconfigure(std::vector<route::PeerSpec> peers) {
+void ObpLinks::Reconfigure(std::vector<LinkConfig> peers) {
   std::vector<Peer> next;
   next.reserve(peers.size());
   std::vector<bool> kept(peers_.size(), false);
-  for (const route::PeerSpec& s : peers) {
-    Peer& n = next.emplace_back(s);
+  for (const LinkConfig& c : peers) {
+    const route::PeerSpec& s = c.spec;
+    Peer& n = next.emplace_back(c);
     auto old = std::find_if(peers_.begin(), peers_.end(),
                             [&](const Peer& o) { return o.state.spec.name == s.name; });
     if (old == peers_.end()) continue;
@@ -191,7 +209,9 @@ void ObpLinks::Reconfigure(std::vector<route::PeerSpec> peers) {
     if (s.target == o.configured_target) st.spec.target = o.spec.target;  // keep what we learned
     if (s.version == o.spec.version) {
       st.spec.alive = o.spec.alive;
-      if (st.spec.target == o.spec.target) {
+      // Same link, same timers: keep the schedule. New timers start it over (a keepalive now,
+      // then at the new period).
+      if (st.spec.target == o.spec.target && st.timers == o.timers) {
         st.next_bcka = o.next_bcka;
         st.next_bcve = o.next_bcve;
       }

@@ -32,10 +32,22 @@
 
 namespace dmrswitch::cp {
 
+// One peer's link timers ([[obp]] keepalive_s, dead_after_s, bcve_interval_s).
+struct LinkTimers {
+  route::TimeNs keepalive_interval = 10 * route::kSec;  // BCKA
+  route::TimeNs dead_after = 60 * route::kSec;          // no BCKA/traffic: not alive
+  route::TimeNs bcve_interval = 60 * route::kSec;       // BCVE
+  bool operator==(const LinkTimers&) const = default;
+};
+
+// A peer as configured: its routing view and its own timers.
+struct LinkConfig {
+  route::PeerSpec spec;
+  LinkTimers timers;
+};
+
 struct ObpLinksSettings {
-  route::TimeNs keepalive_interval = 10 * route::kSec;   // BCKA
-  route::TimeNs dead_after = 60 * route::kSec;           // no BCKA/traffic: not alive
-  route::TimeNs bcve_interval = 60 * route::kSec;        // BCVE
+  LinkTimers timers;                                     // of every peer given as a bare PeerSpec
   route::TimeNs bcve_answer_interval = 5 * route::kSec;  // BCVE answers to v1 DMRD, per peer
 };
 
@@ -59,6 +71,7 @@ struct ObpLinkCounters {
 
 struct ObpLinkState {
   route::PeerSpec spec;  // as configured, with the current target and alive flag
+  LinkTimers timers;
   route::Endpoint configured_target;
   route::TimeNs last_heard = 0;  // 0 = never
   uint8_t peer_version = 0;      // last version the peer offered (BCVE), 0 = none
@@ -71,6 +84,9 @@ struct ObpLinkState {
 
 class ObpLinks {
  public:
+  // Each peer with its own timers.
+  ObpLinks(std::vector<LinkConfig> peers, ObpLinksSettings settings);
+  // Every peer with settings.timers.
   explicit ObpLinks(std::vector<route::PeerSpec> peers, ObpLinksSettings settings = {});
 
   // One datagram from the listener of peer `peer`.
@@ -90,6 +106,8 @@ class ObpLinks {
   // New configuration. A peer whose name is unchanged keeps its learned state (last heard,
   // alive, learned target unless its configured target changed, timers unless its version
   // changed); others start fresh. Peer indices follow the new vector.
+  // A peer's new timers apply from its next keepalive and liveness check.
+  void Reconfigure(std::vector<LinkConfig> peers);
   void Reconfigure(std::vector<route::PeerSpec> peers);
 
   // A restarted control plane takes over the link state the packet plane routes with (the
@@ -106,7 +124,7 @@ class ObpLinks {
 
  private:
   struct Peer {
-    explicit Peer(const route::PeerSpec& spec);
+    explicit Peer(const LinkConfig& config);
     proto::HmacSha1 hmac;
     ObpLinkState state;
   };
