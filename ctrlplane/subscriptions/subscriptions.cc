@@ -124,6 +124,7 @@ bool Subscriptions::Mutate(Client& c, F&& f) {
   }
   if (members_changed) {
     changed_ = true;
+    changed_clients_.insert(c.id);
   } else if (before.members != after.members) {
     timers_changed_ = true;
   }
@@ -220,6 +221,7 @@ void Subscriptions::OnClientUp(uint32_t id, uint32_t slot, uint8_t slot_mask,
   WarnSlotMask(c, &pending_warnings_);
   by_slot_[slot] = id;
   changed_ = true;
+  changed_clients_.insert(id);
   next_expiry_valid_ = false;
 }
 
@@ -231,6 +233,7 @@ void Subscriptions::OnClientDown(uint32_t id) {
   }
   clients_.erase(it);
   changed_ = true;
+  changed_clients_.insert(id);
   next_expiry_valid_ = false;
 }
 
@@ -546,49 +549,77 @@ std::vector<ClientView> Subscriptions::Views() const {
   return out;
 }
 
+RestoredClient Subscriptions::ExportOf(const Client& c) const {
+  RestoredClient r;
+  r.id = c.id;
+  r.slot = c.slot;
+  r.slot_mask = c.slot_mask;
+  std::vector<std::string> opts;
+  for (unsigned ts = 0; ts < 2; ++ts) {
+    if (!c.option_statics[ts].empty()) {
+      opts.push_back(absl::StrCat(SlotName(ts), "=", absl::StrJoin(c.option_statics[ts], ",")));
+    }
+  }
+  if (c.default_dial != 0) opts.push_back(absl::StrCat("DIAL=", c.default_dial));
+  if (c.ua_timer) opts.push_back(absl::StrCat("TIMER=", *c.ua_timer / kMinute));
+  if (c.single) opts.push_back(absl::StrCat("SINGLE=", *c.single ? 1 : 0));
+  if (c.voice) opts.push_back(absl::StrCat("VOICE=", *c.voice ? 1 : 0));
+  if (c.ident_tg) opts.push_back(absl::StrCat("IDENTTG=", *c.ident_tg));
+  if (c.lang) opts.push_back(absl::StrCat("LANG=", *c.lang));
+  if (auto k = keys_.find(c.id); k != keys_.end()) opts.push_back(absl::StrCat("KEY=", k->second));
+  r.options = absl::StrJoin(opts, ";");
+  for (unsigned ts = 0; ts < 2; ++ts) {
+    for (uint32_t tg : c.option_statics[ts]) r.members.push_back({static_cast<uint8_t>(ts), tg, 0});
+  }
+  for (const Ua& u : c.ua) r.members.push_back({u.ts, u.tg, u.expires_at});
+  if (c.dialled_tg != 0) {
+    r.dial_tg = c.dialled_tg;
+    r.dial_expires_at = c.dialled_expires_at;
+  } else {
+    r.dial_tg = c.default_dial;
+    r.dial_expires_at = 0;
+  }
+  r.default_unlinked = c.default_unlinked;
+  r.suspension = c.suspension;
+  return r;
+}
+
 std::vector<RestoredClient> Subscriptions::Export() const {
   std::vector<RestoredClient> out;
   out.reserve(clients_.size());
-  for (const auto& [id, c] : clients_) {
-    RestoredClient r;
-    r.id = c.id;
-    r.slot = c.slot;
-    r.slot_mask = c.slot_mask;
-    std::vector<std::string> opts;
-    for (unsigned ts = 0; ts < 2; ++ts) {
-      if (!c.option_statics[ts].empty()) {
-        opts.push_back(absl::StrCat(SlotName(ts), "=", absl::StrJoin(c.option_statics[ts], ",")));
-      }
-    }
-    if (c.default_dial != 0) opts.push_back(absl::StrCat("DIAL=", c.default_dial));
-    if (c.ua_timer) opts.push_back(absl::StrCat("TIMER=", *c.ua_timer / kMinute));
-    if (c.single) opts.push_back(absl::StrCat("SINGLE=", *c.single ? 1 : 0));
-    if (c.voice) opts.push_back(absl::StrCat("VOICE=", *c.voice ? 1 : 0));
-    if (c.ident_tg) opts.push_back(absl::StrCat("IDENTTG=", *c.ident_tg));
-    if (c.lang) opts.push_back(absl::StrCat("LANG=", *c.lang));
-    if (auto k = keys_.find(c.id); k != keys_.end())
-      opts.push_back(absl::StrCat("KEY=", k->second));
-    r.options = absl::StrJoin(opts, ";");
-    for (unsigned ts = 0; ts < 2; ++ts) {
-      for (uint32_t tg : c.option_statics[ts]) {
-        r.members.push_back({static_cast<uint8_t>(ts), tg, 0});
-      }
-    }
-    for (const Ua& u : c.ua) r.members.push_back({u.ts, u.tg, u.expires_at});
-    if (c.dialled_tg != 0) {
-      r.dial_tg = c.dialled_tg;
-      r.dial_expires_at = c.dialled_expires_at;
-    } else {
-      r.dial_tg = c.default_dial;
-      r.dial_expires_at = 0;
-    }
-    r.default_unlinked = c.default_unlinked;
-    r.suspension = c.suspension;
-    out.push_back(std::move(r));
-  }
+  for (const auto& [id, c] : clients_) out.push_back(ExportOf(c));
   std::sort(out.begin(), out.end(),
             [](const RestoredClient& a, const RestoredClient& b) { return a.id < b.id; });
   return out;
+}
+
+std::optional<RestoredClient> Subscriptions::ExportClient(uint32_t id) const {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return std::nullopt;
+  return ExportOf(it->second);
+}
+
+std::vector<uint32_t> Subscriptions::TakeChangedClients() {
+  std::vector<uint32_t> out(changed_clients_.begin(), changed_clients_.end());
+  changed_clients_.clear();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<Subscriptions::Memberships> Subscriptions::MembershipsOf(uint32_t id) const {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return std::nullopt;
+  const Effective e = EffectiveOf(it->second);
+  Memberships m;
+  m.dial_tg = e.dial;
+  m.members.reserve(e.members.size());
+  for (const UaMembership& u : e.members) {
+    m.members.push_back(route::MemberSpec{
+        u.ts, u.tg,
+        u.expires_at == 0 ? route::MemberKind::kStatic : route::MemberKind::kUserActivated,
+        u.expires_at});
+  }
+  return m;
 }
 
 void Subscriptions::Restore(std::span<const RestoredClient> clients, route::TimeNs now) {
@@ -631,6 +662,7 @@ void Subscriptions::Restore(std::span<const RestoredClient> clients, route::Time
     c.default_unlinked = r.default_unlinked;
     if (SingleMode(c)) c.suspension = r.suspension;
     WarnSlotMask(c, &pending_warnings_);
+    changed_clients_.insert(r.id);
   }
   changed_ = true;
   next_expiry_valid_ = false;

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "ctrlplane/subscriptions/options.h"
 #include "dataplane/route/events.h"
@@ -181,6 +182,17 @@ class Subscriptions {
   // Warnings produced outside ApplyOptions (invalid or undeclared-slot config statics).
   std::vector<std::string> TakeWarnings();
 
+  // Clients whose memberships or dial link changed (or who logged in or out) since the last call:
+  // the routing snapshot's pieces of these clients, and nobody else's, need rebuilding.
+  std::vector<uint32_t> TakeChangedClients();
+  // A logged-in client's memberships as the routing snapshot takes them (statics with expiry 0),
+  // and its dial link. nullopt: not logged in.
+  struct Memberships {
+    std::vector<route::MemberSpec> members;
+    uint32_t dial_tg = 0;
+  };
+  std::optional<Memberships> MembershipsOf(uint32_t id) const;
+
   // Subscribe()s and SetDial()s every logged-in client's memberships as they are at this moment.
   // The caller has added the clients (same slots) to `b`; errors name the client.
   absl::Status AddTo(route::RouteSnapshotBuilder* b) const;
@@ -198,6 +210,7 @@ class Subscriptions {
   // statics come from the settings; expired entries are dropped by the next Expire().
   void Restore(std::span<const RestoredClient> clients, route::TimeNs now);
   std::vector<RestoredClient> Export() const;  // sorted by client ID
+  std::optional<RestoredClient> ExportClient(uint32_t id) const;
 
  private:
   struct Ua {
@@ -250,6 +263,7 @@ class Subscriptions {
   void Traffic(Client& c, const route::Event& e, route::TimeNs now);
   void ApplySingle(Client& c, unsigned ts, uint32_t in_use, route::TimeNs now);
   ClientView ViewOf(const Client& c) const;
+  RestoredClient ExportOf(const Client& c) const;
 
   SubscriptionSettings settings_;
   absl::flat_hash_map<uint32_t, Client> clients_;    // by client ID
@@ -257,6 +271,7 @@ class Subscriptions {
   absl::flat_hash_map<uint32_t, std::string> keys_;  // latched KEY by client ID
   std::vector<std::string> pending_warnings_;
   bool changed_ = false;
+  absl::flat_hash_set<uint32_t> changed_clients_;  // TakeChangedClients()
   bool timers_changed_ = false;
   mutable bool next_expiry_valid_ = false;
   mutable route::TimeNs next_expiry_ = kNever;
