@@ -137,44 +137,14 @@ void FromJson(const json& j, RestoredClient& r) {
 
 }  // namespace
 
-std::vector<uint8_t> EncodeRestartState(const RestartState& state) {
-  json clients = json::array();
-  for (const ClientRecord& c : state.clients) clients.push_back(ToJson(c));
-  json subs = json::array();
-  for (const RestoredClient& r : state.subscriptions) subs.push_back(ToJson(r));
-  json heard = json::array();
-  for (const HeardSubscriber& h : state.heard) {
-    heard.push_back(json::array({h.rf_src, h.slot, h.ts, h.at}));
-  }
-  const json doc{{"format", kFormat},
-                 {"clients", std::move(clients)},
-                 {"subscriptions", std::move(subs)},
-                 {"heard", std::move(heard)},
-                 {"streams_started", state.streams_started}};
-  return json::to_msgpack(doc);
-}
+namespace {
 
-absl::StatusOr<RestartState> DecodeRestartState(std::span<const uint8_t> bytes) {
-  if (bytes.empty()) return absl::NotFoundError("the snapshot carries no control-plane state");
+template <typename Fn>
+auto Decoding(Fn&& fn) -> decltype(fn()) {
   // nlohmann reports malformed input and missing or mistyped fields by exception; this is the
   // one place they are turned into a status.
   try {
-    const json doc = json::from_msgpack(bytes.begin(), bytes.end());
-    const int format = doc.at("format").get<int>();
-    if (format != kFormat) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the snapshot's control-plane state has format ", format, ", this build reads ", kFormat,
-          ": restart dmrswitch-dp and dmrswitch-cp from the same build"));
-    }
-    RestartState state;
-    for (const json& c : doc.at("clients")) FromJson(c, state.clients.emplace_back());
-    for (const json& r : doc.at("subscriptions")) FromJson(r, state.subscriptions.emplace_back());
-    for (const json& h : doc.at("heard")) {
-      state.heard.push_back(HeardSubscriber{h.at(0).get<uint32_t>(), h.at(1).get<uint32_t>(),
-                                            h.at(2).get<uint8_t>(), h.at(3).get<route::TimeNs>()});
-    }
-    doc.at("streams_started").get_to(state.streams_started);
-    return state;
+    return fn();
   } catch (const json::exception& e) {
     return absl::DataLossError(
         absl::StrCat("the snapshot's control-plane state cannot be read: ", e.what()));
@@ -182,6 +152,73 @@ absl::StatusOr<RestartState> DecodeRestartState(std::span<const uint8_t> bytes) 
     return absl::DataLossError(
         absl::StrCat("the snapshot's control-plane state cannot be read: ", e.what()));
   }
+}
+
+absl::Status CheckFormat(const json& doc) {
+  const int format = doc.at("format").get<int>();
+  if (format != kFormat) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the snapshot's control-plane state has format ", format, ", this build reads ", kFormat,
+        ": restart dmrswitch-dp and dmrswitch-cp from the same build"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodeClientRestart(const ClientRecord& client, const RestoredClient& subs) {
+  return json::to_msgpack(
+      json{{"format", kFormat}, {"client", ToJson(client)}, {"subscriptions", ToJson(subs)}});
+}
+
+absl::StatusOr<std::pair<ClientRecord, RestoredClient>> DecodeClientRestart(
+    std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return absl::NotFoundError("no client record");
+  return Decoding([&]() -> absl::StatusOr<std::pair<ClientRecord, RestoredClient>> {
+    const json doc = json::from_msgpack(bytes.begin(), bytes.end());
+    if (absl::Status st = CheckFormat(doc); !st.ok()) return st;
+    std::pair<ClientRecord, RestoredClient> out;
+    FromJson(doc.at("client"), out.first);
+    FromJson(doc.at("subscriptions"), out.second);
+    return out;
+  });
+}
+
+std::vector<uint8_t> EncodeHubRestart(uint64_t streams_started) {
+  return json::to_msgpack(json{{"format", kFormat}, {"streams_started", streams_started}});
+}
+
+absl::StatusOr<uint64_t> DecodeHubRestart(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return absl::NotFoundError("the snapshot carries no control-plane state");
+  return Decoding([&]() -> absl::StatusOr<uint64_t> {
+    const json doc = json::from_msgpack(bytes.begin(), bytes.end());
+    if (absl::Status st = CheckFormat(doc); !st.ok()) return st;
+    return doc.at("streams_started").get<uint64_t>();
+  });
+}
+
+absl::StatusOr<RestartState> ReadRestartState(const route::RouteSnapshot& snap) {
+  RestartState state;
+  auto hub = DecodeHubRestart(snap.control_state());
+  if (!hub.ok()) return hub.status();
+  state.streams_started = *hub;
+  absl::Status failure;
+  snap.ForEachClientRestartRecord([&](uint32_t slot, std::span<const uint8_t> bytes) {
+    if (!failure.ok()) return;
+    auto record = DecodeClientRestart(bytes);
+    if (!record.ok()) {
+      failure = absl::Status(record.status().code(),
+                             absl::StrCat("client slot ", slot, ": ", record.status().message()));
+      return;
+    }
+    state.clients.push_back(std::move(record->first));
+    state.subscriptions.push_back(std::move(record->second));
+  });
+  if (!failure.ok()) return failure;
+  snap.ForEachSubscriber([&](uint32_t rf_src, const route::Location& l) {
+    state.heard.push_back(HeardSubscriber{rf_src, l.client_slot, l.ts, l.heard_at});
+  });
+  return state;
 }
 
 }  // namespace dmrswitch::cp

@@ -1,20 +1,25 @@
 // RestartState: what a restarted control plane continues from (DESIGN.md §6 "Restart"). The cp
-// writes it into every snapshot it publishes (RouteSnapshot::control_state(), bytes the packet
-// plane never reads); a dmrswitch-cp that starts while the dp runs reads the current snapshot's
-// copy back and restores its components from it, as a supervised component restart does from
-// the last published state.
+// writes it into the snapshots it publishes, as bytes the packet plane never reads: each client's
+// record (its login and its subscriptions) in the client's chunk, the hub-wide part (streams
+// started) in the root, and where subscribers were last heard as the snapshot's subscriber
+// locations. A dmrswitch-cp that starts while the dp runs reads the current snapshot back
+// (ReadRestartState) and restores its components from it, as a supervised component restart does
+// from the last published state. Kept per client, the records cost a login its own record, not
+// the whole hub's.
 //
-// Encoding: MessagePack of a JSON document (nlohmann-json) with a format version, so a newer cp
+// Encoding: MessagePack of JSON documents (nlohmann-json) with a format version, so a newer cp
 // refuses an unknown layout with a clear message instead of misreading it.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/subscriptions/subscriptions.h"
+#include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::cp {
@@ -34,7 +39,15 @@ struct RestartState {
   uint64_t streams_started = 0;
 };
 
-std::vector<uint8_t> EncodeRestartState(const RestartState& state);
-absl::StatusOr<RestartState> DecodeRestartState(std::span<const uint8_t> bytes);
+// One client's record: its login and its subscriptions.
+std::vector<uint8_t> EncodeClientRestart(const ClientRecord& client, const RestoredClient& subs);
+absl::StatusOr<std::pair<ClientRecord, RestoredClient>> DecodeClientRestart(
+    std::span<const uint8_t> bytes);
+// The hub-wide part (RouteSnapshot::control_state).
+std::vector<uint8_t> EncodeHubRestart(uint64_t streams_started);
+absl::StatusOr<uint64_t> DecodeHubRestart(std::span<const uint8_t> bytes);
+
+// Everything a snapshot carries for a restarted control plane.
+absl::StatusOr<RestartState> ReadRestartState(const route::RouteSnapshot& snap);
 
 }  // namespace dmrswitch::cp
