@@ -143,8 +143,7 @@ int main(int argc, char** argv) {
                              config_path, " first; it must run with hugepages"));
   }
 
-  auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards, config->hbp.max_clients,
-                                   static_cast<uint32_t>(config->obp.size()));
+  auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards, config->hbp.max_clients);
   if (!info.ok()) {
     rte_eal_cleanup();
     return Fail(std::string(info.status().message()));

@@ -134,6 +134,7 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
   using namespace dmrswitch;
   int32_t cp = 0;         // the attached cp as last seen
   int32_t said_gone = 0;  // its death was reported
+  int32_t applied_level = -1;
   while (!g_stop.load()) {
     const int32_t now_cp = info.cp_pid.load();
     if (now_cp != cp) {
@@ -152,6 +153,11 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
           "wait for a dmrswitch-cp",
           cp);
       said_gone = cp;
+    }
+    // The log level follows the control plane's (hub.log_level is a live key).
+    if (const int32_t level = info.log_level.load(); level >= 0 && level != applied_level) {
+      spdlog::set_level(static_cast<spdlog::level::level_enum>(level));
+      applied_level = level;
     }
     if (g_reload.exchange(false)) {
       if (!ipc::SendMessage(cp_cmd, ipc::Message::Make(ipc::MsgType::kReload, 0))) {
@@ -331,9 +337,8 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
     auto plane = io::CreatePlane(MakePlaneConfig(config, prefix), cp_wake);
     if (!plane.ok()) {
       rc = Fail(std::string(plane.status().message()));
-    } else if (auto info =
-                   ipc::CreatePlaneInfo(prefix, config.hub.shards, config.hbp.max_clients,
-                                        static_cast<uint32_t>(config.obp.size()), !separate);
+    } else if (auto info = ipc::CreatePlaneInfo(prefix, config.hub.shards, config.hbp.max_clients,
+                                                (*plane)->config().listeners, !separate);
                !info.ok()) {
       rc = Fail(std::string(info.status().message()));
     } else if (separate) {
@@ -407,7 +412,8 @@ int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_
   std::vector<ipc::ShardChannel> channels;
   for (uint32_t s = 0; s < config.hub.shards; ++s) channels.push_back(plane.channels().shard(s));
   cp::ControlPlane control(config, config_path, channels, plane.channels().cp_cmd(),
-                           plane.channels().pool(), plane.wake_fds());
+                           plane.channels().pool(), plane.wake_fds(), nullptr,
+                           plane.config().listeners);
   if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
     return Fail(std::string(st.message()));
   }

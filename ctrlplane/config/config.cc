@@ -952,7 +952,25 @@ route::HubPolicy MakeHubPolicy(const HubConfig& c) {
   return p;
 }
 
+std::vector<route::Endpoint> ConfigListeners(const HubConfig& c) {
+  std::vector<route::Endpoint> l = {c.hbp.listen};
+  l.insert(l.end(), c.obp_listeners.begin(), c.obp_listeners.end());
+  return l;
+}
+
+uint32_t PeerListener(const ObpPeer& peer, std::span<const route::Endpoint> listeners) {
+  for (size_t l = route::kHbpListener + 1; l < listeners.size(); ++l) {
+    if (listeners[l] == peer.listen) return static_cast<uint32_t>(l);
+  }
+  return route::kNoListener;
+}
+
 std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c) {
+  return MakePeerSpecs(c, ConfigListeners(c));
+}
+
+std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c,
+                                           std::span<const route::Endpoint> listeners) {
   std::vector<route::PeerSpec> out;
   out.reserve(c.obp.size());
   for (const ObpPeer& o : c.obp) {
@@ -965,7 +983,7 @@ std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c) {
     s.relax_checks = o.relax_checks;
     s.relay = o.relay;
     s.alive = true;
-    s.listener = route::kHbpListener + 1 + o.listener;
+    s.listener = PeerListener(o, listeners);
     s.passphrase = o.passphrase;
     s.use_acl = o.use_acl;
     s.sub_acl = o.sub_acl;
@@ -973,76 +991,6 @@ std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& c) {
     out.push_back(std::move(s));
   }
   return out;
-}
-
-bool RequiresRestart(const HubConfig& old, const HubConfig& next, string* why) {
-  std::vector<string> diffs;
-  const auto check = [&](bool differ, string_view key, const string& a, const string& b) {
-    if (differ) diffs.push_back(string(key) + " " + a + " -> " + b);
-  };
-  const auto num = [](uint64_t v) { return std::to_string(v); };
-  check(old.hub.mode != next.hub.mode, "hub.mode", string(HubModeName(old.hub.mode)),
-        string(HubModeName(next.hub.mode)));
-  check(old.hub.shards != next.hub.shards, "hub.shards", num(old.hub.shards), num(next.hub.shards));
-  check(old.hub.control_plane != next.hub.control_plane, "hub.control_plane",
-        string(ControlPlaneModeName(old.hub.control_plane)),
-        string(ControlPlaneModeName(next.hub.control_plane)));
-  check(old.hub.runtime_name != next.hub.runtime_name, "hub.runtime_name", old.hub.runtime_name,
-        next.hub.runtime_name);
-  check(old.hub.ctl_socket != next.hub.ctl_socket, "hub.ctl_socket", old.hub.ctl_socket,
-        next.hub.ctl_socket);
-  check(old.hub.steering != next.hub.steering, "hub.steering",
-        string(SteeringName(old.hub.steering)), string(SteeringName(next.hub.steering)));
-  check(old.hub.stream_capacity != next.hub.stream_capacity, "hub.stream_capacity",
-        num(old.hub.stream_capacity), num(next.hub.stream_capacity));
-  check(old.hbp.max_clients != next.hbp.max_clients, "hbp.max_clients", num(old.hbp.max_clients),
-        num(next.hbp.max_clients));
-  check(!(old.hbp.listen == next.hbp.listen), "hbp.listen", FormatEndpoint(old.hbp.listen),
-        FormatEndpoint(next.hbp.listen));
-  // Fixed clients hold client slots from the start: adding, removing or changing one is a restart.
-  const auto fixed = [](const HubConfig& c) {
-    std::vector<string> v;
-    for (const FixedClient& f : c.hbp.fixed_clients) {
-      v.push_back(std::to_string(f.id) + "@" + FormatEndpoint(f.addr));
-    }
-    string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-    return s + "]";
-  };
-  check(old.hbp.fixed_clients != next.hbp.fixed_clients, "hbp.fixed_client", fixed(old),
-        fixed(next));
-  // OBP sockets: the set of listen addresses (peers may move between existing listeners).
-  const auto listeners = [](const HubConfig& c) {
-    std::vector<std::pair<uint32_t, uint16_t>> v;
-    for (const route::Endpoint& e : c.obp_listeners) v.emplace_back(e.ip, e.port);
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  const auto list = [](const HubConfig& c) {
-    std::vector<string> v;
-    for (const route::Endpoint& e : c.obp_listeners) v.push_back(FormatEndpoint(e));
-    std::sort(v.begin(), v.end());
-    string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-    return s + "]";
-  };
-  check(listeners(old) != listeners(next), "obp listen addresses", list(old), list(next));
-  const auto args = [](const DpdkSection& d) {
-    string s = "[";
-    for (size_t i = 0; i < d.eal_args.size(); ++i) s += (i ? ", " : "") + Quote(d.eal_args[i]);
-    return s + "]";
-  };
-  // [dpdk] matters only outside kernel mode (a mode change is reported above anyway).
-  const bool dpdk = old.hub.mode != HubMode::kKernel || next.hub.mode != HubMode::kKernel;
-  check(dpdk && old.dpdk.eal_args != next.dpdk.eal_args, "dpdk.eal_args", args(old.dpdk),
-        args(next.dpdk));
-  check(dpdk && old.dpdk.address != next.dpdk.address, "dpdk.address", FormatIpv4(old.dpdk.address),
-        FormatIpv4(next.dpdk.address));
-  if (why != nullptr) {
-    why->clear();
-    for (size_t i = 0; i < diffs.size(); ++i) *why += (i ? "; " : "") + diffs[i];
-  }
-  return !diffs.empty();
 }
 
 }  // namespace dmrswitch::cp

@@ -198,12 +198,17 @@ std::string_view DefaultConfigToml();
 
 // The routing core's view of the configuration.
 route::HubPolicy MakeHubPolicy(const HubConfig& config);
-// One PeerSpec per [[obp]] entry, in configuration order (peer index = position).
+// The packet plane's listeners as the configuration names them: route::kHbpListener (hbp.listen),
+// then the distinct [[obp]] listen addresses in order of first appearance.
+std::vector<route::Endpoint> ConfigListeners(const HubConfig& config);
+// The listener of a peer's listen address: its index in `listeners` (the packet plane's, as
+// configured at its start), or route::kNoListener.
+uint32_t PeerListener(const ObpPeer& peer, std::span<const route::Endpoint> listeners);
+// One PeerSpec per [[obp]] entry, in configuration order (peer index = position), each on the
+// listener of `listeners` that serves its listen address (default: ConfigListeners(config)).
 std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& config);
-
-// True if going from `old` to `next` needs a restart (mode, shards, sockets, sizing, DPDK); `why`
-// (optional) then lists the keys that differ. Everything else is applied by a reload.
-bool RequiresRestart(const HubConfig& old, const HubConfig& next, std::string* why);
+std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& config,
+                                           std::span<const route::Endpoint> listeners);
 
 // "a.b.c.d:port" for messages and logs.
 std::string FormatEndpoint(const route::Endpoint& e);

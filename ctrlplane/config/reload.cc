@@ -143,13 +143,6 @@ Flat FlattenConfig(const HubConfig& c) {
   return f;
 }
 
-uint32_t PeerListener(const ObpPeer& peer, std::span<const route::Endpoint> listeners) {
-  for (size_t l = route::kHbpListener + 1; l < listeners.size(); ++l) {
-    if (listeners[l] == peer.listen) return static_cast<uint32_t>(l);
-  }
-  return route::kNoListener;
-}
-
 ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
                       std::span<const route::Endpoint> listeners) {
   ReloadPlan plan;

@@ -28,11 +28,6 @@ struct ReloadPlan {
   std::set<Applier> appliers;        // the components that apply the changed live keys
 };
 
-// The packet-plane listener of a peer's listen address: the index in `listeners` (the packet
-// plane's listeners as configured at its start, route::kHbpListener first) of the same address,
-// or route::kNoListener.
-uint32_t PeerListener(const ObpPeer& peer, std::span<const route::Endpoint> listeners);
-
 // `running` is the configuration in effect, `next` the file just parsed, `listeners` the packet
 // plane's. A peer may move to any address the packet plane listens on; one that names an address
 // it does not listen on keeps its running listen address (a new peer there is not served until

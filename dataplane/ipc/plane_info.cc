@@ -38,10 +38,15 @@ bool ProcessAlive(pid_t pid) {
 namespace {}  // namespace
 
 absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, uint32_t obp_peers,
+                                           uint32_t client_capacity,
+                                           std::span<const route::Endpoint> listeners,
                                            bool hosted) {
   if (ring_prefix.size() >= sizeof(PlaneInfo::ring_prefix)) {
     return absl::InvalidArgumentError(absl::StrCat("ring prefix \"", ring_prefix, "\" too long"));
+  }
+  if (listeners.size() > PlaneInfo::kMaxListeners) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(listeners.size(), " listeners; at most ", PlaneInfo::kMaxListeners));
   }
   const rte_memzone* mz =
       rte_memzone_reserve(ZoneName(ring_prefix).c_str(), sizeof(PlaneInfo), SOCKET_ID_ANY, 0);
@@ -53,7 +58,11 @@ absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint3
   info->layout_version = PlaneInfo::kLayoutVersion;
   info->nshards = nshards;
   info->client_capacity = client_capacity;
-  info->obp_peers = obp_peers;
+  info->nlisteners = static_cast<uint32_t>(listeners.size());
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    info->listeners[i] = PlaneInfo::ListenerAddress{listeners[i].ip, listeners[i].port};
+  }
+  info->log_level.store(-1);
   std::snprintf(info->build, sizeof(info->build), "%s", kBuild);
   info->dp_pid = getpid();
   info->hosted = hosted ? 1 : 0;
@@ -65,8 +74,16 @@ absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint3
   return info;
 }
 
+std::vector<route::Endpoint> PlaneListeners(const PlaneInfo& info) {
+  std::vector<route::Endpoint> out;
+  for (uint32_t i = 0; i < info.nlisteners && i < PlaneInfo::kMaxListeners; ++i) {
+    out.push_back(route::Endpoint{info.listeners[i].ip, info.listeners[i].port});
+  }
+  return out;
+}
+
 absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, uint32_t obp_peers) {
+                                           uint32_t client_capacity) {
   const rte_memzone* mz = rte_memzone_lookup(ZoneName(ring_prefix).c_str());
   if (mz == nullptr) {
     return absl::NotFoundError(absl::StrCat(
@@ -101,8 +118,6 @@ absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix, uint3
   if (info->client_capacity != client_capacity) {
     return differs("hbp.max_clients", info->client_capacity, client_capacity);
   }
-  if (info->obp_peers != obp_peers)
-    return differs("the number of [[obp]] peers", info->obp_peers, obp_peers);
   return info;
 }
 

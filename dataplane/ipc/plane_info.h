@@ -13,9 +13,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/route/types.h"
 
 namespace dmrswitch::ipc {
 
@@ -28,15 +31,22 @@ struct SnapshotRecord {
 
 struct PlaneInfo {
   static constexpr uint32_t kMagic = 0x44535750;  // "DSWP"
-  static constexpr uint32_t kLayoutVersion = 1;
+  static constexpr uint32_t kLayoutVersion = 2;
   static constexpr uint32_t kMaxRetained = 64;
+  static constexpr uint32_t kMaxListeners = 257;  // HBP + one per [[obp]] peer at most
 
   // --- written once by the dp ---
   std::atomic<uint32_t> magic;  // written last: a cp that sees it sees the rest
   uint32_t layout_version;
   uint32_t nshards;
   uint32_t client_capacity;
-  uint32_t obp_peers;
+  // The packet plane's listeners as configured at its start (route::kHbpListener first): the
+  // control plane serves a peer on the listener of its listen address.
+  uint32_t nlisteners;
+  struct ListenerAddress {
+    uint32_t ip;
+    uint16_t port;
+  } listeners[kMaxListeners];
   // The build both processes come from: snapshots and messages are read as this build lays them
   // out, so a cp from another build is refused (upgrade both, after a drain).
   char build[48];
@@ -47,6 +57,9 @@ struct PlaneInfo {
 
   // --- owned by the attached control plane ---
   std::atomic<int32_t> cp_pid;  // 0: none attached
+  // hub.log_level as the control plane last applied it (spdlog level number, -1: never): the dp
+  // follows it, so a reload changes the log level of both processes.
+  std::atomic<int32_t> log_level;
   std::atomic<uint64_t> cp_attaches;
   // The newest published generation; its record is in `retained`.
   std::atomic<uint64_t> current_generation;
@@ -56,12 +69,14 @@ struct PlaneInfo {
 
 // dp: creates the memzone "<ring_prefix>_info" and fills the identity block.
 absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, uint32_t obp_peers,
-                                           bool hosted);
+                                           uint32_t client_capacity,
+                                           std::span<const route::Endpoint> listeners, bool hosted);
+// The listeners the dp recorded.
+std::vector<route::Endpoint> PlaneListeners(const PlaneInfo& info);
 // cp: finds the memzone and checks its layout, the build, and that the configuration agrees with
 // the dp on what sizes the dp's tables (a changed file needs a dp restart first).
 absl::StatusOr<PlaneInfo*> AttachPlaneInfo(const std::string& ring_prefix, uint32_t nshards,
-                                           uint32_t client_capacity, uint32_t obp_peers);
+                                           uint32_t client_capacity);
 
 // Whether process `pid` runs (not gone, not a zombie).
 bool ProcessAlive(pid_t pid);

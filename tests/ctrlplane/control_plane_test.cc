@@ -394,7 +394,8 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
 // it recorded in PlaneInfo; its successor adopts them, restores the logged-in clients and their
 // subscriptions from the current one, publishes it again, and frees the older ones once acked.
 TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
-  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000, 0, false);
+  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000,
+                                   std::vector<route::Endpoint>{{0x7F000001, 62031}}, false);
   ASSERT_TRUE(info.ok()) << info.status();
   auto config = LoadConfigFile(path_);
   ASSERT_TRUE(config.ok());

@@ -1,0 +1,65 @@
+#include "ctrlplane/ctl_api.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace dmrswitch::cp {
+
+absl::StatusOr<std::unique_ptr<CtlApi>> CtlApi::Listen(const std::string& path) {
+  auto server = CtlServer::Listen(path);
+  if (!server.ok()) return server.status();
+  return std::unique_ptr<CtlApi>(new CtlApi(*std::move(server)));
+}
+
+absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
+  const std::string cmd = body["cmd"].get<std::string>();
+  CtlCommand c;
+  if (cmd == "drain") {
+    c.kind = CtlCommand::kDrain;
+    if (body.contains("timeout_s")) {
+      const nlohmann::json& t = body["timeout_s"];
+      if (!t.is_number()) return absl::InvalidArgumentError("timeout_s must be a number");
+      if (t.get<double>() < 0 || t.get<double>() > 3600) {
+        return absl::InvalidArgumentError("timeout_s must be 0..3600");
+      }
+      c.timeout_s = t.get<double>();
+    }
+  } else if (cmd == "probe") {
+    c.kind = CtlCommand::kProbe;
+    const auto count = [&](const char* key, int64_t fallback) -> int64_t {
+      if (!body.contains(key)) return fallback;
+      return body[key].is_number_unsigned() ? body[key].get<int64_t>() : -1;
+    };
+    const int64_t pings = count("pings", c.pings), publishes = count("publishes", c.publishes);
+    if (pings < 0 || publishes < 0 || pings > 1000000 || publishes > 10000) {
+      return absl::InvalidArgumentError("at most 1000000 pings, 10000 publishes");
+    }
+    c.pings = static_cast<uint32_t>(pings);
+    c.publishes = static_cast<uint32_t>(publishes);
+  } else if (cmd == "resume") {
+    c.kind = CtlCommand::kResume;
+  } else if (cmd == "status") {
+    c.kind = CtlCommand::kStatus;
+  } else if (cmd == "reload") {
+    c.kind = CtlCommand::kReload;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown command \"", cmd, "\" (drain, resume, status, reload, probe)"));
+  }
+  return c;
+}
+
+std::vector<CtlCommand> CtlApi::Poll() {
+  std::vector<CtlCommand> out;
+  for (const CtlRequest& r : server_->Poll()) {
+    absl::StatusOr<CtlCommand> c = Parse(r.body);
+    if (!c.ok()) {
+      server_->Reply(r.connection, {{"ok", false}, {"error", std::string(c.status().message())}});
+      continue;
+    }
+    c->connection = r.connection;
+    out.push_back(*c);
+  }
+  return out;
+}
+
+}  // namespace dmrswitch::cp

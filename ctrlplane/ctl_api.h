@@ -1,0 +1,44 @@
+// CtlApi: the operator API of dmrswitch-ctl (docs/control-plane.md). It owns the control socket
+// (CtlServer), turns each request into a typed command — checking it, and answering a bad one
+// itself — and carries the answers back. What a command does is the caller's business.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ctrlplane/ctl_server.h"
+#include "nlohmann/json.hpp"
+
+namespace dmrswitch::cp {
+
+struct CtlCommand {
+  enum Kind : uint8_t { kDrain, kResume, kStatus, kReload, kProbe };
+  Kind kind = kStatus;
+  uint64_t connection = 0;   // answer with CtlApi::Reply
+  double timeout_s = 60;     // kDrain
+  uint32_t pings = 10000;    // kProbe
+  uint32_t publishes = 100;  // kProbe
+};
+
+class CtlApi {
+ public:
+  static absl::StatusOr<std::unique_ptr<CtlApi>> Listen(const std::string& path);
+
+  // The commands that arrived, valid ones only (the others were answered with their error).
+  std::vector<CtlCommand> Poll();
+  void Reply(uint64_t connection, const nlohmann::json& answer) {
+    server_->Reply(connection, answer);
+  }
+
+ private:
+  explicit CtlApi(std::unique_ptr<CtlServer> server) : server_(std::move(server)) {}
+  // The command in `body`, or the error to answer.
+  static absl::StatusOr<CtlCommand> Parse(const nlohmann::json& body);
+
+  std::unique_ptr<CtlServer> server_;
+};
+
+}  // namespace dmrswitch::cp

@@ -1,0 +1,71 @@
+// SubscriberLocations: where each subscriber (rf_src) was last heard — which client, which
+// timeslot (PROTOCOL.md §3.8). The shards' StreamStarted events from clients feed it; unit data
+// routes by it. It is bounded (a flood of random rf_src values cannot grow it) and forgets a
+// location after a day (FreeDMR prunes SUB_MAP at 24 h) or when its client logs out. Only what
+// changed goes into the next routing snapshot (TakeChanges).
+//
+// Pure: the time is an input.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "ctrlplane/restart_state.h"
+#include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/types.h"
+
+namespace dmrswitch::cp {
+
+class SubscriberLocations {
+ public:
+  static constexpr size_t kDefaultCapacity = 200000;
+  static constexpr route::TimeNs kDefaultKeepFor = 24 * 3600 * route::kSec;
+
+  struct Change {
+    uint32_t rf_src;
+    std::optional<route::Location> location;  // nullopt: forgotten
+  };
+
+  explicit SubscriberLocations(size_t capacity = kDefaultCapacity,
+                               route::TimeNs keep_for = kDefaultKeepFor)
+      : capacity_(capacity), keep_for_(keep_for) {}
+
+  // A stream by `rf_src` from the client in `slot` on timeslot `ts`.
+  void Heard(uint32_t rf_src, uint32_t slot, uint8_t ts, route::TimeNs now);
+  // The client in `slot` logged out: nobody is to be found there any more.
+  void ForgetSlot(uint32_t slot);
+  // Forgets locations not heard for `keep_for`. Cheap to call often: it scans the table at most
+  // once a minute.
+  void Expire(route::TimeNs now);
+  // What changed since the last call (the next snapshot's location updates).
+  std::vector<Change> TakeChanges();
+  // A restarted control plane: the locations the published snapshot carried.
+  void Restore(std::span<const HeardSubscriber> heard);
+
+  const route::Location* Find(uint32_t rf_src) const;
+  // Calls fn(uint32_t rf_src, const route::Location&) for every location.
+  template <class Fn>
+  void ForEach(Fn&& fn) const {
+    for (const auto& [rf_src, l] : by_rf_src_) fn(rf_src, l);
+  }
+  size_t size() const { return by_rf_src_.size(); }
+  uint64_t refused_full() const { return refused_full_; }
+
+ private:
+  void Set(uint32_t rf_src, const route::Location& l);
+  void Erase(uint32_t rf_src);
+
+  size_t capacity_;
+  route::TimeNs keep_for_;
+  absl::flat_hash_map<uint32_t, route::Location> by_rf_src_;
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> by_slot_;
+  absl::flat_hash_map<uint32_t, std::optional<route::Location>> changes_;
+  route::TimeNs next_scan_ = 0;
+  uint64_t refused_full_ = 0;
+};
+
+}  // namespace dmrswitch::cp
