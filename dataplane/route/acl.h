@@ -29,6 +29,8 @@ class Acl {
     return Listed(id) == listed_permit_;
   }
   std::string ToString() const;
+  // The same decisions for every ID (the parse is canonical: sorted, merged ranges).
+  bool operator==(const Acl&) const = default;
 
  private:
   bool Listed(uint32_t id) const;

@@ -194,6 +194,12 @@ absl::Status RouteSnapshotBuilder::SetClient(uint32_t slot, const ClientSpec& sp
     return absl::AlreadyExistsError(absl::StrCat("client ID ", spec.id, " is already present"));
   }
   Slot& s = slots_[slot];
+  if (s.info.present && s.info.id == spec.id && s.info.addr == spec.addr &&
+      s.info.slot_mask == spec.slot_mask && s.info.fixed == spec.fixed &&
+      s.info.use_acl == spec.use_acl && s.info.sub_acl == spec.sub_acl &&
+      s.info.tg_acl[0] == spec.tg_acl[0] && s.info.tg_acl[1] == spec.tg_acl[1]) {
+    return absl::OkStatus();  // nothing changes: no piece to rebuild
+  }
   if (s.info.present && s.info.id != spec.id) RemoveClient(slot);
   if (!s.info.present) IndexId(spec.id, slot, true);
   ClientInfo& c = s.info;
@@ -285,12 +291,16 @@ absl::Status RouteSnapshotBuilder::SetPeers(std::span<const PeerSpec> peers) {
   for (const PeerSpec& p : peers) {
     if (absl::Status st = CheckPeer(p); !st.ok()) return st;
   }
+  if (std::equal(peers.begin(), peers.end(), peers_.begin(), peers_.end())) {
+    return absl::OkStatus();
+  }
   peers_.assign(peers.begin(), peers.end());
   peers_dirty_ = true;
   return absl::OkStatus();
 }
 
 void RouteSnapshotBuilder::SetPolicy(HubPolicy policy) {
+  if (policy == policy_) return;
   policy_ = std::move(policy);
   policy_dirty_ = true;
 }
@@ -397,7 +407,15 @@ void RouteSnapshotBuilder::UpdateConferences(uint32_t slot) {
 void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts,
                                                  TimeNs heard_at) {
   const uint32_t part = RouteSnapshot::PartOf(rf_src, RouteSnapshot::kSubscriberParts);
-  locations_[part][rf_src] = Location{client_slot, static_cast<uint8_t>(ts), heard_at};
+  const Location next{client_slot, static_cast<uint8_t>(ts), heard_at};
+  auto [it, added] = locations_[part].try_emplace(rf_src, next);
+  if (!added) {
+    const Location& l = it->second;
+    if (l.client_slot == next.client_slot && l.ts == next.ts && l.heard_at == next.heard_at) {
+      return;  // nothing changes
+    }
+    it->second = next;
+  }
   dirty_subscriber_parts_.insert(part);
 }
 

@@ -69,6 +69,7 @@ struct HubPolicy {
   TimeNs client_timeout = 30 * kSec;
   uint8_t fbp_max_hops = 10;
   TimeNs fbp_max_age = 5 * kSec;  // DMRE timestamps older than this are dropped (+ BCSQ)
+  bool operator==(const HubPolicy&) const = default;
 };
 
 // FreeDMR and HBlink3 disagree on bytes 11..14 of OpenBridge DMRD (PROTOCOL.md §2.1).
@@ -87,6 +88,7 @@ struct ClientSpec {
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl[2];
+  bool operator==(const ClientSpec&) const = default;
 };
 
 struct PeerSpec {
@@ -107,6 +109,7 @@ struct PeerSpec {
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl;  // TGID_ACL (TS1)
+  bool operator==(const PeerSpec&) const = default;
 };
 
 struct ClientInfo {

@@ -529,6 +529,7 @@ bool RoutingCore::RouteUnchanged(const StreamState& s) const {
 }
 
 void RoutingCore::Resolve(StreamState* s) {
+  ++counters_.route_resolutions;
   const RouteSnapshot& snap = *snap_;
   s->generation = snap.generation();
   s->dests = nullptr;

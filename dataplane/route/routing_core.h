@@ -47,6 +47,7 @@ struct RoutingCounters {
   uint64_t streams_ended = 0;
   uint64_t streams_lost = 0;
   uint64_t sequence_gaps = 0;
+  uint64_t route_resolutions = 0;  // a stream's route resolved (new stream or changed inputs)
 
   uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
 };

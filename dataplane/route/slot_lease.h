@@ -70,6 +70,7 @@ struct LeaseWord {
 struct LeaseTimers {
   TimeNs group_hangtime = 5 * kSec;   // (a)/(b): other TGs wait this long after a call
   TimeNs stream_timeout = 360 * kMs;  // (c)/(d): same TG, collision window
+  bool operator==(const LeaseTimers&) const = default;
 };
 
 enum class LeaseVerdict : uint8_t { kMine, kClaimed, kBusy };

@@ -1,5 +1,6 @@
 #include "tests/scenario/scenario_harness.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -132,7 +133,22 @@ World::World(unsigned nshards, uint32_t stream_capacity) : leases_(64) {
 }
 
 void World::Publish() {
-  route::RouteSnapshotBuilder b(policy, leases_.max_clients());
+  // One persistent builder, fed the whole world each time as the control plane feeds its
+  // changes: what did not change keeps its pieces (and live streams keep their routes).
+  if (builder_ == nullptr) {
+    builder_ = std::make_unique<route::RouteSnapshotBuilder>(policy, leases_.max_clients());
+  }
+  route::RouteSnapshotBuilder& b = *builder_;
+  b.SetPolicy(policy);
+  std::vector<route::PeerSpec> specs;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    specs.push_back(peers[i]);
+    specs.back().listener = PublishedListener(i);
+  }
+  if (auto st = b.SetPeers(specs); !st.ok()) throw std::runtime_error(st.ToString());
+  for (size_t slot = clients.size(); slot < client_slot_.size(); ++slot) {
+    b.RemoveClient(static_cast<uint32_t>(slot));
+  }
   client_slot_.clear();
   for (size_t i = 0; i < clients.size(); ++i) {
     const ClientDef& c = clients[i];
@@ -141,31 +157,32 @@ void World::Publish() {
     spec.addr = c.addr;
     spec.slot_mask = c.slot_mask;
     const uint32_t slot = static_cast<uint32_t>(i);
-    if (auto st = b.AddClient(slot, spec); !st.ok()) throw std::runtime_error(st.ToString());
+    if (auto st = b.SetClient(slot, spec); !st.ok()) throw std::runtime_error(st.ToString());
     client_slot_.push_back(slot);
+    std::vector<route::MemberSpec> members;
     for (const auto& [ts, tg] : c.statics) {
-      if (auto st = b.Subscribe(slot, ts, tg, route::MemberKind::kStatic); !st.ok()) {
-        throw std::runtime_error(st.ToString());
-      }
+      members.push_back({static_cast<uint8_t>(ts), tg, route::MemberKind::kStatic, 0});
     }
-    if (c.dial_tg != 0) {
-      if (auto st = b.SetDial(slot, c.dial_tg); !st.ok()) throw std::runtime_error(st.ToString());
+    for (const Ua& u : ua) {
+      if (u.client != slot) continue;
+      members.push_back(
+          {static_cast<uint8_t>(u.ts), u.tg, route::MemberKind::kUserActivated, u.expires});
     }
-  }
-  for (const Ua& u : ua) {
-    if (auto st = b.Subscribe(u.client, u.ts, u.tg, route::MemberKind::kUserActivated, u.expires);
-        !st.ok()) {
+    if (auto st = b.SetMemberships(slot, members, c.dial_tg); !st.ok()) {
       throw std::runtime_error(st.ToString());
     }
   }
-  for (size_t i = 0; i < peers.size(); ++i) {
-    route::PeerSpec p = peers[i];
-    p.listener = PublishedListener(i);
-    if (auto st = b.AddPeer(p); !st.ok()) throw std::runtime_error(st.status().ToString());
-  }
+  std::vector<uint32_t> now_located;
   for (const auto& [rf_src, loc] : subscriber_locations) {
     b.AddSubscriberLocation(rf_src, loc.first, loc.second);
+    now_located.push_back(rf_src);
   }
+  for (uint32_t rf_src : published_locations_) {
+    if (std::find(now_located.begin(), now_located.end(), rf_src) == now_located.end()) {
+      b.RemoveSubscriberLocation(rf_src);
+    }
+  }
+  published_locations_ = std::move(now_located);
   auto snap = b.Build(++generation_);
   if (!snap.ok()) throw std::runtime_error(snap.status().ToString());
   for (auto& s : shards_) s->SetSnapshot(*snap, now_);
@@ -179,6 +196,12 @@ void World::StepWallClock(int64_t by_ns) {
 void World::Advance(TimeNs dt) {
   now_ += dt;
   for (auto& s : shards_) s->Expire(now_);
+}
+
+uint64_t World::TotalResolutions() const {
+  uint64_t n = 0;
+  for (const auto& s : shards_) n += s->counters().route_resolutions;
+  return n;
 }
 
 uint32_t World::PublishedListener(size_t peer) const {

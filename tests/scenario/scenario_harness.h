@@ -159,6 +159,8 @@ class World {
   uint32_t PublishedListener(size_t peer) const;
   route::SlotLeases& leases() { return leases_; }
   uint64_t TotalDrops(route::DropReason r) const;
+  // Routes resolved by every shard so far (new streams, and streams whose route inputs changed).
+  uint64_t TotalResolutions() const;
   uint64_t TotalRejects(proto::Reject r) const;
 
   // What client `i` receives for `f`: 55 bytes, bytes 11..14 = its ID, slot and TG as given.
@@ -184,6 +186,8 @@ class World {
   RecordingEvents events_;
   std::vector<std::unique_ptr<route::RoutingCore>> shards_;
   std::vector<uint32_t> client_slot_;  // client index → slot in the snapshot
+  std::unique_ptr<route::RouteSnapshotBuilder> builder_;
+  std::vector<uint32_t> published_locations_;
 };
 
 // Readable failure messages.

@@ -950,6 +950,42 @@ TEST(Snapshot, NoSnapshotDropsEverything) {
 // ---------------------------------------------------------------------------------------------
 // Several shards sharing one set of slot leases
 
+// A new generation re-resolves only the streams whose route it changes (RouteSnapshot: pieces
+// are shared between generations): a login elsewhere does not touch a live call.
+TEST(SnapshotSwitch, AnUnrelatedChangeLeavesLiveStreamsAloneARelatedOneReResolves) {
+  World w = ThreeOn91(/*nshards=*/2);
+  w.clients[3].statics = {{kTs2, 3100}};
+  w.Publish();
+  const auto call91 = Call(3120101, 91, 3120001, 0x8001, kTs2, 20);
+  const auto call3100 = Call(3120104, 3100, 3120004, 0x8002, kTs2, 20);
+  size_t i = 0;
+  const auto step = [&] {
+    w.FromClient(0, call91[i]);
+    w.FromClient(3, call3100[i]);
+    ++i;
+    w.Advance(60 * kMs);
+  };
+  for (int k = 0; k < 4; ++k) step();
+  const uint64_t resolved = w.TotalResolutions();
+  EXPECT_EQ(resolved, 2u) << "each stream resolved once, at its start";
+
+  // A client joins a third TG: neither call's conference, the peers or the policy change.
+  w.clients.push_back({3120005, Addr(5, 50005), 3, {{kTs2, 92}}});
+  w.Publish();
+  step();
+  EXPECT_EQ(w.TotalResolutions(), resolved) << "an unrelated login re-resolved a live call";
+
+  // Another member for TG 91: that call (only) takes the new route from its next frame.
+  w.clients[4].statics.push_back({kTs1, 91});
+  w.Publish();
+  EXPECT_EQ(w.TotalResolutions(), resolved + 1);
+  w.TakeSent();
+  step();
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(4)).size(), 1u) << "the new member hears it";
+  while (i < call91.size()) step();
+  for (const Event& e : w.TakeEvents()) EXPECT_NE(e.type, EventType::kStreamLost) << Describe(e);
+}
+
 TEST(TwoShards, EventsAndEgressAreIndependentOfWhichShardOwnsTheStream) {
   for (unsigned n : {1u, 2u, 3u}) {
     World w = ThreeOn91(n);
