@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the arm64 (Raspberry Pi) cross build needs on Debian 12 (bookworm): the
 # aarch64 cross toolchain, qemu-user-static to run the tests, and the :arm64 -dev packages of the
-# pure core and of the BPF loaders (tools/arm64/meson.build). Not DPDK: libdpdk-dev:arm64 needs
+# pure core (meson.build with -Dpacket_plane=disabled) and of the BPF loaders. Not DPDK: libdpdk-dev:arm64 needs
 # libfdt-dev:arm64 and rdma-core:arm64, which are not Multi-Arch: same and would replace the amd64
 # packages the x86 build needs (docs/raspberry-pi.md). Idempotent and non-interactive, like
 # install-deps.sh, which it assumes ran.
