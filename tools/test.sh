@@ -9,6 +9,8 @@
 #                            run its tests under qemu-user (build-arm64/)
 #
 # Prints "N passed, N failed" (counted from meson's test log) and exits non-zero on any failure.
+# A skipped test is not a pass: skips are counted and printed on their own line ("N skipped"),
+# and under CI=true every skip also counts as a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-release}
@@ -18,6 +20,7 @@ mode=${1:-release}
 jobs=$(nproc)
 passed=0
 failed=0
+skipped=0
 
 # run_suite BUILD_DIR [meson setup args...]
 run_suite() {
@@ -34,22 +37,30 @@ run_suite() {
   local counts
   counts=$(python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys
-ok = bad = 0
+ok = bad = skip = 0
 for line in open(sys.argv[1]):
     line = line.strip()
     if not line:
         continue
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+    t = json.loads(line)
+    if t["result"] in ("OK", "EXPECTEDFAIL"):
         ok += 1
+    elif t["result"] == "SKIP":
+        skip += 1
+        print("skipped:", t["name"], file=sys.stderr)
     else:
         bad += 1
-print(ok, bad)
+print(ok, bad, skip)
 PY
 )
-  read -r p f <<<"$counts"
+  read -r p f s <<<"$counts"
   passed=$((passed + p))
   failed=$((failed + f))
+  skipped=$((skipped + s))
+  if [[ ${CI:-} == true ]] && ((s > 0)); then
+    echo "CI=true: $s skipped test(s) count as failures"
+    failed=$((failed + s))
+  fi
   if ((rc != 0 && f == 0)); then failed=$((failed + 1)); fi
 }
 
@@ -92,5 +103,6 @@ case $mode in
     ;;
 esac
 
+echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 ((failed == 0))

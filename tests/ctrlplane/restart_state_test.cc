@@ -6,6 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 namespace dmrswitch::cp {
@@ -137,6 +142,47 @@ TEST(RestartStateTest, RefusesNothingGarbageTruncatedAndForeignFormats) {
   const auto st = DecodeHubRestart(future).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("format 2"), std::string::npos) << st;
+}
+
+}  // namespace
+}  // namespace dmrswitch::cp
+
+namespace dmrswitch::cp {
+namespace {
+
+// The fuzz target's seeds (tests/fuzz/corpus/fuzz_restart_state) must be records the current
+// encoding reads, or libFuzzer starts from bytes that are refused at the first check and the
+// seeds are worth nothing. After a change of the encoding, write them again with
+//   DMRSWITCH_WRITE_FUZZ_SEEDS=1 build/tests/ctrlplane/ctrlplane_restart_state_test
+void WriteFile(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(RestartStateTest, TheFuzzSeedsAreRecordsOfTheCurrentEncoding) {
+  const std::filesystem::path dir = DMRSWITCH_RESTART_SEEDS;
+  if (std::getenv("DMRSWITCH_WRITE_FUZZ_SEEDS") != nullptr) {
+    const RestartState s = Sample();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    WriteFile(dir / "client_hotspot", EncodeClientRestart(s.clients[0], s.subscriptions[0]));
+    WriteFile(dir / "client_fixed", EncodeClientRestart(s.clients[1], RestoredClient{}));
+    WriteFile(dir / "hub", EncodeHubRestart(s.streams_started));
+  }
+  int clients = 0, hubs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                     std::istreambuf_iterator<char>());
+    const bool client = DecodeClientRestart(bytes).ok();
+    const bool hub = DecodeHubRestart(bytes).ok();
+    EXPECT_TRUE(client || hub) << entry.path() << " is neither a client nor a hub record";
+    clients += client;
+    hubs += hub;
+  }
+  EXPECT_GE(clients, 2);
+  EXPECT_GE(hubs, 1);
 }
 
 }  // namespace
