@@ -525,12 +525,8 @@ void ReadHbp(Table& top, HubConfig& c) {
   Table t = top.Sub("hbp");
   HbpSection& h = c.hbp;
   Read(t, keys::kHbpListen, &h.listen);
-  Read(t, keys::kHbpPassphrase, &h.passphrase);
+  h.passphrase_set = Read(t, keys::kHbpPassphrase, &h.passphrase) != nullptr;
   Read(t, keys::kHbpAllowNullPassphrase, &h.allow_null_passphrase);
-  if (h.passphrase.empty() && !h.allow_null_passphrase) {
-    t.ctx().FailText(t.Path("passphrase"), "\"\"",
-                     "an empty passphrase needs hbp.allow_null_passphrase = true");
-  }
   Read(t, keys::kHbpMaxClients, &h.max_clients);
   Read(t, keys::kHbpPingTimeS, &h.ping_time_s);
   Read(t, keys::kHbpMaxMissed, &h.max_missed);
@@ -787,6 +783,16 @@ void Finish(Ctx& ctx, HubConfig& c) {
       }
       q.shared_listen = p.shared_listen = true;
     }
+  }
+  // A forgotten passphrase must not open the hub: no passphrase is an open hub only on request.
+  // Checked last, so that the file's other errors are reported first.
+  if (c.hbp.passphrase.empty() && !c.hbp.allow_null_passphrase) {
+    ctx.FailText("hbp.passphrase", c.hbp.passphrase_set ? "\"\"" : "",
+                 c.hbp.passphrase_set
+                     ? "an empty passphrase is an open hub (any password logs in): set one, or "
+                       "allow that with hbp.allow_null_passphrase = true"
+                     : "missing: set the passphrase clients log in with, or run an open hub (any "
+                       "password logs in) with hbp.allow_null_passphrase = true");
   }
 }
 

@@ -100,6 +100,7 @@ struct HbpSection {
   route::Endpoint listen = DefaultEndpoint(keys::kHbpListen);
   std::string passphrase{keys::kHbpPassphrase.text_default};  // empty + allow_null: any RPTK
   bool allow_null_passphrase = keys::kHbpAllowNullPassphrase.bool_default;
+  bool passphrase_set = false;  // the file names hbp.passphrase (even as "")
   uint32_t max_clients = keys::kHbpMaxClients.u32_default();
   uint32_t ping_time_s = keys::kHbpPingTimeS.u32_default();
   uint32_t max_missed = keys::kHbpMaxMissed.u32_default();

@@ -148,8 +148,10 @@ inline constexpr ConfigKey kHubCtlSocket{.path = "hub.ctl_socket",
                                          .reload = kRestart};
 
 // --- [hbp] ---------------------------------------------------------------------------------------
+// Loopback unless the operator names an address: a configuration that says nothing serves
+// nobody on the internet.
 inline constexpr ConfigKey kHbpListen{
-    .path = "hbp.listen", .type = kListener, .text_default = "0.0.0.0:62031", .reload = kRestart};
+    .path = "hbp.listen", .type = kListener, .text_default = "127.0.0.1:62031", .reload = kRestart};
 inline constexpr ConfigKey kHbpPassphrase{.path = "hbp.passphrase",
                                           .type = kString,
                                           .text_default = "",
@@ -158,7 +160,7 @@ inline constexpr ConfigKey kHbpPassphrase{.path = "hbp.passphrase",
                                           .secret = true};
 inline constexpr ConfigKey kHbpAllowNullPassphrase{.path = "hbp.allow_null_passphrase",
                                                    .type = kBoolean,
-                                                   .bool_default = true,
+                                                   .bool_default = false,
                                                    .applier = Applier::kLogin};
 inline constexpr ConfigKey kHbpMaxClients{.path = "hbp.max_clients",
                                           .type = kInteger,

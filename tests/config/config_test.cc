@@ -169,8 +169,21 @@ TEST(ConfigTest, ContractDpdkSectionIsAcceptedInKernelModeAndUsedInDpdkMode) {
   }
 }
 
-TEST(ConfigTest, EmptyFileTakesEveryDefault) {
-  const HubConfig c = MustParse("");
+// The smallest valid file: a passphrase (docs/config.md, "An empty file is refused").
+constexpr std::string_view kMinimal = "[hbp]\npassphrase = \"p\"\n";
+
+TEST(ConfigTest, AnEmptyFileIsRefusedForItsMissingPassphrase) {
+  EXPECT_EQ(ErrorOf(""),
+            "config.toml: hbp.passphrase: missing: set the passphrase clients log in with, or run "
+            "an open hub (any password logs in) with hbp.allow_null_passphrase = true");
+  // An open hub is a choice the file states.
+  const HubConfig open = MustParse("[hbp]\nallow_null_passphrase = true\n");
+  EXPECT_EQ(open.hbp.passphrase, "");
+  EXPECT_TRUE(open.hbp.allow_null_passphrase);
+}
+
+TEST(ConfigTest, APassphraseAloneTakesEveryOtherDefault) {
+  const HubConfig c = MustParse(kMinimal);
   EXPECT_EQ(c.hub.server_id, 0u);
   EXPECT_EQ(c.hub.mode, HubMode::kKernel);
   EXPECT_EQ(c.hub.shards, 2u);
@@ -179,9 +192,9 @@ TEST(ConfigTest, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.hub.status_interval_s, 5u);
   EXPECT_EQ(c.hub.stream_capacity, 16384u);
   EXPECT_EQ(c.hub.log_level, "info");
-  EXPECT_EQ(c.hbp.listen, Ep(0, 0, 0, 0, 62031));
-  EXPECT_EQ(c.hbp.passphrase, "");
-  EXPECT_TRUE(c.hbp.allow_null_passphrase);
+  EXPECT_EQ(c.hbp.listen, Ep(127, 0, 0, 1, 62031)) << "loopback unless an address is named";
+  EXPECT_EQ(c.hbp.passphrase, "p");
+  EXPECT_FALSE(c.hbp.allow_null_passphrase);
   EXPECT_EQ(c.hbp.max_clients, 10000u);
   EXPECT_EQ(c.hbp.ping_time_s, 10u);
   EXPECT_EQ(c.hbp.max_missed, 3u);
@@ -335,6 +348,7 @@ max_age_s = 30
 TEST(ConfigTest, FixedClientsAreRead) {
   const HubConfig c = MustParse(R"toml(
 [hbp]
+passphrase = "p"
 max_clients = 2
 [[hbp.fixed_client]]
 id = 3120001
@@ -359,13 +373,13 @@ address = "198.18.1.2:40002"
   EXPECT_EQ(b.slots, '3') << "both timeslots by default";
   EXPECT_EQ(b.options, "");
   EXPECT_EQ(b.callsign, "");
-  EXPECT_TRUE(MustParse("").hbp.fixed_clients.empty());
+  EXPECT_TRUE(MustParse(kMinimal).hbp.fixed_clients.empty());
 }
 
 TEST(ConfigTest, InlineTablesAreTablesToo) {
   const HubConfig c = MustParse(R"toml(
 hub = { server_id = 1 }
-hbp = { static = [{ client = 5, ts1 = [91] }] }
+hbp = { passphrase = "p", static = [{ client = 5, ts1 = [91] }] }
 obp = [
   { name = "x", listen = "127.0.0.1:1", target = "127.0.0.1:2", network_id = 2, passphrase = "p" },
 ]
@@ -377,7 +391,8 @@ obp = [
 TEST(ConfigTest, RelayDefaultsByVersionAndCanBeOverridden) {
   const auto peer = [](std::string_view extra) {
     return std::string(
-               "[hub]\nserver_id = 1\n[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:1\"\n"
+               "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"p\"\n"
+               "listen = \"127.0.0.1:1\"\n"
                "target = \"127.0.0.1:2\"\nnetwork_id = 2\npassphrase = \"k\"\n") +
            std::string(extra);
   };
@@ -392,6 +407,8 @@ TEST(ConfigTest, SharedListenersAreGrouped) {
   const HubConfig c = MustParse(R"toml(
 [hub]
 server_id = 1
+[hbp]
+passphrase = "p"
 [[obp]]
 name = "a"
 listen = "127.0.0.1:62035"
@@ -424,7 +441,7 @@ passphrase = "k"
 
 TEST(ConfigTest, AtMost256Peers) {
   const auto peers = [](int n) {
-    std::string s = "[hub]\nserver_id = 1\n";
+    std::string s = "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n";
     for (int i = 0; i < n; ++i) {
       s += "[[obp]]\nname = \"p" + std::to_string(i) + "\"\nlisten = \"127.0.0.1:62035\"\n" +
            "target = \"10.0.0.1:" + std::to_string(1000 + i) +
@@ -525,11 +542,14 @@ const BadCase kBadCases[] = {
     {"passphrase_type", "[hbp]\npassphrase = 5",
      "config.toml: hbp.passphrase = 5: expected a string, not an integer"},
     {"null_passphrase", "[hbp]\npassphrase = \"\"\nallow_null_passphrase = false",
-     "config.toml: hbp.passphrase = \"\": an empty passphrase needs hbp.allow_null_passphrase = "
-     "true"},
+     "config.toml: hbp.passphrase = \"\": an empty passphrase is an open hub (any password logs "
+     "in): set one, or allow that with hbp.allow_null_passphrase = true"},
+    {"null_passphrase_default", "[hbp]\npassphrase = \"\"",
+     "config.toml: hbp.passphrase = \"\": an empty passphrase is an open hub (any password logs "
+     "in): set one, or allow that with hbp.allow_null_passphrase = true"},
     {"null_passphrase_absent", "[hbp]\nallow_null_passphrase = false",
-     "config.toml: hbp.passphrase = \"\": an empty passphrase needs hbp.allow_null_passphrase = "
-     "true"},
+     "config.toml: hbp.passphrase: missing: set the passphrase clients log in with, or run an "
+     "open hub (any password logs in) with hbp.allow_null_passphrase = true"},
     {"allow_null_type", "[hbp]\nallow_null_passphrase = \"yes\"",
      "config.toml: hbp.allow_null_passphrase = \"yes\": expected a boolean (true or false), not a "
      "string"},
@@ -852,6 +872,7 @@ TEST(ConfigTest, MakeHubPolicyCarriesTheValues) {
 [hub]
 server_id = 3109999
 [hbp]
+passphrase = "p"
 group_hangtime_s = 7
 stream_timeout_ms = 400
 stream_lost_s = 4
@@ -888,7 +909,7 @@ max_age_s = 3
 }
 
 TEST(ConfigTest, DefaultPolicyMatchesTheRoutingCoresDefaults) {
-  const route::HubPolicy p = MakeHubPolicy(MustParse(""));
+  const route::HubPolicy p = MakeHubPolicy(MustParse(kMinimal));
   const route::HubPolicy d;
   EXPECT_EQ(p.lease.group_hangtime, d.lease.group_hangtime);
   EXPECT_EQ(p.lease.stream_timeout, d.lease.stream_timeout);
@@ -907,6 +928,8 @@ TEST(ConfigTest, MakePeerSpecsCarriesTheValues) {
   const HubConfig c = MustParse(R"toml(
 [hub]
 server_id = 1
+[hbp]
+passphrase = "p"
 [[obp]]
 name = "bm"
 listen = "127.0.0.1:62035"

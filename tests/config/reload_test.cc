@@ -107,7 +107,7 @@ TEST(Reload, SecretsAreComparedButNeverShown) {
   EXPECT_THAT(plan.applied, Contains("obp[0].passphrase changed (secret)"));
 }
 
-constexpr char kHub[] = "[hub]\nserver_id = 310999\n";
+constexpr char kHub[] = "[hub]\nserver_id = 310999\n[hbp]\npassphrase = \"p\"\n";
 std::string Peer(const std::string& name, int listen_port, int target_port) {
   return "[[obp]]\nname = \"" + name + "\"\nlisten = \"127.0.0.1:" + std::to_string(listen_port) +
          "\"\ntarget = \"127.0.0.1:" + std::to_string(target_port) +
