@@ -32,6 +32,7 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/clock.h"
+#include "dataplane/io/instance_lock.h"
 #include "dataplane/io/plane.h"
 #include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/plane_info.h"
@@ -310,6 +311,23 @@ std::string StartLine(const dmrswitch::cp::HubConfig& config, const std::string&
 int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_path,
               dmrswitch::io::Plane& plane, int cp_wake);
 
+// What the instance lock guards: the runtime name and the UDP addresses the hub will serve (in
+// dpdk and afxdp mode the listeners' ports on the hub's own address).
+dmrswitch::io::InstanceIdentity InstanceOf(const dmrswitch::cp::HubConfig& config,
+                                           const std::string& config_path) {
+  using namespace dmrswitch;
+  io::InstanceIdentity id;
+  id.run_dir = cp::RunDir(config);
+  id.runtime_name = cp::EalFilePrefix(config);
+  std::error_code ec;
+  id.config_path = config_path.empty() ? "" : std::filesystem::absolute(config_path, ec).string();
+  for (route::Endpoint e : cp::ConfigListeners(config)) {
+    if (config.hub.mode != cp::HubMode::kKernel) e.ip = config.dpdk.address;
+    id.listeners.push_back(e);
+  }
+  return id;
+}
+
 // The packet plane of any mode, with the control plane hosted on the main lcore or, with
 // control_plane = "separate", in dmrswitch-cp.
 int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
@@ -400,6 +418,10 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
                              "\" is not available in this build; use \"kernel\" or \"dpdk\""));
   }
+  // One hub per runtime name and listening address (dataplane/io/instance_lock.h), before
+  // anything is bound or EAL touches its runtime files. Held until the process ends.
+  auto instance = io::InstanceLock::Acquire(InstanceOf(*config, config_path));
+  if (!instance.ok()) return Fail(std::string(instance.status().message()));
   return RunPlane(*config, config_path);
 }
 

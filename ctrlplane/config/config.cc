@@ -1,5 +1,7 @@
 #include "ctrlplane/config/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -513,6 +515,13 @@ void ReadHub(Table& top, HubConfig& c) {
       h.runtime_name = name;
     }
   }
+  if (const toml::node* rd = Read(t, keys::kHubRunDir, &h.run_dir); rd != nullptr) {
+    if (h.run_dir.empty() || h.run_dir.front() != '/' || h.run_dir.size() >= 80) {
+      t.ctx().Fail(t.Path("run_dir"), rd,
+                   "must be an absolute path shorter than 80 bytes (the control socket lives in "
+                   "it)");
+    }
+  }
   if (const toml::node* cs = Read(t, keys::kHubCtlSocket, &h.ctl_socket); cs != nullptr) {
     if (h.ctl_socket.size() >= 100) {
       t.ctx().Fail(t.Path("ctl_socket"), cs, "a Unix socket path must be shorter than 100 bytes");
@@ -836,10 +845,19 @@ string EalFilePrefix(const HubConfig& config) {
   return config.hub.runtime_name;
 }
 
+string RunDir(const HubConfig& config) {
+  if (!config.hub.run_dir.empty()) return config.hub.run_dir;
+  if (::geteuid() == 0) return "/run/dmrswitch";
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && x[0] == '/') {
+    return string(x) + "/dmrswitch";
+  }
+  return "/tmp/dmrswitch-" + std::to_string(::geteuid());
+}
+
 string CtlSocketPath(const HubConfig& config) {
   if (!config.hub.ctl_socket.empty()) return config.hub.ctl_socket;
   if (config.hub.control_plane == ControlPlaneMode::kHosted) return "";
-  return absl::StrFormat("/run/dmrswitch/%s.sock", EalFilePrefix(config));
+  return absl::StrFormat("%s/%s.sock", RunDir(config), EalFilePrefix(config));
 }
 
 string_view SteeringName(Steering s) {

@@ -72,6 +72,7 @@ struct HubSection {
   std::string runtime_name{keys::kHubRuntimeName.text_default};
   // Unix socket of dmrswitch-ctl (drain, resume, status). "" = the default: in separate mode
   // /run/dmrswitch/<EalFilePrefix>.sock (the runtime name), in hosted mode none.
+  std::string run_dir{keys::kHubRunDir.text_default};
   std::string ctl_socket{keys::kHubCtlSocket.text_default};
 };
 
@@ -219,6 +220,10 @@ std::string_view ControlPlaneModeName(ControlPlaneMode m);
 // The EAL --file-prefix that dmrswitch-dp and dmrswitch-cp share in separate mode: the one in
 // dpdk.eal_args (dpdk mode) or hub.runtime_name.
 std::string EalFilePrefix(const HubConfig& config);
+// Where the hub's lock files (one hub per runtime name and listening address) and its default
+// control socket live: hub.run_dir, or /run/dmrswitch for root and $XDG_RUNTIME_DIR/dmrswitch
+// (else /tmp/dmrswitch-<uid>) for other users.
+std::string RunDir(const HubConfig& config);
 // The control socket dmrswitch-ctl talks to ("" = none), hub.ctl_socket or its default.
 std::string CtlSocketPath(const HubConfig& config);
 std::string_view SteeringName(Steering s);

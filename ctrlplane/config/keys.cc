@@ -21,6 +21,7 @@ constexpr std::array kKeys = {
     &kHubStreamCapacity,
     &kHubLogLevel,
     &kHubRuntimeName,
+    &kHubRunDir,
     &kHubCtlSocket,
     &kHbpListen,
     &kHbpPassphrase,

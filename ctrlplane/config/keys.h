@@ -141,6 +141,11 @@ inline constexpr ConfigKey kHubRuntimeName{.path = "hub.runtime_name",
                                            .type_note = "1..24 of `A-Za-z0-9_-`",
                                            .text_default = "dmrswitch",
                                            .reload = kRestart};
+inline constexpr ConfigKey kHubRunDir{.path = "hub.run_dir",
+                                      .type = kString,
+                                      .type_note = "=path",
+                                      .text_default = "",
+                                      .reload = kRestart};
 inline constexpr ConfigKey kHubCtlSocket{.path = "hub.ctl_socket",
                                          .type = kString,
                                          .type_note = "=path (< 100 bytes)",

@@ -42,6 +42,7 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.hub.steering = running.hub.steering;
   next.hub.stream_capacity = running.hub.stream_capacity;
   next.hub.runtime_name = running.hub.runtime_name;
+  next.hub.run_dir = running.hub.run_dir;
   next.hub.ctl_socket = running.hub.ctl_socket;
   next.hbp.listen = running.hbp.listen;
   next.hbp.max_clients = running.hbp.max_clients;
@@ -68,6 +69,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("hub.stream_capacity", num(c.hub.stream_capacity));
   add("hub.log_level", c.hub.log_level);
   add("hub.runtime_name", c.hub.runtime_name);
+  add("hub.run_dir", c.hub.run_dir);
   add("hub.ctl_socket", c.hub.ctl_socket);
 
   const HbpSection& h = c.hbp;

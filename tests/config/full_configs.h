@@ -15,6 +15,7 @@ status_interval_s = 5
 stream_capacity = 4096
 log_level = "info"
 runtime_name = "hub-a"
+run_dir = "/tmp/dmrswitch-run-a"
 ctl_socket = "/tmp/dmrswitch-a.sock"
 
 [hbp]
@@ -104,6 +105,7 @@ status_interval_s = 7
 stream_capacity = 8192
 log_level = "debug"
 runtime_name = "hub-b"
+run_dir = "/tmp/dmrswitch-run-b"
 ctl_socket = "/tmp/dmrswitch-b.sock"
 
 [hbp]

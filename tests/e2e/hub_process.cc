@@ -198,7 +198,16 @@ bool HubProcess::WaitForLog(std::string_view needle, absl::Duration timeout, siz
 
 void HubProcess::RewriteConfig(const std::string& toml) const {
   std::ofstream out(config_path_, std::ios::trunc);
-  out << toml;
+  out << WithRunDir(toml, dir_ + "/run");
+}
+
+std::string WithRunDir(const std::string& toml, const std::string& run_dir) {
+  if (toml.find("run_dir") != std::string::npos) return toml;
+  const std::string line = "run_dir = \"" + run_dir + "\"\n";
+  const size_t hub = toml.rfind("[hub]\n", 0) == 0 ? 0 : toml.find("\n[hub]\n");
+  if (hub == std::string::npos) return "[hub]\n" + line + toml;
+  const size_t after = toml.find('\n', hub == 0 ? 0 : hub + 1) + 1;
+  return toml.substr(0, after) + line + toml.substr(after);
 }
 
 }  // namespace dmrswitch::e2e

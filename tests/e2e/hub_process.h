@@ -18,6 +18,11 @@ namespace dmrswitch::e2e {
 // A UDP port on 127.0.0.1 that was free a moment ago.
 uint16_t FreeUdpPort();
 
+// `toml` with hub.run_dir set to `run_dir` unless it names one. Every HubProcess runs with its
+// own run directory, so the hubs of tests running side by side do not meet in /run/dmrswitch's
+// one-hub-per-runtime-name lock (dataplane/io/instance_lock.h); tests of that lock set run_dir.
+std::string WithRunDir(const std::string& toml, const std::string& run_dir);
+
 class HubProcess {
  public:
   struct Options {

@@ -1,0 +1,152 @@
+#include "dataplane/io/instance_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "dataplane/io/udp_socket.h"
+
+namespace dmrswitch::io {
+namespace {
+
+std::string Errno(int err) { return std::strerror(err); }
+
+std::string Ipv4Text(uint32_t ip) {
+  return absl::StrCat(ip >> 24, ".", (ip >> 16) & 255, ".", (ip >> 8) & 255, ".", ip & 255);
+}
+
+// "pid 1234 (dmrswitch-dp --config /etc/dmrswitch/hub.toml)" for every process holding a flock
+// on `path`, from /proc/locks (fields: id, FLOCK, ADVISORY, READ|WRITE, pid, maj:min:inode, ...).
+std::string Holders(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  std::vector<std::string> who;
+  while (std::getline(locks, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 6 || f[1] != "FLOCK") continue;  // "->" lines are waiters, not holders
+    std::vector<std::string> dev = absl::StrSplit(f[5], ':');
+    if (dev.size() != 3 || std::strtoull(dev[0].c_str(), nullptr, 16) != major(st.st_dev) ||
+        std::strtoull(dev[1].c_str(), nullptr, 16) != minor(st.st_dev) ||
+        std::strtoull(dev[2].c_str(), nullptr, 10) != st.st_ino) {
+      continue;
+    }
+    const std::string pid = f[4];
+    std::ifstream cmd("/proc/" + pid + "/cmdline", std::ios::binary);
+    std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    while (!argv.empty() && argv.back() == '\0') argv.pop_back();
+    for (char& c : argv) {
+      if (c == '\0') c = ' ';
+    }
+    std::string entry = absl::StrCat("pid ", pid);
+    if (!argv.empty()) absl::StrAppend(&entry, " (", argv, ")");
+    if (std::find(who.begin(), who.end(), entry) == who.end()) who.push_back(entry);
+  }
+  return absl::StrJoin(who, ", ");
+}
+
+// "; config /etc/dmrswitch/hub.toml" from the holder's note in the lock file ("" if none).
+std::string ConfigNote(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("config ")) return absl::StrCat("; ", line);
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<InstanceLock> InstanceLock::Acquire(const InstanceIdentity& id) {
+  if (::mkdir(id.run_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create the run directory ",
+                                                      id.run_dir, ": ", Errno(errno),
+                                                      " (hub.run_dir names it)"));
+  }
+  InstanceLock lock;
+  // Takes one lock; on a conflict, the message names who holds it.
+  const auto take = [&](const std::string& name, bool exclusive, const std::string& what,
+                        bool with_note) -> absl::Status {
+    const std::string path = absl::StrCat(id.run_dir, "/", name);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot open ", path, ": ", Errno(errno),
+                                                        " (hub.run_dir names the run "
+                                                        "directory)"));
+    }
+    if (::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err != EWOULDBLOCK)
+        return absl::InternalError(absl::StrCat("flock ", path, ": ", Errno(err)));
+      std::string holder = Holders(path);
+      if (holder.empty()) holder = "another process";
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, " is already served by ", holder, with_note ? ConfigNote(path) : "",
+                       ". Stop that hub first, or give this one another hub.runtime_name and other "
+                       "listening addresses"));
+    }
+    lock.fds_.push_back(fd);
+    if (exclusive) {
+      // A note for the operator who finds the file, and for the next refusal's message.
+      const std::string note =
+          absl::StrCat("pid ", ::getpid(), "\nconfig ",
+                       id.config_path.empty() ? "embedded default" : id.config_path, "\n");
+      if (::ftruncate(fd, 0) == 0) {
+        [[maybe_unused]] ssize_t n = ::pwrite(fd, note.data(), note.size(), 0);
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = take(absl::StrCat(id.runtime_name, ".lock"), true,
+                            absl::StrCat("runtime name \"", id.runtime_name, "\""), true);
+      !s.ok()) {
+    return s;
+  }
+  for (const route::Endpoint& e : id.listeners) {
+    const std::string what = absl::StrCat("UDP ", EndpointString(e));
+    const std::string any = absl::StrCat("udp-any-", e.port, ".lock");
+    absl::Status s;
+    if (e.ip == 0) {
+      s = take(any, true, what, false);
+    } else {
+      s = take(any, false, what, false);
+      if (s.ok()) {
+        s = take(absl::StrCat("udp-", Ipv4Text(e.ip), "-", e.port, ".lock"), true, what, false);
+      }
+    }
+    if (!s.ok()) return s;
+  }
+  return lock;
+}
+
+InstanceLock& InstanceLock::operator=(InstanceLock&& other) noexcept {
+  if (this != &other) {
+    Release();
+    fds_ = std::move(other.fds_);
+    other.fds_.clear();
+  }
+  return *this;
+}
+
+InstanceLock::~InstanceLock() { Release(); }
+
+void InstanceLock::Release() {
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+}
+
+}  // namespace dmrswitch::io
