@@ -2,20 +2,22 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "spdlog/spdlog.h"
 
 namespace dmrswitch::cp {
 namespace {
-
-constexpr size_t kMaxRequestBytes = 4096;
-constexpr size_t kMaxConnections = 16;
 
 bool FillAddress(const std::string& path, sockaddr_un* addr) {
   if (path.size() >= sizeof(addr->sun_path)) return false;
@@ -25,9 +27,25 @@ bool FillAddress(const std::string& path, sockaddr_un* addr) {
   return true;
 }
 
+// The supplementary groups of `pid` (the "Groups:" line of /proc/<pid>/status).
+std::vector<gid_t> GroupsOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  std::vector<gid_t> out;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("Groups:")) continue;
+    for (absl::string_view g : absl::StrSplit(line.substr(7), ' ', absl::SkipWhitespace())) {
+      uint32_t gid = 0;
+      if (absl::SimpleAtoi(g, &gid)) out.push_back(gid);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CtlServer>> CtlServer::Listen(const std::string& path) {
+absl::StatusOr<std::unique_ptr<CtlServer>> CtlServer::Listen(const std::string& path,
+                                                             CtlServerLimits limits) {
   sockaddr_un addr;
   if (!FillAddress(path, &addr)) {
     return absl::InvalidArgumentError(absl::StrCat("control socket path too long: ", path));
@@ -49,14 +67,19 @@ absl::StatusOr<std::unique_ptr<CtlServer>> CtlServer::Listen(const std::string& 
   }
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 8) != 0) {
+  // The mode is set between bind and listen: nobody can connect before listen(), so there is no
+  // moment at which the umask's mode (0777 under umask 000) is usable.
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      chmod(path.c_str(), 0660) != 0 || listen(fd, 16) != 0) {
     const int err = errno;
     close(fd);
+    unlink(path.c_str());
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on control socket ", path, ": ", std::strerror(err)));
   }
   std::unique_ptr<CtlServer> s(new CtlServer());
   s->path_ = path;
+  s->limits_ = limits;
   s->listen_fd_ = fd;
   return s;
 }
@@ -74,29 +97,78 @@ void CtlServer::Close(size_t index) {
   connections_.erase(connections_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
+void CtlServer::Refuse(int fd, const std::string& why) {
+  const std::string line = nlohmann::json{{"ok", false}, {"error", why}}.dump() + "\n";
+  [[maybe_unused]] ssize_t r = send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  close(fd);
+}
+
+bool CtlServer::PeerAllowed(int fd) const {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  if (cred.uid == 0 || cred.uid == geteuid() || cred.gid == getegid()) return true;
+  for (gid_t g : GroupsOf(cred.pid)) {
+    if (g == getegid()) return true;
+  }
+  return false;
+}
+
 std::vector<CtlRequest> CtlServer::Poll() {
+  const absl::Time now = absl::Now();
   std::vector<CtlRequest> out;
-  while (connections_.size() < kMaxConnections) {
+  for (;;) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) break;
-    connections_.push_back(Connection{next_id_++, fd, {}});
+    if (!PeerAllowed(fd)) {
+      ++counters_.refused_peer;
+      Refuse(fd, "permission denied: the control socket serves root, the hub's user and its group");
+      continue;
+    }
+    if (connections_.size() >= limits_.max_connections) {
+      ++counters_.refused_full;
+      Refuse(fd, absl::StrCat("busy: ", limits_.max_connections,
+                              " control connections are open; try again"));
+      continue;
+    }
+    connections_.push_back(Connection{next_id_++, fd, {}, now});
   }
   for (size_t i = 0; i < connections_.size();) {
     Connection& c = connections_[i];
-    char buf[1024];
-    const ssize_t n = read(c.fd, buf, sizeof(buf));
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-      Close(i);  // the client went away (a pending answer has nobody to go to)
+    if (c.pending) {  // the answer is owed; nothing more is read from this client
+      ++i;
       continue;
     }
-    if (n > 0) c.in.append(buf, static_cast<size_t>(n));
-    const size_t eol = c.in.find('\n');
-    if (eol == std::string::npos) {
-      if (c.in.size() > kMaxRequestBytes) {
-        Reply(c.id, {{"ok", false}, {"error", "request too long"}});
-        continue;
+    while (!c.eof && c.in.size() <= limits_.max_request_bytes) {
+      char buf[1024];
+      const ssize_t n = read(c.fd, buf, sizeof(buf));
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+      } else if (n == 0) {
+        c.eof = true;  // a half-close ends the request, it does not cancel it
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      } else {
+        c.eof = true;
+        c.in.clear();  // reset by the peer: nobody to answer
       }
-      ++i;
+    }
+    size_t eol = c.in.find('\n');
+    if (eol == std::string::npos && c.eof && !c.in.empty()) eol = c.in.size();
+    if (eol == std::string::npos || eol > limits_.max_request_bytes) {
+      if (c.in.size() > limits_.max_request_bytes) {
+        ++counters_.refused_too_long;
+        Reply(c.id, {{"ok", false},
+                     {"error",
+                      absl::StrCat("request longer than ", limits_.max_request_bytes, " bytes")}});
+      } else if (c.eof) {
+        Close(i);  // went away without a request
+      } else if (now - c.opened > limits_.idle_timeout) {
+        ++counters_.closed_idle;
+        Reply(c.id, {{"ok", false}, {"error", "no request in time"}});
+      } else {
+        ++i;
+      }
       continue;
     }
     nlohmann::json body = nlohmann::json::parse(c.in.substr(0, eol), nullptr, false);
@@ -106,6 +178,7 @@ std::vector<CtlRequest> CtlServer::Poll() {
       Reply(c.id, {{"ok", false}, {"error", "a request is one JSON object with a \"cmd\""}});
       continue;
     }
+    c.pending = true;
     out.push_back(CtlRequest{c.id, std::move(body)});
     ++i;
   }
@@ -116,8 +189,11 @@ void CtlServer::Reply(uint64_t connection, const nlohmann::json& answer) {
   for (size_t i = 0; i < connections_.size(); ++i) {
     if (connections_[i].id != connection) continue;
     const std::string line = answer.dump() + "\n";
-    // Answers are small; a client that does not read them loses them.
-    [[maybe_unused]] ssize_t r = send(connections_[i].fd, line.data(), line.size(), MSG_NOSIGNAL);
+    // Answers are small and the socket is non-blocking: a client that does not read its answer
+    // loses it, and never holds up the control plane.
+    const ssize_t r =
+        send(connections_[i].fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r != static_cast<ssize_t>(line.size())) ++counters_.answers_not_sent;
     Close(i);
     return;
   }

@@ -7,11 +7,14 @@
 // drain: no new streams are admitted; waits until the live ones have ended (or the timeout) and
 // says how many would be cut by a dp restart now. Exit status 0 = idle, 3 = streams still live,
 // 1 = error. The drain stays in effect until `resume` (or the dp restarts).
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -98,26 +101,59 @@ int main(int argc, char** argv) {
   if (socket_path.size() >= sizeof(addr.sun_path)) return Fail("socket path too long");
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Fail("cannot reach the control plane at " + socket_path + ": " + std::strerror(errno) +
-                " (is dmrswitch-cp running?)");
-  }
   nlohmann::json request{{"cmd", cmd}};
   if (cmd == "drain") request["timeout_s"] = timeout_s;
   if (pings >= 0) request["pings"] = pings;
   if (publishes >= 0) request["publishes"] = publishes;
-  const std::string line = request.dump() + "\n";
-  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    close(fd);
-    return Fail("cannot send the request");
+
+  // A stopped or hung control plane must not hang the operator's shell (or a deploy script):
+  // everything below has a deadline. A drain answers by its own timeout; a probe holds the
+  // control plane for up to 10 s per measurement.
+  const double wait_s = (cmd == "drain" ? timeout_s : 0) + (cmd == "probe" ? 30 : 10);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
+  const auto left_ms = [&] {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
+  const std::string no_answer = "no answer from the control plane at " + socket_path + " within " +
+                                std::to_string(static_cast<int>(wait_s)) +
+                                " s (is dmrswitch-cp stopped or hung?)";
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Fail(std::string("socket: ") + std::strerror(errno));
+  // A Unix socket whose backlog is full answers EAGAIN at once: retry until the deadline.
+  while (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (errno != EAGAIN || left_ms() == 0) {
+      const int err = errno;
+      close(fd);
+      return Fail(err == EAGAIN ? no_answer
+                                : "cannot reach the control plane at " + socket_path + ": " +
+                                      std::strerror(err) + " (is dmrswitch-cp running?)");
+    }
+    usleep(20000);
   }
+  const std::string line = request.dump() + "\n";
+  size_t sent = 0;
   std::string answer;
   char buf[4096];
   while (answer.find('\n') == std::string::npos) {
+    pollfd p{fd, static_cast<short>(sent < line.size() ? POLLOUT : POLLIN), 0};
+    const int ready = poll(&p, 1, left_ms());
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      close(fd);
+      return Fail(no_answer);
+    }
+    if (sent < line.size()) {
+      const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN) break;
+      if (n > 0) sent += static_cast<size_t>(n);
+      continue;
+    }
     const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    answer.append(buf, static_cast<size_t>(n));
+    if (n == 0 || (n < 0 && errno != EAGAIN)) break;
+    if (n > 0) answer.append(buf, static_cast<size_t>(n));
   }
   close(fd);
   const nlohmann::json reply = nlohmann::json::parse(answer, nullptr, false);
