@@ -419,29 +419,31 @@ double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64
 }
 
 void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
-    const uint64_t t0 = rte_rdtsc();
-    const uint64_t rx_before = counters_.rx_packets;
-    const route::TimeNs now = clock_.Now();
-    loop_now_ = now;
-    runtime_.PollCommands(now);
-    runtime_.PollFromControl();
-    PollNeighbors(now);
-    PollSteered(now);
-    for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
-    FlushTx();
-    if (counters_.rx_packets != rx_before) {
-      const uint64_t cycles = rte_rdtsc() - t0;
-      ++counters_.loop_cycles[std::min<size_t>(std::bit_width(cycles), 47)];
-    }
-    runtime_.Timers(
-        now, IoTotals{counters_.rx_packets, counters_.tx_packets,
-                      counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
-                          counters_.no_neighbor + counters_.steer_full});
-    neighbors_.Expire(now, 4);
-    (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
-  }
+  while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) Step();
   FlushTx();
+}
+
+void DpdkShardLoop::Step() {
+  const uint64_t t0 = rte_rdtsc();
+  const uint64_t rx_before = counters_.rx_packets;
+  const route::TimeNs now = clock_.Now();
+  loop_now_ = now;
+  runtime_.PollCommands(now);
+  runtime_.PollFromControl();
+  PollNeighbors(now);
+  PollSteered(now);
+  for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
+  FlushTx();
+  if (counters_.rx_packets != rx_before) {
+    const uint64_t cycles = rte_rdtsc() - t0;
+    ++counters_.loop_cycles[std::min<size_t>(std::bit_width(cycles), 47)];
+  }
+  runtime_.Timers(
+      now, IoTotals{counters_.rx_packets, counters_.tx_packets,
+                    counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
+                        counters_.no_neighbor + counters_.steer_full});
+  neighbors_.Expire(now, 4);
+  (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
 }
 
 }  // namespace dmrswitch::io

@@ -83,6 +83,9 @@ class DpdkShardLoop final : public route::PacketSink {
   ~DpdkShardLoop() override;
 
   void Run(const std::atomic<bool>& stop);
+  // One iteration of Run's loop: commands, control datagrams, steered frames, one RX burst per
+  // port, TX, timers (tests drive the loop step by step).
+  void Step();
 
   const ShardRuntime& runtime() const { return runtime_; }
   const DpdkShardLoopCounters& counters() const { return counters_; }

@@ -167,28 +167,32 @@ void KernelShardLoop::WaitForWork() {
 
 void KernelShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
-    const route::TimeNs now = clock_.Now();
-    unsigned work = runtime_.PollCommands(now) ? 1 : 0;
-    work += runtime_.PollFromControl();
-    work += PollSteered(now);
-    for (uint32_t l = 0; l < sockets_.size(); ++l) work += PollSocket(l, now);
-    FlushAll();
-    runtime_.Timers(now,
-                    IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
-                             counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
-    for (uint32_t s = 0; s < wake_pending_.size(); ++s) {
-      if (wake_pending_[s] == 0) continue;
-      wake_pending_[s] = 0;
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t r = write(wake_fds_[s], &one, sizeof(one));
-    }
-    if (runtime_.TakeControlWake() && cp_wake_fd_ >= 0) {
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t r = write(cp_wake_fd_, &one, sizeof(one));
-    }
-    if (work == 0) WaitForWork();
+    if (Step() == 0) WaitForWork();
   }
   FlushAll();
+}
+
+unsigned KernelShardLoop::Step() {
+  const route::TimeNs now = clock_.Now();
+  unsigned work = runtime_.PollCommands(now) ? 1 : 0;
+  work += runtime_.PollFromControl();
+  work += PollSteered(now);
+  for (uint32_t l = 0; l < sockets_.size(); ++l) work += PollSocket(l, now);
+  FlushAll();
+  runtime_.Timers(now,
+                  IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
+                           counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
+  for (uint32_t s = 0; s < wake_pending_.size(); ++s) {
+    if (wake_pending_[s] == 0) continue;
+    wake_pending_[s] = 0;
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = write(wake_fds_[s], &one, sizeof(one));
+  }
+  if (runtime_.TakeControlWake() && cp_wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = write(cp_wake_fd_, &one, sizeof(one));
+  }
+  return work;
 }
 
 }  // namespace dmrswitch::io

@@ -47,6 +47,9 @@ class KernelShardLoop final : public route::PacketSink {
 
   // The loop. Returns when `stop` becomes true or a Stop message arrives.
   void Run(const std::atomic<bool>& stop);
+  // One iteration of Run's loop without the idle wait: commands, control datagrams, steered
+  // datagrams, one burst per socket, TX, timers, wake-ups. Returns the work done (0: idle).
+  unsigned Step();
 
   const ShardRuntime& runtime() const { return runtime_; }
   const KernelShardLoopCounters& counters() const { return counters_; }

@@ -1,0 +1,312 @@
+// KernelShardLoop (and the ShardRuntime inside it) on real loopback UDP sockets, without root:
+// the hub's listener is a socket on 127.0.0.1, every client is a socket of its own, and the loop
+// runs one Step() at a time. The DMR payloads are compared with a reference RoutingCore fed the
+// same datagrams, so these tests check what the kernel I/O adds: recvmmsg/sendmmsg batches,
+// addresses, truncation, and steering between shards in user space.
+#include "dataplane/io/kernel_shard_loop.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/io/steering/steering_key.h"
+#include "dataplane/ipc/channel.h"
+#include "dataplane/route/route_snapshot.h"
+#include "dataplane/route/routing_core.h"
+#include "dataplane/route/slot_lease.h"
+#include "tests/io/eal_environment.h"
+
+namespace dmrswitch::io {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+constexpr uint32_t kLoopback = 0x7F000001;
+constexpr uint32_t kTg = 91;
+
+// A UDP socket on 127.0.0.1 (port chosen by the kernel), non-blocking.
+int BoundSocket(route::Endpoint* bound) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(kLoopback);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *bound = {kLoopback, ntohs(a.sin_port)};
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+  return fd;
+}
+
+void SendTo(int fd, route::Endpoint to, const Bytes& b) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(to.ip);
+  a.sin_port = htons(to.port);
+  ASSERT_EQ(sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)),
+            static_cast<ssize_t>(b.size()));
+}
+
+// Every datagram waiting on `fd`, with its source.
+std::vector<std::pair<route::Endpoint, Bytes>> ReceiveAll(int fd) {
+  std::vector<std::pair<route::Endpoint, Bytes>> out;
+  uint8_t buf[2048];
+  for (;;) {
+    sockaddr_in a{};
+    socklen_t len = sizeof(a);
+    const ssize_t n =
+        recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), &len);
+    if (n < 0) break;
+    out.emplace_back(route::Endpoint{ntohl(a.sin_addr.s_addr), ntohs(a.sin_port)},
+                     Bytes(buf, buf + n));
+  }
+  return out;
+}
+
+void Be32(Bytes& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+}
+Bytes Tagged(const char* tag, uint32_t id) {
+  Bytes b(tag, tag + std::strlen(tag));
+  Be32(b, id);
+  return b;
+}
+// A TS2 group voice frame to kTg (PROTOCOL.md §1.3): `seq` 0 is the voice header.
+Bytes Voice(uint32_t repeater, uint32_t stream_id, uint8_t seq) {
+  Bytes b = {'D', 'M', 'R', 'D', seq, 0x2F, 0xBE, 0xA9, 0, 0, kTg};  // rf_src 3129001
+  Be32(b, repeater);
+  b.push_back(seq == 0 ? 0xA1 : static_cast<uint8_t>(0x81 + (seq - 1) % 5));
+  Be32(b, stream_id);
+  for (int i = 0; i < 33; ++i) b.push_back(static_cast<uint8_t>(i * 3));
+  b.push_back(0);
+  b.push_back(0);
+  return b;
+}
+
+class Recorder final : public route::PacketSink {
+ public:
+  uint8_t* Begin(uint32_t, const route::Endpoint& to) override {
+    to_ = to;
+    return buf_;
+  }
+  void Commit(uint16_t len) override { out[to_.port] = Bytes(buf_, buf_ + len); }
+  std::map<uint16_t, Bytes> out;  // by destination port
+
+ private:
+  route::Endpoint to_;
+  uint8_t buf_[kMaxPacketBytes];
+};
+class NoEvents final : public route::EventSink {
+ public:
+  void Emit(const route::Event&) override {}
+};
+
+struct Client {
+  uint32_t id;
+  int fd;
+  route::Endpoint addr;
+};
+
+class KernelShardLoopTest : public ::testing::Test {
+ protected:
+  // `nshards` loops, each with its own socket (user-space steering between them when > 1), and
+  // `nclients` clients, all static members of kTg on TS2.
+  void Start(uint32_t nshards, uint32_t nclients) {
+    static int instance = 0;
+    const std::string name = absl::StrCat("ks", instance++);
+    auto channels = ipc::ChannelSet::Create(name, nshards, 1024);
+    ASSERT_TRUE(channels.ok()) << channels.status();
+    channels_ = std::make_unique<ipc::ChannelSet>(*std::move(channels));
+    leases_ = std::make_unique<route::SlotLeases>(1024);
+    steer_.assign(size_t{nshards} * nshards, nullptr);
+    for (uint32_t f = 0; f < nshards; ++f) {
+      for (uint32_t t = 0; t < nshards; ++t) {
+        if (f == t) continue;
+        steer_[f * nshards + t] =
+            rte_ring_create_elem(absl::StrCat(name, "st", f, t).c_str(), sizeof(void*), 1024, 0,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+        ASSERT_NE(steer_[f * nshards + t], nullptr);
+      }
+    }
+    for (uint32_t s = 0; s < nshards; ++s) wake_.push_back(eventfd(0, EFD_NONBLOCK));
+    for (uint32_t s = 0; s < nshards; ++s) {
+      route::Endpoint bound;
+      hub_fd_.push_back(BoundSocket(&bound));
+      hub_.push_back(bound);
+      KernelShardLoopConfig c;
+      c.runtime = RuntimeConfig{s, nshards, 1, route::RoutingCoreConfig{256, 0x5EED}};
+      c.userspace_steering = nshards > 1;
+      std::vector<rte_ring*> in(nshards), out(nshards);
+      for (uint32_t o = 0; o < nshards; ++o) {
+        in[o] = steer_[o * nshards + s];
+        out[o] = steer_[s * nshards + o];
+      }
+      loops_.push_back(std::make_unique<KernelShardLoop>(
+          c, leases_.get(), channels_->shard(s), channels_->pool(),
+          std::vector<int>{hub_fd_.back()}, in, out, wake_, -1));
+    }
+    route::RouteSnapshotBuilder b(route::HubPolicy{}, 1024);
+    for (uint32_t i = 0; i < nclients; ++i) {
+      Client c;
+      c.id = 3120001 + i;
+      c.fd = BoundSocket(&c.addr);
+      clients_.push_back(c);
+      route::ClientSpec spec;
+      spec.id = c.id;
+      spec.addr = c.addr;
+      ASSERT_TRUE(b.AddClient(i, spec).ok());
+      ASSERT_TRUE(b.Subscribe(i, route::kTs2, kTg, route::MemberKind::kStatic).ok());
+    }
+    auto snap = b.Build(1);
+    ASSERT_TRUE(snap.ok());
+    snapshot_ = *snap;
+    for (uint32_t s = 0; s < nshards; ++s) {
+      ASSERT_TRUE(ipc::SendMessage(
+          channels_->shard(s).cmd,
+          ipc::Message::Make(ipc::MsgType::kSnapshotPublish, static_cast<uint8_t>(s),
+                             ipc::SnapshotPublish{1, snapshot_.get()})));
+      loops_[s]->Step();
+    }
+    ref_leases_ = std::make_unique<route::SlotLeases>(1024);
+    ref_ = std::make_unique<route::RoutingCore>(route::RoutingCoreConfig{256, 0x5EED},
+                                                ref_leases_.get(), &rec_, &ev_);
+    ref_->SetSnapshot(snapshot_, 1);
+  }
+  void TearDown() override {
+    loops_.clear();
+    for (int fd : hub_fd_) close(fd);
+    for (int fd : wake_) close(fd);
+    for (const Client& c : clients_) close(c.fd);
+    for (rte_ring* r : steer_) rte_ring_free(r);
+    channels_.reset();
+  }
+  // What the reference core sends for `pkt` from client `i`, by destination port.
+  std::map<uint16_t, Bytes> Reference(const Bytes& pkt, size_t i) {
+    rec_.out.clear();
+    ref_->OnHbpPacket(pkt, clients_[i].addr, 1);
+    return rec_.out;
+  }
+  // Steps every loop until nothing is left to do (steering may take a second round).
+  void Settle() {
+    for (int round = 0; round < 4; ++round) {
+      for (auto& l : loops_) l->Step();
+    }
+  }
+
+  std::unique_ptr<ipc::ChannelSet> channels_;
+  std::unique_ptr<route::SlotLeases> leases_;
+  std::vector<rte_ring*> steer_;
+  std::vector<int> wake_;
+  std::vector<int> hub_fd_;
+  std::vector<route::Endpoint> hub_;
+  std::vector<std::unique_ptr<KernelShardLoop>> loops_;
+  std::vector<Client> clients_;
+  std::shared_ptr<const route::RouteSnapshot> snapshot_;
+  Recorder rec_;
+  NoEvents ev_;
+  std::unique_ptr<route::SlotLeases> ref_leases_;
+  std::unique_ptr<route::RoutingCore> ref_;
+};
+
+TEST_F(KernelShardLoopTest, AKeepaliveIsAnsweredAndAFrameFansOutFromTheListener) {
+  Start(1, 3);
+  SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
+  loops_[0]->Step();
+  auto got = ReceiveAll(clients_[1].fd);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, hub_[0]) << "answered from the listener's address";
+  EXPECT_EQ(got[0].second, Tagged("MSTPONG", clients_[1].id));
+
+  const Bytes header = Voice(clients_[0].id, 0xCAFE0001, 0);
+  const auto ref = Reference(header, 0);
+  ASSERT_EQ(ref.size(), 2u);
+  SendTo(clients_[0].fd, hub_[0], header);
+  loops_[0]->Step();
+  for (size_t i : {1, 2}) {
+    got = ReceiveAll(clients_[i].fd);
+    ASSERT_EQ(got.size(), 1u) << "client " << i;
+    EXPECT_EQ(got[0].first, hub_[0]);
+    EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
+  }
+  EXPECT_TRUE(ReceiveAll(clients_[0].fd).empty()) << "never back to the talker";
+}
+
+// 300 listeners: one frame is 299 datagrams, more than one sendmmsg batch (256).
+TEST_F(KernelShardLoopTest, AFanoutBeyondOneSendBatchReachesEveryone) {
+  Start(1, 300);
+  const Bytes header = Voice(clients_[0].id, 0xCAFE0002, 0);
+  const auto ref = Reference(header, 0);
+  ASSERT_EQ(ref.size(), 299u);
+  SendTo(clients_[0].fd, hub_[0], header);
+  loops_[0]->Step();
+  for (size_t i = 1; i < clients_.size(); ++i) {
+    const auto got = ReceiveAll(clients_[i].fd);
+    ASSERT_EQ(got.size(), 1u) << "client " << i;
+    ASSERT_EQ(got[0].second, ref.at(clients_[i].addr.port)) << "client " << i;
+  }
+  EXPECT_EQ(loops_[0]->counters().tx_datagrams, 299u);
+  EXPECT_EQ(loops_[0]->counters().tx_errors, 0u);
+}
+
+TEST_F(KernelShardLoopTest, AnOversizedDatagramIsCountedAndDropped) {
+  Start(1, 2);
+  SendTo(clients_[0].fd, hub_[0], Bytes(600, 'D'));
+  SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
+  loops_[0]->Step();
+  EXPECT_EQ(loops_[0]->counters().rx_truncated, 1u);
+  EXPECT_EQ(ReceiveAll(clients_[1].fd).size(), 1u) << "the burst goes on after it";
+}
+
+// User-space steering (no sk_reuseport program): a frame that reaches the wrong shard's socket is
+// handed to its owner, whose wake-up eventfd is poked, and leaves from the owner's socket.
+TEST_F(KernelShardLoopTest, AFrameOnTheWrongShardIsSteeredToItsOwner) {
+  Start(2, 3);
+  uint32_t stream = 0xCAFE1000;
+  Bytes header;
+  do {
+    header = Voice(clients_[0].id, ++stream, 0);
+  } while (SteeringKeyOwner(header, 2) != 1);
+  const auto ref = Reference(header, 0);
+  ASSERT_EQ(ref.size(), 2u);
+  SendTo(clients_[0].fd, hub_[0], header);  // shard 0's socket
+  loops_[0]->Step();
+  EXPECT_EQ(loops_[0]->counters().steered_out, 1u);
+  uint64_t pokes = 0;
+  EXPECT_EQ(read(wake_[1], &pokes, sizeof(pokes)), static_cast<ssize_t>(sizeof(pokes)));
+  EXPECT_EQ(pokes, 1u);
+  EXPECT_TRUE(ReceiveAll(clients_[1].fd).empty()) << "shard 0 routes nothing it does not own";
+  loops_[1]->Step();
+  EXPECT_EQ(loops_[1]->counters().steered_in, 1u);
+  for (size_t i : {1, 2}) {
+    const auto got = ReceiveAll(clients_[i].fd);
+    ASSERT_EQ(got.size(), 1u) << "client " << i;
+    EXPECT_EQ(got[0].first, hub_[1]) << "sent by the owner shard";
+    EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
+  }
+  // Frames of one stream keep their owner whatever socket they arrive on (one every 60 ms: each
+  // is handled before the next arrives).
+  for (uint8_t seq = 1; seq <= 5; ++seq) {
+    SendTo(clients_[0].fd, hub_[seq % 2], Voice(clients_[0].id, stream, seq));
+    Settle();
+  }
+  EXPECT_EQ(loops_[0]->runtime().core().counters().packets_routed, 0u);
+  EXPECT_EQ(loops_[1]->runtime().core().counters().packets_routed, 6u);
+  EXPECT_EQ(ReceiveAll(clients_[1].fd).size(), 5u);
+}
+
+}  // namespace
+}  // namespace dmrswitch::io
