@@ -45,6 +45,11 @@ std::string MakeTempDir() {
   if (mkdtemp(tmpl.data()) == nullptr) return "/tmp";
   // World-readable: a hub run under a wrapper as an unprivileged user must read its config.
   chmod(tmpl.c_str(), 0755);
+  // Its run directory (WithRunDir), where such a hub takes its locks: sticky and world-writable,
+  // as /tmp.
+  const std::string run = tmpl + "/run";
+  mkdir(run.c_str(), 0755);
+  chmod(run.c_str(), 01777);
   return tmpl;
 }
 
