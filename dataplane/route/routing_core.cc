@@ -1,6 +1,8 @@
 #include "dataplane/route/routing_core.h"
 
+#include <array>
 #include <cstring>
+#include <span>
 
 #include "absl/base/optimization.h"
 
@@ -67,6 +69,7 @@ void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, Tim
   std::shared_ptr<const RouteSnapshot> old = std::move(snap_);
   snap_ = std::move(snapshot);
   if (!old || !snap_) return;
+  if (old->peer_table() != snap_->peer_table()) RenumberPeers(*old);
   // Re-resolve live streams whose route may differ, while the old destination lists are still
   // alive (`old` holds them); the others keep their route and leases untouched.
   auto reresolve = [&](uint32_t stream_id, StreamState& s) {
@@ -98,6 +101,48 @@ void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, Tim
   };
   table_.ForEach(kHot, reresolve);
   table_.ForEach(kQuiet, reresolve);
+}
+
+void RoutingCore::RenumberPeers(const RouteSnapshot& old) {
+  const std::span<const PeerInfo> before = old.peers();
+  const std::span<const PeerInfo> after = snap_->peers();
+  // Old index -> new index; kNoPeer for a peer the new snapshot does not have (a stream from it
+  // then has no source peer any more: nothing it sends matches, and it goes silent).
+  constexpr uint32_t kNoPeer = PeerSet::kMaxPeers;
+  std::array<uint32_t, PeerSet::kMaxPeers> to;
+  bool renumbered = false;
+  for (uint32_t i = 0; i < before.size(); ++i) {
+    if (i < after.size() && after[i].name == before[i].name) {
+      to[i] = i;
+      continue;
+    }
+    renumbered = true;
+    to[i] = kNoPeer;
+    for (uint32_t j = 0; j < after.size(); ++j) {
+      if (after[j].name == before[i].name) {
+        to[i] = j;
+        break;
+      }
+    }
+  }
+  if (!renumbered) return;  // the same peers at the same places (and perhaps new ones after)
+  const auto map = [&](const PeerSet& set) {
+    PeerSet out;
+    for (uint32_t i = 0; i < before.size(); ++i) {
+      if (set.test(i) && to[i] != kNoPeer) out.set(to[i]);
+    }
+    return out;
+  };
+  const auto renumber = [&](uint32_t, StreamState& s) {
+    if (s.source.is_peer()) {
+      s.source.index = s.source.index < before.size() ? to[s.source.index] : kNoPeer;
+    }
+    s.quenched = map(s.quenched);
+    s.bcsq_sent = map(s.bcsq_sent);
+  };
+  table_.ForEach(kHot, renumber);
+  table_.ForEach(kQuiet, renumber);
+  table_.ForEach(kGone, renumber);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -179,6 +179,10 @@ class RoutingCore {
   DropReason CheckAcls(const proto::DmrdView& d, SystemRef source, unsigned ts) const;
   DropReason CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const;
 
+  // The new snapshot may number the peers differently from `old` (a reload added or removed
+  // one): each stream's per-peer state (its source, the peers that quenched it, those it
+  // quenched) follows its peer, found by name, to its new index.
+  void RenumberPeers(const RouteSnapshot& old);
   StreamState* NewEntry(uint32_t stream_id, TimeNs now);
   Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now);
   void Resolve(StreamState* s);

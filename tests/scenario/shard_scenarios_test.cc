@@ -986,6 +986,45 @@ TEST(SnapshotSwitch, AnUnrelatedChangeLeavesLiveStreamsAloneARelatedOneReResolve
   for (const Event& e : w.TakeEvents()) EXPECT_NE(e.type, EventType::kStreamLost) << Describe(e);
 }
 
+// A reload that removes a peer renumbers the ones after it (a peer's index in the snapshot is its
+// position in the configuration). Live streams follow their peers: a call from a renumbered peer
+// carries on, and a quench stays with the peer that sent it.
+TEST(SnapshotSwitch, RemovingAPeerRenumbersTheOthersWithoutCuttingTheirStreams) {
+  World w = Meshed();
+  for (size_t p = 0; p < w.peers.size(); ++p) w.peers[p].listener = 1 + p;  // sockets stay put
+  w.Publish();
+  // fdmr-b (peer 2) talks on 3100; a client's call goes to every peer and fdmr-b quenches it.
+  const auto from_b = Call(2345678, 3100, 0, 0x8101, kTs1, 4);
+  const auto from_client = Call(3120101, 3100, 3120001, 0x8102, kTs1, 4);
+  w.clients[1].statics = {{kTs1, 3100}};
+  w.Publish();
+  const auto peer_frame = [&](size_t p, size_t i) {
+    return w.DmreFrom(p, from_b[i], 234102, 0, 1, w.now());
+  };
+  ASSERT_EQ(w.FromPeer(2, peer_frame(2, 0)), Verdict::kConsumed);
+  ASSERT_EQ(w.FromClient(0, from_client[0]), Verdict::kConsumed);
+  std::vector<uint8_t> bcsq(31);
+  proto::HmacSha1 h(proto::ObpKeyFromPassphrase("mypass"));
+  proto::EncodeBcsq(proto::Bcsq{3100, 0x8102}, h, bcsq);
+  ASSERT_EQ(w.FromPeer(2, bcsq), Verdict::kConsumed);
+  w.Advance(60 * kMs);
+  w.TakeSent();
+
+  // "bm" (peer 0) goes: fdmr-a becomes peer 0, fdmr-b peer 1, on their own listeners.
+  w.peers.erase(w.peers.begin());
+  w.Publish();
+  EXPECT_EQ(w.FromPeer(1, peer_frame(1, 1)), Verdict::kConsumed);
+  auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), 1u) << "the call from fdmr-b was cut";
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(0)).size(), 1u);  // relayed to fdmr-a
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty());   // never back to its source
+  EXPECT_EQ(w.TotalDrops(DropReason::kLoopDuplicate), 0u);
+  ASSERT_EQ(w.FromClient(0, from_client[1]), Verdict::kConsumed);
+  sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(0)).size(), 1u);
+  EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty()) << "fdmr-b quenched this stream";
+}
+
 TEST(TwoShards, EventsAndEgressAreIndependentOfWhichShardOwnsTheStream) {
   for (unsigned n : {1u, 2u, 3u}) {
     World w = ThreeOn91(n);
