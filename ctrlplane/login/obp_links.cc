@@ -1,6 +1,7 @@
 #include "ctrlplane/login/obp_links.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <span>
 #include <utility>
 
@@ -187,19 +188,37 @@ std::vector<route::PeerSpec> ObpLinks::Specs() const {
 }
 
 void ObpLinks::Reconfigure(std::vector<LinkConfig> peers) {
-  std::vector<Peer> next;
-  next.reserve(peers.size());
+  // The running peer each configured one continues: the one of the same name, else one renamed
+  // in place (same position, same listener and configured target, its old name gone).
+  constexpr size_t kNew = SIZE_MAX;
+  std::vector<size_t> from(peers.size(), kNew);
   std::vector<bool> kept(peers_.size(), false);
-  for (const LinkConfig& c : peers) {
-    const route::PeerSpec& s = c.spec;
-    Peer& n = next.emplace_back(c);
+  for (size_t i = 0; i < peers.size(); ++i) {
     auto old = std::find_if(peers_.begin(), peers_.end(),
-                            [&](const Peer& o) { return o.state.spec.name == s.name; });
+                            [&](const Peer& o) { return o.state.spec.name == peers[i].spec.name; });
     if (old == peers_.end()) continue;
     const size_t oi = static_cast<size_t>(old - peers_.begin());
     if (kept[oi]) continue;  // a duplicate name takes nothing twice
     kept[oi] = true;
-    const ObpLinkState& o = old->state;
+    from[i] = oi;
+  }
+  for (size_t i = 0; i < peers.size() && i < peers_.size(); ++i) {
+    const ObpLinkState& o = peers_[i].state;
+    if (from[i] != kNew || kept[i] || o.spec.listener != peers[i].spec.listener ||
+        !(o.configured_target == peers[i].spec.target)) {
+      continue;
+    }
+    kept[i] = true;
+    from[i] = i;
+  }
+
+  std::vector<Peer> next;
+  next.reserve(peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const route::PeerSpec& s = peers[i].spec;
+    Peer& n = next.emplace_back(peers[i]);
+    if (from[i] == kNew) continue;
+    const ObpLinkState& o = peers_[from[i]].state;
     ObpLinkState& st = n.state;
     st.counters = o.counters;
     st.last_heard = o.last_heard;

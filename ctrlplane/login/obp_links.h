@@ -105,7 +105,9 @@ class ObpLinks {
   std::vector<route::PeerSpec> Specs() const;
   // New configuration. A peer whose name is unchanged keeps its learned state (last heard,
   // alive, learned target unless its configured target changed, timers unless its version
-  // changed); others start fresh. Peer indices follow the new vector.
+  // changed), and so does a peer renamed in place: the same position, listener and configured
+  // target under a new name (routing never depends on a name). Others start fresh. Peer indices
+  // follow the new vector.
   // A peer's new timers apply from its next keepalive and liveness check.
   void Reconfigure(std::vector<LinkConfig> peers);
   void Reconfigure(std::vector<route::PeerSpec> peers);

@@ -126,6 +126,21 @@ void RoutingCore::RenumberPeers(const RouteSnapshot& old) {
     }
   }
   if (!renumbered) return;  // the same peers at the same places (and perhaps new ones after)
+  // A peer renamed in place (the same position, listener and target under a new name: the
+  // control plane keeps its link state, ObpLinks::Reconfigure) is the same link. Its datagrams
+  // are told apart by listener and source address, never by name.
+  std::array<bool, PeerSet::kMaxPeers> taken{};
+  for (uint32_t i = 0; i < before.size(); ++i) {
+    if (to[i] != kNoPeer) taken[to[i]] = true;
+  }
+  for (uint32_t i = 0; i < before.size() && i < after.size(); ++i) {
+    if (to[i] != kNoPeer || taken[i] || after[i].listener != before[i].listener ||
+        !(after[i].target == before[i].target)) {
+      continue;
+    }
+    to[i] = i;
+    taken[i] = true;
+  }
   const auto map = [&](const PeerSet& set) {
     PeerSet out;
     for (uint32_t i = 0; i < before.size(); ++i) {

@@ -181,7 +181,7 @@ class RoutingCore {
 
   // The new snapshot may number the peers differently from `old` (a reload added or removed
   // one): each stream's per-peer state (its source, the peers that quenched it, those it
-  // quenched) follows its peer, found by name, to its new index.
+  // quenched) follows its peer, found by name (or renamed in place), to its new index.
   void RenumberPeers(const RouteSnapshot& old);
   StreamState* NewEntry(uint32_t stream_id, TimeNs now);
   Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now);

@@ -349,5 +349,35 @@ TEST(ObpLinksTest, ReconfigureKeepsLearnedStateByName) {
   EXPECT_EQ(links.counters().bcka_rx, 2u);
 }
 
+// Routing never depends on a name: a peer renamed where it stands (same position, listener and
+// configured target) is the same link and stays alive; a new name anywhere else is a new peer.
+TEST(ObpLinksTest, ReconfigureKeepsTheStateOfAPeerRenamedInPlace) {
+  ObpLinks links({Fbp("a"), Fbp("b", kOther)});
+  Outbox out;
+  links.OnPacket(0, kBcka, kNat, kT0, &out);  // a: learned kNat, alive
+  links.OnPacket(1, kBcka, kOther, kT0, &out);
+  links.Tick(kT0, &out);
+  out.clear();
+
+  links.Reconfigure({Fbp("a2"), Fbp("b", kOther)});
+  auto specs = links.Specs();
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].name, "a2");
+  EXPECT_TRUE(specs[0].alive);
+  EXPECT_EQ(specs[0].target, kNat);  // learned target kept
+  EXPECT_EQ(links.peer(0)->last_heard, kT0);
+  EXPECT_EQ(links.peer(0)->counters.bcka_rx, 1u);
+  links.Tick(kT0 + 1 * kSec, &out);
+  EXPECT_TRUE(out.empty()) << "the keepalive schedule was kept";
+
+  // Renamed and moved to another target, or to another position: new peers.
+  links.Reconfigure({Fbp("a3", kNat), Fbp("b", kOther)});
+  EXPECT_FALSE(links.Specs()[0].alive);
+  links.Reconfigure({Fbp("b", kOther), Fbp("c")});
+  specs = links.Specs();
+  EXPECT_TRUE(specs[0].alive);
+  EXPECT_FALSE(specs[1].alive);
+}
+
 }  // namespace
 }  // namespace dmrswitch::cp

@@ -1025,6 +1025,22 @@ TEST(SnapshotSwitch, RemovingAPeerRenumbersTheOthersWithoutCuttingTheirStreams) 
   EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(1)).empty()) << "fdmr-b quenched this stream";
 }
 
+// A peer renamed where it stands (same position, listener and target) is the same link: a call
+// from it carries on.
+TEST(SnapshotSwitch, APeerRenamedInPlaceKeepsItsStreams) {
+  World w = Meshed();
+  const auto from_b = Call(2345678, 3100, 0, 0x8201, kTs1, 4);
+  const auto frame = [&](size_t i) { return w.DmreFrom(2, from_b[i], 234102, 0, 1, w.now()); };
+  ASSERT_EQ(w.FromPeer(2, frame(0)), Verdict::kConsumed);
+  w.Advance(60 * kMs);
+  w.TakeSent();
+  w.peers[2].name = "fdmr-b-renamed";
+  w.Publish();
+  EXPECT_EQ(w.FromPeer(2, frame(1)), Verdict::kConsumed);
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(0)).size(), 1u) << "the call was cut";
+  EXPECT_EQ(w.TotalDrops(DropReason::kLoopDuplicate), 0u);
+}
+
 TEST(TwoShards, EventsAndEgressAreIndependentOfWhichShardOwnsTheStream) {
   for (unsigned n : {1u, 2u, 3u}) {
     World w = ThreeOn91(n);
