@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "dataplane/io/steering/reuseport_steering.h"
 #include "dataplane/io/udp_socket.h"
 #include "spdlog/spdlog.h"
@@ -139,6 +140,20 @@ void KernelPlane::WakeShards() {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t r = write(fd, &one, sizeof(one));
   }
+}
+
+std::vector<std::string> KernelPlane::ShardSummaries() const {
+  std::vector<std::string> out;
+  for (const auto& s : shards_) {
+    const KernelShardLoopCounters& c = s->counters();
+    const route::RoutingCounters& r = s->runtime().core().counters();
+    out.push_back(absl::StrFormat(
+        "shard %u: rx %u tx %u tx_errors %u routed %u out %u steered out/in %u/%u steer_full %u "
+        "truncated %u",
+        s->runtime().index(), c.rx_datagrams, c.tx_datagrams, c.tx_errors, r.packets_routed,
+        r.packets_out, c.steered_out, c.steered_in, c.steer_full, c.rx_truncated));
+  }
+  return out;
 }
 
 }  // namespace dmrswitch::io

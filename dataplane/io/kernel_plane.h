@@ -22,6 +22,9 @@ class KernelPlane final : public Plane {
 
   std::vector<int> wake_fds() const override { return wake_fds_; }
   std::string Summary() const override;
+  // One line per shard (logged at stop): what it received, routed and sent, and what steering
+  // moved between shards.
+  std::vector<std::string> ShardSummaries() const override;
   bool bpf_steering() const { return bpf_steering_; }
 
  private:

@@ -56,9 +56,24 @@ std::array<uint32_t, 4> StreamIds() {
   return ids;
 }
 
+// The "routed N" of each "shard S: ..." line the dp logs when it stops.
+std::vector<uint64_t> RoutedPerShard(const std::string& log) {
+  std::vector<uint64_t> routed(kShards, UINT64_MAX);
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const size_t line = log.find(absl::StrCat("shard ", s, ": rx "));
+    if (line == std::string::npos) continue;
+    const size_t at = log.find(" routed ", line);
+    if (at != std::string::npos) routed[s] = std::stoull(log.substr(at + 8));
+  }
+  return routed;
+}
+
 // Logs in four clients and runs the four concurrent calls; every receiver must get its call
-// complete, once, in order, rewritten for it, and nothing else.
-void ExpectConcurrentCallsRouted(uint16_t port) {
+// complete, once, in order, rewritten for it, and nothing else. The calls have different lengths
+// (8, 14, 20 and 26 frames), so the frames each shard routed say which streams it handled: the
+// owner of a stream, and only it, must have routed its frames — four clients are four 4-tuples
+// the kernel hashes to sockets without regard to stream IDs. Stops the hub.
+void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
   std::vector<std::unique_ptr<HbpClient>> c;
   std::vector<sim::Pollable*> all;
   for (uint32_t id : kIds) {
@@ -70,25 +85,28 @@ void ExpectConcurrentCallsRouted(uint16_t port) {
   const std::array<uint32_t, 4> streams = StreamIds();
   std::array<sim::VoiceCallSpec, 4> specs;
   for (int i = 0; i < 4; ++i) {
-    specs[i] = GroupCall(kTalks[i].tg, kTalks[i].ts, kIds[kTalks[i].from], 3);
+    specs[i] = GroupCall(kTalks[i].tg, kTalks[i].ts, kIds[kTalks[i].from], 1 + i);
     specs[i].stream_id = streams[i];
     c[kTalks[i].from]->StartVoiceCall(specs[i]);
   }
-  const size_t n = FramesOf(specs[0]);
   PollThenSettle(
       all,
       [&] {
-        for (const auto& x : c) {
-          if (x->transmitting() || x->counters().dmrd_rx < n) return false;
+        for (int i = 0; i < 4; ++i) {
+          if (c[kTalks[i].from]->transmitting() ||
+              c[kTalks[i].to]->counters().dmrd_rx < FramesOf(specs[i])) {
+            return false;
+          }
         }
         return true;
       },
-      absl::Seconds(6));
+      absl::Seconds(8));
   for (int i = 0; i < 4; ++i) {
     SCOPED_TRACE(absl::StrCat("stream ", i, " owned by shard ",
                               dmrswitch_owner(streams[i], kShards), ": ", kIds[kTalks[i].from],
                               " → ", kIds[kTalks[i].to]));
     HbpClient& rx = *c[kTalks[i].to];
+    const size_t n = FramesOf(specs[i]);
     EXPECT_EQ(rx.counters().dmrd_rx, n) << "frames lost or duplicated";
     const std::vector<ReceivedCall> got = rx.TakeReceived();
     ASSERT_EQ(got.size(), 1u);
@@ -102,6 +120,12 @@ void ExpectConcurrentCallsRouted(uint16_t port) {
     EXPECT_TRUE(sim::Verify(got[0], want).ok()) << sim::Verify(got[0], want) << "\n"
                                                 << got[0].DebugString();
   }
+  std::vector<uint64_t> expected(kShards, 0);
+  for (int i = 0; i < 4; ++i) expected[dmrswitch_owner(streams[i], kShards)] += FramesOf(specs[i]);
+  ASSERT_EQ(expected, (std::vector<uint64_t>{28, 40})) << "StreamIds() alternates owners";
+  c.clear();
+  ASSERT_EQ(hub.Stop(), 0);
+  EXPECT_EQ(RoutedPerShard(hub.Log()), expected) << hub.Log();
 }
 
 size_t Count(const std::string& haystack, std::string_view needle) {
@@ -124,7 +148,7 @@ TEST(Steering, BpfProgramSteersAndRoutes) {
   ASSERT_TRUE(hub.ok()) << "steering = \"bpf\" needs CAP_BPF: " << hub.status();
   EXPECT_TRUE((*hub)->WaitForLog("2 shard(s), steering sk_reuseport BPF", absl::Seconds(1)))
       << (*hub)->Log();
-  ExpectConcurrentCallsRouted(port);
+  ExpectConcurrentCallsRouted(**hub, port);
 }
 
 TEST(Steering, UserspaceSteeringRoutes) {
@@ -134,7 +158,7 @@ TEST(Steering, UserspaceSteeringRoutes) {
   EXPECT_TRUE((*hub)->WaitForLog("2 shard(s), steering user space", absl::Seconds(1)))
       << (*hub)->Log();
   EXPECT_EQ(Count((*hub)->Log(), "sk_reuseport"), 0u) << "userspace must not try the program";
-  ExpectConcurrentCallsRouted(port);
+  ExpectConcurrentCallsRouted(**hub, port);
 }
 
 TEST(Steering, UnprivilegedAutoFallsBackToUserspaceOnceAndRoutes) {
@@ -160,7 +184,7 @@ TEST(Steering, UnprivilegedAutoFallsBackToUserspaceOnceAndRoutes) {
     status = ss.str();
   }
   EXPECT_EQ(status.find("Uid:\t0"), std::string::npos) << status;
-  ExpectConcurrentCallsRouted(port);
+  ExpectConcurrentCallsRouted(**hub, port);
   EXPECT_EQ(Count((*hub)->Log(), "cannot load the sk_reuseport program"), 1u);
 }
 
