@@ -573,6 +573,8 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
         MapPeerListeners();
         links_->Reconfigure(LinkConfigs());
         break;
+      case Applier::kShield:
+        break;  // the packet plane attaches the shield; its control comes with ShieldControl
     }
   }
   // The routing policy holds hub-wide timers, ACLs and activate_on.

@@ -734,6 +734,72 @@ void ReadDpdk(Table& top, HubConfig& c) {
   }
 }
 
+bool ValidInterfaceName(string_view s) {
+  // What the kernel takes (dev_valid_name): 1..15 bytes, no '/', ':' or whitespace, not . or ..
+  return !s.empty() && s.size() < 16 && s != "." && s != ".." &&
+         std::none_of(s.begin(), s.end(), [](char ch) {
+           return ch == '/' || ch == ':' || std::isspace(static_cast<unsigned char>(ch)) ||
+                  static_cast<unsigned char>(ch) < 0x20;
+         });
+}
+
+std::optional<XdpSource> ParseXdpSource(string_view s) {
+  if (s.find(':') == string_view::npos) {
+    const std::optional<uint32_t> ip = ParseIpv4(s);
+    if (!ip) return std::nullopt;
+    return XdpSource{*ip, 0};
+  }
+  const std::optional<route::Endpoint> e = ParseEndpoint(s);
+  if (!e) return std::nullopt;
+  return XdpSource{e->ip, e->port};
+}
+
+void ReadXdp(Table& top, HubConfig& c) {
+  Table t = top.Sub("xdp");
+  XdpSection& x = c.xdp;
+  if (const toml::node* n = Read(t, keys::kXdpInterface, &x.interface)) {
+    if (!x.interface.empty() && !ValidInterfaceName(x.interface)) {
+      t.ctx().Fail(t.Path("interface"), n,
+                   "must be a network interface name (1..15 bytes, no '/', ':' or spaces)");
+    } else if (!x.interface.empty() && c.hub.mode == HubMode::kDpdk) {
+      t.ctx().Fail(t.Path("interface"), n,
+                   "the XDP shield runs in kernel and afxdp mode; in dpdk mode the port's "
+                   "driver owns the NIC (remove [xdp] interface)");
+    }
+  }
+  if (x.interface.empty() && c.hub.mode == HubMode::kAfXdp) {
+    t.ctx().FailText(t.Path("interface"), "",
+                     "required when hub.mode = \"afxdp\": the NIC whose queues the dp takes "
+                     "over (DPDK net_af_xdp with the shield as its XDP program)");
+  }
+  Read(t, keys::kXdpAttach, EnumNames<XdpAttach>(kXdpAttachNames), &x.attach);
+  Read(t, keys::kXdpSourcePps, &x.source_pps);
+  Read(t, keys::kXdpSourceBurst, &x.source_burst);
+  if (const toml::node* n = t.Take(keys::kXdpExempt.name())) {
+    const string path = t.Path("exempt");
+    const auto* a = n->as_array();
+    if (a == nullptr) {
+      t.ctx().TypeError(path, *n, "an array of \"a.b.c.d\" or \"a.b.c.d:port\" strings");
+    } else {
+      for (size_t i = 0; i < a->size(); ++i) {
+        const toml::node& e = *a->get(i);
+        if (!e.is_string()) {
+          t.ctx().TypeError(Index(path, i), e, "a string");
+          break;
+        }
+        const std::optional<XdpSource> src = ParseXdpSource(e.as_string()->get());
+        if (!src || src->ip == 0 || src->ip == kMaxU32 || IsMulticast(src->ip)) {
+          t.ctx().Fail(Index(path, i), &e,
+                       "must be a unicast \"a.b.c.d\" (every port) or \"a.b.c.d:port\"");
+          break;
+        }
+        x.exempt.push_back(*src);
+      }
+    }
+  }
+  t.Finish();
+}
+
 void ReadFbp(Table& top, HubConfig& c) {
   Table t = top.Sub("fbp");
   Read(t, keys::kFbpMaxHops, &c.fbp.max_hops);
@@ -872,6 +938,20 @@ string_view SteeringName(Steering s) {
   return "?";
 }
 
+std::vector<XdpSource> ShieldExemptSources(const HubConfig& config) {
+  std::vector<XdpSource> out;
+  const auto add = [&out](XdpSource s) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  };
+  for (const ObpPeer& p : config.obp) add(XdpSource{p.target.ip, 0});
+  for (const XdpSource& s : config.xdp.exempt) add(s);
+  return out;
+}
+
+string FormatXdpSource(const XdpSource& s) {
+  return s.port == 0 ? FormatIpv4(s.ip) : FormatEndpoint(route::Endpoint{s.ip, s.port});
+}
+
 route::Acl DefaultAcl(const ConfigKey& k) {
   absl::StatusOr<route::Acl> acl = route::Acl::Parse(
       string(k.text_default), IsRegAcl(k) ? route::Acl::kRegMin : route::Acl::kSubTgMin,
@@ -909,6 +989,7 @@ absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_
   ReadAclSection(top, c);
   ReadObp(top, c);
   ReadDpdk(top, c);
+  ReadXdp(top, c);
   ReadFbp(top, c);
   top.Finish();
   Finish(ctx, c);

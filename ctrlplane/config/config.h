@@ -44,6 +44,10 @@ inline constexpr std::pair<std::string_view, route::ActivateOn> kActivateOnNames
     {"start", route::ActivateOn::kStart}, {"end", route::ActivateOn::kEnd}};
 inline constexpr std::pair<std::string_view, route::PeerIdMode> kIdModeNames[] = {
     {"freedmr", route::PeerIdMode::kFreeDmr}, {"hblink3", route::PeerIdMode::kHblink3}};
+// [xdp] attach: how the shield goes onto the interface (kernel mode; in afxdp mode DPDK attaches).
+enum class XdpAttach : uint8_t { kAuto, kNative, kGeneric };
+inline constexpr std::pair<std::string_view, XdpAttach> kXdpAttachNames[] = {
+    {"auto", XdpAttach::kAuto}, {"native", XdpAttach::kNative}, {"generic", XdpAttach::kGeneric}};
 
 // The value of enum key `k`'s default (a key whose default names no value does not compile).
 template <typename E, size_t N>
@@ -169,6 +173,23 @@ struct DpdkSection {
   std::array<uint8_t, 6> gateway_mac{};
 };
 
+// A source the XDP shield never rate-limits: an IPv4 address and a UDP port (0 = every port).
+struct XdpSource {
+  uint32_t ip = 0;  // host byte order
+  uint16_t port = 0;
+  bool operator==(const XdpSource&) const = default;
+};
+
+// [xdp]: the XDP shield (docs/ebpf.md). Kernel mode: optional; afxdp mode: required.
+struct XdpSection {
+  std::string interface { keys::kXdpInterface.text_default };  // "" = no shield
+  XdpAttach attach = EnumDefault(keys::kXdpAttach, kXdpAttachNames);
+  uint32_t source_pps = keys::kXdpSourcePps.u32_default();  // 0 = no rate limit
+  uint32_t source_burst = keys::kXdpSourceBurst.u32_default();
+  // Beyond the [[obp]] targets, which are always exempt.
+  std::vector<XdpSource> exempt;
+};
+
 // [fbp]
 struct FbpSection {
   uint32_t max_hops = keys::kFbpMaxHops.u32_default();
@@ -182,6 +203,7 @@ struct HubConfig {
   AclSection acl;
   std::vector<ObpPeer> obp;
   DpdkSection dpdk;
+  XdpSection xdp;
   FbpSection fbp;
   // Derived: the distinct OBP listen endpoints in order of first appearance.
   std::vector<route::Endpoint> obp_listeners;
@@ -227,5 +249,10 @@ std::string RunDir(const HubConfig& config);
 // The control socket dmrswitch-ctl talks to ("" = none), hub.ctl_socket or its default.
 std::string CtlSocketPath(const HubConfig& config);
 std::string_view SteeringName(Steering s);
+// The sources the XDP shield never rate-limits: every [[obp]] target's address (any port: an FBP
+// peer's source port may differ from its target port), then xdp.exempt.
+std::vector<XdpSource> ShieldExemptSources(const HubConfig& config);
+// "a.b.c.d" or "a.b.c.d:port" (port 0 = any).
+std::string FormatXdpSource(const XdpSource& s);
 
 }  // namespace dmrswitch::cp

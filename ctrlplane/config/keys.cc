@@ -73,6 +73,11 @@ constexpr std::array kKeys = {
     &kDpdkAddress,
     &kDpdkGatewayMac,
     &kDpdkTxPort,
+    &kXdpInterface,
+    &kXdpAttach,
+    &kXdpSourcePps,
+    &kXdpSourceBurst,
+    &kXdpExempt,
     &kFbpMaxHops,
     &kFbpMaxAgeS,
 };
@@ -202,6 +207,8 @@ std::string_view ApplierName(Applier a) {
       return "subscriptions";
     case Applier::kPeers:
       return "peers";
+    case Applier::kShield:
+      return "xdp shield";
   }
   return "?";
 }

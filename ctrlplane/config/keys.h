@@ -37,6 +37,7 @@ enum class Applier : uint8_t {
   kLogin,          // HBP login: passphrase, REG ACL, login rate limit
   kSubscriptions,  // statics and subscription defaults
   kPeers,          // OpenBridge/FBP peers and their links
+  kShield,         // the XDP shield's rate and exempt sources (its pinned maps)
 };
 
 enum class KeyType : uint8_t {
@@ -405,6 +406,39 @@ inline constexpr ConfigKey kDpdkTxPort{.path = "dpdk.tx_port",
                                        .max = 31,
                                        .int_default = 0,
                                        .reload = kRestart};
+
+// --- [xdp] ---------------------------------------------------------------------------------------
+// The XDP shield (docs/ebpf.md): where it is attached is fixed for the life of the dp; what it
+// lets through is the control plane's, through the shield's pinned maps.
+inline constexpr ConfigKey kXdpInterface{
+    .path = "xdp.interface",
+    .type = kString,
+    .type_note = "a network interface name (at most 15 bytes)",
+    .text_default = "",
+    .default_note = "`\"\"` (no shield); required in afxdp mode",
+    .reload = kRestart};
+inline constexpr ConfigKey kXdpAttach{.path = "xdp.attach",
+                                      .type = kEnum,
+                                      .choices = "auto|native|generic",
+                                      .text_default = "auto",
+                                      .reload = kRestart};
+inline constexpr ConfigKey kXdpSourcePps{.path = "xdp.source_pps",
+                                         .type = kInteger,
+                                         .min = 0,
+                                         .max = 1000000,
+                                         .type_note = "0 = no rate limit",
+                                         .int_default = 200,
+                                         .applier = Applier::kShield};
+inline constexpr ConfigKey kXdpSourceBurst{.path = "xdp.source_burst",
+                                           .type = kInteger,
+                                           .min = 1,
+                                           .max = 1000000,
+                                           .int_default = 400,
+                                           .applier = Applier::kShield};
+inline constexpr ConfigKey kXdpExempt{.path = "xdp.exempt",
+                                      .type = kStringList,
+                                      .type_note = "=array of `\"a.b.c.d\"` or `\"a.b.c.d:port\"`",
+                                      .applier = Applier::kShield};
 
 // --- [fbp] ---------------------------------------------------------------------------------------
 inline constexpr ConfigKey kFbpMaxHops{.path = "fbp.max_hops",

@@ -48,6 +48,8 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.hbp.max_clients = running.hbp.max_clients;
   next.hbp.fixed_clients = running.hbp.fixed_clients;
   next.dpdk = running.dpdk;
+  next.xdp.interface = running.xdp.interface;
+  next.xdp.attach = running.xdp.attach;
   // The packet plane's listeners were opened at its start: the file's list of them too.
   next.obp_listeners = running.obp_listeners;
 }
@@ -139,6 +141,15 @@ Flat FlattenConfig(const HubConfig& c) {
   add("dpdk.address", FormatIpv4(c.dpdk.address));
   add("dpdk.gateway_mac", c.dpdk.has_gateway_mac ? Mac(c.dpdk.gateway_mac) : "none");
   add("dpdk.tx_port", num(c.dpdk.tx_port));
+
+  add("xdp.interface", c.xdp.interface);
+  add("xdp.attach", EnumName(c.xdp.attach, kXdpAttachNames));
+  add("xdp.source_pps", num(c.xdp.source_pps));
+  add("xdp.source_burst", num(c.xdp.source_burst));
+  std::vector<std::string> exempt;
+  for (const XdpSource& x : c.xdp.exempt)
+    exempt.push_back(absl::StrCat("\"", FormatXdpSource(x), "\""));
+  add("xdp.exempt", absl::StrCat("[", absl::StrJoin(exempt, ", "), "]"));
 
   add("fbp.max_hops", num(c.fbp.max_hops));
   add("fbp.max_age_s", num(c.fbp.max_age_s));

@@ -86,6 +86,14 @@ eal_args = ["--no-pci", "--vdev=net_af_packet0,iface=veth-hub"]   # EAL argument
 address = "198.18.0.1"       # the hub's IPv4 address on its ports (ARP answered by the dp)
 )toml";
 
+constexpr std::string_view kContractXdp = R"toml(
+[xdp]                        # the XDP shield; kernel mode: optional, afxdp mode: required
+interface = "eth0"           # the NIC the hub's traffic arrives on
+attach = "auto"              # "auto" (native, else generic) | "native" | "generic"
+source_pps = 200             # token bucket per source ip:port on hub ports (peers exempt); a client sends <= 34
+source_burst = 400
+)toml";
+
 // --- Files that parse ---------------------------------------------------------------------------
 
 TEST(ConfigTest, DefaultConfigParses) {
@@ -158,7 +166,8 @@ TEST(ConfigTest, ContractDpdkSectionIsAcceptedInKernelModeAndUsedInDpdkMode) {
   EXPECT_EQ(kernel.hbp.listen, Ep(127, 0, 0, 1, 62031));  // kernel mode keeps its addresses
 
   for (const char* mode : {"dpdk", "afxdp"}) {
-    std::string m = text;
+    // afxdp mode needs the shield's interface ([xdp]); dpdk mode refuses one.
+    std::string m = std::string_view(mode) == "afxdp" ? text + std::string(kContractXdp) : text;
     m.replace(m.find("mode = \"kernel\""), 15, std::string("mode = \"") + mode + "\"");
     const HubConfig c = MustParse(m);
     EXPECT_EQ(c.hub.mode, std::string_view(mode) == "dpdk" ? HubMode::kDpdk : HubMode::kAfXdp);
@@ -167,6 +176,27 @@ TEST(ConfigTest, ContractDpdkSectionIsAcceptedInKernelModeAndUsedInDpdkMode) {
     EXPECT_EQ(c.obp[0].listen, Ep(198, 18, 0, 1, 62035));
     EXPECT_EQ(c.obp[0].target, Ep(127, 0, 0, 1, 62036));
   }
+}
+
+TEST(ConfigTest, ContractXdpSectionConfiguresTheShield) {
+  const HubConfig c = MustParse(std::string(kContractExample) + std::string(kContractXdp));
+  EXPECT_EQ(c.xdp.interface, "eth0");
+  EXPECT_EQ(c.xdp.attach, XdpAttach::kAuto);
+  EXPECT_EQ(c.xdp.source_pps, 200u);
+  EXPECT_EQ(c.xdp.source_burst, 400u);
+  // The configured peer is exempt by address (its source port may not be its target's).
+  EXPECT_EQ(ShieldExemptSources(c), (std::vector<XdpSource>{{Ep(127, 0, 0, 1, 0).ip, 0}}));
+}
+
+TEST(ConfigTest, XdpExemptAddsSourcesAfterThePeers) {
+  const HubConfig c = MustParse(std::string(kContractExample) +
+                                "[xdp]\nexempt = [\"198.18.3.1\", \"198.18.3.2:62050\", "
+                                "\"127.0.0.1\"]\n");
+  EXPECT_TRUE(c.xdp.interface.empty());
+  EXPECT_EQ(ShieldExemptSources(c), (std::vector<XdpSource>{{Ep(127, 0, 0, 1, 0).ip, 0},
+                                                            {Ep(198, 18, 3, 1, 0).ip, 0},
+                                                            {Ep(198, 18, 3, 2, 0).ip, 62050}}));
+  EXPECT_EQ(FormatXdpSource(ShieldExemptSources(c)[2]), "198.18.3.2:62050");
 }
 
 // The smallest valid file: a passphrase (docs/config.md, "An empty file is refused").
@@ -563,6 +593,36 @@ const BadCase kBadCases[] = {
      "config.toml: dpdk.gateway_mac = \"01:00:5e:00:00:01\": must be a unicast MAC address "
      "\"aa:bb:cc:dd:ee:ff\""},
     {"dpdk_tx_port", "[dpdk]\ntx_port = 40", "config.toml: dpdk.tx_port = 40: must be in 0..31"},
+    // [xdp]
+    {"xdp_interface_slash", "[xdp]\ninterface = \"eth0/1\"",
+     "config.toml: xdp.interface = \"eth0/1\": must be a network interface name (1..15 bytes, "
+     "no '/', ':' or spaces)"},
+    {"xdp_interface_long", "[xdp]\ninterface = \"averyveryverylong\"",
+     "config.toml: xdp.interface = \"averyveryverylong\": must be a network interface name "
+     "(1..15 bytes, no '/', ':' or spaces)"},
+    {"xdp_interface_dpdk",
+     "[hub]\nmode = \"dpdk\"\n[dpdk]\naddress = \"10.0.0.1\"\n[xdp]\ninterface = \"eth0\"",
+     "config.toml: xdp.interface = \"eth0\": the XDP shield runs in kernel and afxdp mode; in "
+     "dpdk mode the port's driver owns the NIC (remove [xdp] interface)"},
+    {"xdp_interface_afxdp_missing", "[hub]\nmode = \"afxdp\"\n[dpdk]\naddress = \"10.0.0.1\"",
+     "config.toml: xdp.interface: required when hub.mode = \"afxdp\": the NIC whose queues the "
+     "dp takes over (DPDK net_af_xdp with the shield as its XDP program)"},
+    {"xdp_attach", "[xdp]\nattach = \"offload\"",
+     "config.toml: xdp.attach = \"offload\": must be one of \"auto\", \"native\", \"generic\""},
+    {"xdp_source_pps", "[xdp]\nsource_pps = 1000001",
+     "config.toml: xdp.source_pps = 1000001: must be in 0..1000000"},
+    {"xdp_source_burst", "[xdp]\nsource_burst = 0",
+     "config.toml: xdp.source_burst = 0: must be in 1..1000000"},
+    {"xdp_exempt_type", "[xdp]\nexempt = \"10.0.0.1\"",
+     "config.toml: xdp.exempt = \"10.0.0.1\": expected an array of \"a.b.c.d\" or "
+     "\"a.b.c.d:port\" strings, not a string"},
+    {"xdp_exempt_element", "[xdp]\nexempt = [\"10.0.0.1\", \"10.0.0.256\"]",
+     "config.toml: xdp.exempt[1] = \"10.0.0.256\": must be a unicast \"a.b.c.d\" (every port) "
+     "or \"a.b.c.d:port\""},
+    {"xdp_exempt_broadcast", "[xdp]\nexempt = [\"255.255.255.255\"]",
+     "config.toml: xdp.exempt[0] = \"255.255.255.255\": must be a unicast \"a.b.c.d\" (every "
+     "port) or \"a.b.c.d:port\""},
+    {"xdp_unknown", "[xdp]\nmode = \"native\"", "config.toml: xdp.mode = \"native\": unknown key"},
     {"ua_timer_type", "[hbp]\ndefault_ua_timer_min = \"10\"",
      "config.toml: hbp.default_ua_timer_min = \"10\": expected a number, not a string"},
     {"ua_timer", "[hbp]\ndefault_ua_timer_min = -1",

@@ -7,7 +7,7 @@ namespace dmrswitch::cp::testing {
 inline constexpr char kFullConfigA[] = R"toml(
 [hub]
 server_id = 310999
-mode = "dpdk"
+mode = "afxdp"
 shards = 2
 control_plane = "hosted"
 steering = "auto"
@@ -86,6 +86,13 @@ eal_args = ["--no-pci"]
 address = "198.18.0.1"
 gateway_mac = "02:00:00:00:00:01"
 tx_port = 0
+
+[xdp]
+interface = "eth1"
+attach = "auto"
+source_pps = 200
+source_burst = 400
+exempt = ["198.18.3.1"]
 
 [fbp]
 max_hops = 10
@@ -186,6 +193,13 @@ eal_args = ["--no-pci", "--vdev=net_null0"]
 address = "198.18.0.2"
 gateway_mac = "02:00:00:00:00:02"
 tx_port = 1
+
+[xdp]
+interface = "eth2"
+attach = "native"
+source_pps = 100
+source_burst = 150
+exempt = ["198.18.3.2:62050", "198.18.3.3"]
 
 [fbp]
 max_hops = 3

@@ -36,8 +36,8 @@ std::string Normalise(const std::string& path) {
 }
 
 // Tables and arrays of tables: paths the parser asks for that are not keys.
-const std::set<std::string> kContainers = {"hub", "hbp", "hbp.static", "hbp.fixed_client",
-                                           "acl", "obp", "dpdk",       "fbp"};
+const std::set<std::string> kContainers = {
+    "hub", "hbp", "hbp.static", "hbp.fixed_client", "acl", "obp", "dpdk", "xdp", "fbp"};
 
 TEST(ConfigKeys, PathsAreUniqueAndEveryKeyIsFoundByItsPath) {
   std::set<std::string_view> seen;
@@ -161,6 +161,7 @@ TEST(ConfigKeys, EnumChoicesAreTheParsersSpellings) {
   EXPECT_EQ(keys::kHubSteering.choices, Choices(kSteeringNames));
   EXPECT_EQ(keys::kHbpActivateOn.choices, Choices(kActivateOnNames));
   EXPECT_EQ(keys::kObpIdMode.choices, Choices(kIdModeNames));
+  EXPECT_EQ(keys::kXdpAttach.choices, Choices(kXdpAttachNames));
 }
 
 TEST(ConfigKeys, RangesAreEnforcedAtBothEnds) {
