@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
+#include "dataplane/io/afxdp.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/io/instance_lock.h"
 #include "dataplane/io/plane.h"
@@ -216,6 +217,23 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
       p.steering = io::KernelSteering::kUserspace;
       break;
   }
+  p.shield.interface = c.xdp.interface;
+  switch (c.xdp.attach) {
+    case cp::XdpAttach::kAuto:
+      p.shield.attach = io::XdpAttachMode::kAuto;
+      break;
+    case cp::XdpAttach::kNative:
+      p.shield.attach = io::XdpAttachMode::kNative;
+      break;
+    case cp::XdpAttach::kGeneric:
+      p.shield.attach = io::XdpAttachMode::kGeneric;
+      break;
+  }
+  p.shield.runtime_name = c.hub.runtime_name;
+  for (const cp::XdpSource& x : cp::ShieldExemptSources(c)) {
+    p.shield.exempt.push_back(io::XdpSource{x.ip, x.port});
+  }
+  p.shield.rate = io::XdpRate{c.xdp.source_pps, c.xdp.source_burst};
   p.address = c.dpdk.address;
   p.tx_port = c.dpdk.tx_port;
   if (c.dpdk.has_gateway_mac) p.gateway_mac = c.dpdk.gateway_mac;
@@ -225,9 +243,11 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
 // EAL's arguments for the configured mode. Kernel mode: never PCI (the host's own NIC is a PCI
 // device), one lcore for the main lcore plus one per shard, all free to float over the host's
 // CPUs; hosted: no hugepages and no shared configuration (several hubs may run side by side).
-// DPDK mode: the operator's eal_args, completed. Separate control plane: hugepages and the
+// DPDK mode: the operator's eal_args, completed. afxdp mode: the same, plus the one port the dp
+// creates itself (`afxdp_vdev`, io::PrepareAfXdpPort). Separate control plane: hugepages and the
 // shared runtime name, so that dmrswitch-cp can attach as a DPDK secondary process.
-absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubConfig& config) {
+absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubConfig& config,
+                                                      const std::string& afxdp_vdev) {
   using namespace dmrswitch;
   const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
   const uint32_t shards = config.hub.shards;
@@ -254,7 +274,15 @@ absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubCo
   }
   bool has_pci_choice = false, has_lcores = false, has_log = false, has_prefix = false,
        has_base = false;
+  const bool afxdp = config.hub.mode == cp::HubMode::kAfXdp;
   for (const std::string& a : config.dpdk.eal_args) {
+    if (afxdp && (a.rfind("--vdev", 0) == 0 || a == "-a" || a.rfind("-a", 0) == 0 ||
+                  a.rfind("--allow", 0) == 0)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "hub.mode = \"afxdp\" and dpdk.eal_args has ", a,
+          ": in afxdp mode the dp creates its one port itself (net_af_xdp on [xdp] interface, "
+          "one queue per shard, the XDP shield as its program); remove it"));
+    }
     if (separate && (a == "--no-huge" || a == "--in-memory")) {
       return absl::FailedPreconditionError(absl::StrCat(
           "hub.control_plane = \"separate\" and dpdk.eal_args has ", a,
@@ -273,6 +301,7 @@ absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubCo
   }
   // Never probe PCI devices nobody allow-listed: on these boxes the host's own NIC is one.
   if (!has_pci_choice) eal.push_back("--no-pci");
+  if (afxdp) eal.push_back(afxdp_vdev);
   if (!has_lcores) {
     eal.push_back(static_cast<long>(shards) < ncpu
                       ? absl::StrCat("-l", "0-", shards)
@@ -336,23 +365,36 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
   if (separate) {
     if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
   }
-  auto eal = EalArguments(config);
+  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
+  const io::PlaneConfig plane_config = MakePlaneConfig(config, prefix);
+  const bool afxdp = config.hub.mode == cp::HubMode::kAfXdp;
+  std::string afxdp_vdev;
+  if (afxdp) {
+    // Before EAL probes the port: net_af_xdp refuses an interface that carries any XDP program.
+    absl::StatusOr<std::string> vdev = io::PrepareAfXdpPort(plane_config);
+    if (!vdev.ok()) return Fail(std::string(vdev.status().message()));
+    afxdp_vdev = *std::move(vdev);
+  }
+  auto eal = EalArguments(config, afxdp_vdev);
   if (!eal.ok()) return Fail(std::string(eal.status().message()));
   std::vector<char*> eal_argv;
   for (std::string& a : *eal) eal_argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    return Fail(absl::StrCat("EAL initialisation failed",
-                             config.hub.mode == cp::HubMode::kKernel ? "" : " (dpdk.eal_args)",
-                             ": ", rte_strerror(rte_errno),
-                             separate ? SeparateEalHint(config) : ""));
+    return Fail(absl::StrCat(
+        "EAL initialisation failed",
+        config.hub.mode == cp::HubMode::kKernel ? "" : " (dpdk.eal_args)", ": ",
+        rte_strerror(rte_errno), separate ? SeparateEalHint(config) : "",
+        afxdp ? absl::StrCat(" (afxdp: ", afxdp_vdev,
+                             "; hub.shards must not exceed the interface's combined channels — a "
+                             "veth offers one — and the kernel needs AF_XDP, CONFIG_XDP_SOCKETS)")
+              : ""));
   }
 
   const bool kernel = config.hub.mode == cp::HubMode::kKernel;
   const int cp_wake = !separate && kernel ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
-  const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
   int rc = 0;
   {
-    auto plane = io::CreatePlane(MakePlaneConfig(config, prefix), cp_wake);
+    auto plane = io::CreatePlane(plane_config, cp_wake);
     if (!plane.ok()) {
       rc = Fail(std::string(plane.status().message()));
     } else if (auto info = ipc::CreatePlaneInfo(prefix, config.hub.shards, config.hbp.max_clients,
@@ -413,11 +455,6 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-
-  if (config->hub.mode == cp::HubMode::kAfXdp) {
-    return Fail(absl::StrCat("hub.mode = \"", std::string(cp::HubModeName(config->hub.mode)),
-                             "\" is not available in this build; use \"kernel\" or \"dpdk\""));
-  }
   // One hub per runtime name and listening address (dataplane/io/instance_lock.h), before
   // anything is bound or EAL touches its runtime files. Held until the process ends.
   auto instance = io::InstanceLock::Acquire(InstanceOf(*config, config_path));

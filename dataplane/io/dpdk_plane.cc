@@ -32,9 +32,16 @@ std::string MacString(const net::Mac& m) {
 absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& config) {
   std::unique_ptr<DpdkPlane> d(new DpdkPlane(config));
   const uint32_t n = config.shards;
+  const bool afxdp = config.mode == PlaneMode::kAfXdp;
   const std::string& ring_prefix = config.ring_prefix;
   uint16_t port;
   RTE_ETH_FOREACH_DEV(port) { d->ports_.push_back(port); }
+  if (afxdp && d->ports_.size() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "afxdp mode: ", d->ports_.size(),
+        " DPDK ports; the dp creates the one net_af_xdp port itself (remove --vdev and -a from "
+        "[dpdk] eal_args)"));
+  }
   if (d->ports_.empty()) {
     return absl::FailedPreconditionError(
         "no DPDK port: name one in [dpdk] eal_args (a virtual device such as "
@@ -108,20 +115,32 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
             absl::StrCat("port ", p, " (", name, "): TX queue ", q, ": ", rte_strerror(-rc)));
       }
     }
+    if (afxdp) {
+      // The PMD loaded the shield (xdp_prog=) and put each queue's socket into xsks_map while
+      // setting the RX queues up; until the adopted shield is configured, hub traffic passes to
+      // the kernel.
+      auto shield = XdpShield::AdoptDpdkProgram(d->ShieldOptions());
+      if (!shield.ok()) return shield.status();
+      d->shield_ = *std::move(shield);
+    }
     if (int rc = rte_eth_dev_start(p); rc != 0) {
       return absl::InternalError(
           absl::StrCat("port ", p, " (", name, "): start failed: ", rte_strerror(-rc)));
     }
-    rte_eth_promiscuous_enable(p);  // best effort: not every vdev has it
+    // Best effort: not every vdev has it. Not for net_af_xdp, where it would put the kernel's
+    // own interface into promiscuous mode for nothing: the shield sees what the NIC accepts.
+    if (!afxdp) rte_eth_promiscuous_enable(p);
     rte_ether_addr addr;
     rte_eth_macaddr_get(p, &addr);
     net::Mac mac;
     std::memcpy(mac.data(), addr.addr_bytes, mac.size());
     macs.push_back(mac);
+    if (afxdp) d->bind_mode_ = AfXdpBindMode();
     d->port_descriptions_.push_back(
         absl::StrCat("port ", p, " ", name, " (", info.driver_name, ") ", MacString(mac), ", ", n,
                      " queue pair(s)", conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : "",
-                     udp_offload ? ", UDP checksum offload" : ""));
+                     udp_offload ? ", UDP checksum offload" : "",
+                     afxdp ? absl::StrCat(", AF_XDP ", d->bind_mode_, " mode") : ""));
   }
 
   if (config.tx_port >= d->ports_.size()) {
@@ -132,6 +151,28 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
   if (!channels.ok()) return channels.status();
   d->channels_ = std::move(*channels);
   d->leases_ = std::make_unique<route::SlotLeases>(config.client_capacity);
+
+  // afxdp mode: per shard, next hops to resolve (shard -> kernel) and the kernel's neighbours
+  // (kernel -> shard).
+  std::vector<rte_ring*> resolve(n, nullptr), kernel_nbr(n, nullptr);
+  if (afxdp) {
+    for (uint32_t s = 0; s < n; ++s) {
+      const std::string rq = absl::StrCat(ring_prefix, "_rq", s);
+      const std::string kn = absl::StrCat(ring_prefix, "_kn", s);
+      resolve[s] = rte_ring_create_elem(rq.c_str(), sizeof(uint32_t), 1024, SOCKET_ID_ANY,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+      kernel_nbr[s] = rte_ring_create_elem(kn.c_str(), sizeof(NeighborUpdate), 1024, SOCKET_ID_ANY,
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (resolve[s] == nullptr || kernel_nbr[s] == nullptr) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("cannot create the neighbour rings: ", rte_strerror(rte_errno)));
+      }
+    }
+    auto neighbors =
+        KernelNeighbors::Start(config.shield.interface, /*port=*/0, resolve, kernel_nbr);
+    if (!neighbors.ok()) return neighbors.status();
+    d->kernel_neighbors_ = *std::move(neighbors);
+  }
 
   // Per-(from, to) rings: mbufs steered by stream/client ID, and neighbour announcements.
   std::vector<rte_ring*> steer(size_t{n} * n, nullptr), nbr(size_t{n} * n, nullptr);
@@ -163,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     sc.tx_port = config.tx_port;
     sc.udp_checksum_offload = udp_offload_by_port[config.tx_port];
     if (config.gateway_mac) sc.gateway_mac = *config.gateway_mac;
+    sc.resolve_out = resolve[s];
     std::vector<rte_ring*> sin(n), sout(n), bin(n), bout(n);
     for (uint32_t o = 0; o < n; ++o) {
       sin[o] = steer[size_t{o} * n + s];
@@ -170,6 +212,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
       bin[o] = nbr[size_t{o} * n + s];
       bout[o] = nbr[size_t{s} * n + o];
     }
+    if (kernel_nbr[s] != nullptr) bin.push_back(kernel_nbr[s]);
     auto mp = pool_for(rte_eth_dev_socket_id(d->ports_[0]));
     if (!mp.ok()) return mp.status();
     d->shards_.push_back(
@@ -181,18 +224,25 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
 
 DpdkPlane::~DpdkPlane() {
   Stop();
+  kernel_neighbors_.reset();
   shards_.clear();
   for (uint16_t p : ports_) {
     rte_eth_dev_stop(p);
-    rte_eth_dev_close(p);
+    rte_eth_dev_close(p);  // net_af_xdp: detaches the shield program
   }
+  shield_.reset();  // then its pins
 }
 
 void DpdkPlane::RunShard(uint32_t shard, const std::atomic<bool>& stop) {
   shards_[shard]->Run(stop);
 }
 
-std::string DpdkPlane::Summary() const { return absl::StrCat(ports_.size(), " port(s)"); }
+std::string DpdkPlane::Summary() const {
+  if (shield_ == nullptr) return absl::StrCat(ports_.size(), " port(s)");
+  return absl::StrCat(ports_.size(), " port(s), AF_XDP ", bind_mode_, " mode, XDP shield ",
+                      std::string(XdpAttachedModeName(shield_->mode())), " on ",
+                      shield_->interface());
+}
 
 std::vector<std::string> DpdkPlane::ShardSummaries() const {
   std::vector<std::string> out;

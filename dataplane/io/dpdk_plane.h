@@ -3,6 +3,10 @@
 // already initialised with those arguments. Every port gets one RX/TX queue pair per shard (RSS
 // spreads ingress where the port has it; the shards steer by stream ID among themselves), one
 // mbuf pool per NUMA socket, and one DpdkShardLoop per shard.
+//
+// afxdp mode is this plane on DPDK's net_af_xdp (dataplane/io/afxdp.h): the one port's XDP
+// program is the shield (loaded by the PMD, adopted here: pins and configuration), and the
+// kernel keeps ARP and ICMP, resolving next hops for the shards (KernelNeighbors).
 #pragma once
 
 #include <memory>
@@ -10,8 +14,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/io/afxdp.h"
 #include "dataplane/io/dpdk_shard_loop.h"
 #include "dataplane/io/plane.h"
+#include "dataplane/io/xdp/xdp_shield.h"
 
 namespace dmrswitch::io {
 
@@ -33,6 +39,10 @@ class DpdkPlane final : public Plane {
   std::vector<uint16_t> ports_;
   std::vector<std::string> port_descriptions_;
   std::vector<std::unique_ptr<DpdkShardLoop>> shards_;
+  // afxdp mode
+  std::unique_ptr<XdpShield> shield_;  // adopted: Detach unpins, the PMD removes the program
+  std::unique_ptr<KernelNeighbors> kernel_neighbors_;
+  std::string bind_mode_;  // "zero-copy" / "copy"
 };
 
 }  // namespace dmrswitch::io

@@ -127,7 +127,7 @@ uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
     if (!mac) mac = config_.gateway_mac;
     if (!mac) {
       ++counters_.no_neighbor;
-      if (neighbors_.NeedsArp(to.ip, now)) SendArpRequest(config_.tx_port, to.ip);
+      if (neighbors_.NeedsArp(to.ip, now)) ResolveNeighbor(to.ip);
       return nullptr;
     }
     net::UdpHeaderTemplate::Params params;
@@ -178,6 +178,15 @@ void DpdkShardLoop::Commit(uint16_t len) {
   }
   Transmit(cur_port_, cur_);
   cur_ = nullptr;
+}
+
+void DpdkShardLoop::ResolveNeighbor(uint32_t ip) {
+  if (config_.resolve_out == nullptr) {
+    SendArpRequest(config_.tx_port, ip);
+    return;
+  }
+  // A full ring: the next NeedsArp (a second later) asks again.
+  if (rte_ring_enqueue_elem(config_.resolve_out, &ip, sizeof(ip)) == 0) ++counters_.arp_requests;
 }
 
 void DpdkShardLoop::SendArpRequest(size_t p, uint32_t ip) {
@@ -394,7 +403,8 @@ unsigned DpdkShardLoop::PollNeighbors(route::TimeNs now) {
     for (unsigned i = 0; i < n; ++i) {
       // Shards that only see a client's packets through steering learn its port's VLAN here.
       const net::Vlan vlan{u[i].vlan_present != 0, u[i].vlan_tci};
-      if (u[i].port < port_vlan_.size() && vlan != port_vlan_[u[i].port]) {
+      if (u[i].vlan_present != kNeighborVlanUnknown && u[i].port < port_vlan_.size() &&
+          vlan != port_vlan_[u[i].port]) {
         SetPortVlan(u[i].port, vlan);
       }
       Learn(u[i].port, u[i].ip, u[i].mac, now, false);

@@ -54,9 +54,12 @@ struct NeighborUpdate {
   uint32_t ip;
   net::Mac mac;
   uint16_t port;
-  uint16_t vlan_tci;  // the VLAN the neighbour spoke on (with vlan_present)
-  uint16_t vlan_present;
+  uint16_t vlan_tci;      // the VLAN the neighbour spoke on (with vlan_present)
+  uint16_t vlan_present;  // 0, 1, or kNeighborVlanUnknown
 };
+// vlan_present of an update that knows nothing of VLANs (afxdp mode's kernel neighbours): the
+// port keeps the VLAN its clients speak.
+inline constexpr uint16_t kNeighborVlanUnknown = 0xFFFF;
 static_assert(sizeof(NeighborUpdate) % 4 == 0, "ring elements are multiples of 4 bytes");
 
 struct DpdkShardLoopConfig {
@@ -69,12 +72,18 @@ struct DpdkShardLoopConfig {
   std::optional<net::Mac> gateway_mac;   // next hop of destinations never learned (no ARP then)
   bool udp_checksum_offload = false;     // the TX port computes UDP checksums
   size_t neighbor_capacity = 16384;
+  // afxdp mode: the kernel owns the interface's address, ARP and ICMP (the shield redirects only
+  // hub traffic here), so a next hop nobody spoke from is not ARPed by the shard: its address
+  // goes on this ring (uint32_t elements) to KernelNeighbors, whose answer arrives as a
+  // NeighborUpdate like another shard's. Null: ARP from the shard (dpdk mode).
+  rte_ring* resolve_out = nullptr;
 };
 
 class DpdkShardLoop final : public route::PacketSink {
  public:
   // `steer_in[i]`/`steer_out[i]`: mbuf rings from/to shard i; `nbr_in[i]`/`nbr_out[i]`:
-  // NeighborUpdate rings from/to shard i (null for i == index). `pool` is this shard's mbuf pool
+  // NeighborUpdate rings from/to shard i (null for i == index); nbr_in may have more rings
+  // (afxdp mode: the kernel's neighbours, from KernelNeighbors). `pool` is this shard's mbuf pool
   // (its socket's), `control_pool` the control channel's.
   DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLeases* leases,
                 ipc::ShardChannel channel, rte_mempool* pool, rte_mempool* control_pool,
@@ -127,6 +136,8 @@ class DpdkShardLoop final : public route::PacketSink {
   void Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now, bool announce);
   void SetPortVlan(size_t p, net::Vlan vlan);
   void SendArpRequest(size_t p, uint32_t ip);
+  // A destination has no MAC: ARP for it, or ask the kernel (afxdp mode).
+  void ResolveNeighbor(uint32_t ip);
   int ListenerOf(uint16_t udp_port) const;
 
   DpdkShardLoopConfig config_;

@@ -71,6 +71,24 @@ absl::StatusOr<std::unique_ptr<Plane>> KernelPlane::Create(const PlaneConfig& co
     }
   }
 
+  // The shield, once the listeners' ports are known (a port configured as 0 is bound by now).
+  // A few datagrams may reach the sockets before it is attached: it fails open anyway.
+  if (!config.shield.interface.empty()) {
+    auto shield = XdpShield::Attach(k->ShieldOptions());
+    if (shield.ok()) {
+      k->shield_ = *std::move(shield);
+    } else if (config.shield.attach != XdpAttachMode::kAuto ||
+               absl::IsPermissionDenied(shield.status())) {
+      // The operator insisted on a mode, or the dp lacks the privilege for any: a configuration
+      // (or unit) to fix, not a hub to run half-protected without saying so.
+      return shield.status();
+    } else {
+      // Kernel mode works without it: run, and say so at start and in every status line.
+      spdlog::warn("{}; running without the XDP shield", std::string(shield.status().message()));
+      k->shield_refused_ = std::string(shield.status().message());
+    }
+  }
+
   auto channels = ipc::ChannelSet::Create(config.ring_prefix, n);
   if (!channels.ok()) return channels.status();
   k->channels_ = std::move(*channels);
@@ -126,9 +144,18 @@ KernelPlane::~KernelPlane() {
 }
 
 std::string KernelPlane::Summary() const {
-  return absl::StrCat("steering ", config_.shards == 1 ? "none (one shard)"
-                                   : bpf_steering_     ? "sk_reuseport BPF"
-                                                       : "user space");
+  std::string shield;
+  if (shield_ != nullptr) {
+    shield = absl::StrCat(", XDP shield ", std::string(XdpAttachedModeName(shield_->mode())),
+                          " on ", shield_->interface());
+  } else if (!config_.shield.interface.empty()) {
+    shield = absl::StrCat(", XDP shield off (", config_.shield.interface, ": attach failed)");
+  }
+  return absl::StrCat("steering ",
+                      config_.shards == 1 ? "none (one shard)"
+                      : bpf_steering_     ? "sk_reuseport BPF"
+                                          : "user space",
+                      shield);
 }
 
 void KernelPlane::RunShard(uint32_t shard, const std::atomic<bool>& stop) {

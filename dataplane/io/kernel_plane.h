@@ -1,7 +1,8 @@
 // Kernel mode (DESIGN.md §5): the packet plane on kernel UDP sockets. Sets up one socket per
 // shard per listener (SO_REUSEPORT groups), the steering (sk_reuseport program, or user-space
-// rings when the kernel refuses it), and one KernelShardLoop per shard. EAL is already
-// initialised (--no-huge: no hugepages, no PCI).
+// rings when the kernel refuses it), the XDP shield in front of them when [xdp] names an
+// interface, and one KernelShardLoop per shard. EAL is already initialised (--no-huge: no
+// hugepages, no PCI).
 #pragma once
 
 #include <memory>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "dataplane/io/kernel_shard_loop.h"
 #include "dataplane/io/plane.h"
+#include "dataplane/io/xdp/xdp_shield.h"
 
 namespace dmrswitch::io {
 
@@ -26,6 +28,8 @@ class KernelPlane final : public Plane {
   // moved between shards.
   std::vector<std::string> ShardSummaries() const override;
   bool bpf_steering() const { return bpf_steering_; }
+  // The attached shield, or null (none configured, or attach = "auto" and it failed).
+  const XdpShield* shield() const { return shield_.get(); }
 
  private:
   explicit KernelPlane(const PlaneConfig& config) : Plane(config) {}
@@ -37,6 +41,10 @@ class KernelPlane final : public Plane {
   std::vector<rte_ring*> steer_rings_;  // [from * n + to]
   std::vector<int> wake_fds_;
   bool bpf_steering_ = false;
+  // Detached (program and pins removed) when the plane goes, on every exit path but SIGKILL,
+  // whose leftovers the next start's Attach replaces.
+  std::unique_ptr<XdpShield> shield_;
+  std::string shield_refused_;  // why an "auto" shield is not there
 };
 
 }  // namespace dmrswitch::io

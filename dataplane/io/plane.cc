@@ -23,6 +23,24 @@ RuntimeConfig Plane::ShardRuntimeConfig(uint32_t shard) const {
   return r;
 }
 
+XdpShieldOptions Plane::ShieldOptions() const {
+  XdpShieldOptions o;
+  o.interface = config_.shield.interface;
+  o.attach = config_.shield.attach;
+  o.runtime_name = config_.shield.runtime_name;
+  o.afxdp = config_.mode == PlaneMode::kAfXdp;
+  o.exempt = config_.shield.exempt;
+  o.rate = config_.shield.rate;
+  // XdpShieldMaps::SetListeners refuses a port that is both (two listeners on different
+  // addresses): the shield knows ports only.
+  for (size_t l = 0; l < listeners_.size(); ++l) {
+    o.listeners.push_back(XdpListener{listeners_[l].port, l == route::kHbpListener
+                                                              ? XdpListenerFamily::kHbp
+                                                              : XdpListenerFamily::kOpenBridge});
+  }
+  return o;
+}
+
 int Plane::ShardMain(void* arg) {
   const auto* l = static_cast<const Launched*>(arg);
   l->plane->RunShard(l->shard, l->plane->stop_);

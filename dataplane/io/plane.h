@@ -52,6 +52,9 @@ class Plane {
   virtual void WakeShards() {}
   // What every mode's shard `shard` runs its ShardRuntime with.
   RuntimeConfig ShardRuntimeConfig(uint32_t shard) const;
+  // The XDP shield's options for this plane: config_.shield, and the listeners' ports with their
+  // family (HBP for route::kHbpListener, OpenBridge/FBP for the others).
+  XdpShieldOptions ShieldOptions() const;
 
   PlaneConfig config_;
   std::vector<route::Endpoint> listeners_;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/io/xdp/xdp_shield.h"
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::io {
@@ -22,6 +23,18 @@ enum class PlaneMode : uint8_t { kKernel, kDpdk, kAfXdp };
 // Kernel mode: how datagrams reach their shard. kAuto tries the BPF reuseport program and falls
 // back to user-space steering.
 enum class KernelSteering : uint8_t { kAuto, kBpf, kUserspace };
+
+// The XDP shield in front of the plane (docs/ebpf.md): kernel mode attaches it when `interface`
+// is set, afxdp mode hands it to DPDK's net_af_xdp as its XDP program (required there). The
+// listeners it guards are the plane's, each with its family (HBP for route::kHbpListener,
+// OpenBridge for the others).
+struct ShieldConfig {
+  std::string interface;          // xdp.interface; "" = no shield
+  XdpAttachMode attach;           // xdp.attach (kernel mode)
+  std::string runtime_name;       // hub.runtime_name: pins under /sys/fs/bpf/dmrswitch/<name>/
+  std::vector<XdpSource> exempt;  // every [[obp]] target's address, then xdp.exempt
+  XdpRate rate;                   // xdp.source_pps, xdp.source_burst
+};
 
 struct PlaneConfig {
   PlaneMode mode;
@@ -34,6 +47,8 @@ struct PlaneConfig {
   std::string ring_prefix;  // names of the rings, pools and memzones of this plane
   // kernel mode
   KernelSteering steering;
+  // kernel (optional) and afxdp (required) mode
+  ShieldConfig shield;
   // dpdk / afxdp mode
   uint32_t address;  // the hub's IPv4 address on its ports (host order)
   uint32_t tx_port;  // position among the probed ports that routed egress leaves by
