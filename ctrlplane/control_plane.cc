@@ -41,7 +41,8 @@ ControlPlane::ControlPlane(HubConfig config, std::string config_path,
       plane_info_(plane_info),
       link_(channels, cp_cmd, pool, std::move(shard_wake_fds)),
       snapshots_(channels, plane_info, MakeHubPolicy(config_), config_.hbp.max_clients),
-      health_(static_cast<uint32_t>(channels.size()), 0) {
+      health_(static_cast<uint32_t>(channels.size()), 0),
+      shield_(config_) {
   if (listeners_.empty()) {
     listeners_ =
         plane_info_ != nullptr ? ipc::PlaneListeners(*plane_info_) : ConfigListeners(config_);
@@ -129,6 +130,7 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
   next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
   health_ = ShardHealth(link_.nshards(), now);
   ApplyLogLevel();
+  shield_.Tick(now);
   if (const std::string path = CtlSocketPath(config_); !path.empty()) {
     auto ctl = CtlApi::Listen(path);
     if (!ctl.ok()) return ctl.status();
@@ -207,7 +209,9 @@ void ControlPlane::Step(route::TimeNs now) {
     ApplyAuthChanges(now);
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
     locations_.Expire(now);
+    shield_.Tick(now);
   }
+  MirrorLoginBlocks();
   supervisor_.Run(links_id_, now, [&] {
     links_->Tick(now, &outbox_);
     if (links_->TakeChanged()) FeedPeers();
@@ -574,7 +578,12 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
         links_->Reconfigure(LinkConfigs());
         break;
       case Applier::kShield:
-        break;  // the packet plane attaches the shield; its control comes with ShieldControl
+        break;  // below: the peers are exempt too
+    }
+  }
+  if (plan.appliers.contains(Applier::kShield) || plan.appliers.contains(Applier::kPeers)) {
+    if (absl::Status st = shield_.Apply(config_); !st.ok()) {
+      spdlog::error("reload: XDP shield: {}", std::string(st.message()));
     }
   }
   // The routing policy holds hub-wide timers, ACLs and activate_on.
@@ -617,13 +626,79 @@ void ControlPlane::CheckDrain(route::TimeNs now) {
   for (uint64_t w : o->waiters) ctl_->Reply(w, o->answer);
 }
 
+void ControlPlane::MirrorLoginBlocks() {
+  for (const SourceBlocked& b : auth_->TakeBlockedSources()) {
+    const auto seconds = b.duration / route::kSec;
+    if (!shield_.configured()) {
+      spdlog::info("login flood from {}: its logins are refused for {} s", FormatIpv4(b.ip),
+                   seconds);
+      continue;
+    }
+    const absl::Status st = shield_.Block(b.ip, std::chrono::nanoseconds(b.duration));
+    if (st.ok()) {
+      spdlog::info("login flood from {}: blocked for {} s (XDP shield)", FormatIpv4(b.ip), seconds);
+    } else {
+      spdlog::warn(
+          "login flood from {}: its logins are refused for {} s; the XDP shield could "
+          "not block it: {}",
+          FormatIpv4(b.ip), seconds, std::string(st.message()));
+    }
+  }
+}
+
+nlohmann::json ControlPlane::OnShieldCtl(const CtlCommand& c) {
+  const auto error = [](const absl::Status& st) {
+    return nlohmann::json{{"ok", false}, {"error", std::string(st.message())}};
+  };
+  switch (c.kind) {
+    case CtlCommand::kBlock: {
+      std::optional<std::chrono::nanoseconds> duration;
+      if (c.block_s > 0) {
+        duration = std::chrono::nanoseconds(static_cast<int64_t>(c.block_s * 1e9));
+      }
+      if (absl::Status st = shield_.Block(c.ip, duration); !st.ok()) return error(st);
+      spdlog::info(
+          "dmrswitch-ctl: {} blocked {}", FormatIpv4(c.ip),
+          duration ? absl::StrCat("for ", c.block_s, " s") : std::string("until unblocked"));
+      nlohmann::json answer{{"ok", true}, {"address", FormatIpv4(c.ip)}};
+      if (duration) {
+        answer["for_s"] = c.block_s;
+      } else {
+        answer["forever"] = true;
+      }
+      return answer;
+    }
+    case CtlCommand::kUnblock:
+      if (absl::Status st = shield_.Unblock(c.ip); !st.ok()) return error(st);
+      spdlog::info("dmrswitch-ctl: {} unblocked", FormatIpv4(c.ip));
+      return {{"ok", true}, {"address", FormatIpv4(c.ip)}};
+    case CtlCommand::kBlocked: {
+      absl::StatusOr<std::vector<io::XdpBlockedSource>> blocked = shield_.Blocked();
+      if (!blocked.ok()) return error(blocked.status());
+      nlohmann::json list = nlohmann::json::array();
+      for (const io::XdpBlockedSource& b : *blocked) {
+        nlohmann::json e{{"address", FormatIpv4(b.ip)}};
+        if (b.remaining) {
+          e["remaining_s"] = std::chrono::duration<double>(*b.remaining).count();
+        } else {
+          e["forever"] = true;
+        }
+        list.push_back(std::move(e));
+      }
+      return {{"ok", true}, {"blocked", std::move(list)}};
+    }
+    default:
+      return {{"ok", false}, {"error", "not a shield command"}};
+  }
+}
+
 void ControlPlane::StatusLine(route::TimeNs now) {
   size_t alive = 0;
   const std::vector<route::PeerSpec> peers = links_->Specs();
   for (const route::PeerSpec& p : peers) alive += p.alive ? 1 : 0;
-  spdlog::info("status: clients {}, peers {}/{} alive, {}, snapshot g{} (all shards on g{})",
+  spdlog::info("status: clients {}, peers {}/{} alive, {}, snapshot g{} (all shards on g{}), {}",
                auth_->size(), alive, peers.size(), health_.Rates(now), snapshots_.generation(),
-               snapshots_.publisher().acked_by_all());
+               snapshots_.publisher().acked_by_all(), shield_.StatusText());
 }
 
 nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
@@ -735,8 +810,16 @@ void ControlPlane::OnCtl(const CtlCommand& c, route::TimeNs now) {
       Resume();
       ctl_->Reply(c.connection, {{"ok", true}});
       break;
-    case CtlCommand::kStatus:
-      ctl_->Reply(c.connection, StatusJson(now));
+    case CtlCommand::kStatus: {
+      nlohmann::json status = StatusJson(now);
+      status["xdp"] = shield_.StatusJson();
+      ctl_->Reply(c.connection, status);
+      break;
+    }
+    case CtlCommand::kBlock:
+    case CtlCommand::kUnblock:
+    case CtlCommand::kBlocked:
+      ctl_->Reply(c.connection, OnShieldCtl(c));
       break;
     case CtlCommand::kReload: {
       const absl::Status st = Reload(now);

@@ -11,6 +11,7 @@
 //   Drain                stop admitting, wait for idle
 //   ShardHealth          heartbeats, silent shards, the status line's figures
 //   CtlApi               dmrswitch-ctl's socket and commands
+//   ShieldControl        the XDP shield's pinned maps: rate, exempt peers, block list, counters
 // and the configuration: this class owns the running HubConfig and applies reloads through the
 // key table's appliers (ctrlplane/config/reload.h).
 //
@@ -39,6 +40,7 @@
 #include "ctrlplane/route_snapshots.h"
 #include "ctrlplane/shard_health.h"
 #include "ctrlplane/shard_link.h"
+#include "ctrlplane/shield_control.h"
 #include "ctrlplane/subscriber_locations.h"
 #include "ctrlplane/subscriptions/subscriptions.h"
 #include "ctrlplane/supervisor.h"
@@ -117,6 +119,9 @@ class ControlPlane {
   // Every component's whole state into a fresh builder (start, successor, component restart).
   absl::Status FeedEverything();
   void CheckDrain(route::TimeNs now);
+  // Sources HbpAuth blocked for a login flood go into the XDP shield's block list for as long.
+  void MirrorLoginBlocks();
+  nlohmann::json OnShieldCtl(const CtlCommand& c);
   void StatusLine(route::TimeNs now);
   nlohmann::json StatusJson(route::TimeNs now) const;
 
@@ -151,6 +156,7 @@ class ControlPlane {
   Drain drain_;
   ShardHealth health_;
   std::unique_ptr<CtlApi> ctl_;
+  ShieldControl shield_;
 
   ShardLink::Inbox inbox_;
   Outbox outbox_;

@@ -1,5 +1,7 @@
 #include "ctrlplane/ctl_api.h"
 
+#include <arpa/inet.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace dmrswitch::cp {
@@ -41,9 +43,34 @@ absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
     c.kind = CtlCommand::kStatus;
   } else if (cmd == "reload") {
     c.kind = CtlCommand::kReload;
+  } else if (cmd == "block" || cmd == "unblock") {
+    c.kind = cmd == "block" ? CtlCommand::kBlock : CtlCommand::kUnblock;
+    const nlohmann::json& a = body.contains("address") ? body["address"] : nlohmann::json();
+    in_addr addr{};
+    if (!a.is_string() || inet_pton(AF_INET, a.get<std::string>().c_str(), &addr) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(cmd, " needs an IPv4 address (\"address\": \"a.b.c.d\")"));
+    }
+    c.ip = ntohl(addr.s_addr);
+    if (c.ip == 0 || c.ip == 0xFFFFFFFF || (c.ip >> 28) == 0xE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(cmd, ": ", a.get<std::string>(), " is not a unicast address"));
+    }
+    if (body.contains("for_s")) {
+      const nlohmann::json& f = body["for_s"];
+      if (cmd != "block" || !f.is_number() || f.get<double>() <= 0 ||
+          f.get<double>() > 365.0 * 86400) {
+        return absl::InvalidArgumentError(
+            "for_s (block only) must be a number of seconds, more than 0 and at most a year");
+      }
+      c.block_s = f.get<double>();
+    }
+  } else if (cmd == "blocked") {
+    c.kind = CtlCommand::kBlocked;
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown command \"", cmd, "\" (drain, resume, status, reload, probe)"));
+        absl::StrCat("unknown command \"", cmd,
+                     "\" (drain, resume, status, reload, probe, block, unblock, blocked)"));
   }
   return c;
 }

@@ -15,12 +15,14 @@
 namespace dmrswitch::cp {
 
 struct CtlCommand {
-  enum Kind : uint8_t { kDrain, kResume, kStatus, kReload, kProbe };
+  enum Kind : uint8_t { kDrain, kResume, kStatus, kReload, kProbe, kBlock, kUnblock, kBlocked };
   Kind kind = kStatus;
   uint64_t connection = 0;   // answer with CtlApi::Reply
   double timeout_s = 60;     // kDrain
   uint32_t pings = 10000;    // kProbe
   uint32_t publishes = 100;  // kProbe
+  uint32_t ip = 0;           // kBlock, kUnblock: IPv4, host order
+  double block_s = 0;        // kBlock: seconds; 0 = until unblocked
 };
 
 class CtlApi {

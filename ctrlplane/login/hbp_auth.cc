@@ -658,6 +658,7 @@ bool HbpAuth::Charge(uint32_t ip, TimeNs now) {
   if (++s.charged > settings_.login_burst) {
     s.blocked_until = now + settings_.block_time;
     ++counters_.rate_limited;
+    blocked_.push_back(SourceBlocked{ip, now, settings_.block_time});
     ++counters_.blocked_drops;
     return false;
   }

@@ -128,6 +128,16 @@ struct AuthChange {
   const char* reason = "";  // static string: "login", "rptcl", "lost", "relogin", "options", ...
 };
 
+// A source IP the login rate limit just blocked, for `block_time` from `at` (the control plane
+// mirrors it into the XDP shield's block list, so the kernel drops the flood before the hub sees
+// it).
+struct SourceBlocked {
+  uint32_t ip = 0;
+  route::TimeNs at = 0;
+  route::TimeNs duration = 0;
+  bool operator==(const SourceBlocked&) const = default;
+};
+
 struct HbpAuthCounters {
   uint64_t logins_ok = 0;      // RPTC accepted: client up
   uint64_t challenges = 0;     // RPTACK+salt sent
@@ -192,6 +202,8 @@ class HbpAuth {
   size_t pending_size() const { return pending_.size(); }
   size_t tracked_sources() const { return sources_.size(); }
   bool IsBlocked(uint32_t ip, route::TimeNs now) const;
+  // The sources blocked since the last call, in order.
+  std::vector<SourceBlocked> TakeBlockedSources() { return std::exchange(blocked_, {}); }
   const HbpAuthCounters& counters() const { return counters_; }
   const HbpAuthSettings& settings() const { return settings_; }
 
@@ -257,6 +269,7 @@ class HbpAuth {
   std::vector<uint32_t> pending_ids_;               // dense, for random eviction
   absl::flat_hash_map<uint32_t, Source> sources_;   // rate limiter, by source IP
   std::vector<uint32_t> source_ips_;                // dense, for random eviction
+  std::vector<SourceBlocked> blocked_;              // since TakeBlockedSources
   HbpAuthCounters counters_;
 };
 

@@ -580,9 +580,15 @@ TEST_F(HbpAuthTest, LoginFloodBlocksTheSourceThenUnblocks) {
   s.block_time = 300 * kSec;
   Make(s);
   for (uint32_t i = 0; i < 5; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), kT0 + i);
+  EXPECT_TRUE(auth_->TakeBlockedSources().empty());
   ExpectSilence(Rptl(2000), kAddrA, kT0 + 10);  // the sixth: blocked
   EXPECT_EQ(auth_->counters().rate_limited, 1u);
   EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kT0 + 10));
+  // The block is reported once (the control plane mirrors it into the XDP shield), with when
+  // and for how long.
+  EXPECT_EQ(auth_->TakeBlockedSources(),
+            (std::vector<SourceBlocked>{{kAddrA.ip, kT0 + 10, 300 * kSec}}));
+  EXPECT_TRUE(auth_->TakeBlockedSources().empty());
   // Nothing from a blocked source is answered, not even with MSTNAK, from any port.
   ExpectSilence(RptkFor(1000, kSalt, kPass), kAddrA, kT0 + 11);
   ExpectSilence(Rptping(1000), Endpoint{kAddrA.ip, 9}, kT0 + 12);
@@ -600,6 +606,9 @@ TEST_F(HbpAuthTest, LoginFloodBlocksTheSourceThenUnblocks) {
   for (uint32_t i = 0; i < 5; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), later + i);
   ExpectSilence(Rptl(1000), kAddrA, later + 10);
   EXPECT_EQ(auth_->counters().rate_limited, 2u);
+  // Packets dropped while blocked report nothing; the second block is reported again.
+  EXPECT_EQ(auth_->TakeBlockedSources(),
+            (std::vector<SourceBlocked>{{kAddrA.ip, later + 10, 300 * kSec}}));
   EXPECT_TRUE(out.empty());
 }
 
@@ -620,6 +629,7 @@ TEST_F(HbpAuthTest, ZeroBurstDisablesTheRateLimit) {
   for (int i = 0; i < 50; ++i) Expect(Rptping(kId), kAddrA, Mstnak(kId));
   EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kT0));
   EXPECT_EQ(auth_->counters().rate_limited, 0u);
+  EXPECT_TRUE(auth_->TakeBlockedSources().empty());
 }
 
 TEST_F(HbpAuthTest, AWindowOfNormalTrafficNeverBlocks) {

@@ -3,10 +3,16 @@
 //   dmrswitch-ctl (--config FILE | --socket PATH) drain [--timeout SECONDS]
 //   dmrswitch-ctl (--config FILE | --socket PATH) resume | status | reload
 //   dmrswitch-ctl (--config FILE | --socket PATH) probe [--pings N] [--publishes N]
+//   dmrswitch-ctl (--config FILE | --socket PATH) block ADDR [--for SECONDS] | unblock ADDR
+//   dmrswitch-ctl (--config FILE | --socket PATH) blocked
 //
 // drain: no new streams are admitted; waits until the live ones have ended (or the timeout) and
 // says how many would be cut by a dp restart now. Exit status 0 = idle, 3 = streams still live,
 // 1 = error. The drain stays in effect until `resume` (or the dp restarts).
+//
+// block/unblock/blocked: the XDP shield's block list (docs/ebpf.md): every packet from ADDR to a
+// hub port is dropped before the kernel's UDP stack sees it, for SECONDS or until unblocked;
+// ping and SSH from it still work.
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -35,7 +41,11 @@ int Usage(int rc) {
                "  probe [--pings N] [--publishes N]\n"
                "                             measure the control channel: ring round trips\n"
                "                             cp -> shard -> cp and snapshot publish-to-ack\n"
-               "                             (default 10000 and 100), as JSON\n");
+               "                             (default 10000 and 100), as JSON\n"
+               "  block ADDR [--for SECONDS] drop everything ADDR sends to the hub's ports in the\n"
+               "                             XDP shield, for SECONDS or until unblocked\n"
+               "  unblock ADDR               lift a block\n"
+               "  blocked                    the blocked sources and the time they have left\n");
   return rc;
 }
 
@@ -51,6 +61,8 @@ int main(int argc, char** argv) {
   double timeout_s = 60;
   bool timeout_given = false;
   long pings = -1, publishes = -1;
+  std::string address;
+  double block_s = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) {
@@ -69,19 +81,33 @@ int main(int argc, char** argv) {
       const long v = std::strtol(argv[++i], &end, 10);
       if (end == nullptr || *end != '\0' || v < 0) return Fail(a + " takes a count");
       (a == "--pings" ? pings : publishes) = v;
+    } else if (a == "--for" && i + 1 < argc) {
+      char* end = nullptr;
+      block_s = std::strtod(argv[++i], &end);
+      if (end == nullptr || *end != '\0' || !(block_s > 0) || block_s > 365.0 * 86400) {
+        return Fail("--for takes seconds, more than 0 and at most a year");
+      }
     } else if (a == "--help" || a == "-h") {
       return Usage(0);
     } else if (cmd.empty() && a[0] != '-') {
       cmd = a;
+    } else if ((cmd == "block" || cmd == "unblock") && address.empty() && a[0] != '-') {
+      address = a;
     } else {
       std::fprintf(stderr, "dmrswitch-ctl: unexpected argument %s\n", a.c_str());
       return Usage(2);
     }
   }
   if (cmd.empty()) return Usage(2);
-  if (cmd != "drain" && cmd != "resume" && cmd != "status" && cmd != "reload" && cmd != "probe") {
-    return Fail("unknown command \"" + cmd + "\" (drain, resume, status, reload, probe)");
+  if (cmd != "drain" && cmd != "resume" && cmd != "status" && cmd != "reload" && cmd != "probe" &&
+      cmd != "block" && cmd != "unblock" && cmd != "blocked") {
+    return Fail("unknown command \"" + cmd +
+                "\" (drain, resume, status, reload, probe, block, unblock, blocked)");
   }
+  if ((cmd == "block" || cmd == "unblock") && address.empty()) {
+    return Fail(cmd + " needs an address: dmrswitch-ctl " + cmd + " a.b.c.d");
+  }
+  if (block_s > 0 && cmd != "block") return Fail("--for applies to block only");
   if ((pings >= 0 || publishes >= 0) && cmd != "probe") {
     return Fail("--pings and --publishes apply to probe only");
   }
@@ -103,6 +129,8 @@ int main(int argc, char** argv) {
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   nlohmann::json request{{"cmd", cmd}};
   if (cmd == "drain") request["timeout_s"] = timeout_s;
+  if (!address.empty()) request["address"] = address;
+  if (block_s > 0) request["for_s"] = block_s;
   if (pings >= 0) request["pings"] = pings;
   if (publishes >= 0) request["publishes"] = publishes;
 
@@ -170,6 +198,25 @@ int main(int argc, char** argv) {
   }
   if (cmd == "status" || cmd == "probe") {
     std::printf("%s\n", reply.dump(2).c_str());
+  } else if (cmd == "block") {
+    if (reply.value("forever", false)) {
+      std::printf("%s blocked until unblocked\n", address.c_str());
+    } else {
+      std::printf("%s blocked for %g s\n", address.c_str(), reply.value("for_s", block_s));
+    }
+  } else if (cmd == "unblock") {
+    std::printf("%s unblocked\n", address.c_str());
+  } else if (cmd == "blocked") {
+    const nlohmann::json list = reply.value("blocked", nlohmann::json::array());
+    if (list.empty()) std::printf("no source is blocked\n");
+    for (const nlohmann::json& b : list) {
+      const std::string addr = b.value("address", std::string("?"));
+      if (b.value("forever", false)) {
+        std::printf("%-15s until unblocked\n", addr.c_str());
+      } else {
+        std::printf("%-15s %.0f s left\n", addr.c_str(), b.value("remaining_s", 0.0));
+      }
+    }
   } else {
     std::printf("%s: ok\n", cmd.c_str());
   }
