@@ -5,6 +5,7 @@
 // a PlaneInfo block, and dmrswitch-cp attaches to them as a secondary process.
 //
 //   dmrswitch-dp [--config FILE] [--print-default-config] [--print-config-keys]
+//                [--needs-hugepages]
 //
 // Without --config the embedded default runs: kernel mode on loopback (HBP 62031), so a hotspot
 // or DMRGateway on the same box can log in at once.
@@ -55,12 +56,17 @@ void OnSignal(int sig) {
 int Usage(const char* argv0, int rc) {
   std::fprintf(rc == 0 ? stdout : stderr,
                "usage: %s [--config FILE] [--print-default-config] [--print-config-keys]\n"
+               "          [--needs-hugepages]\n"
                "  --config FILE            the hub's TOML configuration (docs/config.md);\n"
                "                           without it the embedded default runs (kernel mode,\n"
                "                           HBP on 127.0.0.1:62031)\n"
                "  --print-default-config   print the embedded default configuration and exit\n"
                "  --print-config-keys      print every configuration key: type, default, reload\n"
-               "                           class and what applies it (docs/config.md)\n",
+               "                           class and what applies it (docs/config.md)\n"
+               "  --needs-hugepages        print \"yes\" if the configuration needs hugepages\n"
+               "                           (dpdk/afxdp mode without --no-huge, or a separate\n"
+               "                           control plane), else \"no\", and exit (the systemd\n"
+               "                           unit reserves them only then)\n",
                argv0);
   return rc;
 }
@@ -238,6 +244,20 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   p.tx_port = c.dpdk.tx_port;
   if (c.dpdk.has_gateway_mac) p.gateway_mac = c.dpdk.gateway_mac;
   return p;
+}
+
+// Whether this configuration's dp needs hugepages reserved before it starts: a separate control
+// plane attaches to shared hugepage memory, and dpdk/afxdp mode's EAL takes its memory from
+// hugepages unless the operator's eal_args say --no-huge. Kernel mode with a hosted control
+// plane (the Raspberry Pi profile) never does.
+bool NeedsHugepages(const dmrswitch::cp::HubConfig& config) {
+  using namespace dmrswitch;
+  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) return true;
+  if (config.hub.mode == cp::HubMode::kKernel) return false;
+  for (const std::string& a : config.dpdk.eal_args) {
+    if (a == "--no-huge") return false;
+  }
+  return true;
 }
 
 // EAL's arguments for the configured mode. Kernel mode: never PCI (the host's own NIC is a PCI
@@ -424,6 +444,7 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
 int main(int argc, char** argv) {
   using namespace dmrswitch;
   std::string config_path;
+  bool needs_hugepages = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) {
@@ -441,6 +462,8 @@ int main(int argc, char** argv) {
                     std::string(cp::ApplierName(k->applier)).c_str());
       }
       return 0;
+    } else if (a == "--needs-hugepages") {
+      needs_hugepages = true;
     } else if (a == "--help" || a == "-h") {
       return Usage(argv[0], 0);
     } else {
@@ -453,6 +476,10 @@ int main(int argc, char** argv) {
                     ? cp::ParseConfig(cp::DefaultConfigToml(), "<embedded default config>")
                     : cp::LoadConfigFile(config_path);
   if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (needs_hugepages) {
+    std::printf("%s\n", NeedsHugepages(*config) ? "yes" : "no");
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   // One hub per runtime name and listening address (dataplane/io/instance_lock.h), before

@@ -4,6 +4,11 @@
 #
 #   tools/hugepages.sh up [PAGES]   reserve PAGES 2 MiB pages (default 512) and mount hugetlbfs
 #                                   on /dev/hugepages if nothing is mounted; remembers what it did
+#   tools/hugepages.sh up-if-needed PAGES DP_COMMAND...
+#                                   `up PAGES` only if `DP_COMMAND... --needs-hugepages` says yes
+#                                   (dmrswitch-dp --config FILE: dpdk/afxdp mode without --no-huge,
+#                                   or a separate control plane); a kernel-mode hub with a hosted
+#                                   control plane (a Raspberry Pi) reserves none
 #   tools/hugepages.sh down         undo exactly what `up` did (the reservation it raised, the
 #                                   mount it made)
 #   tools/hugepages.sh status       what is reserved, free and mounted
@@ -36,6 +41,21 @@ case ${1:-status} in
     fi
     echo "hugepages: $(awk '/HugePages_Free/ {print $2}' /proc/meminfo) free of $got; hugetlbfs on $(awk '$3 == "hugetlbfs" {print $2; exit}' /proc/mounts)"
     ;;
+  up-if-needed)
+    pages=${2:-512}
+    (($# >= 3)) || { echo "hugepages.sh: up-if-needed PAGES DP_COMMAND..." >&2; exit 2; }
+    shift 2
+    if ! need=$("$@" --needs-hugepages); then
+      # A configuration the dp cannot read: it says what is wrong when it starts.
+      echo "hugepages.sh: \`$* --needs-hugepages\` failed; no hugepages reserved" >&2
+      exit 0
+    fi
+    if [[ $need != yes ]]; then
+      echo "hugepages: not needed by this configuration; none reserved"
+      exit 0
+    fi
+    exec "$0" up "$pages"
+    ;;
   down)
     if [[ ! -f $state ]]; then
       echo "hugepages: nothing to undo"
@@ -55,7 +75,7 @@ case ${1:-status} in
     awk '$3 == "hugetlbfs" {print "hugetlbfs on " $2}' /proc/mounts
     ;;
   *)
-    sed -n '2,11p' "$0" >&2
+    sed -n '2,14p' "$0" >&2
     exit 2
     ;;
 esac
