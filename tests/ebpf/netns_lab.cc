@@ -312,6 +312,36 @@ bool TcpEchoRoundTrip(uint16_t port) {
   return ok && got == sizeof(line) - 1 && std::memcmp(buf, line, got) == 0;
 }
 
+TcpEchoServer::TcpEchoServer(uint16_t port) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const sockaddr_in a = HubAddress(port);
+  ok_ = bind(fd_, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0 && listen(fd_, 4) == 0;
+  thread_ = std::thread([this] { Serve(); });
+}
+
+TcpEchoServer::~TcpEchoServer() {
+  stop_ = true;
+  thread_.join();
+  close(fd_);
+}
+
+void TcpEchoServer::Serve() {
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    timeval tv{2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[256];
+    const ssize_t n = recv(c, buf, sizeof(buf), 0);
+    if (n > 0) send(c, buf, static_cast<size_t>(n), 0);
+    close(c);
+  }
+}
+
 void WriteU64(int fd, uint64_t v) {
   if (write(fd, &v, sizeof(v)) != static_cast<ssize_t>(sizeof(v))) std::perror("write");
 }

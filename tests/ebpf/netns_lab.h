@@ -7,12 +7,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -78,6 +80,25 @@ bool PingHub(int count);
 
 // Connects to kLabHubIp:port, sends a line, expects it echoed back.
 bool TcpEchoRoundTrip(uint16_t port);
+
+// In the hub namespace (construct on a thread that is there): a TCP echo server on
+// kLabHubIp:port, serving one line per connection until destroyed — the box's other services,
+// which the shield must leave alone.
+class TcpEchoServer {
+ public:
+  explicit TcpEchoServer(uint16_t port);
+  ~TcpEchoServer();
+  TcpEchoServer(const TcpEchoServer&) = delete;
+  TcpEchoServer& operator=(const TcpEchoServer&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  void Serve();
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // Writes a 64-bit result to a pipe and reads it back (child → parent counts).
 void WriteU64(int fd, uint64_t v);

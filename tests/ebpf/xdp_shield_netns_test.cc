@@ -144,48 +144,6 @@ int UdpListener(uint16_t port) {
   return fd;
 }
 
-// A TCP echo server on the hub address, serving connections until stop is set.
-class TcpEcho {
- public:
-  explicit TcpEcho(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(testing::kLabHubIp);
-    ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 && listen(fd_, 4) == 0;
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~TcpEcho() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      timeval tv{2, 0};
-      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      char buf[256];
-      const ssize_t n = recv(c, buf, sizeof(buf), 0);
-      if (n > 0) send(c, buf, static_cast<size_t>(n), 0);
-      close(c);
-    }
-  }
-  int fd_ = -1;
-  bool ok_ = false;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 class ShieldOnVethTest : public ::testing::TestWithParam<XdpAttachMode> {};
 
 // The scenario of issue 9: the box stays reachable, the flood is cut, the call is whole.
@@ -211,7 +169,7 @@ TEST_P(ShieldOnVethTest, FloodDroppedCallWholeBoxReachable) {
 
   const int udp = UdpListener(kHbpPort);
   ASSERT_GE(udp, 0) << std::strerror(errno);
-  TcpEcho tcp(kTcpPort);
+  testing::TcpEchoServer tcp(kTcpPort);
   ASSERT_TRUE(tcp.ok());
 
   // Ping and TCP to the box.
