@@ -40,6 +40,7 @@ namespace dmrswitch::e2e {
 namespace {
 
 constexpr char kNetnsPrefix[] = "dsw-e2e-";
+constexpr char kHubNetnsPrefix[] = "dsw-e2eh-";
 constexpr char kHubIfPrefix[] = "dswh";
 constexpr char kClientIfPrefix[] = "dswc";
 constexpr char kHugeDir[] = "/dev/hugepages";
@@ -214,7 +215,8 @@ void DpdkTestEnv::SweepLeftovers() {
   if (RunCommand({"ip", "netns", "list"}, &out).ok()) {
     for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
       const std::string name(line.substr(0, line.find(' ')));
-      const pid_t pid = PidIn(name, kNetnsPrefix);
+      pid_t pid = PidIn(name, kNetnsPrefix);
+      if (pid < 0) pid = PidIn(name, kHubNetnsPrefix);
       if (pid > 0 && !OwnerAlive(pid)) {
         const absl::Status st = RunCommand({"ip", "netns", "del", name});
         std::fprintf(stderr, "dpdk_env: swept namespace %s of dead pid %d%s%s\n", name.c_str(), pid,
@@ -265,10 +267,19 @@ absl::StatusOr<std::unique_ptr<DpdkTestEnv>> DpdkTestEnv::Create() {
   if (geteuid() != 0) {
     return absl::UnavailableError("needs root (network namespaces, veth, hugepages)");
   }
+  // A mount namespace of the test's own: what the hubs mount (the XDP shield's bpffs, its pins,
+  // hugetlbfs) disappears with the test process, however it ends.
+  if (unshare(CLONE_NEWNS) != 0) {
+    return absl::UnavailableError(absl::StrCat("unshare(CLONE_NEWNS): ", std::strerror(errno)));
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return absl::UnavailableError(absl::StrCat("making / private: ", std::strerror(errno)));
+  }
   SweepLeftovers();
   std::unique_ptr<DpdkTestEnv> env(new DpdkTestEnv());
   const pid_t pid = getpid();
   env->netns_ = absl::StrCat(kNetnsPrefix, pid);
+  env->hub_netns_ = absl::StrCat(kHubNetnsPrefix, pid);
   env->hub_if_ = absl::StrCat(kHubIfPrefix, pid);
   env->client_if_ = absl::StrCat(kClientIfPrefix, pid);
   if (absl::Status st = env->SetUpHugepages(); !st.ok()) return st;
@@ -314,9 +325,11 @@ absl::Status DpdkTestEnv::SetUpHugepages() {
 }
 
 absl::Status DpdkTestEnv::SetUpNetwork() {
-  if (absl::Status st = RunCommand({"ip", "netns", "add", netns_}); !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create a network namespace: ", st.message()));
+  for (const std::string& ns : {netns_, hub_netns_}) {
+    if (absl::Status st = RunCommand({"ip", "netns", "add", ns}); !st.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create a network namespace: ", st.message()));
+    }
   }
   if (absl::Status st =
           RunCommand({"ip", "link", "add", hub_if_, "type", "veth", "peer", "name", client_if_});
@@ -324,21 +337,18 @@ absl::Status DpdkTestEnv::SetUpNetwork() {
     return absl::UnavailableError(absl::StrCat("cannot create a veth pair: ", st.message()));
   }
   // Full checksums in every frame: with TX checksum offload on, a veth hands the peer
-  // CHECKSUM_PARTIAL packets and net_af_packet would see UDP checksums not yet filled in.
-  // Offload flags survive the move into the namespace.
+  // CHECKSUM_PARTIAL packets and net_af_packet (or an XDP program) would see UDP checksums not yet
+  // filled in. Offload flags survive the move into the namespaces.
   for (const std::string& ifname : {hub_if_, client_if_}) {
     for (uint32_t cmd : {uint32_t{ETHTOOL_STXCSUM}, uint32_t{ETHTOOL_SRXCSUM}}) {
       if (absl::Status st = SetEthtoolFlag(ifname, cmd, 0); !st.ok()) return st;
     }
   }
-  // The hub end is the dp's alone: no IPv6 (router solicitations, MLD), no forwarding by the
-  // host of what arrives on it.
-  WriteFile(absl::StrCat("/proc/sys/net/ipv6/conf/", hub_if_, "/disable_ipv6"), "1\n");
-  WriteFile(absl::StrCat("/proc/sys/net/ipv4/conf/", hub_if_, "/forwarding"), "0\n");
   std::vector<std::vector<std::string>> cmds = {
       {"ip", "link", "set", client_if_, "netns", netns_},
-      {"ip", "link", "set", hub_if_, "up"},
+      {"ip", "link", "set", hub_if_, "netns", hub_netns_},
       {"ip", "-n", netns_, "link", "set", "lo", "up"},
+      {"ip", "-n", hub_netns_, "link", "set", "lo", "up"},
   };
   for (int i = 0; i < kClientAddresses; ++i) {
     cmds.push_back(
@@ -347,10 +357,39 @@ absl::Status DpdkTestEnv::SetUpNetwork() {
   for (const auto& cmd : cmds) {
     if (absl::Status st = RunCommand(cmd); !st.ok()) return st;
   }
+  // No IPv6 on either end (router solicitations, MLD); the hub end is the hub's alone: no
+  // forwarding of what arrives on it.
+  InHubNamespace([&] {
+    WriteFile(absl::StrCat("/proc/sys/net/ipv6/conf/", hub_if_, "/disable_ipv6"), "1\n");
+    WriteFile(absl::StrCat("/proc/sys/net/ipv4/conf/", hub_if_, "/forwarding"), "0\n");
+  });
   InNamespace([&] {
     WriteFile(absl::StrCat("/proc/sys/net/ipv6/conf/", client_if_, "/disable_ipv6"), "1\n");
   });
+  if (absl::Status st = RunCommand({"ip", "-n", hub_netns_, "link", "set", hub_if_, "up"});
+      !st.ok()) {
+    return st;
+  }
   return RunCommand({"ip", "-n", netns_, "link", "set", client_if_, "up"});
+}
+
+absl::Status DpdkTestEnv::SetHubAddress(bool on) {
+  if (on) {
+    return RunCommand({"ip", "-n", hub_netns_, "addr", "replace", absl::StrCat(kHubAddress, "/15"),
+                       "dev", hub_if_});
+  }
+  return RunCommand({"ip", "-n", hub_netns_, "addr", "flush", "dev", hub_if_});
+}
+
+std::vector<std::string> DpdkTestEnv::HubWrapper() const {
+  return {"nsenter", absl::StrCat("--net=/run/netns/", hub_netns_), "--"};
+}
+
+std::string DpdkTestEnv::HubMac() const {
+  std::string out;
+  if (!RunCommand({"ip", "-n", hub_netns_, "-o", "link", "show", hub_if_}, &out).ok()) return "";
+  const size_t at = out.find("link/ether ");
+  return at == std::string::npos ? "" : out.substr(at + 11, 17);
 }
 
 // A child process that waits for this one: when the test process dies without tearing down
@@ -389,9 +428,11 @@ void DpdkTestEnv::TearDown() {
   if (!netns_.empty()) {
     // The hub end first: deleting it deletes the pair at once (a deleted namespace lets go of
     // its devices only later, asynchronously).
-    if (std::filesystem::exists(absl::StrCat("/sys/class/net/", hub_if_))) {
-      const absl::Status link = RunCommand({"ip", "link", "del", hub_if_});
-      if (!link.ok()) std::fprintf(stderr, "dpdk_env: %s\n", std::string(link.message()).c_str());
+    if (!hub_netns_.empty()) {
+      (void)RunCommand({"ip", "-n", hub_netns_, "link", "del", hub_if_});
+      const absl::Status ns = RunCommand({"ip", "netns", "del", hub_netns_});
+      if (!ns.ok()) std::fprintf(stderr, "dpdk_env: %s\n", std::string(ns.message()).c_str());
+      hub_netns_.clear();
     }
     const absl::Status ns = RunCommand({"ip", "netns", "del", netns_});
     if (!ns.ok()) std::fprintf(stderr, "dpdk_env: %s\n", std::string(ns.message()).c_str());
@@ -430,11 +471,10 @@ DpdkTestEnv::~DpdkTestEnv() {
 
 std::string DpdkTestEnv::ClientAddress(int i) { return absl::StrCat("198.18.0.", 2 + i); }
 
-std::string DpdkTestEnv::EalArgsToml(uint32_t shards, bool shared) const {
+std::string DpdkTestEnv::EalArgsToml(uint32_t shards, bool shared, bool port) const {
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   std::vector<std::string> args = {
       "--no-pci",
-      absl::StrCat("--vdev=net_af_packet0,iface=", hub_if_, ",qpairs=", shards),
       absl::StrCat("--file-prefix=", netns_),
       "-m",
       "256",
@@ -442,14 +482,17 @@ std::string DpdkTestEnv::EalArgsToml(uint32_t shards, bool shared) const {
       "--no-telemetry",
   };
   if (!shared) args.push_back("--in-memory");
+  if (port) {
+    args.push_back(absl::StrCat("--vdev=net_af_packet0,iface=", hub_if_, ",qpairs=", shards));
+  }
   std::string toml = "[";
   for (size_t i = 0; i < args.size(); ++i)
     absl::StrAppend(&toml, i ? ", " : "", "\"", args[i], "\"");
   return toml + "]";
 }
 
-absl::Status DpdkTestEnv::EnterNamespace() const {
-  const std::string path = absl::StrCat("/run/netns/", netns_);
+absl::Status DpdkTestEnv::EnterNamespace(const std::string& name) {
+  const std::string path = absl::StrCat("/run/netns/", name);
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
   const int rc = setns(fd, CLONE_NEWNET);

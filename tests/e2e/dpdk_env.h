@@ -1,10 +1,13 @@
-// The test bed for the DPDK-mode end-to-end tests (issue #4 item 3, DESIGN.md §9): hugepages,
-// and a veth pair whose hub end (dswh<pid>) stays in the root namespace for the dp's
-// net_af_packet port while the client end (dswc<pid>) lives in a network namespace of its own
-// (dsw-e2e-<pid>) holding the simulated clients' addresses (198.18.0.0/15). Everything is undone
-// by the destructor, by a guardian process if the test process dies first (crash, SIGKILL,
-// timeout), and by the next run's start-up sweep for whatever a dead test process left behind
-// (the names carry its pid).
+// The test bed for the end-to-end tests over a real link (issue #4 item 3, issue 9, DESIGN.md
+// §9): hugepages, and a veth pair whose hub end (dswh<pid>) lives in a network namespace of the
+// hub's (dsw-e2eh-<pid>; the dp runs there, HubWrapper()) while the client end (dswc<pid>) lives
+// in one of its own (dsw-e2e-<pid>) holding the simulated clients' addresses (198.18.0.0/15).
+// DPDK mode takes the hub end with net_af_packet and answers ARP itself; kernel mode (with the
+// XDP shield) and afxdp mode need the hub's address on the hub end in the kernel
+// (SetHubAddress). The test process runs in a private mount namespace (Create makes it), so the
+// bpffs the shield mounts and its pins go away with it. Everything is undone by the destructor,
+// by a guardian process if the test process dies first (crash, SIGKILL, timeout), and by the next
+// run's start-up sweep for whatever a dead test process left behind (the names carry its pid).
 #pragma once
 
 #include <sys/types.h>
@@ -34,9 +37,9 @@ class DpdkTestEnv {
   static constexpr char kHubAddress[] = "198.18.0.1";
   static constexpr int kClientAddresses = 16;  // 198.18.0.2 .. 198.18.0.17 on dswc<pid>
 
-  // Sweeps leftovers of dead test processes, then sets everything up. An Unavailable error means
-  // the machine cannot host the test bed (no veth/netns support, no hugepages): skip, and say
-  // why. Any other error is a failure.
+  // Enters a private mount namespace (call before any thread starts), sweeps leftovers of dead
+  // test processes, then sets everything up. An Unavailable error means the machine cannot host
+  // the test bed (no veth/netns support, no hugepages). Either is a failure.
   static absl::StatusOr<std::unique_ptr<DpdkTestEnv>> Create();
   // Removes the leftovers (namespaces, veth ends, DPDK runtime directories) of test processes
   // that no longer run.
@@ -47,38 +50,36 @@ class DpdkTestEnv {
   DpdkTestEnv& operator=(const DpdkTestEnv&) = delete;
 
   const std::string& netns() const { return netns_; }
+  const std::string& hub_netns() const { return hub_netns_; }
   const std::string& hub_if() const { return hub_if_; }
   const std::string& client_if() const { return client_if_; }
   // 198.18.0.(2 + i), configured on the client end.
   static std::string ClientAddress(int i);
   // The [dpdk] eal_args for a dp with `shards` shards on the hub end (TOML array text).
-  // `shared`: memory in hugepage files (no --in-memory), for a separate control plane.
-  std::string EalArgsToml(uint32_t shards, bool shared = false) const;
+  // `shared`: memory in hugepage files (no --in-memory), for a separate control plane. `port`:
+  // the net_af_packet vdev on the hub end (dpdk mode); afxdp mode's dp makes its port itself.
+  std::string EalArgsToml(uint32_t shards, bool shared = false, bool port = true) const;
+  // What runs a dmrswitch binary in the hub's network namespace (HubProcess::Options::wrapper):
+  // nsenter --net, so it shares the test's mount namespace (the shield's bpffs and pins, the
+  // hugepage files) with every other hub process of the test.
+  std::vector<std::string> HubWrapper() const;
+  // Puts kHubAddress/15 on the hub end in the kernel (kernel and afxdp mode: the kernel answers
+  // ARP and ICMP), or takes it off (dpdk mode: the dp does).
+  absl::Status SetHubAddress(bool on);
+  // The hub end's MAC.
+  std::string HubMac() const;
 
-  // Runs `fn` on a thread that has entered the namespace and returns its result. Sockets keep
-  // the namespace they were created in: build the simulator's clients and peers here and use
-  // them from any thread afterwards.
+  // Runs `fn` on a thread that has entered the clients' namespace and returns its result.
+  // Sockets keep the namespace they were created in: build the simulator's clients and peers here
+  // and use them from any thread afterwards.
   template <typename F>
   auto InNamespace(F&& fn) -> std::invoke_result_t<F> {
-    using R = std::invoke_result_t<F>;
-    absl::Status entered;
-    if constexpr (std::is_void_v<R>) {
-      std::thread t([&] {
-        entered = EnterNamespace();
-        if (entered.ok()) fn();
-      });
-      t.join();
-      CheckEntered(entered);
-    } else {
-      std::optional<R> result;
-      std::thread t([&] {
-        entered = EnterNamespace();
-        if (entered.ok()) result.emplace(fn());
-      });
-      t.join();
-      CheckEntered(entered);
-      return *std::move(result);
-    }
+    return InNamespaceNamed(netns_, std::forward<F>(fn));
+  }
+  // The same in the hub's namespace (a TCP service beside the hub, the shield's interface).
+  template <typename F>
+  auto InHubNamespace(F&& fn) -> std::invoke_result_t<F> {
+    return InNamespaceNamed(hub_netns_, std::forward<F>(fn));
   }
 
   // Sends `count` ICMP echo requests from inside the namespace to `address`, one every 200 ms,
@@ -91,10 +92,33 @@ class DpdkTestEnv {
   absl::Status SetUpNetwork();
   void StartGuardian();
   void TearDown();
-  absl::Status EnterNamespace() const;
+  static absl::Status EnterNamespace(const std::string& name);
   static void CheckEntered(const absl::Status& entered);
+  template <typename F>
+  static auto InNamespaceNamed(const std::string& name, F&& fn) -> std::invoke_result_t<F> {
+    using R = std::invoke_result_t<F>;
+    absl::Status entered;
+    if constexpr (std::is_void_v<R>) {
+      std::thread t([&] {
+        entered = EnterNamespace(name);
+        if (entered.ok()) fn();
+      });
+      t.join();
+      CheckEntered(entered);
+    } else {
+      std::optional<R> result;
+      std::thread t([&] {
+        entered = EnterNamespace(name);
+        if (entered.ok()) result.emplace(fn());
+      });
+      t.join();
+      CheckEntered(entered);
+      return *std::move(result);
+    }
+  }
 
   std::string netns_;
+  std::string hub_netns_;
   std::string hub_if_;
   std::string client_if_;
   long previous_hugepages_ = -1;  // restored if we changed nr_hugepages

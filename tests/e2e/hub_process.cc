@@ -94,7 +94,8 @@ absl::StatusOr<std::unique_ptr<HubProcess>> HubProcess::Start(Options options) {
     const std::string log = h->Log();
     if (options.control_plane ? log.find("dmrswitch-cp: attached") != std::string::npos
                               : (log.find("dmrswitch-dp: kernel mode") != std::string::npos ||
-                                 log.find("dmrswitch-dp: dpdk mode") != std::string::npos)) {
+                                 log.find("dmrswitch-dp: dpdk mode") != std::string::npos ||
+                                 log.find("dmrswitch-dp: afxdp mode") != std::string::npos)) {
       return h;
     }
     if (!h->running()) {

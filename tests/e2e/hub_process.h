@@ -35,8 +35,8 @@ class HubProcess {
     std::string config_path;
   };
 
-  // Starts the hub and waits until it says it is serving (the "dmrswitch-dp: kernel mode" or
-  // "dmrswitch-dp: dpdk mode" line).
+  // Starts the hub and waits until it says it is serving (the "dmrswitch-dp: kernel mode",
+  // "dpdk mode" or "afxdp mode" line).
   static absl::StatusOr<std::unique_ptr<HubProcess>> Start(Options options);
   static absl::StatusOr<std::unique_ptr<HubProcess>> Start(std::string toml) {
     Options o;
