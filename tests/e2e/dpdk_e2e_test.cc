@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -791,6 +792,28 @@ TEST_P(ShieldE2eTest, StaleShieldAfterSigkillIsReplacedNotDuplicated) {
   Settle();
   CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
   EXPECT_GT(Verdict(GetParam().plane == Plane::kAfXdp ? "redirect_hub" : "pass_hub"), 0u);
+}
+
+// A reload (SIGHUP) applies the shield's rate at once, through its maps; where it is attached
+// stays until a restart, and the reload says so.
+TEST_P(ShieldE2eTest, ReloadAppliesTheRateAndKeepsTheAttachment) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWith(Toml("", "hosted", "", "source_pps = 200\n")));
+  EXPECT_EQ(CtlStatus()["xdp"]["source_pps"], 200);
+  const size_t from = hub_->LogSize();
+  hub_->RewriteConfig(Toml("", "hosted", "", "source_pps = 50\nattach = \"generic\"\n"));
+  hub_->Signal(SIGHUP);
+  ASSERT_TRUE(hub_->WaitForLog("configuration reloaded", absl::Seconds(3), from)) << hub_->Log();
+  EXPECT_TRUE(hub_->WaitForLog("xdp.source_pps 200 -> 50", absl::Seconds(1), from));
+  EXPECT_TRUE(
+      hub_->WaitForLog("kept until restart: xdp.attach auto -> generic", absl::Seconds(1), from))
+      << hub_->Log();
+  EXPECT_EQ(CtlStatus()["xdp"]["source_pps"], 50);
+  // A source sending 1000 pps for 2 s is cut to 50 pps now (after the 400 packets of slack).
+  const uint64_t before = Verdict("drop_rate_limited");
+  const uint64_t sent =
+      env_->InNamespace([] { return io::testing::SendCall(kHbpPort, 50001, 1000, 2000); });
+  ASSERT_EQ(sent, 2000u);
+  EXPECT_GE(Verdict("drop_rate_limited") - before, 2000u - 400 - 50 * 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shield, ShieldE2eTest,
