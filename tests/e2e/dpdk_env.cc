@@ -48,9 +48,9 @@ constexpr char kDpdkRunDir[] = "/var/run/dpdk";
 // The dp runs with -m 256 (128 pages of 2 MiB): ask for a little more than that to be free.
 constexpr long kHugeBytesNeeded = 288L << 20;
 constexpr long kMinHugepages = 512;
-// What the test binary is called (its /proc/<pid>/comm): a live process of that name owns its
-// namespace, anything else named after a pid is a leftover.
-constexpr char kTestComm[] = "e2e_dpdk_test";
+// What the programs that use the test bed are called (their /proc/<pid>/comm): a live process of
+// one of these names owns its namespace, anything else named after a pid is a leftover.
+constexpr const char* kOwnerComms[] = {"e2e_dpdk_test", "afxdp_bench"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -101,7 +101,12 @@ bool HugetlbfsMounted() {
 // A test process with this pid still runs (it owns the resources named after it).
 bool OwnerAlive(pid_t pid) {
   if (kill(pid, 0) != 0 && errno != EPERM) return false;
-  return absl::StripAsciiWhitespace(ReadFile(absl::StrCat("/proc/", pid, "/comm"))) == kTestComm;
+  const std::string comm(
+      absl::StripAsciiWhitespace(ReadFile(absl::StrCat("/proc/", pid, "/comm"))));
+  for (const char* owner : kOwnerComms) {
+    if (comm == owner) return true;
+  }
+  return false;
 }
 
 // The pid in `name` after `prefix` ("dsw-e2e-123" → 123), or -1.

@@ -35,7 +35,7 @@ absl::Status RunCommand(const std::vector<std::string>& argv, std::string* out =
 class DpdkTestEnv {
  public:
   static constexpr char kHubAddress[] = "198.18.0.1";
-  static constexpr int kClientAddresses = 16;  // 198.18.0.2 .. 198.18.0.17 on dswc<pid>
+  static constexpr int kClientAddresses = 20;  // 198.18.0.2 .. 198.18.0.21 on dswc<pid>
 
   // Enters a private mount namespace (call before any thread starts), sweeps leftovers of dead
   // test processes, then sets everything up. An Unavailable error means the machine cannot host
