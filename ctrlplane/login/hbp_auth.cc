@@ -19,6 +19,17 @@ constexpr uint32_t kStatusProbeId = 0xFFFFFFFF;
 constexpr int kEvictionSamples = 8;
 
 uint64_t AddrKey(Endpoint e) { return (uint64_t{e.ip} << 16) | e.port; }
+uint64_t ChurnKey(uint32_t ip, uint32_t id) { return (uint64_t{ip} << 32) | id; }
+
+// A fresh random key for the challenge salts (32 bytes from the seeded PRNG).
+proto::Blake2bMac128 ChallengeKey(std::mt19937_64* rng) {
+  std::array<uint8_t, 32> key;
+  for (size_t i = 0; i < key.size(); i += 8) {
+    const uint64_t r = (*rng)();
+    for (size_t b = 0; b < 8; ++b) key[i + b] = static_cast<uint8_t>(r >> (8 * b));
+  }
+  return proto::Blake2bMac128(key);
+}
 
 std::string Trimmed(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.remove_suffix(1);
@@ -78,6 +89,7 @@ std::vector<std::pair<std::string_view, uint64_t>> HbpAuthCounters::Named() cons
       {"wrong_state", wrong_state},
       {"unknown_id", unknown_id},
       {"options", options},
+      {"options_refused", options_refused},
       {"disconnects", disconnects},
       {"lost", lost},
       {"relogins", relogins},
@@ -85,7 +97,8 @@ std::vector<std::pair<std::string_view, uint64_t>> HbpAuthCounters::Named() cons
       {"pending_evicted", pending_evicted},
       {"rate_limited", rate_limited},
       {"blocked_drops", blocked_drops},
-      {"sources_full", sources_full},
+      {"limiter_full", limiter_full},
+      {"notices_dropped", notices_dropped},
       {"dmrc_refused", dmrc_refused},
       {"talker_alias", talker_alias},
       {"gps", gps},
@@ -97,12 +110,32 @@ std::vector<std::pair<std::string_view, uint64_t>> HbpAuthCounters::Named() cons
   };
 }
 
+std::string_view AuthNoticeName(AuthNotice::Kind k) {
+  switch (k) {
+    case AuthNotice::kBadDigest:
+      return "bad passphrase";
+    case AuthNotice::kAclDenied:
+      return "ID denied by acl.reg";
+    case AuthNotice::kFull:
+      return "hub full";
+    case AuthNotice::kReservedId:
+      return "ID reserved for a fixed client at another address";
+    case AuthNotice::kBlocked:
+      return "blocked: too many logins";
+    case AuthNotice::kOptionsRefused:
+      return "options refused";
+  }
+  return "refused";
+}
+
 HbpAuth::HbpAuth(HbpAuthSettings settings)
     : settings_(std::move(settings)),
       rng_(settings_.seed),
+      challenge_key_(ChallengeKey(&rng_)),
       slot_used_(settings_.max_clients, false) {
-  settings_.max_sources = std::max<uint32_t>(settings_.max_sources, 1);
+  settings_.max_tracked = std::max<uint32_t>(settings_.max_tracked, 1);
   settings_.max_pending = std::max<uint32_t>(settings_.max_pending, 1);
+  settings_.challenge_epoch = std::max<TimeNs>(settings_.challenge_epoch, 1);
   for (size_t i = 0; i < settings_.fixed_clients.size(); ++i) {
     ClientRecord& f = settings_.fixed_clients[i];
     f.fixed = true;
@@ -125,15 +158,22 @@ void HbpAuth::InstallFixed() {
   }
 }
 
+void HbpAuth::UpdateSettings(HbpAuthSettings settings) {
+  // Restart keys keep their running values.
+  settings.max_clients = settings_.max_clients;
+  settings.fixed_clients = std::move(settings_.fixed_clients);
+  settings.seed = settings_.seed;
+  settings.max_tracked = std::max<uint32_t>(settings.max_tracked, 1);
+  settings.max_pending = std::max<uint32_t>(settings.max_pending, 1);
+  settings.challenge_epoch = std::max<TimeNs>(settings.challenge_epoch, 1);
+  settings_ = std::move(settings);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch.
 
 void HbpAuth::OnPacket(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out,
                        std::vector<AuthChange>* changes) {
-  if (IsBlocked(from.ip, now)) {
-    ++counters_.blocked_drops;
-    return;
-  }
   const HbpType type = proto::ClassifyHbp(pkt);
   switch (type) {
     case HbpType::kRptl:
@@ -190,59 +230,57 @@ void HbpAuth::OnPacket(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* o
 // ---------------------------------------------------------------------------------------------
 // Login.
 
-void HbpAuth::OnRptl(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
-  if (!Charge(from.ip, now)) return;
-  if (id == kStatusProbeId) {
-    // Server status probe (FreeDMR): answered like a login, nothing is kept.
-    ++counters_.status_probes;
-    Send(HbpType::kRptack, NextSalt(), from, out);
-    return;
-  }
+bool HbpAuth::Refused(uint32_t id, Endpoint from) {
+  AuthNotice::Kind why;
   if (auto f = fixed_.find(id);
       f != fixed_.end() && !(settings_.fixed_clients[f->second].addr == from)) {
     // A fixed client's ID is reserved for its configured address.
     ++counters_.wrong_address;
-    ErasePending(id);
-    Send(HbpType::kMstnak, id, from, out);
-    ++counters_.naks_sent;
-    return;
-  }
-  if (!settings_.reg_acl.Permits(id)) {
+    why = AuthNotice::kReservedId;
+  } else if (!settings_.reg_acl.Permits(id)) {
     ++counters_.acl_denied;
-    ErasePending(id);
-    Send(HbpType::kMstnak, id, from, out);
-    ++counters_.naks_sent;
-    return;
-  }
-  const bool known = clients_.contains(id);
-  if (!known && clients_.size() >= settings_.max_clients) {
+    why = AuthNotice::kAclDenied;
+  } else if (!clients_.contains(id) && clients_.size() >= settings_.max_clients) {
     ++counters_.full;
-    ErasePending(id);
-    Send(HbpType::kMstnak, id, from, out);
-    ++counters_.naks_sent;
-    return;
+    why = AuthNotice::kFull;
+  } else {
+    return false;
   }
-  // A new RPTL restarts any half-open login of this ID (new salt, new address).
-  Pending* p = NewPending(id);
-  p->state = LoginState::kChallengeSent;
-  p->salt = NextSalt();
-  p->addr = from;
-  p->started = now;
-  p->options.clear();
-  ++counters_.challenges;
-  Send(HbpType::kRptack, p->salt, from, out);
+  Notice(why, id, from);
+  return true;
 }
 
-HbpAuth::Pending* HbpAuth::PendingAt(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
+void HbpAuth::OnRptl(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
+  // Stateless: whatever the RPTL says, nothing is stored or charged, and it is answered by one
+  // 10-byte datagram at most.
+  if (IsBlocked(from.ip, id, now)) {
+    ++counters_.blocked_drops;
+    return;
+  }
+  if (id == kStatusProbeId) {
+    // Server status probe (FreeDMR): answered like a login.
+    ++counters_.status_probes;
+    Send(HbpType::kRptack, ChallengeSalt(from, id, now), from, out);
+    return;
+  }
+  if (Refused(id, from)) {
+    Nak(id, from, out);
+    return;
+  }
+  ++counters_.challenges;
+  Send(HbpType::kRptack, ChallengeSalt(from, id, now), from, out);
+}
+
+HbpAuth::Pending* HbpAuth::PendingAt(uint32_t id, Endpoint from, Outbox* out) {
   auto it = pending_.find(id);
   if (it == pending_.end()) {
     ++counters_.unknown_id;
-    Nak(id, from, now, out);
+    Nak(id, from, out);
     return nullptr;
   }
   if (!(it->second.addr == from)) {
     ++counters_.wrong_address;
-    Nak(id, from, now, out);
+    Nak(id, from, out);
     return nullptr;
   }
   return &it->second;
@@ -255,23 +293,36 @@ void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.malformed;
     return;
   }
-  Pending* pending = PendingAt(k.id, from, now, out);
-  if (pending == nullptr) return;
-  Pending& p = *pending;
-  if (p.state != LoginState::kChallengeSent) {
-    ++counters_.wrong_state;
-    ErasePending(k.id);
-    Nak(k.id, from, now, out);
+  if (IsBlocked(from.ip, k.id, now)) {
+    ++counters_.blocked_drops;
     return;
   }
-  if (!DigestOk(p.salt, k.digest.data())) {
+  if (k.id == kStatusProbeId) {  // a status probe never logs in
+    ++counters_.unknown_id;
+    Nak(k.id, from, out);
+    return;
+  }
+  if (!DigestOk(from, k.id, now, k.digest.data())) {
+    // Wrong passphrase, or a salt this address was never sent (a spoofed RPTK): either way
+    // nothing changes — no half-open login or session of this ID is touched, nothing is charged.
     ++counters_.bad_digest;
-    ErasePending(k.id);
-    Nak(k.id, from, now, out);
+    Notice(AuthNotice::kBadDigest, k.id, from);
+    Nak(k.id, from, out);
     return;
   }
+  // The source is verified from here on: it received our RPTACK and knows the passphrase.
+  if (Refused(k.id, from)) {
+    Nak(k.id, from, out);
+    return;
+  }
+  if (!ChargeLogin(from.ip, k.id, now)) return;
   ++counters_.auth_ok;
-  p.state = LoginState::kWaitingConfig;
+  // A new login of this ID starts over from here (another address included: it proved the
+  // passphrase too).
+  Pending* p = NewPending(k.id);
+  p->addr = from;
+  p->started = now;
+  p->options.clear();
   if (clients_.contains(k.id)) {
     // The client proved the passphrase again: its old session ends here (a fixed client stays up
     // and is updated in place at RPTC).
@@ -288,14 +339,8 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.malformed;
     return;
   }
-  Pending* pending = PendingAt(c.id, from, now, out);
+  Pending* pending = PendingAt(c.id, from, out);
   if (pending == nullptr) return;
-  if (pending->state != LoginState::kWaitingConfig) {
-    ++counters_.wrong_state;
-    ErasePending(c.id);
-    Nak(c.id, from, now, out);
-    return;
-  }
   if (auto f = clients_.find(c.id); f != clients_.end() && f->second.fixed) {
     // A fixed client logged in from its address: same record, slot and options unless it sent
     // its own RPTO.
@@ -319,8 +364,9 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   const int64_t slot = FreeSlot();
   if (slot < 0 || clients_.size() >= settings_.max_clients) {
     ++counters_.full;
+    Notice(AuthNotice::kFull, c.id, from);
     ErasePending(c.id);
-    Nak(c.id, from, now, out);
+    Nak(c.id, from, out);
     return;
   }
   std::string options = std::move(pending->options);
@@ -351,7 +397,7 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   Send(HbpType::kRptack, id, from, out);
 }
 
-void HbpAuth::OnRpto(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out,
+void HbpAuth::OnRpto(proto::ByteSpan pkt, Endpoint from, TimeNs /*now*/, Outbox* out,
                      std::vector<AuthChange>* changes) {
   proto::Rpto o;
   if (proto::DecodeRpto(pkt, &o) != proto::Reject::kOk) {
@@ -360,33 +406,37 @@ void HbpAuth::OnRpto(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   }
   auto pit = pending_.find(o.id);
   auto cit = clients_.find(o.id);
-  // An authenticated half-open login from its address: keep the options for the client-up.
-  if (pit != pending_.end() && pit->second.addr == from) {
-    if (pit->second.state == LoginState::kWaitingConfig) {
-      ++counters_.options;
-      pit->second.options = Trimmed(o.options);
-      Send(HbpType::kRptack, o.id, from, out);
-      return;
-    }
-    if (cit == clients_.end()) {
-      ++counters_.wrong_state;
-      ErasePending(o.id);
-      Nak(o.id, from, now, out);
-      return;
-    }
-  }
-  if (cit == clients_.end() || !(cit->second.addr == from)) {
+  const bool during_login = pit != pending_.end() && pit->second.addr == from;
+  if (!during_login && (cit == clients_.end() || !(cit->second.addr == from))) {
     if (pit != pending_.end() || cit != clients_.end()) {
       ++counters_.wrong_address;
     } else {
       ++counters_.unknown_id;
     }
-    Nak(o.id, from, now, out);
+    Nak(o.id, from, out);
+    return;
+  }
+  std::string options = Trimmed(o.options);
+  if (settings_.check_options) {
+    if (absl::Status st = settings_.check_options(o.id, options, during_login); !st.ok()) {
+      // Refused: answered as PROTOCOL.md §1.5 answers a refusal. A login ends here (the client
+      // starts over); a running session keeps its options.
+      ++counters_.options_refused;
+      Notice(AuthNotice::kOptionsRefused, o.id, from, 0, std::string(st.message()));
+      if (during_login) ErasePending(o.id);
+      Nak(o.id, from, out);
+      return;
+    }
+  }
+  ++counters_.options;
+  if (during_login) {
+    // An authenticated half-open login from its address: keep the options for the client-up.
+    pit->second.options = std::move(options);
+    Send(HbpType::kRptack, o.id, from, out);
     return;
   }
   ClientRecord& r = cit->second;
-  ++counters_.options;
-  r.options = Trimmed(o.options);
+  r.options = std::move(options);
   changes->push_back(AuthChange{.kind = AuthChange::kOptions,
                                 .id = r.id,
                                 .slot = r.slot,
@@ -397,16 +447,16 @@ void HbpAuth::OnRpto(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   Send(HbpType::kRptack, o.id, from, out);
 }
 
-void HbpAuth::OnRptping(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
+void HbpAuth::OnRptping(uint32_t id, Endpoint from, TimeNs /*now*/, Outbox* out) {
   auto it = clients_.find(id);
   if (it == clients_.end()) {
     ++counters_.unknown_id;
-    Nak(id, from, now, out);
+    Nak(id, from, out);
     return;
   }
   if (!(it->second.addr == from)) {
     ++counters_.wrong_address;
-    Nak(id, from, now, out);
+    Nak(id, from, out);
     return;
   }
   // The packet plane answers pings of clients in the snapshot; this one is not there yet.
@@ -414,7 +464,7 @@ void HbpAuth::OnRptping(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
   Send(HbpType::kMstpong, id, from, out);
 }
 
-void HbpAuth::OnRptcl(uint32_t id, Endpoint from, TimeNs now, Outbox* out,
+void HbpAuth::OnRptcl(uint32_t id, Endpoint from, TimeNs /*now*/, Outbox* out,
                       std::vector<AuthChange>* changes) {
   bool matched = false;
   if (auto it = pending_.find(id); it != pending_.end() && it->second.addr == from) {
@@ -431,12 +481,13 @@ void HbpAuth::OnRptcl(uint32_t id, Endpoint from, TimeNs now, Outbox* out,
     ++counters_.naks_sent;
     return;
   }
+  // Not the session's address: no answer. A 9-byte RPTCL would draw a 10-byte MSTNAK, and a
+  // client saying goodbye has closed its socket anyway.
   if (pending_.contains(id) || clients_.contains(id)) {
     ++counters_.wrong_address;
   } else {
     ++counters_.unknown_id;
   }
-  Nak(id, from, now, out);
 }
 
 void HbpAuth::OnSideInfo(proto::ByteSpan pkt, HbpType type, Endpoint from, TimeNs now) {
@@ -531,13 +582,13 @@ void HbpAuth::Expire(TimeNs now, Outbox* /*out*/, std::vector<AuthChange>* /*cha
     ++counters_.login_timeouts;
     ErasePending(id);
   }
-  expired.clear();
-  for (const auto& [ip, s] : sources_) {
-    const bool block_over = s.blocked_until == 0 || now >= s.blocked_until;
-    const bool window_over = now - std::min(now, s.window_start) >= settings_.login_window;
-    if (block_over && window_over) expired.push_back(ip);
+  std::vector<uint64_t> idle;
+  for (const auto& [key, c] : churn_) {
+    const bool block_over = c.blocked_until == 0 || now >= c.blocked_until;
+    const bool window_over = now - std::min(now, c.window_start) >= settings_.login_window;
+    if (block_over && window_over) idle.push_back(key);
   }
-  for (uint32_t ip : expired) EraseSource(ip);
+  for (uint64_t key : idle) EraseChurn(key);
 }
 
 void HbpAuth::Shutdown(Outbox* out) {
@@ -609,66 +660,81 @@ std::vector<const ClientRecord*> HbpAuth::Clients() const {
   return v;
 }
 
-bool HbpAuth::IsBlocked(uint32_t ip, TimeNs now) const {
-  auto it = sources_.find(ip);
-  return it != sources_.end() && it->second.blocked_until != 0 && now < it->second.blocked_until;
+bool HbpAuth::IsBlocked(uint32_t ip, uint32_t id, TimeNs now) const {
+  auto it = churn_.find(ChurnKey(ip, id));
+  return it != churn_.end() && it->second.blocked_until != 0 && now < it->second.blocked_until;
+}
+
+uint32_t HbpAuth::ChallengeSalt(Endpoint from, uint32_t id, TimeNs now) const {
+  return SaltAt(from, id, now / settings_.challenge_epoch);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-bool HbpAuth::Charge(uint32_t ip, TimeNs now) {
-  if (settings_.login_burst == 0) return true;  // rate limit disabled
-  auto it = sources_.find(ip);
-  if (it == sources_.end()) {
-    if (sources_.size() >= settings_.max_sources) {
-      // Evict a random source that is not blocked; if every sample is blocked, the table is
-      // full of blocked sources and this packet is dropped.
+bool HbpAuth::ChargeLogin(uint32_t ip, uint32_t id, TimeNs now) {
+  if (settings_.login_burst == 0) return true;  // limit disabled
+  const uint64_t key = ChurnKey(ip, id);
+  auto it = churn_.find(key);
+  if (it == churn_.end()) {
+    if (churn_.size() >= settings_.max_tracked) {
+      // Evict a random pair that is not blocked; if every sample is blocked, this login is
+      // admitted untracked: the limit is a courtesy to the hub, never a reason to refuse a client
+      // that proved the passphrase.
       bool evicted = false;
       for (int i = 0; i < kEvictionSamples && !evicted; ++i) {
-        const uint32_t victim = source_ips_[NextRandom() % source_ips_.size()];
-        const Source& s = sources_.at(victim);
-        if (s.blocked_until == 0 || now >= s.blocked_until) {
-          EraseSource(victim);
+        const uint64_t victim = churn_keys_[NextRandom() % churn_keys_.size()];
+        const Churn& c = churn_.at(victim);
+        if (c.blocked_until == 0 || now >= c.blocked_until) {
+          EraseChurn(victim);
           evicted = true;
         }
       }
       if (!evicted) {
-        ++counters_.sources_full;
-        return false;
+        ++counters_.limiter_full;
+        return true;
       }
     }
-    it = sources_.emplace(ip, Source{.window_start = now, .dense = source_ips_.size()}).first;
-    source_ips_.push_back(ip);
+    it = churn_.emplace(key, Churn{.window_start = now, .dense = churn_keys_.size()}).first;
+    churn_keys_.push_back(key);
   }
-  Source& s = it->second;
-  if (s.blocked_until != 0) {
-    if (now < s.blocked_until) {
+  Churn& c = it->second;
+  if (c.blocked_until != 0) {
+    if (now < c.blocked_until) {
       ++counters_.blocked_drops;
       return false;
     }
-    s.blocked_until = 0;  // block over: a fresh window
-    s.window_start = now;
-    s.charged = 0;
+    c.blocked_until = 0;  // block over: a fresh window
+    c.window_start = now;
+    c.logins = 0;
   }
-  if (now - std::min(now, s.window_start) >= settings_.login_window) {
-    s.window_start = now;
-    s.charged = 0;
+  if (now - std::min(now, c.window_start) >= settings_.login_window) {
+    c.window_start = now;
+    c.logins = 0;
   }
-  if (++s.charged > settings_.login_burst) {
-    s.blocked_until = now + settings_.block_time;
+  if (++c.logins > settings_.login_burst) {
+    c.blocked_until = now + settings_.block_time;
     ++counters_.rate_limited;
     blocked_.push_back(SourceBlocked{ip, now, settings_.block_time});
     ++counters_.blocked_drops;
+    Notice(AuthNotice::kBlocked, id, Endpoint{ip, 0}, c.blocked_until);
     return false;
   }
   return true;
 }
 
-void HbpAuth::Nak(uint32_t id, Endpoint to, TimeNs now, Outbox* out) {
-  if (!Charge(to.ip, now)) return;
+void HbpAuth::Nak(uint32_t id, Endpoint to, Outbox* out) {
   ++counters_.naks_sent;
   Send(HbpType::kMstnak, id, to, out);
+}
+
+void HbpAuth::Notice(AuthNotice::Kind kind, uint32_t id, Endpoint addr, TimeNs until,
+                     std::string detail) {
+  if (notices_.size() >= kMaxNotices) {
+    ++counters_.notices_dropped;
+    return;
+  }
+  notices_.push_back(AuthNotice{kind, id, addr, until, std::move(detail)});
 }
 
 void HbpAuth::Send(HbpType type, uint32_t value, Endpoint to, Outbox* out) {
@@ -699,13 +765,13 @@ void HbpAuth::ErasePending(uint32_t id) {
   pending_.erase(it);
 }
 
-void HbpAuth::EraseSource(uint32_t ip) {
-  auto it = sources_.find(ip);
-  if (it == sources_.end()) return;
-  if (const uint32_t* moved = SwapRemove(&source_ips_, it->second.dense)) {
-    sources_.at(*moved).dense = it->second.dense;
+void HbpAuth::EraseChurn(uint64_t key) {
+  auto it = churn_.find(key);
+  if (it == churn_.end()) return;
+  if (const uint64_t* moved = SwapRemove(&churn_keys_, it->second.dense)) {
+    churn_.at(*moved).dense = it->second.dense;
   }
-  sources_.erase(it);
+  churn_.erase(it);
 }
 
 void HbpAuth::RemoveClient(uint32_t id, const char* reason, std::vector<AuthChange>* changes) {
@@ -733,17 +799,32 @@ int64_t HbpAuth::FreeSlot() const {
   return -1;
 }
 
-uint32_t HbpAuth::NextSalt() {
-  if (settings_.salt_source) return settings_.salt_source();
-  return static_cast<uint32_t>(rng_() >> 32);
-}
-
 uint64_t HbpAuth::NextRandom() { return rng_(); }
 
-bool HbpAuth::DigestOk(uint32_t salt, const uint8_t* digest) const {
+uint32_t HbpAuth::SaltAt(Endpoint from, uint32_t id, uint64_t epoch) const {
+  if (settings_.salt_source) return settings_.salt_source(from, id);
+  uint8_t msg[18];
+  proto::StoreBe32(msg, from.ip);
+  msg[4] = static_cast<uint8_t>(from.port >> 8);
+  msg[5] = static_cast<uint8_t>(from.port);
+  proto::StoreBe32(msg + 6, id);
+  proto::StoreBe64(msg + 10, epoch);
+  uint8_t mac[proto::Blake2bMac128::kMacBytes];
+  challenge_key_.Sign(msg, mac);
+  return proto::LoadBe32(mac);
+}
+
+bool HbpAuth::DigestOk(Endpoint from, uint32_t id, TimeNs now, const uint8_t* digest) const {
   if (settings_.passphrase.empty() && settings_.allow_null_passphrase) return true;
-  const auto want = proto::HbpLoginDigest(salt, settings_.passphrase);
-  return proto::ConstantTimeEqual(want.data(), digest, want.size());
+  // The salt of this epoch or of the previous one (an RPTL answered just before the epoch
+  // turned). Both are checked whatever the first gives, so the time taken says nothing.
+  const uint64_t epoch = now / settings_.challenge_epoch;
+  bool ok = false;
+  for (uint64_t e : {epoch, epoch == 0 ? epoch : epoch - 1}) {
+    const auto want = proto::HbpLoginDigest(SaltAt(from, id, e), settings_.passphrase);
+    ok |= proto::ConstantTimeEqual(want.data(), digest, want.size());
+  }
+  return ok;
 }
 
 }  // namespace dmrswitch::cp

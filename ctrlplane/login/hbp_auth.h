@@ -21,11 +21,23 @@
 //    from any other address is answered MSTNAK. From the fixed address a login runs as usual (a
 //    real repeater behind a fixed link may log in); at RPTC it updates the record in place (same
 //    slot, still fixed) and re-applies its options (the RPTO sent, else the configured ones).
-//  * Per-source-IP rate limit: every RPTL and every packet that draws a MSTNAK is charged to its
-//    source IP; more than `login_burst` in `login_window` blocks the IP for `block_time`, during
-//    which nothing from it is answered. Tracked sources and half-open logins are bounded; when a
-//    table is full a random unblocked entry is evicted, so memory stays bounded under a flood from
-//    many sources and a real login still gets through with high probability.
+//  * Stateless challenge: nothing is stored and nothing is charged for an RPTL. Its salt is a
+//    keyed hash of the source address, the ID and a coarse time (HbpAuthSettings::challenge_epoch),
+//    so RPTK is checked by computing the salts again; only a source that received our RPTACK can
+//    answer it. A half-open login exists from a correct RPTK on, so spoofed RPTLs — naming a
+//    victim's ID or address, or a flood from many addresses — replace, evict or block nothing.
+//  * No amplification towards unverified sources: every datagram is answered by at most one, of
+//    at most 10 bytes (the shortest request is 8; on Ethernet both are minimum-size frames). RPTCL
+//    from an address that is not the session's gets no answer.
+//  * Login churn limit on verified sources only: every correct RPTK is charged to its (source IP,
+//    client ID); more than `login_burst` within `login_window` blocks that pair for
+//    `block_time`: its RPTL and RPTK are not answered. Nothing an unauthenticated packet does is
+//    charged, so a spoofer cannot block anyone. Tracked pairs and half-open logins are bounded;
+//    a limiter full of blocked pairs admits new pairs untracked (fail open).
+//  * Failed logins (bad digest, ACL, full hub, a fixed client's ID from elsewhere, a refused
+//    RPTO) and blocks are reported as notices (TakeNotices) for the host to log, rate-limited.
+//  * A refused RPTO (HbpAuthSettings::check_options says no) is answered MSTNAK, PROTOCOL.md
+//    §1.5's refusal; a refused RPTO during a login also ends that login.
 #pragma once
 
 #include <array>
@@ -38,8 +50,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "ctrlplane/datagram.h"
 #include "dataplane/proto/bytes.h"
+#include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/route/acl.h"
 #include "dataplane/route/route_snapshot.h"
@@ -96,26 +110,55 @@ struct ClientRecord {
 
 struct HbpAuthSettings {
   std::string passphrase;
-  // FreeDMR ALLOW_NULL_PASSPHRASE: with an empty passphrase any RPTK digest is accepted.
+  // FreeDMR ALLOW_NULL_PASSPHRASE: with an empty passphrase any RPTK digest is accepted (and so
+  // nothing verifies a source: every defence against spoofing here needs a passphrase).
   bool allow_null_passphrase = true;
   route::Acl reg_acl = route::Acl::PermitAll();    // REG_ACL on the client (repeater) ID
   uint32_t max_clients = 64;                       // logged-in clients, and so client slots
   route::TimeNs login_timeout = 30 * route::kSec;  // a half-open login is forgotten after this
-  // Rate limit per source IP: more than `login_burst` charged packets within `login_window`
-  // blocks the IP for `block_time`.
+  // Challenge salts change every `challenge_epoch`; an RPTK is checked against the salts of the
+  // current and the previous epoch, so a salt stays good for one to two epochs.
+  route::TimeNs challenge_epoch = 10 * route::kSec;
+  // Login churn limit per (source IP, client ID), verified logins only: more than `login_burst`
+  // correct RPTKs within `login_window` blocks the pair for `block_time`. 0 disables it.
   uint32_t login_burst = 40;
   route::TimeNs login_window = 60 * route::kSec;
   route::TimeNs block_time = 300 * route::kSec;
-  uint32_t max_sources = 4096;  // source IPs tracked by the rate limiter
-  uint32_t max_pending = 1024;  // half-open logins (RPTL seen, no RPTC yet)
+  uint32_t max_tracked = 4096;  // (IP, ID) pairs tracked by the churn limit
+  uint32_t max_pending = 1024;  // half-open logins (correct RPTK seen, no RPTC yet)
   // Clients logged in by configuration ([[hbp.fixed_client]]): id, addr, slots/slot_mask,
   // callsign, options and the preferred slot. `fixed` is set on them by the constructor.
   std::vector<ClientRecord> fixed_clients;
-  // Salts come from `salt_source` if set (tests), else from a PRNG seeded with `seed` (the host
-  // passes a random seed; tests a fixed one).
+  // The challenge key and eviction choices come from a PRNG seeded with `seed` (the host passes a
+  // random seed; tests a fixed one).
   uint64_t seed = 0;
-  std::function<uint32_t()> salt_source;
+  // Tests: the salt sent to (address, ID) instead of the keyed hash (PROTOCOL.md's test vector).
+  std::function<uint32_t(route::Endpoint from, uint32_t id)> salt_source;
+  // Whether an RPTO's options would be accepted (not null: the host's subscriptions decide).
+  // `new_session`: sent during a login, before RPTC. A non-OK status refuses the RPTO.
+  std::function<absl::Status(uint32_t id, std::string_view options, bool new_session)>
+      check_options;
 };
+
+// A failed login or a block, for the host to log (rate-limited: failures may come from a flood
+// of spoofed packets).
+struct AuthNotice {
+  enum Kind : uint8_t {
+    kBadDigest,       // RPTK with a wrong digest (or a salt this address was never sent)
+    kAclDenied,       // REG ACL refused the ID
+    kFull,            // no free client slot
+    kReservedId,      // a fixed client's ID from another address
+    kBlocked,         // (IP, ID) blocked for logging in too often; `until` says how long
+    kOptionsRefused,  // RPTO refused; `detail` says why
+  };
+  Kind kind = kBadDigest;
+  uint32_t id = 0;
+  route::Endpoint addr;
+  route::TimeNs until = 0;  // kBlocked
+  std::string detail;       // kOptionsRefused
+};
+// "bad passphrase", "ACL denied", ... (for log lines).
+std::string_view AuthNoticeName(AuthNotice::Kind k);
 
 struct AuthChange {
   enum Kind : uint8_t { kClientUp, kClientDown, kOptions };
@@ -128,9 +171,11 @@ struct AuthChange {
   const char* reason = "";  // static string: "login", "rptcl", "lost", "relogin", "options", ...
 };
 
-// A source IP the login rate limit just blocked, for `block_time` from `at` (the control plane
-// mirrors it into the XDP shield's block list, so the kernel drops the flood before the hub sees
-// it).
+// The source IP of an (IP, ID) pair the login churn limit just blocked, for `block_time` from
+// `at`. The control plane mirrors it into the XDP shield's block list, which blocks the whole IP
+// (the shield has no notion of IDs): only a source that received its challenge and answered it
+// correctly gets blocked, so a spoofer cannot get anyone's IP blocked, but other clients behind
+// the same NAT address are cut too for as long.
 struct SourceBlocked {
   uint32_t ip = 0;
   route::TimeNs at = 0;
@@ -152,14 +197,16 @@ struct HbpAuthCounters {
   uint64_t wrong_state = 0;
   uint64_t unknown_id = 0;
   uint64_t options = 0;          // RPTO accepted
+  uint64_t options_refused = 0;  // RPTO refused (MSTNAK)
   uint64_t disconnects = 0;      // RPTCL
   uint64_t lost = 0;             // OnClientLost
   uint64_t relogins = 0;         // a running session replaced by a new login
   uint64_t login_timeouts = 0;   // half-open logins expired
   uint64_t pending_evicted = 0;  // half-open logins evicted because the table was full
-  uint64_t rate_limited = 0;     // sources blocked
-  uint64_t blocked_drops = 0;    // packets from blocked sources, not answered
-  uint64_t sources_full = 0;     // packets dropped: rate-limit table full of blocked sources
+  uint64_t rate_limited = 0;     // (IP, ID) pairs blocked for login churn
+  uint64_t blocked_drops = 0;    // RPTL/RPTK of a blocked pair, not answered
+  uint64_t limiter_full = 0;     // verified logins admitted untracked: churn table full
+  uint64_t notices_dropped = 0;  // notices not kept: the host did not take them in time
   uint64_t dmrc_refused = 0;
   uint64_t talker_alias = 0;  // DMRA recorded
   uint64_t gps = 0;           // DMRG recorded
@@ -182,7 +229,7 @@ class HbpAuth {
                 std::vector<AuthChange>* changes);
   // The packet plane heard nothing from `id` for ping_time × max_missed: MSTCL, remove.
   void OnClientLost(uint32_t id, route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);
-  // Forgets half-open logins older than login_timeout, ended blocks and idle rate-limit entries.
+  // Forgets half-open logins older than login_timeout, ended blocks and idle churn entries.
   // Call about once a second.
   void Expire(route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);
   // Hub stopping: MSTCL to every logged-in client, then forget all state.
@@ -193,6 +240,10 @@ class HbpAuth {
   // the settings are always present afterwards (a restored record of theirs is kept, marked
   // fixed); a record marked fixed whose ID the settings no longer name becomes an ordinary client.
   void Restore(std::vector<ClientRecord> clients);
+  // A configuration reload: new passphrase, REG ACL, churn limits and options check from the next
+  // packet. Sessions, half-open logins, blocks and the challenge key stay (a reload lifts no
+  // block). max_clients and the fixed clients are restart keys: their running values stay.
+  void UpdateSettings(HbpAuthSettings settings);
 
   const ClientRecord* Find(uint32_t id) const;
   bool IsFixed(uint32_t id) const { return fixed_.contains(id); }
@@ -200,34 +251,39 @@ class HbpAuth {
   std::vector<const ClientRecord*> Clients() const;
   size_t size() const { return clients_.size(); }
   size_t pending_size() const { return pending_.size(); }
-  size_t tracked_sources() const { return sources_.size(); }
-  bool IsBlocked(uint32_t ip, route::TimeNs now) const;
+  size_t tracked() const { return churn_.size(); }
+  bool IsBlocked(uint32_t ip, uint32_t id, route::TimeNs now) const;
+  // The salt an RPTL from `from` for `id` is answered with at `now`.
+  uint32_t ChallengeSalt(route::Endpoint from, uint32_t id, route::TimeNs now) const;
+  // Failed logins and blocks since the last call (at most kMaxNotices are kept; the rest are
+  // counted in notices_dropped).
+  std::vector<AuthNotice> TakeNotices() { return std::exchange(notices_, {}); }
+  static constexpr size_t kMaxNotices = 256;
   // The sources blocked since the last call, in order.
   std::vector<SourceBlocked> TakeBlockedSources() { return std::exchange(blocked_, {}); }
   const HbpAuthCounters& counters() const { return counters_; }
   const HbpAuthSettings& settings() const { return settings_; }
 
  private:
-  enum class LoginState : uint8_t { kChallengeSent, kWaitingConfig };
+  // A login whose RPTK was correct, waiting for RPTC.
   struct Pending {
-    LoginState state = LoginState::kChallengeSent;
-    uint32_t salt = 0;
     route::Endpoint addr;
     route::TimeNs started = 0;
     std::string options;  // RPTO before RPTC
     size_t dense = 0;     // index in pending_ids_
   };
-  struct Source {
+  // Verified logins of one (source IP, client ID).
+  struct Churn {
     route::TimeNs window_start = 0;
-    uint32_t charged = 0;
+    uint32_t logins = 0;
     route::TimeNs blocked_until = 0;  // 0 = not blocked
-    size_t dense = 0;                 // index in source_ips_
+    size_t dense = 0;                 // index in churn_keys_
   };
 
   void OnRptl(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
   // The half-open login of `id` from `from`, or nullptr after counting and answering MSTNAK
   // (no such login, or another address).
-  Pending* PendingAt(uint32_t id, route::Endpoint from, route::TimeNs now, Outbox* out);
+  Pending* PendingAt(uint32_t id, route::Endpoint from, Outbox* out);
   void OnRptk(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
               std::vector<AuthChange>* changes);
   void OnRptc(proto::ByteSpan pkt, route::Endpoint from, route::TimeNs now, Outbox* out,
@@ -240,20 +296,26 @@ class HbpAuth {
   void OnSideInfo(proto::ByteSpan pkt, proto::HbpType type, route::Endpoint from,
                   route::TimeNs now);
 
-  // Charges one packet to `from.ip`; false if the source is (now) blocked or cannot be tracked.
-  bool Charge(uint32_t ip, route::TimeNs now);
-  // MSTNAK+id to `to`, if the source's rate limit allows.
-  void Nak(uint32_t id, route::Endpoint to, route::TimeNs now, Outbox* out);
+  // Why `id` may not log in from `from` (ACL, full hub, a fixed client's ID), counted and noted;
+  // false if it may.
+  bool Refused(uint32_t id, route::Endpoint from);
+  // Charges one verified login to (from.ip, id); false if the pair is (now) blocked.
+  bool ChargeLogin(uint32_t ip, uint32_t id, route::TimeNs now);
+  // MSTNAK+id to `to`.
+  void Nak(uint32_t id, route::Endpoint to, Outbox* out);
   void Send(proto::HbpType type, uint32_t value, route::Endpoint to, Outbox* out);
+  void Notice(AuthNotice::Kind kind, uint32_t id, route::Endpoint addr, route::TimeNs until = 0,
+              std::string detail = {});
 
   Pending* NewPending(uint32_t id);
   void ErasePending(uint32_t id);
-  void EraseSource(uint32_t ip);
+  void EraseChurn(uint64_t key);
   void RemoveClient(uint32_t id, const char* reason, std::vector<AuthChange>* changes);
   int64_t FreeSlot() const;
-  uint32_t NextSalt();
   uint64_t NextRandom();
-  bool DigestOk(uint32_t salt, const uint8_t* digest) const;
+  uint32_t SaltAt(route::Endpoint from, uint32_t id, uint64_t epoch) const;
+  // A correct digest for one of the salts `from` may hold for `id`.
+  bool DigestOk(route::Endpoint from, uint32_t id, route::TimeNs now, const uint8_t* digest) const;
 
   // Puts the fixed clients that are not in the table into it (configured slot, else the lowest
   // free one).
@@ -262,13 +324,15 @@ class HbpAuth {
   HbpAuthSettings settings_;
   absl::flat_hash_map<uint32_t, size_t> fixed_;  // fixed client ID → index in settings_
   std::mt19937_64 rng_;
+  proto::Blake2bMac128 challenge_key_;  // salts: a MAC of (address, ID, epoch) under a random key
   absl::flat_hash_map<uint32_t, ClientRecord> clients_;  // state YES, by ID
   absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;   // YES clients, for 15/14-byte DMRA/DMRG
   std::vector<bool> slot_used_;
   absl::flat_hash_map<uint32_t, Pending> pending_;  // half-open logins, by ID
   std::vector<uint32_t> pending_ids_;               // dense, for random eviction
-  absl::flat_hash_map<uint32_t, Source> sources_;   // rate limiter, by source IP
-  std::vector<uint32_t> source_ips_;                // dense, for random eviction
+  absl::flat_hash_map<uint64_t, Churn> churn_;      // churn limit, by (IP << 32 | ID)
+  std::vector<uint64_t> churn_keys_;                // dense, for random eviction
+  std::vector<AuthNotice> notices_;
   std::vector<SourceBlocked> blocked_;              // since TakeBlockedSources
   HbpAuthCounters counters_;
 };

@@ -23,7 +23,7 @@ void FuzzAuthAndLinks(const uint8_t* data, size_t size) {
   cp::HbpAuthSettings s;
   s.passphrase = "passw0rd";
   s.max_clients = 4;
-  s.max_sources = 8;
+  s.max_tracked = 8;
   s.max_pending = 4;
   s.login_burst = 6;
   s.seed = 1;
@@ -84,7 +84,7 @@ void FuzzAuthAndLinks(const uint8_t* data, size_t size) {
     }
     // Bounded: at most max_clients logged in, replies only as many as packets.
     if (auth.size() > s.max_clients || auth.pending_size() > s.max_pending ||
-        auth.tracked_sources() > s.max_sources) {
+        auth.tracked() > s.max_tracked) {
       std::abort();
     }
     out.clear();

@@ -100,7 +100,7 @@ HbpAuthSettings Settings() {
   HbpAuthSettings s;
   s.passphrase = std::string(kPass);
   s.max_clients = 4;
-  s.salt_source = [] { return kSalt; };
+  s.salt_source = [](Endpoint, uint32_t) { return kSalt; };
   return s;
 }
 
@@ -122,6 +122,12 @@ class HbpAuthTest : public ::testing::Test {
   }
   void ExpectSilence(const Bytes& pkt, Endpoint from, TimeNs now = kT0) {
     EXPECT_TRUE(Send(pkt, from, now).empty());
+  }
+  // The salt of an RPTACK+salt reply.
+  static uint32_t SaltOf(const Outbox& out) {
+    EXPECT_EQ(out.size(), 1u);
+    if (out.size() != 1 || out[0].bytes.size() != 10) return 0;
+    return proto::LoadBe32(out[0].bytes.data() + 6);
   }
   // A full login with the fixed salt; returns the client's slot.
   uint32_t Login(uint32_t id, Endpoint from, TimeNs now = kT0, char slots = '3') {
@@ -148,11 +154,12 @@ class HbpAuthTest : public ::testing::Test {
 TEST_F(HbpAuthTest, GoodLoginWithTestVector) {
   Make();
   Expect(Rptl(kId), kAddrA, Hex("5250544143 4b 0a7ed498"));  // "RPTACK" 0A7ED498
-  EXPECT_EQ(auth_->pending_size(), 1u);
+  EXPECT_EQ(auth_->pending_size(), 0u);                      // an RPTL stores nothing
   EXPECT_EQ(auth_->size(), 0u);
 
   const Bytes digest = Hex("831878ed0730099ee00f419362c2c7a5b83d738ebbc285e52524933bb20e0aff");
   Expect(Rptk(kId, digest), kAddrA, Hex("52505441434b 0004c2c0"));  // "RPTACK" + id
+  EXPECT_EQ(auth_->pending_size(), 1u);
   EXPECT_TRUE(changes_.empty());
   EXPECT_EQ(auth_->size(), 0u);
 
@@ -200,27 +207,42 @@ TEST_F(HbpAuthTest, GoodLoginWithTestVector) {
   EXPECT_EQ(c.naks_sent, 0u);
 }
 
-TEST_F(HbpAuthTest, SaltsComeFromTheSeededPrng) {
+TEST_F(HbpAuthTest, SaltsAreAKeyedHashOfAddressIdAndTime) {
   HbpAuthSettings s = Settings();
   s.salt_source = nullptr;
   s.seed = 42;
+  s.challenge_epoch = 10 * kSec;
   HbpAuth a(s), b(s);
-  Outbox oa, ob;
-  std::vector<AuthChange> ch;
-  for (uint32_t id = 1; id <= 3; ++id) {
-    a.OnPacket(Rptl(id), kAddrA, kT0, &oa, &ch);
-    b.OnPacket(Rptl(id), kAddrA, kT0, &ob, &ch);
-  }
-  ASSERT_EQ(oa.size(), 3u);
-  ASSERT_EQ(ob.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(oa[i].bytes, ob[i].bytes);  // deterministic
-  EXPECT_NE(oa[0].bytes, oa[1].bytes);
-  // The client computes the digest from the salt it was sent.
-  const uint32_t salt = proto::LoadBe32(oa[0].bytes.data() + 6);
+  // Deterministic for one key (seed), and what RPTACK carries.
+  EXPECT_EQ(a.ChallengeSalt(kAddrA, kId, kT0), b.ChallengeSalt(kAddrA, kId, kT0));
   Outbox out;
-  a.OnPacket(RptkFor(1, salt, kPass), kAddrA, kT0, &out, &ch);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_THAT(out[0], IsDatagram(kAddrA, Rptack(1)));
+  std::vector<AuthChange> ch;
+  a.OnPacket(Rptl(kId), kAddrA, kT0, &out, &ch);
+  const uint32_t salt = SaltOf(out);
+  EXPECT_EQ(salt, a.ChallengeSalt(kAddrA, kId, kT0));
+  // Another address (IP or port), ID, epoch or key: another salt.
+  EXPECT_NE(a.ChallengeSalt(kAddrB, kId, kT0), salt);
+  EXPECT_NE(a.ChallengeSalt(Endpoint{kAddrA.ip, 1}, kId, kT0), salt);
+  EXPECT_NE(a.ChallengeSalt(kAddrA, kId2, kT0), salt);
+  EXPECT_NE(a.ChallengeSalt(kAddrA, kId, kT0 + 10 * kSec), salt);
+  HbpAuthSettings other_key = s;
+  other_key.seed = 43;
+  EXPECT_NE(HbpAuth(other_key).ChallengeSalt(kAddrA, kId, kT0), salt);
+
+  // The client computes the digest from the salt it was sent: good in this epoch and the next,
+  // not later, and only from the address it was sent to.
+  const TimeNs epoch_start = kT0 / (10 * kSec) * (10 * kSec);
+  auto answer = [&](Endpoint from, TimeNs at) {
+    HbpAuth fresh(s);
+    Outbox o;
+    fresh.OnPacket(RptkFor(kId, salt, kPass), from, at, &o, &ch);
+    return o.size() == 1 ? o[0].bytes : Bytes{};
+  };
+  EXPECT_EQ(answer(kAddrA, epoch_start), Rptack(kId));
+  EXPECT_EQ(answer(kAddrA, epoch_start + 19 * kSec), Rptack(kId));
+  EXPECT_EQ(answer(kAddrA, epoch_start + 20 * kSec), Mstnak(kId));
+  EXPECT_EQ(answer(kAddrB, epoch_start), Mstnak(kId));
+  EXPECT_EQ(answer(Endpoint{kAddrA.ip, 1}, epoch_start), Mstnak(kId));
 }
 
 TEST_F(HbpAuthTest, ListsClientsBySlot) {
@@ -238,17 +260,25 @@ TEST_F(HbpAuthTest, ListsClientsBySlot) {
 // ---------------------------------------------------------------------------------------------
 // Refusals.
 
-TEST_F(HbpAuthTest, BadPassphraseNaksAndForgets) {
+TEST_F(HbpAuthTest, BadPassphraseNaksAndChangesNothing) {
   Make();
   Expect(Rptl(kId), kAddrA, Rptack(kSalt));
   Expect(RptkFor(kId, kSalt, "wrong"), kAddrA, Hex("4d53544e414b 0004c2c0"));  // MSTNAK+id
   EXPECT_EQ(auth_->pending_size(), 0u);
   EXPECT_EQ(auth_->counters().bad_digest, 1u);
-  // The login is gone: the right digest now comes too late, and so does RPTC.
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId));
+  const std::vector<AuthNotice> notices = auth_->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].kind, AuthNotice::kBadDigest);
+  EXPECT_EQ(notices[0].id, kId);
+  EXPECT_EQ(notices[0].addr, kAddrA);
+  EXPECT_EQ(AuthNoticeName(notices[0].kind), "bad passphrase");
+  // RPTC without a correct RPTK is out of state; nothing was stored, so the client's salt is
+  // still good (a wrong guess from a spoofed address must not spoil a real login).
   Expect(Rptc(kId), kAddrA, Mstnak(kId));
   EXPECT_EQ(auth_->size(), 0u);
-  EXPECT_TRUE(changes_.empty());
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
+  Expect(Rptc(kId), kAddrA, Rptack(kId));
+  EXPECT_EQ(auth_->size(), 1u);
 }
 
 TEST_F(HbpAuthTest, NullPassphraseAcceptsAnyDigestOnlyWhenAllowed) {
@@ -273,6 +303,11 @@ TEST_F(HbpAuthTest, RegAclDenies) {
   Expect(Rptl(kId), kAddrA, Mstnak(kId));
   EXPECT_EQ(auth_->pending_size(), 0u);
   EXPECT_EQ(auth_->counters().acl_denied, 1u);
+  // RPTL stores nothing, so RPTK checks again.
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId));
+  EXPECT_EQ(auth_->counters().acl_denied, 2u);
+  EXPECT_EQ(auth_->pending_size(), 0u);
+  ASSERT_EQ(auth_->TakeNotices().size(), 2u);
   Expect(Rptl(312100), kAddrA, Rptack(kSalt));
 }
 
@@ -360,29 +395,31 @@ TEST_F(HbpAuthTest, SlotsAreStableAndTheLowestFreeIsReused) {
 
 TEST_F(HbpAuthTest, WrongStatePacketsAreNaked) {
   Make();
-  // Nothing known: every control packet draws MSTNAK+id (how clients learn of a hub restart).
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId));
+  // Nothing known: every control packet draws MSTNAK+id (how clients learn of a hub restart),
+  // except RPTCL: a client saying goodbye has closed its socket.
+  Expect(RptkFor(kId, kSalt, "guess"), kAddrA, Mstnak(kId));
   Expect(Rptc(kId), kAddrA, Mstnak(kId));
   Expect(Rpto(kId, "TS2=91"), kAddrA, Mstnak(kId));
   Expect(Rptping(kId), kAddrA, Mstnak(kId));
-  Expect(Rptcl(kId), kAddrA, Mstnak(kId));
-  EXPECT_EQ(auth_->counters().unknown_id, 5u);
+  ExpectSilence(Rptcl(kId), kAddrA);
+  EXPECT_EQ(auth_->counters().unknown_id, 4u);
+  EXPECT_EQ(auth_->counters().bad_digest, 1u);
 
-  // RPTC before RPTK: NAK, and the half-open login is forgotten.
+  // RPTC before RPTK: NAK; the RPTL stored nothing, so the login can go on.
   Expect(Rptl(kId), kAddrA, Rptack(kSalt));
   Expect(Rptc(kId), kAddrA, Mstnak(kId));
   EXPECT_EQ(auth_->pending_size(), 0u);
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId));
 
-  // RPTK twice: the second is out of state.
-  Expect(Rptl(kId), kAddrA, Rptack(kSalt));
+  // RPTK twice (a resend): the login starts over from the second.
   Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId));
-  EXPECT_EQ(auth_->pending_size(), 0u);
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
+  EXPECT_EQ(auth_->pending_size(), 1u);
 
   // RPTPING during a login: only running clients ping.
-  Expect(Rptl(kId), kAddrA, Rptack(kSalt));
   Expect(Rptping(kId), kAddrA, Mstnak(kId));
+
+  // The status probe ID never logs in.
+  Expect(RptkFor(0xFFFFFFFF, kSalt, kPass), kAddrA, Mstnak(0xFFFFFFFF));
 
   // RPTC from a running client (no login in progress).
   Make();
@@ -394,14 +431,18 @@ TEST_F(HbpAuthTest, WrongStatePacketsAreNaked) {
 }
 
 TEST_F(HbpAuthTest, PacketsFromAnotherAddressChangeNothing) {
-  Make();
-  Expect(Rptl(kId), kAddrA, Rptack(kSalt));
-  // A spoofer (or a NAT rebinding) sends the right digest from elsewhere: NAK to it, no change.
-  Expect(RptkFor(kId, kSalt, kPass), kAddrB, Mstnak(kId));
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
+  HbpAuthSettings s = Settings();
+  s.salt_source = nullptr;  // real salts: each address is sent its own
+  Make(s);
+  const uint32_t salt = SaltOf(Send(Rptl(kId), kAddrA));
+  // A spoofer (or a NAT rebinding) sends the right digest from elsewhere: that address was never
+  // sent this salt. NAK to it, no change.
+  Expect(RptkFor(kId, salt, kPass), kAddrB, Mstnak(kId));
+  EXPECT_EQ(auth_->pending_size(), 0u);
+  Expect(RptkFor(kId, salt, kPass), kAddrA, Rptack(kId));
   Expect(Rptc(kId), kAddrB, Mstnak(kId));
   Expect(Rpto(kId, "TS1=1"), kAddrB, Mstnak(kId));
-  Expect(Rptcl(kId), kAddrB, Mstnak(kId));
+  ExpectSilence(Rptcl(kId), kAddrB);
   EXPECT_EQ(auth_->pending_size(), 1u);
   Expect(Rptc(kId), kAddrA, Rptack(kId));
   changes_.clear();
@@ -411,11 +452,12 @@ TEST_F(HbpAuthTest, PacketsFromAnotherAddressChangeNothing) {
   Expect(Rptping(kId), kAddrB, Mstnak(kId));
   Expect(Rptping(kId), same_ip_other_port, Mstnak(kId));
   Expect(Rpto(kId, "TS1=1"), kAddrB, Mstnak(kId));
-  Expect(Rptcl(kId), kAddrB, Mstnak(kId));
+  ExpectSilence(Rptcl(kId), kAddrB);
   EXPECT_TRUE(changes_.empty());
   ASSERT_NE(auth_->Find(kId), nullptr);
   EXPECT_EQ(auth_->Find(kId)->options, "");
-  EXPECT_EQ(auth_->counters().wrong_address, 8u);
+  EXPECT_EQ(auth_->counters().wrong_address, 7u);
+  EXPECT_EQ(auth_->counters().bad_digest, 1u);
 }
 
 TEST_F(HbpAuthTest, SilenceForWhatIsNotAControlPacket) {
@@ -477,6 +519,8 @@ TEST_F(HbpAuthTest, RptclEndsTheSession) {
 TEST_F(HbpAuthTest, RptclDuringLoginForgetsIt) {
   Make();
   Expect(Rptl(kId), kAddrA, Rptack(kSalt));
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
+  EXPECT_EQ(auth_->pending_size(), 1u);
   Expect(Rptcl(kId), kAddrA, Mstnak(kId));
   EXPECT_EQ(auth_->pending_size(), 0u);
   EXPECT_TRUE(changes_.empty());
@@ -571,83 +615,179 @@ TEST_F(HbpAuthTest, TalkerAliasGpsAndPositionAreRecordedSilently) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rate limit, blocks and memory bounds.
+// Spoofing, the churn limit, blocks and memory bounds.
 
-TEST_F(HbpAuthTest, LoginFloodBlocksTheSourceThenUnblocks) {
+TEST_F(HbpAuthTest, SpoofedRptlsAndRptksNamingAVictimChangeNothing) {
   HbpAuthSettings s = Settings();
-  s.login_burst = 5;
+  s.salt_source = nullptr;
+  s.login_burst = 3;
+  Make(s);
+  // The victim asks for its challenge; a spoofer then sends RPTLs naming the victim's ID from
+  // other addresses and from the victim's IP on other ports, and RPTKs with guessed digests from
+  // everywhere including the victim's own address — far beyond login_burst.
+  const uint32_t salt = SaltOf(Send(Rptl(kId), kAddrA));
+  for (uint32_t i = 0; i < 200; ++i) {
+    const Endpoint stranger{0xC6120000 + i, static_cast<uint16_t>(2000 + i)};
+    const Endpoint victim_ip{kAddrA.ip, static_cast<uint16_t>(3000 + i)};
+    for (const Endpoint& from : {stranger, victim_ip, kAddrA}) {
+      Send(Rptl(kId), from, kT0 + i);
+      Send(RptkFor(kId, 0x12340000 + i, kPass), from, kT0 + i);
+      Send(Rptc(kId), from, kT0 + i);
+    }
+  }
+  EXPECT_EQ(auth_->pending_size(), 0u);
+  EXPECT_EQ(auth_->tracked(), 0u);
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 300));
+  // The victim's answer to its own challenge still logs it in.
+  Expect(RptkFor(kId, salt, kPass), kAddrA, Rptack(kId), kT0 + 300);
+  Expect(Rptc(kId), kAddrA, Rptack(kId), kT0 + 301);
+  ASSERT_NE(auth_->Find(kId), nullptr);
+  // And the same storm against the running session: it stays, at its address.
+  changes_.clear();
+  for (uint32_t i = 0; i < 200; ++i) {
+    const Endpoint stranger{0xC6120000 + i, static_cast<uint16_t>(2000 + i)};
+    Send(Rptl(kId), stranger, kT0 + 400 + i);
+    Send(RptkFor(kId, salt, kPass), stranger, kT0 + 400 + i);
+    Send(Rptcl(kId), stranger, kT0 + 400 + i);
+    Send(Rptl(kId), Endpoint{kAddrA.ip, 7}, kT0 + 400 + i);
+  }
+  EXPECT_TRUE(changes_.empty());
+  ASSERT_NE(auth_->Find(kId), nullptr);
+  EXPECT_EQ(auth_->Find(kId)->addr, kAddrA);
+  Expect(Rptping(kId), kAddrA, Mstpong(kId), kT0 + 700);
+}
+
+TEST_F(HbpAuthTest, AnRptlFloodFromManySourcesStoresNothing) {
+  HbpAuthSettings s = Settings();
+  s.max_tracked = 64;
+  s.max_pending = 32;
+  Make(s);
+  Login(kId, kAddrA);
+  for (uint32_t i = 0; i < 20000; ++i) {
+    const Endpoint from{0xC6120000 + i, static_cast<uint16_t>(1024 + i % 5000)};
+    // One reply each, the 10-byte RPTACK: no state, no amplification.
+    const Outbox out = Send(Rptl(0x100000 + i), from, kT0 + i);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].bytes.size(), 10u);
+    ASSERT_EQ(out[0].addr, from);
+  }
+  EXPECT_EQ(auth_->pending_size(), 0u);
+  EXPECT_EQ(auth_->tracked(), 1u);  // the one real login
+  EXPECT_EQ(auth_->counters().pending_evicted, 0u);
+  // Logged-in clients are untouched; a real login goes through.
+  EXPECT_NE(auth_->Find(kId), nullptr);
+  const uint32_t salt = SaltOf(Send(Rptl(kId2), kAddrB, kT0 + 30000));
+  Expect(RptkFor(kId2, salt, kPass), kAddrB, Rptack(kId2), kT0 + 30000);
+  Expect(Rptc(kId2), kAddrB, Rptack(kId2), kT0 + 30000);
+  EXPECT_NE(auth_->Find(kId2), nullptr);
+}
+
+TEST_F(HbpAuthTest, NoRequestFromAnUnverifiedSourceIsAmplified) {
+  Make();
+  Login(kId, kAddrA);
+  // Whatever a stranger sends, claiming any ID: at most one reply, never longer than 10 bytes
+  // (the shortest request is 8; on Ethernet both are minimum-size frames).
+  const std::vector<Bytes> requests = {
+      Rptl(kId),     Rptl(kId2),         Rptl(0xFFFFFFFF), RptkFor(kId, 1, kPass),
+      Rptc(kId),     Rpto(kId, "TS1=1"), Rpto(kId2, "x"),  Rptping(kId),
+      Rptping(kId2), Rptcl(kId),         Rptcl(kId2),      Tagged("DMRA", kId),
+      Rptack(kId),   Mstnak(kId),        Bytes(55, 'D'),
+  };
+  for (const Bytes& r : requests) {
+    const Outbox out = Send(r, kAddrC);
+    ASSERT_LE(out.size(), 1u);
+    if (!out.empty()) {
+      EXPECT_LE(out[0].bytes.size(), 10u);
+      EXPECT_LE(out[0].bytes.size(), std::max<size_t>(r.size(), 10));
+    }
+  }
+}
+
+TEST_F(HbpAuthTest, VerifiedLoginChurnBlocksThatAddressAndIdOnly) {
+  HbpAuthSettings s = Settings();
+  s.login_burst = 3;
   s.login_window = 60 * kSec;
   s.block_time = 300 * kSec;
   Make(s);
-  for (uint32_t i = 0; i < 5; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), kT0 + i);
-  EXPECT_TRUE(auth_->TakeBlockedSources().empty());
-  ExpectSilence(Rptl(2000), kAddrA, kT0 + 10);  // the sixth: blocked
+  // Three logins of kId from A within the window: fine. The fourth correct RPTK blocks (A, kId).
+  for (int i = 0; i < 3; ++i) Login(kId, kAddrA, kT0 + i * kSec);
+  Expect(Rptl(kId), kAddrA, Rptack(kSalt), kT0 + 4 * kSec);
+  ExpectSilence(RptkFor(kId, kSalt, kPass), kAddrA, kT0 + 4 * kSec);
   EXPECT_EQ(auth_->counters().rate_limited, 1u);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kT0 + 10));
-  // The block is reported once (the control plane mirrors it into the XDP shield), with when
-  // and for how long.
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 5 * kSec));
+  std::vector<AuthNotice> notices = auth_->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].kind, AuthNotice::kBlocked);
+  EXPECT_EQ(notices[0].id, kId);
+  EXPECT_EQ(notices[0].addr.ip, kAddrA.ip);
+  EXPECT_EQ(notices[0].until, kT0 + 4 * kSec + 300 * kSec);
+  // The block is reported once more as a source block (the control plane mirrors it into the XDP
+  // shield, which blocks the whole IP: only a source that read its challenge gets there).
   EXPECT_EQ(auth_->TakeBlockedSources(),
-            (std::vector<SourceBlocked>{{kAddrA.ip, kT0 + 10, 300 * kSec}}));
+            (std::vector<SourceBlocked>{{kAddrA.ip, kT0 + 4 * kSec, 300 * kSec}}));
   EXPECT_TRUE(auth_->TakeBlockedSources().empty());
-  // Nothing from a blocked source is answered, not even with MSTNAK, from any port.
-  ExpectSilence(RptkFor(1000, kSalt, kPass), kAddrA, kT0 + 11);
-  ExpectSilence(Rptping(1000), Endpoint{kAddrA.ip, 9}, kT0 + 12);
-  ExpectSilence(Rptl(1000), kAddrA, kT0 + 299 * kSec);
-  EXPECT_EQ(auth_->counters().blocked_drops, 4u);
-  // Other sources are unaffected.
-  Expect(Rptl(3000), kAddrB, Rptack(kSalt), kT0 + 13);
-  // Expire keeps the block while it lasts.
+  // The running session (the third login) is untouched; the pair's RPTL and RPTK go unanswered,
+  // from any port of that IP.
+  EXPECT_NE(auth_->Find(kId), nullptr);
+  ExpectSilence(Rptl(kId), Endpoint{kAddrA.ip, 9}, kT0 + 6 * kSec);
+  ExpectSilence(RptkFor(kId, kSalt, kPass), kAddrA, kT0 + 6 * kSec);
+  // Other IDs from that IP, and that ID from elsewhere, are not affected.
+  EXPECT_EQ(Login(kId2, kAddrA, kT0 + 7 * kSec), 1u);
+  Login(kId, kAddrB, kT0 + 8 * kSec);
+  EXPECT_EQ(auth_->Find(kId)->addr, kAddrB);
+  // Expire keeps the block while it lasts; afterwards a fresh window.
   Outbox out;
   auth_->Expire(kT0 + 200 * kSec, &out, &changes_);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kT0 + 200 * kSec));
-  // After the block time: answered again, with a fresh window.
-  const TimeNs later = kT0 + 10 + 300 * kSec;
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, later));
-  for (uint32_t i = 0; i < 5; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), later + i);
-  ExpectSilence(Rptl(1000), kAddrA, later + 10);
-  EXPECT_EQ(auth_->counters().rate_limited, 2u);
-  // Packets dropped while blocked report nothing; the second block is reported again.
-  EXPECT_EQ(auth_->TakeBlockedSources(),
-            (std::vector<SourceBlocked>{{kAddrA.ip, later + 10, 300 * kSec}}));
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 200 * kSec));
+  const TimeNs later = kT0 + 305 * kSec;
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, later));
+  Login(kId, kAddrA, later);
   EXPECT_TRUE(out.empty());
 }
 
-TEST_F(HbpAuthTest, NaksCountTowardsTheRateLimit) {
+TEST_F(HbpAuthTest, FailuresFromAnywhereNeverBlock) {
   HbpAuthSettings s = Settings();
   s.login_burst = 3;
   Make(s);
-  for (int i = 0; i < 3; ++i) Expect(Rptping(kId), kAddrA, Mstnak(kId));
-  ExpectSilence(Rptping(kId), kAddrA);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kT0));
+  // Bad digests, refused IDs and NAKed packets are what a spoofer can send in anyone's name:
+  // none of them is charged.
+  for (uint32_t i = 0; i < 1000; ++i) {
+    Send(RptkFor(kId, kSalt, "guess"), kAddrA, kT0 + i);
+    Send(Rptping(kId), kAddrA, kT0 + i);
+    Send(Rptl(kId), kAddrA, kT0 + i);
+  }
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 1000));
+  EXPECT_EQ(auth_->tracked(), 0u);
+  EXPECT_EQ(auth_->counters().rate_limited, 0u);
+  Login(kId, kAddrA, kT0 + 1001);
 }
 
-TEST_F(HbpAuthTest, ZeroBurstDisablesTheRateLimit) {
+TEST_F(HbpAuthTest, ZeroBurstDisablesTheChurnLimit) {
   HbpAuthSettings s = Settings();
   s.login_burst = 0;
   Make(s);
-  for (uint32_t i = 0; i < 200; ++i) Expect(Rptl(1000 + i), kAddrA, Rptack(kSalt), kT0 + i);
-  for (int i = 0; i < 50; ++i) Expect(Rptping(kId), kAddrA, Mstnak(kId));
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kT0));
+  for (int i = 0; i < 50; ++i) Login(kId, kAddrA, kT0 + i);
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 50));
   EXPECT_EQ(auth_->counters().rate_limited, 0u);
   EXPECT_TRUE(auth_->TakeBlockedSources().empty());
+  EXPECT_EQ(auth_->tracked(), 0u);
 }
 
-TEST_F(HbpAuthTest, AWindowOfNormalTrafficNeverBlocks) {
+TEST_F(HbpAuthTest, AWindowOfNormalLoginsNeverBlocks) {
   HbpAuthSettings s = Settings();
   s.login_burst = 3;
   s.login_window = 60 * kSec;
   Make(s);
-  // One RPTL every 30 s for an hour: two per window at most.
-  for (int i = 0; i < 120; ++i) {
-    Expect(Rptl(kId), kAddrA, Rptack(kSalt), kT0 + static_cast<TimeNs>(i) * 30 * kSec);
-  }
+  // One login every 30 s for an hour: two per window at most.
+  for (int i = 0; i < 120; ++i) Login(kId, kAddrA, kT0 + static_cast<TimeNs>(i) * 30 * kSec);
   EXPECT_EQ(auth_->counters().rate_limited, 0u);
 }
 
 TEST_F(HbpAuthTest, HalfOpenLoginsExpire) {
   Make();
   Expect(Rptl(kId), kAddrA, Rptack(kSalt), kT0);
-  Expect(Rptl(kId2), kAddrB, Rptack(kSalt), kT0 + 20 * kSec);
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId), kT0);
+  Expect(RptkFor(kId2, kSalt, kPass), kAddrB, Rptack(kId2), kT0 + 20 * kSec);
   Outbox out;
   auth_->Expire(kT0 + 29 * kSec, &out, &changes_);
   EXPECT_EQ(auth_->pending_size(), 2u);
@@ -656,53 +796,115 @@ TEST_F(HbpAuthTest, HalfOpenLoginsExpire) {
   EXPECT_EQ(auth_->counters().login_timeouts, 1u);
   EXPECT_TRUE(out.empty());
   EXPECT_TRUE(changes_.empty());
-  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Mstnak(kId), kT0 + 31 * kSec);
-  Expect(RptkFor(kId2, kSalt, kPass), kAddrB, Rptack(kId2), kT0 + 31 * kSec);
-  // Idle rate-limit entries go too.
-  EXPECT_GT(auth_->tracked_sources(), 0u);
+  Expect(Rptc(kId), kAddrA, Mstnak(kId), kT0 + 31 * kSec);
+  Expect(Rptc(kId2), kAddrB, Rptack(kId2), kT0 + 31 * kSec);
+  // Idle churn entries go too.
+  EXPECT_GT(auth_->tracked(), 0u);
   auth_->Expire(kT0 + 200 * kSec, &out, &changes_);
-  EXPECT_EQ(auth_->tracked_sources(), 0u);
+  EXPECT_EQ(auth_->tracked(), 0u);
   EXPECT_EQ(auth_->pending_size(), 0u);
 }
 
-TEST_F(HbpAuthTest, MemoryStaysBoundedUnderAFloodFromManySources) {
+TEST_F(HbpAuthTest, HalfOpenLoginsAreBounded) {
   HbpAuthSettings s = Settings();
-  s.max_sources = 64;
   s.max_pending = 32;
+  s.max_tracked = 64;
   s.seed = 7;
   Make(s);
-  Login(kId, kAddrA);
-  for (uint32_t i = 0; i < 20000; ++i) {
-    const Endpoint from{0xC0000000 + i, static_cast<uint16_t>(1024 + i % 5000)};
-    Send(Rptl(0x100000 + i), from, kT0 + i);
-    ASSERT_LE(auth_->tracked_sources(), 64u);
+  // Only verified logins are half-open; even so the table has a bound.
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const Endpoint from{0xC6120000 + i, 1};
+    Expect(RptkFor(0x100000 + i, kSalt, kPass), from, Rptack(0x100000 + i), kT0 + i);
     ASSERT_LE(auth_->pending_size(), 32u);
+    ASSERT_LE(auth_->tracked(), 64u);
   }
-  EXPECT_GT(auth_->counters().pending_evicted, 19000u);
-  // Logged-in clients are untouched; a real login still goes through.
-  EXPECT_NE(auth_->Find(kId), nullptr);
-  EXPECT_EQ(Login(kId2, kAddrB, kT0 + 30000), 1u);
+  EXPECT_GT(auth_->counters().pending_evicted, 900u);
 }
 
-TEST_F(HbpAuthTest, ATableFullOfBlockedSourcesDropsNewSources) {
+TEST_F(HbpAuthTest, AChurnTableFullOfBlocksAdmitsNewLoginsUntracked) {
   HbpAuthSettings s = Settings();
-  s.max_sources = 8;
+  s.max_tracked = 8;
   s.login_burst = 1;
   Make(s);
   for (uint32_t i = 0; i < 8; ++i) {
-    const Endpoint from{0xC0000000 + i, 1};
-    Expect(Rptl(1), from, Rptack(kSalt));
-    ExpectSilence(Rptl(1), from);  // blocked
+    const Endpoint from{0xC6120000 + i, 1};
+    Expect(RptkFor(1, kSalt, kPass), from, Rptack(1));
+    ExpectSilence(RptkFor(1, kSalt, kPass), from);  // blocked
   }
-  EXPECT_EQ(auth_->tracked_sources(), 8u);
-  ExpectSilence(Rptl(1), kAddrB);
-  EXPECT_EQ(auth_->counters().sources_full, 1u);
-  EXPECT_EQ(auth_->tracked_sources(), 8u);
+  EXPECT_EQ(auth_->tracked(), 8u);
+  // A ninth pair that proved the passphrase is let in: the limit never refuses a real client.
+  Expect(RptkFor(1, kSalt, kPass), kAddrB, Rptack(1));
+  EXPECT_EQ(auth_->counters().limiter_full, 1u);
+  EXPECT_EQ(auth_->tracked(), 8u);
   // Once the blocks end, Expire frees the table.
   Outbox out;
   auth_->Expire(kT0 + 301 * kSec, &out, &changes_);
-  EXPECT_EQ(auth_->tracked_sources(), 0u);
-  Expect(Rptl(1), kAddrB, Rptack(kSalt), kT0 + 301 * kSec);
+  EXPECT_EQ(auth_->tracked(), 0u);
+}
+
+TEST_F(HbpAuthTest, AReloadKeepsBlocksAndHalfOpenLogins) {
+  HbpAuthSettings s = Settings();
+  s.login_burst = 1;
+  Make(s);
+  Login(kId, kAddrA);                                         // one login: at the burst
+  ExpectSilence(RptkFor(kId, kSalt, kPass), kAddrA);          // the second: blocked
+  Expect(RptkFor(kId2, kSalt, kPass), kAddrB, Rptack(kId2));  // half-open
+  HbpAuthSettings next = Settings();
+  next.login_burst = 1;
+  next.passphrase = "newpass";
+  next.max_clients = 1;  // a restart key: the running value stays
+  auth_->UpdateSettings(next);
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 1));
+  ExpectSilence(RptkFor(kId, kSalt, "newpass"), kAddrA, kT0 + 1);
+  EXPECT_EQ(auth_->pending_size(), 1u);
+  Expect(Rptc(kId2), kAddrB, Rptack(kId2), kT0 + 1);
+  EXPECT_EQ(auth_->size(), 2u);
+  // The new passphrase applies from the next packet.
+  Expect(RptkFor(3, kSalt, kPass), kAddrC, Mstnak(3), kT0 + 2);
+  Expect(RptkFor(3, kSalt, "newpass"), kAddrC, Rptack(3), kT0 + 2);
+}
+
+TEST_F(HbpAuthTest, NoticesAreBounded) {
+  Make();
+  for (size_t i = 0; i < HbpAuth::kMaxNotices + 10; ++i) {
+    Send(RptkFor(kId, kSalt, "guess"), kAddrA, kT0 + static_cast<TimeNs>(i));
+  }
+  EXPECT_EQ(auth_->TakeNotices().size(), HbpAuth::kMaxNotices);
+  EXPECT_EQ(auth_->counters().notices_dropped, 10u);
+  EXPECT_TRUE(auth_->TakeNotices().empty());
+}
+
+TEST_F(HbpAuthTest, ARefusedRptoIsAnsweredMstnak) {
+  HbpAuthSettings s = Settings();
+  std::vector<std::pair<std::string, bool>> asked;
+  s.check_options = [&asked](uint32_t, std::string_view options, bool new_session) {
+    asked.emplace_back(std::string(options), new_session);
+    return options.find("KEY=bad") == std::string_view::npos
+               ? absl::OkStatus()
+               : absl::PermissionDeniedError("a different KEY");
+  };
+  Make(s);
+  // During a login: refused options end the login (the client starts over).
+  Expect(RptkFor(kId, kSalt, kPass), kAddrA, Rptack(kId));
+  Expect(Rpto(kId, "TS1=1;KEY=bad"), kAddrA, Mstnak(kId));
+  EXPECT_EQ(auth_->pending_size(), 0u);
+  std::vector<AuthNotice> notices = auth_->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].kind, AuthNotice::kOptionsRefused);
+  EXPECT_EQ(notices[0].detail, "a different KEY");
+  // Accepted ones ride on the login as before.
+  Login(kId, kAddrA);
+  // Running: refused options are answered MSTNAK and change nothing.
+  Expect(Rpto(kId, "TS1=2"), kAddrA, Rptack(kId));
+  changes_.clear();
+  Expect(Rpto(kId, "TS1=3;KEY=bad"), kAddrA, Mstnak(kId));
+  EXPECT_TRUE(changes_.empty());
+  EXPECT_EQ(auth_->Find(kId)->options, "TS1=2");
+  EXPECT_EQ(auth_->counters().options_refused, 2u);
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_TRUE(asked[0].second);   // during a login
+  EXPECT_FALSE(asked[1].second);  // running
+  EXPECT_FALSE(asked[2].second);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,7 +938,7 @@ TEST_F(HbpAuthTest, ShutdownClosesEveryClient) {
   Make();
   Login(kId2, kAddrB);
   Login(kId, kAddrA);
-  Expect(Rptl(5555), kAddrC, Rptack(kSalt));  // half-open: not a client, no MSTCL
+  Expect(RptkFor(5555, kSalt, kPass), kAddrC, Rptack(5555));  // half-open: not a client, no MSTCL
   Outbox out;
   auth_->Shutdown(&out);
   ASSERT_EQ(out.size(), 2u);
