@@ -212,8 +212,11 @@ void Subscriptions::OnClientUp(uint32_t id, uint32_t slot, uint8_t slot_mask,
   }
   if (auto s = by_slot_.find(slot); s != by_slot_.end() && s->second != id) {
     clients_.erase(s->second);
+    keys_.erase(s->second);
     by_slot_.erase(s);
   }
+  // A new session: no KEY latched yet.
+  keys_.erase(id);
   Client& c = clients_[id];
   c.id = id;
   Reset(c, slot, slot_mask);
@@ -232,12 +235,29 @@ void Subscriptions::OnClientDown(uint32_t id) {
     by_slot_.erase(s);
   }
   clients_.erase(it);
+  keys_.erase(id);  // the KEY latch ends with the session
   changed_ = true;
   changed_clients_.insert(id);
   next_expiry_valid_ = false;
 }
 
 namespace {
+
+// The KEY check of an options string against the latched key of `id`, if any.
+absl::Status KeyCheck(uint32_t id, const ClientOptions& o,
+                      const absl::flat_hash_map<uint32_t, std::string>& keys) {
+  auto key = keys.find(id);
+  if (key == keys.end()) return absl::OkStatus();
+  if (!o.key) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("client ", id, ": options without the client's KEY are refused"));
+  }
+  if (*o.key != key->second) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("client ", id, ": options with a different KEY are refused"));
+  }
+  return absl::OkStatus();
+}
 
 // Applies the parsed options (not the KEY) to a client record.
 template <typename ClientT>
@@ -274,19 +294,8 @@ absl::Status Subscriptions::ApplyOptions(uint32_t id, std::string_view options, 
                         absl::StrCat("client ", id, ": ", parsed.status().message()));
   }
   const ClientOptions& o = *parsed;
-  auto key = keys_.find(id);
-  if (key != keys_.end()) {
-    if (!o.key) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("client ", id, ": options without the client's KEY are refused"));
-    }
-    if (*o.key != key->second) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("client ", id, ": options with a different KEY are refused"));
-    }
-  } else if (o.key) {
-    keys_.emplace(id, *o.key);
-  }
+  if (absl::Status st = KeyCheck(id, o, keys_); !st.ok()) return st;
+  if (o.key && !keys_.contains(id)) keys_.emplace(id, *o.key);
 
   std::vector<std::string>* out = warnings != nullptr ? warnings : &pending_warnings_;
   for (const std::string& w : o.warnings) out->push_back(absl::StrCat("client ", id, ": ", w));
@@ -301,6 +310,18 @@ absl::Status Subscriptions::ApplyOptions(uint32_t id, std::string_view options, 
         absl::StrCat("client ", id, ": DIAL=", *o.dial, " is not linked: the client has no TS2"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Subscriptions::CheckOptions(uint32_t id, std::string_view options,
+                                         bool new_session) const {
+  absl::StatusOr<ClientOptions> parsed = ParseOptions(options);
+  if (!parsed.ok()) {
+    return absl::Status(parsed.status().code(),
+                        absl::StrCat("client ", id, ": ", parsed.status().message()));
+  }
+  // A login's own options start a new session: the old session's latch ends with it.
+  if (new_session) return absl::OkStatus();
+  return KeyCheck(id, *parsed, keys_);
 }
 
 bool Subscriptions::CheckKey(uint32_t id, std::string_view key) const {

@@ -33,9 +33,10 @@
 // * UA timers are extended by traffic on the TG (on that slot); a dialled link by traffic on it
 //   (TG 9 on TS2, or the linked TG itself on TS2). Calls on TGs that cannot be subscribed
 //   (route::IsUserActivatableTg false) change nothing.
-// * The KEY latch outlives logouts: it is the per-ID secret that stops someone else who logs in
-//   with the same ID (the login passphrase is shared) from changing the options. ForgetKey()
-//   clears it.
+// * The KEY latch lives as long as the client's session: the first KEY= of a session latches it,
+//   and later options strings of that session must carry the same key. The latch ends when the
+//   session does (logout, lost keepalives, a new login of the ID), so nobody who once knew the
+//   shared passphrase can lock the owner of an ID out of its options. ForgetKey() clears it.
 // * Memberships on a timeslot the client did not declare (slot_mask) are not subscribed; each
 //   such static is warned about once per login.
 #pragma once
@@ -202,6 +203,10 @@ class Subscriptions {
   std::optional<ClientView> View(uint32_t id) const;
   std::vector<ClientView> Views() const;  // sorted by client ID
 
+  // Whether ApplyOptions would accept `options` for `id`, without applying them: the string
+  // parses, and within a running session (not `new_session`: a login's own RPTO) it carries the
+  // latched KEY if one is.
+  absl::Status CheckOptions(uint32_t id, std::string_view options, bool new_session) const;
   // The user API may authenticate with the options key: true if `key` is the latched key.
   bool CheckKey(uint32_t id, std::string_view key) const;
   void ForgetKey(uint32_t id);

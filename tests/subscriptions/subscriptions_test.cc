@@ -548,13 +548,31 @@ TEST(SubscriptionsTest, KeyLatch) {
   EXPECT_EQ(OptionStatics(s, A, 1), std::vector<uint32_t>{93});
   ASSERT_TRUE(s.ApplyOptions(A, "TS2=94;\"KEY\"=\"abc\"", 0, &w).ok());  // quotes are stripped
 
-  // The latch outlives a logout; ForgetKey clears it.
+  // CheckOptions says what ApplyOptions would, without applying anything; a login's own options
+  // (a new session) are not held to the running session's key.
+  EXPECT_EQ(s.CheckOptions(A, "TS2=95", false).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.CheckOptions(A, "TS2=95;KEY=xyz", false).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(s.CheckOptions(A, "TS2=95;KEY=abc", false).ok());
+  EXPECT_TRUE(s.CheckOptions(A, "TS2=95", true).ok());
+  EXPECT_EQ(s.CheckOptions(A, std::string(kMaxOptionsBytes + 1, 'x'), true).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OptionStatics(s, A, 1), std::vector<uint32_t>{94});
+
+  // The latch ends with the session: after a logout the next session sets its options (and a
+  // key of its own) freely.
   s.OnClientDown(A);
+  EXPECT_FALSE(s.CheckKey(A, "abc"));
   s.OnClientUp(A, 0, 3, 0);
-  EXPECT_EQ(s.ApplyOptions(A, "TS2=95", 0, &w).code(), absl::StatusCode::kPermissionDenied);
-  s.ForgetKey(A);
+  EXPECT_FALSE(s.View(A)->key_latched);
+  EXPECT_TRUE(s.ApplyOptions(A, "TS2=95", 0, &w).ok());
   EXPECT_TRUE(s.ApplyOptions(A, "TS2=95;KEY=new", 0, &w).ok());
   EXPECT_TRUE(s.CheckKey(A, "new"));
+  // So does a new login without a logout in between (OnClientUp starts a new session).
+  s.OnClientUp(A, 0, 3, 0);
+  EXPECT_FALSE(s.CheckKey(A, "new"));
+  EXPECT_TRUE(s.ApplyOptions(A, "TS2=96;KEY=newer", 0, &w).ok());
+  s.ForgetKey(A);
+  EXPECT_FALSE(s.View(A)->key_latched);
 
   // Other errors.
   EXPECT_EQ(s.ApplyOptions(B, "TS2=95", 0, &w).code(), absl::StatusCode::kNotFound);
