@@ -7,12 +7,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/log_text.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/tg_policy.h"
 #include "dataplane/route/types.h"
 
 namespace dmrswitch::cp {
 namespace {
+
+// Client text quoted in a warning is cut to this many bytes.
+constexpr size_t kMaxWarnedTextBytes = 32;
 
 // Drops NULs, non-ASCII bytes and quotes.
 std::string Clean(std::string_view text) {
@@ -54,11 +58,13 @@ std::string Lower(std::string_view s) {
 }
 
 // absl::StrCat here predates std::string_view support (Debian's Abseil has its own string_view).
+// The client's own text (keys, values) goes into warnings that end up in the log: escaped and
+// cut short (log_text.h).
 template <typename T>
 const T& Arg(const T& v) {
   return v;
 }
-std::string Arg(std::string_view v) { return std::string(v); }
+std::string Arg(std::string_view v) { return EscapeText(v, kMaxWarnedTextBytes); }
 
 // Decimal digits only, at most 10 of them, fitting 32 bits.
 std::optional<uint32_t> ParseNumber(std::string_view s) {
@@ -140,7 +146,8 @@ absl::StatusOr<ClientOptions> ParseOptions(std::string_view text) {
     const Key k = Classify(key);
     if (k == Key::kUserLink) continue;
     if (eq == std::string_view::npos) {
-      warn("options entry \"", entry, "\" has no '=': ignored");
+      // The entry itself is not repeated: it may be a mistyped secret ("KEY:...").
+      warn("an options entry without '=' is ignored");
       continue;
     }
     const std::string_view value = Trim(entry.substr(eq + 1));

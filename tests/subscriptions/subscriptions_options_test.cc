@@ -165,9 +165,9 @@ std::vector<Case> Cases() {
       {"junk",
        "foo=bar;garbage;=;TS2=91x,92,  ,7 7;ts3=1",
        "ts1=- ts2=[92] dial=- timer=- voice=- identtg=- lang=- single=- key=-",
-       {"unknown options key \"foo\"", "entry \"garbage\" has no '='", "unknown options key \"\"",
-        "TS2: \"91x\" is not a TG number", "TS2: \"7 7\" is not a TG number",
-        "unknown options key \"ts3\""}},
+       {"unknown options key \"foo\"", "an options entry without '=' is ignored",
+        "unknown options key \"\"", "TS2: \"91x\" is not a TG number",
+        "TS2: \"7 7\" is not a TG number", "unknown options key \"ts3\""}},
       {"NULs, non-ASCII and quotes stripped",
        "TS2=\"3100\"\0\0;KEY='s3cr\xC3\xA9t';\"LANG\"=de_DE\0"s,
        "ts1=- ts2=[3100] dial=- timer=- voice=- identtg=- lang=de_DE single=- key=s3crt",
@@ -198,6 +198,26 @@ TEST(ParseOptionsTest, Table) {
       EXPECT_THAT(o->warnings[i], HasSubstr(c.warnings[i]));
     }
   }
+}
+
+TEST(ParseOptionsTest, ClientTextInWarningsIsEscapedAndCutShort) {
+  // A newline would forge a log line, ESC reaches the operator's terminal, and a long key would
+  // fill the log: every byte of client text that a warning quotes is printable and bounded.
+  const std::string evil = "x\n2030-01-01 [critical] hub compromised\x1b[31m;" +
+                           std::string(500, 'K') + "=1;TS2=\x1b]0\x07";
+  absl::StatusOr<ClientOptions> o = ParseOptions(evil);
+  ASSERT_TRUE(o.ok());
+  ASSERT_EQ(o->warnings.size(), 3u) << absl::StrJoin(o->warnings, " | ");
+  for (const std::string& w : o->warnings) {
+    for (char ch : w) {
+      EXPECT_TRUE(ch >= 0x20 && ch < 0x7F) << "raw byte " << static_cast<int>(ch) << " in " << w;
+    }
+    EXPECT_LT(w.size(), 120u) << w;
+  }
+  EXPECT_THAT(o->warnings[0], HasSubstr("an options entry without '=' is ignored"));
+  EXPECT_THAT(o->warnings[1], HasSubstr("unknown options key \"KKKKKKKK"));
+  EXPECT_THAT(o->warnings[1], HasSubstr("...(500 bytes)"));
+  EXPECT_THAT(o->warnings[2], HasSubstr("\"\\x1b]0\\x07\" is not a TG number"));
 }
 
 TEST(ParseOptionsTest, OversizedIsAnError) {
