@@ -81,6 +81,10 @@ HbpAuthSettings ControlPlane::AuthSettings() const {
   s.login_window = route::TimeNs{config_.hbp.login_window_s} * route::kSec;
   s.block_time = route::TimeNs{config_.hbp.login_block_s} * route::kSec;
   s.seed = std::random_device{}();
+  // RPTO is refused (MSTNAK) when the subscriptions would refuse its options.
+  s.check_options = [this](uint32_t id, std::string_view options, bool new_session) {
+    return subs_->CheckOptions(id, options, new_session);
+  };
   // [[hbp.fixed_client]]: logged in from the start, in configuration order at slots 0, 1, ...
   for (size_t i = 0; i < config_.hbp.fixed_clients.size(); ++i) {
     const FixedClient& f = config_.hbp.fixed_clients[i];
@@ -202,9 +206,11 @@ void ControlPlane::Step(route::TimeNs now) {
   for (const route::Event& e : inbox_.events) OnEvent(e, now);
   for (const Datagram& d : inbox_.packets) OnPacket(d, now);
   ApplyAuthChanges(now);
+  LogAuthNotices(now);
 
   if (now >= next_second_) {
     next_second_ = now + route::kSec;
+    LogSuppressed();
     supervisor_.Run(auth_id_, now, [&] { auth_->Expire(now, &outbox_, &changes_); });
     ApplyAuthChanges(now);
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
@@ -217,7 +223,9 @@ void ControlPlane::Step(route::TimeNs now) {
     if (links_->TakeChanged()) FeedPeers();
   });
   supervisor_.Run(subs_id_, now, [&] {
-    for (const std::string& w : subs_->TakeWarnings()) spdlog::info("subscriptions: {}", w);
+    for (const std::string& w : subs_->TakeWarnings()) {
+      if (client_text_log_.Allow(0, now)) spdlog::info("subscriptions: {}", w);
+    }
     FeedSubscriptions();
   });
   FeedLocations();
@@ -348,14 +356,49 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
       if (c.kind == AuthChange::kClientDown) subs_->OnClientDown(c.id);
       if (c.kind != AuthChange::kClientDown && !c.options.empty()) {
         if (absl::Status st = subs_->ApplyOptions(c.id, c.options, now, &warnings); !st.ok()) {
-          spdlog::warn("client {} options refused: {}", c.id, std::string(st.message()));
+          if (client_text_log_.Allow(c.id, now)) {
+            spdlog::warn("client {} options refused: {}", c.id, std::string(st.message()));
+          }
         }
-        for (const std::string& w : warnings) spdlog::info("client {} options: {}", c.id, w);
+        // Warnings quote the client's own text (escaped by the parser): a budget per client.
+        for (const std::string& w : warnings) {
+          if (client_text_log_.Allow(c.id, now)) spdlog::info("client {} options: {}", c.id, w);
+        }
       }
     });
   }
   changes_.clear();
   FeedSubscriptions();
+}
+
+void ControlPlane::LogAuthNotices(route::TimeNs now) {
+  for (const AuthNotice& n : auth_->TakeNotices()) {
+    if (n.kind == AuthNotice::kBlocked) {
+      // Only a client that proved the passphrase can be blocked: rare, always logged.
+      spdlog::warn("login: client {} from {} blocked for {} s: more than {} logins in {} s", n.id,
+                   FormatIpv4(n.addr.ip), (n.until - std::min(n.until, now)) / route::kSec,
+                   config_.hbp.login_burst, config_.hbp.login_window_s);
+      continue;
+    }
+    // Failures may come from a flood of spoofed packets: a budget per ID and for all.
+    if (!auth_log_.Allow(n.id, now)) continue;
+    if (n.kind == AuthNotice::kOptionsRefused) {
+      spdlog::warn("client {} from {}: RPTO refused (MSTNAK): {}", n.id, FormatEndpoint(n.addr),
+                   n.detail);
+      continue;
+    }
+    spdlog::warn("login refused: client {} from {}: {}", n.id, FormatEndpoint(n.addr),
+                 AuthNoticeName(n.kind));
+  }
+}
+
+void ControlPlane::LogSuppressed() {
+  if (const uint64_t n = auth_log_.TakeSuppressed(); n > 0) {
+    spdlog::warn("login: {} more refused logins not logged (rate limit; see the counters)", n);
+  }
+  if (const uint64_t n = client_text_log_.TakeSuppressed(); n > 0) {
+    spdlog::info("{} more lines about client options not logged (rate limit)", n);
+  }
 }
 
 void ControlPlane::FeedSubscriptions() {
@@ -561,15 +604,11 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
       case Applier::kStatus:
         next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
         break;
-      case Applier::kLogin: {
-        // Logins keep their state (sessions, half-open logins restart); the new settings apply
-        // from the next packet.
-        std::vector<ClientRecord> logged_in;
-        for (const ClientRecord* c : auth_->Clients()) logged_in.push_back(*c);
-        auth_ = std::make_unique<HbpAuth>(AuthSettings());
-        auth_->Restore(std::move(logged_in));
+      case Applier::kLogin:
+        // Sessions, half-open logins and blocks stay; the new settings apply from the next
+        // packet.
+        auth_->UpdateSettings(AuthSettings());
         break;
-      }
       case Applier::kSubscriptions:
         subs_->UpdateSettings(SubsSettings());
         break;

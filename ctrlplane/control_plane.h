@@ -35,6 +35,7 @@
 #include "ctrlplane/ctl_api.h"
 #include "ctrlplane/datagram.h"
 #include "ctrlplane/drain.h"
+#include "ctrlplane/log_text.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/login/obp_links.h"
 #include "ctrlplane/route_snapshots.h"
@@ -111,6 +112,10 @@ class ControlPlane {
   void OnCtl(const CtlCommand& c, route::TimeNs now);
   // Component changes into the snapshot builder.
   void ApplyAuthChanges(route::TimeNs now);
+  // Failed logins and blocks into the log, rate-limited.
+  void LogAuthNotices(route::TimeNs now);
+  // How many lines the log budgets refused since the last call.
+  void LogSuppressed();
   void FeedSubscriptions();
   void FeedLocations();
   void FeedPeers();
@@ -157,6 +162,11 @@ class ControlPlane {
   ShardHealth health_;
   std::unique_ptr<CtlApi> ctl_;
   ShieldControl shield_;
+
+  // Log lines about what clients send (their text, failed logins): budgets, so that no client
+  // and no flood of spoofed packets can fill the log.
+  LogBudget client_text_log_;
+  LogBudget auth_log_;
 
   ShardLink::Inbox inbox_;
   Outbox outbox_;
