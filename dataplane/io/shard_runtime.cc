@@ -174,8 +174,8 @@ void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt, rout
     ++counters_.unknown_peer;
     return;
   }
-  if (core_.OnObpPacket(static_cast<uint32_t>(peer), pkt, from, now) ==
-      route::Verdict::kToControl) {
+  const route::Verdict v = core_.OnObpPacket(static_cast<uint32_t>(peer), pkt, from, now);
+  if (v == route::Verdict::kToControl || v == route::Verdict::kRoutedToControl) {
     ToControl(listener, static_cast<uint32_t>(peer), pkt, from);
   }
 }

@@ -93,6 +93,7 @@ enum class DropReason : uint8_t {
   kFbpHops,            // hop limit exceeded
   kNotRoutable,        // private voice that is no control code, data with no destination
   kDraining,           // a new stream while the hub drains (DESIGN.md §7)
+  kFbpFuture,          // DMRE timestamp more than fbp_max_age ahead of our wall clock
   kCount,
 };
 
@@ -122,6 +123,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(DropReason::kC
         "fbp_hops",
         "not_routable",
         "draining",
+        "fbp_future",
 };
 constexpr std::string_view DropReasonName(DropReason r) {
   return kDropReasonNames[static_cast<size_t>(r) < kDropReasonNames.size() ? static_cast<size_t>(r)

@@ -1,5 +1,6 @@
 #include "dataplane/route/routing_core.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <span>
@@ -208,8 +209,11 @@ Verdict RoutingCore::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint fro
       if (const Reject r = proto::DecodeDmre(pkt, peer.blake2b, &e); r != Reject::kOk) {
         return Rejected(r);
       }
-      if (!peer.relax_checks && !(from == peer.target)) return Drop(DropReason::kPeerAddress);
-      return OnDmrd(Ingress{&e.dmrd, source, peer.network_id, from, &e}, now);
+      const bool moved = !(from == peer.target);
+      if (!peer.relax_checks && moved) return Drop(DropReason::kPeerAddress);
+      const bool new_stream = moved && table_.Find(e.dmrd.stream_id) == nullptr;
+      const Verdict v = OnDmrd(Ingress{&e.dmrd, source, peer.network_id, from, &e}, now);
+      return v == Verdict::kConsumed && new_stream ? Verdict::kRoutedToControl : v;
     }
     case proto::ObpType::kBcsq: {
       proto::Bcsq q;
@@ -303,6 +307,13 @@ DropReason RoutingCore::CheckPeerIngress(const PeerInfo& peer, const Ingress& in
   const TimeNs wall = WallOf(now);
   if (wall > e.timestamp_ns && wall - e.timestamp_ns > p.fbp_max_age) {
     return DropReason::kFbpStale;
+  }
+  // From the future (a peer's clock ahead, or a timestamp forged to outlive our replay memory):
+  // the same bound the other way. Checked at a stream's first packet, like the age: later
+  // packets of a live stream are held by the sequence check, and a wall-clock step must not cut
+  // a call for the tick it takes the two ends to notice it.
+  if (e.timestamp_ns > wall && e.timestamp_ns - wall > p.fbp_max_age) {
+    return DropReason::kFbpFuture;
   }
   const unsigned digits = DecimalDigits(e.origin_server);
   if (digits < 4 || digits > 7) return DropReason::kFbpServerId;
@@ -513,8 +524,10 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
     return Drop(s->refused);
   }
   if (s->phase == Phase::kEnded) {
-    // MMDVMHost picks a new stream ID per call; a new header under an old ID starts over.
-    if (!d.flags.is_voice_header()) return Drop(DropReason::kAfterEnd);
+    // MMDVMHost picks a new stream ID per call; a new header under an old ID from a client starts
+    // over. A peer's signed frames can be replayed by anyone who captured them: a peer's ended
+    // stream stays ended while it is remembered.
+    if (!d.flags.is_voice_header() || s->source.is_peer()) return Drop(DropReason::kAfterEnd);
     table_.Erase(s);
     return OnNewStream(in_arg, now);
   }
@@ -846,7 +859,11 @@ void RoutingCore::Expire(TimeNs now) {
                   Emit(EventType::kStreamLost, s, key, now);
                   return Table::MoveTo(kGone);
                 });
-  table_.Expire(kGone, before(p.stream_forget_after), kMaxVisits,
+  // Ended streams are remembered long enough that a replay of one is stale by then (see the
+  // header): a DMRE may be stamped up to fbp_max_age ahead of our clock and is accepted up to
+  // fbp_max_age after its stamp.
+  const TimeNs forget = std::max(p.stream_forget_after, 2 * p.fbp_max_age + kSec);
+  table_.Expire(kGone, before(forget), kMaxVisits,
                 [](uint32_t, StreamState&) { return Table::EraseIt(); });
 }
 

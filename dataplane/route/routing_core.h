@@ -14,7 +14,10 @@
 // snapshot (cached until the snapshot changes), the client's own slot lease, events.
 // Stream end: terminator, or silence (leases released after stream_timeout, StreamLost after
 // stream_lost_after); ended stream IDs are remembered for stream_forget_after so late copies via
-// a mesh are recognised.
+// a mesh are recognised. A peer's ended stream never starts again while it is remembered (a
+// replayed call is dropped), and it is remembered at least twice fbp_max_age: a DMRE timestamp
+// must lie within fbp_max_age of our wall clock, either way, so a replay that outlives the memory
+// is stale.
 #pragma once
 
 #include <array>
@@ -57,6 +60,11 @@ enum class Verdict : uint8_t {
   kConsumed,   // routed (or deliberately not), nothing more to do
   kDropped,    // counted under a reject or drop reason
   kToControl,  // not the shard's business: login, keepalive, options, BCKA, BCVE ...
+  // Routed, and the control plane sees the packet too: the first packet of a new FBP stream that
+  // a peer with relax_checks sent from an address other than its target. Signed, fresh (DMRE
+  // timestamp) and not a replay (a new stream ID), it is the one packet that may move the link
+  // to a new address (ctrlplane/login/obp_links.h).
+  kRoutedToControl,
 };
 
 struct RoutingCoreConfig {

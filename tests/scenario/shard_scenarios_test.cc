@@ -1065,6 +1065,116 @@ TEST(TwoShards, ADuplicateStreamIsRecognisedByItsOwnerWhicheverPathItTakes) {
   EXPECT_EQ(w.shard(w.OwnerOf(0x9100)).counters().drop(DropReason::kLoopDuplicate), call.size());
 }
 
+// ---------------------------------------------------------------------------------------------
+// Replays (issue 14): a peer's signed frames can be captured and sent again by anyone.
+
+TEST(Replay, ASignedFbpCallSentAgainAfterItsTerminatorIsDropped) {
+  for (const bool classic : {false, true}) {
+    SCOPED_TRACE(classic ? "classic OBP" : "FBP");
+    World w = Meshed();
+    const size_t peer = classic ? 0 : 1;
+    const auto call = Call(2345678, 3100, 0, classic ? 0x6201 : 0x6200, kTs1, 2);
+    std::vector<std::vector<uint8_t>> captured;
+    for (const Frame& f : call) {
+      captured.push_back(classic ? w.ObpV1From(peer, f)
+                                 : w.DmreFrom(peer, f, 234101, 0, 1, w.wall()));
+      ASSERT_EQ(w.FromPeer(peer, captured.back()), Verdict::kConsumed);
+      w.Advance(60 * kMs);
+    }
+    EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(0)).size(), call.size());
+    w.TakeEvents();
+    // One second after the terminator, the captured call again, byte for byte, from the peer's
+    // own address: the header no longer starts the ended stream over.
+    w.Advance(kSec);
+    for (const auto& b : captured) EXPECT_EQ(w.FromPeer(peer, b), Verdict::kDropped);
+    EXPECT_TRUE(w.TakeSent().empty());
+    EXPECT_TRUE(w.TakeEvents().empty());
+    EXPECT_EQ(w.TotalDrops(DropReason::kAfterEnd), captured.size());
+  }
+}
+
+TEST(Replay, EndedPeerStreamsAreRememberedUntilAReplayIsStale) {
+  World w = Meshed();
+  // Even with a short stream_forget_after, a peer's ended stream is remembered for at least
+  // 2 × fbp_max_age + 1 s: by then its frames are stale.
+  w.policy.stream_forget_after = kSec;
+  w.policy.fbp_max_age = 5 * kSec;
+  w.Publish();
+  // The peer's clock runs 4 s ahead of ours (within fbp_max_age): its stamps are in our future.
+  const auto call = Call(2345678, 3100, 0, 0x6300, kTs1, 1);
+  std::vector<std::vector<uint8_t>> captured;
+  for (const Frame& f : call) {
+    captured.push_back(w.DmreFrom(1, f, 234101, 0, 1, w.wall() + 4 * kSec));
+    ASSERT_EQ(w.FromPeer(1, captured.back()), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  w.TakeSent();
+  w.TakeEvents();
+  for (int second = 1; second <= 15; ++second) {
+    w.Advance(kSec);
+    EXPECT_EQ(w.FromPeer(1, captured[0]), Verdict::kDropped) << second << " s after the end";
+  }
+  // Remembered, then forgotten and refused as stale (one BCSQ): never started again.
+  for (const Event& e : w.TakeEvents()) EXPECT_NE(e.type, EventType::kStreamStarted) << Describe(e);
+  EXPECT_GT(w.TotalDrops(DropReason::kAfterEnd), 0u);
+  EXPECT_GT(w.TotalDrops(DropReason::kFbpStale), 0u);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(0)).empty());
+}
+
+TEST(Replay, DmreTimestampsAreBoundedBothWays) {
+  World w = Meshed();  // fbp_max_age 5 s
+  uint32_t stream = 0x6400;
+  auto send = [&](int64_t offset) {
+    const Frame f = Call(2345678, 3100, 0, ++stream, kTs1, 0)[0];
+    return w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1,
+                                    static_cast<TimeNs>(static_cast<int64_t>(w.wall()) + offset)));
+  };
+  EXPECT_EQ(send(-4 * static_cast<int64_t>(kSec)), Verdict::kConsumed);
+  EXPECT_EQ(send(4 * static_cast<int64_t>(kSec)), Verdict::kConsumed);
+  EXPECT_EQ(send(-6 * static_cast<int64_t>(kSec)), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kFbpStale), 1u);
+  EXPECT_EQ(send(6 * static_cast<int64_t>(kSec)), Verdict::kDropped);
+  EXPECT_EQ(send(365 * 24 * 3600 * static_cast<int64_t>(kSec)), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kFbpFuture), 2u);
+  EXPECT_EQ(route::DropReasonName(DropReason::kFbpFuture), "fbp_future");
+  // Refused like a stale one: quenched once, the rest of the stream dropped unevaluated.
+  size_t bcsq = 0;
+  for (const Sent& s : w.TakeSent()) bcsq += s.bytes.size() == 31 ? 1 : 0;
+  EXPECT_EQ(bcsq, 3u);
+}
+
+TEST(Replay, OnlyAFreshStreamFromANewAddressIsShownToTheControlPlane) {
+  World w = Meshed();
+  const Endpoint elsewhere = Addr(200, 40000);
+  const auto call = Call(2345678, 3100, 0, 0x6500, kTs1, 1);
+  // From the target: routed, nothing more.
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, call[0], 234101, 0, 1, w.wall())), Verdict::kConsumed);
+  // The same stream's next frame from elsewhere: routed (relax_checks), not a new stream.
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, call[1], 234101, 0, 1, w.wall()), &elsewhere),
+            Verdict::kConsumed);
+  // A new stream's first frame from elsewhere: routed and handed to the control plane, which may
+  // move the link there; its later frames are routed only.
+  const auto next = Call(2345678, 3100, 0, 0x6501, kTs1, 1);
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, next[0], 234101, 0, 1, w.wall()), &elsewhere),
+            Verdict::kRoutedToControl);
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, next[1], 234101, 0, 1, w.wall()), &elsewhere),
+            Verdict::kConsumed);
+  // A stale new stream from elsewhere is dropped, never shown.
+  const auto stale = Call(2345678, 3100, 0, 0x6502, kTs1, 1);
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, stale[0], 234101, 0, 1, w.wall() - 6 * kSec), &elsewhere),
+            Verdict::kDropped);
+  // Classic OBP carries no timestamp: never shown.
+  const auto v1 = Call(2345678, 3100, 0, 0x6503, kTs1, 1);
+  EXPECT_EQ(w.FromPeer(0, w.ObpV1From(0, v1[0]), &elsewhere), Verdict::kConsumed);
+  // relax_checks = false: from elsewhere is dropped outright.
+  w.peers[1].relax_checks = false;
+  w.Publish();
+  const auto strict = Call(2345678, 3100, 0, 0x6504, kTs1, 1);
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, strict[0], 234101, 0, 1, w.wall()), &elsewhere),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerAddress), 1u);
+}
+
 TEST(Egress, FullTransmitQueueIsCountedNotFatal) {
   World w = ThreeOn91();
   w.sink().FailNext(1);
