@@ -26,6 +26,7 @@ void Add(ObpLinkCounters* sum, const ObpLinkCounters& c) {
   sum->bcve_rx += c.bcve_rx;
   sum->bcst_rx += c.bcst_rx;
   sum->targets_learned += c.targets_learned;
+  sum->bcka_elsewhere += c.bcka_elsewhere;
   sum->bad_mac += c.bad_mac;
   sum->malformed += c.malformed;
   sum->refused += c.refused;
@@ -49,7 +50,8 @@ bool Valid(proto::Reject r, ObpLinkCounters* c) {
 }  // namespace
 
 ObpLinks::Peer::Peer(const LinkConfig& config)
-    : hmac(KeyBytes(proto::ObpKeyFromPassphrase(config.spec.passphrase))) {
+    : hmac(KeyBytes(proto::ObpKeyFromPassphrase(config.spec.passphrase))),
+      blake2b(KeyBytes(proto::ObpKeyFromPassphrase(config.spec.passphrase))) {
   const route::PeerSpec& spec = config.spec;
   state.spec = spec;
   state.timers = config.timers;
@@ -91,14 +93,13 @@ void ObpLinks::OnPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeN
   switch (proto::ClassifyObp(pkt)) {
     case proto::ObpType::kBcka: {
       if (!Valid(proto::DecodeBcka(pkt, p.hmac), &c)) return;
-      ++c.bcka_rx;
       if (!(from == st.spec.target)) {
-        // NAT / dynamic peer: an authentic keepalive names the address to send to.
-        st.spec.target = from;
-        ++c.targets_learned;
-        changed_ = true;
-        if (IsFbp(st.spec)) st.next_bcka = now;  // greet the new address promptly
+        // A replay needs no key: it never moves the link, and without relax_checks it is not
+        // even a sign of life.
+        ++c.bcka_elsewhere;
+        if (!st.spec.relax_checks) return;
       }
+      ++c.bcka_rx;
       Heard(&p, now);
       return;
     }
@@ -132,7 +133,25 @@ void ObpLinks::OnPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeN
       SendBcve(peer, from, out);
       return;
     }
-    case proto::ObpType::kDmre:
+    case proto::ObpType::kDmre: {
+      // The packet plane routed this first packet of a new stream from an address other than
+      // the target (route::Verdict::kRoutedToControl): fresh and not a replay. The MAC is checked
+      // again here, so that nothing else can move a link.
+      proto::DmreView v;
+      if (!IsFbp(st.spec) || !st.spec.relax_checks) {
+        ++c.refused;
+        return;
+      }
+      if (!Valid(proto::DecodeDmre(pkt, p.blake2b, &v), &c)) return;
+      if (!(from == st.spec.target)) {
+        st.spec.target = from;
+        ++c.targets_learned;
+        changed_ = true;
+        st.next_bcka = now;  // greet the new address promptly
+      }
+      Heard(&p, now);
+      return;
+    }
     case proto::ObpType::kBcsq:
     case proto::ObpType::kUnknown:
       ++c.refused;

@@ -6,8 +6,15 @@
 // BCVE on its timers, and tells the caller when the routing snapshot must change.
 //
 // Decisions (PROTOCOL.md Part A §5, §6):
-//  * Only a packet with a valid MAC changes state. The target moves to a BCKA's source address
-//    only if the BCKA's MAC is valid (NAT learning without letting anyone redirect the link).
+//  * Only a packet with a valid MAC changes state, and a keepalive never moves a link. A BCKA's
+//    MAC covers only the constant "BCKA", so one captured keepalive replays from anywhere for
+//    ever: with relax_checks = false only a BCKA from the target counts (others are dropped and
+//    counted); with relax_checks = true a BCKA from anywhere counts as the peer heard, but the
+//    target stays. FreeDMR adopts a BCKA's source as the new target; here the link follows a
+//    peer to a new address only on the first packet of a new FBP stream from there, which the
+//    packet plane hands over after routing it (route::Verdict::kRoutedToControl): signed,
+//    timestamped within fbp_max_age and under a stream ID never seen, so not a replay. Classic
+//    OBP (no timestamp) never moves.
 //  * BCST's MAC is checked (FreeDMR never does); it is counted and otherwise has no effect.
 //  * The configured version is authoritative: a peer's BCVE offering another version is noted
 //    (peer_version, counters) but does not switch our wire format, so the routing snapshot never
@@ -59,7 +66,8 @@ struct ObpLinkCounters {
   uint64_t bcka_rx = 0;                  // valid BCKA
   uint64_t bcve_rx = 0;                  // valid BCVE
   uint64_t bcst_rx = 0;                  // valid BCST (no effect)
-  uint64_t targets_learned = 0;          // target address changed by a valid BCKA
+  uint64_t targets_learned = 0;          // target moved by a fresh signed stream (DMRE)
+  uint64_t bcka_elsewhere = 0;  // valid BCKA from an address other than the target: no move
   uint64_t bad_mac = 0;
   uint64_t malformed = 0;     // wrong length/tag
   uint64_t refused = 0;       // DMRD/DMRE/BCSQ the packet plane did not take, or unknown tag
@@ -128,6 +136,7 @@ class ObpLinks {
   struct Peer {
     explicit Peer(const LinkConfig& config);
     proto::HmacSha1 hmac;
+    proto::Blake2bMac128 blake2b;
     ObpLinkState state;
   };
 

@@ -81,6 +81,34 @@ Bytes ClassicDmrd(std::string_view pass) {
   return out;
 }
 
+// An 89-byte DMRE v5 signed with `pass`: the first packet of a new stream, which the packet plane
+// hands over when it arrives from an address other than the peer's target.
+Bytes Dmre(std::string_view pass) {
+  proto::DmrdFields f;
+  f.rf_src = 2041234;
+  f.dst = 91;
+  f.repeater_id = 3100;
+  f.flags = proto::DmrdFlags::Make(0, proto::CallType::kGroup, proto::FrameType::kDataSync,
+                                   proto::data_type::kVoiceLcHeader);
+  f.stream_id = 0xDEADBEEF;
+  Bytes dmrd(proto::kDmrdBytes);
+  EXPECT_EQ(proto::EncodeDmrd(f, dmrd), proto::kDmrdBytes);
+  const auto key = proto::ObpKeyFromPassphrase(pass);
+  const proto::Blake2bMac128 blake2b({key.data(), key.size()});
+  proto::DmreTrailer t;
+  t.timestamp_ns = static_cast<uint64_t>(kT0);
+  t.origin_server = 3100;
+  Bytes out(96);
+  out.resize(proto::EncodeDmre(dmrd.data(), t, blake2b, out));
+  EXPECT_EQ(out.size(), 89u);
+  return out;
+}
+
+PeerSpec Strict(PeerSpec s) {
+  s.relax_checks = false;
+  return s;
+}
+
 TEST(ObpLinksTest, KeepalivesStartAtOnceThenEveryTenSeconds) {
   ObpLinks links({Fbp("fdmr")});
   Outbox out;
@@ -123,7 +151,7 @@ TEST(ObpLinksTest, ClassicPeersGetNoBridgeControlAndAreAlwaysAlive) {
   EXPECT_TRUE(links.Specs()[0].alive);
 }
 
-TEST(ObpLinksTest, NoTargetNoKeepaliveUntilAValidBckaNamesOne) {
+TEST(ObpLinksTest, NoTargetNoKeepaliveUntilAFreshSignedStreamNamesOne) {
   ObpLinks links({Fbp("dyn", Endpoint{})});
   Outbox out;
   links.Tick(kT0, &out);
@@ -131,52 +159,86 @@ TEST(ObpLinksTest, NoTargetNoKeepaliveUntilAValidBckaNamesOne) {
   EXPECT_TRUE(links.TakeChanged());  // the initial snapshot
   EXPECT_FALSE(links.TakeChanged());
 
-  // A forged keepalive teaches nothing.
+  // A forged keepalive teaches nothing; a valid one (a replay needs no key) is a sign of life
+  // but names no address.
   links.OnPacket(0, Corrupt(kBcka), kOther, kT0 + 1 * kSec, &out);
-  EXPECT_TRUE(out.empty());
   EXPECT_FALSE(links.TakeChanged());
-  EXPECT_EQ(links.Specs()[0].target, Endpoint{});
   EXPECT_EQ(links.counters().bad_mac, 1u);
-
   links.OnPacket(0, kBcka, kNat, kT0 + 2 * kSec, &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(links.Specs()[0].target, Endpoint{});
+  EXPECT_EQ(links.counters().bcka_elsewhere, 1u);
+  links.TakeChanged();
+  // A forged DMRE neither.
+  links.OnPacket(0, Dmre("other"), kNat, kT0 + 3 * kSec, &out);
+  EXPECT_FALSE(links.TakeChanged());
+  EXPECT_EQ(links.counters().bad_mac, 2u);
+
+  // The first packet of a new signed stream from there (handed over by the packet plane).
+  links.OnPacket(0, Dmre("mypass"), kNat, kT0 + 4 * kSec, &out);
   EXPECT_TRUE(out.empty());  // replies come from Tick
   EXPECT_TRUE(links.TakeChanged());
   EXPECT_FALSE(links.TakeChanged());
   EXPECT_EQ(links.Specs()[0].target, kNat);
   EXPECT_TRUE(links.Specs()[0].alive);
   EXPECT_EQ(links.counters().targets_learned, 1u);
-  links.Tick(kT0 + 2 * kSec, &out);
+  links.Tick(kT0 + 4 * kSec, &out);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_THAT(out[0], IsObp(0u, kNat, kBcka));
   EXPECT_THAT(out[1], IsObp(0u, kNat, kBcve5));
 }
 
-TEST(ObpLinksTest, TargetFollowsValidKeepalivesOnly) {
-  ObpLinks links({Fbp("fdmr")});
+TEST(ObpLinksTest, AKeepaliveNeverMovesTheLink) {
+  ObpLinks links({Fbp("relaxed"), Strict(Fbp("strict")), Obp1("classic")});
   Outbox out;
   links.Tick(kT0, &out);
   links.TakeChanged();
   out.clear();
-  // Same address: heard, no target change.
+  // From the target: heard, no change of address.
   links.OnPacket(0, kBcka, kTarget, kT0 + 1 * kSec, &out);
+  links.OnPacket(1, kBcka, kTarget, kT0 + 1 * kSec, &out);
   EXPECT_TRUE(links.TakeChanged());  // alive flipped
+  EXPECT_TRUE(links.Specs()[0].alive);
+  EXPECT_TRUE(links.Specs()[1].alive);
+  // A valid BCKA from elsewhere — one captured and replayed: its MAC covers only "BCKA".
+  for (uint32_t p : {0u, 1u, 2u}) links.OnPacket(p, kBcka, kNat, kT0 + 2 * kSec, &out);
+  EXPECT_FALSE(links.TakeChanged());
+  for (uint32_t p : {0u, 1u, 2u}) EXPECT_EQ(links.Specs()[p].target, kTarget) << p;
+  EXPECT_EQ(links.counters().bcka_elsewhere, 3u);
   EXPECT_EQ(links.counters().targets_learned, 0u);
+  // relax_checks = false: not even a sign of life. relax_checks = true: the peer counts as
+  // heard (NAT may change its source port), still at its target.
+  links.Tick(kT0 + 62 * kSec, &out);
+  links.TakeChanged();
+  EXPECT_FALSE(links.Specs()[0].alive);
+  EXPECT_FALSE(links.Specs()[1].alive);
+  links.OnPacket(0, kBcka, kNat, kT0 + 63 * kSec, &out);
+  links.OnPacket(1, kBcka, kNat, kT0 + 63 * kSec, &out);
+  EXPECT_TRUE(links.Specs()[0].alive);
+  EXPECT_FALSE(links.Specs()[1].alive);
   // Invalid packets from elsewhere never move it: bad MAC, wrong length, BCVE/BCST.
-  links.OnPacket(0, Corrupt(kBcka), kOther, kT0 + 2 * kSec, &out);
+  links.OnPacket(0, Corrupt(kBcka), kOther, kT0 + 64 * kSec, &out);
   Bytes longer = kBcka;
   longer.push_back(0);
-  links.OnPacket(0, longer, kOther, kT0 + 2 * kSec, &out);
-  links.OnPacket(0, kBcve5, kOther, kT0 + 2 * kSec, &out);
-  EXPECT_FALSE(links.TakeChanged());
+  links.OnPacket(0, longer, kOther, kT0 + 64 * kSec, &out);
+  links.OnPacket(0, kBcve5, kOther, kT0 + 64 * kSec, &out);
   EXPECT_EQ(links.Specs()[0].target, kTarget);
   EXPECT_EQ(links.counters().malformed, 1u);
-  // A valid BCKA from a new address (NAT rebinding): adopted, greeted at the next tick.
-  links.OnPacket(0, kBcka, kNat, kT0 + 3 * kSec, &out);
+  links.TakeChanged();
+  // A fresh signed stream from a new address moves a relaxed FBP link only.
+  links.OnPacket(1, Dmre("mypass"), kNat, kT0 + 65 * kSec, &out);
+  links.OnPacket(2, Dmre("mypass"), kNat, kT0 + 65 * kSec, &out);
+  EXPECT_FALSE(links.TakeChanged());
+  EXPECT_EQ(links.Specs()[1].target, kTarget);
+  EXPECT_EQ(links.Specs()[2].target, kTarget);
+  EXPECT_EQ(links.counters().refused, 2u);
+  links.OnPacket(0, Dmre("mypass"), kNat, kT0 + 65 * kSec, &out);
   EXPECT_TRUE(links.TakeChanged());
   EXPECT_EQ(links.Specs()[0].target, kNat);
-  links.Tick(kT0 + 3 * kSec, &out);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_THAT(out[0], IsObp(0u, kNat, kBcka));
+  out.clear();
+  links.Tick(kT0 + 65 * kSec, &out);
+  ASSERT_FALSE(out.empty());
+  EXPECT_THAT(out[0], IsObp(0u, kNat, kBcka));  // greeted at once
 }
 
 TEST(ObpLinksTest, AliveAndDeadTransitions) {
@@ -306,7 +368,7 @@ TEST(ObpLinksTest, OtherPacketsAndUnknownPeersAreCounted) {
 TEST(ObpLinksTest, ReconfigureKeepsLearnedStateByName) {
   ObpLinks links({Fbp("a", Endpoint{}), Fbp("b"), Fbp("c")});
   Outbox out;
-  links.OnPacket(0, kBcka, kNat, kT0, &out);  // a: learned kNat, alive
+  links.OnPacket(0, Dmre("mypass"), kNat, kT0, &out);  // a: learned kNat, alive
   links.OnPacket(1, kBcka, kTarget, kT0, &out);
   links.Tick(kT0, &out);
   links.TakeChanged();
@@ -346,7 +408,8 @@ TEST(ObpLinksTest, ReconfigureKeepsLearnedStateByName) {
   const proto::HmacSha1 hmac({key.data(), key.size()});
   EXPECT_EQ(proto::DecodeBcka(a_bcka.bytes, hmac), proto::Reject::kOk);
   // c was removed; its counters stay in the totals.
-  EXPECT_EQ(links.counters().bcka_rx, 2u);
+  EXPECT_EQ(links.counters().bcka_rx, 1u);
+  EXPECT_EQ(links.counters().targets_learned, 1u);
 }
 
 // Routing never depends on a name: a peer renamed where it stands (same position, listener and
