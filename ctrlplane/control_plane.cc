@@ -153,9 +153,9 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
     if (r->options.empty()) continue;
     std::vector<std::string> warnings;
     if (absl::Status st = subs_->ApplyOptions(r->id, r->options, now, &warnings); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(config_.source, ": hbp.fixed_client[", i,
-                                                     "].options = \"", r->options,
-                                                     "\": ", st.message()));
+      // The options string is not repeated: it may carry the client's KEY.
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_.source, ": hbp.fixed_client[", i, "].options: ", st.message()));
     }
     for (const std::string& w : warnings) spdlog::warn("fixed client {} options: {}", r->id, w);
   }

@@ -130,11 +130,15 @@ struct Ctx {
     if (!value.empty()) error += " = " + string(value);
     error += ": " + string(reason);
   }
-  // Tables (and arrays of tables) are not repeated in messages.
+  // Tables (and arrays of tables) are not repeated in messages, nor are secrets (keys.h:
+  // ConfigKey::secret): a configuration error is printed, logged and answered to
+  // dmrswitch-ctl, and a passphrase must appear in none of them.
   void Fail(string_view path, const toml::node* value, string_view reason) {
+    const ConfigKey* key = FindConfigKey(path);
     const bool show = value != nullptr && !value->is_table() &&
                       !(value->is_array() && value->as_array()->is_array_of_tables() &&
-                        !value->as_array()->empty());
+                        !value->as_array()->empty()) &&
+                      !(key != nullptr && key->secret);
     FailText(path, show ? FormatValue(*value) : "", reason);
   }
   void TypeError(string_view path, const toml::node& value, string_view expected) {
@@ -159,12 +163,13 @@ class Table {
     return t_->get(key);
   }
 
-  // Every key that no reader took is an error.
+  // Every key that no reader took is an error. Its value is not shown: an unknown key may be a
+  // misspelt secret ("pasphrase").
   void Finish() const {
     if (t_ == nullptr) return;
     for (const auto& [k, v] : *t_) {
       if (std::find(taken_.begin(), taken_.end(), k.str()) == taken_.end()) {
-        ctx_->Fail(Join(path_, k.str()), &v, "unknown key");
+        ctx_->FailText(Join(path_, k.str()), "", "unknown key");
         return;
       }
     }
@@ -873,6 +878,31 @@ void Finish(Ctx& ctx, HubConfig& c) {
 
 absl::Status Invalid(const string& msg) { return absl::InvalidArgumentError(msg); }
 
+// A TOML syntax error on a line that sets a secret may quote a character of it ("unknown escape
+// sequence '\q'", "saw 'x'"): quoted fragments of such an error are hidden.
+string SyntaxError(string_view toml_text, size_t line, string_view description) {
+  string_view text = toml_text;
+  for (size_t l = 1; l < line && !text.empty(); ++l) {
+    const size_t nl = text.find('\n');
+    text = nl == string_view::npos ? string_view() : text.substr(nl + 1);
+  }
+  const string_view line_text = text.substr(0, text.find('\n'));
+  const string_view lhs = line_text.substr(0, line_text.find('='));
+  bool secret_line = false;
+  for (const ConfigKey* k : AllConfigKeys()) {
+    if (k->secret && lhs.find(k->name()) != string_view::npos) secret_line = true;
+  }
+  string out(description);
+  if (!secret_line) return out;
+  for (size_t open = out.find('\''); open != string::npos; open = out.find('\'', open + 1)) {
+    const size_t close = out.find('\'', open + 1);
+    if (close == string::npos) break;
+    out.replace(open, close - open + 1, "'...'");
+    open += 4;
+  }
+  return out;
+}
+
 }  // namespace
 
 string FormatIpv4(uint32_t ip) {
@@ -979,7 +1009,8 @@ absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_
     root = toml::parse(toml_text, source_name);
   } catch (const toml::parse_error& e) {
     return Invalid(string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
-                   std::to_string(e.source().begin.column) + ": " + string(e.description()));
+                   std::to_string(e.source().begin.column) + ": " +
+                   SyntaxError(toml_text, e.source().begin.line, e.description()));
   }
   HubConfig c;
   c.source = string(source_name);

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "dataplane/route/route_snapshot.h"
 
 namespace dmrswitch::cp {
@@ -570,7 +571,7 @@ const BadCase kBadCases[] = {
     {"listen_type", "[hbp]\nlisten = 62031",
      "config.toml: hbp.listen = 62031: expected a string, not an integer"},
     {"passphrase_type", "[hbp]\npassphrase = 5",
-     "config.toml: hbp.passphrase = 5: expected a string, not an integer"},
+     "config.toml: hbp.passphrase: expected a string, not an integer"},
     {"null_passphrase", "[hbp]\npassphrase = \"\"\nallow_null_passphrase = false",
      "config.toml: hbp.passphrase = \"\": an empty passphrase is an open hub (any password logs "
      "in): set one, or allow that with hbp.allow_null_passphrase = true"},
@@ -759,12 +760,12 @@ const BadCase kBadCases[] = {
     {"obp_passphrase_empty",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
                   "network_id = 2\npassphrase = \"\"\n"),
-     "config.toml: obp[0].passphrase = \"\": must be 1..20 bytes (the OpenBridge key is the "
+     "config.toml: obp[0].passphrase: must be 1..20 bytes (the OpenBridge key is the "
      "passphrase NUL-padded to 20 bytes; longer ones would be cut)"},
     {"obp_passphrase_long",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
                   "network_id = 2\npassphrase = \"123456789012345678901\"\n"),
-     "config.toml: obp[0].passphrase = \"123456789012345678901\": must be 1..20 bytes (the "
+     "config.toml: obp[0].passphrase: must be 1..20 bytes (the "
      "OpenBridge key is the passphrase NUL-padded to 20 bytes; longer ones would be cut)"},
     {"obp_network_id_zero",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
@@ -850,22 +851,21 @@ const BadCase kBadCases[] = {
     {"fbp_hops_big", "[fbp]\nmax_hops = 256", "config.toml: fbp.max_hops = 256: must be in 1..255"},
     {"fbp_age", "[fbp]\nmax_age_s = 0", "config.toml: fbp.max_age_s = 0: must be in 1..3600"},
     // Unknown keys, at every level.
-    {"unknown_top_key", "foo = 1", "config.toml: foo = 1: unknown key"},
+    {"unknown_top_key", "foo = 1", "config.toml: foo: unknown key"},
     {"unknown_top_table", "[mqtt]\nhost = \"x\"", "config.toml: mqtt: unknown key"},
     {"unknown_top_array", "[[bridges]]\ntg = 1", "config.toml: bridges: unknown key"},
-    {"unknown_quoted_key", "\"a b\" = 1", "config.toml: \"a b\" = 1: unknown key"},
-    {"unknown_hub", "[hub]\nshard = 4", "config.toml: hub.shard = 4: unknown key"},
+    {"unknown_quoted_key", "\"a b\" = 1", "config.toml: \"a b\": unknown key"},
+    {"unknown_hub", "[hub]\nshard = 4", "config.toml: hub.shard: unknown key"},
     {"unknown_hub_sub", "[hub.extra]\nx = 1", "config.toml: hub.extra: unknown key"},
-    {"unknown_hbp", "[hbp]\npasswd = \"x\"", "config.toml: hbp.passwd = \"x\": unknown key"},
+    {"unknown_hbp", "[hbp]\npasswd = \"x\"", "config.toml: hbp.passwd: unknown key"},
     {"unknown_static", "[[hbp.static]]\nclient = 1\nts3 = [91]",
-     "config.toml: hbp.static[0].ts3 = [91]: unknown key"},
+     "config.toml: hbp.static[0].ts3: unknown key"},
     {"unknown_static_second", "[[hbp.static]]\nclient = 1\n[[hbp.static]]\nclient = 2\nTS1 = [91]",
-     "config.toml: hbp.static[1].TS1 = [91]: unknown key"},
-    {"unknown_acl", "[acl]\ntgid = \"PERMIT:ALL\"",
-     "config.toml: acl.tgid = \"PERMIT:ALL\": unknown key"},
-    {"unknown_obp", PEER("port = 62035"), "config.toml: obp[0].port = 62035: unknown key"},
-    {"unknown_dpdk", "[dpdk]\niface = \"eth0\"", "config.toml: dpdk.iface = \"eth0\": unknown key"},
-    {"unknown_fbp", "[fbp]\nhops = 3", "config.toml: fbp.hops = 3: unknown key"},
+     "config.toml: hbp.static[1].TS1: unknown key"},
+    {"unknown_acl", "[acl]\ntgid = \"PERMIT:ALL\"", "config.toml: acl.tgid: unknown key"},
+    {"unknown_obp", PEER("port = 62035"), "config.toml: obp[0].port: unknown key"},
+    {"unknown_dpdk", "[dpdk]\niface = \"eth0\"", "config.toml: dpdk.iface: unknown key"},
+    {"unknown_fbp", "[fbp]\nhops = 3", "config.toml: fbp.hops: unknown key"},
     {"case_matters", "[HUB]\nshards = 2", "config.toml: HUB: unknown key"},
     // [[hbp.fixed_client]]
     {"fixed_no_id", "[[hbp.fixed_client]]\naddress = \"198.18.1.1:40000\"",
@@ -889,14 +889,14 @@ const BadCase kBadCases[] = {
      "config.toml: hbp.fixed_client[0].slots = \"3\": expected an integer, not a string"},
     {"fixed_options_type",
      "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\noptions = [\"TS2=91\"]",
-     "config.toml: hbp.fixed_client[0].options = [\"TS2=91\"]: expected a string, not an array"},
+     "config.toml: hbp.fixed_client[0].options: expected a string, not an array"},
     {"fixed_callsign_long",
      "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\ncallsign = \"ABCDEFGHI\"",
      "config.toml: hbp.fixed_client[0].callsign = \"ABCDEFGHI\": must be at most 8 printable "
      "ASCII characters"},
     {"fixed_unknown_key",
      "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\npassphrase = \"x\"",
-     "config.toml: hbp.fixed_client[0].passphrase = \"x\": unknown key"},
+     "config.toml: hbp.fixed_client[0].passphrase: unknown key"},
     {"fixed_duplicate_id",
      "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.1:1\"\n"
      "[[hbp.fixed_client]]\nid = 7\naddress = \"198.18.1.2:1\"",
@@ -1081,6 +1081,56 @@ std::string ReadDoc() {
 TEST(ConfigTest, DocsShowTheDefaultConfigVerbatim) {
   const std::string doc = ReadDoc();
   EXPECT_THAT(doc, HasSubstr("```toml\n" + std::string(DefaultConfigToml()) + "```\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets never appear in an error (issue 14): an error is printed, logged and answered to
+// dmrswitch-ctl.
+
+TEST(ConfigSecretsTest, NoErrorRepeatsASecret) {
+  const std::string hbp = "[hbp]\npassphrase = \"p\"\n";
+  const std::string peer = "[hub]\nserver_id = 1\n" + hbp +
+                           "[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:62035\"\n"
+                           "target = \"127.0.0.1:62036\"\nnetwork_id = 2\n";
+  const std::string fixed = hbp + "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\n";
+  struct Case {
+    const char* what;
+    std::string toml;
+    std::string secret;
+    std::string error;  // what the error must still say
+  } cases[] = {
+      {"passphrase of the wrong type", "[hbp]\npassphrase = 735171\n", "735171",
+       "config.toml: hbp.passphrase: expected a string, not an integer"},
+      {"passphrase array", "[hbp]\npassphrase = [\"Zq8-s3cret\"]\n", "Zq8-s3cret",
+       "config.toml: hbp.passphrase: expected a string, not an array"},
+      {"peer passphrase too long", peer + "passphrase = \"Zq8-s3cret-much-too-long-for-obp\"\n",
+       "Zq8-s3cret", "config.toml: obp[0].passphrase: must be 1..20 bytes"},
+      {"misspelt key", hbp + "pasphrase = \"Zq8-s3cret\"\n", "Zq8-s3cret",
+       "config.toml: hbp.pasphrase: unknown key"},
+      {"misspelt peer key", peer + "passphrase = \"x\"\npassword = \"Zq8-s3cret\"\n",
+       "Zq8-s3cret", "config.toml: obp[0].password: unknown key"},
+      {"secret in the wrong section", hbp + "[hub]\npassphrase = \"Zq8-s3cret\"\n", "Zq8-s3cret",
+       "config.toml: hub.passphrase: unknown key"},
+      {"fixed client options too long",
+       fixed + "options = \"KEY=Zq8-s3cret;" + std::string(300, 'x') + "\"\n", "Zq8-s3cret",
+       "config.toml: hbp.fixed_client[0].options: longer than 300 bytes"},
+      {"fixed client options of the wrong type", fixed + "options = [\"KEY=Zq8-s3cret\"]\n",
+       "Zq8-s3cret", "config.toml: hbp.fixed_client[0].options: expected a string, not an array"},
+      {"bad escape in a passphrase", "[hbp]\npassphrase = \"Zq8-s3cret\\q\"\n", "\\q",
+       "config.toml:2:"},
+      {"junk after a passphrase", "[hbp]\npassphrase = \"x\" Zq8-s3cret\n", "'Z'",
+       "config.toml:2:"},
+      {"bare passphrase", "[hbp]\npassphrase = Zq8-s3cret\n", "Zq8", "config.toml:2:"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string error = ErrorOf(c.toml);
+    EXPECT_THAT(error, HasSubstr(c.error));
+    EXPECT_THAT(error, ::testing::Not(HasSubstr(c.secret))) << error;
+  }
+  // Other values are still shown, syntax errors elsewhere too.
+  EXPECT_EQ(ErrorOf(hbp + "[hub]\nshards = 0"), "config.toml: hub.shards = 0: must be in 1..64");
+  EXPECT_THAT(ErrorOf(hbp + "[hub]\nmode = \"kernel\" x\n"), HasSubstr("saw 'x'"));
 }
 
 }  // namespace
