@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "ctrlplane/config/memory.h"
 #include "dataplane/route/tg_policy.h"
 #include "toml++/toml.h"
 
@@ -1025,6 +1026,9 @@ absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_
   top.Finish();
   Finish(ctx, c);
   if (ctx.failed()) return Invalid(ctx.error);
+  // Sizes are bounded by what they cost, not only by each key's range (a few keys at the top of
+  // their ranges together need more memory than any machine has).
+  if (absl::Status st = CheckTableMemory(c, HostMemoryBytes()); !st.ok()) return st;
   return c;
 }
 

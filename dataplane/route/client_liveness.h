@@ -25,6 +25,11 @@ class ClientLiveness {
   ClientLiveness(uint32_t shard, uint32_t nshards) : shard_(shard), nshards_(nshards) {}
 
   bool Owns(uint32_t client_id) const { return dmrswitch_owner(client_id, nshards_) == shard_; }
+  // The memory one shard's table for `client_capacity` slots takes.
+  static uint64_t BytesFor(uint32_t client_capacity) {
+    return uint64_t{client_capacity} * sizeof(Entry) +
+           (uint64_t{client_capacity} / kClientChunkSlots + 1) * sizeof(const ClientChunk*);
+  }
 
   // A new snapshot: clients that appeared in a slot (or changed) start their clock now; slots
   // that emptied are forgotten. The timeout is the snapshot's (HubPolicy::client_timeout), so a

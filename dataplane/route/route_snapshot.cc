@@ -121,6 +121,10 @@ RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key, const Member
 // ---------------------------------------------------------------------------------------------
 // RouteSnapshotBuilder: changes
 
+uint64_t RouteSnapshotBuilder::BytesFor(uint32_t client_capacity) {
+  return uint64_t{client_capacity} * sizeof(Slot);
+}
+
 RouteSnapshotBuilder::RouteSnapshotBuilder(HubPolicy policy, uint32_t client_capacity)
     : capacity_(client_capacity),
       policy_(std::move(policy)),

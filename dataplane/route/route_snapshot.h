@@ -402,6 +402,8 @@ class RouteSnapshotBuilder {
 
   // `client_capacity` bounds client slots (and so the lease table the shards share).
   RouteSnapshotBuilder(HubPolicy policy, uint32_t client_capacity);
+  // The memory the builder's per-slot table for `client_capacity` takes (before any client).
+  static uint64_t BytesFor(uint32_t client_capacity);
   ~RouteSnapshotBuilder();
   RouteSnapshotBuilder(const RouteSnapshotBuilder&) = delete;
   RouteSnapshotBuilder& operator=(const RouteSnapshotBuilder&) = delete;

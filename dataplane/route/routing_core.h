@@ -76,6 +76,11 @@ class RoutingCore {
  public:
   RoutingCore(const RoutingCoreConfig& config, SlotLeases* leases, PacketSink* out,
               EventSink* events);
+  // The memory one shard's tables take for `stream_capacity` streams and `max_clients` client
+  // slots (configuration checks, before anything is allocated).
+  static uint64_t TableBytes(uint32_t stream_capacity, uint32_t max_clients) {
+    return Table::BytesFor(stream_capacity) + uint64_t{max_clients} * 2;
+  }
 
   // Switches to a new snapshot (top of the loop, before acking it). Live streams re-resolve their
   // routes now; leases on destinations that are no longer routed are released.

@@ -83,6 +83,10 @@ class SlotLeases {
       : max_clients_(max_clients), words_(std::make_unique<Padded[]>(uint64_t{max_clients} * 2)) {}
 
   uint32_t max_clients() const { return max_clients_; }
+  // The memory a table for `max_clients` allocates.
+  static uint64_t BytesFor(uint32_t max_clients) {
+    return uint64_t{max_clients} * 2 * sizeof(Padded);
+  }
 
   std::atomic<uint64_t>& word(uint32_t client, unsigned ts) {
     return words_[uint64_t{client} * 2 + ts].w;

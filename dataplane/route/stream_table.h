@@ -31,8 +31,7 @@ class StreamTable {
   // slots, so a full table is at most 90% loaded.
   explicit StreamTable(uint32_t capacity, uint32_t seed = 0x5EED5EED)
       : capacity_(capacity == 0 ? 1 : capacity), seed_(seed) {
-    uint64_t want = (uint64_t{capacity_} * 10 + 8) / 9;
-    slots_ = static_cast<uint32_t>(std::bit_ceil(want < 16 ? 16 : want));
+    slots_ = SlotsFor(capacity_);
     shift_ = 64 - std::countr_zero(slots_);
     probe_ = std::make_unique<uint64_t[]>(slots_);  // zero = empty
     pool_ = std::make_unique<Node[]>(capacity_);
@@ -43,6 +42,12 @@ class StreamTable {
 
   StreamTable(const StreamTable&) = delete;
   StreamTable& operator=(const StreamTable&) = delete;
+
+  // The memory a table of `capacity` entries allocates (configuration checks, before any is).
+  static uint64_t BytesFor(uint32_t capacity) {
+    if (capacity == 0) capacity = 1;
+    return uint64_t{SlotsFor(capacity)} * sizeof(uint64_t) + uint64_t{capacity} * sizeof(Node);
+  }
 
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
@@ -183,6 +188,11 @@ class StreamTable {
     uint32_t tail = kNil;
     uint32_t size = 0;
   };
+
+  static uint32_t SlotsFor(uint32_t capacity) {
+    const uint64_t want = (uint64_t{capacity} * 10 + 8) / 9;
+    return static_cast<uint32_t>(std::bit_ceil(want < 16 ? 16 : want));
+  }
 
   // Fibonacci hashing of the seeded key: a different function from owner(), whose high bits are
   // the same for every key a shard sees.

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/config/memory.h"
 #include "dataplane/route/route_snapshot.h"
 
 namespace dmrswitch::cp {
@@ -1131,6 +1132,58 @@ TEST(ConfigSecretsTest, NoErrorRepeatsASecret) {
   // Other values are still shown, syntax errors elsewhere too.
   EXPECT_EQ(ErrorOf(hbp + "[hub]\nshards = 0"), "config.toml: hub.shards = 0: must be in 1..64");
   EXPECT_THAT(ErrorOf(hbp + "[hub]\nmode = \"kernel\" x\n"), HasSubstr("saw 'x'"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes are bounded by the memory they need (issue 14).
+
+TEST(ConfigMemoryTest, TheDefaultsAreSmall) {
+  absl::StatusOr<HubConfig> c = ParseConfig(kMinimal, "config.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const TableMemory m = EstimateTableMemory(*c);
+  EXPECT_GT(m.streams, 0u);
+  EXPECT_GT(m.clients, 0u);
+  EXPECT_LT(m.total(), uint64_t{256} << 20) << FormatBytes(m.total());
+  EXPECT_TRUE(CheckTableMemory(*c, uint64_t{256} << 20).ok());
+}
+
+TEST(ConfigMemoryTest, TableSizesAreBoundedByTheMemoryTheyNeed) {
+  // Each key within its range, together more than any machine has.
+  absl::StatusOr<HubConfig> c =
+      ParseConfig("[hub]\nshards = 64\nstream_capacity = 4194304\n[hbp]\npassphrase = \"p\"\n",
+                  "config.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(c.status().message());
+  EXPECT_THAT(msg, HasSubstr("config.toml: hub.stream_capacity = 4194304 (per shard) with "
+                             "hub.shards = 64 and hbp.max_clients = 10000 need "));
+  EXPECT_THAT(msg, HasSubstr(" GiB of memory for the hub's tables"));
+  EXPECT_THAT(msg, HasSubstr("this machine has "));
+  EXPECT_THAT(msg, HasSubstr("lower hub.stream_capacity"));
+
+  // The figure itself, against a given bound.
+  HubConfig h;
+  h.source = "f.toml";
+  h.hub.shards = 64;
+  h.hub.stream_capacity = 4194304;
+  const TableMemory m = EstimateTableMemory(h);
+  EXPECT_GT(m.streams, uint64_t{64} << 30) << FormatBytes(m.streams);
+  EXPECT_TRUE(CheckTableMemory(h, m.total()).ok());
+  EXPECT_FALSE(CheckTableMemory(h, m.total() - 1).ok());
+  // Clients dominate: the message names the key to lower.
+  HubConfig k;
+  k.source = "f.toml";
+  k.hbp.max_clients = 1048576;
+  const absl::Status st = CheckTableMemory(k, uint64_t{64} << 20);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("lower hbp.max_clients"));
+  EXPECT_THAT(st.message(), HasSubstr("this machine has 64.0 MiB"));
+}
+
+TEST(ConfigMemoryTest, FormatBytes) {
+  EXPECT_EQ(FormatBytes(17), "17 bytes");
+  EXPECT_EQ(FormatBytes(4096), "4.0 KiB");
+  EXPECT_EQ(FormatBytes(uint64_t{3} << 29), "1.5 GiB");
 }
 
 }  // namespace
