@@ -103,6 +103,20 @@ bool PollUntilLog(const Hub& hub, std::vector<sim::Pollable*> items, std::string
       items, [&] { return hub.Log().find(needle, from) != std::string::npos; }, timeout);
 }
 
+// How many lines of `text` contain `needle` (start with it, if `at_start`).
+inline size_t CountLines(const std::string& text, const std::string& needle,
+                         bool at_start = false) {
+  size_t n = 0;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + at, end - at);
+    n += at_start ? line.starts_with(needle) : line.find(needle) != std::string_view::npos;
+    at = end + 1;
+  }
+  return n;
+}
+
 // VmRSS of `pid` in KiB (0 if unreadable).
 inline uint64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
