@@ -1,0 +1,132 @@
+// End to end (issue 14): no secret in any output — the hub's refusals of a bad configuration,
+// its log through logins, failed logins, refused options and a reload, and what dmrswitch-ctl
+// prints — and table sizes bounded by the memory they need.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "tests/e2e/e2e_sim_util.h"
+#include "tests/e2e/hub_process.h"
+
+namespace dmrswitch::e2e {
+namespace {
+
+using sim::HbpClient;
+
+// Every secret below contains this, so one search finds any of them.
+constexpr char kMark[] = "Zq8s3cret";
+
+std::string Hub(uint16_t hbp, uint16_t obp, const std::string& ctl, const std::string& pass,
+                const std::string& peer_pass) {
+  return absl::StrCat("[hub]\nserver_id = 310999\nstatus_interval_s = 1\nctl_socket = \"", ctl,
+                      "\"\n[hbp]\nlisten = \"127.0.0.1:", hbp, "\"\npassphrase = \"", pass,
+                      "\"\n[[hbp.fixed_client]]\nid = 3120599\naddress = \"127.0.0.1:9\"\n",
+                      "options = \"TS2=91;KEY=fixed-", kMark, "\"\n",
+                      "[[obp]]\nname = \"p\"\nlisten = \"127.0.0.1:", obp,
+                      "\"\ntarget = \"127.0.0.1:9\"\nnetwork_id = 2\npassphrase = \"", peer_pass,
+                      "\"\nversion = 5\n");
+}
+
+TEST(Secrets, NoConfigurationErrorPrintsASecret) {
+  const uint16_t hbp = FreeUdpPort(), obp = FreeUdpPort();
+  const std::string good = Hub(hbp, obp, "/tmp/dmrswitch-secrets-e2e-1.sock",
+                               absl::StrCat("hub-", kMark), absl::StrCat("p-", kMark));
+  struct Case {
+    const char* what;
+    std::string toml;
+    const char* error;
+  } cases[] = {
+      {"peer passphrase too long",
+       absl::StrReplaceAll(good,
+                           {{absl::StrCat("p-", kMark), absl::StrCat("p-", kMark, "-0123456789")}}),
+       "obp[0].passphrase: must be 1..20 bytes"},
+      {"misspelt passphrase key",
+       absl::StrReplaceAll(good, {{"passphrase = \"hub-", "pasphrase = \"hub-"}}),
+       "hbp.pasphrase: unknown key"},
+      {"passphrase as a number",
+       absl::StrReplaceAll(good, {{absl::StrCat("\"hub-", kMark, "\""), "7351713"}}),
+       "hbp.passphrase: expected a string"},
+      {"bad escape in a passphrase",
+       absl::StrReplaceAll(good,
+                           {{absl::StrCat("hub-", kMark), absl::StrCat("hub-", kMark, "\\q")}}),
+       "unknown escape sequence"},
+      {"fixed client options too long",
+       absl::StrReplaceAll(good, {{"TS2=91;", "TS2=91;" + std::string(300, 'x') + ";"}}),
+       "hbp.fixed_client[0].options: longer than 300 bytes"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto r = HubProcess::RunToExit(c.toml, absl::Seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_NE(r->first, 0);
+    EXPECT_NE(r->second.find(c.error), std::string::npos) << r->second;
+    EXPECT_EQ(r->second.find(kMark), std::string::npos) << r->second;
+    EXPECT_EQ(r->second.find("7351713"), std::string::npos) << r->second;
+  }
+}
+
+TEST(Secrets, NeitherTheLogNorDmrswitchCtlShowsASecret) {
+  const uint16_t hbp = FreeUdpPort(), obp = FreeUdpPort();
+  const std::string ctl = absl::StrCat("/tmp/dmrswitch-secrets-e2e-", getpid(), ".sock");
+  const std::string pass = absl::StrCat("hub-", kMark);
+  auto started = HubProcess::Start(Hub(hbp, obp, ctl, pass, absl::StrCat("p-", kMark)));
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<HubProcess> hub = *std::move(started);
+
+  // A login with a KEY in its options, an RPTO with the wrong KEY, a wrong passphrase.
+  sim::HbpClientOptions o = ClientOptions(hbp, 3120501);
+  o.passphrase = pass;
+  o.options = absl::StrCat("TS2=91;KEY=client-", kMark);
+  o.auto_reconnect = false;
+  HbpClient client(o);
+  ASSERT_TRUE(client.Login(absl::Seconds(5)).ok()) << client.status();
+  ASSERT_TRUE(client.SendOptions(absl::StrCat("TS2=92;KEY=wrong-", kMark)).ok());
+  client.RunFor(absl::Milliseconds(500));
+  sim::HbpClientOptions g = ClientOptions(hbp, 3120502);
+  g.passphrase = absl::StrCat("guess-", kMark);
+  HbpClient guesser(g);
+  EXPECT_FALSE(guesser.Login(absl::Seconds(3)).ok());
+  // A reload that changes both passphrases.
+  const size_t from = hub->LogSize();
+  hub->RewriteConfig(Hub(hbp, obp, ctl, absl::StrCat("hub2-", kMark), absl::StrCat("p2-", kMark)));
+  hub->Signal(SIGHUP);
+  ASSERT_TRUE(hub->WaitForLog("configuration reloaded", absl::Seconds(3), from)) << hub->Log();
+  ASSERT_TRUE(hub->WaitForLog("status:", absl::Seconds(3), hub->LogSize()));
+
+  std::string ctl_out;
+  for (const char* cmd : {"status", "reload"}) {
+    auto r =
+        HubProcess::RunCommand({HubProcess::CtlPath(), "--socket", ctl, cmd}, absl::Seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ctl_out += r->second;
+  }
+  EXPECT_NE(ctl_out.find("\"ok\""), std::string::npos) << ctl_out;
+  EXPECT_EQ(ctl_out.find(kMark), std::string::npos) << ctl_out;
+  const std::string log = hub->Log();
+  EXPECT_NE(log.find("RPTO refused"), std::string::npos) << log;
+  EXPECT_NE(log.find("bad passphrase"), std::string::npos) << log;
+  EXPECT_NE(log.find("passphrase changed (secret)"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kMark), std::string::npos) << log;
+}
+
+TEST(TableMemory, AbsurdSizesAreRefusedNamingTheMemoryTheyNeed) {
+  const std::string toml = absl::StrCat(
+      "[hub]\nshards = 64\nstream_capacity = 4194304\n[hbp]\nlisten = \"127.0.0.1:", FreeUdpPort(),
+      "\"\npassphrase = \"p\"\n");
+  auto r = HubProcess::RunToExit(toml, absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->first, 0);
+  EXPECT_NE(r->second.find("hub.stream_capacity = 4194304 (per shard) with hub.shards = 64"),
+            std::string::npos)
+      << r->second;
+  EXPECT_NE(r->second.find(" GiB of memory for the hub's tables"), std::string::npos) << r->second;
+  EXPECT_NE(r->second.find("lower hub.stream_capacity"), std::string::npos) << r->second;
+}
+
+}  // namespace
+}  // namespace dmrswitch::e2e
