@@ -417,7 +417,7 @@ TEST(ObpLinksTest, ReconfigureKeepsLearnedStateByName) {
 TEST(ObpLinksTest, ReconfigureKeepsTheStateOfAPeerRenamedInPlace) {
   ObpLinks links({Fbp("a"), Fbp("b", kOther)});
   Outbox out;
-  links.OnPacket(0, kBcka, kNat, kT0, &out);  // a: learned kNat, alive
+  links.OnPacket(0, Dmre("mypass"), kNat, kT0, &out);  // a: learned kNat, alive
   links.OnPacket(1, kBcka, kOther, kT0, &out);
   links.Tick(kT0, &out);
   out.clear();
@@ -429,7 +429,7 @@ TEST(ObpLinksTest, ReconfigureKeepsTheStateOfAPeerRenamedInPlace) {
   EXPECT_TRUE(specs[0].alive);
   EXPECT_EQ(specs[0].target, kNat);  // learned target kept
   EXPECT_EQ(links.peer(0)->last_heard, kT0);
-  EXPECT_EQ(links.peer(0)->counters.bcka_rx, 1u);
+  EXPECT_EQ(links.peer(0)->counters.targets_learned, 1u);
   links.Tick(kT0 + 1 * kSec, &out);
   EXPECT_TRUE(out.empty()) << "the keepalive schedule was kept";
 
