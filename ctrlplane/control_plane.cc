@@ -666,21 +666,17 @@ void ControlPlane::CheckDrain(route::TimeNs now) {
 }
 
 void ControlPlane::MirrorLoginBlocks() {
+  // HbpAuth has logged the (IP, ID) block itself (a notice); with a shield, the whole IP is
+  // dropped in the kernel for as long.
   for (const SourceBlocked& b : auth_->TakeBlockedSources()) {
+    if (!shield_.configured()) continue;
     const auto seconds = b.duration / route::kSec;
-    if (!shield_.configured()) {
-      spdlog::info("login flood from {}: its logins are refused for {} s", FormatIpv4(b.ip),
-                   seconds);
-      continue;
-    }
     const absl::Status st = shield_.Block(b.ip, std::chrono::nanoseconds(b.duration));
     if (st.ok()) {
-      spdlog::info("login flood from {}: blocked for {} s (XDP shield)", FormatIpv4(b.ip), seconds);
+      spdlog::info("login churn from {}: blocked for {} s (XDP shield)", FormatIpv4(b.ip), seconds);
     } else {
-      spdlog::warn(
-          "login flood from {}: its logins are refused for {} s; the XDP shield could "
-          "not block it: {}",
-          FormatIpv4(b.ip), seconds, std::string(st.message()));
+      spdlog::warn("login churn from {}: the XDP shield could not block it: {}", FormatIpv4(b.ip),
+                   std::string(st.message()));
     }
   }
 }

@@ -333,7 +333,7 @@ class HbpAuth {
   absl::flat_hash_map<uint64_t, Churn> churn_;      // churn limit, by (IP << 32 | ID)
   std::vector<uint64_t> churn_keys_;                // dense, for random eviction
   std::vector<AuthNotice> notices_;
-  std::vector<SourceBlocked> blocked_;              // since TakeBlockedSources
+  std::vector<SourceBlocked> blocked_;  // since TakeBlockedSources
   HbpAuthCounters counters_;
 };
 

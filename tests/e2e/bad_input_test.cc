@@ -2,8 +2,8 @@
 // dmrswitch-dp (issue #3 "Bad input"; PROTOCOL.md Part A §4 and §6, §1.5, §2). While two clients
 // are logged in and talking, strangers and one client's own socket send every malformed class on
 // the HBP listener and both OpenBridge listeners, then random garbage, then a login flood. The hub
-// must stay up with bounded memory, answer nothing it should not, block the flooding source, and
-// the clients must still talk to each other and get MSTPONG afterwards.
+// must stay up with bounded memory, answer nothing it should not (an RPTL flood: one RPTACK each),
+// and the clients must still talk to each other and get MSTPONG afterwards.
 
 #include <gtest/gtest.h>
 
@@ -332,8 +332,9 @@ TEST_F(BadInputTest, BarrageLeavesHubUpClientsTalkingAndMemoryBounded) {
     EXPECT_EQ(s.Drain("MSTNAK"), 4u);
   }
 
-  // --- 3. Login flood from one source: at most login_burst answers (A's and B's logins and the
-  // MSTNAKs above were charged to 127.0.0.1 too), then silence.
+  // --- 3. Login flood from one source: the challenge is stateless, so every RPTL is answered by
+  // exactly one RPTACK (no amplification, nothing stored, nothing charged) and the source is not
+  // blocked: login churn is charged only to correct logins (tests/e2e/login_attack_test).
   {
     Stranger flood(hbp_port_);
     size_t answered = 0;  // RPTACKs
@@ -346,16 +347,11 @@ TEST_F(BadInputTest, BarrageLeavesHubUpClientsTalkingAndMemoryBounded) {
     }
     sim::PollFor(All(), absl::Milliseconds(300));
     answered += flood.Drain("RPTACK");
-    EXPECT_LE(answered, kLoginBurst) << "the rate limit let the flood through";
-    EXPECT_GT(answered, 0u) << "blocked before the burst was used";
-    std::printf("login flood: %zu of 300 RPTL answered before the block\n", answered);
-    // Blocked now: a further login attempt is not answered.
-    for (uint32_t i = 0; i < 5; ++i) flood.Send(Packet("RPTL", proto::kRptlBytes, 3128500 + i));
-    sim::PollFor(All(), absl::Milliseconds(500));
-    EXPECT_EQ(flood.Drain(), 0u) << "the flooding source is not blocked";
+    EXPECT_LE(answered, 300u) << "an RPTL was answered more than once";
+    EXPECT_GE(answered, 290u) << "RPTLs lost or the source blocked by a flood of challenges";
+    EXPECT_EQ(flood.Drain(), 0u) << "anything but RPTACK answered an RPTL";
+    std::printf("login flood: %zu of 300 RPTL answered, one RPTACK each\n", answered);
   }
-  // The block (login_block_s = 2) ends: the garbage below reaches the login parsers again.
-  sim::PollFor(All(), absl::Milliseconds(2200));
 
   // --- 4. Random garbage: a few thousand datagrams, random lengths and bytes, some with a valid
   // tag in front, to every listener.
