@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -28,24 +29,70 @@ enum class SubscriptionAction : uint8_t {
   kRejectDial,  // private voice call to an ID that is not a valid dial target
 };
 
-// Fixed-size, trivially copyable: it travels over DPDK rings as the body of a 64-byte message.
+// Why a stream ended (kStreamEnded / kStreamLost).
+enum class StreamEnd : uint8_t {
+  kNone = 0,
+  kTerminator,  // voice terminator received
+  kTimeout,     // silent for stream_lost_after (no terminator)
+  kMaxAge,      // longer than max_stream_age: its later frames were dropped, then it fell silent
+};
+
+// A SystemRef in four bytes, so that an Event fits a ring message: client slots stay below 2^24
+// (hbp.max_clients is at most 2^20) and peers below 256. Reads like a SystemRef.
+struct PackedSystemRef {
+  uint32_t index : 24 = 0;
+  SystemKind kind : 8 = SystemKind::kNone;
+
+  PackedSystemRef() = default;
+  PackedSystemRef(SystemRef r) : index(r.index), kind(r.kind) {}  // NOLINT: implicit by design
+  operator SystemRef() const { return SystemRef{kind, index}; }   // NOLINT
+  bool is_client() const { return kind == SystemKind::kClient; }
+  bool is_peer() const { return kind == SystemKind::kPeer; }
+  friend bool operator==(PackedSystemRef a, SystemRef b) { return SystemRef(a) == b; }
+};
+static_assert(sizeof(PackedSystemRef) == 4);
+
+// The cadence a DMR transmission keeps: one frame (burst) per 60 ms per timeslot. A frame is
+// late (early) when it arrives more than kCadenceTolerance after (before) the cadence says,
+// counted from the previous frame of its stream and the sequence numbers between them (a frame
+// after a gap of n lost frames is due (n + 1) × 60 ms after its predecessor). Jitter is the mean
+// absolute deviation of those inter-frame gaps from what the cadence says (docs/reporting.md).
+inline constexpr TimeNs kFramePeriod = 60 * kMs;
+inline constexpr TimeNs kCadenceTolerance = 30 * kMs;
+inline constexpr TimeNs kJitterUnit = 10'000;  // Event::jitter_10us: 10 µs
+
+// Fixed-size, trivially copyable: it travels over DPDK rings as the body of a 64-byte message,
+// so its fields are packed by hand (offsets in the comments). Counters that rarely reach 16 bits
+// saturate there (a call at 16.7 frames/s reaches 65,535 frames after 65 minutes; the default
+// max_stream_age is 3 minutes).
 struct Event {
-  EventType type = EventType::kStreamStarted;
-  SubscriptionAction action = SubscriptionAction::kNone;
-  uint8_t ts = 0;          // ingress timeslot index
-  uint8_t call_type = 0;   // 0 group, 1 private
-  SystemRef source;        // where the stream came from (client slot or peer index)
-  uint32_t source_id = 0;  // client ID or peer network ID
-  uint32_t stream_id = 0;
-  uint32_t rf_src = 0;
-  uint32_t dst = 0;      // TG or subscriber as received
-  uint32_t tg = 0;       // conference TG; subscription/quench TG
-  uint32_t packets = 0;  // ended/lost: packets accepted
-  uint32_t lost = 0;     // ended/lost: sequence gaps
-  uint32_t duration_ms = 0;
-  TimeNs at = 0;
+  EventType type = EventType::kStreamStarted;             // 0
+  SubscriptionAction action = SubscriptionAction::kNone;  // 1  kSubscriptionRequest
+  uint8_t ts = 0;                                         // 2  ingress timeslot index
+  uint8_t call_type = 0;                                  // 3  0 group, 1 private
+  StreamEnd end = StreamEnd::kNone;                       // 4  ended/lost: why
+  uint8_t data = 0;                                       // 5  1: a data call (data header,
+                                                          //    rate 1/2, 3/4 data, CSBK)
+  uint16_t jitter_10us = 0;                               // 6  ended/lost: jitter, 10 µs units
+  PackedSystemRef source;                                 // 8  client slot or peer index
+  uint32_t source_id = 0;                                 // 12 client ID or peer network ID
+  uint32_t stream_id = 0;                                 // 16
+  uint32_t rf_src = 0;                                    // 20
+  uint32_t dst = 0;                                       // 24 TG or subscriber as received
+  uint32_t tg = 0;                                        // 28 conference TG; request/quench TG
+  uint32_t packets = 0;                                   // 32 ended/lost: frames accepted
+  uint32_t duration_ms = 0;                               // 36 ended/lost: first to last frame
+  uint16_t destinations = 0;                              // 40 clients and peers routed to
+  uint16_t lost = 0;                                      // 42 ended/lost: sequence gaps
+  uint16_t late = 0;                                      // 44 ended/lost: late frames
+  uint16_t early = 0;                                     // 46 ended/lost: early frames
+  TimeNs at = 0;                                          // 48 when the shard emitted it
 };
 static_assert(sizeof(Event) <= 56, "an Event must fit a 64-byte ring message with its header");
+static_assert(offsetof(Event, at) == 48 && sizeof(Event) == 56, "the layout the comments show");
+
+// Saturating narrowing for Event's 16-bit fields.
+constexpr uint16_t Saturate16(uint64_t v) { return v > 0xFFFF ? 0xFFFF : static_cast<uint16_t>(v); }
 
 class EventSink {
  public:

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <span>
+#include <utility>
 
 #include "absl/base/optimization.h"
 
@@ -436,6 +437,7 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   s->dst = d.dst;
   s->start = now;
   s->rx_lease = in.source.is_client();
+  s->data = kind == Kind::kUnitData || IsUnitData(d);
   if (in.dmre != nullptr) {
     s->hops = in.dmre->hops;
     s->origin_server = in.dmre->origin_server;
@@ -534,7 +536,10 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
 
   // Per-packet policing (PROTOCOL.md §3.6 step 4–5).
   const HubPolicy& p = snap_->policy();
-  if (now - s->start > p.max_stream_age) return Drop(DropReason::kMaxStreamAge);
+  if (now - s->start > p.max_stream_age) {
+    s->cut_max_age = true;
+    return Drop(DropReason::kMaxStreamAge);
+  }
   // Faster than rate_limit_pps on average since the start: packets × (1 s / pps) > elapsed.
   // (Written this way so that no product can overflow, whatever the configured rate.)
   if (s->packets > p.rate_limit_after_packets &&
@@ -542,6 +547,7 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
           now - s->start) {
     return Drop(DropReason::kRateLimit);
   }
+  unsigned seq_delta = 1;
   if (s->seq_valid) {
     const uint8_t delta = static_cast<uint8_t>(d.seq - s->last_seq);
     if (delta == 0) return Drop(DropReason::kDuplicate);
@@ -550,10 +556,12 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
       s->lost += delta - 1u;
       counters_.sequence_gaps += delta - 1u;
     }
+    seq_delta = delta;
   }
   s->seq_valid = true;
   s->last_seq = d.seq;
   ++s->packets;
+  TrackCadence(s, seq_delta, now);
 
   if (table_.ListOf(s) == kQuiet && s->rx_lease) {
     // Back from silence: take the client's own slot again.
@@ -614,6 +622,7 @@ void RoutingCore::Resolve(StreamState* s) {
   s->route_peers = snap.peer_table();
   s->route_policy = snap.policy_piece();
   s->route_source = nullptr;
+  s->n_destinations = 0;
   const auto& peers = snap.peers();
   const bool from_peer = s->source.is_peer();
 
@@ -645,6 +654,7 @@ void RoutingCore::Resolve(StreamState* s) {
       }
     }
     s->conf_tg = s->dst;
+    s->n_destinations = CountDestinations(*s, peers.size());
     return;
   }
 
@@ -673,6 +683,26 @@ void RoutingCore::Resolve(StreamState* s) {
     s->n_dests = 0;
     s->to_peers = false;
   }
+  s->n_destinations = CountDestinations(*s, peers.size());
+}
+
+uint32_t RoutingCore::CountDestinations(const StreamState& s, size_t npeers) {
+  uint32_t n = s.n_dests + (s.has_unit_dest ? 1 : 0);
+  if (s.source.is_client() && s.n_dests != 0) {
+    // FanOut skips the source's own slot: conference members are ordered by client slot, then
+    // timeslot, so a binary search finds it without walking a big conference.
+    const Destination* end = s.dests + s.n_dests;
+    const Destination* it =
+        std::lower_bound(s.dests, end, std::pair<uint32_t, uint8_t>(s.source.index, s.ts),
+                         [](const Destination& d, const std::pair<uint32_t, uint8_t>& key) {
+                           return std::pair<uint32_t, uint8_t>(d.to.index, d.ts) < key;
+                         });
+    if (it != end && it->to == s.source && it->ts == s.ts) --n;
+  }
+  if (s.to_peers) {
+    for (size_t i = 0; i < npeers; ++i) n += s.peer_skip.test(static_cast<uint32_t>(i)) ? 0 : 1;
+  }
+  return n;
 }
 
 const proto::dmr::LcRewrite& RoutingCore::RewriteFor(StreamState* s, uint32_t tg,
@@ -878,11 +908,40 @@ void RoutingCore::Emit(EventType type, const StreamState& s, uint32_t stream_id,
   e.rf_src = s.rf_src;
   e.dst = s.dst;
   e.tg = s.conf_tg;
-  e.packets = s.packets;
-  e.lost = s.lost;
-  e.duration_ms = static_cast<uint32_t>((now - s.start) / kMs);
+  e.data = s.data ? 1 : 0;
+  e.destinations = Saturate16(s.n_destinations);
+  if (type != EventType::kStreamStarted) {
+    e.end = type == EventType::kStreamEnded ? StreamEnd::kTerminator
+            : s.cut_max_age                 ? StreamEnd::kMaxAge
+                                            : StreamEnd::kTimeout;
+    e.packets = s.packets;
+    e.lost = Saturate16(s.lost);
+    e.late = Saturate16(s.late);
+    e.early = Saturate16(s.early);
+    const uint64_t gaps = s.packets > 1 ? s.packets - 1 : 0;
+    e.jitter_10us = gaps == 0 ? 0 : Saturate16(s.deviation_sum / gaps / kJitterUnit);
+    e.duration_ms =
+        static_cast<uint32_t>((s.last_frame_at > s.start ? s.last_frame_at - s.start : 0) / kMs);
+  }
   e.at = now;
   events_->Emit(e);
+}
+
+void RoutingCore::TrackCadence(StreamState* s, unsigned seq_delta, TimeNs now) {
+  if (s->packets > 1) {
+    const int64_t gap = static_cast<int64_t>(now - s->last_frame_at);
+    const int64_t due = static_cast<int64_t>(seq_delta * kFramePeriod);
+    const int64_t deviation = gap - due;
+    if (deviation > static_cast<int64_t>(kCadenceTolerance)) {
+      ++s->late;
+      ++counters_.frames_late;
+    } else if (deviation < -static_cast<int64_t>(kCadenceTolerance)) {
+      ++s->early;
+      ++counters_.frames_early;
+    }
+    s->deviation_sum += static_cast<uint64_t>(deviation < 0 ? -deviation : deviation);
+  }
+  s->last_frame_at = now;
 }
 
 void RoutingCore::SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now) {

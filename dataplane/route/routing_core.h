@@ -50,6 +50,8 @@ struct RoutingCounters {
   uint64_t streams_ended = 0;
   uint64_t streams_lost = 0;
   uint64_t sequence_gaps = 0;
+  uint64_t frames_late = 0;  // against the 60 ms cadence (events.h kCadenceTolerance)
+  uint64_t frames_early = 0;
   uint64_t route_resolutions = 0;  // a stream's route resolved (new stream or changed inputs)
 
   uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
@@ -124,8 +126,10 @@ class RoutingCore {
     uint8_t last_seq = 0;
     bool rx_lease = false;  // holds its source client's slot
     bool lc_known = false;
-    bool ua_on_end = false;  // activate_on = end: request UA activation at the terminator
-    uint8_t hops = 0;        // FBP: hop count as received
+    bool ua_on_end = false;    // activate_on = end: request UA activation at the terminator
+    bool data = false;         // a data call (data header, rate 1/2, 3/4 data or CSBK first)
+    bool cut_max_age = false;  // frames were dropped for max_stream_age: it ends as kMaxAge
+    uint8_t hops = 0;          // FBP: hop count as received
     uint8_t n_rewrites = 0;
     SystemRef source;
     uint32_t source_id = 0;
@@ -138,6 +142,13 @@ class RoutingCore {
     TimeNs start = 0;
     uint32_t packets = 0;
     uint32_t lost = 0;
+    // Call quality against the 60 ms cadence (events.h): the last accepted frame's arrival, the
+    // late and early frames and the sum of the inter-frame gaps' absolute deviations.
+    TimeNs last_frame_at = 0;
+    uint32_t late = 0;
+    uint32_t early = 0;
+    uint64_t deviation_sum = 0;          // ns, over packets - 1 gaps
+    uint32_t n_destinations = 0;         // clients (not the source itself) and peers routed to
     uint64_t generation = 0;             // snapshot generation the route was resolved in
     const Destination* dests = nullptr;  // client destinations (a conference's members)
     uint32_t n_dests = 0;
@@ -205,10 +216,14 @@ class RoutingCore {
   // True if `s` resolves in the current snapshot exactly as it did when last resolved.
   bool RouteUnchanged(const StreamState& s) const;
   void FanOut(StreamState* s, const proto::DmrdView& d, TimeNs now);
+  // Clients and peers a resolved stream is sent to (FanOut's skips of its own source included).
+  static uint32_t CountDestinations(const StreamState& s, size_t npeers);
   void EndStream(StreamState* s, TimeNs now, EventType why);
   void ReleaseLeases(const StreamState& s, uint32_t stream_id, TimeNs at,
                      const uint8_t* keep_bitmap);
   void Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now);
+  // The cadence bookkeeping of an accepted frame that came `seq_delta` frames after the last.
+  void TrackCadence(StreamState* s, unsigned seq_delta, TimeNs now);
   void SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now);
   const proto::dmr::LcRewrite& RewriteFor(StreamState* s, uint32_t tg,
                                           proto::dmr::LcRewrite* scratch);

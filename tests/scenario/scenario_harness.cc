@@ -398,13 +398,15 @@ std::string Hex(const std::vector<uint8_t>& b) {
 }
 
 std::string Describe(const Event& e) {
-  char buf[256];
+  char buf[320];
   std::snprintf(buf, sizeof(buf),
-                "{type=%d action=%d ts=%u ct=%u src=%d/%u id=%u stream=%08x rf=%u dst=%u tg=%u "
-                "pk=%u lost=%u}",
-                static_cast<int>(e.type), static_cast<int>(e.action), e.ts, e.call_type,
-                static_cast<int>(e.source.kind), e.source.index, e.source_id, e.stream_id, e.rf_src,
-                e.dst, e.tg, e.packets, e.lost);
+                "{type=%d action=%d ts=%u ct=%u data=%u src=%d/%u id=%u stream=%08x rf=%u dst=%u "
+                "tg=%u dests=%u pk=%u lost=%u late=%u early=%u jitter=%ux10us end=%d dur=%ums}",
+                static_cast<int>(e.type), static_cast<int>(e.action), unsigned{e.ts},
+                unsigned{e.call_type}, unsigned{e.data}, static_cast<int>(e.source.kind),
+                static_cast<unsigned>(e.source.index), e.source_id, e.stream_id, e.rf_src, e.dst,
+                e.tg, unsigned{e.destinations}, e.packets, unsigned{e.lost}, unsigned{e.late},
+                unsigned{e.early}, unsigned{e.jitter_10us}, static_cast<int>(e.end), e.duration_ms);
   return buf;
 }
 

@@ -1183,5 +1183,181 @@ TEST(Egress, FullTransmitQueueIsCountedNotFatal) {
   EXPECT_EQ(w.shard(0).counters().sink_full, 1u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Call quality (events.h, docs/reporting.md): frames, sequence gaps, late and early frames and
+// jitter against the 60 ms cadence, why the call ended, how many destinations it had.
+
+// The ended/lost event of the one stream in `ev`.
+const Event& EndOf(const std::vector<Event>& ev) {
+  static const Event kNone{};
+  for (const Event& e : ev) {
+    if (e.type == EventType::kStreamEnded || e.type == EventType::kStreamLost) return e;
+  }
+  ADD_FAILURE() << "no end event";
+  return kNone;
+}
+
+TEST(CallQuality, APerfectCadenceHasNoLateEarlyOrJitter) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xD1000001, kTs2, 12);
+  w.PlayCall(0, call);
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, EventType::kStreamStarted);
+  EXPECT_EQ(ev[0].destinations, 2u) << "members 1 and 2; never the talker itself";
+  EXPECT_EQ(ev[0].end, route::StreamEnd::kNone);
+  EXPECT_EQ(ev[0].data, 0u);
+  const Event& end = ev[1];
+  EXPECT_EQ(end.type, EventType::kStreamEnded) << Describe(end);
+  EXPECT_EQ(end.end, route::StreamEnd::kTerminator);
+  EXPECT_EQ(end.packets, call.size());
+  EXPECT_EQ(end.lost, 0u);
+  EXPECT_EQ(end.late, 0u);
+  EXPECT_EQ(end.early, 0u);
+  EXPECT_EQ(end.jitter_10us, 0u);
+  EXPECT_EQ(end.destinations, 2u);
+  // First to last frame: 13 gaps of 60 ms.
+  EXPECT_EQ(end.duration_ms, (call.size() - 1) * 60);
+}
+
+TEST(CallQuality, ADelayedFrameIsLateAndTheOneInItsShadowEarly) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xD1000002, kTs2, 6);
+  // Frame 3 arrives 45 ms behind the cadence (late), frame 4 on schedule, so 15 ms after frame 3
+  // (early); frame 6 20 ms behind (within the 30 ms tolerance: jitter only) and frame 7 40 ms
+  // after it (jitter only).
+  const TimeNs kGap[] = {0, 60, 60, 105, 15, 60, 80, 40};
+  TimeNs deviation_sum = 0;
+  for (size_t i = 0; i < call.size(); ++i) {
+    const TimeNs gap = i < std::size(kGap) ? kGap[i] : 60;
+    if (i > 0) {
+      w.Advance(gap * kMs);
+      deviation_sum += gap > 60 ? gap - 60 : 60 - gap;
+    }
+    ASSERT_EQ(w.FromClient(0, call[i]), Verdict::kConsumed) << i;
+  }
+  const Event& end = EndOf(w.TakeEvents());
+  EXPECT_EQ(end.late, 1u) << Describe(end);
+  EXPECT_EQ(end.early, 1u);
+  EXPECT_EQ(end.lost, 0u);
+  // Mean absolute deviation over the gaps: (45 + 45 + 20 + 20) ms / (frames - 1).
+  EXPECT_EQ(deviation_sum, 130u);
+  EXPECT_EQ(end.jitter_10us, deviation_sum * kMs / (call.size() - 1) / route::kJitterUnit);
+  EXPECT_EQ(w.shard(0).counters().frames_late, 1u);
+  EXPECT_EQ(w.shard(0).counters().frames_early, 1u);
+}
+
+TEST(CallQuality, AFrameAfterLostOnesIsDueOnePeriodPerSequenceNumber) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xD1000003, kTs2, 6);
+  for (size_t i = 0; i < call.size(); ++i) {
+    if (i == 4 || i == 5 || i == 6) {  // lost on the way: the cadence goes on
+      w.Advance(60 * kMs);
+      continue;
+    }
+    ASSERT_EQ(w.FromClient(0, call[i]), Verdict::kConsumed) << i;
+    w.Advance(60 * kMs);
+  }
+  const Event& end = EndOf(w.TakeEvents());
+  EXPECT_EQ(end.lost, 3u) << Describe(end);
+  EXPECT_EQ(end.packets, call.size() - 3);
+  EXPECT_EQ(end.late, 0u) << "frame 7 came 4 periods after frame 3, as its sequence number says";
+  EXPECT_EQ(end.early, 0u);
+  EXPECT_EQ(end.jitter_10us, 0u);
+  EXPECT_EQ(end.duration_ms, (call.size() - 1) * 60);
+}
+
+TEST(CallQuality, SilenceEndsAsTimeoutWithTheDurationToTheLastFrame) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, 91, 3120001, 0xD1000004, kTs2, 6);
+  for (int i = 0; i < 5; ++i) {
+    if (i > 0) w.Advance(60 * kMs);
+    w.FromClient(0, call[i]);
+  }
+  w.Advance(6 * kSec);
+  const auto ev = w.TakeEvents();
+  const Event& end = EndOf(ev);
+  EXPECT_EQ(end.type, EventType::kStreamLost) << Describe(end);
+  EXPECT_EQ(end.end, route::StreamEnd::kTimeout);
+  EXPECT_EQ(end.packets, 5u);
+  EXPECT_EQ(end.duration_ms, 4u * 60) << "not the 5 s of silence that lost it";
+  EXPECT_GE(end.at, ev[0].at + 5 * kSec);
+}
+
+TEST(CallQuality, ACallCutForMaxAgeEndsAsMaxAge) {
+  World w = ThreeOn91();
+  w.policy.max_stream_age = 1 * kSec;
+  w.Publish();
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xD1000005, kTs2, 40));  // 2.5 s
+  w.Advance(6 * kSec);
+  const Event& end = EndOf(w.TakeEvents());
+  EXPECT_EQ(end.type, EventType::kStreamLost) << Describe(end);
+  EXPECT_EQ(end.end, route::StreamEnd::kMaxAge);
+  EXPECT_LE(end.duration_ms, 1000u);
+  EXPECT_GE(end.duration_ms, 940u);
+}
+
+TEST(CallQuality, DestinationsCountClientsAndPeersNotTheTalker) {
+  World w = Meshed();
+  // Client 0 is a member of 3100 itself: client 1 and the three peers.
+  w.PlayCall(0, Call(3120101, 3100, 3120001, 0xD1000006, kTs2, 1));
+  auto ev = w.TakeEvents();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].destinations, 4u) << Describe(ev[0]);
+  EXPECT_EQ(EndOf(ev).destinations, 4u);
+  // A non-member on a TG nobody has (a UA activation): the peers only.
+  w.clients.push_back({3120003, Addr(3, 50003), 3, {}});
+  w.Publish();
+  w.PlayCall(2, Call(3120103, 3200, 3120003, 0xD1000007, kTs2, 1));
+  ev = w.TakeEvents();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].destinations, 3u) << Describe(ev[0]);
+}
+
+TEST(CallQuality, DataCallsAreMarkedAsData) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120999, {1, kTs1}});
+  w.Publish();
+  // Unit data: a data header to a subscriber.
+  Frame f = Call(3120101, 3120999, 3120001, 0xD1000008, kTs2, 0, /*private_call=*/true)[0];
+  f.flags = 0xE6;  // TS2, private, data sync, data header
+  ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+  auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].data, 1u);
+  EXPECT_EQ(ev[0].call_type, 1u);
+  // Where the subscriber was heard, and the FBP peers (IDs beyond 6 digits go to the mesh).
+  EXPECT_EQ(ev[0].destinations, 3u) << Describe(ev[0]);
+  // Group data: a data header to a talkgroup (after the collision window of the first).
+  w.Advance(1 * kSec);
+  Frame g = Call(3120101, 3100, 3120001, 0xD1000009, kTs2, 0)[0];
+  g.flags = 0xA6;  // TS2, group, data sync, data header
+  ASSERT_EQ(w.FromClient(0, g), Verdict::kConsumed);
+  ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].data, 1u);
+  EXPECT_EQ(ev[0].call_type, 0u);
+  // Voice is not data.
+  w.Advance(1 * kSec);
+  w.PlayCall(0, Call(3120101, 3100, 3120001, 0xD100000A, kTs2, 1));
+  ev = w.TakeEvents();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].data, 0u);
+}
+
+TEST(CallQuality, CountersSaturateInTheirSixteenBitFields) {
+  EXPECT_EQ(route::Saturate16(65535), 65535u);
+  EXPECT_EQ(route::Saturate16(65536), 65535u);
+  EXPECT_EQ(route::Saturate16(uint64_t{1} << 40), 65535u);
+  // A peer index and the largest client slot survive the packing.
+  Event e;
+  e.source = SystemRef::Client((1u << 20) - 1);
+  EXPECT_EQ(e.source, SystemRef::Client((1u << 20) - 1));
+  EXPECT_TRUE(e.source.is_client());
+  e.source = SystemRef::Peer(255);
+  EXPECT_EQ(SystemRef(e.source), SystemRef::Peer(255));
+  EXPECT_TRUE(e.source.is_peer());
+}
+
 }  // namespace
 }  // namespace dmrswitch::scenario
