@@ -151,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
   if (!channels.ok()) return channels.status();
   d->channels_ = std::move(*channels);
   d->leases_ = std::make_unique<route::SlotLeases>(config.client_capacity);
+  if (absl::Status st = d->CreateStats(); !st.ok()) return st;
 
   // afxdp mode: per shard, next hops to resolve (shard -> kernel) and the kernel's neighbours
   // (kernel -> shard).
@@ -256,9 +257,9 @@ std::vector<std::string> DpdkPlane::ShardSummaries() const {
         "p99 %.0f ns p99.9 %.0f ns",
         s->runtime().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
         r.packets_out, c.steered_out, c.steered_in, c.no_neighbor, c.no_mbuf, c.net.total_rejects(),
-        c.arp_replies, c.icmp_replies, HistogramPercentileNs(c.loop_cycles, 0.5, hz),
-        HistogramPercentileNs(c.loop_cycles, 0.99, hz),
-        HistogramPercentileNs(c.loop_cycles, 0.999, hz)));
+        c.arp_replies, c.icmp_replies, HistogramPercentileNs(c.loop.buckets, 0.5, hz),
+        HistogramPercentileNs(c.loop.buckets, 0.99, hz),
+        HistogramPercentileNs(c.loop.buckets, 0.999, hz)));
   }
   return out;
 }

@@ -431,6 +431,37 @@ double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64
 void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) Step();
   FlushTx();
+  if (runtime_.publishes_stats()) PublishStats(clock_.Now());  // the final counts
+}
+
+void DpdkShardLoop::PublishStats(route::TimeNs now) {
+  using ipc::IoStat;
+  const auto io = [this](IoStat k, uint64_t v) {
+    stats_.io[static_cast<size_t>(k)] = v;
+    stats_.io_present |= uint64_t{1} << static_cast<size_t>(k);
+  };
+  const DpdkShardLoopCounters& c = counters_;
+  io(IoStat::kRxPackets, c.rx_packets);
+  io(IoStat::kTxPackets, c.tx_packets);
+  io(IoStat::kTxDropped, c.tx_dropped);
+  io(IoStat::kSteeredOut, c.steered_out);
+  io(IoStat::kSteeredIn, c.steered_in);
+  io(IoStat::kSteerFull, c.steer_full);
+  io(IoStat::kArpReplies, c.arp_replies);
+  io(IoStat::kArpRequests, c.arp_requests);
+  io(IoStat::kIcmpReplies, c.icmp_replies);
+  io(IoStat::kNotHubTraffic, c.not_hub_traffic);
+  io(IoStat::kNoMbuf, c.no_mbuf);
+  io(IoStat::kNoNeighbor, c.no_neighbor);
+  io(IoStat::kNeighborUpdates, c.neighbor_updates);
+  stats_.net_rejects = c.net.by_reason;
+  uint64_t steer_depth = 0;
+  for (rte_ring* r : steer_in_) {
+    if (r != nullptr) steer_depth += ipc::RingFill(r);
+  }
+  stats_.gauges[static_cast<size_t>(ipc::ShardGauge::kSteerInRings)] = steer_depth;
+  stats_.loop = c.loop;
+  runtime_.PublishStats(now, &stats_);
 }
 
 void DpdkShardLoop::Step() {
@@ -444,16 +475,14 @@ void DpdkShardLoop::Step() {
   PollSteered(now);
   for (size_t p = 0; p < config_.ports.size(); ++p) ReceivePort(p, now);
   FlushTx();
-  if (counters_.rx_packets != rx_before) {
-    const uint64_t cycles = rte_rdtsc() - t0;
-    ++counters_.loop_cycles[std::min<size_t>(std::bit_width(cycles), 47)];
-  }
+  if (counters_.rx_packets != rx_before) counters_.loop.Add(rte_rdtsc() - t0);
   runtime_.Timers(
       now, IoTotals{counters_.rx_packets, counters_.tx_packets,
                     counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
                         counters_.no_neighbor + counters_.steer_full});
   neighbors_.Expire(now, 4);
   (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
+  if (runtime_.StatsDue(now)) PublishStats(now);
 }
 
 }  // namespace dmrswitch::io

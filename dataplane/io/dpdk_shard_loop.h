@@ -42,7 +42,7 @@ struct DpdkShardLoopCounters {
   net::NetRejectCounters net;
   // Service latency of busy loop iterations (RX burst to TX burst handed to the port), in TSC
   // cycles, log2 buckets: bucket b counts iterations of [2^(b-1), 2^b) cycles.
-  std::array<uint64_t, 48> loop_cycles{};
+  ipc::LoopHistogram loop;
 };
 
 // Percentile (0..1) of a log2 cycle histogram, in nanoseconds (upper bound of the bucket).
@@ -139,6 +139,7 @@ class DpdkShardLoop final : public route::PacketSink {
   // A destination has no MAC: ARP for it, or ask the kernel (afxdp mode).
   void ResolveNeighbor(uint32_t ip);
   int ListenerOf(uint16_t udp_port) const;
+  void PublishStats(route::TimeNs now);
 
   DpdkShardLoopConfig config_;
   rte_mempool* pool_;
@@ -158,6 +159,7 @@ class DpdkShardLoop final : public route::PacketSink {
   ShardClock clock_;
   route::TimeNs loop_now_ = 0;  // this loop iteration's time, for Begin's neighbour lookups
   ShardRuntime runtime_;
+  ipc::ShardStatsSnapshot stats_;  // the copy PublishStats fills (no allocation on the loop)
 
   // Mbufs steered to each owner during one RX burst, enqueued together.
   struct SteerBatch {

@@ -93,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Plane>> KernelPlane::Create(const PlaneConfig& co
   if (!channels.ok()) return channels.status();
   k->channels_ = std::move(*channels);
   k->leases_ = std::make_unique<route::SlotLeases>(config.client_capacity);
+  if (absl::Status st = k->CreateStats(); !st.ok()) return st;
 
   for (uint32_t s = 0; s < n; ++s) {
     const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

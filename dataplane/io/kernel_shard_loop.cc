@@ -1,6 +1,7 @@
 #include "dataplane/io/kernel_shard_loop.h"
 
 #include <poll.h>
+#include <rte_cycles.h>
 #include <unistd.h>
 
 #include "absl/base/optimization.h"
@@ -165,23 +166,51 @@ void KernelShardLoop::WaitForWork() {
   }
 }
 
+void KernelShardLoop::PublishStats(route::TimeNs now) {
+  using ipc::IoStat;
+  const auto io = [this](IoStat k, uint64_t v) {
+    stats_.io[static_cast<size_t>(k)] = v;
+    stats_.io_present |= uint64_t{1} << static_cast<size_t>(k);
+  };
+  io(IoStat::kRxPackets, counters_.rx_datagrams);
+  io(IoStat::kTxPackets, counters_.tx_datagrams);
+  io(IoStat::kTxDropped, counters_.tx_errors);
+  io(IoStat::kRxTruncated, counters_.rx_truncated);
+  if (config_.userspace_steering) {
+    io(IoStat::kSteeredOut, counters_.steered_out);
+    io(IoStat::kSteeredIn, counters_.steered_in);
+    io(IoStat::kSteerFull, counters_.steer_full);
+  }
+  uint64_t steer_depth = 0;
+  for (rte_ring* r : steer_in_) {
+    if (r != nullptr) steer_depth += ipc::RingFill(r);
+  }
+  stats_.gauges[static_cast<size_t>(ipc::ShardGauge::kSteerInRings)] = steer_depth;
+  stats_.loop = counters_.loop;
+  runtime_.PublishStats(now, &stats_);
+}
+
 void KernelShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) {
     if (Step() == 0) WaitForWork();
   }
   FlushAll();
+  if (runtime_.publishes_stats()) PublishStats(clock_.Now());  // the final counts
 }
 
 unsigned KernelShardLoop::Step() {
+  const uint64_t t0 = rte_rdtsc();
   const route::TimeNs now = clock_.Now();
   unsigned work = runtime_.PollCommands(now) ? 1 : 0;
   work += runtime_.PollFromControl();
   work += PollSteered(now);
   for (uint32_t l = 0; l < sockets_.size(); ++l) work += PollSocket(l, now);
   FlushAll();
+  if (work != 0) counters_.loop.Add(rte_rdtsc() - t0);
   runtime_.Timers(now,
                   IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
                            counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
+  if (runtime_.StatsDue(now)) PublishStats(now);
   for (uint32_t s = 0; s < wake_pending_.size(); ++s) {
     if (wake_pending_[s] == 0) continue;
     wake_pending_[s] = 0;

@@ -27,6 +27,8 @@ struct KernelShardLoopCounters {
   uint64_t steered_out = 0;  // user-space steering: handed to the owner shard
   uint64_t steered_in = 0;
   uint64_t steer_full = 0;  // owner's ring full: dropped
+  // Service time of busy loop iterations (top of the iteration to the sendmmsg flush).
+  ipc::LoopHistogram loop;
 };
 
 struct KernelShardLoopConfig {
@@ -78,6 +80,7 @@ class KernelShardLoop final : public route::PacketSink {
   unsigned PollSteered(route::TimeNs now);
   unsigned PollSocket(uint32_t listener, route::TimeNs now);
   void WaitForWork();
+  void PublishStats(route::TimeNs now);
 
   KernelShardLoopConfig config_;
   rte_mempool* pool_;
@@ -92,6 +95,7 @@ class KernelShardLoop final : public route::PacketSink {
   KernelShardLoopCounters counters_;
   ShardClock clock_;
   ShardRuntime runtime_;
+  ipc::ShardStatsSnapshot stats_;  // the copy PublishStats fills (no allocation on the loop)
 
   // Receive buffers for one burst.
   uint8_t rx_buf_[kRxBurst][kRxBytes];

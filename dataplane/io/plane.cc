@@ -20,6 +20,7 @@ RuntimeConfig Plane::ShardRuntimeConfig(uint32_t shard) const {
   r.listeners = static_cast<uint32_t>(config_.listeners.size());
   r.core.stream_capacity = config_.stream_capacity;
   r.core.table_seed = 0x5EED5EED ^ (shard * 0x9E3779B9u);
+  r.stats = stats_ != nullptr ? stats_->shard(shard) : nullptr;
   return r;
 }
 
@@ -39,6 +40,13 @@ XdpShieldOptions Plane::ShieldOptions() const {
                                                               : XdpListenerFamily::kOpenBridge});
   }
   return o;
+}
+
+absl::Status Plane::CreateStats() {
+  auto zone = ipc::CreateShardStatsZone(config_.ring_prefix, config_.shards);
+  if (!zone.ok()) return zone.status();
+  stats_ = *zone;
+  return absl::OkStatus();
 }
 
 int Plane::ShardMain(void* arg) {

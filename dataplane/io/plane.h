@@ -15,6 +15,7 @@
 #include "dataplane/io/plane_config.h"
 #include "dataplane/io/shard_runtime.h"
 #include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/shard_stats.h"
 #include "dataplane/route/slot_lease.h"
 
 namespace dmrswitch::io {
@@ -32,6 +33,9 @@ class Plane {
 
   const PlaneConfig& config() const { return config_; }
   ipc::ChannelSet& channels() { return channels_; }
+  // The shards' counter blocks (memzone "<ring_prefix>_stats", ipc/shard_stats.h): any thread or
+  // process may read them at any time.
+  const ipc::ShardStatsZone* stats() const { return stats_; }
   // The listeners as bound (kernel mode: a port configured as 0 is the one the kernel chose).
   const std::vector<route::Endpoint>& listeners() const { return listeners_; }
   // Per shard: the fd that wakes it from an idle wait after the control plane handed it work,
@@ -55,11 +59,14 @@ class Plane {
   // The XDP shield's options for this plane: config_.shield, and the listeners' ports with their
   // family (HBP for route::kHbpListener, OpenBridge/FBP for the others).
   XdpShieldOptions ShieldOptions() const;
+  // Reserves the counter blocks; a mode's factory calls it before it builds its shards.
+  absl::Status CreateStats();
 
   PlaneConfig config_;
   std::vector<route::Endpoint> listeners_;
   ipc::ChannelSet channels_;
   std::unique_ptr<route::SlotLeases> leases_;
+  ipc::ShardStatsZone* stats_ = nullptr;
 
  private:
   struct Launched {

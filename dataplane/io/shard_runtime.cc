@@ -1,5 +1,7 @@
 #include "dataplane/io/shard_runtime.h"
 
+#include <rte_cycles.h>
+
 #include <cstring>
 
 #include "dataplane/io/clock.h"
@@ -45,7 +47,15 @@ void ShardRuntime::Send(uint32_t listener, route::Endpoint to, std::span<const u
 void ShardRuntime::Events::Emit(const route::Event& e) {
   const ipc::Message m =
       ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(r_->config_.index), e);
-  if (!ipc::SendMessage(r_->channel_.evt, m)) ++r_->counters_.events_dropped;
+  if (ipc::SendMessage(r_->channel_.evt, m)) {
+    ++r_->counters_.events_sent;
+  } else {
+    ++r_->counters_.events_dropped;
+  }
+  // The call board of the telemetry socket: kept whether or not a control plane drains the ring.
+  if (r_->config_.stats != nullptr && e.type <= route::EventType::kStreamLost) {
+    r_->config_.stats->RecordStream(e);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +98,7 @@ bool ShardRuntime::PollCommands(route::TimeNs now) {
         ipc::Message pong = msgs[i];
         pong.type = ipc::MsgType::kPong;
         pong.shard = static_cast<uint8_t>(config_.index);
-        if (!ipc::SendMessage(channel_.sup, pong)) ++counters_.events_dropped;
+        if (!ipc::SendMessage(channel_.sup, pong)) ++counters_.supervision_dropped;
         break;
       }
       case ipc::MsgType::kDrainBegin:
@@ -204,7 +214,7 @@ void ShardRuntime::SendHealth(route::TimeNs now, const IoTotals& io) {
   // attached for a long time, those must still fit when one comes back.
   if (ipc::RingFill(channel_.sup) * 2 >= ipc::RingCapacity(channel_.sup) ||
       !ipc::SendMessage(channel_.sup, m)) {
-    ++counters_.events_dropped;
+    ++counters_.supervision_dropped;
   }
 }
 
@@ -222,10 +232,64 @@ void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
       const ipc::Message m =
           ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
                              ipc::ClientLost{slot, id, now});
-      if (!ipc::SendMessage(channel_.sup, m)) ++counters_.events_dropped;
+      if (!ipc::SendMessage(channel_.sup, m)) ++counters_.supervision_dropped;
     });
     SendHealth(now, io);
   }
+}
+
+void ShardRuntime::PublishStats(route::TimeNs now, ipc::ShardStatsSnapshot* s) {
+  next_stats_ = now + kStatsEvery;
+  using ipc::RouteStat;
+  using ipc::RuntimeStat;
+  using ipc::ShardGauge;
+  const route::RoutingCounters& c = core_.counters();
+  const auto route = [s](RouteStat k, uint64_t v) { s->route[static_cast<size_t>(k)] = v; };
+  route(RouteStat::kPacketsIn, c.packets_in);
+  route(RouteStat::kPacketsRouted, c.packets_routed);
+  route(RouteStat::kPacketsOut, c.packets_out);
+  route(RouteStat::kToControl, c.to_control);
+  route(RouteStat::kContentionSkips, c.contention_skips);
+  route(RouteStat::kQuenchSkips, c.quench_skips);
+  route(RouteStat::kSinkFull, c.sink_full);
+  route(RouteStat::kStreamsStarted, c.streams_started);
+  route(RouteStat::kStreamsEnded, c.streams_ended);
+  route(RouteStat::kStreamsLost, c.streams_lost);
+  route(RouteStat::kSequenceGaps, c.sequence_gaps);
+  route(RouteStat::kFramesLate, c.frames_late);
+  route(RouteStat::kFramesEarly, c.frames_early);
+  route(RouteStat::kRouteResolutions, c.route_resolutions);
+  const auto runtime = [s](RuntimeStat k, uint64_t v) { s->runtime[static_cast<size_t>(k)] = v; };
+  runtime(RuntimeStat::kPongs, counters_.pongs);
+  runtime(RuntimeStat::kHandedToControl, counters_.to_control);
+  runtime(RuntimeStat::kToControlFull, counters_.to_control_full);
+  runtime(RuntimeStat::kFromControl, counters_.from_control);
+  runtime(RuntimeStat::kFromControlBadListener, counters_.from_control_bad_listener);
+  runtime(RuntimeStat::kEventsSent, counters_.events_sent);
+  runtime(RuntimeStat::kEventsDropped, counters_.events_dropped);
+  runtime(RuntimeStat::kSupervisionDropped, counters_.supervision_dropped);
+  runtime(RuntimeStat::kUnknownPeer, counters_.unknown_peer);
+  runtime(RuntimeStat::kTxNoBuffer, counters_.tx_no_buffer);
+  s->drops = c.drops;
+  s->rejects = c.rejects.by_reason;
+  // The table refuses a stream only when even forgetting an ended one made no room: counted as
+  // the drop it causes (DropReason::kTableFull), so it needs no counter of its own here.
+  const auto gauge = [s](ShardGauge k, uint64_t v) { s->gauges[static_cast<size_t>(k)] = v; };
+  gauge(ShardGauge::kLiveStreams, core_.live_streams());
+  gauge(ShardGauge::kTrackedStreams, core_.tracked_streams());
+  gauge(ShardGauge::kStreamCapacity, config_.core.stream_capacity);
+  gauge(ShardGauge::kClients, liveness_.clients());
+  gauge(ShardGauge::kSnapshotGeneration, generation_);
+  gauge(ShardGauge::kDraining, core_.admitting() ? 0 : 1);
+  gauge(ShardGauge::kCmdRing, ipc::RingFill(channel_.cmd));
+  gauge(ShardGauge::kEvtRing, ipc::RingFill(channel_.evt));
+  gauge(ShardGauge::kSupRing, ipc::RingFill(channel_.sup));
+  gauge(ShardGauge::kPktUpRing, ipc::RingFill(channel_.pkt_up));
+  gauge(ShardGauge::kPktDownRing, ipc::RingFill(channel_.pkt_down));
+  s->shard = config_.index;
+  s->published_ns = now;
+  s->tsc_hz = rte_get_tsc_hz();
+  config_.stats->Publish(*s);
 }
 
 }  // namespace dmrswitch::io

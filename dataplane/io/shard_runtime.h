@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/shard_stats.h"
 #include "dataplane/route/client_liveness.h"
 #include "dataplane/route/routing_core.h"
 
@@ -26,9 +27,11 @@ struct RuntimeCounters {
   uint64_t to_control_full = 0;  // control ring or pool full: dropped
   uint64_t from_control = 0;
   uint64_t from_control_bad_listener = 0;  // a datagram for a listener this plane lacks
-  uint64_t events_dropped = 0;             // event ring full (DESIGN.md §6: counted, never blocks)
-  uint64_t unknown_peer = 0;  // datagram on an OpenBridge listener from no peer it serves
-  uint64_t tx_no_buffer = 0;  // the shard loop had no buffer
+  uint64_t events_sent = 0;
+  uint64_t events_dropped = 0;       // event ring full (DESIGN.md §6: counted, never blocks)
+  uint64_t supervision_dropped = 0;  // sup ring full: a heartbeat, ClientLost or pong
+  uint64_t unknown_peer = 0;         // datagram on an OpenBridge listener from no peer it serves
+  uint64_t tx_no_buffer = 0;         // the shard loop had no buffer
 };
 
 // What the I/O mode reports in the heartbeat besides the runtime's own counters.
@@ -43,6 +46,7 @@ struct RuntimeConfig {
   uint32_t nshards;    // shards of the plane
   uint32_t listeners;  // listeners of the plane (PlaneConfig::listeners.size())
   route::RoutingCoreConfig core;
+  ipc::ShardStats* stats = nullptr;  // the shard's counter block (null: none is published)
 };
 
 class ShardRuntime {
@@ -60,6 +64,13 @@ class ShardRuntime {
                route::TimeNs now);
   // Stream timers, client liveness, heartbeat.
   void Timers(route::TimeNs now, const IoTotals& io);
+  // The shard's counter block is due for a copy (every kStatsEvery, when it has one).
+  static constexpr route::TimeNs kStatsEvery = 10 * route::kMs;
+  bool StatsDue(route::TimeNs now) const { return config_.stats != nullptr && now >= next_stats_; }
+  bool publishes_stats() const { return config_.stats != nullptr; }
+  // Fills in the routing core's and the runtime's counters and gauges around what the I/O mode
+  // put in `stats` (io, io_present, loop, the steering ring gauge) and publishes the copy.
+  void PublishStats(route::TimeNs now, ipc::ShardStatsSnapshot* stats);
 
   bool stop_requested() const { return stop_requested_; }
   // True once after control packets were handed over (the I/O mode may wake the control plane).
@@ -101,6 +112,7 @@ class ShardRuntime {
   uint32_t seq_ = 0;
   route::TimeNs next_expire_ = 0;
   route::TimeNs next_health_ = 0;
+  route::TimeNs next_stats_ = 0;
   bool stop_requested_ = false;
   bool control_wake_ = false;
 };

@@ -49,12 +49,14 @@ class ClientLiveness {
       for (uint32_t slot = i * kClientChunkSlots; slot < end; ++slot) {
         const ClientInfo* c = snap.client(slot);
         Entry& e = entries_[slot];
+        if (e.id != 0) --clients_;
         if (c == nullptr || !Owns(c->id)) {
           e = Entry{};
           continue;
         }
         if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false, false};
         e.fixed = c->fixed;
+        ++clients_;
       }
     }
     seen_ = true;
@@ -71,6 +73,9 @@ class ClientLiveness {
     e.reported = false;
     return true;
   }
+
+  // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
+  uint32_t clients() const { return clients_; }
 
   // Calls `lost(slot, id)` once for each client silent longer than the timeout.
   template <typename Fn>
@@ -94,6 +99,7 @@ class ClientLiveness {
   uint32_t shard_;
   uint32_t nshards_;
   TimeNs timeout_ = 0;
+  uint32_t clients_ = 0;
   std::vector<Entry> entries_;
   std::vector<const ClientChunk*> chunks_;  // of the last snapshot
   bool seen_ = false;

@@ -104,8 +104,27 @@ TEST(ClientLiveness, EachClientBelongsToExactlyOneShard) {
     EXPECT_EQ(answered, 1);
   }
   size_t lost = 0;
-  for (auto& s : shards) lost += Lost(*s, 11 * kSec).size();
+  uint32_t counted = 0;
+  for (auto& s : shards) {
+    lost += Lost(*s, 11 * kSec).size();
+    counted += s->clients();
+  }
   EXPECT_EQ(lost, clients.size());
+  EXPECT_EQ(counted, clients.size()) << "each shard counts the clients it owns";
+}
+
+TEST(ClientLiveness, CountsTheClientsItOwnsAcrossSnapshots) {
+  ClientLiveness l(0, 1);
+  EXPECT_EQ(l.clients(), 0u);
+  auto g1 = Snap({{3120001, kAddrA}, {3120002, kAddrB}}, 1);
+  l.OnSnapshot(*g1, 0);
+  EXPECT_EQ(l.clients(), 2u);
+  auto g2 = Snap({{3120003, kAddrB}}, 2);  // slot 0 changes hands, slot 1 empties
+  l.OnSnapshot(*g2, kSec);
+  EXPECT_EQ(l.clients(), 1u);
+  auto g3 = Snap({}, 3);
+  l.OnSnapshot(*g3, 2 * kSec);
+  EXPECT_EQ(l.clients(), 0u);
 }
 
 TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
