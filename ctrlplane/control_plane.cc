@@ -597,6 +597,7 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
     switch (a) {
       case Applier::kNone:
       case Applier::kPolicy:
+      case Applier::kReport:
         break;
       case Applier::kLogging:
         ApplyLogLevel();

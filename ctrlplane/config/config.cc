@@ -813,6 +813,52 @@ void ReadFbp(Table& top, HubConfig& c) {
   t.Finish();
 }
 
+// An optional address of [report]: "" (off) or "a.b.c.d:port", stored canonical.
+void ReadReportAddress(Table& t, const ConfigKey& k, bool target, string* out) {
+  string s;
+  const toml::node* n = Read(t, k, &s);
+  if (n == nullptr || s.empty()) return;
+  const std::optional<route::Endpoint> e = ParseEndpoint(s);
+  if (!e) {
+    t.ctx().Fail(t.Path(k.name()), n,
+                 "must be \"a.b.c.d:port\" (IPv4 address, port 1..65535), or \"\" for off");
+    return;
+  }
+  if ((target && e->ip == 0) || e->ip == kMaxU32 || IsMulticast(e->ip)) {
+    t.ctx().Fail(
+        t.Path(k.name()), n,
+        target ? "must be a unicast address" : "must be a local unicast address or 0.0.0.0");
+    return;
+  }
+  *out = FormatEndpoint(*e);
+}
+
+void ReadReport(Table& top, HubConfig& c) {
+  Table t = top.Sub("report");
+  ReportSection& r = c.report;
+  ReadReportAddress(t, keys::kReportHttp, false, &r.http);
+  ReadReportAddress(t, keys::kReportFeed, false, &r.feed);
+  ReadReportAddress(t, keys::kReportFeedJson, false, &r.feed_json);
+  ReadReportAddress(t, keys::kReportMqtt, true, &r.mqtt);
+  if (const toml::node* n = Read(t, keys::kReportMqttTopic, &r.mqtt_topic); n != nullptr) {
+    if (r.mqtt_topic.empty() || r.mqtt_topic.size() > 128 ||
+        r.mqtt_topic.find_first_of("#+") != string::npos) {
+      t.ctx().Fail(t.Path("mqtt_topic"), n,
+                   "must be 1..128 bytes without the MQTT wildcards '#' and '+'");
+    }
+  }
+  Read(t, keys::kReportMqttUsername, &r.mqtt_username);
+  Read(t, keys::kReportMqttPasswordFile, &r.mqtt_password_file);
+  Read(t, keys::kReportMqttBmSession, &r.mqtt_bm_session);
+  Read(t, keys::kReportFeedSystems, &r.feed_systems);
+  Read(t, keys::kReportFeedMaxMessage, &r.feed_max_message);
+  Read(t, keys::kReportFeedMaxConnections, &r.feed_max_connections);
+  Read(t, keys::kReportLastheardSize, &r.lastheard_size);
+  Read(t, keys::kReportTalkgroupsSize, &r.talkgroups_size);
+  Read(t, keys::kReportApiTokenFile, &r.api_token_file);
+  t.Finish();
+}
+
 // Checks across sections, and derived fields.
 void Finish(Ctx& ctx, HubConfig& c) {
   if (ctx.failed()) return;
@@ -1023,6 +1069,7 @@ absl::StatusOr<HubConfig> ParseConfig(string_view toml_text, string_view source_
   ReadDpdk(top, c);
   ReadXdp(top, c);
   ReadFbp(top, c);
+  ReadReport(top, c);
   top.Finish();
   Finish(ctx, c);
   if (ctx.failed()) return Invalid(ctx.error);

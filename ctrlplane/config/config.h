@@ -196,6 +196,26 @@ struct FbpSection {
   uint32_t max_age_s = keys::kFbpMaxAgeS.u32_default();  // older DMRE is dropped (+ BCSQ)
 };
 
+// [report]: the operator surfaces (docs/reporting.md). Addresses are canonical "a.b.c.d:port"
+// strings, "" when the surface is off.
+struct ReportSection {
+  std::string http{keys::kReportHttp.text_default};             // /metrics, /api/v1/...
+  std::string feed{keys::kReportFeed.text_default};             // HBlink/FreeDMR report socket
+  std::string feed_json{keys::kReportFeedJson.text_default};    // HBlink3 v3 NDJSON feed
+  std::string mqtt{keys::kReportMqtt.text_default};             // broker
+  std::string mqtt_topic{keys::kReportMqttTopic.text_default};  // "{server_id}" is replaced
+  std::string mqtt_username{keys::kReportMqttUsername.text_default};
+  std::string mqtt_password_file{keys::kReportMqttPasswordFile.text_default};
+  bool mqtt_bm_session = keys::kReportMqttBmSession.bool_default;
+  uint32_t feed_systems = keys::kReportFeedSystems.u32_default();
+  uint32_t feed_max_message = keys::kReportFeedMaxMessage.u32_default();
+  uint32_t feed_max_connections = keys::kReportFeedMaxConnections.u32_default();
+  uint32_t lastheard_size = keys::kReportLastheardSize.u32_default();
+  uint32_t talkgroups_size = keys::kReportTalkgroupsSize.u32_default();
+  std::string api_token_file{keys::kReportApiTokenFile.text_default};
+  bool operator==(const ReportSection&) const = default;
+};
+
 struct HubConfig {
   std::string source;  // file name (or source_name) the configuration came from
   HubSection hub;
@@ -205,6 +225,7 @@ struct HubConfig {
   DpdkSection dpdk;
   XdpSection xdp;
   FbpSection fbp;
+  ReportSection report;
   // Derived: the distinct OBP listen endpoints in order of first appearance.
   std::vector<route::Endpoint> obp_listeners;
 };

@@ -80,6 +80,20 @@ constexpr std::array kKeys = {
     &kXdpExempt,
     &kFbpMaxHops,
     &kFbpMaxAgeS,
+    &kReportHttp,
+    &kReportFeed,
+    &kReportFeedJson,
+    &kReportMqtt,
+    &kReportMqttTopic,
+    &kReportMqttUsername,
+    &kReportMqttPasswordFile,
+    &kReportMqttBmSession,
+    &kReportFeedSystems,
+    &kReportFeedMaxMessage,
+    &kReportFeedMaxConnections,
+    &kReportLastheardSize,
+    &kReportTalkgroupsSize,
+    &kReportApiTokenFile,
 };
 
 // "obp[2].target" -> "obp[].target"
@@ -209,6 +223,8 @@ std::string_view ApplierName(Applier a) {
       return "peers";
     case Applier::kShield:
       return "xdp shield";
+    case Applier::kReport:
+      return "report";
   }
   return "?";
 }

@@ -38,6 +38,7 @@ enum class Applier : uint8_t {
   kSubscriptions,  // statics and subscription defaults
   kPeers,          // OpenBridge/FBP peers and their links
   kShield,         // the XDP shield's rate and exempt sources (its pinned maps)
+  kReport,         // the operator surfaces ([report]): restarts those whose keys changed
 };
 
 enum class KeyType : uint8_t {
@@ -455,6 +456,83 @@ inline constexpr ConfigKey kFbpMaxAgeS{.path = "fbp.max_age_s",
                                        .max = 3600,
                                        .int_default = 5,
                                        .applier = Applier::kPolicy};
+
+// --- [report] ------------------------------------------------------------------------------------
+// The operator surfaces (docs/reporting.md). "" turns a surface off; a reload restarts the
+// surfaces whose keys changed (dashboards and the broker reconnect).
+inline constexpr ConfigKey kReportHttp{.path = "report.http",
+                                       .type = kListener,
+                                       .type_note = "=`\"a.b.c.d:port\"` \\| `\"\"` (off)",
+                                       .text_default = "",
+                                       .applier = Applier::kReport};
+inline constexpr ConfigKey kReportFeed{.path = "report.feed",
+                                       .type = kListener,
+                                       .type_note = "=`\"a.b.c.d:port\"` \\| `\"\"` (off)",
+                                       .text_default = "",
+                                       .applier = Applier::kReport};
+inline constexpr ConfigKey kReportFeedJson{.path = "report.feed_json",
+                                           .type = kListener,
+                                           .type_note = "=`\"a.b.c.d:port\"` \\| `\"\"` (off)",
+                                           .text_default = "",
+                                           .applier = Applier::kReport};
+inline constexpr ConfigKey kReportMqtt{.path = "report.mqtt",
+                                       .type = kString,  // a broker address, or "" (off)
+                                       .type_note = "=`\"a.b.c.d:port\"` \\| `\"\"` (off)",
+                                       .text_default = "",
+                                       .applier = Applier::kReport};
+inline constexpr ConfigKey kReportMqttTopic{.path = "report.mqtt_topic",
+                                            .type = kString,
+                                            .type_note = "1..128 bytes, no `#` or `+`",
+                                            .text_default = "dmrswitch/{server_id}",
+                                            .applier = Applier::kReport};
+inline constexpr ConfigKey kReportMqttUsername{.path = "report.mqtt_username",
+                                               .type = kString,
+                                               .text_default = "",
+                                               .applier = Applier::kReport};
+inline constexpr ConfigKey kReportMqttPasswordFile{.path = "report.mqtt_password_file",
+                                                   .type = kString,
+                                                   .type_note = "=path",
+                                                   .text_default = "",
+                                                   .applier = Applier::kReport};
+inline constexpr ConfigKey kReportMqttBmSession{.path = "report.mqtt_bm_session",
+                                                .type = kBoolean,
+                                                .bool_default = true,
+                                                .applier = Applier::kReport};
+inline constexpr ConfigKey kReportFeedSystems{.path = "report.feed_systems",
+                                              .type = kInteger,
+                                              .min = 1,
+                                              .max = 10000,
+                                              .int_default = 100,
+                                              .applier = Applier::kReport};
+inline constexpr ConfigKey kReportFeedMaxMessage{.path = "report.feed_max_message",
+                                                 .type = kInteger,
+                                                 .min = 4096,
+                                                 .max = 500000000,
+                                                 .int_default = 99999,
+                                                 .applier = Applier::kReport};
+inline constexpr ConfigKey kReportFeedMaxConnections{.path = "report.feed_max_connections",
+                                                     .type = kInteger,
+                                                     .min = 1,
+                                                     .max = 1024,
+                                                     .int_default = 16,
+                                                     .applier = Applier::kReport};
+inline constexpr ConfigKey kReportLastheardSize{.path = "report.lastheard_size",
+                                                .type = kInteger,
+                                                .min = 1,
+                                                .max = 100000,
+                                                .int_default = 100,
+                                                .applier = Applier::kReport};
+inline constexpr ConfigKey kReportTalkgroupsSize{.path = "report.talkgroups_size",
+                                                 .type = kInteger,
+                                                 .min = 1,
+                                                 .max = 100000,
+                                                 .int_default = 1000,
+                                                 .applier = Applier::kReport};
+inline constexpr ConfigKey kReportApiTokenFile{.path = "report.api_token_file",
+                                               .type = kString,
+                                               .type_note = "=path",
+                                               .text_default = "",
+                                               .applier = Applier::kReport};
 
 }  // namespace keys
 

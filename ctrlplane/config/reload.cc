@@ -153,6 +153,22 @@ Flat FlattenConfig(const HubConfig& c) {
 
   add("fbp.max_hops", num(c.fbp.max_hops));
   add("fbp.max_age_s", num(c.fbp.max_age_s));
+
+  const ReportSection& r = c.report;
+  add("report.http", r.http);
+  add("report.feed", r.feed);
+  add("report.feed_json", r.feed_json);
+  add("report.mqtt", r.mqtt);
+  add("report.mqtt_topic", r.mqtt_topic);
+  add("report.mqtt_username", r.mqtt_username);
+  add("report.mqtt_password_file", r.mqtt_password_file);
+  add("report.mqtt_bm_session", Bool(r.mqtt_bm_session));
+  add("report.feed_systems", num(r.feed_systems));
+  add("report.feed_max_message", num(r.feed_max_message));
+  add("report.feed_max_connections", num(r.feed_max_connections));
+  add("report.lastheard_size", num(r.lastheard_size));
+  add("report.talkgroups_size", num(r.talkgroups_size));
+  add("report.api_token_file", r.api_token_file);
   return f;
 }
 

@@ -97,6 +97,22 @@ exempt = ["198.18.3.1"]
 [fbp]
 max_hops = 10
 max_age_s = 5
+
+[report]
+http = "127.0.0.1:8080"
+feed = "127.0.0.1:4321"
+feed_json = "127.0.0.1:4322"
+mqtt = "127.0.0.1:1883"
+mqtt_topic = "dmrswitch/{server_id}"
+mqtt_username = "hub-a"
+mqtt_password_file = "/etc/dmrswitch/mqtt-a"
+mqtt_bm_session = true
+feed_systems = 100
+feed_max_message = 99999
+feed_max_connections = 16
+lastheard_size = 100
+talkgroups_size = 1000
+api_token_file = "/etc/dmrswitch/token-a"
 )toml";
 
 // Every value differs from A's. peer-a moves to peer-b's listen address (one the packet plane of
@@ -204,6 +220,22 @@ exempt = ["198.18.3.2:62050", "198.18.3.3"]
 [fbp]
 max_hops = 3
 max_age_s = 9
+
+[report]
+http = "0.0.0.0:9100"
+feed = "0.0.0.0:4331"
+feed_json = "0.0.0.0:4332"
+mqtt = "198.18.9.9:8883"
+mqtt_topic = "hubs/b"
+mqtt_username = "hub-b"
+mqtt_password_file = "/etc/dmrswitch/mqtt-b"
+mqtt_bm_session = false
+feed_systems = 300
+feed_max_message = 500000
+feed_max_connections = 4
+lastheard_size = 500
+talkgroups_size = 50
+api_token_file = "/etc/dmrswitch/token-b"
 )toml";
 
 }  // namespace dmrswitch::cp::testing

@@ -37,7 +37,7 @@ std::string Normalise(const std::string& path) {
 
 // Tables and arrays of tables: paths the parser asks for that are not keys.
 const std::set<std::string> kContainers = {
-    "hub", "hbp", "hbp.static", "hbp.fixed_client", "acl", "obp", "dpdk", "xdp", "fbp"};
+    "hub", "hbp", "hbp.static", "hbp.fixed_client", "acl", "obp", "dpdk", "xdp", "fbp", "report"};
 
 TEST(ConfigKeys, PathsAreUniqueAndEveryKeyIsFoundByItsPath) {
   std::set<std::string_view> seen;
