@@ -33,9 +33,11 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/afxdp.h"
+#include "ctrlplane/version.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/io/instance_lock.h"
 #include "dataplane/io/plane.h"
+#include "dataplane/io/telemetry.h"
 #include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/plane_info.h"
 #include "spdlog/spdlog.h"
@@ -284,10 +286,10 @@ absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubCo
       eal.push_back("--no-shconf");
       eal.push_back(absl::StrCat("--file-prefix=dmrswitch-dp-", getpid()));
     }
-    for (std::string a :
-         {std::string("-m"), std::string("128"),
-          absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
-          std::string("--log-level=lib.eal:error"), std::string("--no-telemetry")}) {
+    for (std::string a : {std::string("-m"), std::string("128"),
+                          absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"),
+                          std::string("--log-level=lib.eal:error"),
+                          std::string("--log-level=lib.telemetry:warning")}) {
       eal.push_back(std::move(a));
     }
     return eal;
@@ -327,7 +329,10 @@ absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubCo
                       ? absl::StrCat("-l", "0-", shards)
                       : absl::StrCat("--lcores=(0-", shards, ")@(0-", ncpu - 1, ")"));
   }
-  if (!has_log) eal.push_back("--log-level=lib.eal:error");
+  if (!has_log) {
+    eal.push_back("--log-level=lib.eal:error");
+    eal.push_back("--log-level=lib.telemetry:warning");
+  }
   if (separate) {
     eal.push_back("--proc-type=primary");
     if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
@@ -377,6 +382,26 @@ dmrswitch::io::InstanceIdentity InstanceOf(const dmrswitch::cp::HubConfig& confi
   return id;
 }
 
+// The /dmrswitch/ commands on DPDK's telemetry socket: answered from the shards' counter blocks
+// and the plane's notice board, so they keep answering whatever the control plane does.
+void StartTelemetry(const dmrswitch::cp::HubConfig& config, const dmrswitch::io::Plane& plane,
+                    const dmrswitch::ipc::PlaneInfo* info) {
+  using namespace dmrswitch;
+  io::TelemetrySources sources;
+  sources.stats = plane.stats();
+  sources.plane_info = info;
+  sources.mode = std::string(cp::HubModeName(config.hub.mode));
+  sources.version = DMRSWITCH_VERSION;
+  sources.hosted = config.hub.control_plane == cp::ControlPlaneMode::kHosted;
+  const std::string path = io::RegisterTelemetry(sources);
+  if (path.empty()) {
+    spdlog::info("dmrswitch-dp: DPDK telemetry is off (--no-telemetry in dpdk.eal_args)");
+  } else {
+    spdlog::info("dmrswitch-dp: telemetry on {} (dpdk-telemetry.py -f {}; /dmrswitch/...)", path,
+                 std::filesystem::path(path).parent_path().filename().string());
+  }
+}
+
 // The packet plane of any mode, with the control plane hosted on the main lcore or, with
 // control_plane = "separate", in dmrswitch-cp.
 int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_path) {
@@ -422,13 +447,16 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
                !info.ok()) {
       rc = Fail(std::string(info.status().message()));
     } else if (separate) {
+      StartTelemetry(config, **plane, *info);
       rc = ServeSeparate(**plane, **info, [&] {
         for (const std::string& d : (*plane)->DeviceLines()) spdlog::info("{}", d);
         spdlog::info("{}", StartLine(config, config_path, **plane));
       });
     } else {
+      StartTelemetry(config, **plane, *info);
       rc = RunHosted(config, config_path, **plane, cp_wake);
     }
+    io::RetireTelemetry();
     if (plane.ok()) {
       (*plane)->Stop();
       for (const std::string& line : (*plane)->ShardSummaries()) spdlog::info("{}", line);
