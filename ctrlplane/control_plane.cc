@@ -10,6 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "ctrlplane/config/reload.h"
 #include "ctrlplane/restart_state.h"
+#include "ctrlplane/shard_metrics.h"
+#include "ctrlplane/version.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/plane_info.h"
 #include "spdlog/spdlog.h"
@@ -57,6 +59,16 @@ ControlPlane::ControlPlane(HubConfig config, std::string config_path,
                              [this](route::TimeNs now) { return RestartSubscriptions(now); });
   snapshot_id_ = supervisor_.Add("snapshot", [this](route::TimeNs) { return FeedEverything(); });
   status_id_ = supervisor_.Add("status", [](route::TimeNs) { return absl::OkStatus(); });
+  report_id_ =
+      supervisor_.Add("report", [this](route::TimeNs now) { return RestartReporting(now); });
+  if (auto n = report::SystemdNotifier::FromEnvironment(); n.ok()) {
+    notifier_ = *std::move(n);
+  } else {
+    spdlog::warn("systemd notification off: {}", std::string(n.status().message()));
+  }
+  if (const auto every = report::WatchdogInterval(); every && notifier_.active()) {
+    watchdog_every_ = static_cast<route::TimeNs>(every->count()) * 1000;
+  }
 }
 
 // --- Settings from the configuration ----------------------------------------------------------
@@ -140,8 +152,13 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
     if (!ctl.ok()) return ctl.status();
     ctl_ = *std::move(ctl);
   }
+  auto reporting = Reporting::Start(MakeReportingSettings(config_), shard_stats_, now);
+  if (!reporting.ok()) return reporting.status();
+  reporting_ = *std::move(reporting);
   if (plane_info_ != nullptr && plane_info_->current_generation.load() != 0) {
-    return RestoreFromPlane(now);
+    absl::Status st = RestoreFromPlane(now);
+    for (const ClientRecord* r : auth_->Clients()) reporting_->KnowClient(r->id, r->callsign);
+    return st;
   }
   // Fixed clients are logged in already (HbpAuth's constructor): subscribe them as a login with
   // their options would, so that the first snapshot carries their statics.
@@ -162,6 +179,7 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
   if (!config_.hbp.fixed_clients.empty()) {
     spdlog::info("{} fixed clients logged in by configuration", config_.hbp.fixed_clients.size());
   }
+  for (const ClientRecord* r : auth_->Clients()) reporting_->KnowClient(r->id, r->callsign);
   links_->Tick(now, &outbox_);
   if (absl::Status st = FeedEverything(); !st.ok()) return st;
   if (absl::Status st = PublishIfDue(now, /*force=*/true); !st.ok()) return st;
@@ -208,6 +226,7 @@ void ControlPlane::Step(route::TimeNs now) {
   ApplyAuthChanges(now);
   LogAuthNotices(now);
 
+  bool peers_changed = false;
   if (now >= next_second_) {
     next_second_ = now + route::kSec;
     LogSuppressed();
@@ -216,12 +235,21 @@ void ControlPlane::Step(route::TimeNs now) {
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
     locations_.Expire(now);
     shield_.Tick(now);
+    peers_changed = true;  // the reporting component's peer views: last keepalive, counters
   }
   MirrorLoginBlocks();
   supervisor_.Run(links_id_, now, [&] {
     links_->Tick(now, &outbox_);
-    if (links_->TakeChanged()) FeedPeers();
+    if (links_->TakeChanged()) {
+      FeedPeers();
+      peers_changed = true;
+    }
   });
+  if (peers_changed) {
+    supervisor_.Run(report_id_, now, [&] {
+      if (reporting_) reporting_->OnPeers(*links_, now);
+    });
+  }
   supervisor_.Run(subs_id_, now, [&] {
     for (const std::string& w : subs_->TakeWarnings()) {
       if (client_text_log_.Allow(0, now)) spdlog::info("subscriptions: {}", w);
@@ -238,6 +266,63 @@ void ControlPlane::Step(route::TimeNs now) {
     next_status_ = now + route::TimeNs{config_.hub.status_interval_s} * route::kSec;
     supervisor_.Run(status_id_, now, [&] { StatusLine(now); });
   }
+  TickReporting(now);
+}
+
+void ControlPlane::TickReporting(route::TimeNs now) {
+  supervisor_.Run(report_id_, now, [&] {
+    if (!reporting_) return;
+    if (reporting_->StateDue(now)) {
+      report::HubView hub;
+      hub.server_id = config_.hub.server_id;
+      hub.version = DMRSWITCH_VERSION;
+      hub.mode = std::string(HubModeName(config_.hub.mode));
+      hub.shards = config_.hub.shards;
+      hub.snapshot_generation = snapshots_.generation();
+      hub.draining = drain_.active();
+      const auto wall_offset = static_cast<int64_t>(io::WallNs() - io::MonotonicNs());
+      reporting_->SetState(MakeHubState(hub, *auth_, *subs_, *links_, now, wall_offset), now);
+    }
+    reporting_->Tick(now, snapshots_.generation(), drain_.active(), auth_->size(),
+                     [this] { return ControlCounters(); });
+  });
+  // systemd's watchdog: this loop is alive; hosted, the shards too (their heartbeats).
+  if (watchdog_every_ != 0 && now >= next_watchdog_) {
+    next_watchdog_ = now + watchdog_every_;
+    if (plane_info_ != nullptr || health_.Silent(now).empty()) (void)notifier_.Watchdog();
+  }
+}
+
+std::vector<report::NamedCounter> ControlPlane::ControlCounters() const {
+  std::vector<report::NamedCounter> out;
+  for (const auto& [name, value] : auth_->counters().Named()) {
+    report::NamedCounter c;
+    c.name = "hbp_" + std::string(name);
+    c.value = value;
+    c.help = "HBP logins (control plane): " + std::string(name) + ".";
+    out.push_back(std::move(c));
+  }
+  report::NamedCounter d;
+  d.name = "control_datagrams_dropped";
+  d.value = link_.dropped_to_shards();
+  d.help = "Datagrams the control plane could not hand to the shards (ring or pool full).";
+  out.push_back(std::move(d));
+  return out;
+}
+
+void ControlPlane::NotifyReady() {
+  (void)notifier_.Ready();
+  next_watchdog_ = 0;
+}
+
+absl::Status ControlPlane::RestartReporting(route::TimeNs now) {
+  reporting_.reset();
+  auto r = Reporting::Start(MakeReportingSettings(config_), shard_stats_, now);
+  if (!r.ok()) return r.status();
+  reporting_ = *std::move(r);
+  for (const ClientRecord* c : auth_->Clients()) reporting_->KnowClient(c->id, c->callsign);
+  reporting_->OnPeers(*links_, now);
+  return absl::OkStatus();
 }
 
 // --- Inputs ------------------------------------------------------------------------------------
@@ -297,6 +382,11 @@ void ControlPlane::OnPacket(const Datagram& d, route::TimeNs now) {
 }
 
 void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
+  if (e.type <= route::EventType::kStreamLost) {
+    supervisor_.Run(report_id_, now, [&] {
+      if (reporting_) reporting_->OnStreamEvent(e, now, snapshots_.publisher().current().get());
+    });
+  }
   switch (e.type) {
     case route::EventType::kStreamStarted:
       ++streams_started_;
@@ -336,15 +426,22 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
           if (absl::Status st = b.SetClient(c.slot, r->Spec()); !st.ok()) {
             spdlog::error("client {}: {}", c.id, std::string(st.message()));
           }
+          supervisor_.Run(report_id_, now, [&] {
+            if (reporting_) reporting_->OnClientUp(*r, now);
+          });
         }
         restart_dirty_.insert(c.id);
         break;
       }
       case AuthChange::kOptions:
         restart_dirty_.insert(c.id);
+        if (reporting_) reporting_->StateChanged();
         break;
       case AuthChange::kClientDown:
         spdlog::info("client {} logged out ({})", c.id, c.reason);
+        supervisor_.Run(report_id_, now, [&] {
+          if (reporting_) reporting_->OnClientDown(c.id, c.reason, now);
+        });
         b.RemoveClient(c.slot);
         locations_.ForgetSlot(c.slot);
         restart_dirty_.erase(c.id);
@@ -403,7 +500,9 @@ void ControlPlane::LogSuppressed() {
 
 void ControlPlane::FeedSubscriptions() {
   route::RouteSnapshotBuilder& b = snapshots_.builder();
-  for (uint32_t id : subs_->TakeChangedClients()) {
+  const std::vector<uint32_t> changed = subs_->TakeChangedClients();
+  if (!changed.empty() && reporting_) reporting_->StateChanged();
+  for (uint32_t id : changed) {
     const ClientRecord* r = auth_->Find(id);
     if (r == nullptr) continue;  // logged out: its slot is empty already
     const std::optional<Subscriptions::Memberships> m = subs_->MembershipsOf(id);
@@ -626,6 +725,12 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
       spdlog::error("reload: XDP shield: {}", std::string(st.message()));
     }
   }
+  if (reporting_) {
+    // [report] keys restart the surfaces they name; hang time and ping settings show on them.
+    if (absl::Status st = reporting_->Reconfigure(MakeReportingSettings(config_), now); !st.ok()) {
+      spdlog::error("reload: reporting: {}", std::string(st.message()));
+    }
+  }
   // The routing policy holds hub-wide timers, ACLs and activate_on.
   if (plan.appliers.contains(Applier::kPolicy) || plan.appliers.contains(Applier::kSubscriptions)) {
     snapshots_.builder().SetPolicy(MakeHubPolicy(config_));
@@ -641,6 +746,12 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
 }
 
 void ControlPlane::Shutdown() {
+  (void)notifier_.Stopping();
+  if (reporting_) {
+    reporting_->EndLiveCalls(
+        drain_.active() ? report::CallEndReason::kDrain : report::CallEndReason::kLost,
+        io::MonotonicNs());
+  }
   auth_->Shutdown(&outbox_);
   link_.Send(&outbox_, peer_listener_);
 }
@@ -732,9 +843,13 @@ void ControlPlane::StatusLine(route::TimeNs now) {
   size_t alive = 0;
   const std::vector<route::PeerSpec> peers = links_->Specs();
   for (const route::PeerSpec& p : peers) alive += p.alive ? 1 : 0;
-  spdlog::info("status: clients {}, peers {}/{} alive, {}, snapshot g{} (all shards on g{}), {}",
-               auth_->size(), alive, peers.size(), health_.Rates(now), snapshots_.generation(),
-               snapshots_.publisher().acked_by_all(), shield_.StatusText());
+  const std::string line = fmt::format(
+      "clients {}, peers {}/{} alive, {}, snapshot g{} (all shards on g{}), calls {} live, {}",
+      auth_->size(), alive, peers.size(), health_.Rates(now), snapshots_.generation(),
+      snapshots_.publisher().acked_by_all(), reporting_ ? reporting_->live_calls() : 0,
+      shield_.StatusText());
+  spdlog::info("status: {}", line);
+  (void)notifier_.Status(line);
 }
 
 nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
@@ -864,6 +979,23 @@ void ControlPlane::OnCtl(const CtlCommand& c, route::TimeNs now) {
                           : nlohmann::json{{"ok", false}, {"error", std::string(st.message())}});
       break;
     }
+    case CtlCommand::kStats:
+    case CtlCommand::kErrors:
+      if (shard_stats_ == nullptr) {
+        ctl_->Reply(c.connection,
+                    {{"ok", false}, {"error", "the shards' counters are not mapped"}});
+      } else if (c.kind == CtlCommand::kStats) {
+        ctl_->Reply(c.connection, ShardStatsJson(ReadAllShardStats(*shard_stats_), now));
+      } else {
+        ctl_->Reply(c.connection, ShardErrorsJson(ReadAllShardStats(*shard_stats_)));
+      }
+      break;
+    case CtlCommand::kLastheard:
+      ctl_->Reply(c.connection,
+                  reporting_ ? reporting_->LastheardJson(c.limit)
+                             : nlohmann::json{{"ok", false},
+                                              {"error", "the reporting component is restarting"}});
+      break;
   }
 }
 

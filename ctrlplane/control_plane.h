@@ -12,6 +12,7 @@
 //   ShardHealth          heartbeats, silent shards, the status line's figures
 //   CtlApi               dmrswitch-ctl's socket and commands
 //   ShieldControl        the XDP shield's pinned maps: rate, exempt peers, block list, counters
+//   Reporting            calls, lastheard, events and the operator surfaces (ctrlplane/reporting.h)
 // and the configuration: this class owns the running HubConfig and applies reloads through the
 // key table's appliers (ctrlplane/config/reload.h).
 //
@@ -38,6 +39,8 @@
 #include "ctrlplane/log_text.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/login/obp_links.h"
+#include "ctrlplane/report/sd_notify.h"
+#include "ctrlplane/reporting.h"
 #include "ctrlplane/route_snapshots.h"
 #include "ctrlplane/shard_health.h"
 #include "ctrlplane/shard_link.h"
@@ -59,6 +62,13 @@ class ControlPlane {
   ControlPlane(HubConfig config, std::string config_path, std::vector<ipc::ShardChannel> channels,
                rte_ring* cp_cmd, rte_mempool* pool, std::vector<int> shard_wake_fds,
                ipc::PlaneInfo* plane_info = nullptr, std::vector<route::Endpoint> listeners = {});
+
+  // The shards' counter blocks (dmrswitch-ctl stats/errors, /metrics). Call before Start.
+  void SetShardStats(const ipc::ShardStatsZone* stats) { shard_stats_ = stats; }
+  // systemd (Type=notify): READY=1 once the listeners are up — the caller's to say, after it
+  // launched the shards. WATCHDOG=1 follows from the loop (Step); hosted, only while every shard
+  // heartbeats too, so a hung shard stops it as a hung loop would.
+  void NotifyReady();
 
   // Publishes the first snapshot — or, when `plane_info` holds generations a previous control
   // plane published, adopts them and restores clients, subscriptions and timers from the
@@ -102,6 +112,8 @@ class ControlPlane {
   nlohmann::json Probe(uint32_t pings, uint32_t publishes);
   // Shards whose heartbeat is overdue.
   std::vector<uint32_t> SilentShards(route::TimeNs now) const { return health_.Silent(now); }
+  // The reporting component (null while it waits to restart after a failure).
+  Reporting* reporting() { return reporting_.get(); }
 
  private:
   // Inputs.
@@ -128,6 +140,9 @@ class ControlPlane {
   void MirrorLoginBlocks();
   nlohmann::json OnShieldCtl(const CtlCommand& c);
   void StatusLine(route::TimeNs now);
+  absl::Status RestartReporting(route::TimeNs now);
+  void TickReporting(route::TimeNs now);
+  std::vector<report::NamedCounter> ControlCounters() const;
   nlohmann::json StatusJson(route::TimeNs now) const;
 
   absl::Status RestoreFromPlane(route::TimeNs now);
@@ -152,7 +167,8 @@ class ControlPlane {
 
   ShardLink link_;
   Supervisor supervisor_;
-  size_t auth_id_ = 0, links_id_ = 0, subs_id_ = 0, snapshot_id_ = 0, status_id_ = 0;
+  size_t auth_id_ = 0, links_id_ = 0, subs_id_ = 0, snapshot_id_ = 0, status_id_ = 0,
+         report_id_ = 0;
   std::unique_ptr<HbpAuth> auth_;
   std::unique_ptr<ObpLinks> links_;
   std::unique_ptr<Subscriptions> subs_;
@@ -167,6 +183,11 @@ class ControlPlane {
   // and no flood of spoofed packets can fill the log.
   LogBudget client_text_log_;
   LogBudget auth_log_;
+  std::unique_ptr<Reporting> reporting_;
+  const ipc::ShardStatsZone* shard_stats_ = nullptr;
+  report::SystemdNotifier notifier_;
+  route::TimeNs watchdog_every_ = 0;  // 0: no watchdog asked for
+  route::TimeNs next_watchdog_ = 0;
 
   ShardLink::Inbox inbox_;
   Outbox outbox_;

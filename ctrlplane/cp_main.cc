@@ -31,6 +31,7 @@
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/channel.h"
 #include "dataplane/ipc/plane_info.h"
+#include "dataplane/ipc/shard_stats.h"
 #include "dataplane/route/shared_memory.h"
 #include "spdlog/spdlog.h"
 
@@ -116,6 +117,10 @@ int main(int argc, char** argv) {
     Fail(absl::StrCat(config_path,
                       ": hub.control_plane is \"hosted\": the control plane runs inside "
                       "dmrswitch-dp; set control_plane = \"separate\" to run dmrswitch-cp"));
+    // Type=notify: a unit that exits before READY=1 failed; this one has nothing to do.
+    if (auto n = cp::report::SystemdNotifier::FromEnvironment(); n.ok()) {
+      (void)n->Notify("READY=1\nSTATUS=not needed: the control plane is hosted\nSTOPPING=1");
+    }
     return kExitNotSeparate;
   }
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
@@ -158,6 +163,11 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return Fail(std::string(st.message()));
   }
+  auto stats = ipc::AttachShardStatsZone(kRingPrefix, config->hub.shards);
+  if (!stats.ok()) {
+    rte_eal_cleanup();
+    return Fail(std::string(stats.status().message()));
+  }
   // Snapshots live in the hugepage heap that the dp's shards map at the same addresses.
   route::SetSnapshotMemory(route::SnapshotMemory{&SharedAlloc, &SharedFree});
 
@@ -168,6 +178,7 @@ int main(int argc, char** argv) {
   {
     cp::ControlPlane control(*config, config_path, shard_channels, channels->cp_cmd(),
                              channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
+    control.SetShardStats(*stats);
     std::string start_error;
     if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
       start_error = std::string(st.message());
@@ -203,6 +214,7 @@ int main(int argc, char** argv) {
           control.restored() ? absl::StrCat("continuing from snapshot g", control.generation())
                              : std::string("fresh start"),
           config_path);
+      control.NotifyReady();
     }
     control.Run(g_stop, g_reload, -1);
     watch.join();

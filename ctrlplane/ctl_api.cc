@@ -67,10 +67,24 @@ absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
     }
   } else if (cmd == "blocked") {
     c.kind = CtlCommand::kBlocked;
+  } else if (cmd == "stats") {
+    c.kind = CtlCommand::kStats;
+  } else if (cmd == "errors") {
+    c.kind = CtlCommand::kErrors;
+  } else if (cmd == "lastheard") {
+    c.kind = CtlCommand::kLastheard;
+    if (body.contains("limit")) {
+      const nlohmann::json& l = body["limit"];
+      if (!l.is_number_unsigned() || l.get<uint64_t>() == 0 || l.get<uint64_t>() > 100000) {
+        return absl::InvalidArgumentError("limit must be 1..100000");
+      }
+      c.limit = l.get<uint32_t>();
+    }
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown command \"", cmd,
-                     "\" (drain, resume, status, reload, probe, block, unblock, blocked)"));
+                     "\" (drain, resume, status, reload, probe, block, unblock, blocked, stats, errors, "
+                     "lastheard)"));
   }
   return c;
 }

@@ -15,7 +15,19 @@
 namespace dmrswitch::cp {
 
 struct CtlCommand {
-  enum Kind : uint8_t { kDrain, kResume, kStatus, kReload, kProbe, kBlock, kUnblock, kBlocked };
+  enum Kind : uint8_t {
+    kDrain,
+    kResume,
+    kStatus,
+    kReload,
+    kProbe,
+    kBlock,
+    kUnblock,
+    kBlocked,
+    kStats,
+    kErrors,
+    kLastheard
+  };
   Kind kind = kStatus;
   uint64_t connection = 0;   // answer with CtlApi::Reply
   double timeout_s = 60;     // kDrain
@@ -23,6 +35,7 @@ struct CtlCommand {
   uint32_t publishes = 100;  // kProbe
   uint32_t ip = 0;           // kBlock, kUnblock: IPv4, host order
   double block_s = 0;        // kBlock: seconds; 0 = until unblocked
+  uint32_t limit = 100;      // kLastheard: calls (and talkgroups) at most
 };
 
 class CtlApi {

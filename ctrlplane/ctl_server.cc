@@ -1,12 +1,14 @@
 #include "ctrlplane/ctl_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -135,6 +137,10 @@ std::vector<CtlRequest> CtlServer::Poll() {
   }
   for (size_t i = 0; i < connections_.size();) {
     Connection& c = connections_[i];
+    if (!c.out.empty()) {  // an answer on its way
+      if (FlushAnswer(i, now)) ++i;
+      continue;
+    }
     if (c.pending) {  // the answer is owed; nothing more is read from this client
       ++i;
       continue;
@@ -185,16 +191,51 @@ std::vector<CtlRequest> CtlServer::Poll() {
   return out;
 }
 
+bool CtlServer::FlushAnswer(size_t index, absl::Time now) {
+  Connection& c = connections_[index];
+  while (c.out_sent < c.out.size()) {
+    const ssize_t r = send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r > 0) {
+      c.out_sent += static_cast<size_t>(r);
+      continue;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        now - c.replying_since <= limits_.idle_timeout) {
+      return true;  // the client reads on; more at the next Poll
+    }
+    ++counters_.answers_not_sent;  // gone, or not reading
+    Close(index);
+    return false;
+  }
+  Close(index);
+  return false;
+}
+
 void CtlServer::Reply(uint64_t connection, const nlohmann::json& answer) {
   for (size_t i = 0; i < connections_.size(); ++i) {
     if (connections_[i].id != connection) continue;
-    const std::string line = answer.dump() + "\n";
-    // Answers are small and the socket is non-blocking: a client that does not read its answer
-    // loses it, and never holds up the control plane.
+    // Text from clients (callsigns, RPTC fields) may be invalid UTF-8: replaced, never thrown.
+    std::string line =
+        answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // The socket is non-blocking: what does not fit its buffer now (a long lastheard) is sent
+    // from Poll as the client reads it, for at most idle_timeout. A client that does not read
+    // loses its answer and never holds up the control plane.
     const ssize_t r =
         send(connections_[i].fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (r != static_cast<ssize_t>(line.size())) ++counters_.answers_not_sent;
-    Close(i);
+    if (r == static_cast<ssize_t>(line.size())) {
+      Close(i);
+      return;
+    }
+    if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      ++counters_.answers_not_sent;
+      Close(i);
+      return;
+    }
+    Connection& c = connections_[i];
+    c.out = std::move(line);
+    c.out_sent = r > 0 ? static_cast<size_t>(r) : 0;
+    c.replying_since = absl::Now();
     return;
   }
 }

@@ -7,8 +7,9 @@
 // the service's group, whatever the umask), a peer is admitted only as root, the hub's own user
 // or a member of the hub's group (SO_PEERCRED), and no client can hold it: connections beyond
 // `max_connections` are refused with a clear answer, one that sends no complete request within
-// `idle_timeout` is closed, requests are bounded in size, and answers never block. A client that
-// half-closes after its request (shutdown(SHUT_WR)) still gets its answer.
+// `idle_timeout` is closed, requests are bounded in size, and answers never block (a long one is
+// sent as the client reads it, for at most `idle_timeout`). A client that half-closes after its
+// request (shutdown(SHUT_WR)) still gets its answer.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ struct CtlRequest {
 struct CtlServerLimits {
   size_t max_connections = 16;
   size_t max_request_bytes = 4096;
-  absl::Duration idle_timeout = absl::Seconds(10);  // until a complete request
+  // Until a complete request, and for taking an answer that did not fit the socket at once.
+  absl::Duration idle_timeout = absl::Seconds(10);
 };
 
 class CtlServer {
@@ -55,7 +57,7 @@ class CtlServer {
     uint64_t refused_peer = 0;      // not root, the hub's user or its group
     uint64_t closed_idle = 0;       // no complete request in time
     uint64_t refused_too_long = 0;  // request over max_request_bytes
-    uint64_t answers_not_sent = 0;  // the client did not take its answer
+    uint64_t answers_not_sent = 0;  // the client did not take its answer (in idle_timeout)
   };
   const Counters& counters() const { return counters_; }
   size_t connections() const { return connections_.size(); }
@@ -69,8 +71,14 @@ class CtlServer {
     absl::Time opened;
     bool eof = false;      // the client half-closed: nothing more to read
     bool pending = false;  // its request was handed out; the answer is owed
+    std::string out;       // an answer being sent (Reply could not send it whole)
+    size_t out_sent = 0;
+    absl::Time replying_since;
   };
   void Close(size_t index);
+  // Sends more of connection `index`'s answer; false when the connection was closed (answer
+  // sent whole, or the client gone or not reading for idle_timeout).
+  bool FlushAnswer(size_t index, absl::Time now);
   void Refuse(int fd, const std::string& why);
   bool PeerAllowed(int fd) const;
 

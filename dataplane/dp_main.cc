@@ -137,15 +137,45 @@ std::string SeparateEalHint(const dmrswitch::cp::HubConfig& config) {
       "is running — hub.runtime_name tells hubs apart)");
 }
 
+// Whether every shard copied its counters within `within` (a shard that stopped looping stops
+// copying): systemd's watchdog follows it.
+bool ShardsAlive(const dmrswitch::ipc::ShardStatsZone& stats, dmrswitch::route::TimeNs within) {
+  const dmrswitch::route::TimeNs now = dmrswitch::io::MonotonicNs();
+  for (uint32_t s = 0; s < stats.nshards; ++s) {
+    const uint64_t at = stats.shard(s)->published_ns.load(std::memory_order_relaxed);
+    if (at == 0 || now > at + within) return false;
+  }
+  return true;
+}
+
 // The main lcore of a dp without a hosted control plane: says when a dmrswitch-cp attaches or
 // goes away, forwards SIGHUP to it as a Reload command, and returns on SIGINT/SIGTERM. Voice
-// does not depend on any of this.
-void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* cp_cmd) {
+// does not depend on any of this. systemd (Type=notify) hears WATCHDOG=1 from here while every
+// shard loops, and STATUS= with the control plane's state.
+void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* cp_cmd,
+                               const dmrswitch::ipc::ShardStatsZone& stats,
+                               dmrswitch::cp::report::SystemdNotifier& notifier) {
   using namespace dmrswitch;
   int32_t cp = 0;         // the attached cp as last seen
   int32_t said_gone = 0;  // its death was reported
   int32_t applied_level = -1;
+  const auto watchdog = cp::report::WatchdogInterval();
+  route::TimeNs next_watchdog = 0;
+  std::string status;
   while (!g_stop.load()) {
+    const route::TimeNs now = io::MonotonicNs();
+    if (watchdog && now >= next_watchdog) {
+      next_watchdog = now + static_cast<route::TimeNs>(watchdog->count()) * 1000;
+      if (ShardsAlive(stats, 3 * route::kSec)) (void)notifier.Watchdog();
+    }
+    const int32_t attached = info.cp_pid.load();
+    std::string s = attached != 0 && ipc::ProcessAlive(attached)
+                        ? absl::StrCat("routing; control plane dmrswitch-cp pid ", attached)
+                        : std::string("routing; no control plane attached (logins wait)");
+    if (s != status) {
+      (void)notifier.Status(s);
+      status = std::move(s);
+    }
     const int32_t now_cp = info.cp_pid.load();
     if (now_cp != cp) {
       if (now_cp != 0) {
@@ -183,10 +213,19 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
 // control plane until SIGINT/SIGTERM.
 int ServeSeparate(dmrswitch::io::Plane& plane, const dmrswitch::ipc::PlaneInfo& info,
                   const std::function<void()>& say_started) {
+  using dmrswitch::cp::report::SystemdNotifier;
   if (absl::Status st = plane.Launch(); !st.ok()) return Fail(std::string(st.message()));
   InstallSignals();
   say_started();
-  WatchSeparateControlPlane(info, plane.channels().cp_cmd());
+  auto notifier = SystemdNotifier::FromEnvironment();
+  if (!notifier.ok()) {
+    spdlog::warn("systemd notification off: {}", std::string(notifier.status().message()));
+  }
+  SystemdNotifier none;
+  SystemdNotifier& n = notifier.ok() ? *notifier : none;
+  (void)n.Ready();
+  WatchSeparateControlPlane(info, plane.channels().cp_cmd(), *plane.stats(), n);
+  (void)n.Stopping();
   spdlog::info("dmrswitch-dp: stopping");
   return 0;
 }
@@ -528,6 +567,7 @@ int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_
   cp::ControlPlane control(config, config_path, channels, plane.channels().cp_cmd(),
                            plane.channels().pool(), plane.wake_fds(), nullptr,
                            plane.config().listeners);
+  control.SetShardStats(plane.stats());
   if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
     return Fail(std::string(st.message()));
   }
@@ -535,6 +575,7 @@ int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_
   InstallSignals();
   for (const std::string& d : plane.DeviceLines()) spdlog::info("{}", d);
   spdlog::info("{}", StartLine(config, config_path, plane));
+  control.NotifyReady();  // every listener is up: the plane's sockets, the report surfaces
 
   control.Run(g_stop, g_reload, cp_wake);
 

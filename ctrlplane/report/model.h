@@ -194,7 +194,8 @@ struct NamedGauge {
   std::string help;
 };
 
-// A shard's loop-latency histogram: time from the top of one loop iteration to the next.
+// A shard's loop-latency histogram: busy loop iterations (those that received something), from
+// the top of the iteration to the transmit burst handed to the port or socket.
 // `bucket_counts[i]` counts iterations with latency <= upper_bounds_s[i] and above the previous
 // bound (not cumulative); the last element, at index upper_bounds_s.size(), counts those above
 // every bound (+Inf).

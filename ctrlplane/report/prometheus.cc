@@ -262,7 +262,7 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
   }
   for (const LatencyHistogram& h : s.loop_latency) {
     w.Histogram(p + "loop_latency_seconds",
-                "Shard loop iteration time, from the top of one iteration to the next.",
+                "Busy shard loop iterations: from the top of the iteration to its transmit flush.",
                 {{"shard", std::to_string(h.shard)}}, h.upper_bounds_s, h.bucket_counts, h.sum_s);
   }
   return w.Render();

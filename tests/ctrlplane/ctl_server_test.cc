@@ -146,7 +146,7 @@ TEST_F(CtlServerTest, AnOversizedRequestIsRefused) {
 }
 
 TEST_F(CtlServerTest, AClientThatDoesNotReadCannotBlockAnAnswer) {
-  Start();
+  Start({.idle_timeout = absl::Milliseconds(300)});
   const int fd = Connect();
   int small = 4096;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -155,8 +155,40 @@ TEST_F(CtlServerTest, AClientThatDoesNotReadCannotBlockAnAnswer) {
   ASSERT_EQ(got.size(), 1u);
   const auto start = std::chrono::steady_clock::now();
   server_->Reply(got[0].connection, {{"ok", true}, {"big", std::string(8 << 20, 'x')}});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  // The rest waits for the client, which never reads: after idle_timeout it is dropped.
+  EXPECT_EQ(server_->connections(), 1u);
+  EXPECT_EQ(server_->counters().answers_not_sent, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto poll_start = std::chrono::steady_clock::now();
+  server_->Poll();
+  EXPECT_LT(std::chrono::steady_clock::now() - poll_start, std::chrono::milliseconds(100));
+  EXPECT_EQ(server_->connections(), 0u);
   EXPECT_EQ(server_->counters().answers_not_sent, 1u);
+  close(fd);
+}
+
+// A long answer (a big lastheard) reaches a client that reads it, a piece per Poll, whole.
+TEST_F(CtlServerTest, ALongAnswerIsSentAsTheClientReadsIt) {
+  Start();
+  const int fd = Connect();
+  Send(fd, "{\"cmd\":\"lastheard\"}\n");
+  auto got = PollFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  const std::string big(4 << 20, 'y');
+  server_->Reply(got[0].connection, {{"ok", true}, {"big", big}});
+  std::string in;
+  char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    server_->Poll();
+    const ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) in.append(buf, static_cast<size_t>(n));
+    if (n == 0) break;  // closed: the answer is complete
+  }
+  EXPECT_EQ(in, nlohmann::json({{"ok", true}, {"big", big}}).dump() + "\n");
+  EXPECT_EQ(server_->connections(), 0u);
+  EXPECT_EQ(server_->counters().answers_not_sent, 0u);
   close(fd);
 }
 

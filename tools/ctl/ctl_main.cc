@@ -5,6 +5,8 @@
 //   dmrswitch-ctl (--config FILE | --socket PATH) probe [--pings N] [--publishes N]
 //   dmrswitch-ctl (--config FILE | --socket PATH) block ADDR [--for SECONDS] | unblock ADDR
 //   dmrswitch-ctl (--config FILE | --socket PATH) blocked
+//   dmrswitch-ctl (--config FILE | --socket PATH) stats | errors [--json]
+//   dmrswitch-ctl (--config FILE | --socket PATH) lastheard [--limit N] [--json]
 //
 // drain: no new streams are admitted; waits until the live ones have ended (or the timeout) and
 // says how many would be cut by a dp restart now. Exit status 0 = idle, 3 = streams still live,
@@ -23,7 +25,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
+#include <vector>
 
 #include "ctrlplane/config/config.h"
 #include "nlohmann/json.hpp"
@@ -45,8 +49,121 @@ int Usage(int rc) {
                "  block ADDR [--for SECONDS] drop everything ADDR sends to the hub's ports in the\n"
                "                             XDP shield, for SECONDS or until unblocked\n"
                "  unblock ADDR               lift a block\n"
-               "  blocked                    the blocked sources and the time they have left\n");
+               "  blocked                    the blocked sources and the time they have left\n"
+               "  stats [--json]             the shards' counters by name, per shard and in\n"
+               "                             total, and their loop latency\n"
+               "  errors [--json]            every drop, reject and error counter that is not\n"
+               "                             zero, by shard and reason, most first\n"
+               "  lastheard [--limit N] [--json]\n"
+               "                             the last calls (default 20) and talkgroup activity\n");
   return rc;
+}
+
+// --- Text output of stats, errors and lastheard ------------------------------------------------
+
+std::string Num(const nlohmann::json& v) {
+  if (v.is_number_float()) {
+    char b[32];
+    std::snprintf(b, sizeof(b), "%.0f", v.get<double>());
+    return b;
+  }
+  return v.is_number() ? v.dump() : std::string("-");
+}
+
+// One table per group: a row per counter, a column per shard and the total. Reason tables show
+// their rows that are not zero on some shard.
+void PrintStats(const nlohmann::json& reply) {
+  const nlohmann::json& shards = reply["shards"];
+  const nlohmann::json& total = reply["total"];
+  std::printf("%-28s", "");
+  for (const nlohmann::json& s : shards)
+    std::printf(" %12s", ("shard " + s["shard"].dump()).c_str());
+  std::printf(" %12s\n", "total");
+  const std::vector<std::pair<std::string, bool>> groups = {
+      {"io", false},   {"route", false},  {"runtime", false},    {"gauges", false},
+      {"drops", true}, {"rejects", true}, {"net_rejects", true}, {"loop_latency", false}};
+  for (const auto& [group, nonzero_only] : groups) {
+    if (!total.contains(group)) continue;
+    std::vector<std::string> rows;
+    for (const auto& [name, value] : total[group].items()) {
+      bool any = !nonzero_only;
+      for (const nlohmann::json& s : shards) {
+        if (s.contains(group) && s[group].value(name, 0.0) != 0) any = true;
+      }
+      if (any) rows.push_back(name);
+    }
+    if (rows.empty()) continue;
+    std::printf("%s\n", group.c_str());
+    for (const std::string& name : rows) {
+      std::printf("  %-26s", name.c_str());
+      for (const nlohmann::json& s : shards) {
+        std::printf(" %12s", s.contains(group) && s[group].contains(name)
+                                 ? Num(s[group][name]).c_str()
+                                 : "-");
+      }
+      std::printf(" %12s\n", group == "loop_latency" && name != "busy_iterations"
+                                 ? "-"
+                                 : Num(total[group][name]).c_str());
+    }
+  }
+  std::printf(
+      "(loop latency: busy iterations, ns; counters as of each shard's last copy, "
+      "at most 10 ms old)\n");
+}
+
+// VPP's `show errors`: count, shard, counter, reason.
+void PrintErrors(const nlohmann::json& reply) {
+  std::printf("%12s  %5s  %-28s %s\n", "Count", "Shard", "Counter", "Reason");
+  for (const nlohmann::json& e : reply["errors"]) {
+    std::printf("%12s  %5s  %-28s %s\n", Num(e["count"]).c_str(), e["shard"].dump().c_str(),
+                e.value("counter", std::string()).c_str(),
+                e.value("reason", std::string()).c_str());
+  }
+  std::printf("%12s  total\n", Num(reply["total"]).c_str());
+}
+
+std::string WallTime(double unix_s) {
+  const auto t = static_cast<time_t>(unix_s);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S", &tm);
+  return b;
+}
+
+void PrintLastheard(const nlohmann::json& reply) {
+  std::printf("%-19s %7s %-4s %-9s %-9s %-14s %-22s %6s %4s %4s %5s %8s %s\n", "Start", "Secs",
+              "Slot", "From", "To", "Type", "Source", "Frames", "Lost", "Late", "Early", "Jitter",
+              "End");
+  for (const nlohmann::json& c : reply["lastheard"]) {
+    const nlohmann::json& src = c["source"];
+    std::string source = src.value("kind", std::string()) == "peer"
+                             ? "peer " + src.value("peer", std::string())
+                             : src.value("callsign", std::string()) + " " +
+                                   std::to_string(src.value("client_id", 0u));
+    char jitter[32];
+    std::snprintf(jitter, sizeof(jitter), "%.1fms", c.value("jitter_ms", 0.0));
+    char secs[32];
+    std::snprintf(secs, sizeof(secs), "%.1f", c.value("duration", 0.0));
+    std::printf("%-19s %7s TS%-2d %-9u %-9u %-14s %-22s %6s %4s %4s %5s %8s %s\n",
+                WallTime(c.value("start", 0.0)).c_str(), secs, c.value("slot", 0),
+                c.value("rf_src", 0u), c.value("dst", 0u), c.value("type", std::string()).c_str(),
+                source.c_str(), Num(c["frames"]).c_str(), Num(c["frames_lost"]).c_str(),
+                Num(c["frames_late"]).c_str(), Num(c["frames_early"]).c_str(), jitter,
+                c.value("end_reason", std::string()).c_str());
+  }
+  std::printf("%s live call(s)\n", Num(reply["live_calls"]).c_str());
+  if (!reply["talkgroups"].empty()) {
+    std::printf("\n%-9s %4s %6s %9s %-19s %-9s %s\n", "TG", "Slot", "Calls", "Seconds", "Last",
+                "Last from", "Source");
+    for (const nlohmann::json& t : reply["talkgroups"]) {
+      std::printf("%-9u TS%-2d %6s %9.1f %-19s %-9u %s%s\n", t.value("tg", 0u), t.value("slot", 0),
+                  Num(t["calls"]).c_str(), t.value("seconds", 0.0),
+                  WallTime(t.value("last", 0.0)).c_str(), t.value("last_rf_src", 0u),
+                  t.value("last_source", std::string()).c_str(),
+                  t.value("live", false) ? " (live)" : "");
+    }
+  }
 }
 
 int Fail(const std::string& msg) {
@@ -60,9 +177,10 @@ int main(int argc, char** argv) {
   std::string config_path, socket_path, cmd;
   double timeout_s = 60;
   bool timeout_given = false;
-  long pings = -1, publishes = -1;
+  long pings = -1, publishes = -1, limit = -1;
   std::string address;
   double block_s = 0;
+  bool json = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) {
@@ -87,6 +205,14 @@ int main(int argc, char** argv) {
       if (end == nullptr || *end != '\0' || !(block_s > 0) || block_s > 365.0 * 86400) {
         return Fail("--for takes seconds, more than 0 and at most a year");
       }
+    } else if (a == "--limit" && i + 1 < argc) {
+      char* end = nullptr;
+      limit = std::strtol(argv[++i], &end, 10);
+      if (end == nullptr || *end != '\0' || limit < 1 || limit > 100000) {
+        return Fail("--limit takes a count, 1..100000");
+      }
+    } else if (a == "--json") {
+      json = true;
     } else if (a == "--help" || a == "-h") {
       return Usage(0);
     } else if (cmd.empty() && a[0] != '-') {
@@ -100,9 +226,15 @@ int main(int argc, char** argv) {
   }
   if (cmd.empty()) return Usage(2);
   if (cmd != "drain" && cmd != "resume" && cmd != "status" && cmd != "reload" && cmd != "probe" &&
-      cmd != "block" && cmd != "unblock" && cmd != "blocked") {
+      cmd != "block" && cmd != "unblock" && cmd != "blocked" && cmd != "stats" && cmd != "errors" &&
+      cmd != "lastheard") {
     return Fail("unknown command \"" + cmd +
-                "\" (drain, resume, status, reload, probe, block, unblock, blocked)");
+                "\" (drain, resume, status, reload, probe, block, unblock, blocked, stats, errors, "
+                "lastheard)");
+  }
+  if (limit >= 0 && cmd != "lastheard") return Fail("--limit applies to lastheard only");
+  if (json && cmd != "stats" && cmd != "errors" && cmd != "lastheard") {
+    return Fail("--json applies to stats, errors and lastheard (status and probe print JSON)");
   }
   if ((cmd == "block" || cmd == "unblock") && address.empty()) {
     return Fail(cmd + " needs an address: dmrswitch-ctl " + cmd + " a.b.c.d");
@@ -133,6 +265,7 @@ int main(int argc, char** argv) {
   if (block_s > 0) request["for_s"] = block_s;
   if (pings >= 0) request["pings"] = pings;
   if (publishes >= 0) request["publishes"] = publishes;
+  if (cmd == "lastheard") request["limit"] = limit >= 0 ? limit : 20;
 
   // A stopped or hung control plane must not hang the operator's shell (or a deploy script):
   // everything below has a deadline. A drain answers by its own timeout; a probe holds the
@@ -196,8 +329,9 @@ int main(int argc, char** argv) {
                 reply.value("live_at_start", 0u), cut);
     return cut == 0 && reply.value("idle", false) ? 0 : 3;
   }
-  if (cmd == "status" || cmd == "probe") {
-    std::printf("%s\n", reply.dump(2).c_str());
+  if (cmd == "status" || cmd == "probe" || json) {
+    std::printf("%s\n",
+                reply.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (cmd == "block") {
     if (reply.value("forever", false)) {
       std::printf("%s blocked until unblocked\n", address.c_str());
@@ -217,6 +351,12 @@ int main(int argc, char** argv) {
         std::printf("%-15s %.0f s left\n", addr.c_str(), b.value("remaining_s", 0.0));
       }
     }
+  } else if (cmd == "stats") {
+    PrintStats(reply);
+  } else if (cmd == "errors") {
+    PrintErrors(reply);
+  } else if (cmd == "lastheard") {
+    PrintLastheard(reply);
   } else {
     std::printf("%s: ok\n", cmd.c_str());
   }

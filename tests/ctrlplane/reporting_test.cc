@@ -1,0 +1,381 @@
+// The reporting component (ctrlplane/reporting.h) driven with shard events, logins and peers as
+// the control plane feeds it: calls and their end reasons, lastheard and the talkgroup table and
+// their bounds, and what reaches a real HBlink3 v3 feed connection and the HTTP API.
+
+#include "ctrlplane/reporting.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace dmrswitch::cp {
+namespace {
+
+using report::CallEndReason;
+using report::CallType;
+using route::kMs;
+using route::kSec;
+
+constexpr route::TimeNs kT0 = 1000 * kSec;
+
+route::Event Start(uint32_t stream, uint32_t client, uint32_t tg, unsigned ts, route::TimeNs at) {
+  route::Event e;
+  e.type = route::EventType::kStreamStarted;
+  e.ts = static_cast<uint8_t>(ts);
+  e.source = route::SystemRef::Client(client % 1000);
+  e.source_id = client;
+  e.stream_id = stream;
+  e.rf_src = client + 1000;
+  e.dst = tg;
+  e.tg = tg;
+  e.destinations = 3;
+  e.at = at;
+  return e;
+}
+
+route::Event End(const route::Event& start, route::EventType type, route::StreamEnd why,
+                 uint32_t frames, route::TimeNs at) {
+  route::Event e = start;
+  e.type = type;
+  e.end = why;
+  e.packets = frames;
+  e.lost = 2;
+  e.late = 3;
+  e.early = 1;
+  e.jitter_10us = 250;  // 2.5 ms
+  e.duration_ms = (frames - 1) * 60;
+  e.at = at;
+  return e;
+}
+
+ReportingSettings Settings() {
+  ReportingSettings s;
+  s.server_id = 310999;
+  s.mode = "kernel";
+  s.shards = 2;
+  s.report.lastheard_size = 5;
+  s.report.talkgroups_size = 3;
+  return s;
+}
+
+// Lines of a TCP feed connection (HBlink3 v3's NDJSON feed), read as they come.
+class FeedReader {
+ public:
+  explicit FeedReader(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~FeedReader() { close(fd_); }
+  bool connected() const { return connected_; }
+  // Reads until a line of `type` satisfying `match` arrives (or the time is up).
+  std::optional<nlohmann::json> WaitFor(const std::string& type,
+                                        const std::function<bool(const nlohmann::json&)>& match,
+                                        std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      size_t eol;
+      while ((eol = buf_.find('\n')) != std::string::npos) {
+        nlohmann::json j = nlohmann::json::parse(buf_.substr(0, eol), nullptr, false);
+        buf_.erase(0, eol + 1);
+        if (j.is_object() && j.value("type", "") == type && match(j)) return j;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char b[65536];
+      const ssize_t n = read(fd_, b, sizeof(b));
+      if (n <= 0) return std::nullopt;
+      buf_.append(b, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+std::unique_ptr<Reporting> MustStart(const ReportingSettings& s) {
+  auto r = Reporting::Start(s, nullptr, kT0);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : nullptr;
+}
+
+TEST(Reporting, ACallStartsLiveAndEndsWithTheShardsQualityFigures) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  ClientRecord c;
+  c.id = 3120001;
+  c.callsign = "N0CALL";
+  r->OnClientUp(c, kT0);
+  const route::Event s = Start(0xA1, 3120001, 91, route::kTs2, kT0 + kSec);
+  r->OnStreamEvent(s, kT0 + kSec, nullptr);
+  ASSERT_EQ(r->lastheard().size(), 1u);
+  EXPECT_FALSE(r->lastheard()[0]->ended);
+  EXPECT_EQ(r->live_calls(), 1u);
+  EXPECT_EQ(r->lastheard()[0]->source.callsign, "N0CALL");
+  EXPECT_EQ(r->lastheard()[0]->type, CallType::kGroupVoice);
+  EXPECT_EQ(r->lastheard()[0]->slot, report::Slot::kTs2);
+
+  r->OnStreamEvent(
+      End(s, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 40, kT0 + 4 * kSec),
+      kT0 + 4 * kSec, nullptr);
+  ASSERT_EQ(r->lastheard().size(), 1u) << "the end updates the entry its start made";
+  const report::CallRecord& call = *r->lastheard()[0];
+  EXPECT_TRUE(call.ended);
+  EXPECT_EQ(call.end_reason, CallEndReason::kTerminator);
+  EXPECT_EQ(call.frames, 40u);
+  EXPECT_EQ(call.frames_lost, 2u);
+  EXPECT_EQ(call.frames_late, 3u);
+  EXPECT_EQ(call.frames_early, 1u);
+  EXPECT_DOUBLE_EQ(call.jitter_ms, 2.5);
+  EXPECT_EQ(call.duration_ns, 39 * 60 * static_cast<int64_t>(kMs));
+  EXPECT_EQ(r->live_calls(), 0u);
+
+  const nlohmann::json j = r->LastheardJson(10);
+  ASSERT_EQ(j["talkgroups"].size(), 1u);
+  EXPECT_EQ(j["talkgroups"][0]["tg"], 91);
+  EXPECT_EQ(j["talkgroups"][0]["calls"], 1);
+  EXPECT_EQ(j["talkgroups"][0]["live"], false);
+  EXPECT_NEAR(j["talkgroups"][0]["seconds"].get<double>(), 2.34, 1e-9);
+  EXPECT_EQ(j["talkgroups"][0]["last_source"], "N0CALL");
+}
+
+TEST(Reporting, AnEndWithoutItsStartStillMakesACompleteRecord) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  // A lost stream ends stream_lost_after (5 s) after its last frame.
+  const route::Event s = Start(0xA2, 3120002, 3100, route::kTs1, 0);
+  const route::TimeNs at = kT0 + 20 * kSec;
+  r->OnStreamEvent(End(s, route::EventType::kStreamLost, route::StreamEnd::kTimeout, 11, at), at,
+                   nullptr);
+  ASSERT_EQ(r->lastheard().size(), 1u);
+  const report::CallRecord& call = *r->lastheard()[0];
+  EXPECT_TRUE(call.ended);
+  EXPECT_EQ(call.end_reason, CallEndReason::kTimeout);
+  EXPECT_EQ(call.frames, 11u);
+  EXPECT_EQ(call.start_mono_ns, static_cast<int64_t>(at - 5 * kSec - 600 * kMs));
+  EXPECT_EQ(call.dst, 3100u);
+  EXPECT_EQ(call.slot, report::Slot::kTs1);
+}
+
+TEST(Reporting, MaxAgeAndDataAndPrivateCallsAreNamed) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  route::Event s = Start(0xA3, 3120003, 91, route::kTs2, kT0);
+  r->OnStreamEvent(s, kT0, nullptr);
+  r->OnStreamEvent(
+      End(s, route::EventType::kStreamLost, route::StreamEnd::kMaxAge, 50, kT0 + 9 * kSec),
+      kT0 + 9 * kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->end_reason, CallEndReason::kMaxAge);
+  route::Event d = Start(0xA4, 3120003, 3120999, route::kTs2, kT0 + 10 * kSec);
+  d.data = 1;
+  d.call_type = 1;
+  r->OnStreamEvent(d, kT0 + 10 * kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->type, CallType::kUnitData);
+  route::Event p = Start(0xA5, 3120004, 4000, route::kTs2, kT0 + 11 * kSec);
+  p.call_type = 1;
+  r->OnStreamEvent(p, kT0 + 11 * kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->type, CallType::kPrivateVoice);
+  EXPECT_EQ(r->LastheardJson(10)["talkgroups"].size(), 1u) << "only group calls are talkgroups";
+}
+
+TEST(Reporting, AStartOnTheSameSlotSupersedesACallWhoseEndDoesNotCome) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  const route::Event a = Start(0xB1, 3120001, 91, route::kTs2, kT0);
+  r->OnStreamEvent(a, kT0, nullptr);
+  // The next call of the client arrives first (another shard); the end of `a` 20 ms later.
+  const route::Event b = Start(0xB2, 3120001, 91, route::kTs2, kT0 + 2 * kSec);
+  r->OnStreamEvent(b, kT0 + 2 * kSec, nullptr);
+  r->OnStreamEvent(End(a, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 30,
+                       kT0 + 2 * kSec - 1 * kMs),
+                   kT0 + 2 * kSec + 20 * kMs, nullptr);
+  r->Tick(kT0 + 4 * kSec, 1, false, 1, {});
+  ASSERT_EQ(r->lastheard().size(), 2u);
+  EXPECT_EQ(r->lastheard()[1]->end_reason, CallEndReason::kTerminator) << "its end came in time";
+
+  // `b`'s terminator is lost; a third call starts on the slot and nothing ends `b` in time.
+  const route::Event c = Start(0xB3, 3120001, 91, route::kTs2, kT0 + 5 * kSec);
+  r->OnStreamEvent(c, kT0 + 5 * kSec, nullptr);
+  r->Tick(kT0 + 5 * kSec + 500 * kMs, 1, false, 1, {});
+  EXPECT_FALSE(r->lastheard()[1]->ended) << "within the grace period";
+  r->Tick(kT0 + 6 * kSec + 1 * kMs, 1, false, 1, {});
+  const report::CallRecord& superseded = *r->lastheard()[1];
+  EXPECT_EQ(superseded.stream_id, 0xB2u);
+  EXPECT_EQ(superseded.end_reason, CallEndReason::kSuperseded);
+  EXPECT_EQ(superseded.frames, 0u);
+  // The shard's own end comes 5 s later: the counts, still superseded, no second entry.
+  r->OnStreamEvent(
+      End(b, route::EventType::kStreamLost, route::StreamEnd::kTimeout, 25, kT0 + 10 * kSec),
+      kT0 + 10 * kSec, nullptr);
+  ASSERT_EQ(r->lastheard().size(), 3u);
+  EXPECT_EQ(r->lastheard()[1]->frames, 25u);
+  EXPECT_EQ(r->lastheard()[1]->end_reason, CallEndReason::kSuperseded);
+  EXPECT_EQ(r->live_calls(), 1u);
+}
+
+TEST(Reporting, ACallWhoseEndNeverComesIsLostAndTheHubsStopEndsTheRest) {
+  ReportingSettings s = Settings();
+  s.call_lost_after = 60 * kSec;
+  auto r = MustStart(s);
+  ASSERT_NE(r, nullptr);
+  r->OnStreamEvent(Start(0xC1, 3120001, 91, route::kTs2, kT0), kT0, nullptr);
+  r->OnStreamEvent(Start(0xC2, 3120002, 92, route::kTs2, kT0 + 50 * kSec), kT0 + 50 * kSec,
+                   nullptr);
+  r->Tick(kT0 + 61 * kSec, 1, false, 2, {});
+  EXPECT_EQ(r->live_calls(), 1u);
+  EXPECT_EQ(r->lastheard()[1]->end_reason, CallEndReason::kLost);
+  r->EndLiveCalls(CallEndReason::kDrain, kT0 + 62 * kSec);
+  EXPECT_EQ(r->live_calls(), 0u);
+  EXPECT_EQ(r->lastheard()[0]->end_reason, CallEndReason::kDrain);
+  EXPECT_EQ(r->lastheard()[0]->duration_ns, static_cast<int64_t>(12 * kSec));
+}
+
+TEST(Reporting, LastheardAndTalkgroupsAreBoundedAndReloadTrimsThem) {
+  auto r = MustStart(Settings());  // 5 calls, 3 talkgroups
+  ASSERT_NE(r, nullptr);
+  for (uint32_t i = 0; i < 8; ++i) {
+    const route::TimeNs t = kT0 + i * kSec;
+    const route::Event s = Start(0xD0 + i, 3120001 + i, 100 + i, route::kTs2, t);
+    r->OnStreamEvent(s, t, nullptr);
+    r->OnStreamEvent(
+        End(s, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 5, t + 300 * kMs),
+        t + 300 * kMs, nullptr);
+  }
+  ASSERT_EQ(r->lastheard().size(), 5u);
+  EXPECT_EQ(r->lastheard()[0]->stream_id, 0xD7u) << "newest first";
+  EXPECT_EQ(r->lastheard()[4]->stream_id, 0xD3u);
+  nlohmann::json j = r->LastheardJson(100);
+  ASSERT_EQ(j["talkgroups"].size(), 3u);
+  EXPECT_EQ(j["talkgroups"][0]["tg"], 107) << "most recently active first";
+  EXPECT_EQ(j["talkgroups"][2]["tg"], 105);
+  // A talkgroup heard again moves to the front and keeps its count.
+  const route::Event again = Start(0xE0, 3120009, 105, route::kTs2, kT0 + 20 * kSec);
+  r->OnStreamEvent(again, kT0 + 20 * kSec, nullptr);
+  j = r->LastheardJson(100);
+  EXPECT_EQ(j["talkgroups"][0]["tg"], 105);
+  EXPECT_EQ(j["talkgroups"][0]["calls"], 2);
+  EXPECT_EQ(j["talkgroups"][0]["live"], true);
+  EXPECT_EQ(r->LastheardJson(2)["lastheard"].size(), 2u);
+
+  ReportingSettings smaller = Settings();
+  smaller.report.lastheard_size = 2;
+  smaller.report.talkgroups_size = 1;
+  ASSERT_TRUE(r->Reconfigure(smaller, kT0 + 21 * kSec).ok());
+  EXPECT_EQ(r->lastheard().size(), 2u);
+  EXPECT_EQ(r->LastheardJson(100)["talkgroups"].size(), 1u);
+}
+
+TEST(Reporting, CallsClientsAndPeersReachTheJsonFeedAndTheApi) {
+  ReportingSettings s = Settings();
+  s.report.feed_json = "127.0.0.1:0";
+  s.report.http = "127.0.0.1:0";
+  auto r = MustStart(s);
+  ASSERT_NE(r, nullptr);
+  ASSERT_NE(r->hub(), nullptr);
+  ASSERT_NE(r->hub()->feed_json(), nullptr);
+  FeedReader feed(r->hub()->feed_json()->port());
+  ASSERT_TRUE(feed.connected());
+  ASSERT_TRUE(feed.WaitFor("config", [](const nlohmann::json&) { return true; }))
+      << "a snapshot at connect";
+
+  ClientRecord c;
+  c.id = 3120001;
+  c.callsign = "N0CALL";
+  c.addr = route::Endpoint{0x7F000001, 40001};
+  r->OnClientUp(c, kT0);
+  const route::Event st = Start(0xF1, 3120001, 91, route::kTs2, kT0 + kSec);
+  r->OnStreamEvent(st, kT0 + kSec, nullptr);
+  r->OnStreamEvent(
+      End(st, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 20, kT0 + 3 * kSec),
+      kT0 + 3 * kSec, nullptr);
+  r->OnClientDown(3120001, "lost", kT0 + 4 * kSec);
+
+  auto login = feed.WaitFor("repeater_connected", [](const nlohmann::json& j) {
+    return j.value("radio_id", 0u) == 3120001u;
+  });
+  ASSERT_TRUE(login.has_value());
+  auto start = feed.WaitFor(
+      "stream_start", [](const nlohmann::json& j) { return j.value("stream_id", 0u) == 0xF1u; });
+  ASSERT_TRUE(start.has_value());
+  auto end = feed.WaitFor(
+      "stream_end", [](const nlohmann::json& j) { return j.value("stream_id", 0u) == 0xF1u; });
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ((*end)["dmrswitch"]["frames"], 20) << end->dump();
+  EXPECT_EQ((*end)["dmrswitch"]["end_reason"], "terminator");
+  auto lost = feed.WaitFor("repeater_disconnected", [](const nlohmann::json& j) {
+    return j.value("radio_id", 0u) == 3120001u;
+  });
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ((*lost)["reason"], "keepalive_timeout");
+
+  // The API: the view goes out on the next tick (at most 100 ms after a change).
+  r->Tick(kT0 + 5 * kSec, 7, false, 0, [] { return std::vector<report::NamedCounter>{}; });
+  httplib::Client http("127.0.0.1", r->http_port());
+  http.set_read_timeout(5, 0);
+  auto res = http.Get("/api/v1/lastheard?limit=1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const nlohmann::json api = nlohmann::json::parse(res->body);
+  ASSERT_EQ(api["lastheard"].size(), 1u);
+  EXPECT_EQ(api["lastheard"][0]["stream_id"], 0xF1);
+  EXPECT_EQ(api["lastheard"][0]["frames"], 20);
+  EXPECT_EQ(api["lastheard"][0]["source"]["callsign"], "N0CALL");
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics->body.find("dmrswitch_calls_total{type=\"group_voice\"} 1"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("dmrswitch_snapshot_generation 7"), std::string::npos);
+  auto missing = http.Get("/nowhere");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto post = http.Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_NE(post->status, 200) << "read-only";
+}
+
+TEST(Reporting, ACallFromAPeerIsNamedByThePeer) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  route::PeerSpec p;
+  p.name = "peer-a";
+  p.network_id = 310998;
+  p.version = 5;
+  p.passphrase = "k";
+  p.target = route::Endpoint{0x7F000001, 62036};
+  ObpLinks links({p});
+  r->OnPeers(links, kT0);
+  // FBP peers start dead until heard; a v1 peer would be up at once.
+  const route::Event s = [&] {
+    route::Event e = Start(0x11, 310998, 91, route::kTs1, kT0 + kSec);
+    e.source = route::SystemRef::Peer(0);
+    return e;
+  }();
+  r->OnStreamEvent(s, kT0 + kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->source.kind, report::CallSource::Kind::kPeer);
+  EXPECT_EQ(r->lastheard()[0]->source.peer_name, "peer-a");
+  EXPECT_EQ(r->lastheard()[0]->source.network_id, 310998u);
+}
+
+}  // namespace
+}  // namespace dmrswitch::cp
