@@ -25,6 +25,11 @@ if [[ -n $out ]]; then
   echo "$out"
   exit 1
 fi
+for u in "${units[@]}"; do
+  grep -q '^Type=notify' "$u"
+  grep -q '^NotifyAccess=main' "$u"
+  grep -q '^WatchdogSec=' "$u"
+done
 grep -q '^BindsTo=dmrswitch-dp.service' "${units[1]}"
 
 # Hugepages: asked of the dp, never reserved unconditionally.
