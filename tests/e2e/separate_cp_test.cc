@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/hub_process.h"
+#include "tests/e2e/observe_helpers.h"
 #include "tests/e2e/routing_helpers.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/hbp_client.h"
@@ -598,6 +599,62 @@ TEST_F(SeparateCpTest, HostedAndSeparateGiveIdenticalEgressAndEvents) {
   EXPECT_GE(hosted.events.size(), 12u);
   EXPECT_EQ(hosted.egress, separate.egress);
   EXPECT_EQ(hosted.events, separate.events);
+}
+
+// Observability with the control plane in its own process (issue 11): dmrswitch-cp reads the
+// shards' counter blocks as a DPDK secondary (dmrswitch-ctl stats, /metrics), and the dp's
+// telemetry socket keeps answering — counters, clients, calls — while no control plane runs.
+TEST_F(SeparateCpTest, TelemetryKeepsAnsweringWhileTheControlPlaneIsGone) {
+  const std::string report = absl::StrCat("[report]\nhttp = \"127.0.0.1:", FreeUdpPort(), "\"\n");
+  ASSERT_NO_FATAL_FAILURE(StartDp(report));
+  ASSERT_NO_FATAL_FAILURE(StartCp());
+  const std::string prefix = TelemetryPrefix(dp()->Log());
+  ASSERT_EQ(prefix, runtime_) << dp()->Log();
+  sim::HbpClient tx(ClientOptions(port_, 3121001));
+  sim::HbpClient rx(ClientOptions(port_, 3121002, "TS2=3100"));
+  ASSERT_TRUE(rx.Login(absl::Seconds(5)).ok()) << rx.status();
+  ASSERT_TRUE(tx.Login(absl::Seconds(5)).ok()) << tx.status();
+  std::vector<sim::Pollable*> p = {&tx, &rx};
+  sim::PollFor(p, absl::Milliseconds(500));
+
+  // The secondary process reads the blocks too.
+  auto stats = Ctl({"stats", "--json"});
+  ASSERT_TRUE(stats.ok() && stats->first == 0) << (stats.ok() ? stats->second : "");
+  const nlohmann::json s = nlohmann::json::parse(stats->second, nullptr, false);
+  ASSERT_TRUE(s.is_object()) << stats->second;
+  EXPECT_EQ(s["shards"].size(), 2u);
+  EXPECT_GT(s["total"]["runtime"]["handed_to_control"].get<uint64_t>(), 0u);
+
+  cp()->Kill();
+  sim::PollFor(p, absl::Milliseconds(200));
+  const uint32_t id =
+      tx.SendVoiceCall(GroupCall(3100, 2, 3121001, absl::Milliseconds(20), 2)).stream_id;
+  ExpectOneCall(rx, Delivered(3100, 2, 3121001, 3121002));
+
+  const std::string scratch = dir_.string();
+  const nlohmann::json info = TelemetryOne(prefix, "/dmrswitch/info", scratch);
+  ASSERT_TRUE(info.is_object()) << "dpdk-telemetry.py -f " << prefix;
+  EXPECT_EQ(info["control_plane"], "separate");
+  EXPECT_EQ(info["cp_alive"], "no");
+  const nlohmann::json clients = TelemetryOne(prefix, "/dmrswitch/clients", scratch);
+  EXPECT_EQ(clients["clients"], 2) << clients.dump();
+  const nlohmann::json snapshot = TelemetryOne(prefix, "/dmrswitch/snapshot", scratch);
+  EXPECT_GT(snapshot["published"].get<uint64_t>(), 0u) << snapshot.dump();
+  EXPECT_EQ(snapshot["used_by_all"], snapshot["published"]);
+  bool ended = false;
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "%08x", id);
+  const nlohmann::json streams = TelemetryOne(prefix, "/dmrswitch/streams", scratch);
+  for (const auto& [key, e] : streams.items()) {
+    if (key.rfind("event_", 0) == 0 && e["stream_id"] == hex && e["event"] == "ended") {
+      ended = true;
+      EXPECT_EQ(e["frames"], VoiceFrames(2)) << e.dump();
+    }
+  }
+  EXPECT_TRUE(ended) << streams.dump();
+  const nlohmann::json tel = TelemetryOne(prefix, "/dmrswitch/stats", scratch);
+  EXPECT_GE(tel["route"]["packets_routed"].get<uint64_t>(), VoiceFrames(2));
+  EXPECT_GT(tel["runtime"]["events_sent"].get<uint64_t>(), 0u);
 }
 
 }  // namespace
