@@ -62,7 +62,11 @@ nlohmann::json Reasons(const auto& names, const auto& values) {
 nlohmann::json Latency(const ShardStatsSnapshot& s) {
   uint64_t n = 0;
   for (uint64_t b : s.loop.buckets) n += b;
+  // The raw histogram too (bucket b: [2^(b-1), 2^b) TSC cycles), for tools that take the
+  // difference of two readings (bench/reporting_bench.cc).
   return {{"busy_iterations", n},
+          {"tsc_hz", s.tsc_hz},
+          {"buckets_log2_cycles", s.loop.buckets},
           {"p50_ns", s.LoopPercentileNs(0.5)},
           {"p99_ns", s.LoopPercentileNs(0.99)},
           {"p999_ns", s.LoopPercentileNs(0.999)},

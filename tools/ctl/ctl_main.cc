@@ -86,6 +86,7 @@ void PrintStats(const nlohmann::json& reply) {
     if (!total.contains(group)) continue;
     std::vector<std::string> rows;
     for (const auto& [name, value] : total[group].items()) {
+      if (!value.is_number() || name == "tsc_hz") continue;  // the raw histogram is for tools
       bool any = !nonzero_only;
       for (const nlohmann::json& s : shards) {
         if (s.contains(group) && s[group].value(name, 0.0) != 0) any = true;
