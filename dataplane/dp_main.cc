@@ -32,8 +32,8 @@
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/control_plane.h"
-#include "dataplane/io/afxdp.h"
 #include "ctrlplane/version.h"
+#include "dataplane/io/afxdp.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/io/instance_lock.h"
 #include "dataplane/io/plane.h"
@@ -583,6 +583,9 @@ int RunHosted(const dmrswitch::cp::HubConfig& config, const std::string& config_
   control.Shutdown();
   // Let shard 0 send the MSTCLs before the loops stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The shards route with snapshots this control plane published and owns: they stop before it
+  // is destroyed (at the end of this scope), never after.
+  plane.Stop();
   return 0;
 }
 

@@ -124,7 +124,7 @@ void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
   for (int i = 0; i < 4; ++i) expected[dmrswitch_owner(streams[i], kShards)] += FramesOf(specs[i]);
   ASSERT_EQ(expected, (std::vector<uint64_t>{28, 40})) << "StreamIds() alternates owners";
   c.clear();
-  ASSERT_EQ(hub.Stop(), 0);
+  ASSERT_EQ(hub.Stop(), 0) << hub.Log();
   EXPECT_EQ(RoutedPerShard(hub.Log()), expected) << hub.Log();
 }
 
