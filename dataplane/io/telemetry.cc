@@ -375,6 +375,10 @@ int Info(const char*, const char*, rte_tel_data* d) {
 
 std::string RegisterTelemetry(const TelemetrySources& sources) {
   auto* context = new Context{sources, MonotonicNs()};
+  // Never freed: DPDK's telemetry thread may be answering with a context while it is replaced or
+  // retired. Kept reachable (one per registration, a handful per process) rather than leaked.
+  static auto* const every_context = new std::vector<const Context*>();
+  every_context->push_back(context);
   const bool first = g_context.exchange(context, std::memory_order_acq_rel) == nullptr;
   if (first) {
     rte_telemetry_register_cmd("/dmrswitch/info", Info, "dmrswitch-dp: version, mode, shards");
