@@ -133,7 +133,7 @@ std::vector<CtlRequest> CtlServer::Poll() {
                               " control connections are open; try again"));
       continue;
     }
-    connections_.push_back(Connection{next_id_++, fd, {}, now});
+    connections_.push_back(Connection{.id = next_id_++, .fd = fd, .opened = now});
   }
   for (size_t i = 0; i < connections_.size();) {
     Connection& c = connections_[i];
@@ -216,8 +216,7 @@ void CtlServer::Reply(uint64_t connection, const nlohmann::json& answer) {
   for (size_t i = 0; i < connections_.size(); ++i) {
     if (connections_[i].id != connection) continue;
     // Text from clients (callsigns, RPTC fields) may be invalid UTF-8: replaced, never thrown.
-    std::string line =
-        answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::string line = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     // The socket is non-blocking: what does not fit its buffer now (a long lastheard) is sent
     // from Poll as the client reads it, for at most idle_timeout. A client that does not read
     // loses its answer and never holds up the control plane.

@@ -65,15 +65,15 @@ class CtlServer {
  private:
   CtlServer() = default;
   struct Connection {
-    uint64_t id;
-    int fd;
-    std::string in;
-    absl::Time opened;
+    uint64_t id = 0;
+    int fd = -1;
+    std::string in = {};
+    absl::Time opened = {};
     bool eof = false;      // the client half-closed: nothing more to read
     bool pending = false;  // its request was handed out; the answer is owed
-    std::string out;       // an answer being sent (Reply could not send it whole)
+    std::string out = {};  // an answer being sent (Reply could not send it whole)
     size_t out_sent = 0;
-    absl::Time replying_since;
+    absl::Time replying_since = {};
   };
   void Close(size_t index);
   // Sends more of connection `index`'s answer; false when the connection was closed (answer
