@@ -81,10 +81,10 @@ absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
       c.limit = l.get<uint32_t>();
     }
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown command \"", cmd,
-                     "\" (drain, resume, status, reload, probe, block, unblock, blocked, stats, errors, "
-                     "lastheard)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown command \"", cmd,
+        "\" (drain, resume, status, reload, probe, block, unblock, blocked, stats, errors, "
+        "lastheard)"));
   }
   return c;
 }

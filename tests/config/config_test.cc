@@ -1108,8 +1108,8 @@ TEST(ConfigSecretsTest, NoErrorRepeatsASecret) {
        "Zq8-s3cret", "config.toml: obp[0].passphrase: must be 1..20 bytes"},
       {"misspelt key", hbp + "pasphrase = \"Zq8-s3cret\"\n", "Zq8-s3cret",
        "config.toml: hbp.pasphrase: unknown key"},
-      {"misspelt peer key", peer + "passphrase = \"x\"\npassword = \"Zq8-s3cret\"\n",
-       "Zq8-s3cret", "config.toml: obp[0].password: unknown key"},
+      {"misspelt peer key", peer + "passphrase = \"x\"\npassword = \"Zq8-s3cret\"\n", "Zq8-s3cret",
+       "config.toml: obp[0].password: unknown key"},
       {"secret in the wrong section", hbp + "[hub]\npassphrase = \"Zq8-s3cret\"\n", "Zq8-s3cret",
        "config.toml: hub.passphrase: unknown key"},
       {"fixed client options too long",
@@ -1149,9 +1149,8 @@ TEST(ConfigMemoryTest, TheDefaultsAreSmall) {
 
 TEST(ConfigMemoryTest, TableSizesAreBoundedByTheMemoryTheyNeed) {
   // Each key within its range, together more than any machine has.
-  absl::StatusOr<HubConfig> c =
-      ParseConfig("[hub]\nshards = 64\nstream_capacity = 4194304\n[hbp]\npassphrase = \"p\"\n",
-                  "config.toml");
+  absl::StatusOr<HubConfig> c = ParseConfig(
+      "[hub]\nshards = 64\nstream_capacity = 4194304\n[hbp]\npassphrase = \"p\"\n", "config.toml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string msg(c.status().message());

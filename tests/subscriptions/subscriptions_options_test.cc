@@ -243,8 +243,10 @@ TEST(ParseOptionsTest, TooManyStaticsPerSlot) {
 }
 
 TEST(ParseOptionsTest, ReservedStaticTgs) {
-  for (uint32_t tg : {0u, 1u, 5u, 9u, 9990u, 9995u, 9999u}) EXPECT_TRUE(dmrswitch::route::IsReservedStaticTg(tg));
-  for (uint32_t tg : {6u, 8u, 10u, 91u, 9989u, 10000u}) EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg));
+  for (uint32_t tg : {0u, 1u, 5u, 9u, 9990u, 9995u, 9999u})
+    EXPECT_TRUE(dmrswitch::route::IsReservedStaticTg(tg));
+  for (uint32_t tg : {6u, 8u, 10u, 91u, 9989u, 10000u})
+    EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg));
 }
 
 TEST(ParseOptionsTest, ArbitraryBytesNeverCrash) {
@@ -261,7 +263,8 @@ TEST(ParseOptionsTest, ArbitraryBytesNeverCrash) {
     ASSERT_TRUE(o.ok());
     for (unsigned ts = 0; ts < 2; ++ts) {
       if (!o->statics[ts]) continue;
-      for (uint32_t tg : *o->statics[ts]) EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg)) << tg;
+      for (uint32_t tg : *o->statics[ts])
+        EXPECT_FALSE(dmrswitch::route::IsReservedStaticTg(tg)) << tg;
     }
   }
 }

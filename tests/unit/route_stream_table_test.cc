@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "ebpf/steer_common.h"
 #include "dataplane/route/stream_table.h"
 #include "dataplane/route/types.h"
+#include "ebpf/steer_common.h"
 
 namespace dmrswitch::route {
 namespace {
