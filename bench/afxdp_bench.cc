@@ -316,7 +316,9 @@ bool RunOne(DpdkTestEnv& env, const Args& a, const std::string& mode, unsigned r
   row->shard_cores = cpu / wall;
   row->per_core = cpu > 0 ? static_cast<double>(landed) / cpu : 0;
   const std::string log = (*hub)->Log();
-  const size_t line = log.find("dmrswitch-dp: ");
+  // The start line, by its mode: other "dmrswitch-dp: " lines (telemetry) come before it.
+  const size_t line =
+      log.find(absl::StrCat("dmrswitch-dp: ", mode == "afxdp" ? "afxdp" : "kernel", " mode"));
   if (line != std::string::npos) {
     const size_t comma = log.find("control plane", line);
     row->plane = log.substr(line + 14, comma == std::string::npos ? 60 : comma - line - 16);

@@ -117,7 +117,8 @@ bool ShieldPhase(const lab::VethLab& veth, const std::vector<uint8_t>& frame, do
   if (hub == nullptr) return false;
   if (start_line != nullptr) {
     const std::string log = hub->Log();
-    const size_t at = log.find("dmrswitch-dp: ");
+    // The start line: other "dmrswitch-dp: " lines (telemetry) come before it.
+    const size_t at = log.find("dmrswitch-dp: kernel mode");
     *start_line = at == std::string::npos ? "" : log.substr(at, log.find(';', at) - at);
   }
   const uint64_t before = BadMagic(runtime);
