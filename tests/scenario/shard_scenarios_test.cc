@@ -1236,7 +1236,7 @@ TEST(CallQuality, ADelayedFrameIsLateAndTheOneInItsShadowEarly) {
     }
     ASSERT_EQ(w.FromClient(0, call[i]), Verdict::kConsumed) << i;
   }
-  const Event& end = EndOf(w.TakeEvents());
+  const Event end = EndOf(w.TakeEvents());  // a copy: the vector is a temporary
   EXPECT_EQ(end.late, 1u) << Describe(end);
   EXPECT_EQ(end.early, 1u);
   EXPECT_EQ(end.lost, 0u);
@@ -1258,7 +1258,7 @@ TEST(CallQuality, AFrameAfterLostOnesIsDueOnePeriodPerSequenceNumber) {
     ASSERT_EQ(w.FromClient(0, call[i]), Verdict::kConsumed) << i;
     w.Advance(60 * kMs);
   }
-  const Event& end = EndOf(w.TakeEvents());
+  const Event end = EndOf(w.TakeEvents());  // a copy: the vector is a temporary
   EXPECT_EQ(end.lost, 3u) << Describe(end);
   EXPECT_EQ(end.packets, call.size() - 3);
   EXPECT_EQ(end.late, 0u) << "frame 7 came 4 periods after frame 3, as its sequence number says";
@@ -1290,7 +1290,7 @@ TEST(CallQuality, ACallCutForMaxAgeEndsAsMaxAge) {
   w.Publish();
   w.PlayCall(0, Call(3120101, 91, 3120001, 0xD1000005, kTs2, 40));  // 2.5 s
   w.Advance(6 * kSec);
-  const Event& end = EndOf(w.TakeEvents());
+  const Event end = EndOf(w.TakeEvents());  // a copy: the vector is a temporary
   EXPECT_EQ(end.type, EventType::kStreamLost) << Describe(end);
   EXPECT_EQ(end.end, route::StreamEnd::kMaxAge);
   EXPECT_LE(end.duration_ms, 1000u);
