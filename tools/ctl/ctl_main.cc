@@ -309,7 +309,9 @@ int main(int argc, char** argv) {
     }
     if (sent < line.size()) {
       const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno != EAGAIN) break;
+      // A refusal (busy, permission) may be written and the socket closed before the request
+      // goes out: stop sending and read what the control plane said.
+      if (n < 0 && errno != EAGAIN) sent = line.size();
       if (n > 0) sent += static_cast<size_t>(n);
       continue;
     }
