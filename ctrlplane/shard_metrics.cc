@@ -92,31 +92,6 @@ nlohmann::json OneShard(const ShardStatsSnapshot& s) {
   return j;
 }
 
-ShardStatsSnapshot Sum(const std::vector<ShardStatsSnapshot>& snaps) {
-  ShardStatsSnapshot t;
-  auto add = [](auto& to, const auto& from) {
-    for (size_t i = 0; i < to.size(); ++i) to[i] += from[i];
-  };
-  for (const ShardStatsSnapshot& s : snaps) {
-    t.io_present |= s.io_present;
-    t.tsc_hz = s.tsc_hz;
-    add(t.io, s.io);
-    add(t.route, s.route);
-    add(t.runtime, s.runtime);
-    add(t.drops, s.drops);
-    add(t.rejects, s.rejects);
-    add(t.net_rejects, s.net_rejects);
-    add(t.gauges, s.gauges);
-    add(t.loop.buckets, s.loop.buckets);
-    t.loop.sum_cycles += s.loop.sum_cycles;
-  }
-  // A generation is not a sum: the oldest in use.
-  const size_t gen = static_cast<size_t>(ipc::ShardGauge::kSnapshotGeneration);
-  t.gauges[gen] = snaps.empty() ? 0 : ~uint64_t{0};
-  for (const ShardStatsSnapshot& s : snaps) t.gauges[gen] = std::min(t.gauges[gen], s.gauges[gen]);
-  return t;
-}
-
 }  // namespace
 
 ShardStatsRead ReadAllShardStats(const ipc::ShardStatsZone& zone) {
@@ -201,7 +176,7 @@ nlohmann::json ShardStatsJson(const ShardStatsRead& read, route::TimeNs now) {
   }
   return {{"ok", true},
           {"shards", std::move(shards)},
-          {"total", OneShard(Sum(read.shards))},
+          {"total", OneShard(ipc::SumShardStats(read.shards))},
           {"unreadable", read.unreadable}};
 }
 

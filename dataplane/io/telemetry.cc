@@ -73,30 +73,6 @@ std::vector<ShardStatsSnapshot> Read(const Context& c, bool all, uint32_t one, u
   return out;
 }
 
-// Sums of `snaps` (gauges too: streams, clients and ring depths add up; the generation does not,
-// so callers take it from the shards one by one).
-ShardStatsSnapshot Sum(const std::vector<ShardStatsSnapshot>& snaps) {
-  ShardStatsSnapshot t;
-  auto add = [](auto& to, const auto& from) {
-    for (size_t i = 0; i < to.size(); ++i) to[i] += from[i];
-  };
-  for (const ShardStatsSnapshot& s : snaps) {
-    t.io_present |= s.io_present;
-    t.tsc_hz = s.tsc_hz;
-    t.published_ns = std::max(t.published_ns, s.published_ns);
-    add(t.io, s.io);
-    add(t.route, s.route);
-    add(t.runtime, s.runtime);
-    add(t.drops, s.drops);
-    add(t.rejects, s.rejects);
-    add(t.net_rejects, s.net_rejects);
-    add(t.gauges, s.gauges);
-    add(t.loop.buckets, s.loop.buckets);
-    t.loop.sum_cycles += s.loop.sum_cycles;
-  }
-  return t;
-}
-
 template <typename Names, typename Values>
 rte_tel_data* Group(const Names& names, const Values& values, uint64_t present = ~uint64_t{0}) {
   rte_tel_data* g = rte_tel_data_alloc();
@@ -135,7 +111,7 @@ int Stats(const char*, const char* params, rte_tel_data* d) {
   uint32_t unread = 0;
   const std::vector<ShardStatsSnapshot> snaps =
       Read(*c, all, static_cast<uint32_t>(shard), &unread);
-  const ShardStatsSnapshot t = Sum(snaps);
+  const ShardStatsSnapshot t = ipc::SumShardStats(snaps);
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_u64(d, "shards", all ? n : 1);
   rte_tel_data_add_dict_u64(d, "shards_unreadable", unread);
@@ -260,7 +236,8 @@ int Streams(const char*, const char* params, rte_tel_data* d) {
   const int64_t shard = ShardParam(params, z.nshards, &all);
   if (shard < 0) return BadShard(d, z.nshards);
   uint32_t unread = 0;
-  const ShardStatsSnapshot t = Sum(Read(*c, all, static_cast<uint32_t>(shard), &unread));
+  const ShardStatsSnapshot t =
+      ipc::SumShardStats(Read(*c, all, static_cast<uint32_t>(shard), &unread));
   struct Recent {
     uint32_t shard;
     route::Event e;
@@ -322,13 +299,14 @@ int Clients(const char*, const char*, rte_tel_data* d) {
   uint32_t unread = 0;
   const std::vector<ShardStatsSnapshot> snaps = Read(*c, true, 0, &unread);
   rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_u64(d, "clients", Sum(snaps).gauge(ipc::ShardGauge::kClients));
+  rte_tel_data_add_dict_u64(d, "clients",
+                            ipc::SumShardStats(snaps).gauge(ipc::ShardGauge::kClients));
   for (const ShardStatsSnapshot& s : snaps) {
     rte_tel_data_add_dict_u64(d, absl::StrCat("shard_", s.shard).c_str(),
                               s.gauge(ipc::ShardGauge::kClients));
   }
   rte_tel_data_add_dict_u64(d, "keepalives_answered",
-                            Sum(snaps).runtime_stat(ipc::RuntimeStat::kPongs));
+                            ipc::SumShardStats(snaps).runtime_stat(ipc::RuntimeStat::kPongs));
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <rte_errno.h>
 #include <rte_memzone.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +78,31 @@ void ShardStats::RecordStream(const route::Event& e) {
   for (size_t i = 0; i < std::size(words); ++i) r.words[i].store(words[i], kRelaxed);
   r.seq.store(start + 1, std::memory_order_release);
   recent_count.store(n + 1, std::memory_order_release);
+}
+
+ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps) {
+  ShardStatsSnapshot t;
+  auto add = [](auto& to, const auto& from) {
+    for (size_t i = 0; i < to.size(); ++i) to[i] += from[i];
+  };
+  for (const ShardStatsSnapshot& s : snaps) {
+    t.io_present |= s.io_present;
+    t.tsc_hz = s.tsc_hz;
+    t.published_ns = std::max(t.published_ns, s.published_ns);
+    add(t.io, s.io);
+    add(t.route, s.route);
+    add(t.runtime, s.runtime);
+    add(t.drops, s.drops);
+    add(t.rejects, s.rejects);
+    add(t.net_rejects, s.net_rejects);
+    add(t.gauges, s.gauges);
+    add(t.loop.buckets, s.loop.buckets);
+    t.loop.sum_cycles += s.loop.sum_cycles;
+  }
+  const size_t gen = static_cast<size_t>(ShardGauge::kSnapshotGeneration);
+  t.gauges[gen] = snaps.empty() ? 0 : ~uint64_t{0};
+  for (const ShardStatsSnapshot& s : snaps) t.gauges[gen] = std::min(t.gauges[gen], s.gauges[gen]);
+  return t;
 }
 
 bool ReadShardStats(const ShardStats& b, ShardStatsSnapshot* out) {

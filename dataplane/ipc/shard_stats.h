@@ -261,6 +261,9 @@ struct alignas(64) ShardStats {
 bool ReadShardStats(const ShardStats& block, ShardStatsSnapshot* out);
 // The recorded stream events, oldest first (at most kRecentStreams).
 std::vector<route::Event> ReadRecentStreams(const ShardStats& block);
+// The sum of `snaps`: counters, histograms and the gauges that add up (streams, clients, ring
+// depths); the snapshot generation is not a sum but the oldest in use, published_ns the newest.
+ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps);
 
 // The memzone "<prefix>_stats": a header and one block per shard.
 struct ShardStatsZone {

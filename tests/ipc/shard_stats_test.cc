@@ -266,6 +266,32 @@ TEST_F(ShardStatsTest, AShardRuntimePublishesItsCountersOnItsTimer) {
   EXPECT_EQ(r.gauge(ShardGauge::kCmdRing), 0u);
 }
 
+// Totals over shards: counters and histograms add up, so do streams and clients; the snapshot
+// generation is the oldest in use and the publication time the newest.
+TEST(SumShardStats, AddsCountersAndTakesTheOldestGeneration) {
+  ShardStatsSnapshot a, b;
+  a.io[static_cast<size_t>(IoStat::kRxPackets)] = 10;
+  b.io[static_cast<size_t>(IoStat::kRxPackets)] = 32;
+  a.gauges[static_cast<size_t>(ShardGauge::kClients)] = 3;
+  b.gauges[static_cast<size_t>(ShardGauge::kClients)] = 4;
+  a.gauges[static_cast<size_t>(ShardGauge::kSnapshotGeneration)] = 9;
+  b.gauges[static_cast<size_t>(ShardGauge::kSnapshotGeneration)] = 7;
+  a.loop.buckets[12] = 5;
+  b.loop.buckets[12] = 6;
+  a.loop.sum_cycles = 100;
+  b.loop.sum_cycles = 50;
+  a.published_ns = 2000;
+  b.published_ns = 1000;
+  const ShardStatsSnapshot t = SumShardStats({a, b});
+  EXPECT_EQ(t.io_stat(IoStat::kRxPackets), 42u);
+  EXPECT_EQ(t.gauge(ShardGauge::kClients), 7u);
+  EXPECT_EQ(t.gauge(ShardGauge::kSnapshotGeneration), 7u);
+  EXPECT_EQ(t.loop.buckets[12], 11u);
+  EXPECT_EQ(t.loop.sum_cycles, 150u);
+  EXPECT_EQ(t.published_ns, 2000u);
+  EXPECT_EQ(SumShardStats({}).gauge(ShardGauge::kSnapshotGeneration), 0u);
+}
+
 TEST(StatNames, EveryCounterHasAUniqueSnakeCaseNameAndHelp) {
   std::set<std::string_view> seen;
   auto check = [&](const auto& table) {
