@@ -54,6 +54,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/hub_threads.h"
 #include "bench/xdp_sink.skel.h"
 #include "tests/e2e/dpdk_env.h"
 #include "tests/e2e/hub_process.h"
@@ -75,45 +76,6 @@ struct Args {
   std::vector<std::string> modes = {"kernel", "afxdp"};
   std::vector<unsigned> rates = {20000, 40000, 80000, 160000};
 };
-
-// CPU seconds (user + system) of the hub's shard threads (EAL names them rte-worker-N).
-double ShardCpuSeconds(pid_t pid) {
-  double total = 0;
-  const long hz = sysconf(_SC_CLK_TCK);
-  std::error_code ec;
-  for (const auto& task :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.rfind("rte-worker", 0) != 0) continue;
-    std::ifstream stat(task.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const std::vector<std::string> f = absl::StrSplit(line.substr(line.rfind(')') + 2), ' ');
-    total += static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) / hz;
-  }
-  return total;
-}
-
-// Pins every thread of `pid` to CPU 0, its shard threads (rte-worker) to the last CPU.
-bool PinHub(pid_t pid) {
-  const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  if (ncpu < 2) return false;
-  std::error_code ec;
-  for (const auto& task :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(name.rfind("rte-worker", 0) == 0 ? static_cast<int>(ncpu - 1) : 0, &set);
-    const pid_t tid = std::atoi(task.path().filename().c_str());
-    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return false;
-  }
-  return true;
-}
 
 bool PinSelfToCpu0() {
   cpu_set_t set;
@@ -227,7 +189,7 @@ bool RunOne(DpdkTestEnv& env, const Args& a, const std::string& mode, unsigned r
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // snapshot with the statics
-  if (!PinHub((*hub)->pid())) {
+  if (!dmrswitch::bench::PinHub((*hub)->pid(), 1)) {
     std::fprintf(stderr, "cannot pin the hub's threads (2 CPUs or more needed)\n");
     return false;
   }
@@ -266,7 +228,7 @@ bool RunOne(DpdkTestEnv& env, const Args& a, const std::string& mode, unsigned r
     if (!measuring && elapsed >= 1.0) {  // the stream's start and the first status line
       measuring = true;
       t0 = now;
-      cpu0 = ShardCpuSeconds(pid);
+      cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
       landed0 = sink->Count();
       log_from = (*hub)->LogSize();
       sent = 0;
@@ -306,7 +268,7 @@ bool RunOne(DpdkTestEnv& env, const Args& a, const std::string& mode, unsigned r
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // what is in flight lands
   const uint64_t landed = sink->Count() - landed0;
-  const double cpu = ShardCpuSeconds(pid) - cpu0;
+  const double cpu = dmrswitch::bench::ShardCpuSeconds(pid) - cpu0;
   (void)send(fd, frames.back().data(), frames.back().size(), 0);  // terminator
 
   row->mode = mode;

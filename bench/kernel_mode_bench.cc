@@ -37,6 +37,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/hub_threads.h"
 #include "tests/e2e/hub_process.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/hbp_client.h"
@@ -142,26 +143,6 @@ Ceiling MeasureCeiling(const Args& a) {
   return {static_cast<double>(sent) / wall, static_cast<double>(sent) / cpu};
 }
 
-// CPU seconds (user + system) of the hub's shard threads (EAL names them rte-worker-N).
-double ShardCpuSeconds(pid_t pid) {
-  double total = 0;
-  const long hz = sysconf(_SC_CLK_TCK);
-  for (const auto& task :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.rfind("rte-worker", 0) != 0) continue;
-    std::ifstream stat(task.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
-    const std::vector<std::string> f = absl::StrSplit(line.substr(line.rfind(')') + 2), ' ');
-    total += static_cast<double>(std::stoull(f[11]) + std::stoull(f[12])) / hz;
-  }
-  return total;
-}
-
 // "out N pps" of every status line after `from`.
 std::vector<double> EgressFromStatus(const std::string& log, size_t from) {
   std::vector<double> out;
@@ -265,7 +246,7 @@ login_burst = 0
       measuring = true;
       measure_start = now;
       log_from = (*hub)->LogSize();
-      cpu0 = ShardCpuSeconds(pid);
+      cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
       sent = 0;
     }
     if (elapsed >= a.seconds + 1.0) break;
@@ -278,7 +259,7 @@ login_burst = 0
   }
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
-  const double shard_cpu = ShardCpuSeconds(pid) - cpu0;
+  const double shard_cpu = dmrswitch::bench::ShardCpuSeconds(pid) - cpu0;
   stop_drain.store(true);
   if (drainer.joinable()) drainer.join();
   (void)source.SendRaw(frames.back());  // terminator

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/hub_threads.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/hub_process.h"
 #include "tests/e2e/observe_helpers.h"
@@ -187,30 +188,6 @@ class MqttCounter {
   std::atomic<uint64_t> count_{0};
 };
 
-// The shards' threads (DPDK names them rte-worker-N) on the last CPUs, every other thread of the
-// hub on CPU 0, where this program, the broker and the consumers run too: the shards share their
-// CPUs with nothing, as on a hub whose shard cores are isolated. False when they could not be set.
-bool PinHub(pid_t pid, unsigned shards) {
-  const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  if (ncpu < static_cast<long>(shards) + 1) return false;
-  bool ok = true;
-  unsigned next = 0;
-  for (const auto& t : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
-    const pid_t tid = std::atoi(t.path().filename().c_str());
-    std::string comm;
-    std::ifstream(t.path() / "comm") >> comm;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (comm.rfind("rte-worker-", 0) == 0) {
-      CPU_SET(static_cast<int>(ncpu - 1 - next++), &set);
-    } else {
-      CPU_SET(0, &set);
-    }
-    ok &= sched_setaffinity(tid, sizeof(set), &set) == 0;
-  }
-  return ok && next == shards;
-}
-
 struct Result {
   Histogram loop{};
   uint64_t tsc_hz = 0;
@@ -255,7 +232,7 @@ login_burst = 0
     std::fprintf(stderr, "%s\n", std::string(hub.status().message()).c_str());
     return out;
   }
-  if (a.pin && !PinHub((*hub)->pid(), a.shards)) {
+  if (a.pin && !dmrswitch::bench::PinHub((*hub)->pid(), a.shards)) {
     std::fprintf(stderr, "cannot pin the shards (fewer CPUs than shards + 1?); use --pin 0\n");
     return out;
   }
