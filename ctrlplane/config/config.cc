@@ -988,13 +988,21 @@ string EalFilePrefix(const HubConfig& config) {
   return config.hub.runtime_name;
 }
 
+string DefaultRunDir(uid_t euid, bool system_run_dir_enterable, const char* xdg_runtime_dir) {
+  if (euid == 0 || system_run_dir_enterable) return string(kSystemRunDir);
+  if (xdg_runtime_dir != nullptr && xdg_runtime_dir[0] == '/') {
+    return string(xdg_runtime_dir) + "/dmrswitch";
+  }
+  return "/tmp/dmrswitch-" + std::to_string(euid);
+}
+
 string RunDir(const HubConfig& config) {
   if (!config.hub.run_dir.empty()) return config.hub.run_dir;
-  if (::geteuid() == 0) return "/run/dmrswitch";
-  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && x[0] == '/') {
-    return string(x) + "/dmrswitch";
-  }
-  return "/tmp/dmrswitch-" + std::to_string(::geteuid());
+  // The system service runs as the unprivileged `dmrswitch` user, and systemd creates
+  // /run/dmrswitch for it (RuntimeDirectory=, mode 0750): it and the members of its group must
+  // meet there, as root does, or a second hub and dmrswitch-ctl would look elsewhere.
+  return DefaultRunDir(::geteuid(), ::access(kSystemRunDir, X_OK) == 0,
+                       std::getenv("XDG_RUNTIME_DIR"));
 }
 
 string CtlSocketPath(const HubConfig& config) {

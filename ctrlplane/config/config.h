@@ -9,6 +9,8 @@
 // Unknown keys at any level are errors too.
 #pragma once
 
+#include <sys/types.h>
+
 #include <array>
 #include <cstdint>
 #include <span>
@@ -264,9 +266,14 @@ std::string_view ControlPlaneModeName(ControlPlaneMode m);
 // dpdk.eal_args (dpdk mode) or hub.runtime_name.
 std::string EalFilePrefix(const HubConfig& config);
 // Where the hub's lock files (one hub per runtime name and listening address) and its default
-// control socket live: hub.run_dir, or /run/dmrswitch for root and $XDG_RUNTIME_DIR/dmrswitch
-// (else /tmp/dmrswitch-<uid>) for other users.
+// control socket live: hub.run_dir, or DefaultRunDir.
 std::string RunDir(const HubConfig& config);
+// The system run directory, which the systemd unit creates for the service user.
+inline constexpr char kSystemRunDir[] = "/run/dmrswitch";
+// /run/dmrswitch for root and for any user who may enter it (the service user and its group,
+// when the system service's directory exists); otherwise $XDG_RUNTIME_DIR/dmrswitch, else
+// /tmp/dmrswitch-<uid>.
+std::string DefaultRunDir(uid_t euid, bool system_run_dir_enterable, const char* xdg_runtime_dir);
 // The control socket dmrswitch-ctl talks to ("" = none), hub.ctl_socket or its default.
 std::string CtlSocketPath(const HubConfig& config);
 std::string_view SteeringName(Steering s);

@@ -1186,5 +1186,21 @@ TEST(ConfigMemoryTest, FormatBytes) {
   EXPECT_EQ(FormatBytes(uint64_t{3} << 29), "1.5 GiB");
 }
 
+TEST(ConfigRunDirTest, RootAndTheServiceMeetInTheSystemRunDirectory) {
+  EXPECT_EQ(DefaultRunDir(0, false, nullptr), "/run/dmrswitch");
+  EXPECT_EQ(DefaultRunDir(0, false, "/run/user/0"), "/run/dmrswitch");
+  // The unit's `dmrswitch` user (and a member of its group running dmrswitch-ctl), while the
+  // service's RuntimeDirectory exists, whatever XDG_RUNTIME_DIR says.
+  EXPECT_EQ(DefaultRunDir(998, true, "/run/user/998"), "/run/dmrswitch");
+  EXPECT_EQ(DefaultRunDir(998, true, nullptr), "/run/dmrswitch");
+  // Anyone else: a directory of their own.
+  EXPECT_EQ(DefaultRunDir(1000, false, "/run/user/1000"), "/run/user/1000/dmrswitch");
+  EXPECT_EQ(DefaultRunDir(1000, false, "relative"), "/tmp/dmrswitch-1000");
+  EXPECT_EQ(DefaultRunDir(1000, false, nullptr), "/tmp/dmrswitch-1000");
+  // hub.run_dir wins over all of them.
+  EXPECT_EQ(RunDir(MustParse("[hub]\nrun_dir = \"/srv/hub\"\n[hbp]\npassphrase = \"x\"\n")),
+            "/srv/hub");
+}
+
 }  // namespace
 }  // namespace dmrswitch::cp
