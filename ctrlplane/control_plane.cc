@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ctrlplane/config/reload.h"
+#include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/restart_state.h"
 #include "ctrlplane/shard_metrics.h"
 #include "ctrlplane/version.h"
@@ -689,6 +690,7 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
   }
   auto next = LoadConfigFile(config_path_);
   if (!next.ok()) return next.status();
+  for (const std::string& w : WorldReadableSecretFiles(*next, config_path_)) spdlog::warn("{}", w);
   ReloadPlan plan = PlanReload(config_, *std::move(next), listeners_);
   config_ = std::move(plan.config);
   // Each live key through the component the key table names for it.

@@ -27,6 +27,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
+#include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/channel.h"
@@ -125,6 +126,9 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ cp %v");
+  for (const std::string& w : cp::WorldReadableSecretFiles(*config, config_path)) {
+    spdlog::warn("{}", w);
+  }
 
   const std::string file_prefix = cp::EalFilePrefix(*config);
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));

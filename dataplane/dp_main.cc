@@ -31,6 +31,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
+#include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
 #include "ctrlplane/version.h"
 #include "dataplane/io/afxdp.h"
@@ -549,6 +550,9 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  for (const std::string& w : cp::WorldReadableSecretFiles(*config, config_path)) {
+    spdlog::warn("{}", w);
+  }
   // One hub per runtime name and listening address (dataplane/io/instance_lock.h), before
   // anything is bound or EAL touches its runtime files. Held until the process ends.
   auto instance = io::InstanceLock::Acquire(InstanceOf(*config, config_path));

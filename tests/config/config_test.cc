@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,13 +18,19 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ctrlplane/config/memory.h"
+#include "ctrlplane/config/reload.h"
+#include "ctrlplane/config/secret_files.h"
 #include "dataplane/route/route_snapshot.h"
 
 namespace dmrswitch::cp {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr route::Endpoint Ep(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
@@ -1200,6 +1207,86 @@ TEST(ConfigRunDirTest, RootAndTheServiceMeetInTheSystemRunDirectory) {
   // hub.run_dir wins over all of them.
   EXPECT_EQ(RunDir(MustParse("[hub]\nrun_dir = \"/srv/hub\"\n[hbp]\npassphrase = \"x\"\n")),
             "/srv/hub");
+}
+
+class SecretFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dmrswitch-secret-files-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const std::string& f : files_) std::remove(f.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string Write(const std::string& name, const std::string& text, mode_t mode) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    EXPECT_EQ(chmod(path.c_str(), mode), 0);
+    files_.push_back(path);
+    return path;
+  }
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(SecretFilesTest, WorldReadableConfigurationAndSecretFilesAreNamedWithTheirMode) {
+  const std::string password = Write("mqtt-password", "s3cret\n", 0644);
+  const std::string token = Write("api-token", "t0ken\n", 0604);
+  const std::string text = absl::StrCat(
+      "[hbp]\npassphrase = \"passw0rd\"\n[report]\nmqtt = \"127.0.0.1:1883\"\n"
+      "mqtt_password_file = \"",
+      password, "\"\napi_token_file = \"", token, "\"\n");
+  const std::string config_path = Write("hub.toml", text, 0644);
+  absl::StatusOr<HubConfig> config = LoadConfigFile(config_path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::vector<std::string> w = WorldReadableSecretFiles(*config, config_path);
+  ASSERT_EQ(w.size(), 3u) << absl::StrJoin(w, "\n");
+  EXPECT_THAT(w[0], StartsWith(config_path + " (the configuration, with its passphrases) is "
+                                             "readable by every user of this machine (mode 0644)"));
+  EXPECT_THAT(w[1], StartsWith(password + " (report.mqtt_password_file) is readable by every "
+                                          "user of this machine (mode 0644)"));
+  EXPECT_THAT(w[2], StartsWith(token + " (report.api_token_file) is readable by every user of "
+                                       "this machine (mode 0604)"));
+  EXPECT_THAT(w[2], HasSubstr("chmod o-rwx " + token));
+  // The warning names the file, never its content.
+  for (const std::string& line : w) {
+    EXPECT_THAT(line, Not(HasSubstr("s3cret")));
+    EXPECT_THAT(line, Not(HasSubstr("t0ken")));
+    EXPECT_THAT(line, Not(HasSubstr("passw0rd")));
+  }
+
+  // Readable by the owner and its group only: nothing to say.
+  ASSERT_EQ(chmod(config_path.c_str(), 0640), 0);
+  ASSERT_EQ(chmod(password.c_str(), 0600), 0);
+  ASSERT_EQ(chmod(token.c_str(), 0640), 0);
+  EXPECT_THAT(WorldReadableSecretFiles(*config, config_path), IsEmpty());
+}
+
+TEST_F(SecretFilesTest, TheEmbeddedDefaultAndUnsetOrMissingFilesGiveNoWarning) {
+  absl::StatusOr<HubConfig> config = ParseConfig(DefaultConfigToml(), "<embedded default config>");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(WorldReadableSecretFiles(*config, ""), IsEmpty());
+  // A file that is not there is reported by whoever reads it, not here.
+  HubConfig missing = MustParse(absl::StrCat(
+      "[hbp]\npassphrase = \"x\"\n[report]\napi_token_file = \"", dir_, "/absent\"\n"));
+  EXPECT_THAT(WorldReadableSecretFiles(missing, ""), IsEmpty());
+}
+
+TEST(SecretFilesKeysTest, EveryFileKeyIsCheckedThroughFlattenConfig) {
+  // WorldReadableSecretFiles finds secret files by the `_file` suffix of FlattenConfig's keys:
+  // every such key of the table must be there.
+  const HubConfig c = MustParse("[hbp]\npassphrase = \"x\"\n");
+  std::vector<std::string> flat_keys;
+  for (const auto& [key, value] : FlattenConfig(c)) flat_keys.push_back(key);
+  int file_keys = 0;
+  for (const ConfigKey* k : AllConfigKeys()) {
+    if (!k->path.ends_with("_file")) continue;
+    ++file_keys;
+    EXPECT_THAT(flat_keys, Contains(std::string(k->path)));
+  }
+  EXPECT_GE(file_keys, 2);  // report.mqtt_password_file, report.api_token_file
 }
 
 }  // namespace
