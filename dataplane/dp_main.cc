@@ -16,8 +16,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +34,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
+#include "ctrlplane/config/memory.h"
 #include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
 #include "ctrlplane/version.h"
@@ -59,7 +63,7 @@ void OnSignal(int sig) {
 int Usage(const char* argv0, int rc) {
   std::fprintf(rc == 0 ? stdout : stderr,
                "usage: %s [--config FILE] [--print-default-config] [--print-config-keys]\n"
-               "          [--needs-hugepages]\n"
+               "          [--needs-hugepages] [--hugepages]\n"
                "  --config FILE            the hub's TOML configuration (docs/config.md);\n"
                "                           without it the embedded default runs (kernel mode,\n"
                "                           HBP on 127.0.0.1:62031)\n"
@@ -69,7 +73,11 @@ int Usage(const char* argv0, int rc) {
                "  --needs-hugepages        print \"yes\" if the configuration needs hugepages\n"
                "                           (dpdk/afxdp mode without --no-huge, or a separate\n"
                "                           control plane), else \"no\", and exit (the systemd\n"
-               "                           unit reserves them only then)\n",
+               "                           unit reserves them only then)\n"
+               "  --hugepages              print how many 2 MiB hugepages the configuration\n"
+               "                           needs (0: none; EAL's -m/--socket-mem when given,\n"
+               "                           else an estimate) and exit (hugepages.sh reserves\n"
+               "                           that many)\n",
                argv0);
   return rc;
 }
@@ -302,6 +310,64 @@ bool NeedsHugepages(const dmrswitch::cp::HubConfig& config) {
   return true;
 }
 
+// MiB of hugepage memory the operator's EAL arguments give EAL (-m MB, --socket-mem a,b,...),
+// or 0 when they say nothing.
+uint64_t EalMemoryMiB(const std::vector<std::string>& eal_args) {
+  uint64_t mib = 0;
+  for (size_t i = 0; i < eal_args.size(); ++i) {
+    const std::string& a = eal_args[i];
+    std::string value;
+    if ((a == "-m" || a == "--socket-mem") && i + 1 < eal_args.size()) {
+      value = eal_args[i + 1];
+    } else if (a.rfind("--socket-mem=", 0) == 0) {
+      value = a.substr(13);
+    } else if (a.size() > 2 && a.rfind("-m", 0) == 0 && std::isdigit(a[2])) {
+      value = a.substr(2);
+    } else {
+      continue;
+    }
+    // "512" or "512,1024" (per NUMA socket): the sum.
+    uint64_t sum = 0;
+    const char* p = value.data();
+    const char* end = value.data() + value.size();
+    while (p < end) {
+      uint64_t n = 0;
+      auto [next, ec] = std::from_chars(p, end, n);
+      if (ec == std::errc()) sum += n;
+      p = std::find(next, end, ',');
+      if (p < end) ++p;
+    }
+    mib = std::max(mib, sum);
+  }
+  return mib;
+}
+
+// How many 2 MiB hugepages this configuration's dp (and its separate cp) use, so that the unit
+// reserves that many rather than a fixed figure (0: none, NeedsHugepages says no). What the
+// operator's EAL arguments give EAL when they say (-m, --socket-mem); else an estimate with
+// margin: in dpdk/afxdp mode one mbuf pool of 65,535 mbufs (~160 MiB; measured: 168 MiB in use
+// with one shard and one port) and rings and per-shard state (16 MiB a shard); with a separate
+// control plane its route snapshots, built in the shared heap (the published one, the next one
+// and its tables: twice the table memory), and the rings; EAL's own 64 MiB.
+uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
+  using namespace dmrswitch;
+  if (!NeedsHugepages(config)) return 0;
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  constexpr uint64_t kPage = 2 * kMiB;
+  if (config.hub.mode != cp::HubMode::kKernel) {
+    if (const uint64_t mib = EalMemoryMiB(config.dpdk.eal_args); mib > 0) {
+      return (mib * kMiB + kPage - 1) / kPage;
+    }
+  }
+  uint64_t bytes = 64 * kMiB;
+  if (config.hub.mode != cp::HubMode::kKernel) bytes += 160 * kMiB;
+  bytes += uint64_t{config.hub.shards} * 16 * kMiB;
+  if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
+    bytes += 2 * cp::EstimateTableMemory(config).total() + 32 * kMiB;
+  }
+  return (bytes + kPage - 1) / kPage;
+}
+
 // EAL's arguments for the configured mode. Kernel mode: never PCI (the host's own NIC is a PCI
 // device), one lcore for the main lcore plus one per shard, all free to float over the host's
 // CPUs; hosted: no hugepages and no shared configuration (several hubs may run side by side).
@@ -513,6 +579,7 @@ int main(int argc, char** argv) {
   using namespace dmrswitch;
   std::string config_path;
   bool needs_hugepages = false;
+  bool hugepages = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--config" && i + 1 < argc) {
@@ -532,6 +599,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--needs-hugepages") {
       needs_hugepages = true;
+    } else if (a == "--hugepages") {
+      hugepages = true;
     } else if (a == "--help" || a == "-h") {
       return Usage(argv[0], 0);
     } else {
@@ -546,6 +615,10 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(std::string(config.status().message()));
   if (needs_hugepages) {
     std::printf("%s\n", NeedsHugepages(*config) ? "yes" : "no");
+    return 0;
+  }
+  if (hugepages) {
+    std::printf("%llu\n", static_cast<unsigned long long>(HugepagesNeeded(*config)));
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(config->hub.log_level));
