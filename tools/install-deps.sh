@@ -17,6 +17,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reporting tests: promtool and a real prometheus, a real MQTT broker (ctrlplane/report)
   prometheus mosquitto
+  # the systemd units' test: systemd-analyze and systemd-sysusers, setpriv (util-linux), capsh,
+  # strace (what the units' syscall filter would refuse)
+  systemd util-linux libcap2-bin strace
 )
 
 missing=()

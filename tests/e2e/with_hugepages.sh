@@ -11,7 +11,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 # Undo only what this run set up: a reservation someone else made (its state file) stays.
 ours=1
-[[ -f /run/dmrswitch/hugepages.state ]] && ours=0
+[[ -f /run/dmrswitch-hugepages.state ]] && ours=0
 "$src/tools/hugepages.sh" up 512 || exit 1
 child=0
 cleanup() {

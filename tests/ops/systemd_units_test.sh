@@ -1,73 +1,364 @@
 #!/usr/bin/env bash
 # The systemd units as installed: `meson install` into a scratch root, then systemd-analyze
-# checks their syntax and that every command they run exists and is executable there. The dp's
-# unit reserves hugepages only for a configuration that needs them: the installed dp answers
-# --needs-hugepages for each profile, and the Raspberry Pi profile (kernel mode, hosted control
-# plane) goes through the unit's own ExecStartPre command without reserving anything.
+# checks their syntax (alone and with each per-mode drop-in) and that every command they run
+# exists and is executable there, and scores their sandbox. The units' steps run as the units
+# would run them (this machine has no systemd as PID 1):
+#  - hugepages: the installed dp answers --needs-hugepages / --hugepages for each profile, and
+#    the Raspberry Pi profile goes through the unit's own ExecStartPre without reserving
+#    anything;
+#  - the service as an unprivileged user with exactly the unit's capabilities (setpriv: the
+#    bounding, inheritable and ambient sets of the unit's CapabilityBoundingSet= and
+#    AmbientCapabilities=, no new privileges): kernel mode serves a login; the XDP shield in a
+#    network namespace of the test's own, with the shield drop-in's capabilities, attaches,
+#    serves a login and leaves no program behind; without CAP_SYS_ADMIN it cannot replace the
+#    program a killed dp left, which is why the drop-in has it;
+#  - the configuration readable by the service user only: no warning; readable by every user:
+#    the hub names the file and its mode.
 #   systemd_units_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+svc=$(mktemp -d)
+ns=dmrsw-units-$$
+client_ns=dmrsw-units-c-$$
+cleanup() {
+  if [[ -n ${hub_pid:-} ]]; then
+    pkill -KILL -P "$hub_pid" 2>/dev/null || true
+    kill -KILL "$hub_pid" 2>/dev/null || true
+  fi
+  for n in "$ns" "$client_ns"; do
+    ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$n" 2>/dev/null || true
+  done
+  rm -rf "$root" "$svc"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+fail() { echo "FAIL: $*"; exit 1; }
 meson install -C "$build" --destdir "$root" --no-rebuild --quiet >/dev/null
 # What the units rely on from the OS: systemd's own targets and kill(1).
 mkdir -p "$root/usr/lib/systemd" "$root/bin"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
 cp "$(type -P kill)" "$root/bin/kill"
-units=("$root"/usr/local/lib/systemd/system/dmrswitch-dp.service
-       "$root"/usr/local/lib/systemd/system/dmrswitch-cp.service)
+unitdir=$root/usr/local/lib/systemd/system
+units=("$unitdir"/dmrswitch-dp.service "$unitdir"/dmrswitch-cp.service)
+dropins=$root/usr/local/share/dmrswitch/systemd
 for u in "${units[@]}"; do
-  [[ -f $u ]] || { echo "not installed: $u"; exit 1; }
+  [[ -f $u ]] || fail "not installed: $u"
 done
-[[ -x $root/usr/local/libexec/dmrswitch/hugepages.sh ]] || { echo "hugepages.sh not installed"; exit 1; }
-out=$(systemd-analyze verify --man=no --root="$root" "${units[@]}" 2>&1) || { echo "$out"; exit 1; }
-if [[ -n $out ]]; then
-  echo "$out"
-  exit 1
-fi
-for u in "${units[@]}"; do
-  grep -q '^Type=notify' "$u"
-  grep -q '^NotifyAccess=main' "$u"
-  grep -q '^WatchdogSec=' "$u"
+for d in dp-xdp-shield dp-afxdp dp-dpdk cp-xdp-shield; do
+  [[ -f $dropins/$d.conf ]] || fail "drop-in not installed: $dropins/$d.conf"
 done
-grep -q '^BindsTo=dmrswitch-dp.service' "${units[1]}"
+[[ -x $root/usr/local/libexec/dmrswitch/hugepages.sh ]] || fail "hugepages.sh not installed"
 
-# Hugepages: asked of the dp, never reserved unconditionally.
+# The service user: a sysusers.d file that systemd-sysusers accepts and that creates exactly
+# the user and group the units name (into the scratch root's /etc).
+sysusers=$root/usr/local/lib/sysusers.d/dmrswitch.conf
+[[ -f $sysusers ]] || fail "sysusers.d file not installed"
+mkdir -p "$root/etc"
+: >"$root/etc/passwd"
+: >"$root/etc/group"
+systemd-sysusers --root="$root" "$sysusers" >/dev/null 2>&1 || fail "systemd-sysusers refused $sysusers"
+grep -q '^dmrswitch:x:[0-9]*:[0-9]*:.*:/nonexistent:/usr/sbin/nologin$' "$root/etc/passwd" ||
+  fail "systemd-sysusers made no dmrswitch user: $(cat "$root/etc/passwd")"
+grep -q '^dmrswitch:x:' "$root/etc/group" || fail "systemd-sysusers made no dmrswitch group"
+
+verify() {  # what is being verified, for the message
+  local out
+  out=$(systemd-analyze verify --man=no --root="$root" "${units[@]}" 2>&1) || fail "$1: $out"
+  [[ -z $out ]] || fail "$1: $out"
+}
+verify "units"
+for u in "${units[@]}"; do
+  for line in Type=notify NotifyAccess=main WatchdogSec=30 User=dmrswitch Group=dmrswitch \
+    NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
+    ProtectKernelTunables=yes ProtectKernelModules=yes ProtectControlGroups=yes \
+    SystemCallArchitectures=native LockPersonality=yes MemoryDenyWriteExecute=yes \
+    RestrictNamespaces=yes Environment=XDG_RUNTIME_DIR=/run/dmrswitch UMask=0007; do
+    grep -qx "$line" "$u" || fail "$(basename "$u"): no $line"
+  done
+done
+grep -qx 'RuntimeDirectory=dmrswitch' "${units[0]}" || fail "dp unit: no RuntimeDirectory"
+grep -qx 'RuntimeDirectoryMode=0750' "${units[0]}" || fail "dp unit: RuntimeDirectoryMode"
+# The cp must not own the dp's run directory (stopping the cp would remove it).
+! grep -q '^RuntimeDirectory=' "${units[1]}" || fail "cp unit removes the dp's run directory"
+grep -qx 'ReadWritePaths=-/run/dmrswitch' "${units[1]}" || fail "cp unit: no ReadWritePaths"
+grep -qx 'BindsTo=dmrswitch-dp.service' "${units[1]}" || fail "cp unit: not bound to the dp"
+grep -qx 'RestartPreventExitStatus=78' "${units[1]}" || fail "cp unit: RestartPreventExitStatus"
+grep -qx 'SuccessExitStatus=78' "${units[1]}" || fail "cp unit: SuccessExitStatus"
+
+# Each drop-in as an operator installs it: valid with its unit, and the capabilities it names.
+for d in dp-xdp-shield dp-afxdp dp-dpdk cp-xdp-shield; do
+  unit=dmrswitch-${d%%-*}.service
+  mkdir -p "$root/etc/systemd/system/$unit.d"
+  cp "$dropins/$d.conf" "$root/etc/systemd/system/$unit.d/$d.conf"
+  verify "with $d.conf"
+  rm -r "$root/etc/systemd/system/$unit.d"
+done
+
+# The sandbox's score (systemd-analyze security; lower is better, the units scored 9.6 before
+# they were sandboxed). docs/operations.md records these figures.
+score() {  # UNIT [DROP-IN]
+  local unit=$1 out
+  if [[ -n ${2:-} ]]; then
+    mkdir -p "$root/etc/systemd/system/$unit.d"
+    cp "$dropins/$2.conf" "$root/etc/systemd/system/$unit.d/"
+  fi
+  out=$(systemd-analyze security --offline=yes --root="$root" "$unit" 2>&1 | tail -1)
+  rm -rf "$root/etc/systemd/system/$unit.d"
+  [[ $out =~ exposure\ level\ for\ $unit:\ ([0-9]+\.[0-9]) ]] || fail "no score for $unit: $out"
+  echo "${BASH_REMATCH[1]}"
+}
+declare -A limit=([dmrswitch-dp.service]=1.7 [dmrswitch-cp.service]=1.7
+  [dmrswitch-dp.service+dp-xdp-shield]=2.3 [dmrswitch-dp.service+dp-afxdp]=2.5
+  [dmrswitch-dp.service+dp-dpdk]=1.9 [dmrswitch-cp.service+cp-xdp-shield]=1.9)
+for key in dmrswitch-dp.service dmrswitch-cp.service dmrswitch-dp.service+dp-xdp-shield \
+  dmrswitch-dp.service+dp-afxdp dmrswitch-dp.service+dp-dpdk dmrswitch-cp.service+cp-xdp-shield; do
+  got=$(score "${key%%+*}" "$([[ $key == *+* ]] && echo "${key#*+}")")
+  echo "systemd-analyze security: $key $got"
+  awk -v g="$got" -v l="${limit[$key]}" 'BEGIN { exit !(g <= l) }' ||
+    fail "$key scores $got, more exposed than ${limit[$key]}"
+done
+
+# Hugepages: asked of the dp, never reserved unconditionally, sized by the configuration,
+# given back when the unit stops.
 dp=$root/usr/local/bin/dmrswitch-dp
 hp=$root/usr/local/libexec/dmrswitch/hugepages.sh
-pre=$(grep '^ExecStartPre=' "${units[0]}") || { echo "dp unit: no ExecStartPre"; exit 1; }
-[[ $pre == "ExecStartPre=-/usr/local/libexec/dmrswitch/hugepages.sh up-if-needed 512 /usr/local/bin/dmrswitch-dp --config /etc/dmrswitch/hub.toml" ]] ||
-  { echo "dp unit: unexpected hugepages step: $pre"; exit 1; }
+pre=$(grep '^ExecStartPre=' "${units[0]}") || fail "dp unit: no ExecStartPre"
+[[ $pre == "ExecStartPre=-+/usr/local/libexec/dmrswitch/hugepages.sh up-if-needed --group dmrswitch /usr/local/bin/dmrswitch-dp --config /etc/dmrswitch/hub.toml" ]] ||
+  fail "dp unit: unexpected hugepages step: $pre"
+post=$(grep '^ExecStopPost=' "${units[0]}") || fail "dp unit: no ExecStopPost"
+[[ $post == "ExecStopPost=-+/usr/local/libexec/dmrswitch/hugepages.sh down" ]] ||
+  fail "dp unit: unexpected ExecStopPost: $post"
 conf=$root/profiles
 mkdir -p "$conf"
-profile() {  # NAME EXPECTED TOML
-  printf '%s\n' "$3" >"$conf/$1.toml"
-  local got
-  got=$("$dp" --config "$conf/$1.toml" --needs-hugepages) || { echo "$1: dp refused: $got"; exit 1; }
-  [[ $got == "$2" ]] || { echo "profile $1: --needs-hugepages says '$got', expected '$2'"; exit 1; }
+profile() {  # NAME EXPECTED PAGES TOML  (PAGES: a number, or "estimate" for > 0)
+  printf '%s\n' "$4" >"$conf/$1.toml"
+  local got pages
+  got=$("$dp" --config "$conf/$1.toml" --needs-hugepages) || fail "$1: dp refused: $got"
+  [[ $got == "$2" ]] || fail "profile $1: --needs-hugepages says '$got', expected '$2'"
+  pages=$("$dp" --config "$conf/$1.toml" --hugepages) || fail "$1: dp refused: $pages"
+  if [[ $3 == estimate ]]; then
+    ((pages > 0)) || fail "profile $1: --hugepages says $pages"
+  else
+    [[ $pages == "$3" ]] || fail "profile $1: --hugepages says '$pages', expected '$3'"
+  fi
 }
 hbp=$'[hbp]\npassphrase = "passw0rd"\n'
-profile pi no $'[hub]\nmode = "kernel"\nshards = 1\ncontrol_plane = "hosted"\n'"$hbp"$'max_clients = 500\n[xdp]\ninterface = "eth0"\nattach = "generic"'
-profile kernel-separate yes $'[hub]\ncontrol_plane = "separate"\n'"$hbp"
-profile dpdk yes $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-pci"]\naddress = "198.18.0.1"'
-profile dpdk-no-huge no $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-huge", "-m", "256"]\naddress = "198.18.0.1"'
-profile afxdp yes $'[hub]\nmode = "afxdp"\nshards = 1\n'"$hbp"$'[dpdk]\naddress = "198.18.0.1"\n[xdp]\ninterface = "eth0"'
-profile afxdp-no-huge no $'[hub]\nmode = "afxdp"\nshards = 1\n'"$hbp"$'[dpdk]\neal_args = ["--no-huge"]\naddress = "198.18.0.1"\n[xdp]\ninterface = "eth0"'
+profile pi no 0 $'[hub]\nmode = "kernel"\nshards = 1\ncontrol_plane = "hosted"\n'"$hbp"$'max_clients = 500\n[xdp]\ninterface = "eth0"\nattach = "generic"'
+profile kernel-separate yes estimate $'[hub]\ncontrol_plane = "separate"\n'"$hbp"
+profile dpdk yes estimate $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-pci"]\naddress = "198.18.0.1"'
+profile dpdk-m yes 150 $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-pci", "-m", "299"]\naddress = "198.18.0.1"'
+profile dpdk-socket-mem yes 768 $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-pci", "--socket-mem=512,1024"]\naddress = "198.18.0.1"'
+profile dpdk-no-huge no 0 $'[hub]\nmode = "dpdk"\n'"$hbp"$'[dpdk]\neal_args = ["--no-huge", "-m", "256"]\naddress = "198.18.0.1"'
+profile afxdp yes estimate $'[hub]\nmode = "afxdp"\nshards = 1\n'"$hbp"$'[dpdk]\naddress = "198.18.0.1"\n[xdp]\ninterface = "eth0"'
+profile afxdp-no-huge no 0 $'[hub]\nmode = "afxdp"\nshards = 1\n'"$hbp"$'[dpdk]\neal_args = ["--no-huge"]\naddress = "198.18.0.1"\n[xdp]\ninterface = "eth0"'
+# More shards or clients, more pages.
+small=$("$dp" --config "$conf/kernel-separate.toml" --hugepages)
+printf '[hub]\ncontrol_plane = "separate"\nshards = 4\n%smax_clients = 20000\n' "$hbp" >"$conf/big.toml"
+big=$("$dp" --config "$conf/big.toml" --hugepages)
+((big > small)) || fail "4 shards and 20000 clients need $big pages, 2 shards and the default $small"
 # The Pi profile through the unit's own step: nothing reserved, nothing mounted, no state kept.
+state=/run/dmrswitch-hugepages.state
 nr_before=$(cat /proc/sys/vm/nr_hugepages)
 mounts_before=$(grep -c ' hugetlbfs ' /proc/mounts || true)
-state_before=$([[ -e /run/dmrswitch/hugepages.state ]] && echo yes || echo no)
-out=$("$hp" up-if-needed 512 "$dp" --config "$conf/pi.toml")
-[[ $out == *"not needed"* ]] || { echo "Pi profile: hugepages.sh said: $out"; exit 1; }
-[[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] || { echo "Pi profile reserved hugepages"; exit 1; }
-[[ $(grep -c ' hugetlbfs ' /proc/mounts || true) == "$mounts_before" ]] || { echo "Pi profile mounted hugetlbfs"; exit 1; }
-[[ $([[ -e /run/dmrswitch/hugepages.state ]] && echo yes || echo no) == "$state_before" ]] ||
-  { echo "Pi profile left hugepages state"; exit 1; }
+state_before=$([[ -e $state ]] && echo yes || echo no)
+out=$("$hp" up-if-needed --group dmrswitch "$dp" --config "$conf/pi.toml")
+[[ $out == *"not needed"* ]] || fail "Pi profile: hugepages.sh said: $out"
+[[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] || fail "Pi profile reserved hugepages"
+[[ $(grep -c ' hugetlbfs ' /proc/mounts || true) == "$mounts_before" ]] || fail "Pi profile mounted hugetlbfs"
+[[ $([[ -e $state ]] && echo yes || echo no) == "$state_before" ]] || fail "Pi profile left hugepages state"
 # A file the dp cannot read: the step reserves nothing and does not fail the unit.
 printf '[hub]\nmode = "vpp"\n' >"$conf/broken.toml"
-"$hp" up-if-needed 512 "$dp" --config "$conf/broken.toml" 2>/dev/null ||
-  { echo "hugepages.sh up-if-needed failed on a broken configuration"; exit 1; }
-[[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] || { echo "broken configuration reserved hugepages"; exit 1; }
-grep -q '^RestartPreventExitStatus=78' "${units[1]}"
-grep -q '^SuccessExitStatus=78' "${units[1]}"
+"$hp" up-if-needed --group dmrswitch "$dp" --config "$conf/broken.toml" 2>/dev/null ||
+  fail "hugepages.sh up-if-needed failed on a broken configuration"
+[[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] || fail "broken configuration reserved hugepages"
+
+# --- The service as the unit runs it: an unprivileged user, the unit's capabilities only. ---
+hub_pid=
+uid=64000
+while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+# "CAP_BPF CAP_NET_BIND_SERVICE" -> "+bpf,+net_bind_service", from the last non-empty line.
+caps_of() {  # FILE DIRECTIVE
+  local line
+  line=$(grep "^$2=." "$1" | tail -1) || fail "$1: no $2"
+  line=${line#*=}
+  echo ",$line" | tr 'A-Z' 'a-z' | sed -e 's/cap_/+/g' -e 's/ /,/g'
+}
+[[ $(caps_of "${units[0]}" CapabilityBoundingSet) == "$(caps_of "${units[0]}" AmbientCapabilities)" ]] ||
+  fail "dp unit: bounding and ambient sets differ"
+# Replaces the calling (sub)shell, so that $! of `( as_service ... ) &` is the hub's PID.
+as_service() {  # CAPS COMMAND...  (the unit's User=, capabilities, NoNewPrivileges=, UMask=)
+  local caps=$1
+  shift
+  exec setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps="-all$caps" \
+    --ambient-caps="-all$caps" --bounding-set="-all$caps" --no-new-privs \
+    env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$run" DMRSWITCH_XDP_OBJECT="$xdp_object" \
+    sh -c 'umask 0007; exec "$@"' sh "$@"
+}
+sim=$root/usr/local/bin/dmrswitch-sim
+xdp_object=$(find "$root" -name xdp_shield.bpf.o | head -1)
+[[ -n $xdp_object ]] || fail "xdp_shield.bpf.o not installed"
+chmod 0755 "$root"  # the service user runs the installed binaries
+run=$svc/run
+mkdir -p "$run"
+chown "$uid:$uid" "$svc" "$run"
+chmod 0750 "$svc" "$run"
+port=$((20000 + $$ % 20000))
+start_hub() {  # LOG CAPS CONFIG
+  local log=$1 caps=$2 config=$3
+  (as_service "$caps" "$dp" --config "$config" >"$log" 2>&1) &
+  hub_pid=$!
+  for _ in $(seq 100); do
+    grep -qs 'dmrswitch-dp: kernel mode' "$log" && return 0
+    kill -0 "$hub_pid" 2>/dev/null || fail "the hub did not start: $(cat "$log")"
+    sleep 0.1
+  done
+  fail "the hub did not start in 10 s: $(cat "$log")"
+}
+stop_hub() {
+  kill -TERM "$hub_pid"
+  wait "$hub_pid" || fail "the hub exited with $? on SIGTERM: $(tail -5 "$1")"
+}
+
+# Kernel mode, hosted, two shards (sk_reuseport steering needs the unit's CAP_BPF), with the
+# configuration readable by the service user alone.
+kcaps=$(caps_of "${units[0]}" AmbientCapabilities)
+cat >"$svc/hub.toml" <<EOF
+[hub]
+mode = "kernel"
+shards = 2
+control_plane = "hosted"
+runtime_name = "units-test-$$"
+run_dir = "$run"
+[hbp]
+listen = "127.0.0.1:$port"
+passphrase = "units-test-secret"
+EOF
+chown "$uid:$uid" "$svc/hub.toml"
+chmod 0600 "$svc/hub.toml"
+start_hub "$svc/kernel.log" "$kcaps" "$svc/hub.toml"
+grep -q 'steering sk_reuseport BPF' "$svc/kernel.log" ||
+  fail "kernel mode with the unit's capabilities did not load the steering program: $(cat "$svc/kernel.log")"
+out=$("$sim" --hub "127.0.0.1:$port" --passphrase units-test-secret --clients 2 --calls 0 \
+  --duration-s 1 --quiet 2>&1) || fail "no login to the unprivileged hub: $out"
+[[ $out == *"logins 2,"* ]] || fail "unprivileged hub: $out"
+ls "$run" | grep -q '\.lock$' || fail "no lock in the service's run directory: $(ls -la "$run")"
+# The process: the service user, exactly the unit's capabilities, no new privileges.
+status=$(cat "/proc/$hub_pid/status")
+[[ $(awk '/^Uid:/ {print $2 $3 $4 $5}' <<<"$status") == "$uid$uid$uid$uid" ]] || fail "hub not running as $uid"
+[[ $(awk '/^NoNewPrivs:/ {print $2}' <<<"$status") == 1 ]] || fail "hub may gain privileges"
+eff=$(awk '/^CapEff:/ {print $2}' <<<"$status")
+[[ $(capsh --decode="$eff") == *"cap_net_bind_service,cap_bpf"* || $(capsh --decode="$eff") == *"cap_bpf,cap_net_bind_service"* ]] ||
+  fail "hub's effective capabilities: $(capsh --decode="$eff")"
+stop_hub "$svc/kernel.log"
+grep -q 'readable by every user' "$svc/kernel.log" &&
+  fail "a configuration readable by its user only was called world-readable: $(cat "$svc/kernel.log")"
+
+# What the unit's SystemCallFilter= and MemoryDenyWriteExecute= would refuse (systemd enforces
+# them with seccomp, which needs systemd as PID 1): the same hub under strace through a login,
+# every call it makes must be in the unit's allow list, and no mapping may be writable and
+# executable. EAL tries iopl() once for legacy virtio and ignores its refusal.
+expand_filter() {  # GROUP-OR-CALL...
+  local g
+  for g in "$@"; do
+    if [[ $g == @* ]]; then
+      expand_filter $(systemd-analyze syscall-filter "$g" | awk '/^ +[@a-z0-9_-]+$/ {print $1}')
+    else
+      echo "$g"
+    fi
+  done
+}
+allow=$(comm -23 <(expand_filter @system-service | sort -u) <(expand_filter @privileged | sort -u))
+allow=$(printf '%s\nbpf\n' "$allow" | sort -u)
+[[ $(grep -c '^SystemCallFilter=' "${units[0]}") == 3 &&
+   $(grep '^SystemCallFilter=' "${units[0]}" | tr '\n' ' ') == "SystemCallFilter=@system-service SystemCallFilter=~@privileged SystemCallFilter=bpf " ]] ||
+  fail "the dp unit's SystemCallFilter= is not the one this test checks"
+(as_service "$kcaps" strace -f -qq -o "$svc/strace.txt" "$dp" --config "$svc/hub.toml" \
+  >"$svc/strace.log" 2>&1) &
+hub_pid=$!
+for _ in $(seq 100); do grep -qs 'dmrswitch-dp: kernel mode' "$svc/strace.log" && break; sleep 0.1; done
+out=$("$sim" --hub "127.0.0.1:$port" --passphrase units-test-secret --clients 2 --calls 1 \
+  --duration-s 1 --quiet 2>&1) || fail "no login to the hub under strace: $out"
+# SIGTERM to the hub itself (strace would detach and leave it running).
+kill -TERM "$(pgrep -P "$hub_pid" | head -1)"
+wait "$hub_pid" || fail "the hub under strace exited with $?: $(tail -5 "$svc/strace.log")"
+used=$(sed -E 's/^[0-9]+ +//' "$svc/strace.txt" | grep -oE '^[a-z_0-9]+\(' | tr -d '(' | sort -u)
+[[ $(wc -l <<<"$used") -gt 30 ]] || fail "strace saw too little: $(head "$svc/strace.txt")"
+refused=$(comm -23 <(echo "$used") <(echo "$allow") | grep -vx iopl || true)
+[[ -z $refused ]] || fail "the unit's SystemCallFilter= would refuse: $refused"
+! grep -E 'PROT_(READ\|)?WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE' "$svc/strace.txt" ||
+  fail "a writable and executable mapping: MemoryDenyWriteExecute= would refuse it"
+
+# The same configuration readable by everyone: named with its mode.
+chmod 0644 "$svc/hub.toml"
+start_hub "$svc/kernel2.log" "$kcaps" "$svc/hub.toml"
+stop_hub "$svc/kernel2.log"
+grep -q "$svc/hub.toml (the configuration, with its passphrases) is readable by every user of this machine (mode 0644)" \
+  "$svc/kernel2.log" || fail "no warning for a world-readable configuration: $(cat "$svc/kernel2.log")"
+! grep -q units-test-secret "$svc/kernel2.log" || fail "the passphrase reached the log"
+chmod 0600 "$svc/hub.toml"
+
+# The XDP shield in a network namespace of the test's own, with the drop-in's capabilities.
+# systemd mounts the bpffs root-only (0700) on a host: so does the test, in the namespace.
+xcaps=$(caps_of "$dropins/dp-xdp-shield.conf" AmbientCapabilities)
+# The client in a namespace of its own, so that its packets cross the veth and the shield.
+ip netns add "$ns"
+ip netns add "$client_ns"
+ip -n "$ns" link add dmrsw0 type veth peer name dmrsw1 netns "$client_ns"
+ip -n "$ns" addr add 198.18.151.1/24 dev dmrsw0
+ip -n "$client_ns" addr add 198.18.151.2/24 dev dmrsw1
+ip -n "$ns" link set lo up
+ip -n "$ns" link set dmrsw0 up
+ip -n "$client_ns" link set dmrsw1 up
+sed -e "s/127.0.0.1:$port/198.18.151.1:$port/" "$svc/hub.toml" >"$svc/xdp.toml"
+printf '[xdp]\ninterface = "dmrsw0"\nattach = "generic"\n' >>"$svc/xdp.toml"
+chown "$uid:$uid" "$svc/xdp.toml"
+chmod 0600 "$svc/xdp.toml"
+bpffs="mount -t bpf -o mode=0700 bpf /sys/fs/bpf"
+shield_run() {  # LOG CAPS [kill9]: a hub with the shield, a login from the peer address
+  local log=$1 caps=$2
+  ip netns exec "$ns" sh -c "$bpffs; exec setpriv --reuid=$uid --regid=$uid --clear-groups \
+    --inh-caps=-all$caps --ambient-caps=-all$caps --bounding-set=-all$caps --no-new-privs \
+    env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR=$run DMRSWITCH_XDP_OBJECT=$xdp_object \
+    $dp --config $svc/xdp.toml" >"$log" 2>&1 &
+  hub_pid=$!
+}
+wait_started() {  # LOG
+  for _ in $(seq 100); do
+    grep -qs 'dmrswitch-dp: kernel mode' "$1" && return 0
+    kill -0 "$hub_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+shield_run "$svc/xdp.log" "$xcaps"
+wait_started "$svc/xdp.log" || fail "the shield hub did not start: $(cat "$svc/xdp.log")"
+grep -q 'XDP shield generic on dmrsw0' "$svc/xdp.log" || fail "no shield: $(cat "$svc/xdp.log")"
+out=$(ip netns exec "$client_ns" "$sim" --hub "198.18.151.1:$port" --local 198.18.151.2 \
+  --passphrase units-test-secret --clients 2 --calls 0 --duration-s 1 --quiet 2>&1) ||
+  fail "no login through the shield: $out"
+[[ $out == *"logins 2,"* ]] || fail "shield hub: $out"
+stop_hub "$svc/xdp.log"
+ip -n "$ns" link show dmrsw0 | grep -q 'prog/xdp' && fail "a clean stop left the shield attached"
+# A killed dp leaves its program and pins; the next one replaces them with the drop-in's
+# capabilities, and could not without CAP_SYS_ADMIN (which is why the drop-in has it).
+shield_run "$svc/xdp-killed.log" "$xcaps"
+wait_started "$svc/xdp-killed.log" || fail "the shield hub did not start: $(cat "$svc/xdp-killed.log")"
+kill -KILL "$hub_pid"
+wait "$hub_pid" 2>/dev/null || true
+ip -n "$ns" link show dmrsw0 | grep -q 'prog/xdp' || fail "the killed dp left no program to replace"
+shield_run "$svc/xdp-nosysadmin.log" "${xcaps/,+sys_admin/}"
+for _ in $(seq 100); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$hub_pid" 2>/dev/null; then
+  kill -KILL "$hub_pid"
+  fail "without CAP_SYS_ADMIN the dp replaced a stale shield: $(cat "$svc/xdp-nosysadmin.log")"
+fi
+wait "$hub_pid" && fail "without CAP_SYS_ADMIN the dp exited 0: $(cat "$svc/xdp-nosysadmin.log")"
+grep -q 'XDP shield' "$svc/xdp-nosysadmin.log" || fail "no reason given: $(cat "$svc/xdp-nosysadmin.log")"
+shield_run "$svc/xdp-again.log" "$xcaps"
+wait_started "$svc/xdp-again.log" || fail "the stale shield was not replaced: $(cat "$svc/xdp-again.log")"
+stop_hub "$svc/xdp-again.log"
+ip -n "$ns" link show dmrsw0 | grep -q 'prog/xdp' && fail "a clean stop left the shield attached"
 echo "systemd units verified"
+exit 0
