@@ -50,6 +50,7 @@ for d in dp-xdp-shield dp-afxdp dp-dpdk cp-xdp-shield; do
   [[ -f $dropins/$d.conf ]] || fail "drop-in not installed: $dropins/$d.conf"
 done
 [[ -x $root/usr/local/libexec/dmrswitch/hugepages.sh ]] || fail "hugepages.sh not installed"
+[[ -f $root/usr/local/share/doc/dmrswitch/operations.md ]] || fail "operations.md not installed"
 
 # The service user: a sysusers.d file that systemd-sysusers accepts and that creates exactly
 # the user and group the units name (into the scratch root's /etc).
