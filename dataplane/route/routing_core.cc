@@ -416,7 +416,8 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   // any other TG would have to wait.
   if (in.source.is_client()) {
     const uint32_t rx_tg = kind == Kind::kControl ? kDialTg : d.dst;
-    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg) == LeaseVerdict::kBusy) {
+    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg, d.rf_src) ==
+        LeaseVerdict::kBusy) {
       return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
     }
   }
@@ -566,7 +567,8 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
   if (table_.ListOf(s) == kQuiet && s->rx_lease) {
     // Back from silence: take the client's own slot again.
     const uint32_t rx_tg = s->kind == Kind::kControl ? kDialTg : s->dst;
-    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, rx_tg) == LeaseVerdict::kBusy) {
+    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, rx_tg, s->rf_src) ==
+        LeaseVerdict::kBusy) {
       table_.Touch(s, now, kQuiet);
       return Drop(DropReason::kSlotCollision);
     }
@@ -760,7 +762,7 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
 
   auto send_client = [&](const Destination& dst) {
     const LeaseVerdict v =
-        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id, dst.tg, now, policy.lease);
+        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id, dst.tg, s->rf_src, now, policy.lease);
     if (v == LeaseVerdict::kBusy) {
       ++counters_.contention_skips;
       return;

@@ -14,9 +14,20 @@
 // The holder's shard releases (held → ended) at the terminator or when the stream goes silent;
 // a word is never held by a stream that its owner no longer tracks.
 //
+// Next to the word, on the same cache line, is the slot's *talker*: the rf_src of the stream that
+// last claimed it. There is no room for it in the word, so it is a second atomic, written by the
+// claimer right after its CAS and published by the release CAS of the same thread: whoever loads
+// an ended word (acquire) and then the talker reads the talker of that word's stream. A decision
+// made from a talker that changed meanwhile never commits, because the word changed too and the
+// CAS fails. (The one exception, a whole claim and release of another stream within the same
+// millisecond on the same TG, leaves the word bit-identical; then the same-talker exemption below
+// is decided on the earlier talker, once.)
+//
 // Contention (PROTOCOL.md §3.6 to_target rules (a)–(d), per destination slot):
 //   held by another stream                    → busy (covers (c) and (d) while a call is live)
 //   ended, other TG, within group hang time   → busy ((a)/(b))
+//   ended, same TG, same talker               → claimable (Part A §11: the same rf_src re-keying
+//                                               is heard from its first frame)
 //   ended, same TG, within the stream timeout → busy ((c)/(d): the collision window)
 //   otherwise                                 → claimable
 // A client's own new transmission takes the slot from a hub-to-client stream (the radio has the
@@ -95,36 +106,47 @@ class SlotLeases {
     return {words_[uint64_t{client} * 2 + ts].w.load(std::memory_order_acquire)};
   }
 
-  // Hub → client: keep or take the slot for `stream_id` on `tg`, if the rules allow.
-  LeaseVerdict ClaimTx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg, TimeNs now,
-                       const LeaseTimers& t) {
-    std::atomic<uint64_t>& w = word(client, ts);
-    LeaseWord cur{w.load(std::memory_order_acquire)};
+  // Hub → client: keep or take the slot for `stream_id` (talker `rf_src`) on `tg`, if the rules
+  // allow.
+  LeaseVerdict ClaimTx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
+                       uint32_t rf_src, TimeNs now, const LeaseTimers& t) {
+    Padded& p = slot(client, ts);
+    LeaseWord cur{p.w.load(std::memory_order_acquire)};
     for (;;) {
       if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
-      if (!Claimable(cur, tg, now, t)) return LeaseVerdict::kBusy;
+      if (!Claimable(cur, tg, now, t, p.talker.load(std::memory_order_relaxed), rf_src)) {
+        return LeaseVerdict::kBusy;
+      }
       const LeaseWord next = LeaseWord::Held(stream_id, tg, false);
-      if (w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
-                                  std::memory_order_acquire)) {
+      if (p.w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+        p.talker.store(rf_src, std::memory_order_relaxed);
         return LeaseVerdict::kClaimed;
       }
     }
   }
 
-  // Client → hub: the client transmits on its own slot. Takes the slot from any hub-to-client
-  // stream; refuses (collision) while another of its own transmissions holds it.
-  LeaseVerdict ClaimRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg) {
-    std::atomic<uint64_t>& w = word(client, ts);
-    LeaseWord cur{w.load(std::memory_order_acquire)};
+  // Client → hub: the client transmits (talker `rf_src`) on its own slot. Takes the slot from any
+  // hub-to-client stream; refuses (collision) while another of its own transmissions holds it.
+  LeaseVerdict ClaimRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
+                       uint32_t rf_src) {
+    Padded& p = slot(client, ts);
+    LeaseWord cur{p.w.load(std::memory_order_acquire)};
     for (;;) {
       if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
       if (cur.held() && cur.rx()) return LeaseVerdict::kBusy;
       const LeaseWord next = LeaseWord::Held(stream_id, tg, true);
-      if (w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
-                                  std::memory_order_acquire)) {
+      if (p.w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+        p.talker.store(rf_src, std::memory_order_relaxed);
         return LeaseVerdict::kClaimed;
       }
     }
+  }
+
+  // The rf_src of the stream that last claimed the slot (0: none since the last Reset).
+  uint32_t Talker(uint32_t client, unsigned ts) const {
+    return words_[uint64_t{client} * 2 + ts].talker.load(std::memory_order_relaxed);
   }
 
   // Still ours? One load per destination per packet.
@@ -148,22 +170,30 @@ class SlotLeases {
 
   // Forgets a client slot entirely (logout: the next client in this slot starts clean).
   void Reset(uint32_t client) {
-    word(client, kTs1).store(0, std::memory_order_release);
-    word(client, kTs2).store(0, std::memory_order_release);
+    for (unsigned ts : {kTs1, kTs2}) {
+      slot(client, ts).talker.store(0, std::memory_order_relaxed);
+      word(client, ts).store(0, std::memory_order_release);
+    }
   }
 
-  static bool Claimable(LeaseWord cur, uint32_t tg, TimeNs now, const LeaseTimers& t) {
+  // Whether a stream of talker `rf_src` on `tg` may take a slot whose word is `cur` and whose
+  // last claimer was `talker` (see the contention table at the top).
+  static bool Claimable(LeaseWord cur, uint32_t tg, TimeNs now, const LeaseTimers& t,
+                        uint32_t talker, uint32_t rf_src) {
     if (cur.free()) return true;
     if (cur.held()) return false;
     const TimeNs since = cur.since_end(now);
     if (cur.tg() != tg) return since >= t.group_hangtime;
+    if (rf_src != 0 && talker == rf_src) return true;
     return since >= t.stream_timeout;
   }
 
  private:
   struct alignas(64) Padded {
     std::atomic<uint64_t> w{0};
+    std::atomic<uint32_t> talker{0};  // rf_src of the last claim (see the top of this file)
   };
+  Padded& slot(uint32_t client, unsigned ts) { return words_[uint64_t{client} * 2 + ts]; }
   static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
   uint32_t max_clients_;

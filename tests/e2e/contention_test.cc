@@ -153,6 +153,47 @@ TEST_F(ContentionTest, ListenerKeyingUpTakesItsSlotFromTheHub) {
   }
 }
 
+// Part A §11: a radio user who releases PTT and keys up again at once (back-to-back overs, 60 ms
+// apart at the real cadence) is heard from the header of every over; another radio doing the
+// same right after is still held off for the collision window.
+TEST_F(ContentionTest, SameTalkerReKeyingBackToBackIsHeardFromEveryHeader) {
+  HbpClient* c = clients_->Add(kC, "TS2=3100");
+  HbpClient* a = clients_->Add(kA);
+  clients_->Settle();
+
+  // Three overs by kSrcA, then one by kSrcA2 (another radio on the same hotspot), one frame
+  // stream at the real 60 ms cadence: each header follows the previous terminator by 60 ms.
+  std::vector<sim::DmrdFrame> frames;
+  std::vector<uint32_t> streams;
+  for (int i = 0; i < 4; ++i) {
+    sim::VoiceCallSpec spec = GroupCall(3100, 2, i < 3 ? kSrcA : kSrcA2);
+    spec.cadence = absl::Milliseconds(60);
+    spec.stream_id = 0xE2E00001 + static_cast<uint32_t>(i);
+    const std::vector<sim::DmrdFrame> call = sim::BuildVoiceCall(spec, kA);
+    frames.insert(frames.end(), call.begin(), call.end());
+    streams.push_back(spec.stream_id);
+  }
+  a->StartFrames(frames, absl::Milliseconds(60));
+  ASSERT_TRUE(clients_->FinishTransmissions());
+
+  const std::vector<sim::ReceivedCall> calls = c->Receive(absl::Seconds(3), 4);
+  ASSERT_EQ(calls.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(calls[i].stream_id, streams[i]);
+    const absl::Status st = sim::Verify(calls[i], Delivered(3100, 2, kSrcA, kC));
+    EXPECT_TRUE(st.ok()) << "over " << i << ": " << st << "\n" << calls[i].DebugString();
+    // Real cadence end to end: the hub adds no gaps.
+    EXPECT_LT(calls[i].duration(),
+              absl::Milliseconds(60) * (VoiceFrames(2) - 1) + absl::Milliseconds(200));
+  }
+  // The other radio: its header and first frames fall in the window after kSrcA's last over.
+  EXPECT_EQ(calls[3].stream_id, streams[3]);
+  EXPECT_FALSE(calls[3].has_header) << calls[3].DebugString();
+  EXPECT_TRUE(calls[3].has_terminator);
+  EXPECT_LT(calls[3].frame_count(), VoiceFrames(2));
+  EXPECT_GE(calls[3].frame_count(), VoiceFrames(2) - 7);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Source side (PROTOCOL.md §3.6 step 3; docs/routing.md step 4): one transmission per client slot.
 

@@ -279,6 +279,80 @@ TEST(Contention, SameTgWithinTheCollisionWindowWaitsThenGetsIn) {
   EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(b[1], 1, kTs2, 91, false)));
 }
 
+// Part A §11: the collision window holds off a *different* talker only. The same rf_src keying
+// up again on the same TG right after its terminator is heard from its first frame, header and
+// all (FreeDMR/HBlink3 rule (d) compares rf_src; a lease without it lost the first 360 ms).
+TEST(ReKey, SameTalkerBackToBackIsRoutedFromItsFirstFrame) {
+  World w = ThreeOn91();
+  const auto first = Call(3120101, 91, 3120001, 0xE1000001, kTs2, 2);
+  w.PlayCall(0, first);  // ends 60 ms after its terminator
+  w.TakeSent();
+  w.TakeEvents();
+  const auto again = Call(3120101, 91, 3120001, 0xE1000002, kTs2, 2);
+  for (size_t i = 0; i < again.size(); ++i) {
+    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    for (size_t to : {1u, 2u}) {
+      const auto got = BytesTo(sent, SystemRef::Client(to));
+      ASSERT_EQ(got.size(), 1u) << "frame " << i << " to client " << to;
+      EXPECT_EQ(Hex(got[0]), Hex(w.ExpectedHbp(again[i], to, kTs2, 91, false)));
+    }
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(w.shard(0).counters().contention_skips, 0u);
+}
+
+TEST(ReKey, SameTalkerFromAnotherHotspotIsRoutedToo) {
+  // The radio moved to the next repeater between two overs: still the same talker.
+  World w = ThreeOn91();
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xE1000011, kTs2, 1));
+  w.TakeSent();
+  const auto again = Call(3120101, 91, 3120004, 0xE1000012, kTs2, 1);
+  ASSERT_EQ(w.FromClient(3, again[0]), Verdict::kConsumed);
+  const auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(1)).size(), 1u);
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(2)).size(), 1u);
+  // Client 0, where the first over came from, hears it too: its slot's last talker is the same.
+  ASSERT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), 1u);
+  EXPECT_EQ(Hex(BytesTo(sent, SystemRef::Client(0))[0]),
+            Hex(w.ExpectedHbp(again[0], 0, kTs2, 91, false)));
+}
+
+TEST(ReKey, DifferentTalkerIsStillHeldOffForTheStreamTimeout) {
+  World w = ThreeOn91();
+  w.PlayCall(0, Call(3120101, 91, 3120001, 0xE1000021, kTs2, 2));
+  w.TakeSent();
+  // Another radio on the same hotspot and slot, 60 ms after the terminator: its header is not
+  // sent to the listeners (their slots ended < 360 ms ago with another talker).
+  const auto other = Call(3120109, 91, 3120001, 0xE1000022, kTs2, 8);
+  ASSERT_EQ(w.FromClient(0, other[0]), Verdict::kConsumed);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  EXPECT_GT(w.shard(0).counters().contention_skips, 0u);
+  // After the window it enters late.
+  for (size_t i = 1; i < 7; ++i) {
+    w.Advance(60 * kMs);
+    w.FromClient(0, other[i]);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_FALSE(to1.empty());
+  EXPECT_LT(to1.size(), 6u);
+  EXPECT_EQ(Hex(to1.back()), Hex(w.ExpectedHbp(other[6], 1, kTs2, 91, false)));
+}
+
+TEST(ReKey, SameTalkerAcrossShards) {
+  // The two overs are owned by different shards: the talker crosses with the lease.
+  World w = ThreeOn91(/*nshards=*/2);
+  uint32_t a = 0xE1000031, b = 0xE1000032;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  w.PlayCall(0, Call(3120101, 91, 3120001, a, kTs2, 1));
+  w.TakeSent();
+  const auto again = Call(3120101, 91, 3120001, b, kTs2, 1);
+  w.FromClient(0, again[0]);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(again[0], 1, kTs2, 91, false)));
+}
+
 TEST(Contention, SilentStreamReleasesItsSlotsHangTimeFromItsLastPacket) {
   World w = ThreeOn91();
   w.clients[1].statics.push_back({kTs2, 3100});

@@ -695,6 +695,9 @@ TEST(RouteSnapshotTest, ControlStateIsStoredAsGiven) {
 
 constexpr TimeNs kT0 = 1'700'000'000 * kSec;  // a realistic wall clock: exercises the masking
 
+// A talker (rf_src) of its own for each stream, unless a test says otherwise.
+constexpr uint32_t TalkerOf(uint32_t stream_id) { return 3'100'000 + (stream_id & 0xFFFF); }
+
 TEST(LeaseWordTest, FreeWord) {
   const LeaseWord w;
   EXPECT_TRUE(w.free());
@@ -751,7 +754,7 @@ TEST(LeaseWordTest, SinceEndLongAgo) {
   const LeaseWord w = LeaseWord::Ended(91, false, kT0);
   EXPECT_EQ(w.since_end(kT0 + 100 * 86400 * kSec), 100 * 86400 * kSec);
   EXPECT_EQ(w.since_end(kT0 + 700 * 86400 * kSec), 700 * 86400 * kSec);
-  EXPECT_TRUE(SlotLeases::Claimable(w, 92, kT0 + 100 * 86400 * kSec, LeaseTimers{}));
+  EXPECT_TRUE(SlotLeases::Claimable(w, 92, kT0 + 100 * 86400 * kSec, LeaseTimers{}, 0, 3120101));
 }
 
 TEST(LeaseWordTest, SinceEndHasMillisecondResolution) {
@@ -779,27 +782,27 @@ TEST(SlotLeasesTest, InitiallyFree) {
 TEST(SlotLeasesTest, ClaimTxFreeThenMineThenBusy) {
   SlotLeases l(2);
   const LeaseTimers t;
-  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
   EXPECT_TRUE(l.Holds(1, kTs2, 0xA1));
   EXPECT_EQ(l.Load(1, kTs2).raw, LeaseWord::Held(0xA1, 91, false).raw);
-  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xA1, 91, kT0 + 60 * kMs, t), LeaseVerdict::kMine);
+  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xA1, 91, TalkerOf(0xA1), kT0 + 60 * kMs, t), LeaseVerdict::kMine);
   // Another stream, same TG or not, while held: busy (rules (c)/(d) while a call is live).
-  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xB2, 91, kT0 + 60 * kMs, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xB2, 92, kT0 + 100 * kSec, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xB2, 91, TalkerOf(0xB2), kT0 + 60 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xB2, 92, TalkerOf(0xB2), kT0 + 100 * kSec, t), LeaseVerdict::kBusy);
   EXPECT_TRUE(l.Holds(1, kTs2, 0xA1));
   EXPECT_FALSE(l.Holds(1, kTs2, 0xB2));
   // Other words are independent.
   EXPECT_TRUE(l.Load(1, kTs1).free());
   EXPECT_TRUE(l.Load(0, kTs2).free());
-  EXPECT_EQ(l.ClaimTx(1, kTs1, 0xB2, 92, kT0, t), LeaseVerdict::kClaimed);
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 92, kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(1, kTs1, 0xB2, 92, TalkerOf(0xB2), kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 92, TalkerOf(0xB2), kT0, t), LeaseVerdict::kClaimed);
 }
 
 TEST(SlotLeasesTest, OtherTgWaitsForGroupHangtime) {
   SlotLeases l(1);
   const LeaseTimers t;  // 5 s / 360 ms
   const TimeNs end = kT0 + 2 * kSec;
-  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(0, kTs1, 0xA1, end));
   EXPECT_FALSE(l.Holds(0, kTs1, 0xA1));
   const LeaseWord w = l.Load(0, kTs1);
@@ -808,11 +811,13 @@ TEST(SlotLeasesTest, OtherTgWaitsForGroupHangtime) {
   EXPECT_FALSE(w.rx());
   EXPECT_EQ(w.since_end(end + 7 * kMs), 7 * kMs);
   // (a)/(b): another TG within the hang time is refused.
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end + 1 * kSec, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end + 5 * kSec - 1 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end + 1 * kSec, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end + 5 * kSec - 1 * kMs, t),
+            LeaseVerdict::kBusy);
   EXPECT_TRUE(l.Load(0, kTs1).ended());
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end + 5 * kSec, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end + 5 * kSec, t),
+            LeaseVerdict::kClaimed);
   EXPECT_TRUE(l.Holds(0, kTs1, 0xB2));
   EXPECT_EQ(l.Load(0, kTs1).tg(), 92u);
 }
@@ -821,14 +826,58 @@ TEST(SlotLeasesTest, SameTgWaitsForStreamTimeout) {
   SlotLeases l(1);
   const LeaseTimers t;
   const TimeNs end = kT0 + 3 * kSec;
-  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(0, kTs2, 0xA1, end));
   // (c)/(d): the same TG within the collision window is refused ...
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, end, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, end + 359 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, TalkerOf(0xB2), end, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, TalkerOf(0xB2), end + 359 * kMs, t), LeaseVerdict::kBusy);
   // ... and allowed after it, well within the group hang time.
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, end + 360 * kMs, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, TalkerOf(0xB2), end + 360 * kMs, t),
+            LeaseVerdict::kClaimed);
   EXPECT_TRUE(l.Holds(0, kTs2, 0xB2));
+}
+
+// Part A §11: the 360 ms guard holds off a different talker only; the same rf_src re-keying on
+// the same TG gets the slot at once. Other TGs still wait for the hang time, whoever talks.
+TEST(SlotLeasesTest, SameTalkerReKeysWithinTheStreamTimeout) {
+  SlotLeases l(1);
+  const LeaseTimers t;
+  const TimeNs end = kT0 + 3 * kSec;
+  constexpr uint32_t kTalker = 3120101;
+  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, kTalker, kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.Talker(0, kTs2), kTalker);
+  ASSERT_TRUE(l.Release(0, kTs2, 0xA1, end));
+  EXPECT_EQ(l.Talker(0, kTs2), kTalker);  // the release keeps it
+  // A different talker on the same TG: the collision window holds.
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, 3120102, end + 60 * kMs, t), LeaseVerdict::kBusy);
+  // The same talker on another TG: the hang time holds.
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 92, kTalker, end + 60 * kMs, t), LeaseVerdict::kBusy);
+  // The same talker on the same TG: at once.
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xB2, 91, kTalker, end + 60 * kMs, t), LeaseVerdict::kClaimed);
+  EXPECT_TRUE(l.Holds(0, kTs2, 0xB2));
+  // While a stream holds the slot, even its own talker's second stream waits (two repeaters
+  // hearing one radio must not interleave on a listener).
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xC3, 91, kTalker, end + 120 * kMs, t), LeaseVerdict::kBusy);
+  // A talker of 0 (unknown) is never "the same".
+  ASSERT_TRUE(l.Release(0, kTs2, 0xB2, end + 200 * kMs));
+  l.Reset(0);
+  EXPECT_EQ(l.Talker(0, kTs2), 0u);
+  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xD4, 91, 0, end, t), LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(0, kTs2, 0xD4, end));
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 91, 0, end + 60 * kMs, t), LeaseVerdict::kBusy);
+}
+
+// The talker of the client's own transmission counts the same way: a radio that keys up on its
+// hotspot and, a moment later, again elsewhere on the same TG is heard on that hotspot at once.
+TEST(SlotLeasesTest, SameTalkerAfterTheClientsOwnTransmission) {
+  SlotLeases l(1);
+  const LeaseTimers t;
+  constexpr uint32_t kTalker = 3120101;
+  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xA1, 91, kTalker), LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(0, kTs1, 0xA1, kT0));
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, 3120109, kT0 + 100 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, kTalker, kT0 + 100 * kMs, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.Talker(0, kTs1), kTalker);
 }
 
 TEST(SlotLeasesTest, CustomTimers) {
@@ -836,15 +885,17 @@ TEST(SlotLeasesTest, CustomTimers) {
   LeaseTimers t;
   t.group_hangtime = 2 * kSec;
   t.stream_timeout = 100 * kMs;
-  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(0, kTs1, 0xA1, kT0));
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, kT0 + 99 * kMs, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, kT0 + 1999 * kMs, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, kT0 + 2 * kSec, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, TalkerOf(0xB2), kT0 + 99 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), kT0 + 1999 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), kT0 + 2 * kSec, t),
+            LeaseVerdict::kClaimed);
   // Zero timers: an ended slot is claimable at once.
   const LeaseTimers zero{0, 0};
   ASSERT_TRUE(l.Release(0, kTs1, 0xB2, kT0 + 3 * kSec));
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xC3, 93, kT0 + 3 * kSec, zero), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xC3, 93, TalkerOf(0xC3), kT0 + 3 * kSec, zero),
+            LeaseVerdict::kClaimed);
 }
 
 // Shards sample their clocks independently: a lease released by one shard may be stamped a
@@ -854,58 +905,61 @@ TEST(SlotLeasesTest, EndStampedSlightlyAheadOfClaimerClockIsRecent) {
   SlotLeases l(1);
   const LeaseTimers t;
   const TimeNs end = kT0 + 10 * kSec;
-  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(0, kTs1, 0xA1, end));
   EXPECT_EQ(l.Load(0, kTs1).since_end(end - 1 * kMs), 0u);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end - 1 * kMs, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, end - 2 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end - 1 * kMs, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, TalkerOf(0xB2), end - 2 * kMs, t), LeaseVerdict::kBusy);
   EXPECT_TRUE(l.Load(0, kTs1).ended());
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, end + 5 * kSec, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 92, TalkerOf(0xB2), end + 5 * kSec, t),
+            LeaseVerdict::kClaimed);
 }
 
 TEST(SlotLeasesTest, ClaimRxTakesTxHeldAndHangingSlot) {
   SlotLeases l(1);
   const LeaseTimers t;
   // The client keys up while the hub is sending to it: the radio has the channel.
-  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, kT0, t), LeaseVerdict::kClaimed);
-  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xC3, 3100), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, TalkerOf(0xA1), kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xC3, 3100, TalkerOf(0xC3)), LeaseVerdict::kClaimed);
   EXPECT_TRUE(l.Holds(0, kTs2, 0xC3));
   EXPECT_FALSE(l.Holds(0, kTs2, 0xA1));
   EXPECT_TRUE(l.Load(0, kTs2).rx());
   EXPECT_EQ(l.Load(0, kTs2).tg(), 3100u);
-  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xC3, 3100), LeaseVerdict::kMine);
+  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xC3, 3100, TalkerOf(0xC3)), LeaseVerdict::kMine);
   // The preempted hub stream can neither come back nor release the client's lease.
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, kT0 + 100 * kSec, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xA1, 91, TalkerOf(0xA1), kT0 + 100 * kSec, t), LeaseVerdict::kBusy);
   EXPECT_FALSE(l.Release(0, kTs2, 0xA1, kT0));
   EXPECT_TRUE(l.Holds(0, kTs2, 0xC3));
   // An ended slot within the hang time does not stop the radio either.
   ASSERT_TRUE(l.Release(0, kTs2, 0xC3, kT0 + 1 * kSec));
   EXPECT_TRUE(l.Load(0, kTs2).rx());
   EXPECT_TRUE(l.Load(0, kTs2).ended());
-  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xD4, 91), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xD4, 91, TalkerOf(0xD4)), LeaseVerdict::kClaimed);
   // But the hub honours the hang time after the client's own transmission.
   ASSERT_TRUE(l.Release(0, kTs2, 0xD4, kT0 + 2 * kSec));
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 92, kT0 + 3 * kSec, t), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 92, kT0 + 7 * kSec, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 92, TalkerOf(0xE5), kT0 + 3 * kSec, t), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 92, TalkerOf(0xE5), kT0 + 7 * kSec, t),
+            LeaseVerdict::kClaimed);
 }
 
 TEST(SlotLeasesTest, ClaimRxCollidesWithAnotherRx) {
   SlotLeases l(1);
-  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xA1, 91), LeaseVerdict::kClaimed);
-  EXPECT_EQ(l.ClaimRx(0, kTs1, 0xB2, 91), LeaseVerdict::kBusy);
-  EXPECT_EQ(l.ClaimRx(0, kTs1, 0xB2, 92), LeaseVerdict::kBusy);
+  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xA1, 91, TalkerOf(0xA1)), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimRx(0, kTs1, 0xB2, 91, TalkerOf(0xB2)), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimRx(0, kTs1, 0xB2, 92, TalkerOf(0xB2)), LeaseVerdict::kBusy);
   EXPECT_TRUE(l.Holds(0, kTs1, 0xA1));
   // The hub cannot send into a slot the client is transmitting on.
-  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xC3, 91, kT0, LeaseTimers{}), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(0, kTs1, 0xC3, 91, TalkerOf(0xC3), kT0, LeaseTimers{}), LeaseVerdict::kBusy);
   // Other slot unaffected.
-  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xB2, 92), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimRx(0, kTs2, 0xB2, 92, TalkerOf(0xB2)), LeaseVerdict::kClaimed);
 }
 
 TEST(SlotLeasesTest, ReleaseByNonHolderHasNoEffect) {
   SlotLeases l(1);
   EXPECT_FALSE(l.Release(0, kTs1, 0xA1, kT0));  // free word
   EXPECT_TRUE(l.Load(0, kTs1).free());
-  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, kT0, LeaseTimers{}), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(0, kTs1, 0xA1, 91, TalkerOf(0xA1), kT0, LeaseTimers{}),
+            LeaseVerdict::kClaimed);
   const uint64_t before = l.Load(0, kTs1).raw;
   EXPECT_FALSE(l.Release(0, kTs1, 0xB2, kT0 + kSec));
   EXPECT_FALSE(l.Release(0, kTs2, 0xA1, kT0 + kSec));  // right stream, wrong slot
@@ -919,16 +973,18 @@ TEST(SlotLeasesTest, ReleaseByNonHolderHasNoEffect) {
 
 TEST(SlotLeasesTest, Reset) {
   SlotLeases l(2);
-  ASSERT_EQ(l.ClaimRx(1, kTs1, 0xA1, 91), LeaseVerdict::kClaimed);
-  ASSERT_EQ(l.ClaimTx(1, kTs2, 0xB2, 91, kT0, LeaseTimers{}), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimRx(1, kTs1, 0xA1, 91, TalkerOf(0xA1)), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(1, kTs2, 0xB2, 91, TalkerOf(0xB2), kT0, LeaseTimers{}),
+            LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(1, kTs2, 0xB2, kT0));
-  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xC3, 91), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xC3, 91, TalkerOf(0xC3)), LeaseVerdict::kClaimed);
   l.Reset(1);
   EXPECT_TRUE(l.Load(1, kTs1).free());
   EXPECT_TRUE(l.Load(1, kTs2).free());
   EXPECT_TRUE(l.Holds(0, kTs1, 0xC3));  // other clients untouched
   // The next client in this slot starts clean: no hang time.
-  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xD4, 92, kT0, LeaseTimers{}), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(1, kTs2, 0xD4, 92, TalkerOf(0xD4), kT0, LeaseTimers{}),
+            LeaseVerdict::kClaimed);
 }
 
 // Two threads (two shards) claim and release the same words with their own streams. A claim
@@ -979,8 +1035,9 @@ void StressTwoThreads(ClaimKind kind) {
       // Stream IDs are unique per thread and per iteration, never 0.
       const uint32_t sid = (static_cast<uint32_t>(i + 1) << 1) | static_cast<uint32_t>(self);
       const uint32_t tg = 91 + rng() % 3;
-      const LeaseVerdict v = kind == ClaimKind::kTx ? leases.ClaimTx(client, ts, sid, tg, kT0, zero)
-                                                    : leases.ClaimRx(client, ts, sid, tg);
+      const LeaseVerdict v = kind == ClaimKind::kTx
+                                 ? leases.ClaimTx(client, ts, sid, tg, TalkerOf(sid), kT0, zero)
+                                 : leases.ClaimRx(client, ts, sid, tg, TalkerOf(sid));
       if (v == LeaseVerdict::kBusy) {
         ++r.busy;
         continue;
