@@ -348,10 +348,13 @@ RoutingCore::StreamState* RoutingCore::NewEntry(uint32_t stream_id, TimeNs now) 
   return s;
 }
 
-Verdict RoutingCore::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now) {
-  // Remember the refusal so that the rest of the stream is dropped without re-evaluation (and
-  // a quenched peer hears about it once).
-  if (StreamState* s = NewEntry(stream_id, now); s != nullptr) {
+Verdict RoutingCore::Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now,
+                            bool remember) {
+  // Remember the refusal so that the rest of the stream is dropped without re-evaluation, and
+  // tell an FBP source once (PROTOCOL.md §2.2: every drop after the network-ID check answers
+  // BCSQ, as FreeDMR does; the peer then stops sending the stream).
+  StreamState* s = remember ? NewEntry(stream_id, now) : nullptr;
+  if (s != nullptr) {
     s->phase = Phase::kRefused;
     s->refused = r;
     s->source = in.source;
@@ -360,28 +363,32 @@ Verdict RoutingCore::Refuse(uint32_t stream_id, const Ingress& in, DropReason r,
     s->start = now;
     table_.Touch(s, now, kGone);
   }
+  if (in.source.is_peer() && in.dmre != nullptr) {
+    // Without a table entry (full) there is no memory of it: the next packet answers again.
+    if (s != nullptr) s->bcsq_sent.set(in.source.index);
+    SendBcsq(in.source.index, in.dmrd->dst, stream_id, now);
+  }
   return Drop(r);
 }
 
 Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
-  if (ABSL_PREDICT_FALSE(!admitting_)) return Drop(DropReason::kDraining);
   Ingress in = in_arg;
   const DmrdView& d = *in.dmrd;
   unsigned ts = d.flags.slot_index();
 
   if (in.source.kind == SystemKind::kNone) {
+    if (ABSL_PREDICT_FALSE(!admitting_)) return Drop(DropReason::kDraining);
     uint32_t slot = 0;
     if (const DropReason r = AdmitHbp(d, in.from, &slot); r != DropReason::kNone) return Drop(r);
     in.source = SystemRef::Client(slot);
   } else {
     const PeerInfo& peer = snap_->peers()[in.source.index];
     if (const DropReason r = CheckPeerIngress(peer, in, now); r != DropReason::kNone) {
-      if (r != DropReason::kPeerNetworkId && in.dmre != nullptr) {
-        SendBcsq(in.source.index, d.dst, d.stream_id, now);
-        return Refuse(d.stream_id, in, r, now);
-      }
-      return Drop(r);
+      // A packet that does not carry the peer's network ID is not the peer's: no answer.
+      if (r == DropReason::kPeerNetworkId) return Drop(r);
+      return Refuse(d.stream_id, in, r, now);
     }
+    if (ABSL_PREDICT_FALSE(!admitting_)) return Refuse(d.stream_id, in, DropReason::kDraining, now);
     ts = kTs1;  // OpenBridge traffic belongs to the peer's single conference slot
   }
   if (const DropReason r = CheckAcls(d, in.source, d.flags.slot_index()); r != DropReason::kNone) {
@@ -425,7 +432,7 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   StreamState* s = NewEntry(d.stream_id, now);
   if (s == nullptr) {
     if (in.source.is_client()) leases_->Release(in.source.index, ts, d.stream_id, now);
-    return Drop(DropReason::kTableFull);
+    return Refuse(d.stream_id, in, DropReason::kTableFull, now, /*remember=*/false);
   }
   s->phase = Phase::kLive;
   s->kind = kind;
@@ -539,6 +546,12 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
   const HubPolicy& p = snap_->policy();
   if (now - s->start > p.max_stream_age) {
     s->cut_max_age = true;
+    // The stream is cut from here on: an FBP source hears it once. (Rate, sequence and duplicate
+    // drops are single packets of an accepted stream and get no BCSQ.)
+    if (in.source.is_peer() && in.dmre != nullptr && !s->bcsq_sent.test(in.source.index)) {
+      s->bcsq_sent.set(in.source.index);
+      SendBcsq(in.source.index, d.dst, d.stream_id, now);
+    }
     return Drop(DropReason::kMaxStreamAge);
   }
   // Faster than rate_limit_pps on average since the start: packets × (1 s / pps) > elapsed.

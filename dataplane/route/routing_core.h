@@ -208,7 +208,10 @@ class RoutingCore {
   // quenched) follows its peer, found by name (or renamed in place), to its new index.
   void RenumberPeers(const RouteSnapshot& old);
   StreamState* NewEntry(uint32_t stream_id, TimeNs now);
-  Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now);
+  // Drops a new stream: remembered (unless `remember` is false: the table is full), and an FBP
+  // source is sent one BCSQ.
+  Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now,
+                 bool remember = true);
   void Resolve(StreamState* s);
   void RefreshRoute(StreamState* s) {
     if (s->generation != snap_->generation()) Resolve(s);

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "tests/scenario/scenario_harness.h"
 
 namespace dmrswitch::scenario {
@@ -904,6 +906,121 @@ TEST(Fbp, IngressGuardsDropAndQuench) {
   EXPECT_EQ(
       w.FromPeer(1, w.DmreFrom(1, Call(2345678, 85, 0, 0x6101, kTs1, 0)[0], 234501, 0, 1, w.now())),
       Verdict::kConsumed);
+}
+
+// FreeDMR answers every drop after the network-ID check with BCSQ, ACLs included (PROTOCOL.md
+// §2.2): otherwise the peer keeps sending the whole refused stream. One BCSQ per stream, naming
+// its TG and stream ID, however many of its frames arrive.
+TEST(Fbp, EveryRefusalAfterTheNetworkIdAnswersOneBcsqPerStream) {
+  struct Case {
+    const char* what;
+    std::function<void(World&)> setup;
+    uint32_t rf_src;
+    uint32_t tg;
+    DropReason want;
+  };
+  const Case cases[] = {
+      {"global SUB_ACL", [](World&) {}, 1, 3100, DropReason::kSubAcl},
+      {"global TS1 TG ACL",
+       [](World& w) { w.policy.tg_acl[kTs1] = *route::Acl::Parse("DENY:3100"); }, 2345678, 3100,
+       DropReason::kTgAcl},
+      {"peer SUB_ACL",
+       [](World& w) {
+         w.peers[1].use_acl = true;
+         w.peers[1].sub_acl = *route::Acl::Parse("DENY:2345678");
+         w.peers[1].tg_acl = route::Acl::PermitAll();
+       },
+       2345678, 3100, DropReason::kSubAcl},
+      {"peer TGID_ACL",
+       [](World& w) {
+         w.peers[1].use_acl = true;
+         w.peers[1].sub_acl = route::Acl::PermitAll();
+         w.peers[1].tg_acl = *route::Acl::Parse("PERMIT:91");
+       },
+       2345678, 3100, DropReason::kTgAcl},
+      {"draining", [](World& w) { w.shard(0).SetAdmitting(false); }, 2345678, 3100,
+       DropReason::kDraining},
+  };
+  uint32_t stream = 0x6A00;
+  for (const Case& c : cases) {
+    World w = Meshed();
+    c.setup(w);
+    w.Publish();
+    const auto call = Call(c.rf_src, c.tg, 0, ++stream, kTs1, 2);
+    for (const Frame& f : call) {
+      EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now())), Verdict::kDropped)
+          << c.what;
+      w.Advance(60 * kMs);
+    }
+    EXPECT_EQ(w.TotalDrops(c.want), call.size()) << c.what;
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u) << c.what << ": one BCSQ and nothing else";
+    EXPECT_EQ(sent[0].to, SystemRef::Peer(1)) << c.what;
+    proto::Bcsq q;
+    ASSERT_EQ(proto::DecodeBcsq(sent[0].bytes,
+                                proto::HmacSha1(proto::ObpKeyFromPassphrase("mypass")), &q),
+              proto::Reject::kOk)
+        << c.what;
+    EXPECT_EQ(q.tg, c.tg) << c.what;
+    EXPECT_EQ(q.stream_id, stream) << c.what;
+    const auto ev = w.TakeEvents();
+    ASSERT_EQ(ev.size(), 1u) << c.what;
+    EXPECT_EQ(ev[0].type, EventType::kSourceQuenchSent) << c.what;
+  }
+}
+
+TEST(Fbp, NoBcsqForAWrongNetworkIdOrForAClassicObpPeer) {
+  World w = Meshed();
+  w.policy.sub_acl = *route::Acl::Parse("DENY:2345678");
+  w.Publish();
+  // Bytes 11..14 that are not the peer's network ID: not the peer's packet, no answer.
+  w.peers[1].network_id = 234199;  // what DmreFrom writes; the snapshot still says 234101
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345678, 3100, 0, 0x6B01, kTs1, 0)[0], 234101, 0, 1,
+                                     w.now())),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kPeerNetworkId), 1u);
+  // Classic OBP has no source quench.
+  EXPECT_EQ(w.FromPeer(0, w.ObpV1From(0, Call(2345678, 3100, 0, 0x6B02, kTs1, 0)[0])),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kSubAcl), 1u);
+  EXPECT_TRUE(w.TakeSent().empty());
+}
+
+TEST(Fbp, AStreamCutAtItsMaximumAgeIsQuenchedOnce) {
+  World w = Meshed();
+  w.policy.max_stream_age = 1 * kSec;
+  w.Publish();
+  const auto call = Call(2345678, 3100, 0, 0x6C01, kTs1, 30);  // 32 frames, 1.9 s
+  size_t bcsq = 0, delivered = 0;
+  for (const Frame& f : call) {
+    w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now()));
+    for (const Sent& s : w.TakeSent()) {
+      if (s.to == SystemRef::Peer(1) && s.bytes.size() == 31) ++bcsq;
+      if (s.to == SystemRef::Client(0)) ++delivered;
+    }
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(bcsq, 1u);
+  EXPECT_EQ(delivered, 17u);  // frames within the first second (0 .. 960 ms)
+  EXPECT_EQ(w.TotalDrops(DropReason::kMaxStreamAge), call.size() - 17);
+}
+
+TEST(Fbp, TableFullAnswersBcsq) {
+  World w(1, /*stream_capacity=*/1);
+  w.policy.server_id = 310999;
+  w.clients = {{3120001, Addr(1, 50001), 3, {{kTs2, 3100}}}};
+  w.peers = {Peer("bm", 2341, 101, 1), Peer("fdmr-a", 234101, 102, 5)};
+  w.Publish();
+  // One live stream fills the table; a second one from the FBP peer is refused and quenched.
+  ASSERT_EQ(w.FromClient(0, Call(3120101, 3100, 3120001, 0x6D01, kTs2, 2)[0]), Verdict::kConsumed);
+  w.TakeSent();
+  EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345678, 3100, 0, 0x6D02, kTs1, 0)[0], 234101, 0, 1,
+                                     w.now())),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kTableFull), 1u);
+  const auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].bytes.size(), 31u);
 }
 
 TEST(Fbp, BcsqStopsThatStreamToThatPeerOnly) {
