@@ -260,6 +260,7 @@ void ControlPlane::Step(route::TimeNs now) {
   FeedLocations();
   supervisor_.Run(snapshot_id_, now, [&] { return PublishIfDue(now); });
   snapshots_.publisher().Retry();
+  ReleaseReplies(now);
   link_.Send(&outbox_, peer_listener_);
   CheckDrain(now);
   health_.ReportSilent(now);
@@ -374,8 +375,13 @@ void ControlPlane::OnSupervision(const ShardLink::Supervision& s, route::TimeNs 
 
 void ControlPlane::OnPacket(const Datagram& d, route::TimeNs now) {
   if (d.listener.kind == Listener::kHbp) {
+    const size_t replies_from = outbox_.size();
+    const size_t changes_from = changes_.size();
     supervisor_.Run(auth_id_, now,
                     [&] { auth_->OnPacket(d.bytes, d.addr, now, &outbox_, &changes_); });
+    // A reply to a packet that changed the client table or options goes out once every shard
+    // routes with the change (a client sends DMRD the moment it is told it is logged in).
+    if (changes_.size() > changes_from) held_replies_.Hold(&outbox_, replies_from, now);
   } else {
     supervisor_.Run(links_id_, now,
                     [&] { links_->OnPacket(d.listener.peer, d.bytes, d.addr, now, &outbox_); });
@@ -415,6 +421,18 @@ void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
 }
 
 // --- Component changes into the snapshot ------------------------------------------------------
+
+void ControlPlane::ReleaseReplies(route::TimeNs now) {
+  if (held_replies_.size() == 0) return;
+  if (!snapshots_.pending()) held_replies_.Published(snapshots_.generation());
+  const uint64_t overdue = held_replies_.overdue();
+  held_replies_.Release(snapshots_.publisher().acked_by_all(), now, &outbox_);
+  if (held_replies_.overdue() != overdue) {
+    spdlog::warn(
+        "{} login replies sent before every shard acked their snapshot (a shard is not acking)",
+        held_replies_.overdue() - overdue);
+  }
+}
 
 void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
   if (changes_.empty()) return;

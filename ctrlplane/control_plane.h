@@ -7,6 +7,7 @@
 //   ObpLinks             OpenBridge/FBP links: keepalives, liveness, learned addresses
 //   Subscriptions        who hears which talkgroup (ctrlplane/subscriptions)
 //   SubscriberLocations  where each subscriber was last heard
+//   HeldReplies          login replies waiting for the snapshot that carries their client
 //   RouteSnapshots       the persistent snapshot builder and the publisher
 //   Drain                stop admitting, wait for idle
 //   ShardHealth          heartbeats, silent shards, the status line's figures
@@ -36,6 +37,7 @@
 #include "ctrlplane/ctl_api.h"
 #include "ctrlplane/datagram.h"
 #include "ctrlplane/drain.h"
+#include "ctrlplane/held_replies.h"
 #include "ctrlplane/log_text.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/login/obp_links.h"
@@ -133,6 +135,8 @@ class ControlPlane {
   void FeedPeers();
   void FeedRestartRecords();
   absl::Status PublishIfDue(route::TimeNs now, bool force = false);
+  // Held login replies whose snapshot every shard routes with go out.
+  void ReleaseReplies(route::TimeNs now);
   // Every component's whole state into a fresh builder (start, successor, component restart).
   absl::Status FeedEverything();
   void CheckDrain(route::TimeNs now);
@@ -174,6 +178,7 @@ class ControlPlane {
   std::unique_ptr<Subscriptions> subs_;
   SubscriberLocations locations_;
   RouteSnapshots snapshots_;
+  HeldReplies held_replies_;
   Drain drain_;
   ShardHealth health_;
   std::unique_ptr<CtlApi> ctl_;

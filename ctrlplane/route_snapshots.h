@@ -35,6 +35,10 @@ class RouteSnapshots {
   // `hub_state` is the control plane's hub-wide restart record.
   absl::Status Publish(route::TimeNs now, std::span<const uint8_t> hub_state, bool force = false);
 
+  // Changes that no published generation carries yet (in the builder, or built and waiting for
+  // room to publish).
+  bool pending() const { return builder_->dirty() || unpublished_ != nullptr; }
+
   SnapshotPublisher& publisher() { return publisher_; }
   const SnapshotPublisher& publisher() const { return publisher_; }
   uint64_t generation() const { return publisher_.generation(); }

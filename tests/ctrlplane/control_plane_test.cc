@@ -120,7 +120,14 @@ class ControlPlaneTest : public ::testing::Test {
         }
       }
     }
+    if (latest != nullptr) seen_ = latest;
     return latest;
+  }
+  // The newest snapshot published to shard 0 so far, whichever call acked it (Login acks the one
+  // its RPTACK waits for).
+  const route::RouteSnapshot* CurrentSnapshot() {
+    LatestSnapshot();
+    return seen_;
   }
   // A datagram arriving at shard `s` on the HBP listener and handed to control.
   void Arrive(uint32_t s, std::vector<uint8_t> bytes, route::Endpoint from = kClientAddr) {
@@ -169,12 +176,19 @@ class ControlPlaneTest : public ::testing::Test {
     std::vector<uint8_t> rptc(proto::kRptcBytes);
     proto::EncodeRptc(c, rptc);
     Arrive(0, rptc);
-    cp_->Step(now += kMs);
-    sent = Sent(0);
+    // The RPTACK goes out once every shard routes with a snapshot that knows the client: step
+    // (past the publication coalescing window) and ack as the shards do, until it comes.
+    for (int i = 0; i < 10; ++i) {
+      cp_->Step(now += 25 * kMs);
+      sent = Sent(0);
+      if (!sent.empty()) break;
+      LatestSnapshot();
+    }
     return sent.size() == 1 ? sent[0].second : std::vector<uint8_t>{};
   }
 
   static inline ipc::ChannelSet* channels_ = nullptr;
+  const route::RouteSnapshot* seen_ = nullptr;
   std::filesystem::path dir_;
   std::string path_;
   std::unique_ptr<ControlPlane> cp_;
@@ -201,7 +215,7 @@ TEST_F(ControlPlaneTest, LoginOverTheRingsPublishesTheClientWithItsStatics) {
   const std::vector<uint8_t> reply = Login(3120001, "passw0rd", now);
   EXPECT_EQ(reply, Id(proto::HbpType::kRptack, 3120001));
   cp_->Step(now += 50 * kMs);  // past the rebuild coalescing window
-  const route::RouteSnapshot* snap = LatestSnapshot();
+  const route::RouteSnapshot* snap = CurrentSnapshot();
   ASSERT_NE(snap, nullptr);
   EXPECT_GE(snap->generation(), 2u);
   const int64_t slot = snap->FindClient(3120001);
@@ -212,6 +226,85 @@ TEST_F(ControlPlaneTest, LoginOverTheRingsPublishesTheClientWithItsStatics) {
   cp_->Step(now += kMs);
   EXPECT_EQ(cp_->publisher().acked_by_all(), snap->generation());
   EXPECT_EQ(cp_->publisher().retained(), 1u);
+}
+
+// A client may send DMRD the moment it reads the RPTACK of its RPTC: the RPTACK waits until every
+// shard has acked a snapshot that knows the client (Part C: MMDVMHost keys up at once).
+TEST_F(ControlPlaneTest, RptackWaitsUntilEveryShardRoutesWithTheClient) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  Arrive(0, Id(proto::HbpType::kRptl, 3120001));
+  cp_->Step(now += kMs);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);  // RPTACK + salt: changes nothing, not held
+  proto::HbpIdPacket salt;
+  ASSERT_EQ(proto::DecodeHbpIdPacket(sent[0].second, &salt), proto::Reject::kOk);
+  std::vector<uint8_t> rptk(proto::kRptkBytes);
+  proto::EncodeRptk(proto::Rptk{3120001, proto::HbpLoginDigest(salt.value, "passw0rd")}, rptk);
+  Arrive(0, rptk);
+  cp_->Step(now += kMs);
+  ASSERT_EQ(Sent(0).size(), 1u);  // RPTACK after the digest: not held either
+  proto::Rptc c;
+  c.id = 3120001;
+  c.config.callsign = "N0CALL";
+  c.config.slots = '3';
+  std::vector<uint8_t> rptc(proto::kRptcBytes);
+  proto::EncodeRptc(c, rptc);
+  Arrive(0, rptc);
+  cp_->Step(now += 25 * kMs);  // publishes the generation with the client
+  EXPECT_TRUE(Sent(0).empty()) << "no RPTACK before any shard routes with the client";
+  // Shard 0 acks; shard 1 does not yet.
+  const route::RouteSnapshot* with_client = nullptr;
+  for (const ipc::Message& m : Commands(0, /*ack=*/true)) {
+    if (m.type == ipc::MsgType::kSnapshotPublish) {
+      with_client = static_cast<const route::RouteSnapshot*>(m.As<ipc::SnapshotPublish>().snapshot);
+    }
+  }
+  ASSERT_NE(with_client, nullptr);
+  EXPECT_GE(with_client->FindClient(3120001), 0);
+  cp_->Step(now += kMs);
+  EXPECT_TRUE(Sent(0).empty()) << "no RPTACK while shard 1 routes with an older snapshot";
+  Commands(1, /*ack=*/true);
+  cp_->Step(now += kMs);
+  sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].second, Id(proto::HbpType::kRptack, 3120001));
+  EXPECT_EQ(sent[0].first, kClientAddr);
+}
+
+TEST_F(ControlPlaneTest, AShardThatNeverAcksDelaysTheRptackTwoSecondsAtMost) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  Arrive(0, Id(proto::HbpType::kRptl, 3120001));
+  cp_->Step(now += kMs);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  proto::HbpIdPacket salt;
+  ASSERT_EQ(proto::DecodeHbpIdPacket(sent[0].second, &salt), proto::Reject::kOk);
+  std::vector<uint8_t> rptk(proto::kRptkBytes);
+  proto::EncodeRptk(proto::Rptk{3120001, proto::HbpLoginDigest(salt.value, "passw0rd")}, rptk);
+  Arrive(0, rptk);
+  cp_->Step(now += kMs);
+  ASSERT_EQ(Sent(0).size(), 1u);
+  proto::Rptc c;
+  c.id = 3120001;
+  c.config.slots = '3';
+  std::vector<uint8_t> rptc(proto::kRptcBytes);
+  proto::EncodeRptc(c, rptc);
+  Arrive(0, rptc);
+  const route::TimeNs sent_at = now;
+  // Shard 0 acks everything, shard 1 nothing (wedged).
+  while (Sent(0).empty() && now - sent_at < 3 * kSec) {
+    cp_->Step(now += 100 * kMs);
+    Commands(0, /*ack=*/true);
+    if (now - sent_at < 2 * kSec) {
+      ASSERT_TRUE(Sent(0).empty());
+    }
+  }
+  EXPECT_GE(now - sent_at, 2 * kSec);
+  EXPECT_LE(now - sent_at, 2 * kSec + 200 * kMs);
 }
 
 TEST_F(ControlPlaneTest, FixedClientsAreInTheFirstSnapshotWithTheirStaticsAndStayUp) {
@@ -412,7 +505,7 @@ TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
   LatestSnapshot();
   ASSERT_EQ(Login(3120001, "passw0rd", now)[0], 'R');  // RPTACK
   cp_->Step(now += 100 * kMs);
-  const route::RouteSnapshot* before = LatestSnapshot();
+  const route::RouteSnapshot* before = CurrentSnapshot();
   ASSERT_NE(before, nullptr);
   const uint64_t generation = before->generation();
   EXPECT_EQ((*info)->current_generation.load(), generation);

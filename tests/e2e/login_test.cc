@@ -4,11 +4,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "tests/e2e/hub_process.h"
+#include "tools/sim/dmr_calls.h"
 #include "tools/sim/hbp_client.h"
+#include "tools/sim/udp.h"
 
 namespace dmrswitch::e2e {
 namespace {
@@ -113,6 +116,70 @@ TEST_F(LoginTest, SilentClientIsClosedAfterMissedPings) {
   while (absl::Now() < deadline && c.counters().mstcl == 0) c.Poll(absl::Milliseconds(50));
   EXPECT_EQ(c.counters().mstcl, 1u) << "ping_time 1 s × max_missed 2 → MSTCL";
   EXPECT_TRUE(hub_->WaitForLog("client 3120005 logged out (lost)", absl::Seconds(2)));
+}
+
+// A client may use the hub from the moment it is told it is logged in (MMDVMHost keys up at
+// once): the RPTACK of its RPTC (or RPTO) goes out only when every shard routes with a snapshot
+// that knows it and its options. Five fresh logins each way, no pause after the RPTACK.
+TEST_F(LoginTest, ACallRightAfterTheLoginIsRoutedFromItsFirstFrame) {
+  HbpClientOptions lo = Client(port_, 3120010);
+  lo.options = "TS2=3100";
+  HbpClient listener(lo);
+  ASSERT_TRUE(listener.Login(absl::Seconds(5)).ok()) << listener.status();
+  listener.RunFor(absl::Milliseconds(300));
+  auto call_from = [](uint32_t rf_src, uint32_t tg) {
+    sim::VoiceCallSpec spec;
+    spec.tg = tg;
+    spec.ts = 2;
+    spec.rf_src = rf_src;
+    spec.superframes = 1;
+    spec.cadence = absl::Milliseconds(5);
+    return spec;
+  };
+  auto expect_whole = [](HbpClient& rx, const sim::VoiceCallSpec& spec, uint32_t stream) {
+    const std::vector<sim::ReceivedCall> calls = rx.Receive(absl::Seconds(2), 1);
+    ASSERT_EQ(calls.size(), 1u) << "client " << rx.id();
+    EXPECT_EQ(calls[0].stream_id, stream);
+    sim::ExpectedCall want;
+    want.tg = spec.tg;
+    want.ts = 2;
+    want.rf_src = spec.rf_src;
+    want.repeater_id = rx.id();
+    want.frames = 8;  // header, six bursts, terminator: nothing lost at the start
+    const absl::Status st = sim::Verify(calls[0], want);
+    EXPECT_TRUE(st.ok()) << st << "\n" << calls[0].DebugString();
+  };
+
+  // A talker that has just logged in.
+  for (uint32_t i = 0; i < 5; ++i) {
+    SCOPED_TRACE(absl::StrCat("talker ", i));
+    HbpClient talker(Client(port_, 3120020 + i));
+    ASSERT_TRUE(talker.Login(absl::Seconds(5)).ok()) << talker.status();
+    const sim::VoiceCallSpec spec = call_from(3121020 + i, 3100);
+    const uint32_t stream = talker.StartVoiceCall(spec);
+    ASSERT_TRUE(sim::PollUntil(
+        std::vector<sim::Pollable*>{&talker, &listener}, [&] { return !talker.transmitting(); },
+        absl::Seconds(3)));
+    expect_whole(listener, spec, stream);
+    listener.RunFor(absl::Milliseconds(400));  // past the collision window before the next one
+  }
+
+  // A listener that has just logged in with its options (the RPTO's RPTACK waits for them).
+  HbpClient talker(Client(port_, 3120040));
+  ASSERT_TRUE(talker.Login(absl::Seconds(5)).ok()) << talker.status();
+  for (uint32_t i = 0; i < 5; ++i) {
+    SCOPED_TRACE(absl::StrCat("listener ", i));
+    HbpClientOptions o = Client(port_, 3120030 + i);
+    o.options = "TS2=3200";
+    HbpClient fresh(o);
+    ASSERT_TRUE(fresh.Login(absl::Seconds(5)).ok()) << fresh.status();
+    const sim::VoiceCallSpec spec = call_from(3121040, 3200);
+    const uint32_t stream = talker.StartVoiceCall(spec);
+    ASSERT_TRUE(sim::PollUntil(
+        std::vector<sim::Pollable*>{&talker, &fresh}, [&] { return !talker.transmitting(); },
+        absl::Seconds(3)));
+    expect_whole(fresh, spec, stream);
+  }
 }
 
 TEST(HubConfig, BadConfigurationIsRefusedNamingTheKey) {
