@@ -399,9 +399,9 @@ void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
       ++streams_started_;
       if (e.source.is_peer()) {
         supervisor_.Run(links_id_, now, [&] { links_->OnTraffic(e.source.index, now); });
-      } else if (e.source.is_client()) {
-        locations_.Heard(e.rf_src, e.source.index, e.ts, now);
       }
+      // Private calls find a subscriber where it last spoke: a client's slot or a peer.
+      locations_.Heard(e.rf_src, e.source, e.ts, now);
       spdlog::debug("stream {:08x} started: rf_src {} → {} TS{} from {} {}", e.stream_id, e.rf_src,
                     e.dst, e.ts + 1, e.source.is_peer() ? "peer" : "client", e.source_id);
       break;
@@ -537,8 +537,7 @@ void ControlPlane::FeedLocations() {
   route::RouteSnapshotBuilder& b = snapshots_.builder();
   for (const SubscriberLocations::Change& c : locations_.TakeChanges()) {
     if (c.location) {
-      b.AddSubscriberLocation(c.rf_src, c.location->client_slot, c.location->ts,
-                              c.location->heard_at);
+      b.AddSubscriberLocation(c.rf_src, c.location->at, c.location->ts, c.location->heard_at);
     } else {
       b.RemoveSubscriberLocation(c.rf_src);
     }
@@ -588,7 +587,7 @@ absl::Status ControlPlane::FeedEverything() {
     restart_dirty_.insert(r->id);
   }
   locations_.ForEach([&](uint32_t rf_src, const route::Location& l) {
-    b.AddSubscriberLocation(rf_src, l.client_slot, l.ts, l.heard_at);
+    b.AddSubscriberLocation(rf_src, l.at, l.ts, l.heard_at);
   });
   return absl::OkStatus();
 }
@@ -732,10 +731,19 @@ absl::Status ControlPlane::Reload(route::TimeNs now) {
       case Applier::kSubscriptions:
         subs_->UpdateSettings(SubsSettings());
         break;
-      case Applier::kPeers:
+      case Applier::kPeers: {
+        auto names = [&] {
+          std::vector<std::string> n;
+          for (const route::PeerSpec& p : links_->Specs()) n.push_back(p.name);
+          return n;
+        };
+        const std::vector<std::string> before = names();
         MapPeerListeners();
         links_->Reconfigure(LinkConfigs());
+        // Peer indices may name other peers now: subscribers heard at a peer must be heard again.
+        if (names() != before) locations_.ForgetPeers();
         break;
+      }
       case Applier::kShield:
         break;  // below: the peers are exempt too
     }

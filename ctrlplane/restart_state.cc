@@ -216,7 +216,7 @@ absl::StatusOr<RestartState> ReadRestartState(const route::RouteSnapshot& snap) 
   });
   if (!failure.ok()) return failure;
   snap.ForEachSubscriber([&](uint32_t rf_src, const route::Location& l) {
-    state.heard.push_back(HeardSubscriber{rf_src, l.client_slot, l.ts, l.heard_at});
+    state.heard.push_back(HeardSubscriber{rf_src, l.at, l.ts, l.heard_at});
   });
   return state;
 }

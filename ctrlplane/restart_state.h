@@ -26,7 +26,7 @@ namespace dmrswitch::cp {
 
 struct HeardSubscriber {
   uint32_t rf_src = 0;
-  uint32_t slot = 0;
+  route::SystemRef where;  // a client slot or a peer index
   uint8_t ts = 0;
   route::TimeNs at = 0;
   bool operator==(const HeardSubscriber&) const = default;
@@ -35,7 +35,7 @@ struct HeardSubscriber {
 struct RestartState {
   std::vector<ClientRecord> clients;
   std::vector<RestoredClient> subscriptions;
-  std::vector<HeardSubscriber> heard;  // unit data routing (PROTOCOL.md §3.8)
+  std::vector<HeardSubscriber> heard;  // private calls and unit data (Part A §9, §3.8)
   uint64_t streams_started = 0;
 };
 

@@ -9,32 +9,33 @@ constexpr route::TimeNs kScanEvery = 60 * route::kSec;
 
 void SubscriberLocations::Set(uint32_t rf_src, const route::Location& l) {
   auto it = by_rf_src_.find(rf_src);
-  if (it != by_rf_src_.end() && it->second.client_slot != l.client_slot) {
-    if (auto s = by_slot_.find(it->second.client_slot); s != by_slot_.end()) {
+  if (it != by_rf_src_.end() && !(it->second.at == l.at)) {
+    if (auto s = by_system_.find(SystemKey(it->second.at)); s != by_system_.end()) {
       s->second.erase(rf_src);
-      if (s->second.empty()) by_slot_.erase(s);
+      if (s->second.empty()) by_system_.erase(s);
     }
   }
   by_rf_src_[rf_src] = l;
-  by_slot_[l.client_slot].insert(rf_src);
+  by_system_[SystemKey(l.at)].insert(rf_src);
   changes_[rf_src] = l;
 }
 
 void SubscriberLocations::Erase(uint32_t rf_src) {
   auto it = by_rf_src_.find(rf_src);
   if (it == by_rf_src_.end()) return;
-  if (auto s = by_slot_.find(it->second.client_slot); s != by_slot_.end()) {
+  if (auto s = by_system_.find(SystemKey(it->second.at)); s != by_system_.end()) {
     s->second.erase(rf_src);
-    if (s->second.empty()) by_slot_.erase(s);
+    if (s->second.empty()) by_system_.erase(s);
   }
   by_rf_src_.erase(it);
   changes_[rf_src] = std::nullopt;
 }
 
-void SubscriberLocations::Heard(uint32_t rf_src, uint32_t slot, uint8_t ts, route::TimeNs now) {
-  if (rf_src == 0) return;
+void SubscriberLocations::Heard(uint32_t rf_src, route::SystemRef at, uint8_t ts,
+                                route::TimeNs now) {
+  if (rf_src == 0 || at.kind == route::SystemKind::kNone) return;
   auto it = by_rf_src_.find(rf_src);
-  if (it != by_rf_src_.end() && it->second.client_slot == slot && it->second.ts == ts) {
+  if (it != by_rf_src_.end() && it->second.at == at && it->second.ts == ts) {
     // Same place: only the age changes, which the next snapshot need not carry (the routing does
     // not depend on it; a restarted control plane at worst forgets it a little early).
     it->second.heard_at = now;
@@ -44,18 +45,26 @@ void SubscriberLocations::Heard(uint32_t rf_src, uint32_t slot, uint8_t ts, rout
     ++refused_full_;
     return;
   }
-  Set(rf_src, route::Location{slot, ts, now});
+  Set(rf_src, route::Location{at, ts, now});
 }
 
-void SubscriberLocations::ForgetSlot(uint32_t slot) {
-  auto s = by_slot_.find(slot);
-  if (s == by_slot_.end()) return;
+void SubscriberLocations::ForgetSystem(route::SystemRef at) {
+  auto s = by_system_.find(SystemKey(at));
+  if (s == by_system_.end()) return;
   const absl::flat_hash_set<uint32_t> gone = std::move(s->second);
-  by_slot_.erase(s);
+  by_system_.erase(s);
   for (uint32_t rf_src : gone) {
     by_rf_src_.erase(rf_src);
     changes_[rf_src] = std::nullopt;
   }
+}
+
+void SubscriberLocations::ForgetPeers() {
+  std::vector<uint32_t> peers;
+  for (const auto& [rf_src, l] : by_rf_src_) {
+    if (l.at.is_peer()) peers.push_back(rf_src);
+  }
+  for (uint32_t rf_src : peers) Erase(rf_src);
 }
 
 void SubscriberLocations::Expire(route::TimeNs now) {
@@ -78,8 +87,11 @@ std::vector<SubscriberLocations::Change> SubscriberLocations::TakeChanges() {
 
 void SubscriberLocations::Restore(std::span<const HeardSubscriber> heard) {
   for (const HeardSubscriber& h : heard) {
-    if (h.rf_src == 0 || by_rf_src_.size() >= capacity_) continue;
-    Set(h.rf_src, route::Location{h.slot, h.ts, h.at});
+    if (h.rf_src == 0 || h.where.kind == route::SystemKind::kNone ||
+        by_rf_src_.size() >= capacity_) {
+      continue;
+    }
+    Set(h.rf_src, route::Location{h.where, h.ts, h.at});
   }
 }
 

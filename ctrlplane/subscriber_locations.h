@@ -1,8 +1,10 @@
-// SubscriberLocations: where each subscriber (rf_src) was last heard — which client, which
-// timeslot (PROTOCOL.md §3.8). The shards' StreamStarted events from clients feed it; unit data
-// routes by it. It is bounded (a flood of random rf_src values cannot grow it) and forgets a
-// location after a day (FreeDMR prunes SUB_MAP at 24 h) or when its client logs out. Only what
-// changed goes into the next routing snapshot (TakeChanges).
+// SubscriberLocations: where each subscriber (rf_src) was last heard — which client and timeslot,
+// or which OpenBridge/FBP peer (PROTOCOL.md Part A §9, §3.8). The shards' StreamStarted events
+// feed it, from clients and from peers alike; private calls and unit data route by it. It is
+// bounded (a flood of random rf_src values cannot grow it) and forgets a location after a day
+// (FreeDMR prunes SUB_MAP at 24 h), when its client logs out, or when the peers are reconfigured
+// (peer indices may name other peers then). Only what changed goes into the next routing
+// snapshot (TakeChanges).
 //
 // Pure: the time is an input.
 #pragma once
@@ -34,10 +36,16 @@ class SubscriberLocations {
                                route::TimeNs keep_for = kDefaultKeepFor)
       : capacity_(capacity), keep_for_(keep_for) {}
 
-  // A stream by `rf_src` from the client in `slot` on timeslot `ts`.
-  void Heard(uint32_t rf_src, uint32_t slot, uint8_t ts, route::TimeNs now);
+  // A stream by `rf_src` from `at` (a client slot or a peer index) on timeslot `ts`.
+  void Heard(uint32_t rf_src, route::SystemRef at, uint8_t ts, route::TimeNs now);
+  void Heard(uint32_t rf_src, uint32_t slot, uint8_t ts, route::TimeNs now) {
+    Heard(rf_src, route::SystemRef::Client(slot), ts, now);
+  }
   // The client in `slot` logged out: nobody is to be found there any more.
-  void ForgetSlot(uint32_t slot);
+  void ForgetSlot(uint32_t slot) { ForgetSystem(route::SystemRef::Client(slot)); }
+  void ForgetSystem(route::SystemRef at);
+  // The peer table changed: every location at a peer is forgotten.
+  void ForgetPeers();
   // Forgets locations not heard for `keep_for`. Cheap to call often: it scans the table at most
   // once a minute.
   void Expire(route::TimeNs now);
@@ -56,13 +64,16 @@ class SubscriberLocations {
   uint64_t refused_full() const { return refused_full_; }
 
  private:
+  static uint64_t SystemKey(route::SystemRef at) {
+    return (uint64_t{static_cast<uint8_t>(at.kind)} << 32) | at.index;
+  }
   void Set(uint32_t rf_src, const route::Location& l);
   void Erase(uint32_t rf_src);
 
   size_t capacity_;
   route::TimeNs keep_for_;
   absl::flat_hash_map<uint32_t, route::Location> by_rf_src_;
-  absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> by_slot_;
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<uint32_t>> by_system_;  // SystemKey → rf_srcs
   absl::flat_hash_map<uint32_t, std::optional<route::Location>> changes_;
   route::TimeNs next_scan_ = 0;
   uint64_t refused_full_ = 0;

@@ -1,6 +1,7 @@
 #include "dataplane/route/route_snapshot.h"
 
 #include <algorithm>
+#include <cstring>
 #include <span>
 #include <utility>
 #include <vector>
@@ -408,16 +409,19 @@ void RouteSnapshotBuilder::UpdateConferences(uint32_t slot) {
   s.in_conferences = std::move(now);
 }
 
-void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts,
+void RouteSnapshotBuilder::AddSubscriberLocation(uint32_t rf_src, SystemRef at, unsigned ts,
                                                  TimeNs heard_at) {
   const uint32_t part = RouteSnapshot::PartOf(rf_src, RouteSnapshot::kSubscriberParts);
-  const Location next{client_slot, static_cast<uint8_t>(ts), heard_at};
+  // Built on zeroed bytes: the padding after `ts` is copied into the shared snapshot memory and
+  // must not carry stale stack contents (addresses of this process) there.
+  Location next;
+  std::memset(static_cast<void*>(&next), 0, sizeof(next));
+  next.at = at;
+  next.ts = static_cast<uint8_t>(ts);
+  next.heard_at = heard_at;
   auto [it, added] = locations_[part].try_emplace(rf_src, next);
   if (!added) {
-    const Location& l = it->second;
-    if (l.client_slot == next.client_slot && l.ts == next.ts && l.heard_at == next.heard_at) {
-      return;  // nothing changes
-    }
+    if (it->second == next) return;  // nothing changes
     it->second = next;
   }
   dirty_subscriber_parts_.insert(part);

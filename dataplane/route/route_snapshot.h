@@ -201,11 +201,13 @@ struct ConferencePart : SnapshotPiece {
   FrozenMap<uint32_t, const Conference*> by_tg;  // only TGs with members
 };
 
-// Where a subscriber was last heard (unit data and private calls, PROTOCOL.md §3.8).
+// Where a subscriber was last heard (private calls and unit data, PROTOCOL.md Part A §9, §3.8):
+// a client slot and the timeslot it was heard on, or an OpenBridge/FBP peer.
 struct Location {
-  uint32_t client_slot;
-  uint8_t ts;
-  TimeNs heard_at;  // monotonic; the control plane ages locations out
+  SystemRef at;
+  uint8_t ts = kTs1;    // clients: the timeslot; peers: as received (not used for routing)
+  TimeNs heard_at = 0;  // monotonic; the control plane ages locations out
+  bool operator==(const Location&) const = default;
 };
 struct SubscriberPart : SnapshotPiece {
   FrozenMap<uint32_t, Location> by_rf_src;
@@ -431,8 +433,12 @@ class RouteSnapshotBuilder {
   // Replaces all memberships of client `slot` and its dial link.
   absl::Status SetMemberships(uint32_t slot, std::span<const MemberSpec> members, uint32_t dial_tg);
 
+  // `rf_src` was last heard at `at` (a client slot or a peer index), on timeslot `ts`.
+  void AddSubscriberLocation(uint32_t rf_src, SystemRef at, unsigned ts, TimeNs heard_at = 0);
   void AddSubscriberLocation(uint32_t rf_src, uint32_t client_slot, unsigned ts,
-                             TimeNs heard_at = 0);
+                             TimeNs heard_at = 0) {
+    AddSubscriberLocation(rf_src, SystemRef::Client(client_slot), ts, heard_at);
+  }
   void RemoveSubscriberLocation(uint32_t rf_src);
   // Opaque bytes for the control plane (RouteSnapshot::control_state); replaces earlier ones.
   void SetControlState(std::span<const uint8_t> bytes);

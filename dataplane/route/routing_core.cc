@@ -401,8 +401,10 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   if (d.flags.call_type() == CallType::kPrivate) {
     if (IsUnitData(d)) {
       kind = Kind::kUnitData;
-    } else if (in.source.is_client()) {
-      kind = Kind::kControl;  // private voice = a command to the hub (PROTOCOL.md §3.5)
+    } else if (RoutablePrivateCall(d.dst, in.source)) {
+      kind = Kind::kPrivateVoice;  // to where the subscriber was last heard (Part A §9)
+    } else if (in.source.is_client() && d.dst < kMinSubscriberId) {
+      kind = Kind::kControl;  // FreeDMR's command meaning (PROTOCOL.md §3.5)
       if (d.dst == kUnlinkId) {
         action = SubscriptionAction::kUnlink;
       } else if (d.dst == kStatusId) {
@@ -413,6 +415,8 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
         action = SubscriptionAction::kRejectDial;
       }
     } else {
+      // A subscriber the hub has not heard (or a command from a peer): dropped, counted, and
+      // the caller is linked to nothing.
       return Refuse(d.stream_id, in, DropReason::kNotRoutable, now);
     }
   }
@@ -420,9 +424,9 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   // The client's own timeslot: a second transmission on it is a collision. A command (private
   // call to 4000, 5000 or a TG to dial) leaves the slot marked as TG 9, the TG the dialled link
   // arrives on: the link is then heard after the collision window, not after the hang time that
-  // any other TG would have to wait.
+  // any other TG would have to wait. A private call marks it with its conversation (LeaseTg).
   if (in.source.is_client()) {
-    const uint32_t rx_tg = kind == Kind::kControl ? kDialTg : d.dst;
+    const uint32_t rx_tg = LeaseTg(kind, d.dst, d.rf_src);
     if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg, d.rf_src) ==
         LeaseVerdict::kBusy) {
       return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
@@ -579,7 +583,7 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
 
   if (table_.ListOf(s) == kQuiet && s->rx_lease) {
     // Back from silence: take the client's own slot again.
-    const uint32_t rx_tg = s->kind == Kind::kControl ? kDialTg : s->dst;
+    const uint32_t rx_tg = LeaseTg(s->kind, s->dst, s->rf_src);
     if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, rx_tg, s->rf_src) ==
         LeaseVerdict::kBusy) {
       table_.Touch(s, now, kQuiet);
@@ -612,6 +616,7 @@ bool RoutingCore::RouteUnchanged(const StreamState& s) const {
     case Kind::kControl:
       return true;  // no destinations
     case Kind::kUnitData:
+    case Kind::kPrivateVoice:
       return false;  // by subscriber location: short and rare, always resolved again
     case Kind::kGroup:
       break;
@@ -643,32 +648,8 @@ void RoutingCore::Resolve(StreamState* s) {
 
   if (s->kind == Kind::kControl) return;
 
-  if (s->kind == Kind::kUnitData) {
-    // Local subscriber first (where last heard, else a hotspot with that ID), then FBP peers for
-    // IDs beyond the 6-digit range (PROTOCOL.md §3.8).
-    if (const Location* loc = snap.FindSubscriber(s->dst); loc != nullptr) {
-      if (const ClientInfo* c = snap.client(loc->client_slot); c != nullptr) {
-        s->unit_dest =
-            Destination{SystemRef::Client(loc->client_slot), loc->ts, s->dst, c->id, c->addr};
-        s->has_unit_dest = true;
-      }
-    } else if (const int64_t slot = snap.FindClientByPrefix(s->dst); slot >= 0) {
-      const ClientInfo* c = snap.client(static_cast<uint32_t>(slot));
-      s->unit_dest =
-          Destination{SystemRef::Client(static_cast<uint32_t>(slot)), kTs2, s->dst, c->id, c->addr};
-      s->has_unit_dest = true;
-    }
-    if (s->has_unit_dest && s->unit_dest.to == s->source) s->has_unit_dest = false;
-    if (s->dst >= 1000000) {
-      s->to_peers = true;
-      for (uint32_t i = 0; i < peers.size(); ++i) {
-        if (peers[i].version == 1 || !peers[i].alive || peers[i].listener == kNoListener ||
-            (from_peer && s->source.index == i)) {
-          s->peer_skip.set(i);
-        }
-      }
-    }
-    s->conf_tg = s->dst;
+  if (s->kind == Kind::kUnitData || s->kind == Kind::kPrivateVoice) {
+    ResolveUnit(s);
     s->n_destinations = CountDestinations(*s, peers.size());
     return;
   }
@@ -718,6 +699,71 @@ uint32_t RoutingCore::CountDestinations(const StreamState& s, size_t npeers) {
     for (size_t i = 0; i < npeers; ++i) n += s.peer_skip.test(static_cast<uint32_t>(i)) ? 0 : 1;
   }
   return n;
+}
+
+bool RoutingCore::RoutablePrivateCall(uint32_t dst, SystemRef source) const {
+  if (dst < kMinSubscriberId) return false;
+  const Location* loc = snap_->FindSubscriber(dst);
+  if (loc == nullptr) return false;
+  if (!loc->at.is_peer() || !source.is_peer()) return true;
+  // From a peer to a peer: not back to the sender, and only to a peer that relays (FBP), as for
+  // group calls.
+  return !(loc->at == source) && loc->at.index < snap_->peers().size() &&
+         snap_->peers()[loc->at.index].relay;
+}
+
+void RoutingCore::ResolveUnit(StreamState* s) {
+  // Where the subscriber was last heard: a client on the slot it was heard on, or the peer it
+  // came from (PROTOCOL.md Part A §9). Loop control as for group calls: never back to the source
+  // slot or peer, a peer's call to another peer only if that one relays (FBP).
+  const RouteSnapshot& snap = *snap_;
+  const auto& peers = snap.peers();
+  const bool from_peer = s->source.is_peer();
+  s->conf_tg = s->dst;
+  auto skip_all_peers_but = [&](uint32_t keep) {
+    for (uint32_t i = 0; i < peers.size(); ++i) {
+      if (i != keep) s->peer_skip.set(i);
+    }
+  };
+  if (const Location* loc = snap.FindSubscriber(s->dst); loc != nullptr) {
+    if (loc->at.is_client()) {
+      const ClientInfo* c = snap.client(loc->at.index);
+      if (c != nullptr && (c->slot_mask & (1u << loc->ts)) != 0 &&
+          !(loc->at == s->source && loc->ts == s->ts)) {
+        s->unit_dest = Destination{loc->at, loc->ts, s->dst, c->id, c->addr};
+        s->has_unit_dest = true;
+      }
+      return;
+    }
+    const uint32_t i = loc->at.index;
+    if (i >= peers.size()) return;
+    const PeerInfo& p = peers[i];
+    if (!p.alive || p.listener == kNoListener ||
+        (from_peer && (s->source.index == i || !p.relay))) {
+      return;
+    }
+    s->to_peers = true;
+    skip_all_peers_but(i);
+    return;
+  }
+  if (s->kind != Kind::kUnitData) return;
+  // Data for a subscriber not heard (FreeDMR, PROTOCOL.md §3.8): the hotspot with that ID (or
+  // its 7-digit prefix) on TS2, and every FBP peer for IDs beyond the 6-digit range.
+  if (const int64_t slot = snap.FindClientByPrefix(s->dst); slot >= 0) {
+    const ClientInfo* c = snap.client(static_cast<uint32_t>(slot));
+    s->unit_dest =
+        Destination{SystemRef::Client(static_cast<uint32_t>(slot)), kTs2, s->dst, c->id, c->addr};
+    s->has_unit_dest = !(s->unit_dest.to == s->source && s->ts == kTs2);
+  }
+  if (s->dst >= kMinSubscriberId) {
+    s->to_peers = true;
+    for (uint32_t i = 0; i < peers.size(); ++i) {
+      if (peers[i].version == 1 || !peers[i].alive || peers[i].listener == kNoListener ||
+          (from_peer && (s->source.index == i || !peers[i].relay))) {
+        s->peer_skip.set(i);
+      }
+    }
+  }
 }
 
 const proto::dmr::LcRewrite& RoutingCore::RewriteFor(StreamState* s, uint32_t tg,
@@ -775,7 +821,9 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
 
   auto send_client = [&](const Destination& dst) {
     const LeaseVerdict v =
-        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id, dst.tg, s->rf_src, now, policy.lease);
+        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id,
+                         s->kind == Kind::kGroup ? dst.tg : LeaseTg(s->kind, s->dst, s->rf_src),
+                         s->rf_src, now, policy.lease);
     if (v == LeaseVerdict::kBusy) {
       ++counters_.contention_skips;
       return;
@@ -807,7 +855,11 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
     }
     std::memcpy(b, base, proto::kDmrdBytes);
     apply_tg(b, s->conf_tg);
-    b[proto::dmrd_offset::kFlags] = static_cast<uint8_t>(flags & 0x7F);  // OpenBridge is TS1
+    // Classic OpenBridge is TS1; FBP carries a private call or unit data on the slot it was sent
+    // on (PROTOCOL.md Part A §9) and group calls on TS1.
+    if (p.version == 1 || s->kind == Kind::kGroup) {
+      b[proto::dmrd_offset::kFlags] = static_cast<uint8_t>(flags & 0x7F);
+    }
     if (p.version == 1) {
       const uint32_t id = p.id_mode == PeerIdMode::kFreeDmr ? policy.server_id : p.network_id;
       proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, id);

@@ -114,7 +114,12 @@ class RoutingCore {
 
  private:
   enum class Phase : uint8_t { kLive, kEnded, kRefused };
-  enum class Kind : uint8_t { kGroup, kControl, kUnitData };
+  enum class Kind : uint8_t {
+    kGroup,
+    kControl,       // private voice to a command code (4000, 5000, dial): routed nowhere
+    kUnitData,      // private data: to the target's location, else FreeDMR's fallbacks
+    kPrivateVoice,  // private voice to a subscriber heard somewhere: to that location only
+  };
 
   struct StreamState {
     Phase phase = Phase::kLive;
@@ -159,7 +164,7 @@ class RoutingCore {
     const void* route_peers = nullptr;
     const void* route_policy = nullptr;
     const void* route_source = nullptr;  // the source client's chunk, for dial-routed streams
-    Destination unit_dest;               // unit data: the local subscriber, if any
+    Destination unit_dest;               // private call / unit data: the local client, if any
     bool has_unit_dest = false;
     PeerSet peer_skip;  // peers excluded for this stream
     PeerSet quenched;   // peers that sent us BCSQ for this stream
@@ -213,6 +218,26 @@ class RoutingCore {
   Verdict Refuse(uint32_t stream_id, const Ingress& in, DropReason r, TimeNs now,
                  bool remember = true);
   void Resolve(StreamState* s);
+  // What a stream's slot leases are marked with (the "TG" of the contention rules): the TG of a
+  // group call, TG 9 for a command (the dialled link arrives on it), and for private calls and
+  // unit data the conversation — the same value both ways, rf_src XOR dst — so that an answer
+  // waits the collision window like the next over on a talkgroup, not the hang time of another.
+  static uint32_t LeaseTg(Kind kind, uint32_t dst, uint32_t rf_src) {
+    switch (kind) {
+      case Kind::kGroup:
+        return dst;
+      case Kind::kControl:
+        return kDialTg;
+      case Kind::kUnitData:
+      case Kind::kPrivateVoice:
+        break;
+    }
+    return (dst ^ rf_src) & 0xFFFFFF;
+  }
+  // Private voice and unit data: the destination by the subscriber's location.
+  void ResolveUnit(StreamState* s);
+  // Private voice to `dst` goes somewhere: a subscriber ID the hub heard, not at `source`'s peer.
+  bool RoutablePrivateCall(uint32_t dst, SystemRef source) const;
   void RefreshRoute(StreamState* s) {
     if (s->generation != snap_->generation()) Resolve(s);
   }

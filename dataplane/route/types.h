@@ -59,5 +59,7 @@ inline constexpr uint32_t kUnlinkId = 4000;
 inline constexpr uint32_t kStatusId = 5000;
 inline constexpr uint32_t kAllCall = 16777215;
 inline constexpr uint32_t kMaxSubscriberId = 16776415;
+// Radio (subscriber) IDs start here; below are talkgroups and command codes (Part A §9).
+inline constexpr uint32_t kMinSubscriberId = 1000000;
 
 }  // namespace dmrswitch::route

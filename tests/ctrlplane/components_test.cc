@@ -19,7 +19,7 @@ constexpr route::TimeNs kSec = route::kSec;
 std::vector<std::pair<uint32_t, int64_t>> Taken(SubscriberLocations& l) {
   std::vector<std::pair<uint32_t, int64_t>> out;
   for (const auto& c : l.TakeChanges()) {
-    out.emplace_back(c.rf_src, c.location ? static_cast<int64_t>(c.location->client_slot) : -1);
+    out.emplace_back(c.rf_src, c.location ? static_cast<int64_t>(c.location->at.index) : -1);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -36,7 +36,7 @@ TEST(SubscriberLocationsTest, AMoveIsAChangeAndHearingAgainInPlaceIsNot) {
   l.Heard(2345001, 3, 0, 21 * kSec);  // other timeslot of the same client
   l.Heard(2345001, 8, 0, 22 * kSec);  // then another client
   EXPECT_EQ(Taken(l), (std::vector<std::pair<uint32_t, int64_t>>{{2345001, 8}}));
-  EXPECT_EQ(l.Find(2345001)->client_slot, 8u);
+  EXPECT_EQ(l.Find(2345001)->at.index, 8u);
   l.Heard(0, 3, 1, 23 * kSec);  // rf_src 0 is nobody
   EXPECT_EQ(l.size(), 1u);
 }
@@ -52,7 +52,7 @@ TEST(SubscriberLocationsTest, ALogoutForgetsOnlyThatClientsSubscribers) {
   EXPECT_EQ(Taken(l), (std::vector<std::pair<uint32_t, int64_t>>{{1, -1}}));
   EXPECT_EQ(l.Find(1), nullptr);
   ASSERT_NE(l.Find(2), nullptr);
-  EXPECT_EQ(l.Find(2)->client_slot, 4u);
+  EXPECT_EQ(l.Find(2)->at.index, 4u);
   l.ForgetSlot(99);  // nobody there
   EXPECT_TRUE(Taken(l).empty());
 }
@@ -66,7 +66,7 @@ TEST(SubscriberLocationsTest, FullRefusesNewSubscribersAndCountsButMovesKnownOne
   EXPECT_EQ(l.Find(3), nullptr);
   EXPECT_EQ(l.refused_full(), 1u);
   l.Heard(2, 5, 1, 2 * kSec);
-  EXPECT_EQ(l.Find(2)->client_slot, 5u);
+  EXPECT_EQ(l.Find(2)->at.index, 5u);
 }
 
 TEST(SubscriberLocationsTest, ExpiryForgetsTheSilentAndScansAtMostOnceAMinute) {
@@ -85,8 +85,10 @@ TEST(SubscriberLocationsTest, ExpiryForgetsTheSilentAndScansAtMostOnceAMinute) {
 
 TEST(SubscriberLocationsTest, RestoreRecreatesLocationsAsChanges) {
   SubscriberLocations l(/*capacity=*/2);
-  const std::vector<HeardSubscriber> heard = {
-      {7, 2, 1, 5}, {0, 2, 1, 5}, {8, 3, 0, 6}, {9, 3, 0, 7}};
+  const std::vector<HeardSubscriber> heard = {{7, route::SystemRef::Client(2), 1, 5},
+                                              {0, route::SystemRef::Client(2), 1, 5},
+                                              {8, route::SystemRef::Client(3), 0, 6},
+                                              {9, route::SystemRef::Client(3), 0, 7}};
   l.Restore(heard);
   EXPECT_EQ(l.size(), 2u);  // rf_src 0 skipped, 9 over capacity
   EXPECT_EQ(l.Find(7)->heard_at, 5);

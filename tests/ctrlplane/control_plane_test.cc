@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/restart_state.h"
 #include "dataplane/ipc/channel.h"
 #include "dataplane/ipc/plane_info.h"
 #include "dataplane/proto/crypto.h"
@@ -431,6 +432,56 @@ TEST_F(ControlPlaneTest, EventsFromDifferentShardsAreAppliedInTimeOrder) {
   ASSERT_NE(snap, nullptr);
   EXPECT_TRUE(snap->IsMember(slot, route::kTs2, 2346));
   EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
+}
+
+// Private calls (Part A §9) find a subscriber where it last spoke: a stream from a client puts it
+// at that client's slot, a stream from an OpenBridge/FBP peer at that peer; a logout forgets the
+// client's subscribers.
+TEST_F(ControlPlaneTest, SubscribersAreLocatedAtTheClientOrPeerTheyWereHeardFrom) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  const route::RouteSnapshot* snap = CurrentSnapshot();
+  ASSERT_NE(snap, nullptr);
+  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  auto started = [&](route::SystemRef from, uint32_t rf_src, uint8_t ts) {
+    route::Event e;
+    e.type = route::EventType::kStreamStarted;
+    e.ts = ts;
+    e.call_type = 1;
+    e.source = from;
+    e.rf_src = rf_src;
+    e.dst = 3120999;
+    e.at = now;
+    return ipc::Message::Make(ipc::MsgType::kEvent, 0, e);
+  };
+  ASSERT_TRUE(ipc::SendMessage(channels_->shard(0).evt,
+                               started(route::SystemRef::Client(slot), 3120101, route::kTs2)));
+  ASSERT_TRUE(ipc::SendMessage(channels_->shard(0).evt,
+                               started(route::SystemRef::Peer(0), 2345678, route::kTs1)));
+  cp_->Step(now += 50 * kMs);
+  snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  const route::Location* local = snap->FindSubscriber(3120101);
+  ASSERT_NE(local, nullptr);
+  EXPECT_EQ(local->at, route::SystemRef::Client(slot));
+  EXPECT_EQ(local->ts, route::kTs2);
+  const route::Location* remote = snap->FindSubscriber(2345678);
+  ASSERT_NE(remote, nullptr);
+  EXPECT_EQ(remote->at, route::SystemRef::Peer(0));
+  // A successor reads both back from the snapshot.
+  auto state = ReadRestartState(*snap);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->heard.size(), 2u);
+  // The client logs out: its subscriber is forgotten, the peer's stays.
+  std::vector<uint8_t> rptcl(proto::kRptclBytes);
+  rptcl.resize(proto::EncodeHbpIdPacket(proto::HbpType::kRptcl, 3120001, rptcl));
+  Arrive(0, rptcl);
+  cp_->Step(now += 50 * kMs);
+  snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->FindSubscriber(3120101), nullptr);
+  EXPECT_NE(snap->FindSubscriber(2345678), nullptr);
 }
 
 TEST_F(ControlPlaneTest, ReloadCommandOnTheRingAppliesTheNewPassphrase) {

@@ -65,7 +65,8 @@ RestartState Sample() {
   r.default_unlinked = true;
   r.suspension[1] = {777, 91};
   s.subscriptions.push_back(r);
-  s.heard = {{2345678, 7, 1, 42}};
+  s.heard = {{2345678, route::SystemRef::Client(7), 1, 42},
+             {2341999, route::SystemRef::Peer(2), 0, 43}};  // heard from an FBP peer
   s.streams_started = 99;
   return s;
 }
@@ -101,7 +102,7 @@ TEST(RestartStateTest, ReadFromASnapshot) {
     ASSERT_TRUE(b.SetClient(c.slot, c.Spec()).ok());
     b.SetClientRestart(c.slot, EncodeClientRestart(c, in.subscriptions[i]));
   }
-  for (const HeardSubscriber& h : in.heard) b.AddSubscriberLocation(h.rf_src, h.slot, h.ts, h.at);
+  for (const HeardSubscriber& h : in.heard) b.AddSubscriberLocation(h.rf_src, h.where, h.ts, h.at);
   b.SetControlState(EncodeHubRestart(in.streams_started));
   auto snap = b.Build(1);
   ASSERT_TRUE(snap.ok()) << snap.status();

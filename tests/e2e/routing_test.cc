@@ -155,7 +155,7 @@ TEST_F(DialTest, DialledTgArrivesAsTg9OnTs2AndTg9ReachesTheTgOnItsSlot) {
   ExpectNothing(*a);
 }
 
-TEST_F(DialTest, PrivateVoiceCallsAreCommandsNotRoutedButUnitDataIs) {
+TEST_F(DialTest, PrivateCallsToCommandCodesAreNotRoutedButToAHeardSubscriberTheyAre) {
   HbpClient* a = clients_->Add(kA);
   HbpClient* b = clients_->Add(kB, "TS1=91");
   clients_->Settle();
@@ -163,13 +163,20 @@ TEST_F(DialTest, PrivateVoiceCallsAreCommandsNotRoutedButUnitDataIs) {
   a->SendVoiceCall(ControlCall(91, kSrcA));
   ExpectNothing(*b);
 
-  // B's subscriber is heard on B's TS2; after the hang time of that call, a private *voice* call
-  // to it is still not routed (no private voice routing, docs/routing.md step 3) ...
+  // B's subscriber is heard on B's TS2; after the hang time of that call, a private voice call to
+  // it reaches B there (Part A §9; tests/e2e/private_call_test.cc has the rest) ...
   b->SendVoiceCall(GroupCall(3100, 2, kSrcB));
   clients_->Settle(absl::Milliseconds(1300));
-  a->SendVoiceCall(ControlCall(kSrcB, kSrcA));
-  ExpectNothing(*b);
-  // ... while unit data to it is (PROTOCOL.md §3.8): data header + 3 blocks on B's TS2.
+  const sim::SentCall voice = a->SendVoiceCall(ControlCall(kSrcB, kSrcA));
+  {
+    const std::vector<sim::ReceivedCall> got = b->ReceiveFor(absl::Milliseconds(500));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].stream_id, voice.stream_id);
+    EXPECT_EQ(got[0].call_type, proto::CallType::kPrivate);
+    EXPECT_EQ(got[0].ts, 2u);
+  }
+  clients_->Settle(absl::Milliseconds(1300));
+  // ... and so does unit data (PROTOCOL.md §3.8): data header + 3 blocks on B's TS2.
   sim::DataCallSpec data;
   data.dst = kSrcB;
   data.ts = 2;

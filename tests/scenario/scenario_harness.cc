@@ -177,6 +177,10 @@ void World::Publish() {
     b.AddSubscriberLocation(rf_src, loc.first, loc.second);
     now_located.push_back(rf_src);
   }
+  for (const auto& [rf_src, peer] : peer_locations) {
+    b.AddSubscriberLocation(rf_src, SystemRef::Peer(peer), route::kTs1);
+    now_located.push_back(rf_src);
+  }
   for (uint32_t rf_src : published_locations_) {
     if (std::find(now_located.begin(), now_located.end(), rf_src) == now_located.end()) {
       b.RemoveSubscriberLocation(rf_src);
@@ -350,10 +354,10 @@ std::vector<uint8_t> World::ExpectedObpV1(const Frame& f, size_t p, uint32_t tg)
 
 std::vector<uint8_t> World::ExpectedDmre(const Frame& f, size_t p, uint32_t tg,
                                          uint32_t origin_server, uint32_t origin_repeater,
-                                         uint8_t hops, TimeNs ts) const {
+                                         uint8_t hops, TimeNs ts, bool keep_slot) const {
   const route::PeerSpec& peer = peers.at(p);
   Frame g = f;
-  g.flags = f.flags & 0x7F;
+  if (!keep_slot) g.flags = f.flags & 0x7F;
   g.repeater_id = policy.server_id;
   if (tg != f.dst) {
     g.dst = tg;

@@ -124,7 +124,10 @@ class World {
     TimeNs expires;
   };
   std::vector<Ua> ua;
+  // rf_src → (client index, ts) where it was last heard.
   std::vector<std::pair<uint32_t, std::pair<uint32_t, unsigned>>> subscriber_locations;
+  // rf_src → the peer (index) it was last heard from.
+  std::vector<std::pair<uint32_t, uint32_t>> peer_locations;
 
   // (Re)builds the snapshot from the fields above and publishes it to every shard.
   void Publish();
@@ -169,8 +172,10 @@ class World {
   // What classic OBP peer `p` receives: 53 bytes (TS1, TG, bytes 11..14 per id mode) + HMAC.
   std::vector<uint8_t> ExpectedObpV1(const Frame& f, size_t p, uint32_t tg) const;
   // What FBP peer `p` receives: 89-byte DMRE v5.
+  // `keep_slot`: private calls and unit data keep their slot bit on FBP (Part A §9).
   std::vector<uint8_t> ExpectedDmre(const Frame& f, size_t p, uint32_t tg, uint32_t origin_server,
-                                    uint32_t origin_repeater, uint8_t hops, TimeNs ts) const;
+                                    uint32_t origin_repeater, uint8_t hops, TimeNs ts,
+                                    bool keep_slot = false) const;
   // A classic OBP packet as peer `p` would send it for `f` (bytes 11..14 = its network ID).
   std::vector<uint8_t> ObpV1From(size_t p, Frame f) const;
   // A DMRE v5 as peer `p` would send it.

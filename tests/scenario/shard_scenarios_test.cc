@@ -1075,6 +1075,235 @@ TEST(Fbp, PeerTgAclFiltersEgress) {
 // ---------------------------------------------------------------------------------------------
 // Unit data (PROTOCOL.md §3.8)
 
+// ---------------------------------------------------------------------------------------------
+// Private calls (PROTOCOL.md Part A §9): to where the subscriber was last heard.
+
+std::vector<Event> OfType(const std::vector<Event>& events, EventType t) {
+  std::vector<Event> out;
+  for (const Event& e : events) {
+    if (e.type == t) out.push_back(e);
+  }
+  return out;
+}
+
+TEST(PrivateCall, LocalToLocalGoesToTheSlotTheTargetWasHeardOnOnlyByteForByte) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120222, {1, kTs1}});  // heard on client 1, TS1
+  w.Publish();
+  const auto call = Call(3120111, 3120222, 3120001, 0x7101, kTs2, 8, /*private_call=*/true);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u) << "the target's client only: no peer, no other client";
+    EXPECT_EQ(sent[0].to, SystemRef::Client(1));
+    // 55 bytes, the target's slot, bytes 11..14 = its hotspot's ID, dst and LC untouched.
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(f, 1, kTs1, 3120222, false)));
+    w.Advance(60 * kMs);
+  }
+  const auto ev = w.TakeEvents();
+  EXPECT_TRUE(OfType(ev, EventType::kSubscriptionRequest).empty()) << "not a command";
+  const auto started = OfType(ev, EventType::kStreamStarted);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].call_type, 1u);
+  EXPECT_EQ(started[0].dst, 3120222u);
+  EXPECT_EQ(started[0].rf_src, 3120111u);
+  ASSERT_EQ(OfType(ev, EventType::kStreamEnded).size(), 1u);
+}
+
+TEST(PrivateCall, TheTargetsSlotContendsAsForGroupCalls) {
+  World w = Meshed();
+  w.clients[1].statics = {{kTs1, 3200}};
+  w.clients.push_back({3120003, Addr(3, 50003), 3, {{kTs1, 3200}}});
+  w.subscriber_locations.push_back({3120222, {1, kTs1}});
+  w.Publish();
+  // Client 2 talks on TG 3200: client 1's TS1 is busy with it.
+  const auto group = Call(3120333, 3200, 3120003, 0x7111, kTs1, 20);
+  w.FromClient(2, group[0]);
+  ASSERT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 1u);
+  w.Advance(60 * kMs);
+  const auto priv = Call(3120111, 3120222, 3120001, 0x7112, kTs2, 2, /*private_call=*/true);
+  w.FromClient(0, priv[0]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty()) << "slot busy";
+  EXPECT_GT(w.shard(0).counters().contention_skips, 0u);
+  // The group call ends; within the hang time the private call (another "TG") still waits.
+  for (size_t i = 1; i < group.size(); ++i) w.FromClient(2, group[i]);
+  w.TakeSent();
+  w.Advance(1 * kSec);
+  w.PlayCall(0, Call(3120111, 3120222, 3120001, 0x7113, kTs2, 2, true));
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty()) << "hang time";
+  // After it, the private call gets through from its header.
+  w.Advance(5 * kSec);
+  const auto later = Call(3120111, 3120222, 3120001, 0x7114, kTs2, 2, true);
+  w.PlayCall(0, later);
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), later.size());
+  EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(later[0], 1, kTs1, 3120222, false)));
+}
+
+// A conversation is one "talkgroup" for the contention rules: the answer waits the collision
+// window, as the next over on a TG does, not the hang time of another TG.
+TEST(PrivateCall, TheAnswerWaitsTheCollisionWindowNotTheHangTime) {
+  World w = Meshed();
+  w.subscriber_locations = {{3120111, {0, kTs2}}, {3120222, {1, kTs1}}};
+  w.Publish();
+  w.PlayCall(0, Call(3120111, 3120222, 3120001, 0x7191, kTs2, 2, true));
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 4u);
+  // B answers 100 ms after A's terminator: A's slot ended < 360 ms ago with another talker.
+  w.Advance(40 * kMs);
+  const auto answer = Call(3120222, 3120111, 3120002, 0x7192, kTs1, 8, true);
+  w.FromClient(1, answer[0]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(0)).empty());
+  w.TakeSent();
+  // Well within the 5 s hang time, 400 ms after A's over, the answer is heard.
+  w.Advance(300 * kMs);
+  w.FromClient(1, answer[1]);
+  const auto to0 = BytesTo(w.TakeSent(), SystemRef::Client(0));
+  ASSERT_EQ(to0.size(), 1u);
+  EXPECT_EQ(Hex(to0[0]), Hex(w.ExpectedHbp(answer[1], 0, kTs2, 3120111, false)));
+}
+
+TEST(PrivateCall, LocalToPeerGoesToThatPeerOnlyFbpKeepsTheSlotClassicObpIsTs1) {
+  World w = Meshed();
+  w.peer_locations = {{2345601, 1}, {2345602, 0}};  // heard from fdmr-a, from bm
+  w.Publish();
+  const auto to_fbp = Call(3120111, 2345601, 3120001, 0x7121, kTs2, 2, true);
+  for (const Frame& f : to_fbp) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, SystemRef::Peer(1));
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedDmre(f, 1, 2345601, 310999, 3120001, 1, w.now(),
+                                                     /*keep_slot=*/true)));
+    w.Advance(60 * kMs);
+  }
+  w.Advance(1 * kSec);
+  const auto to_obp = Call(3120111, 2345602, 3120001, 0x7122, kTs2, 2, true);
+  for (const Frame& f : to_obp) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, SystemRef::Peer(0));
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedObpV1(f, 0, 2345602)));  // TS1, 73 bytes
+    w.Advance(60 * kMs);
+  }
+}
+
+TEST(PrivateCall, FromAPeerToALocalSubscriber) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120222, {1, kTs2}});
+  w.Publish();
+  // BrandMeister (classic OBP) and a FreeDMR peer both deliver private calls.
+  const auto from_bm = Call(2345678, 3120222, 0, 0x7131, kTs1, 2, true);
+  for (const Frame& f : from_bm) {
+    ASSERT_EQ(w.FromPeer(0, w.ObpV1From(0, f)), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, SystemRef::Client(1));
+    Frame as_sent = f;
+    as_sent.length = 53;  // classic OBP carries no BER/RSSI: appended as 0
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(as_sent, 1, kTs2, 3120222, false)));
+    w.Advance(60 * kMs);
+  }
+  w.Advance(6 * kSec);  // another conversation: past the hang time
+  const auto from_fbp = Call(2345679, 3120222, 0, 0x7132, kTs2, 2, true);
+  for (const Frame& f : from_fbp) {
+    ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now())), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, SystemRef::Client(1));
+    EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(f, 1, kTs2, 3120222, false)));
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(OfType(w.TakeEvents(), EventType::kStreamStarted).size(), 2u);
+}
+
+TEST(PrivateCall, LoopControlBetweenPeers) {
+  World w = Meshed();
+  w.peer_locations = {{2345601, 1}, {2345602, 2}, {2345603, 0}};
+  w.Publish();
+  // fdmr-a → subscriber at fdmr-b: relayed (FBP relays), hops + 1, slot kept.
+  const Frame f = Call(2345700, 2345602, 0, 0x7141, kTs1, 0, true)[0];
+  ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 2, w.now())), Verdict::kConsumed);
+  auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, SystemRef::Peer(2));
+  EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedDmre(f, 2, 2345602, 234101, 0, 3, w.now(), true)));
+  // fdmr-a → a subscriber heard at fdmr-a: back to the sender is no route; refused with a BCSQ.
+  ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345700, 2345601, 0, 0x7142, kTs1, 0, true)[0], 234101,
+                                     0, 1, w.now())),
+            Verdict::kDropped);
+  sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, SystemRef::Peer(1));
+  EXPECT_EQ(sent[0].bytes.size(), 31u);
+  // fdmr-a → a subscriber at bm: classic OBP gets local traffic only.
+  ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, Call(2345700, 2345603, 0, 0x7143, kTs1, 0, true)[0], 234101,
+                                     0, 1, w.now())),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kNotRoutable), 2u);
+}
+
+TEST(PrivateCall, UnknownTargetIsDroppedCountedAndLinksTheCallerNowhere) {
+  World w = Meshed();
+  for (unsigned ts : {kTs1, kTs2}) {
+    const auto call = Call(3120111, 3129876, 3120001, 0x7150 + ts, ts, 2, true);
+    for (const Frame& f : call) {
+      EXPECT_EQ(w.FromClient(0, f), Verdict::kDropped);
+      w.Advance(60 * kMs);
+    }
+    EXPECT_EQ(w.TotalDrops(DropReason::kNotRoutable), call.size() * (ts + 1));
+  }
+  EXPECT_TRUE(w.TakeSent().empty());
+  EXPECT_TRUE(w.TakeEvents().empty()) << "no stream, no dial, no subscription request";
+}
+
+TEST(PrivateCall, CommandCodesKeepTheirMeaning) {
+  World w = Meshed();
+  // A 6-digit ID heard somewhere is still a TG to dial on TS2 (subscribers start at 1,000,000).
+  w.subscriber_locations.push_back({310123, {1, kTs2}});
+  w.Publish();
+  w.PlayCall(0, Call(3120111, 310123, 3120001, 0x7161, kTs2, 2, true));
+  w.PlayCall(0, Call(3120111, route::kUnlinkId, 3120001, 0x7162, kTs2, 2, true));
+  EXPECT_TRUE(w.TakeSent().empty());
+  const auto req = OfType(w.TakeEvents(), EventType::kSubscriptionRequest);
+  ASSERT_EQ(req.size(), 2u);
+  EXPECT_EQ(req[0].action, SubscriptionAction::kDial);
+  EXPECT_EQ(req[0].tg, 310123u);
+  EXPECT_EQ(req[1].action, SubscriptionAction::kUnlink);
+}
+
+TEST(PrivateCall, TheTargetMovingMidCallFollowsTheNewSnapshot) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120222, {1, kTs1}});
+  w.Publish();
+  const auto call = Call(3120111, 3120222, 3120001, 0x7171, kTs2, 6, true);
+  w.FromClient(0, call[0]);
+  EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 1u);
+  w.Advance(60 * kMs);
+  // Heard at fdmr-b now.
+  w.subscriber_locations.clear();
+  w.peer_locations = {{3120222, 2}};
+  w.Publish();
+  w.FromClient(0, call[1]);
+  const auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, SystemRef::Peer(2));
+}
+
+TEST(UnitData, DataForASubscriberHeardAtAPeerGoesToThatPeerOnly) {
+  World w = Meshed();
+  w.peer_locations = {{2345601, 2}};
+  w.Publish();
+  Frame f = Call(3120101, 2345601, 3120001, 0x7181, kTs2, 0, /*private_call=*/true)[0];
+  f.flags = 0xE6;  // TS2, private, data sync, data header
+  ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+  const auto sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 1u) << "no flood to every FBP peer once the target is known";
+  EXPECT_EQ(sent[0].to, SystemRef::Peer(2));
+  EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedDmre(f, 2, 2345601, 310999, 3120001, 1, w.now(),
+                                                   /*keep_slot=*/true)));
+}
+
 TEST(UnitData, DataGoesWhereTheSubscriberWasLastHeard) {
   World w = Meshed();
   w.subscriber_locations.push_back({3120999, {1, kTs1}});
@@ -1102,7 +1331,7 @@ TEST(UnitData, HotspotIdPrefixOnTs2AndFbpPeersForLongIds) {
   EXPECT_TRUE(BytesTo(sent, SystemRef::Peer(0)).empty());
 }
 
-TEST(UnitData, PrivateVoiceFromAPeerIsNotRouted) {
+TEST(UnitData, PrivateVoiceFromAPeerToAnUnknownSubscriberIsNotRouted) {
   World w = Meshed();
   Frame f = Call(2345678, 3120001, 0, 0x7003, kTs1, 0, true)[0];
   EXPECT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now())), Verdict::kDropped);
@@ -1517,8 +1746,9 @@ TEST(CallQuality, DataCallsAreMarkedAsData) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].data, 1u);
   EXPECT_EQ(ev[0].call_type, 1u);
-  // Where the subscriber was heard, and the FBP peers (IDs beyond 6 digits go to the mesh).
-  EXPECT_EQ(ev[0].destinations, 3u) << Describe(ev[0]);
+  // Where the subscriber was heard, and only there (Part A §9: no copy to the FBP mesh once the
+  // target's location is known).
+  EXPECT_EQ(ev[0].destinations, 1u) << Describe(ev[0]);
   // Group data: a data header to a talkgroup (after the collision window of the first).
   w.Advance(1 * kSec);
   Frame g = Call(3120101, 3100, 3120001, 0xD1000009, kTs2, 0)[0];

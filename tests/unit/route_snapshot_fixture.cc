@@ -211,11 +211,12 @@ std::vector<std::string> CheckFixtureSnapshot(const RouteSnapshot& snap) {
              "ForEachMembership");
 
   const Location* loc = snap.FindSubscriber(3120101);
-  c.Expect(loc != nullptr && loc->client_slot == 0 && loc->ts == kTs1, "FindSubscriber(3120101)");
+  c.Expect(loc != nullptr && loc->at == SystemRef::Client(0) && loc->ts == kTs1,
+           "FindSubscriber(3120101)");
   c.Expect(snap.FindSubscriber(999) == nullptr, "FindSubscriber(999) is nullptr");
   std::vector<std::string> subscribers;
   snap.ForEachSubscriber([&](uint32_t rf_src, const Location& l) {
-    subscribers.push_back(absl::StrCat(rf_src, "@", l.client_slot, "/ts", l.ts + 1));
+    subscribers.push_back(absl::StrCat(rf_src, "@", l.at.index, "/ts", l.ts + 1));
   });
   std::sort(subscribers.begin(), subscribers.end());
   c.ExpectEq(absl::StrJoin(subscribers, " "), std::string("2345678@2/ts2 3120101@0/ts1"),

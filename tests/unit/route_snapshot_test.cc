@@ -577,14 +577,34 @@ TEST(RouteSnapshotTest, FindSubscriber) {
   auto snap = MustBuild(b);
   const Location* loc = snap->FindSubscriber(3120101);
   ASSERT_NE(loc, nullptr);
-  EXPECT_EQ(loc->client_slot, 1u);
+  EXPECT_EQ(loc->at, SystemRef::Client(1));
   EXPECT_EQ(loc->ts, kTs2);
   loc = snap->FindSubscriber(3120102);
   ASSERT_NE(loc, nullptr);
-  EXPECT_EQ(loc->client_slot, 1u);
+  EXPECT_EQ(loc->at, SystemRef::Client(1));
   EXPECT_EQ(loc->ts, kTs1);
   EXPECT_EQ(snap->FindSubscriber(3120103), nullptr);
   EXPECT_EQ(snap->FindSubscriber(3120001), nullptr);  // a client ID is not a subscriber location
+}
+
+TEST(RouteSnapshotTest, SubscriberHeardAtAPeer) {
+  RouteSnapshotBuilder b(HubPolicy{}, 4);
+  ASSERT_TRUE(b.AddClient(1, Client(3120001)).ok());
+  b.AddSubscriberLocation(2345678, SystemRef::Peer(2), kTs1, 7);
+  b.AddSubscriberLocation(3120101, 1, kTs2);
+  auto snap = MustBuild(b);
+  const Location* loc = snap->FindSubscriber(2345678);
+  ASSERT_NE(loc, nullptr);
+  EXPECT_EQ(loc->at, SystemRef::Peer(2));
+  EXPECT_EQ(loc->heard_at, 7u);
+  // Heard locally afterwards: the client wins, and only that part is rebuilt.
+  b.AddSubscriberLocation(2345678, SystemRef::Client(1), kTs1, 8);
+  snap = MustBuild(b);
+  EXPECT_EQ(b.last_build().subscriber_parts, 1u);
+  EXPECT_EQ(snap->FindSubscriber(2345678)->at, SystemRef::Client(1));
+  // The same location again changes nothing.
+  b.AddSubscriberLocation(2345678, SystemRef::Client(1), kTs1, 8);
+  EXPECT_FALSE(b.dirty());
 }
 
 TEST(RouteSnapshotTest, UaExpiry) {
@@ -668,7 +688,7 @@ TEST(RouteSnapshotTest, ForEachSubscriber) {
   auto snap = MustBuild(b);
   std::vector<std::tuple<uint32_t, uint32_t, uint8_t>> got;
   snap->ForEachSubscriber(
-      [&](uint32_t rf_src, const Location& l) { got.emplace_back(rf_src, l.client_slot, l.ts); });
+      [&](uint32_t rf_src, const Location& l) { got.emplace_back(rf_src, l.at.index, l.ts); });
   std::sort(got.begin(), got.end());
   EXPECT_THAT(got, ::testing::ElementsAre(std::tuple{3120101u, 1u, uint8_t{kTs2}},
                                           std::tuple{3120102u, 1u, uint8_t{kTs1}}));
