@@ -258,6 +258,8 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   }
   p.shards = c.hub.shards;
   p.stream_capacity = c.hub.stream_capacity;
+  p.parrot_recordings = c.hub.parrot_recordings;
+  p.parrot_max_frames = c.hub.parrot_max_s * 1000 / 60;  // one DMR burst per 60 ms
   p.client_capacity = c.hbp.max_clients;
   p.listeners.push_back(c.hbp.listen);
   for (const route::Endpoint& e : c.obp_listeners) p.listeners.push_back(e);

@@ -507,6 +507,8 @@ void ReadHub(Table& top, HubConfig& c) {
   }
   Read(t, keys::kHubStatusIntervalS, &h.status_interval_s);
   Read(t, keys::kHubStreamCapacity, &h.stream_capacity);
+  Read(t, keys::kHubParrotRecordings, &h.parrot_recordings);
+  Read(t, keys::kHubParrotMaxS, &h.parrot_max_s);
   ReadChoice(t, keys::kHubLogLevel, &h.log_level);
   string name;
   if (const toml::node* rn = Read(t, keys::kHubRuntimeName, &name); rn != nullptr) {

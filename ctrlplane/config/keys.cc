@@ -19,6 +19,8 @@ constexpr std::array kKeys = {
     &kHubSteering,
     &kHubStatusIntervalS,
     &kHubStreamCapacity,
+    &kHubParrotRecordings,
+    &kHubParrotMaxS,
     &kHubLogLevel,
     &kHubRuntimeName,
     &kHubRunDir,

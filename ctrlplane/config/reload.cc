@@ -41,6 +41,8 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.hub.control_plane = running.hub.control_plane;
   next.hub.steering = running.hub.steering;
   next.hub.stream_capacity = running.hub.stream_capacity;
+  next.hub.parrot_recordings = running.hub.parrot_recordings;
+  next.hub.parrot_max_s = running.hub.parrot_max_s;
   next.hub.runtime_name = running.hub.runtime_name;
   next.hub.run_dir = running.hub.run_dir;
   next.hub.ctl_socket = running.hub.ctl_socket;
@@ -69,6 +71,8 @@ Flat FlattenConfig(const HubConfig& c) {
   add("hub.steering", EnumName(c.hub.steering, kSteeringNames));
   add("hub.status_interval_s", num(c.hub.status_interval_s));
   add("hub.stream_capacity", num(c.hub.stream_capacity));
+  add("hub.parrot_recordings", num(c.hub.parrot_recordings));
+  add("hub.parrot_max_s", num(c.hub.parrot_max_s));
   add("hub.log_level", c.hub.log_level);
   add("hub.runtime_name", c.hub.runtime_name);
   add("hub.run_dir", c.hub.run_dir);

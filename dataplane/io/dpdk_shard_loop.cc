@@ -480,6 +480,7 @@ void DpdkShardLoop::Step() {
       now, IoTotals{counters_.rx_packets, counters_.tx_packets,
                     counters_.tx_dropped + counters_.net.total_rejects() + counters_.no_mbuf +
                         counters_.no_neighbor + counters_.steer_full});
+  FlushTx();  // what the timers sent (the parrot's playback) leaves in this pass; cheap if none
   neighbors_.Expire(now, 4);
   (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
   if (runtime_.StatsDue(now)) PublishStats(now);

@@ -210,6 +210,7 @@ unsigned KernelShardLoop::Step() {
   runtime_.Timers(now,
                   IoTotals{counters_.rx_datagrams, counters_.tx_datagrams,
                            counters_.rx_truncated + counters_.tx_errors + counters_.steer_full});
+  FlushAll();  // what the timers sent (the parrot's playback) leaves now, not after the next poll
   if (runtime_.StatsDue(now)) PublishStats(now);
   for (uint32_t s = 0; s < wake_pending_.size(); ++s) {
     if (wake_pending_[s] == 0) continue;

@@ -21,6 +21,8 @@ RuntimeConfig Plane::ShardRuntimeConfig(uint32_t shard) const {
   r.core.stream_capacity = config_.stream_capacity;
   r.core.table_seed = 0x5EED5EED ^ (shard * 0x9E3779B9u);
   r.stats = stats_ != nullptr ? stats_->shard(shard) : nullptr;
+  r.core.parrot_recordings = config_.parrot_recordings;
+  r.core.parrot_max_frames = config_.parrot_max_frames;
   return r;
 }
 

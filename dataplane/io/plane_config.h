@@ -40,6 +40,9 @@ struct PlaneConfig {
   PlaneMode mode;
   uint32_t shards;           // hub.shards
   uint32_t stream_capacity;  // hub.stream_capacity: streams each shard can track
+  // hub.parrot_recordings, hub.parrot_max_s: each shard's parrot (0 recordings: none).
+  uint32_t parrot_recordings = 0;
+  uint32_t parrot_max_frames = 0;
   uint32_t client_capacity;  // hbp.max_clients: client slots (liveness table, slot leases)
   // route::kHbpListener (hbp.listen), then every distinct [[obp]] listen address in
   // configuration order. In dpdk/afxdp mode only the ports matter (the hub owns one address).

@@ -225,6 +225,7 @@ void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
     core_.SetWallOffset(WallNs() - now);
     core_.Expire(now);
   }
+  core_.Play(now);  // every pass: the parrot's 60 ms cadence is kept to the loop's resolution
   if (now >= next_health_) {
     next_health_ = now + kHealthEvery;
     // Keepalive timeouts are whole seconds: one pass over the client slots a second is enough.

@@ -469,6 +469,7 @@ Lc Lc::GroupVoice(uint32_t dst, uint32_t src) {
 uint32_t Lc::dst() const { return LoadBe24(&bytes[3]); }
 uint32_t Lc::src() const { return LoadBe24(&bytes[6]); }
 void Lc::set_dst(uint32_t dst) { StoreBe24(&bytes[3], dst); }
+void Lc::set_src(uint32_t src) { StoreBe24(&bytes[6], src); }
 
 // ---------------------------------------------------------------------------------------------
 // Full LC

@@ -30,6 +30,7 @@ struct Lc {
   uint32_t dst() const;
   uint32_t src() const;
   void set_dst(uint32_t dst);
+  void set_src(uint32_t src);
   bool operator==(const Lc&) const = default;
 };
 

@@ -141,6 +141,7 @@ enum class DropReason : uint8_t {
   kNotRoutable,        // private voice that is no control code, data with no destination
   kDraining,           // a new stream while the hub drains (DESIGN.md §7)
   kFbpFuture,          // DMRE timestamp more than fbp_max_age ahead of our wall clock
+  kParrotBusy,         // a call to the parrot while every recording is in use
   kCount,
 };
 
@@ -171,6 +172,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(DropReason::kC
         "not_routable",
         "draining",
         "fbp_future",
+        "parrot_busy",
 };
 constexpr std::string_view DropReasonName(DropReason r) {
   return kDropReasonNames[static_cast<size_t>(r) < kDropReasonNames.size() ? static_cast<size_t>(r)

@@ -42,6 +42,12 @@ bool IsUnitData(const DmrdView& d) {
          dt == proto::data_type::kRateThreeQuarterData || dt == proto::data_type::kCsbk;
 }
 
+// The parrot (PROTOCOL.md Part A §10): playback starts this long after the caller's terminator
+// (the radio turns round, the hotspot leaves transmit), one frame per DMR burst period
+// (kFramePeriod), and is given up if the caller's slot is still busy this long after it was due.
+constexpr TimeNs kParrotDelay = 1 * kSec;
+constexpr TimeNs kParrotGiveUp = 10 * kSec;
+
 // FreeDMR's late-entry LC when no voice header was seen: FLCO 0, FID 0, service options 0x20.
 proto::dmr::Lc SynthesisedLc(uint32_t dst, uint32_t src) {
   proto::dmr::Lc lc = proto::dmr::Lc::GroupVoice(dst, src);
@@ -58,6 +64,8 @@ RoutingCore::RoutingCore(const RoutingCoreConfig& config, SlotLeases* leases, Pa
       out_(out),
       events_(events),
       table_(config.stream_capacity, config.table_seed),
+      parrot_(config.parrot_recordings, config.parrot_max_frames),
+      rng_(uint64_t{config.table_seed} * 0x9E3779B97F4A7C15ull | 1),
       keep_scratch_(uint64_t{leases->max_clients()} * 2, 0) {}
 
 uint32_t RoutingCore::live_streams() const {
@@ -398,12 +406,15 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   // Classify before claiming anything.
   Kind kind = Kind::kGroup;
   SubscriptionAction action = SubscriptionAction::kNone;
+  const bool parrot = d.dst == kParrotId && in.source.is_client() && parrot_.size() != 0;
   if (d.flags.call_type() == CallType::kPrivate) {
     if (IsUnitData(d)) {
       kind = Kind::kUnitData;
+    } else if (parrot) {
+      kind = Kind::kParrot;
     } else if (RoutablePrivateCall(d.dst, in.source)) {
       kind = Kind::kPrivateVoice;  // to where the subscriber was last heard (Part A §9)
-    } else if (in.source.is_client() && d.dst < kMinSubscriberId) {
+    } else if (in.source.is_client() && d.dst < kMinSubscriberId && d.dst != kParrotId) {
       kind = Kind::kControl;  // FreeDMR's command meaning (PROTOCOL.md §3.5)
       if (d.dst == kUnlinkId) {
         action = SubscriptionAction::kUnlink;
@@ -419,6 +430,15 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
       // the caller is linked to nothing.
       return Refuse(d.stream_id, in, DropReason::kNotRoutable, now);
     }
+  } else if (parrot && !IsUnitData(d)) {
+    kind = Kind::kParrot;  // FreeDMR's echo TG 9990: the parrot too, not a conference
+  }
+  int32_t recording = -1;
+  if (kind == Kind::kParrot) {
+    recording = parrot_.Acquire(d.stream_id);
+    // Every recording in use: refused (counted); the caller hears nothing back rather than a
+    // part of someone else's.
+    if (recording < 0) return Refuse(d.stream_id, in, DropReason::kParrotBusy, now);
   }
 
   // The client's own timeslot: a second transmission on it is a collision. A command (private
@@ -429,12 +449,14 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
     const uint32_t rx_tg = LeaseTg(kind, d.dst, d.rf_src);
     if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg, d.rf_src) ==
         LeaseVerdict::kBusy) {
+      if (recording >= 0) parrot_.Release(recording);
       return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
     }
   }
 
   StreamState* s = NewEntry(d.stream_id, now);
   if (s == nullptr) {
+    if (recording >= 0) parrot_.Release(recording);
     if (in.source.is_client()) leases_->Release(in.source.index, ts, d.stream_id, now);
     return Refuse(d.stream_id, in, DropReason::kTableFull, now, /*remember=*/false);
   }
@@ -450,6 +472,16 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   s->start = now;
   s->rx_lease = in.source.is_client();
   s->data = kind == Kind::kUnitData || IsUnitData(d);
+  if (recording >= 0) {
+    s->parrot = recording;
+    Parrot::Recording& r = parrot_.at(recording);
+    r.client_slot = in.source.index;
+    r.client_id = in.source_id;
+    r.ts = static_cast<uint8_t>(ts);
+    r.private_call = d.flags.call_type() == CallType::kPrivate;
+    r.rf_src = d.rf_src;
+    ++counters_.parrot_recorded;
+  }
   if (in.dmre != nullptr) {
     s->hops = in.dmre->hops;
     s->origin_server = in.dmre->origin_server;
@@ -594,7 +626,18 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
 
   RefreshRoute(s);
   ++counters_.packets_routed;
-  if (s->kind != Kind::kControl) FanOut(s, d, now);
+  if (s->kind == Kind::kParrot) {
+    if (s->parrot >= 0) {
+      // The frame as the caller will hear it back: 55 bytes, BER/RSSI appended if absent.
+      uint8_t frame[proto::kDmrdBytes];
+      std::memcpy(frame, d.data, proto::kDmrdShortBytes);
+      frame[proto::dmrd_offset::kBer] = d.ber();
+      frame[proto::dmrd_offset::kRssi] = d.rssi();
+      parrot_.Append(s->parrot, frame, d.flags.is_terminator());
+    }
+  } else if (s->kind != Kind::kControl) {
+    FanOut(s, d, now);
+  }
 
   if (d.flags.is_terminator()) EndStream(s, now, EventType::kStreamEnded);
   return Verdict::kConsumed;
@@ -614,6 +657,7 @@ bool RoutingCore::RouteUnchanged(const StreamState& s) const {
   const RouteSnapshot& snap = *snap_;
   switch (s.kind) {
     case Kind::kControl:
+    case Kind::kParrot:
       return true;  // no destinations
     case Kind::kUnitData:
     case Kind::kPrivateVoice:
@@ -646,7 +690,7 @@ void RoutingCore::Resolve(StreamState* s) {
   const auto& peers = snap.peers();
   const bool from_peer = s->source.is_peer();
 
-  if (s->kind == Kind::kControl) return;
+  if (s->kind == Kind::kControl || s->kind == Kind::kParrot) return;
 
   if (s->kind == Kind::kUnitData || s->kind == Kind::kPrivateVoice) {
     ResolveUnit(s);
@@ -914,6 +958,7 @@ void RoutingCore::EndStream(StreamState* s, TimeNs now, EventType why) {
   const uint32_t stream_id = table_.KeyOf(s);
   ReleaseLeases(*s, stream_id, why == EventType::kStreamEnded ? now : table_.TouchedAt(s), nullptr);
   s->phase = Phase::kEnded;
+  FinishParrot(s, now);
   if (why == EventType::kStreamEnded) {
     ++counters_.streams_ended;
   } else {
@@ -952,6 +997,7 @@ void RoutingCore::Expire(TimeNs now) {
   table_.Expire(kQuiet, before(p.stream_lost_after), kMaxVisits,
                 [this, now](uint32_t key, StreamState& s) {
                   s.phase = Phase::kEnded;
+                  FinishParrot(&s, now);
                   ++counters_.streams_lost;
                   Emit(EventType::kStreamLost, s, key, now);
                   return Table::MoveTo(kGone);
@@ -962,6 +1008,132 @@ void RoutingCore::Expire(TimeNs now) {
   const TimeNs forget = std::max(p.stream_forget_after, 2 * p.fbp_max_age + kSec);
   table_.Expire(kGone, before(forget), kMaxVisits,
                 [](uint32_t, StreamState&) { return Table::EraseIt(); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parrot (PROTOCOL.md Part A §10)
+
+uint32_t RoutingCore::NewPlaybackStreamId() {
+  for (;;) {
+    // xorshift64*: any non-zero ID this shard does not track will do.
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    const uint32_t id = static_cast<uint32_t>((rng_ * 0x2545F4914F6CDD1Dull) >> 32);
+    if (id == 0 || table_.Find(id) != nullptr) continue;
+    bool used = false;
+    for (uint32_t i = 0; i < parrot_.size(); ++i) {
+      const Parrot::Recording& r = parrot_.at(static_cast<int32_t>(i));
+      used |= r.state != Parrot::State::kFree && r.playback_stream == id;
+    }
+    if (!used) return id;
+  }
+}
+
+void RoutingCore::FinishParrot(StreamState* s, TimeNs now) {
+  if (s->kind != Kind::kParrot || s->parrot < 0) return;
+  const int32_t i = s->parrot;
+  s->parrot = -1;
+  Parrot::Recording& r = parrot_.at(i);
+  if (r.frames == 0) {
+    parrot_.Release(i);
+    return;
+  }
+  r.state = Parrot::State::kWaiting;
+  r.next_at = now + kParrotDelay;
+  r.give_up_at = r.next_at + kParrotGiveUp;
+  r.playback_stream = NewPlaybackStreamId();
+  if (r.private_call) {
+    // Played back as a private call from 9990 to the caller, so that the caller's radio opens
+    // for it: the LC (header, terminator, embedded in B..E) says so too.
+    proto::dmr::Lc lc = s->lc;
+    lc.bytes[0] = static_cast<uint8_t>((lc.bytes[0] & 0xC0) | 0x03);  // FLCO 3: unit to unit
+    lc.set_dst(r.rf_src);
+    lc.set_src(kParrotId);
+    r.lc = proto::dmr::LcRewrite::For(lc);
+  }
+}
+
+void RoutingCore::Play(TimeNs now) {
+  if (parrot_.in_use() == 0 || !snap_) return;
+  for (uint32_t i = 0; i < parrot_.size(); ++i) {
+    const Parrot::Recording& r = parrot_.at(static_cast<int32_t>(i));
+    if ((r.state == Parrot::State::kWaiting || r.state == Parrot::State::kPlaying) &&
+        r.next_at <= now) {
+      PlayRecording(static_cast<int32_t>(i), now);
+    }
+  }
+}
+
+void RoutingCore::PlayRecording(int32_t i, TimeNs now) {
+  Parrot::Recording& r = parrot_.at(i);
+  // The caller's client must still be the one that called (a slot is reused after a logout).
+  const ClientInfo* c = snap_->client(r.client_slot);
+  auto drop = [&] {
+    if (r.state == Parrot::State::kPlaying) {
+      leases_->Release(r.client_slot, r.ts, r.playback_stream, now);
+    }
+    ++counters_.parrot_dropped;
+    parrot_.Release(i);
+  };
+  if (c == nullptr || c->id != r.client_id) return drop();
+  if (r.state == Parrot::State::kWaiting) {
+    // The caller's slot, as for any stream to it: busy with another call → wait for it.
+    const uint32_t talker = r.private_call ? kParrotId : r.rf_src;
+    if (leases_->ClaimTx(r.client_slot, r.ts, r.playback_stream, kParrotId, talker, now,
+                         snap_->policy().lease) == LeaseVerdict::kBusy) {
+      ++counters_.contention_skips;
+      if (now >= r.give_up_at) return drop();
+      r.next_at = now + kFramePeriod;
+      return;
+    }
+    r.state = Parrot::State::kPlaying;
+    r.played = 0;
+    r.next_at = now;
+  }
+  // At most two frames per call: a late loop catches up without a burst.
+  for (int n = 0; n < 2 && r.next_at <= now && r.played < r.frames; ++n) {
+    // The caller keying up again takes the slot back (its radio has the channel): playback ends.
+    if (!leases_->Holds(r.client_slot, r.ts, r.playback_stream)) return drop();
+    if (!SendParrotFrame(i, *c)) break;
+    ++r.played;
+    r.next_at += kFramePeriod;
+  }
+  if (r.played == r.frames) {
+    leases_->Release(r.client_slot, r.ts, r.playback_stream, now);
+    ++counters_.parrot_played;
+    parrot_.Release(i);
+  }
+}
+
+bool RoutingCore::SendParrotFrame(int32_t i, const ClientInfo& to) {
+  Parrot::Recording& r = parrot_.at(i);
+  uint8_t* b = out_->Begin(kHbpListener, to.addr);
+  if (ABSL_PREDICT_FALSE(b == nullptr)) {
+    ++counters_.sink_full;
+    return false;  // tried again on the next call
+  }
+  std::memcpy(b, parrot_.frame(i, r.played), proto::kDmrdBytes);
+  b[proto::dmrd_offset::kSeq] = static_cast<uint8_t>(r.played);
+  proto::StoreBe32(b + proto::dmrd_offset::kRepeaterId, to.id);
+  proto::StoreBe32(b + proto::dmrd_offset::kStreamId, r.playback_stream);
+  const proto::DmrdFlags flags{b[proto::dmrd_offset::kFlags]};
+  b[proto::dmrd_offset::kFlags] = static_cast<uint8_t>((flags.raw & 0x7F) | (r.ts << 7));
+  if (r.private_call) {
+    proto::StoreBe24(b + proto::dmrd_offset::kRfSrc, kParrotId);
+    proto::StoreBe24(b + proto::dmrd_offset::kDst, r.rf_src);
+    proto::dmr::Burst burst(b + proto::dmrd_offset::kPayload, proto::dmr::kBurstBytes);
+    if (flags.is_voice_header()) {
+      r.lc.ApplyHeader(burst);
+    } else if (flags.is_terminator()) {
+      r.lc.ApplyTerminator(burst);
+    } else if (flags.carries_embedded_lc()) {
+      r.lc.ApplyEmbedded(burst, flags.low_nibble());
+    }
+  }
+  out_->Commit(proto::kDmrdBytes);
+  ++counters_.packets_out;
+  return true;
 }
 
 void RoutingCore::Emit(EventType type, const StreamState& s, uint32_t stream_id, TimeNs now) {

@@ -30,6 +30,7 @@
 #include "dataplane/proto/obp.h"
 #include "dataplane/proto/reject.h"
 #include "dataplane/route/events.h"
+#include "dataplane/route/parrot.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/slot_lease.h"
 #include "dataplane/route/stream_table.h"
@@ -53,6 +54,9 @@ struct RoutingCounters {
   uint64_t frames_late = 0;  // against the 60 ms cadence (events.h kCadenceTolerance)
   uint64_t frames_early = 0;
   uint64_t route_resolutions = 0;  // a stream's route resolved (new stream or changed inputs)
+  uint64_t parrot_recorded = 0;    // calls to the parrot recorded
+  uint64_t parrot_played = 0;      // ... played back whole
+  uint64_t parrot_dropped = 0;     // ... not played back (slot busy too long, client gone)
 
   uint64_t drop(DropReason r) const { return drops[static_cast<size_t>(r)]; }
 };
@@ -72,6 +76,10 @@ enum class Verdict : uint8_t {
 struct RoutingCoreConfig {
   uint32_t stream_capacity = 4096;
   uint32_t table_seed = 0x5EED5EED;
+  // The parrot (PROTOCOL.md Part A §10): recordings this shard holds at once (0: no parrot) and
+  // the frames each may hold (60 s = 1000 frames of 60 ms).
+  uint32_t parrot_recordings = 0;
+  uint32_t parrot_max_frames = 1000;
 };
 
 class RoutingCore {
@@ -96,6 +104,11 @@ class RoutingCore {
   // Timers: lease release of silent streams, StreamLost, forgetting ended streams. Call every
   // few tens of milliseconds; bounded work per call.
   void Expire(TimeNs now);
+  // The parrot's playback: frames that are due go out (one recording's frames are 60 ms apart,
+  // so call it every loop for an even cadence). Bounded: at most two frames per recording per
+  // call; with no recording in use it is one comparison.
+  void Play(TimeNs now);
+  const Parrot& parrot() const { return parrot_; }
 
   const RoutingCounters& counters() const { return counters_; }
   // Wall-clock time minus the monotonic `now` the core is driven with (mod 2^64). FBP DMRE
@@ -119,6 +132,7 @@ class RoutingCore {
     kControl,       // private voice to a command code (4000, 5000, dial): routed nowhere
     kUnitData,      // private data: to the target's location, else FreeDMR's fallbacks
     kPrivateVoice,  // private voice to a subscriber heard somewhere: to that location only
+    kParrot,        // a call to the parrot (9990): recorded, played back to the caller alone
   };
 
   struct StreamState {
@@ -172,6 +186,7 @@ class RoutingCore {
     proto::dmr::Lc lc;
     std::array<uint32_t, 2> rewrite_tg{};
     std::array<proto::dmr::LcRewrite, 2> rewrites{};
+    int32_t parrot = -1;  // kParrot: the recording, while the call is live
   };
 
   // Lists of the stream table: ordered by last packet.
@@ -228,6 +243,8 @@ class RoutingCore {
         return dst;
       case Kind::kControl:
         return kDialTg;
+      case Kind::kParrot:
+        return kParrotId;  // the playback is the same "TG": it waits the collision window only
       case Kind::kUnitData:
       case Kind::kPrivateVoice:
         break;
@@ -253,6 +270,11 @@ class RoutingCore {
   // The cadence bookkeeping of an accepted frame that came `seq_delta` frames after the last.
   void TrackCadence(StreamState* s, unsigned seq_delta, TimeNs now);
   void SendBcsq(uint32_t peer, uint32_t tg, uint32_t stream_id, TimeNs now);
+  // The parrot: the recording of a call that ended (or went silent) waits for its playback.
+  void FinishParrot(StreamState* s, TimeNs now);
+  void PlayRecording(int32_t i, TimeNs now);
+  bool SendParrotFrame(int32_t i, const ClientInfo& to);
+  uint32_t NewPlaybackStreamId();
   const proto::dmr::LcRewrite& RewriteFor(StreamState* s, uint32_t tg,
                                           proto::dmr::LcRewrite* scratch);
   bool PeerCarries(const PeerInfo& p, uint32_t tg) const;
@@ -265,6 +287,8 @@ class RoutingCore {
   bool admitting_ = true;
   TimeNs wall_offset_ = 0;
   Table table_;
+  Parrot parrot_;
+  uint64_t rng_;  // playback stream IDs
   RoutingCounters counters_;
   std::vector<uint8_t> keep_scratch_;  // SetSnapshot: destinations still routed, by client slot
 };

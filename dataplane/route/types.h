@@ -57,6 +57,7 @@ inline constexpr unsigned kTs2 = 1;
 inline constexpr uint32_t kDialTg = 9;
 inline constexpr uint32_t kUnlinkId = 4000;
 inline constexpr uint32_t kStatusId = 5000;
+inline constexpr uint32_t kParrotId = 9990;  // echo: private call, or FreeDMR's TG 9990
 inline constexpr uint32_t kAllCall = 16777215;
 inline constexpr uint32_t kMaxSubscriberId = 16776415;
 // Radio (subscriber) IDs start here; below are talkgroups and command codes (Part A §9).

@@ -89,6 +89,8 @@ struct Rig {
       route::RoutingCoreConfig cfg;
       cfg.stream_capacity = 8;  // tiny, so that "table full" paths run too
       cfg.table_seed = i;
+      cfg.parrot_recordings = 2;  // the parrot records and plays back (9990 is among kDst)
+      cfg.parrot_max_frames = 6;  // tiny, so that recordings fill up and get cut
       shards[i] = std::make_unique<route::RoutingCore>(cfg, &leases, &sink, &events);
       shards[i]->SetSnapshot(snap, now);
     }
@@ -123,7 +125,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint8_t* d = take(1);
         if (d == nullptr) break;
         rig.now += uint64_t{*d} * 10 * kMs;
-        for (auto& s : rig.shards) s->Expire(rig.now);
+        for (auto& s : rig.shards) {
+          s->Expire(rig.now);
+          s->Play(rig.now);
+        }
         break;
       }
       case 1: {  // raw datagram on the HBP listener from a client address
@@ -201,6 +206,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& c = s->counters();
     if (s->tracked_streams() > 8) std::abort();
     if (c.streams_ended + c.streams_lost > c.streams_started) std::abort();
+    if (s->parrot().in_use() > s->parrot().size()) std::abort();
+    if (c.parrot_played + c.parrot_dropped > c.parrot_recorded) std::abort();
   }
   return 0;
 }

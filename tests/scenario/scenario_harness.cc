@@ -109,7 +109,7 @@ std::vector<Frame> Call(uint32_t rf_src, uint32_t dst, uint32_t repeater_id, uin
 
 // ---------------------------------------------------------------------------------------------
 
-World::World(unsigned nshards, uint32_t stream_capacity) : leases_(64) {
+World::World(unsigned nshards, uint32_t stream_capacity, uint32_t parrot_recordings) : leases_(64) {
   sink_.SetResolver([this](uint32_t listener, const Endpoint& addr) {
     if (listener == route::kHbpListener) {
       for (size_t i = 0; i < clients.size() && i < client_slot_.size(); ++i) {
@@ -128,6 +128,8 @@ World::World(unsigned nshards, uint32_t stream_capacity) : leases_(64) {
     route::RoutingCoreConfig cfg;
     cfg.stream_capacity = stream_capacity;
     cfg.table_seed = 0x1234 + i;
+    cfg.parrot_recordings = parrot_recordings;
+    cfg.parrot_max_frames = 1000;
     shards_.push_back(std::make_unique<route::RoutingCore>(cfg, &leases_, &sink_, &events_));
   }
 }
@@ -199,7 +201,10 @@ void World::StepWallClock(int64_t by_ns) {
 
 void World::Advance(TimeNs dt) {
   now_ += dt;
-  for (auto& s : shards_) s->Expire(now_);
+  for (auto& s : shards_) {
+    s->Expire(now_);
+    s->Play(now_);
+  }
 }
 
 uint64_t World::TotalResolutions() const {

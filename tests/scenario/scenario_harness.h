@@ -109,7 +109,9 @@ struct PeerDef {
 
 class World {
  public:
-  explicit World(unsigned nshards = 1, uint32_t stream_capacity = 256);
+  // Each shard holds `parrot_recordings` parrot recordings of up to 60 s (1000 frames).
+  explicit World(unsigned nshards = 1, uint32_t stream_capacity = 256,
+                 uint32_t parrot_recordings = 2);
 
   route::HubPolicy policy;
   std::vector<ClientDef> clients;

@@ -1339,6 +1339,201 @@ TEST(UnitData, PrivateVoiceFromAPeerToAnUnknownSubscriberIsNotRouted) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Parrot (PROTOCOL.md Part A §10): recorded, played back to the caller alone, new stream ID,
+// 60 ms cadence, after the terminator.
+
+// What the caller gets back for its frame `f`, built from the wire layout: frame `seq` of stream
+// `stream`, bytes 11..14 = its client's ID; a private call comes back from 9990 to the caller,
+// with header, terminator and embedded LC saying so.
+std::vector<uint8_t> ExpectedEcho(const World& w, const Frame& f, size_t client, uint32_t stream,
+                                  uint8_t seq) {
+  namespace dmr = proto::dmr;
+  Frame g = f;
+  g.seq = seq;
+  g.stream_id = stream;
+  g.repeater_id = w.clients.at(client).id;
+  if (f.flags & 0x40) {
+    g.rf_src = route::kParrotId;
+    g.dst = f.rf_src;
+    dmr::Lc lc = dmr::Lc::GroupVoice(f.rf_src, route::kParrotId);
+    lc.bytes[0] = 0x03;  // unit to unit
+    const unsigned frame_type = (f.flags >> 4) & 3, low = f.flags & 0x0F;
+    if (frame_type == 2 && low == 1) {
+      dmr::EncodeFullLc(lc, dmr::FullLcKind::kVoiceHeader, g.payload);
+    } else if (frame_type == 2 && low == 2) {
+      dmr::EncodeFullLc(lc, dmr::FullLcKind::kTerminator, g.payload);
+    } else if (frame_type == 0 && low >= 1 && low <= 4) {
+      dmr::SetEmbeddedFragment(g.payload, dmr::EncodeEmbeddedLc(lc)[low - 1]);
+    }
+  }
+  return g.Bytes();
+}
+
+struct Echo {
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<TimeNs> at;
+};
+
+// Advances the clock in 10 ms steps for `d`, collecting what each client received and when.
+std::vector<Echo> Listen(World& w, TimeNs d) {
+  std::vector<Echo> got(w.clients.size());
+  for (TimeNs t = 0; t < d; t += 10 * kMs) {
+    w.Advance(10 * kMs);
+    for (const Sent& s : w.TakeSent()) {
+      if (!s.to.is_client()) {
+        ADD_FAILURE() << "parrot traffic to a peer";
+        continue;
+      }
+      got.at(s.to.index).frames.push_back(s.bytes);
+      got.at(s.to.index).at.push_back(w.now());
+    }
+  }
+  return got;
+}
+
+uint32_t StreamIdOf(const std::vector<uint8_t>& b) {
+  return (uint32_t{b[16]} << 24) | (uint32_t{b[17]} << 16) | (uint32_t{b[18]} << 8) | b[19];
+}
+
+TEST(Parrot, APrivateCallTo9990IsPlayedBackToTheCallerAloneAfterItsTerminator) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, route::kParrotId, 3120001, 0x9000, kTs2, 14, true);
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    EXPECT_TRUE(w.TakeSent().empty()) << "nothing goes anywhere while recording";
+    w.Advance(60 * kMs);
+  }
+  const TimeNs end = w.now() - 60 * kMs;  // the terminator
+  const auto ev = w.TakeEvents();
+  ASSERT_EQ(ev.size(), 2u);  // started and ended, no subscription request
+  EXPECT_EQ(ev[0].type, EventType::kStreamStarted);
+  EXPECT_EQ(ev[0].tg, 0u) << "no conference: subscriptions do not count it as traffic";
+  EXPECT_EQ(ev[1].type, EventType::kStreamEnded);
+
+  const std::vector<Echo> got = Listen(w, 3 * kSec);
+  for (size_t c = 1; c < got.size(); ++c) EXPECT_TRUE(got[c].frames.empty()) << "client " << c;
+  const Echo& echo = got[0];
+  ASSERT_EQ(echo.frames.size(), call.size());
+  const uint32_t stream = StreamIdOf(echo.frames[0]);
+  EXPECT_NE(stream, 0x9000u);
+  for (size_t i = 0; i < call.size(); ++i) {
+    EXPECT_EQ(Hex(echo.frames[i]),
+              Hex(ExpectedEcho(w, call[i], 0, stream, static_cast<uint8_t>(i))))
+        << "frame " << i;
+    // 1 s after the terminator, then one frame per 60 ms (the harness clock steps by 10 ms).
+    EXPECT_EQ(echo.at[i], end + 1 * kSec + 60 * kMs * i) << "frame " << i;
+  }
+  EXPECT_EQ(w.shard(0).counters().parrot_recorded, 1u);
+  EXPECT_EQ(w.shard(0).counters().parrot_played, 1u);
+  EXPECT_EQ(w.shard(0).parrot().in_use(), 0u);
+  EXPECT_TRUE(w.TakeEvents().empty()) << "the playback is no stream of the hub";
+}
+
+TEST(Parrot, FreeDmrsEchoTg9990IsTheParrotTooAndComesBackUnchanged) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, route::kParrotId, 3120001, 0x9010, kTs1, 8);
+  w.PlayCall(0, call);
+  const auto ev = w.TakeEvents();
+  for (const Event& e : ev) {
+    EXPECT_NE(e.type, EventType::kSubscriptionRequest) << "9990 is not activated as a TG";
+  }
+  const std::vector<Echo> got = Listen(w, 2 * kSec);
+  for (size_t c = 1; c < got.size(); ++c) EXPECT_TRUE(got[c].frames.empty());
+  ASSERT_EQ(got[0].frames.size(), call.size());
+  const uint32_t stream = StreamIdOf(got[0].frames[0]);
+  for (size_t i = 0; i < call.size(); ++i) {
+    EXPECT_EQ(Hex(got[0].frames[i]),
+              Hex(ExpectedEcho(w, call[i], 0, stream, static_cast<uint8_t>(i))));
+  }
+}
+
+TEST(Parrot, SixtySecondsAreKeptAndTheTerminatorWithThem) {
+  World w = ThreeOn91();
+  const auto call = Call(3120101, route::kParrotId, 3120001, 0x9020, kTs2, 1100, true);
+  w.PlayCall(0, call);  // 66 s (the max stream age is 180 s)
+  const std::vector<Echo> got = Listen(w, 62 * kSec);
+  ASSERT_EQ(got[0].frames.size(), 1000u);
+  const uint32_t stream = StreamIdOf(got[0].frames[0]);
+  for (size_t i = 0; i < 999; ++i) {
+    ASSERT_EQ(Hex(got[0].frames[i]),
+              Hex(ExpectedEcho(w, call[i], 0, stream, static_cast<uint8_t>(i))));
+  }
+  EXPECT_EQ(Hex(got[0].frames[999]),
+            Hex(ExpectedEcho(w, call.back(), 0, stream, static_cast<uint8_t>(999))));
+}
+
+TEST(Parrot, EveryRecordingInUseRefusesTheNextCallOthersStillPlay) {
+  World w = ThreeOn91();  // two recordings
+  const auto a = Call(3120101, route::kParrotId, 3120001, 0x9031, kTs2, 4, true);
+  const auto b = Call(3120102, route::kParrotId, 3120002, 0x9032, kTs2, 4, true);
+  const auto c = Call(3120103, route::kParrotId, 3120003, 0x9033, kTs2, 4, true);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(w.FromClient(0, a[i]), Verdict::kConsumed);
+    EXPECT_EQ(w.FromClient(1, b[i]), Verdict::kConsumed);
+    EXPECT_EQ(w.FromClient(2, c[i]), Verdict::kDropped);
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kParrotBusy), c.size());
+  const std::vector<Echo> got = Listen(w, 2 * kSec);
+  EXPECT_EQ(got[0].frames.size(), a.size());
+  EXPECT_EQ(got[1].frames.size(), b.size());
+  EXPECT_TRUE(got[2].frames.empty());
+  // Both recordings are free again: the third caller's next try is recorded.
+  w.PlayCall(2, Call(3120103, route::kParrotId, 3120003, 0x9034, kTs2, 4, true));
+  EXPECT_EQ(Listen(w, 2 * kSec)[2].frames.size(), a.size());
+}
+
+TEST(Parrot, ABusySlotDelaysThePlaybackAndTheCallerKeyingUpEndsIt) {
+  World w = ThreeOn91();
+  w.policy.lease.group_hangtime = 0;  // so that TG 91 reaches client 0 right after its call
+  w.Publish();
+  w.PlayCall(0, Call(3120101, route::kParrotId, 3120001, 0x9041, kTs2, 20, true));
+  // A group call to client 0's TS2 (static TG 91) starts before the playback is due and lasts
+  // 2 s: the playback waits for it.
+  const auto group = Call(3120102, 91, 3120002, 0x9042, kTs2, 32);
+  w.PlayCall(1, group);
+  const TimeNs group_end = w.now() - 60 * kMs;
+  std::vector<Echo> got = Listen(w, 1 * kSec);
+  ASSERT_FALSE(got[0].frames.empty());
+  // Client 0 got the group call whole, then the playback from its first frame.
+  EXPECT_GT(got[0].at[0], group_end);
+  EXPECT_EQ(got[0].frames[0][15] & 0x0F, 1) << "the echo starts with its header";
+  EXPECT_NE(StreamIdOf(got[0].frames[0]), 0x9041u);
+  // The caller keys up in the middle of its playback: the playback ends there.
+  w.FromClient(0, Call(3120101, 91, 3120001, 0x9043, kTs2, 2)[0]);
+  w.TakeSent();
+  got = Listen(w, 3 * kSec);
+  EXPECT_TRUE(got[0].frames.empty());
+  EXPECT_EQ(w.shard(0).counters().parrot_dropped, 1u);
+  EXPECT_EQ(w.shard(0).parrot().in_use(), 0u);
+}
+
+TEST(Parrot, ACallerThatLoggedOutGetsNothing) {
+  World w = ThreeOn91();
+  w.PlayCall(0, Call(3120101, route::kParrotId, 3120001, 0x9051, kTs2, 4, true));
+  // Another hotspot takes the slot before the playback (a logout and a new login).
+  w.clients[0].id = 3120009;
+  w.Publish();
+  const std::vector<Echo> got = Listen(w, 2 * kSec);
+  EXPECT_TRUE(got[0].frames.empty());
+  EXPECT_EQ(w.shard(0).counters().parrot_dropped, 1u);
+}
+
+TEST(Parrot, WithoutRecordingsPrivate9990GoesNowhereAndTg9990IsATalkgroup) {
+  World w(1, 256, /*parrot_recordings=*/0);
+  w.clients = {{3120001, Addr(1, 50001), 3, {}}, {3120002, Addr(2, 50002), 3, {}}};
+  w.Publish();
+  EXPECT_EQ(w.FromClient(0, Call(3120101, route::kParrotId, 3120001, 0x9061, kTs2, 2, true)[0]),
+            Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kNotRoutable), 1u);
+  w.PlayCall(1, Call(3120102, route::kParrotId, 3120002, 0x9062, kTs1, 2));
+  const auto ev = w.TakeEvents();
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev[1].type, EventType::kSubscriptionRequest);  // a user-activated TG, as FreeDMR
+  EXPECT_EQ(ev[1].action, SubscriptionAction::kActivateUa);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Snapshots
 
 TEST(Snapshot, NewGenerationReroutesLiveStreamsAndReleasesDroppedDestinations) {
