@@ -1534,6 +1534,104 @@ TEST(Parrot, WithoutRecordingsPrivate9990GoesNowhereAndTg9990IsATalkgroup) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// In-band data (PROTOCOL.md Part A §2): talker alias and GPS in bursts B–E, data calls.
+
+// Talker alias header ("DL1ABC", 7-bit, FLCO 4) and GPS (FLCO 8) LCs as radios put them into the
+// embedded LC of whole superframes instead of the voice LC.
+proto::dmr::Lc TalkerAliasHeaderLc() {
+  proto::dmr::Lc lc{};
+  lc.bytes = {0x04, 0x00, 0x4C, 0x89, 0x19, 0x05, 0x04, 0x08, 0x70};
+  return lc;
+}
+proto::dmr::Lc GpsLc() {
+  proto::dmr::Lc lc{};
+  lc.bytes = {0x08, 0x00, 0x03, 0x5A, 0x3C, 0x71, 0x14, 0xB2, 0x9E};
+  return lc;
+}
+
+// A group call whose superframes carry, in turn, the voice LC, a talker alias and GPS.
+std::vector<Frame> CallWithAliasAndGps(uint32_t rf_src, uint32_t dst, uint32_t repeater,
+                                       uint32_t stream, unsigned ts, bool private_call = false) {
+  std::vector<Frame> call = Call(rf_src, dst, repeater, stream, ts, 18, private_call);
+  const auto alias = proto::dmr::EncodeEmbeddedLc(TalkerAliasHeaderLc());
+  const auto gps = proto::dmr::EncodeEmbeddedLc(GpsLc());
+  for (size_t i = 1; i + 1 < call.size(); ++i) {
+    const size_t superframe = (i - 1) / 6, vseq = (i - 1) % 6;
+    if (superframe == 0 || vseq < 1 || vseq > 4) continue;
+    proto::dmr::SetEmbeddedFragment(call[i].payload, (superframe == 1 ? alias : gps)[vseq - 1]);
+  }
+  return call;
+}
+
+// The embedded LC of superframe `k` (bursts B–E) of what a client received.
+proto::dmr::Lc EmbeddedLcOf(const std::vector<std::vector<uint8_t>>& frames, size_t k) {
+  proto::dmr::EmbeddedLcFragments frags{};
+  for (size_t b = 0; b < 4; ++b) {
+    const std::vector<uint8_t>& f = frames.at(1 + 6 * k + 1 + b);
+    frags[b] = proto::dmr::GetEmbeddedFragment(
+        proto::dmr::ConstBurst(f.data() + proto::dmrd_offset::kPayload, 33));
+  }
+  proto::dmr::Lc lc{};
+  EXPECT_TRUE(proto::dmr::DecodeEmbeddedLc(frags, &lc)) << "superframe " << k;
+  return lc;
+}
+
+TEST(InBand, TalkerAliasAndGpsReachMembersAndEveryPeerByteForByte) {
+  World w = Meshed();
+  w.clients.push_back({3120003, Addr(3, 50003), 3, {{kTs1, 3100}}});  // on the other slot
+  w.Publish();
+  const auto call = CallWithAliasAndGps(3120101, 3100, 3120001, 0x8001, kTs2);
+  std::vector<std::vector<uint8_t>> to1;
+  for (const Frame& f : call) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto sent = w.TakeSent();
+    const auto c1 = BytesTo(sent, SystemRef::Client(1));
+    const auto c2 = BytesTo(sent, SystemRef::Client(2));
+    const auto obp = BytesTo(sent, SystemRef::Peer(0));
+    const auto a = BytesTo(sent, SystemRef::Peer(1));
+    ASSERT_EQ(c1.size(), 1u);
+    ASSERT_EQ(c2.size(), 1u);
+    ASSERT_EQ(obp.size(), 1u);
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(Hex(c1[0]), Hex(w.ExpectedHbp(f, 1, kTs2, 3100, false)));
+    EXPECT_EQ(Hex(c2[0]), Hex(w.ExpectedHbp(f, 2, kTs1, 3100, false)));
+    EXPECT_EQ(Hex(obp[0]), Hex(w.ExpectedObpV1(f, 0, 3100)));
+    EXPECT_EQ(Hex(a[0]), Hex(w.ExpectedDmre(f, 1, 3100, 310999, 3120001, 1, w.now())));
+    // The payload itself, not only as the harness rebuilds it: the caller's 33 bytes.
+    EXPECT_TRUE(std::equal(f.payload.begin(), f.payload.end(),
+                           c2[0].begin() + proto::dmrd_offset::kPayload));
+    to1.push_back(c1[0]);
+    w.Advance(60 * kMs);
+  }
+  EXPECT_EQ(EmbeddedLcOf(to1, 0), proto::dmr::Lc::GroupVoice(3100, 3120101));
+  EXPECT_EQ(EmbeddedLcOf(to1, 1), TalkerAliasHeaderLc());
+  EXPECT_EQ(EmbeddedLcOf(to1, 2), GpsLc());
+}
+
+TEST(InBand, TalkerAliasFromAPeerAndOnPrivateCallsIsKept) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120222, {1, kTs1}});
+  w.Publish();
+  // From the FBP peer on TG 3100: both clients hear it unchanged.
+  for (const Frame& f : CallWithAliasAndGps(2345678, 3100, 0, 0x8002, kTs1)) {
+    ASSERT_EQ(w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now())), Verdict::kConsumed);
+    const auto c0 = BytesTo(w.TakeSent(), SystemRef::Client(0));
+    ASSERT_EQ(c0.size(), 1u);
+    EXPECT_EQ(Hex(c0[0]), Hex(w.ExpectedHbp(f, 0, kTs2, 3100, false)));
+    w.Advance(60 * kMs);
+  }
+  w.Advance(6 * kSec);
+  // A private call to a subscriber heard on client 1's TS1: alias and GPS arrive as sent.
+  for (const Frame& f : CallWithAliasAndGps(3120111, 3120222, 3120001, 0x8003, kTs2, true)) {
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    const auto c1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+    ASSERT_EQ(c1.size(), 1u);
+    EXPECT_EQ(Hex(c1[0]), Hex(w.ExpectedHbp(f, 1, kTs1, 3120222, false)));
+    w.Advance(60 * kMs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Snapshots
 
 TEST(Snapshot, NewGenerationReroutesLiveStreamsAndReleasesDroppedDestinations) {
