@@ -1631,6 +1631,102 @@ TEST(InBand, TalkerAliasFromAPeerAndOnPrivateCallsIsKept) {
   }
 }
 
+// A data call as radios send it: data header (type 6), then blocks of rate ½ (7) or ¾ (8),
+// no terminator; payload bytes as random as the air makes them.
+std::vector<Frame> DataCall(uint32_t rf_src, uint32_t dst, uint32_t repeater, uint32_t stream,
+                            unsigned ts, bool unit, uint8_t block_type, int blocks) {
+  std::vector<Frame> frames;
+  uint32_t x = stream;
+  for (int i = 0; i <= blocks; ++i) {
+    Frame f;
+    f.seq = static_cast<uint8_t>(i);
+    f.rf_src = rf_src;
+    f.dst = dst;
+    f.repeater_id = repeater;
+    f.stream_id = stream;
+    f.flags = static_cast<uint8_t>((ts == kTs2 ? 0x80 : 0) | (unit ? 0x40 : 0) | 0x20 |
+                                   (i == 0 ? 0x06 : block_type));
+    for (uint8_t& b : f.payload) {
+      x = x * 1103515245u + 12345u;
+      b = static_cast<uint8_t>(x >> 24);
+    }
+    f.ber = 2;
+    f.rssi = 77;
+    frames.push_back(f);
+  }
+  return frames;
+}
+
+TEST(InBand, GroupDataReachesTgSubscribersAndFbpPeersByteForByte) {
+  World w = Meshed();
+  for (uint8_t type : {uint8_t{0x07}, uint8_t{0x08}}) {
+    const auto call = DataCall(3120101, 3100, 3120001, 0x8010 + type, kTs2, false, type, 5);
+    for (const Frame& f : call) {
+      ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+      const auto sent = w.TakeSent();
+      const auto c1 = BytesTo(sent, SystemRef::Client(1));
+      const auto a = BytesTo(sent, SystemRef::Peer(1));
+      ASSERT_EQ(c1.size(), 1u);
+      ASSERT_EQ(a.size(), 1u);
+      EXPECT_EQ(Hex(c1[0]), Hex(w.ExpectedHbp(f, 1, kTs2, 3100, false)));
+      EXPECT_EQ(Hex(a[0]), Hex(w.ExpectedDmre(f, 1, 3100, 310999, 3120001, 1, w.now())));
+      w.Advance(60 * kMs);
+    }
+    w.Advance(6 * kSec);  // no terminator: the stream ends by silence, the slots free up
+    w.TakeSent();
+  }
+}
+
+TEST(InBand, UnitDataWithEveryBlockRateGoesToTheTargetByteForByte) {
+  World w = Meshed();
+  w.subscriber_locations.push_back({3120999, {1, kTs1}});
+  w.Publish();
+  for (uint8_t type : {uint8_t{0x07}, uint8_t{0x08}}) {
+    const auto call = DataCall(3120101, 3120999, 3120001, 0x8020 + type, kTs2, true, type, 4);
+    for (const Frame& f : call) {
+      ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+      const auto sent = w.TakeSent();
+      ASSERT_EQ(sent.size(), 1u);
+      EXPECT_EQ(sent[0].to, SystemRef::Client(1));
+      EXPECT_EQ(Hex(sent[0].bytes), Hex(w.ExpectedHbp(f, 1, kTs1, 3120999, false)));
+      w.Advance(60 * kMs);
+    }
+    w.Advance(6 * kSec);
+  }
+}
+
+TEST(InBand, MalformedDataNeitherWedgesASlotNorStopsTheNextCall) {
+  World w = Meshed();
+  // Every data type (including reserved ones) with garbage payloads, streams without header,
+  // a header and nothing else, short frames, from clients and from the FBP peer, group and unit.
+  uint32_t stream = 0x8100;
+  for (unsigned type = 0; type < 16; ++type) {
+    for (bool unit : {false, true}) {
+      auto call = DataCall(3120101, unit ? 3120002 : 3100, 3120001, ++stream, kTs2, unit,
+                           static_cast<uint8_t>(type), 2);
+      call.erase(call.begin());  // no header
+      for (Frame& f : call) {
+        f.flags = static_cast<uint8_t>((f.flags & 0xF0) | type);
+        f.length = (type & 1) ? 53 : 55;
+        w.FromClient(0, f);
+        w.FromPeer(1, w.DmreFrom(1, f, 234101, 0, 1, w.now()));
+        w.Advance(20 * kMs);
+      }
+    }
+  }
+  w.FromClient(0, DataCall(3120101, 3100, 3120001, ++stream, kTs2, false, 7, 0)[0]);
+  w.Advance(10 * kSec);  // every one of them goes quiet, then is lost
+  w.TakeSent();
+  w.TakeEvents();
+  EXPECT_EQ(w.shard(0).live_streams(), 0u);
+  // A voice call afterwards is heard whole by the other member and by the peers.
+  const auto call = Call(3120102, 3100, 3120002, 0x8200, kTs2, 6);
+  w.PlayCall(1, call);
+  const auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(0)).size(), call.size());
+  EXPECT_EQ(BytesTo(sent, SystemRef::Peer(1)).size(), call.size());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Snapshots
 
