@@ -152,7 +152,8 @@ class DockerLayoutTest(ImportTestCase):
             "login_window_s, login_block_s)",
             "docker.cfg:59: [ECHO] MODE: not carried over: PEER: the link to FreeDMR's parrot "
             "process (a group call to TG 9990); dmrswitch has no outbound HBP connections: its "
-            "own parrot answers a private call to 9990 (PROTOCOL.md Part A §10)",
+            "own parrot answers a private call to 9990 and a group call to TG 9990 alike "
+            "(PROTOCOL.md Part A §10)",
         ])
 
     def test_comments_name_where_each_value_came_from(self) -> None:
@@ -333,7 +334,8 @@ class CompleteTest(ImportTestCase):
             "another master; dmrswitch has none",
             f"{f}:222: [ECHO] MODE: not carried over: PEER: the link to FreeDMR's parrot process "
             "(a group call to TG 9990); dmrswitch has no outbound HBP connections: its own parrot "
-            "answers a private call to 9990 (PROTOCOL.md Part A §10)",
+            "answers a private call to 9990 and a group call to TG 9990 alike (PROTOCOL.md Part "
+            "A §10)",
             f"{f}:226: [PARROT-OLD] MODE: note: 'BRIDGE' is not a FreeDMR system type: FreeDMR "
             "ignores this section; so does the import",
             f"{f}:229: [MYSQL]: note: a FreeDMR 2021 section (MySQL repeater list), not in use; "
