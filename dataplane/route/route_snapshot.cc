@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,54 +61,45 @@ PeerInfo::PeerInfo(const PeerSpec& spec)
 // RouteSnapshot
 
 RouteSnapshot::~RouteSnapshot() {
-  Release(policy_);
-  Release(peers_);
-  Release(no_members_);
-  for (const ClientChunk* c : clients_) Release(c);
-  for (const IdPart* p : id_parts_) Release(p);
-  for (const IdPart* p : prefix_parts_) Release(p);
-  for (const ConferencePart* p : conferences_) Release(p);
-  for (const SubscriberPart* p : subscribers_) Release(p);
+  ForEachPiece([](const auto* p) { Release(p); });
 }
 
 void RouteSnapshot::Retain() const {
-  route::Retain(policy_);
-  route::Retain(peers_);
-  route::Retain(no_members_);
-  for (const ClientChunk* c : clients_) route::Retain(c);
-  for (const IdPart* p : id_parts_) route::Retain(p);
-  for (const IdPart* p : prefix_parts_) route::Retain(p);
-  for (const ConferencePart* p : conferences_) route::Retain(p);
-  for (const SubscriberPart* p : subscribers_) route::Retain(p);
+  ForEachPiece([](const auto* p) { route::Retain(p); });
 }
 
 void RouteSnapshot::RecountPieces(std::span<const RouteSnapshot* const> roots) {
   // Zero every piece reachable from the roots, then count again: one per root that uses it, and
   // one per distinct conference partition for each conference.
   absl::flat_hash_set<const ConferencePart*> parts;
-  const auto zero_root = [&](const RouteSnapshot& r) {
-    const auto zero = [](const SnapshotPiece* p) {
-      if (p != nullptr) p->refs = 0;
-    };
-    zero(r.policy_);
-    zero(r.peers_);
-    zero(r.no_members_);
-    for (const ClientChunk* c : r.clients_) zero(c);
-    for (const IdPart* p : r.id_parts_) zero(p);
-    for (const IdPart* p : r.prefix_parts_) zero(p);
-    for (const SubscriberPart* p : r.subscribers_) zero(p);
-    for (const ConferencePart* p : r.conferences_) {
-      zero(p);
-      if (p == nullptr) continue;
-      parts.insert(p);
-      for (const auto& e : p->by_tg) zero(e.value);
-    }
-  };
-  for (const RouteSnapshot* r : roots) zero_root(*r);
+  for (const RouteSnapshot* r : roots) {
+    r->ForEachPiece([&](const auto* p) {
+      p->refs = 0;
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*p)>, ConferencePart>) {
+        parts.insert(p);
+        for (const auto& e : p->by_tg) e.value->refs = 0;
+      }
+    });
+  }
   for (const RouteSnapshot* r : roots) r->Retain();
   for (const ConferencePart* p : parts) {
     for (const auto& e : p->by_tg) route::Retain(e.value);
   }
+}
+
+absl::flat_hash_set<uint64_t> RouteSnapshot::LiveOwners(
+    std::span<const RouteSnapshot* const> roots) {
+  absl::flat_hash_set<uint64_t> owners;
+  for (const RouteSnapshot* r : roots) {
+    owners.insert(r->owner_);
+    r->ForEachPiece([&](const auto* p) {
+      owners.insert(p->owner);
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*p)>, ConferencePart>) {
+        for (const auto& e : p->by_tg) owners.insert(e.value->owner);
+      }
+    });
+  }
+  return owners;
 }
 
 RouteSnapshot::Membership RouteSnapshot::MembershipOf(uint64_t key, const MemberEntry& e) const {
@@ -446,7 +440,11 @@ bool RouteSnapshotBuilder::dirty() const {
 // ---------------------------------------------------------------------------------------------
 // RouteSnapshotBuilder: pieces
 
+// Each piece is made in an owner scope of its own (shared_memory.h), and freed again if making it
+// throws (out of snapshot memory).
+
 const ClientChunk* RouteSnapshotBuilder::BuildClientChunk(uint32_t chunk) const {
+  SnapshotOwnerScope owner;
   std::unique_ptr<ClientChunk> c(new ClientChunk());
   std::vector<std::pair<uint64_t, MemberEntry>> entries;
   bool any = false;
@@ -475,9 +473,10 @@ const ClientChunk* RouteSnapshotBuilder::BuildClientChunk(uint32_t chunk) const 
 
 const IdPart* RouteSnapshotBuilder::BuildIdPart(uint32_t part) const {
   if (ids_[part].empty()) return nullptr;
-  auto* p = new IdPart();
+  SnapshotOwnerScope owner;
+  std::unique_ptr<IdPart> p(new IdPart());
   p->slots = Freeze(ids_[part]);
-  return p;
+  return p.release();
 }
 
 const IdPart* RouteSnapshotBuilder::BuildPrefixPart(uint32_t part) const {
@@ -486,14 +485,16 @@ const IdPart* RouteSnapshotBuilder::BuildPrefixPart(uint32_t part) const {
   for (const auto& [key, e] : prefixes_[part]) {
     entries.emplace_back(key, e.exact >= 0 ? static_cast<uint32_t>(e.exact) : *e.prefixed.begin());
   }
-  auto* p = new IdPart();
+  SnapshotOwnerScope owner;
+  std::unique_ptr<IdPart> p(new IdPart());
   p->slots = FrozenMap<uint32_t, uint32_t>(std::move(entries));
-  return p;
+  return p.release();
 }
 
 const ConferencePart* RouteSnapshotBuilder::BuildConferencePart(uint32_t part,
                                                                 const ConferencePart* previous) {
   std::vector<std::pair<uint32_t, const Conference*>> entries;
+  std::vector<std::unique_ptr<Conference>> built;  // this call's own, until the part holds them
   for (uint32_t tg : tgs_[part]) {
     if (previous != nullptr && !dirty_tgs_.contains(tg)) {
       if (const Conference* const* c = previous->by_tg.find(tg); c != nullptr) {
@@ -503,7 +504,8 @@ const ConferencePart* RouteSnapshotBuilder::BuildConferencePart(uint32_t part,
     }
     const auto it = members_by_tg_.find(tg);
     if (it == members_by_tg_.end()) continue;
-    auto* conf = new Conference();
+    SnapshotOwnerScope owner;
+    std::unique_ptr<Conference> conf(new Conference());
     conf->tg = tg;
     conf->members.reserve(it->second.size());
     for (const ConfMember& m : it->second) {
@@ -511,25 +513,30 @@ const ConferencePart* RouteSnapshotBuilder::BuildConferencePart(uint32_t part,
       conf->members.push_back(
           Destination{SystemRef::Client(m.slot), m.ts, m.tg_on_client, c.id, c.addr});
     }
-    entries.emplace_back(tg, conf);
+    entries.emplace_back(tg, conf.get());
+    built.push_back(std::move(conf));
     ++stats_.conferences;
   }
   if (entries.empty()) return nullptr;
-  auto* p = new ConferencePart();
+  SnapshotOwnerScope owner;
+  std::unique_ptr<ConferencePart> p(new ConferencePart());
   p->by_tg = FrozenMap<uint32_t, const Conference*>(std::move(entries));
   for (const auto& e : p->by_tg) route::Retain(e.value);
-  return p;
+  for (std::unique_ptr<Conference>& c : built) (void)c.release();
+  return p.release();
 }
 
 const SubscriberPart* RouteSnapshotBuilder::BuildSubscriberPart(uint32_t part) const {
   if (locations_[part].empty()) return nullptr;
-  auto* p = new SubscriberPart();
+  SnapshotOwnerScope owner;
+  std::unique_ptr<SubscriberPart> p(new SubscriberPart());
   p->by_rf_src = Freeze(locations_[part]);
-  return p;
+  return p.release();
 }
 
 const PeerTable* RouteSnapshotBuilder::BuildPeerTable() const {
-  auto* t = new PeerTable();
+  SnapshotOwnerScope owner;
+  std::unique_ptr<PeerTable> t(new PeerTable());
   t->peers.reserve(peers_.size());
   for (uint32_t i = 0; i < peers_.size(); ++i) {
     t->peers.emplace_back(peers_[i]);
@@ -538,23 +545,62 @@ const PeerTable* RouteSnapshotBuilder::BuildPeerTable() const {
     if (l >= t->by_listener.size()) t->by_listener.resize(l + 1);
     t->by_listener[l].push_back(i);
   }
-  return t;
+  return t.release();
 }
 
 absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build(
     uint64_t generation) {
   const RouteSnapshot* prev = last_.get();
   stats_ = BuildStats{};
-  std::unique_ptr<RouteSnapshot> r(new RouteSnapshot());
+  std::unique_ptr<RouteSnapshot> r;
+  try {
+    // The root and its tables belong to an owner of their own; each piece to its own (Build*).
+    SnapshotOwnerScope root_owner;
+    r.reset(new RouteSnapshot());
+    BuildInto(*r, prev, generation);
+  } catch (const std::bad_alloc&) {
+    // Out of snapshot memory. The half-built root counts what it holds so far and gives it back:
+    // its own new pieces go, the previous generation's keep their counts.
+    if (r != nullptr) {
+      r->Retain();
+      r.reset();
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of snapshot memory while building generation ", generation, " (",
+                     capacity_, " client slots); the previous generation stays in use"));
+  }
+  r->Retain();
+
+  policy_dirty_ = peers_dirty_ = control_dirty_ = false;
+  dirty_chunks_.clear();
+  dirty_id_parts_.clear();
+  dirty_prefix_parts_.clear();
+  dirty_tgs_.clear();
+  dirty_subscriber_parts_.clear();
+  // The default deleter's `delete` runs ~RouteSnapshot (the pieces go back) and then
+  // RouteSnapshot::operator delete, the hooks.
+  last_ = std::shared_ptr<const RouteSnapshot>(std::move(r));
+  return last_;
+}
+
+void RouteSnapshotBuilder::BuildInto(RouteSnapshot& root, const RouteSnapshot* prev,
+                                     uint64_t generation) {
+  RouteSnapshot* r = &root;
   r->generation_ = generation;
   r->client_capacity_ = capacity_;
   // One empty conference for every generation of this builder: a stream on a TG without members
   // resolves to the same object in each, so a new generation does not touch it.
-  r->no_members_ = prev != nullptr ? prev->no_members_ : new Conference();
+  if (prev != nullptr) {
+    r->no_members_ = prev->no_members_;
+  } else {
+    SnapshotOwnerScope owner;
+    r->no_members_ = new Conference();
+  }
   if (prev == nullptr || policy_dirty_) {
-    auto* p = new PolicyPiece();
+    SnapshotOwnerScope owner;
+    std::unique_ptr<PolicyPiece> p(new PolicyPiece());
     p->policy = policy_;
-    r->policy_ = p;
+    r->policy_ = p.release();
     stats_.policy = true;
   } else {
     r->policy_ = prev->policy_;
@@ -612,18 +658,6 @@ absl::StatusOr<std::shared_ptr<const RouteSnapshot>> RouteSnapshotBuilder::Build
     }
   }
   r->control_state_.assign(control_state_.begin(), control_state_.end());
-  r->Retain();
-
-  policy_dirty_ = peers_dirty_ = control_dirty_ = false;
-  dirty_chunks_.clear();
-  dirty_id_parts_.clear();
-  dirty_prefix_parts_.clear();
-  dirty_tgs_.clear();
-  dirty_subscriber_parts_.clear();
-  // The default deleter's `delete` runs ~RouteSnapshot (the pieces go back) and then
-  // RouteSnapshot::operator delete, the hooks.
-  last_ = std::shared_ptr<const RouteSnapshot>(std::move(r));
-  return last_;
 }
 
 }  // namespace dmrswitch::route

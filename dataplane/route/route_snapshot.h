@@ -158,10 +158,13 @@ enum class MemberKind : uint8_t { kStatic, kUserActivated, kDial };
 // Allocated and freed through the snapshot memory hooks (class operator new/delete), so that
 // another process reads them at the same address. `refs` counts the roots (or, for a Conference,
 // the conference partitions) that use the piece; only the control plane's thread touches it.
+// `owner` is the owner (shared_memory.h) of the piece and of everything it allocated: the
+// builder makes each piece in a SnapshotOwnerScope of its own.
 struct SnapshotPiece {
   static void* operator new(size_t bytes) { return AllocateSnapshotBytes(bytes, 64); }
   static void operator delete(void* p, size_t bytes) { FreeSnapshotBytes(p, bytes, 64); }
   mutable uint32_t refs = 0;
+  const uint64_t owner = CurrentSnapshotOwner();
 };
 
 struct PolicyPiece : SnapshotPiece {
@@ -343,6 +346,10 @@ class RouteSnapshot {
   // A restarted control plane adopts the generations its predecessor left: the pieces' counts
   // are recomputed from the roots (a predecessor killed mid-build may have left them wrong).
   static void RecountPieces(std::span<const RouteSnapshot* const> roots);
+  // The owners (shared_memory.h) of `roots` and of every piece they use: whatever else a killed
+  // predecessor allocated (a generation it never recorded, what it was freeing) is garbage.
+  static absl::flat_hash_set<uint64_t> LiveOwners(std::span<const RouteSnapshot* const> roots);
+  uint64_t owner() const { return owner_; }
 
  private:
   friend class RouteSnapshotBuilder;
@@ -363,7 +370,26 @@ class RouteSnapshot {
   Membership MembershipOf(uint64_t key, const MemberEntry& e) const;
   // Takes a reference to every piece (a new root), or gives them back (its destruction).
   void Retain() const;
+  // fn(piece) for every piece this root points at (the conference partitions, not the
+  // conferences in them), as the piece's own type.
+  template <class Fn>
+  void ForEachPiece(Fn&& fn) const {
+    const auto each = [&](const auto& pieces) {
+      for (const auto* p : pieces) {
+        if (p != nullptr) fn(p);
+      }
+    };
+    if (policy_ != nullptr) fn(policy_);
+    if (peers_ != nullptr) fn(peers_);
+    if (no_members_ != nullptr) fn(no_members_);
+    each(clients_);
+    each(id_parts_);
+    each(prefix_parts_);
+    each(conferences_);
+    each(subscribers_);
+  }
 
+  uint64_t owner_ = CurrentSnapshotOwner();
   uint64_t generation_ = 0;
   uint32_t client_capacity_ = 0;
   const PolicyPiece* policy_ = nullptr;
@@ -493,6 +519,8 @@ class RouteSnapshotBuilder {
   const ConferencePart* BuildConferencePart(uint32_t part, const ConferencePart* previous);
   const SubscriberPart* BuildSubscriberPart(uint32_t part) const;
   const PeerTable* BuildPeerTable() const;
+  // Fills `root` (made in its own owner scope) with the pieces of a new generation.
+  void BuildInto(RouteSnapshot& root, const RouteSnapshot* prev, uint64_t generation);
 
   uint32_t capacity_;
   HubPolicy policy_;

@@ -15,12 +15,22 @@
 //    DefaultSnapshotMemory().deallocate.
 //  * Not synchronised: install hooks before other threads allocate or free snapshot memory.
 //
+// Owners. Every allocation is made for an owner: the snapshot root or piece being built when it
+// was made (RouteSnapshotBuilder opens a SnapshotOwnerScope for each, and each records its owner
+// ID). A separate control plane's hooks tag every block with it, so that a successor can tell
+// the blocks of the pieces the recorded generations still use from everything a killed
+// predecessor left half-built or half-freed, and free the rest (docs/control-plane.md, "Restart
+// and recovery"). Outside any scope the owner is 0: process-local objects that allocate through
+// the hooks (a configuration's Acl, the builder's working state) — the control plane's hooks
+// keep those on the process heap.
+//
 // Cross-process layout rules for types placed in this memory: no virtual functions (a vtable
 // pointer is an address in one process's image), no pointer to static storage, no container
 // that allocates elsewhere or hashes with a per-process seed (absl's tables do both).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <new>
 #include <string>
@@ -30,17 +40,40 @@
 namespace dmrswitch::route {
 
 struct SnapshotMemory {
-  // `alignment` is a power of two; nullptr when out of memory.
+  // `alignment` is a power of two; nullptr when out of memory. CurrentSnapshotOwner() says whom
+  // the block is for.
   void* (*allocate)(size_t bytes, size_t alignment);
   // Gets back exactly what allocate returned, with the same size and alignment.
   void (*deallocate)(void* p, size_t bytes, size_t alignment);
+  // A new owner ID: nonzero and never given out before, also by an earlier process on the same
+  // memory. nullptr: a counter of this process.
+  uint64_t (*new_owner)() = nullptr;
 };
 
 // Aligned ::operator new/delete: right for a single process (kernel mode, tests).
 SnapshotMemory DefaultSnapshotMemory();
-// Replaces the hooks. Both or neither: SnapshotMemory{} restores the defaults.
+// Replaces the hooks. Both or neither of allocate and deallocate: SnapshotMemory{} restores the
+// defaults.
 void SetSnapshotMemory(SnapshotMemory memory);
 SnapshotMemory CurrentSnapshotMemory();
+
+// The owner of what this thread allocates now (0: none, process-local).
+uint64_t CurrentSnapshotOwner();
+
+// A new owner (from the hooks' new_owner) for what this thread allocates while the scope lives;
+// the enclosing owner again after it. Scopes nest.
+class SnapshotOwnerScope {
+ public:
+  SnapshotOwnerScope();
+  ~SnapshotOwnerScope();
+  SnapshotOwnerScope(const SnapshotOwnerScope&) = delete;
+  SnapshotOwnerScope& operator=(const SnapshotOwnerScope&) = delete;
+  uint64_t owner() const { return owner_; }
+
+ private:
+  uint64_t owner_;
+  uint64_t enclosing_;
+};
 
 // Through the current hooks; throws std::bad_alloc when the allocate hook returns nullptr.
 void* AllocateSnapshotBytes(size_t bytes, size_t alignment);
