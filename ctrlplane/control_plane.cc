@@ -12,6 +12,7 @@
 #include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/restart_state.h"
 #include "ctrlplane/shard_metrics.h"
+#include "ctrlplane/snapshot_memory.h"
 #include "ctrlplane/version.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/plane_info.h"
@@ -596,23 +597,19 @@ absl::Status ControlPlane::FeedEverything() {
 
 absl::Status ControlPlane::RestoreFromPlane(route::TimeNs now) {
   std::vector<std::shared_ptr<const route::RouteSnapshot>> retained;
-  std::vector<const route::RouteSnapshot*> roots;
-  for (const ipc::SnapshotRecord& r : plane_info_->retained) {
-    if (r.generation.load() == 0) continue;
-    const auto* snap = static_cast<const route::RouteSnapshot*>(r.snapshot.load());
-    if (snap == nullptr || snap->generation() != r.generation.load()) {
-      // A predecessor killed between the two stores of a record: nothing a shard can have seen.
-      spdlog::warn("plane record of g{} is incomplete; skipped", r.generation.load());
-      continue;
-    }
-    roots.push_back(snap);
+  std::vector<uint64_t> incomplete;
+  const std::vector<const route::RouteSnapshot*> roots =
+      RecordedSnapshots(*plane_info_, &incomplete);
+  for (uint64_t g : incomplete) {
+    // A predecessor killed between the two stores of a record: nothing a shard can have seen.
+    spdlog::warn("plane record of g{} is incomplete; skipped", g);
   }
   if (roots.empty()) {
     return absl::DataLossError("the plane records a current generation but no snapshot");
   }
   // The predecessor may have died in the middle of counting: count the shared pieces again
   // before anything can free one. Then RouteSnapshot frees itself through the snapshot memory
-  // hooks (rte_free here).
+  // hooks (into the snapshot arena here).
   route::RouteSnapshot::RecountPieces(roots);
   for (const route::RouteSnapshot* r : roots) retained.emplace_back(r);
   // The publisher owns them from here on: whatever fails below, it hands them over (never frees
@@ -911,6 +908,7 @@ nlohmann::json ControlPlane::StatusJson(route::TimeNs now) const {
           {"events_dropped", t.events_dropped},
           {"draining", drain_.active()},
           {"restored", restored_},
+          {"snapshot_memory", memory_status_ ? memory_status_() : nlohmann::json(nullptr)},
           {"peers", std::move(peers)},
           {"shards", std::move(shards)}};
 }

@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,11 @@ class ControlPlane {
   std::vector<uint32_t> SilentShards(route::TimeNs now) const { return health_.Silent(now); }
   // The reporting component (null while it waits to restart after a failure).
   Reporting* reporting() { return reporting_.get(); }
+  // What `dmrswitch-ctl status` says under "snapshot_memory" (dmrswitch-cp: the snapshot
+  // arena's figures; null when unset).
+  void SetMemoryStatus(std::function<nlohmann::json()> status) {
+    memory_status_ = std::move(status);
+  }
 
  private:
   // Inputs.
@@ -209,6 +215,7 @@ class ControlPlane {
     uint64_t received_ns;
   };
   std::vector<Pong> pongs_;  // Probe()
+  std::function<nlohmann::json()> memory_status_;
 };
 
 }  // namespace dmrswitch::cp

@@ -1,9 +1,11 @@
 // dmrswitch-cp: the control plane as its own process (DESIGN.md §2, §6). A DPDK secondary
 // process of the dmrswitch-dp that runs with control_plane = "separate": it looks up the dp's
 // rings, control packet pool and PlaneInfo block by name, and runs the same ControlPlane as the
-// hosted mode. Snapshots are built in the shared hugepage heap (rte_malloc), where the shards can
-// read them and where they outlive this process: a restarted cp adopts them and continues from
-// the current one.
+// hosted mode. Snapshots are built in the dp's snapshot arena (a hugepage memzone with a
+// lock-free allocator, ctrlplane/snapshot_memory.h), where the shards can read them and where
+// they outlive this process: a restarted cp reclaims what its predecessor left half-done, adopts
+// the recorded generations and continues from the current one. Nothing this process holds can
+// stop its successor: it may be killed at any instant.
 //
 //   dmrswitch-cp --config FILE [--cpus LIST]
 //
@@ -11,8 +13,6 @@
 // keepalives; new logins wait until a cp is back. The cp exits when the dp it serves goes away.
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_malloc.h>
-#include <rte_memory.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,11 +29,13 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
+#include "ctrlplane/snapshot_memory.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/channel.h"
 #include "dataplane/ipc/plane_info.h"
+#include "dataplane/ipc/ring_recovery.h"
 #include "dataplane/ipc/shard_stats.h"
-#include "dataplane/route/shared_memory.h"
+#include "dataplane/ipc/snapshot_arena_zone.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -69,22 +71,6 @@ int Usage(const char* argv0, int rc) {
                "                  default all — keep it off the shards' CPUs on busy hubs\n",
                argv0);
   return rc;
-}
-
-void* SharedAlloc(size_t bytes, size_t align) {
-  return rte_malloc("dmrswitch_snapshot", bytes == 0 ? 1 : bytes, static_cast<unsigned>(align));
-}
-void SharedFree(void* p, size_t bytes, size_t align) {
-  // Configuration parsed before the hooks were installed holds ordinary heap memory (route::Acl
-  // allocates through the hooks): hand that back to the default hooks.
-  if (rte_mem_virt2memseg_list(p) == nullptr) {
-    dmrswitch::route::DefaultSnapshotMemory().deallocate(p, bytes, align);
-    return;
-  }
-  // Scribbled before it goes back to the heap: a shard that ever read a freed snapshot would
-  // misroute or crash at once in the tests instead of reading stale data that looks right.
-  std::memset(p, 0xA5, bytes);
-  rte_free(p);
 }
 
 }  // namespace
@@ -172,8 +158,34 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return Fail(std::string(stats.status().message()));
   }
-  // Snapshots live in the hugepage heap that the dp's shards map at the same addresses.
-  route::SetSnapshotMemory(route::SnapshotMemory{&SharedAlloc, &SharedFree});
+  // Snapshots live in the dp's snapshot arena, which its shards map at the same addresses. What a
+  // killed predecessor left half-built or half-freed goes first, and the rings it may have been
+  // in the middle of are set right.
+  auto arena = ipc::AttachSnapshotArena(kRingPrefix);
+  if (!arena.ok()) {
+    ipc::ReleaseControl(*info, self);
+    rte_eal_cleanup();
+    return Fail(std::string(arena.status().message()));
+  }
+  const cp::ArenaRecovery recovery = cp::ReclaimSnapshotArena(*arena, **info);
+  if (recovery.reclaimed.blocks != 0) {
+    spdlog::info(
+        "snapshot arena: reclaimed {} block(s), {} KiB, that a previous control plane left",
+        recovery.reclaimed.blocks, recovery.reclaimed.bytes >> 10);
+  }
+  for (const ipc::RingRepair& r : ipc::RecoverControlPlaneRings(*channels)) {
+    spdlog::warn(
+        "ring {}: a previous control plane was killed in the middle of a{} ({} entries); {}",
+        r.ring, r.producer_side ? "n enqueue" : " dequeue", r.entries,
+        r.producer_side ? "undone" : "read again");
+  }
+  cp::UseSnapshotArena(&*arena);
+  {
+    const ipc::SnapshotArena::Usage u = arena->usage();
+    spdlog::info("snapshot arena: {} of {} MiB in use by {} recorded generation(s)",
+                 (u.pages_in_use * ipc::SnapshotArena::kPageBytes) >> 20, u.capacity_bytes >> 20,
+                 recovery.generations);
+  }
 
   std::vector<ipc::ShardChannel> shard_channels;
   for (uint32_t s = 0; s < config->hub.shards; ++s) shard_channels.push_back(channels->shard(s));
@@ -183,6 +195,7 @@ int main(int argc, char** argv) {
     cp::ControlPlane control(*config, config_path, shard_channels, channels->cp_cmd(),
                              channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
     control.SetShardStats(*stats);
+    control.SetMemoryStatus([&] { return cp::SnapshotArenaStatus(*arena, **info); });
     std::string start_error;
     if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
       start_error = std::string(st.message());
@@ -233,9 +246,9 @@ int main(int argc, char** argv) {
     }
   }
   ipc::ReleaseControl(*info, self);
-  // What is still allocated (the configuration parsed before the hooks) is ordinary heap; the
-  // hooks must not ask EAL about it once EAL is gone.
-  route::SetSnapshotMemory(route::SnapshotMemory{});
+  // What is still allocated outside the arena (the configuration) is ordinary heap; the
+  // generations in the arena stay for the shards and the next control plane.
+  cp::UseSnapshotArena(nullptr);
   if (rc != kExitDpGone) rte_eal_cleanup();
   return rc;
 }

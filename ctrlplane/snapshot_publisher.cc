@@ -28,6 +28,8 @@ bool SnapshotPublisher::Publish(std::shared_ptr<const route::RouteSnapshot> snap
   current_ = std::move(snap);
   retained_[current_->generation()] = current_;
   for (uint32_t s = 0; s < channels_.size(); ++s) SendTo(s);
+  // With no shard to wait for, nothing older than the new generation is read any more.
+  if (channels_.empty()) FreeAcked();
   return true;
 }
 

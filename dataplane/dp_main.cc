@@ -37,6 +37,7 @@
 #include "ctrlplane/config/memory.h"
 #include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
+#include "ctrlplane/snapshot_memory.h"
 #include "ctrlplane/version.h"
 #include "dataplane/io/afxdp.h"
 #include "dataplane/io/clock.h"
@@ -45,6 +46,7 @@
 #include "dataplane/io/telemetry.h"
 #include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/plane_info.h"
+#include "dataplane/ipc/snapshot_arena_zone.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -114,29 +116,35 @@ constexpr char kSeparateRingPrefix[] = "dsw";
 // 0x10007fff8000, its allocator at 0x600000000000) — DPDK's own default (4 GiB) is ASan shadow.
 constexpr char kSeparateBaseVirtaddr[] = "--base-virtaddr=0x200000000000";
 
-// Why a DPDK primary with shared hugepage memory cannot start here ("" when it can).
-std::string HugepagesMissing() {
+// Why a DPDK primary with shared hugepage memory cannot start here ("" when it can): the EAL's
+// 128 MiB (kernel mode asks for -m 128) and the snapshot arena of `arena_bytes` must fit in the
+// free hugepages.
+std::string HugepagesMissing(uint64_t arena_bytes) {
   bool mounted = false;
   std::ifstream mounts("/proc/mounts");
   for (std::string line; std::getline(mounts, line);) {
     if (line.find(" hugetlbfs ") != std::string::npos) mounted = true;
   }
   long free_pages = 0;
+  long page_kib = 2048;
   std::ifstream meminfo("/proc/meminfo");
   for (std::string line; std::getline(meminfo, line);) {
     if (line.rfind("HugePages_Free:", 0) == 0) free_pages = std::atol(line.c_str() + 15);
+    if (line.rfind("Hugepagesize:", 0) == 0) page_kib = std::max(1L, std::atol(line.c_str() + 13));
   }
-  // Kernel mode asks EAL for 128 MiB (-m 128): 64 pages of 2 MiB.
-  constexpr long kMinFreePages = 64;
-  if (mounted && free_pages >= kMinFreePages) return "";
+  const uint64_t page_bytes = uint64_t(page_kib) << 10;
+  const uint64_t need_bytes = (uint64_t{128} << 20) + arena_bytes;
+  const long need_pages = static_cast<long>((need_bytes + page_bytes - 1) / page_bytes);
+  if (mounted && free_pages >= need_pages) return "";
   return absl::StrCat(
       "hub.control_plane = \"separate\" needs hugepages: dmrswitch-cp attaches as a DPDK "
       "secondary process, which only works when the dp's memory is in shared hugepage files (",
-      mounted ? "" : "no hugetlbfs is mounted; ", free_pages, " free hugepages, at least ",
-      kMinFreePages,
-      " needed). Set them up "
-      "with tools/hugepages.sh up (or: echo 512 > /proc/sys/vm/nr_hugepages; mount -t "
-      "hugetlbfs nodev /dev/hugepages), or use control_plane = \"hosted\"");
+      mounted ? "" : "no hugetlbfs is mounted; ", free_pages, " free hugepages of ", page_kib,
+      " KiB, at least ", need_pages, " needed: 128 MiB for the packet plane and ",
+      arena_bytes >> 20,
+      " MiB for the snapshot arena, hub.snapshot_arena_mb). Set them up with tools/hugepages.sh "
+      "up PAGES (or: echo PAGES > /proc/sys/vm/nr_hugepages; mount -t hugetlbfs nodev "
+      "/dev/hugepages), or use control_plane = \"hosted\"");
 }
 
 std::string SeparateEalHint(const dmrswitch::cp::HubConfig& config) {
@@ -349,8 +357,9 @@ uint64_t EalMemoryMiB(const std::vector<std::string>& eal_args) {
 // operator's EAL arguments give EAL when they say (-m, --socket-mem); else an estimate with
 // margin: in dpdk/afxdp mode one mbuf pool of 65,535 mbufs (~160 MiB; measured: 168 MiB in use
 // with one shard and one port) and rings and per-shard state (16 MiB a shard); with a separate
-// control plane its route snapshots, built in the shared heap (the published one, the next one
-// and its tables: twice the table memory), and the rings; EAL's own 64 MiB.
+// control plane twice the table memory (as margin), the rings and the snapshot arena the dp
+// reserves at start (hub.snapshot_arena_mb, or sized from hbp.max_clients), and in kernel mode
+// at least what HugepagesMissing asks for (EAL's -m 128 and the arena); EAL's own 64 MiB.
 uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
   using namespace dmrswitch;
   if (!NeedsHugepages(config)) return 0;
@@ -365,7 +374,9 @@ uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
   if (config.hub.mode != cp::HubMode::kKernel) bytes += 160 * kMiB;
   bytes += uint64_t{config.hub.shards} * 16 * kMiB;
   if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
-    bytes += 2 * cp::EstimateTableMemory(config).total() + 32 * kMiB;
+    const uint64_t arena = ipc::SnapshotArena::RegionBytesFor(cp::SnapshotArenaBytes(config));
+    bytes += 2 * cp::EstimateTableMemory(config).total() + 32 * kMiB + arena;
+    if (config.hub.mode == cp::HubMode::kKernel) bytes = std::max(bytes, 128 * kMiB + arena);
   }
   return (bytes + kPage - 1) / kPage;
 }
@@ -516,7 +527,11 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
   using namespace dmrswitch;
   const bool separate = config.hub.control_plane == cp::ControlPlaneMode::kSeparate;
   if (separate) {
-    if (std::string why = HugepagesMissing(); !why.empty()) return Fail(why);
+    if (std::string why =
+            HugepagesMissing(ipc::SnapshotArena::RegionBytesFor(cp::SnapshotArenaBytes(config)));
+        !why.empty()) {
+      return Fail(why);
+    }
   }
   const std::string prefix = separate ? kSeparateRingPrefix : absl::StrCat("dsw", getpid());
   const io::PlaneConfig plane_config = MakePlaneConfig(config, prefix);
@@ -555,11 +570,19 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
                !info.ok()) {
       rc = Fail(std::string(info.status().message()));
     } else if (separate) {
-      StartTelemetry(config, **plane, *info);
-      rc = ServeSeparate(**plane, **info, [&] {
-        for (const std::string& d : (*plane)->DeviceLines()) spdlog::info("{}", d);
-        spdlog::info("{}", StartLine(config, config_path, **plane));
-      });
+      // Where dmrswitch-cp builds routing snapshots: a memzone only the attached cp allocates in.
+      auto arena = ipc::CreateSnapshotArena(prefix, cp::SnapshotArenaBytes(config));
+      if (!arena.ok()) {
+        rc = Fail(std::string(arena.status().message()));
+      } else {
+        StartTelemetry(config, **plane, *info);
+        rc = ServeSeparate(**plane, **info, [&] {
+          for (const std::string& d : (*plane)->DeviceLines()) spdlog::info("{}", d);
+          spdlog::info("dmrswitch-dp: snapshot arena of {} MiB for dmrswitch-cp",
+                       arena->usage().capacity_bytes >> 20);
+          spdlog::info("{}", StartLine(config, config_path, **plane));
+        });
+      }
     } else {
       StartTelemetry(config, **plane, *info);
       rc = RunHosted(config, config_path, **plane, cp_wake);

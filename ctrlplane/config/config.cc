@@ -509,6 +509,7 @@ void ReadHub(Table& top, HubConfig& c) {
   Read(t, keys::kHubStreamCapacity, &h.stream_capacity);
   Read(t, keys::kHubParrotRecordings, &h.parrot_recordings);
   Read(t, keys::kHubParrotMaxS, &h.parrot_max_s);
+  Read(t, keys::kHubSnapshotArenaMb, &h.snapshot_arena_mb);
   ReadChoice(t, keys::kHubLogLevel, &h.log_level);
   string name;
   if (const toml::node* rn = Read(t, keys::kHubRuntimeName, &name); rn != nullptr) {

@@ -74,7 +74,8 @@ struct HubSection {
   uint32_t stream_capacity = keys::kHubStreamCapacity.u32_default();      // per shard
   uint32_t parrot_recordings = keys::kHubParrotRecordings.u32_default();  // per shard
   uint32_t parrot_max_s = keys::kHubParrotMaxS.u32_default();
-  std::string log_level{keys::kHubLogLevel.text_default};  // spdlog level names
+  uint32_t snapshot_arena_mb = keys::kHubSnapshotArenaMb.u32_default();  // 0: from max_clients
+  std::string log_level{keys::kHubLogLevel.text_default};                // spdlog level names
   // control_plane = "separate": the name the dp and the cp share (the EAL --file-prefix, unless
   // dpdk.eal_args has one). Two hubs on one box need two names.
   std::string runtime_name{keys::kHubRuntimeName.text_default};

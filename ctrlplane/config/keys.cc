@@ -21,6 +21,7 @@ constexpr std::array kKeys = {
     &kHubStreamCapacity,
     &kHubParrotRecordings,
     &kHubParrotMaxS,
+    &kHubSnapshotArenaMb,
     &kHubLogLevel,
     &kHubRuntimeName,
     &kHubRunDir,

@@ -145,6 +145,14 @@ inline constexpr ConfigKey kHubParrotMaxS{.path = "hub.parrot_max_s",
                                           .max = 60,
                                           .int_default = 60,
                                           .reload = kRestart};
+// Separate control plane only: the memzone dmrswitch-cp builds routing snapshots in
+// (ctrlplane/snapshot_memory.h). 0: sized from hbp.max_clients.
+inline constexpr ConfigKey kHubSnapshotArenaMb{.path = "hub.snapshot_arena_mb",
+                                               .type = kInteger,
+                                               .min = 0,
+                                               .max = 65536,
+                                               .int_default = 0,
+                                               .reload = kRestart};
 inline constexpr ConfigKey kHubLogLevel{.path = "hub.log_level",
                                         .type = kEnum,
                                         .choices = "trace|debug|info|warn|error|critical|off",

@@ -43,6 +43,7 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.hub.stream_capacity = running.hub.stream_capacity;
   next.hub.parrot_recordings = running.hub.parrot_recordings;
   next.hub.parrot_max_s = running.hub.parrot_max_s;
+  next.hub.snapshot_arena_mb = running.hub.snapshot_arena_mb;
   next.hub.runtime_name = running.hub.runtime_name;
   next.hub.run_dir = running.hub.run_dir;
   next.hub.ctl_socket = running.hub.ctl_socket;
@@ -73,6 +74,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("hub.stream_capacity", num(c.hub.stream_capacity));
   add("hub.parrot_recordings", num(c.hub.parrot_recordings));
   add("hub.parrot_max_s", num(c.hub.parrot_max_s));
+  add("hub.snapshot_arena_mb", num(c.hub.snapshot_arena_mb));
   add("hub.log_level", c.hub.log_level);
   add("hub.runtime_name", c.hub.runtime_name);
   add("hub.run_dir", c.hub.run_dir);

@@ -1,18 +1,18 @@
 // Where RouteSnapshot memory comes from. The control-plane process builds snapshots and the
 // packet-plane process reads them through a raw pointer (DESIGN.md §6), so every byte reachable
-// from a snapshot must lie in memory that both map at the same address — with DPDK, the hugepage
-// heap of rte_malloc. The routing core knows nothing of DPDK: it allocates through a process-wide
-// pair of hooks, which the control plane points at rte_malloc/rte_free.
+// from a snapshot must lie in memory that both map at the same address — with a separate control
+// plane, the dp's snapshot arena in hugepage memory (dataplane/ipc/snapshot_arena.h). The routing
+// core knows nothing of DPDK: it allocates through a process-wide set of hooks, which
+// dmrswitch-cp points at the arena (ctrlplane/snapshot_memory.h).
 //
 // Contract:
 //  * Readers never allocate or free. A snapshot is freed by the process that built it, or by a
-//    process whose hooks free the same heap (another DPDK process of the same hugepage memory,
-//    e.g. a restarted control plane taking over its predecessor's generations).
+//    process whose hooks free the same memory (a restarted control plane taking over its
+//    predecessor's generations).
 //  * Install hooks before any snapshot memory exists, or have the free hook recognise memory it
 //    did not allocate: route::Acl allocates through the hooks too (it is part of snapshots), so
-//    configuration parsed before SetSnapshotMemory() holds memory from the previous hooks. An
-//    rte_free-based hook can pass such pointers (rte_mem_virt2memseg_list() == nullptr) to
-//    DefaultSnapshotMemory().deallocate.
+//    configuration parsed before SetSnapshotMemory() holds memory from the previous hooks. The
+//    arena's hook passes pointers outside the arena to DefaultSnapshotMemory().deallocate.
 //  * Not synchronised: install hooks before other threads allocate or free snapshot memory.
 //
 // Owners. Every allocation is made for an owner: the snapshot root or piece being built when it
