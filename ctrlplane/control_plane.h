@@ -117,6 +117,11 @@ class ControlPlane {
   std::vector<uint32_t> SilentShards(route::TimeNs now) const { return health_.Silent(now); }
   // The reporting component (null while it waits to restart after a failure).
   Reporting* reporting() { return reporting_.get(); }
+  // dmrswitch-cp, before Start(): control mbufs through the dp's supply and return rings
+  // instead of the shared pool (dataplane/ipc/channel.h).
+  void UseControlMbufRings(rte_ring* supply, rte_ring* returned) {
+    link_.UseMbufRings(supply, returned);
+  }
   // What `dmrswitch-ctl status` says under "snapshot_memory" (dmrswitch-cp: the snapshot
   // arena's figures; null when unset).
   void SetMemoryStatus(std::function<nlohmann::json()> status) {

@@ -196,6 +196,8 @@ int main(int argc, char** argv) {
                              channels->pool(), std::vector<int>(config->hub.shards, -1), *info);
     control.SetShardStats(*stats);
     control.SetMemoryStatus([&] { return cp::SnapshotArenaStatus(*arena, **info); });
+    // No pool operation of this process can be cut short by a kill with the shards waiting on it.
+    control.UseControlMbufRings(channels->cp_supply(), channels->cp_return());
     std::string start_error;
     if (absl::Status st = control.Start(io::MonotonicNs()); !st.ok()) {
       start_error = std::string(st.message());

@@ -31,7 +31,33 @@ void ShardLink::PollSupervision(std::vector<Supervision>* out) {
   }
 }
 
+rte_mbuf* ShardLink::NewMbuf(std::span<const uint8_t> bytes, const ipc::PacketMeta& meta) {
+  if (supply_ == nullptr) return ipc::PacketToMbuf(pool_, bytes, meta);
+  rte_mbuf* m = nullptr;
+  if (ipc::ReceiveMbufs(supply_, &m, 1) != 1) return nullptr;  // the dp refills it
+  if (!ipc::FillMbuf(m, bytes, meta)) {
+    Release(m);
+    return nullptr;
+  }
+  return m;
+}
+
+void ShardLink::Release(rte_mbuf* m) {
+  if (return_ == nullptr) {
+    ipc::FreeMbuf(m);
+  } else if (!held_.empty() || !ipc::SendMbuf(return_, m)) {
+    held_.push_back(m);  // in order, once the dp has made room
+  }
+}
+
+void ShardLink::ReturnHeld() {
+  size_t sent = 0;
+  while (sent < held_.size() && ipc::SendMbuf(return_, held_[sent])) ++sent;
+  held_.erase(held_.begin(), held_.begin() + static_cast<ptrdiff_t>(sent));
+}
+
 void ShardLink::Poll(Inbox* in) {
+  if (!held_.empty()) ReturnHeld();
   if (cp_cmd_ != nullptr) {
     ipc::Message cmds[8];
     const unsigned n = ipc::ReceiveMessages(cp_cmd_, cmds, 8);
@@ -57,7 +83,7 @@ void ShardLink::Poll(Inbox* in) {
         in->packets.push_back(Datagram{
             meta.listener == route::kHbpListener ? Listener::Hbp() : Listener::Obp(meta.peer),
             meta.addr, std::vector<uint8_t>(bytes.begin(), bytes.end())});
-        ipc::FreeMbuf(pkts[i]);
+        Release(pkts[i]);
       }
       if (n < 32) break;
     }
@@ -83,9 +109,9 @@ void ShardLink::Send(Outbox* out, std::span<const uint32_t> peer_listener) {
       }
     }
     const ipc::PacketMeta meta{listener, d.listener.peer, d.addr};
-    rte_mbuf* m = ipc::PacketToMbuf(pool_, d.bytes, meta);
+    rte_mbuf* m = NewMbuf(d.bytes, meta);
     if (m == nullptr || !ipc::SendMbuf(channels_[kShard].pkt_down, m)) {
-      if (m != nullptr) ipc::FreeMbuf(m);
+      if (m != nullptr) Release(m);
       ++dropped_to_shards_;
     }
   }

@@ -51,6 +51,12 @@ class ShardLink {
   bool SendTo(uint32_t shard, const ipc::Message& m);
   // Kernel-mode shards sleep in poll() between packets: after a snapshot publication.
   void WakeAll();
+  // A separate control plane: mbufs come from `supply` and go back to `returned`, never to or
+  // from the pool (dataplane/ipc/channel.h says why).
+  void UseMbufRings(rte_ring* supply, rte_ring* returned) {
+    supply_ = supply;
+    return_ = returned;
+  }
 
   uint32_t nshards() const { return static_cast<uint32_t>(channels_.size()); }
   const std::vector<ipc::ShardChannel>& channels() const { return channels_; }
@@ -59,10 +65,16 @@ class ShardLink {
 
  private:
   void Wake(uint32_t shard);
+  rte_mbuf* NewMbuf(std::span<const uint8_t> bytes, const ipc::PacketMeta& meta);
+  void Release(rte_mbuf* m);
+  void ReturnHeld();
 
   std::vector<ipc::ShardChannel> channels_;
   rte_ring* cp_cmd_;
   rte_mempool* pool_;
+  rte_ring* supply_ = nullptr;
+  rte_ring* return_ = nullptr;
+  std::vector<rte_mbuf*> held_;  // to go back to return_ once it has room
   std::vector<int> wake_fds_;
   uint64_t dropped_to_shards_ = 0;
 };

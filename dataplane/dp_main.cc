@@ -166,10 +166,11 @@ bool ShardsAlive(const dmrswitch::ipc::ShardStatsZone& stats, dmrswitch::route::
 }
 
 // The main lcore of a dp without a hosted control plane: says when a dmrswitch-cp attaches or
-// goes away, forwards SIGHUP to it as a Reload command, and returns on SIGINT/SIGTERM. Voice
-// does not depend on any of this. systemd (Type=notify) hears WATCHDOG=1 from here while every
-// shard loops, and STATUS= with the control plane's state.
-void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* cp_cmd,
+// goes away, forwards SIGHUP to it as a Reload command, serves its control mbufs, and returns on
+// SIGINT/SIGTERM. Voice does not depend on any of this. systemd (Type=notify) hears WATCHDOG=1
+// from here while every shard loops, and STATUS= with the control plane's state.
+void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info,
+                               dmrswitch::ipc::ChannelSet& channels,
                                const dmrswitch::ipc::ShardStatsZone& stats,
                                dmrswitch::cp::report::SystemdNotifier& notifier) {
   using namespace dmrswitch;
@@ -217,17 +218,19 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info, rte_ring* 
       applied_level = level;
     }
     if (g_reload.exchange(false)) {
-      if (!ipc::SendMessage(cp_cmd, ipc::Message::Make(ipc::MsgType::kReload, 0))) {
+      if (!ipc::SendMessage(channels.cp_cmd(), ipc::Message::Make(ipc::MsgType::kReload, 0))) {
         spdlog::warn(
             "dmrswitch-dp: reload not passed on: the control plane's command ring is full");
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // The cp's control mbufs: it never takes them from the shared pool itself.
+    ipc::ServeControlMbufs(channels);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
-// Separate mode after set-up: the shards run on the workers, the main lcore only watches the
-// control plane until SIGINT/SIGTERM.
+// Separate mode after set-up: the shards run on the workers, the main lcore watches the control
+// plane and serves its control mbufs until SIGINT/SIGTERM.
 int ServeSeparate(dmrswitch::io::Plane& plane, const dmrswitch::ipc::PlaneInfo& info,
                   const std::function<void()>& say_started) {
   using dmrswitch::cp::report::SystemdNotifier;
@@ -241,7 +244,7 @@ int ServeSeparate(dmrswitch::io::Plane& plane, const dmrswitch::ipc::PlaneInfo& 
   SystemdNotifier none;
   SystemdNotifier& n = notifier.ok() ? *notifier : none;
   (void)n.Ready();
-  WatchSeparateControlPlane(info, plane.channels().cp_cmd(), *plane.stats(), n);
+  WatchSeparateControlPlane(info, plane.channels(), *plane.stats(), n);
   (void)n.Stopping();
   spdlog::info("dmrswitch-dp: stopping");
   return 0;

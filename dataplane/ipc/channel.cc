@@ -6,6 +6,9 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace dmrswitch::ipc {
@@ -16,6 +19,10 @@ constexpr uint16_t kPrivSize = RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN
 // and keeps the pool compact on small boxes.
 constexpr uint16_t kDataRoom = RTE_PKTMBUF_HEADROOM + 512;
 constexpr unsigned kPoolSize = 8191;
+// A separate cp's mbufs: the supply covers what it sends between two visits of the dp's main
+// lcore (every 10 ms), the return what it receives (the pkt_up rings hold 4096 each).
+constexpr uint32_t kSupplySize = 1024;
+constexpr uint32_t kReturnSize = 8192;
 
 absl::StatusOr<rte_ring*> MakeRing(const std::string& name, unsigned esize, uint32_t size,
                                    unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ) {
@@ -41,6 +48,12 @@ absl::StatusOr<ChannelSet> ChannelSet::Create(const std::string& prefix, uint32_
   auto cp_cmd = MakeRing(prefix + "_cp_cmd", sizeof(Message), 64, RING_F_SC_DEQ);
   if (!cp_cmd.ok()) return cp_cmd.status();
   set.cp_cmd_ = *cp_cmd;
+  auto supply = MakeRing(prefix + "_cp_supply", sizeof(rte_mbuf*), kSupplySize);
+  if (!supply.ok()) return supply.status();
+  set.cp_supply_ = *supply;
+  auto returned = MakeRing(prefix + "_cp_return", sizeof(rte_mbuf*), kReturnSize);
+  if (!returned.ok()) return returned.status();
+  set.cp_return_ = *returned;
   for (uint32_t i = 0; i < nshards; ++i) {
     ShardChannel c;
     const std::string base = absl::StrCat(prefix, "_s", i);
@@ -76,6 +89,12 @@ absl::StatusOr<ChannelSet> ChannelSet::Attach(const std::string& prefix, uint32_
   auto cp_cmd = find(prefix + "_cp_cmd");
   if (!cp_cmd.ok()) return cp_cmd.status();
   set.cp_cmd_ = *cp_cmd;
+  auto supply = find(prefix + "_cp_supply");
+  if (!supply.ok()) return supply.status();
+  set.cp_supply_ = *supply;
+  auto returned = find(prefix + "_cp_return");
+  if (!returned.ok()) return returned.status();
+  set.cp_return_ = *returned;
   for (uint32_t i = 0; i < nshards; ++i) {
     const std::string base = absl::StrCat(prefix, "_s", i);
     auto cmd = find(base + "_cmd");
@@ -106,14 +125,39 @@ unsigned ReceiveMessages(rte_ring* r, Message* out, unsigned max) {
 rte_mbuf* PacketToMbuf(rte_mempool* pool, std::span<const uint8_t> bytes, const PacketMeta& meta) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool);
   if (m == nullptr) return nullptr;
-  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size()));
-  if (p == nullptr || bytes.size() > UINT16_MAX) {
+  if (!FillMbuf(m, bytes, meta)) {
     rte_pktmbuf_free(m);
     return nullptr;
   }
+  return m;
+}
+
+bool FillMbuf(rte_mbuf* m, std::span<const uint8_t> bytes, const PacketMeta& meta) {
+  if (bytes.size() > UINT16_MAX) return false;
+  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size()));
+  if (p == nullptr) return false;
   std::memcpy(p, bytes.data(), bytes.size());
   MetaOf(m) = meta;
-  return m;
+  return true;
+}
+
+unsigned ServeControlMbufs(ChannelSet& channels) {
+  rte_mbuf* m[64];
+  unsigned freed = 0;
+  while (unsigned n = ReceiveMbufs(channels.cp_return(), m, 64)) {
+    rte_pktmbuf_free_bulk(m, n);
+    freed += n;
+  }
+  for (unsigned room = rte_ring_free_count(channels.cp_supply()); room > 0;) {
+    const unsigned n = std::min<unsigned>(room, 64);
+    if (rte_pktmbuf_alloc_bulk(channels.pool(), m, n) != 0) break;  // the pool is short
+    const unsigned sent =
+        rte_ring_enqueue_burst_elem(channels.cp_supply(), m, sizeof(rte_mbuf*), n, nullptr);
+    if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    if (sent == 0) break;
+    room -= sent;
+  }
+  return freed;
 }
 
 PacketMeta& MetaOf(rte_mbuf* m) { return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m)); }

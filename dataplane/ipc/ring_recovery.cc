@@ -31,6 +31,8 @@ std::vector<RingRepair> RecoverControlPlaneRings(ChannelSet& channels) {
     if (n != 0) out.push_back(RingRepair{r->name, producer, n});
   };
   check(channels.cp_cmd(), false);
+  check(channels.cp_supply(), false);
+  check(channels.cp_return(), true);
   for (uint32_t s = 0; s < channels.nshards(); ++s) {
     ShardChannel& c = channels.shard(s);
     check(c.cmd, true);

@@ -21,8 +21,10 @@ namespace dmrswitch::ipc {
 
 struct RingRepair {
   std::string ring;
-  bool producer_side;  // the cp's enqueue (cmd, pkt_down) or its dequeue (evt, sup, pkt_up, cp_cmd)
-  uint32_t entries;    // elements between head and tail
+  // The cp's enqueue (cmd, pkt_down, cp_return) or its dequeue (evt, sup, pkt_up, cp_cmd,
+  // cp_supply).
+  bool producer_side;
+  uint32_t entries;  // elements between head and tail
 };
 
 // Repairs the control plane's side of every ring in `channels`; returns what it repaired.

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 #include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -306,6 +309,42 @@ TEST_F(ControlPlaneTest, AShardThatNeverAcksDelaysTheRptackTwoSecondsAtMost) {
   }
   EXPECT_GE(now - sent_at, 2 * kSec);
   EXPECT_LE(now - sent_at, 2 * kSec + 200 * kMs);
+}
+
+// dmrswitch-cp takes its control mbufs from the dp's supply ring and gives them back by the
+// return ring: no operation of the control plane's on the shared pool, whose multi-producer ring
+// a kill could leave stuck for the shards (dataplane/ipc/channel.h).
+TEST_F(ControlPlaneTest, WithMbufRingsTheControlPlaneNeitherTakesFromNorReturnsToThePool) {
+  ipc::ServeControlMbufs(*channels_);
+  cp_->UseControlMbufRings(channels_->cp_supply(), channels_->cp_return());
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  (void)Sent(0);
+  ipc::ServeControlMbufs(*channels_);
+  const unsigned supply = rte_ring_count(channels_->cp_supply());
+  ASSERT_EQ(supply, rte_ring_get_capacity(channels_->cp_supply()));
+  const unsigned in_pool = rte_mempool_avail_count(channels_->pool());
+  // Three datagrams in (from the pool, as a shard takes them), three replies out (freed into the
+  // pool, as a shard does once it sent them).
+  EXPECT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  EXPECT_EQ(rte_mempool_avail_count(channels_->pool()), in_pool);
+  EXPECT_EQ(rte_ring_count(channels_->cp_supply()), supply - 3);
+  EXPECT_EQ(rte_ring_count(channels_->cp_return()), 3u);
+  // The dp frees what came back and fills the supply up again.
+  EXPECT_EQ(ipc::ServeControlMbufs(*channels_), 3u);
+  EXPECT_EQ(rte_ring_count(channels_->cp_supply()), supply);
+  EXPECT_EQ(rte_ring_count(channels_->cp_return()), 0u);
+  EXPECT_EQ(rte_mempool_avail_count(channels_->pool()), in_pool);
+  // An empty supply costs the datagram, never a pool operation.
+  rte_mbuf* all[2048];
+  const unsigned taken = ipc::ReceiveMbufs(channels_->cp_supply(), all, 2048);
+  Arrive(0, Id(proto::HbpType::kRptping, 3120001));
+  cp_->Step(now += kMs);
+  EXPECT_TRUE(Sent(0).empty());
+  EXPECT_EQ(rte_ring_count(channels_->cp_return()), 1u);
+  rte_pktmbuf_free_bulk(all, taken);
+  ipc::ServeControlMbufs(*channels_);
 }
 
 TEST_F(ControlPlaneTest, FixedClientsAreInTheFirstSnapshotWithTheirStaticsAndStayUp) {

@@ -88,6 +88,8 @@ TEST_F(RingRecoveryTest, RecoverRepairsTheControlPlanesSideOfEveryRingAndNoOther
   InterruptEnqueue(channels_->shard(0).cmd, 1);
   InterruptDequeue(channels_->shard(1).sup, 2);
   InterruptDequeue(channels_->cp_cmd(), 1);
+  InterruptDequeue(channels_->cp_supply(), 1);
+  InterruptEnqueue(channels_->cp_return(), 2);
   // The shards' sides (their dequeue of cmd, their enqueue of evt) belong to live processes.
   InterruptDequeue(channels_->shard(1).cmd, 1);
   InterruptEnqueue(channels_->shard(0).evt, 1);
@@ -99,7 +101,10 @@ TEST_F(RingRecoveryTest, RecoverRepairsTheControlPlanesSideOfEveryRingAndNoOther
   const std::string cmd0 = channels_->shard(0).cmd->name;
   const std::string sup1 = channels_->shard(1).sup->name;
   const std::string cp_cmd = channels_->cp_cmd()->name;
-  EXPECT_EQ(seen, (std::vector<std::string>{cp_cmd + " dequeue 1", cmd0 + " enqueue 1",
+  const std::string supply = channels_->cp_supply()->name;
+  const std::string returned = channels_->cp_return()->name;
+  EXPECT_EQ(seen, (std::vector<std::string>{cp_cmd + " dequeue 1", supply + " dequeue 1",
+                                            returned + " enqueue 2", cmd0 + " enqueue 1",
                                             sup1 + " dequeue 2"}));
   EXPECT_EQ(channels_->shard(1).cmd->cons.head - channels_->shard(1).cmd->cons.tail, 1u);
   EXPECT_EQ(channels_->shard(0).evt->prod.head - channels_->shard(0).evt->prod.tail, 1u);
