@@ -166,7 +166,8 @@ std::string Digest(const route::RouteSnapshot& s) {
                                  static_cast<int>(m.kind), " ", m.ua_expires_at));
   });
   s.ForEachSubscriber([&](uint32_t rf_src, const route::Location& l) {
-    lines.push_back(absl::StrCat("heard ", rf_src, " ", l.client_slot, " ", l.ts, " ", l.heard_at));
+    lines.push_back(absl::StrCat("heard ", rf_src, " ", static_cast<int>(l.at.kind), " ",
+                                 l.at.index, " ", l.ts, " ", l.heard_at));
   });
   s.ForEachClientRestartRecord([&](uint32_t slot, std::span<const uint8_t> bytes) {
     lines.push_back(absl::StrCat("restart ", slot, " ", std::string(bytes.begin(), bytes.end())));
