@@ -576,7 +576,9 @@ std::string CallBackAfterSilence(Rig& r, Phase) {
                  "ended by the silence");
 }
 
-// A whole call; 2.5 s after its terminator, three of its voice frames again.
+// A whole call; 3.6 s after its terminator, three of its voice frames again. The hub remembers an
+// ended stream for stream_forget_s but never less than 2 x fbp.max_age_s + 1 s (anti-replay): the
+// case sets fbp.max_age_s = 1, so 3 s.
 std::string LateFramesOfAnEndedCall(Rig& r, Phase) {
   HbpClient* x = r.Client(kX);
   HbpClient* t = r.Client(kTalker);
@@ -585,7 +587,7 @@ std::string LateFramesOfAnEndedCall(Rig& r, Phase) {
   const std::vector<sim::DmrdFrame> frames = sim::BuildVoiceCall(spec, kTalker);
   r.Send(t, frames);
   EXPECT_EQ(Rig::FramesOf(x, spec.stream_id), frames.size());
-  r.PollFor(absl::Milliseconds(2500));
+  r.PollFor(absl::Milliseconds(3600));
   r.Send(t, std::vector<sim::DmrdFrame>(frames.begin() + 1, frames.begin() + 4));
   return HeardOr(Rig::FramesOf(x, spec.stream_id), "routed as a new stream", "dropped");
 }
@@ -929,8 +931,8 @@ std::vector<KeyCase> LiveKeyCases() {
        "resumed after the silence",
        "ended by the silence"},
       {"hbp.stream_forget_s",
-       {{"hbp.stream_forget_s = 60"}, x_3100},
-       {{"hbp.stream_forget_s = 1"}, x_3100},
+       {{"hbp.stream_forget_s = 60", "fbp.max_age_s = 1"}, x_3100},
+       {{"hbp.stream_forget_s = 1", "fbp.max_age_s = 1"}, x_3100},
        LateFramesOfAnEndedCall,
        "dropped",
        "routed as a new stream"},
