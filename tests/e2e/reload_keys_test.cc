@@ -18,7 +18,6 @@
 // collision window.
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -42,13 +41,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ctrlplane/config/keys.h"
-#include "dataplane/proto/hbp.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/hub_process.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/hbp_client.h"
 #include "tools/sim/obp_peer.h"
-#include "tools/sim/udp.h"
 
 namespace dmrswitch::e2e {
 namespace {
@@ -292,6 +289,15 @@ class Rig {
     return absl::IsPermissionDenied(st) ? "refused" : "no answer";
   }
   uint32_t NextClientId() { return next_client_id_++; }
+  // One login of `id` with the right passphrase, then goodbye (RPTCL): true if it logged in.
+  bool ChurnLogin(uint32_t id) {
+    HbpClientOptions o = ClientOptions(id, "passw0rd", hbp_);
+    o.auto_reconnect = false;
+    HbpClient c(o);
+    if (!c.Login(absl::Milliseconds(900)).ok()) return false;
+    c.Close();
+    return true;
+  }
 
   // The simulated peer bound at T<at>, sending to L<to> (created on first use, `tweak` adjusts
   // it then). Classic OBP, network ID 2341, passphrase "pass0" unless tweaked.
@@ -403,25 +409,6 @@ class Rig {
   bool settle_due_ = false;
   uint32_t next_client_id_ = 3120100;
 };
-
-// Sends `count` RPTL status probes (ID 0xFFFFFFFF, answered RPTACK like a login, charged to the
-// login rate limit like one) back to back; returns how many RPTACKs came within 400 ms.
-int StatusProbes(sim::UdpSocket& sock, int count) {
-  uint8_t rptl[proto::kRptlBytes];
-  const size_t len = proto::EncodeHbpIdPacket(proto::HbpType::kRptl, 0xFFFFFFFF, rptl);
-  for (int i = 0; i < count; ++i) EXPECT_TRUE(sock.Send({rptl, len}).ok());
-  int acks = 0;
-  const absl::Time deadline = absl::Now() + absl::Milliseconds(400);
-  while (absl::Now() < deadline) {
-    pollfd fd{sock.fd(), POLLIN, 0};
-    poll(&fd, 1, 20);
-    std::array<uint8_t, 64> buf;
-    auto d = sock.Receive(buf);
-    if (!d.ok() || !d->has_value()) continue;
-    if (proto::ClassifyHbp({buf.data(), (*d)->length}) == proto::HbpType::kRptack) ++acks;
-  }
-  return acks;
-}
 
 // A client logged in before the reload is still served after it: its keepalives are answered,
 // nothing closed it.
@@ -541,15 +528,28 @@ std::string FirstKeyUpOnANewTg(Rig& r, Phase phase) {
   return HeardOr(Rig::FramesOf(x, id), "routed", "not routed");
 }
 
-// Two RPTL status probes, 1.6 s later two more, from a loopback address of its own.
-std::string StatusProbeBursts(Rig& r, Phase phase) {
-  auto sock = sim::UdpSocket::Open({phase == Phase::kA ? "127.0.0.2" : "127.0.0.3", 0},
-                                   sim::Endpoint("127.0.0.1", r.hbp_port()));
-  if (!sock.ok()) return sock.status().ToString();
-  const int first = StatusProbes(*sock, 2);
-  r.PollFor(absl::Milliseconds(1200));
-  const int second = StatusProbes(*sock, 2);
-  return absl::StrCat(first, "+", second, " answered");
+// Login churn (the limiter charges correct logins per source IP and client ID): a fresh ID logs in
+// and says goodbye `first` times back to back, `pause` later `second` times more. Returns how many
+// of each round logged in. A blocked pair's RPTL is not answered: a login that gets no RPTACK
+// within 900 ms (the client would retry RPTL after 1 s) is not in.
+std::string LoginRounds(Rig& r, int first, absl::Duration pause, int second) {
+  const uint32_t id = r.NextClientId();
+  const auto round = [&](int n) {
+    int in = 0;
+    for (int i = 0; i < n; ++i) in += r.ChurnLogin(id) ? 1 : 0;
+    return in;
+  };
+  const int a = round(first);
+  r.PollFor(pause);
+  const int b = round(second);
+  return absl::StrCat(a, "+", b, " logged in");
+}
+std::string ThreeLogins(Rig& r, Phase) { return LoginRounds(r, 3, absl::ZeroDuration(), 0); }
+std::string TwoLoginsTwiceASecondApart(Rig& r, Phase) {
+  return LoginRounds(r, 2, absl::Milliseconds(1200), 2);
+}
+std::string TwoLoginsThenOneAfterASecond(Rig& r, Phase) {
+  return LoginRounds(r, 2, absl::Milliseconds(1500), 1);
 }
 
 // X (static TS2 3100) hears a call; 400 ms after its end another client talks on 3100.
@@ -903,21 +903,21 @@ std::vector<KeyCase> LiveKeyCases() {
       {"hbp.login_burst",
        {{"hbp.login_burst = 100"}},
        {{"hbp.login_burst = 2"}},
-       StatusProbeBursts,
-       "2+2 answered",
-       "2+0 answered"},
+       ThreeLogins,
+       "3+0 logged in",
+       "2+0 logged in"},
       {"hbp.login_window_s",
        {{"hbp.login_burst = 2", "hbp.login_window_s = 1"}},
        {{"hbp.login_burst = 2", "hbp.login_window_s = 60"}},
-       StatusProbeBursts,
-       "2+2 answered",
-       "2+0 answered"},
+       TwoLoginsTwiceASecondApart,
+       "2+2 logged in",
+       "2+0 logged in"},
       {"hbp.login_block_s",
-       {{"hbp.login_burst = 1", "hbp.login_block_s = 300"}},
-       {{"hbp.login_burst = 1", "hbp.login_block_s = 1"}},
-       StatusProbeBursts,
-       "1+0 answered",
-       "1+1 answered"},
+       {{"hbp.login_burst = 1", "hbp.login_window_s = 1", "hbp.login_block_s = 300"}},
+       {{"hbp.login_burst = 1", "hbp.login_window_s = 1", "hbp.login_block_s = 1"}},
+       TwoLoginsThenOneAfterASecond,
+       "1+0 logged in",
+       "1+1 logged in"},
       {"hbp.stream_timeout_ms",
        {{"hbp.stream_timeout_ms = 3000"}, x_3100},
        {{"hbp.stream_timeout_ms = 100"}, x_3100},
