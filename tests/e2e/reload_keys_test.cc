@@ -2,10 +2,13 @@
 // key of the key table (ctrlplane/config/keys.h): a hub starts with value A, a probe observes on
 // the wire what A makes the hub do to a client or a peer, the file is rewritten with value B,
 // SIGHUP, and the same probe observes what B makes it do. Only the keys whose job is a log or a
-// report are observed there: hub.log_level (debug lines), hub.status_interval_s (the status line)
-// and obp[].name (dmrswitch-ctl status; and calls still reach the renamed peer). The first test
-// checks that the cases are exactly the table's live keys, so that a live key added later without
-// a case fails.
+// report are observed there: hub.log_level (debug lines), hub.status_interval_s (the status line),
+// obp[].name (dmrswitch-ctl status; and calls still reach the renamed peer), the [report] keys on
+// the surfaces they shape (HTTP, both feeds as a dashboard reads them, a real mosquitto,
+// dmrswitch-ctl lastheard; report.api_token_file, which no endpoint uses yet, by the warning about
+// its file) and the [xdp] keys by the shield's verdict counters (dmrswitch-ctl status) for a paced
+// flood, the hub in a network namespace of its own behind a veth. The first test checks that the
+// cases are exactly the table's live keys, so that a live key added later without a case fails.
 //
 // Then: a reload that changes restart keys keeps their running values (the hub serves on its old
 // port) and applies the rest; one reload changing many keys at once leaves a live call whole; and
@@ -18,7 +21,11 @@
 // collision window.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +50,9 @@
 #include "ctrlplane/config/keys.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/hub_process.h"
+#include "tests/e2e/observe_helpers.h"
+#include "tests/ebpf/netns_lab.h"
+#include "tests/report/mqtt_support.h"
 #include "tools/sim/dmr_calls.h"
 #include "tools/sim/hbp_client.h"
 #include "tools/sim/obp_peer.h"
@@ -58,6 +68,7 @@ using sim::ObpPeer;
 using sim::ObpPeerOptions;
 using sim::ReceivedCall;
 using sim::VoiceCallSpec;
+namespace report_testing = cp::report::testing;
 
 // Clients. A client talks with rf_src = its ID + 1000.
 constexpr uint32_t kTalker = 3120001;
@@ -80,7 +91,9 @@ constexpr absl::Duration kAfterCall = absl::Milliseconds(400);
 
 // A configuration as a case writes it. "{HBP}", "{L0}".."{L3}", "{T0}".."{T2}" and "{CTL}" stand
 // for the rig's HBP port, OpenBridge listener ports (L3 is in no starting configuration), peer
-// ports and ctl socket.
+// ports and ctl socket; "{H0}" "{H1}" (HTTP), "{F0}" "{F1}" (HBlink feed), "{J0}" "{J1}" (JSON
+// feed) and "{M0}" "{M1}" (mosquitto) for loopback TCP ports of the [report] cases, "{DIR}" for
+// their scratch directory, "{HUBIF}" and "{NS}" for the shielded hub's interface and namespace.
 struct Config {
   Config() = default;
   Config(std::vector<std::string> k, std::string t = "")
@@ -90,6 +103,8 @@ struct Config {
   std::vector<std::string> keys;
   // [[hbp.static]], [[hbp.fixed_client]] and [[obp]] tables, as written.
   std::string tables;
+  // The hub runs in a network namespace of its own behind a veth, with the XDP shield on it.
+  bool shield = false;
 };
 
 // What every case starts from. Hang time 0: a listener's slot takes another TG right after a call
@@ -208,7 +223,20 @@ class Rig {
     static int counter = 0;
     ctl_ = absl::StrCat(std::filesystem::temp_directory_path().string(), "/dmrswitch-reload-",
                         getpid(), "-", counter++, ".sock");
-    names_ = {{"{HBP}", absl::StrCat(hbp_)}, {"{CTL}", ctl_}};
+    names_ = {{"{HBP}", absl::StrCat(hbp_)}, {"{CTL}", ctl_}, {"{DIR}", dir_.path()}};
+    std::set<uint16_t> tcp_used;
+    for (const char* name : {"H0", "H1", "F0", "F1", "J0", "J1", "M0", "M1"}) {
+      uint16_t p = report_testing::FreeLoopbackPort();
+      while (tcp_used.contains(p)) p = report_testing::FreeLoopbackPort();
+      tcp_used.insert(p);
+      tcp_[name] = p;
+      names_.emplace_back(absl::StrCat("{", name, "}"), absl::StrCat(p));
+    }
+    // Secret files of the [report] cases: the MQTT password and a wrong one (the hub's user
+    // only), an API token any user can read.
+    WriteSecret("mqtt.pass", "mqtt-s3cret\n", 0600);
+    WriteSecret("wrong.pass", "not-it\n", 0600);
+    WriteSecret("api.token", "t0ken\n", 0644);
     for (size_t i = 0; i < listeners_.size(); ++i) {
       names_.emplace_back(absl::StrCat("{L", i, "}"), absl::StrCat(listeners_[i]));
     }
@@ -217,11 +245,17 @@ class Rig {
     }
   }
   ~Rig() {
-    // Clients first (they say goodbye with RPTCL), then the hub.
+    // Clients first (they say goodbye with RPTCL), then the hub (a clean stop takes the shield off
+    // its interface), then the namespaces and the broker.
     clients_.clear();
     peers_.clear();
     if (hub_) hub_->Stop();
     std::error_code ec;
+    if (lab_) {
+      // What a hub that did not stop cleanly left pinned (its program went with the veth).
+      std::filesystem::remove_all("/sys/fs/bpf/dmrswitch/" + lab_->hub_ns(), ec);
+      lab_.reset();
+    }
     std::filesystem::remove(ctl_, ec);
   }
   Rig(const Rig&) = delete;
@@ -230,9 +264,25 @@ class Rig {
   // Use with ASSERT_NO_FATAL_FAILURE.
   void Start(const Config& c) {
     current_ = c;
-    auto h = HubProcess::Start(Render(c, {}, names_));
+    HubProcess::Options o;
+    if (c.shield) {
+      auto lab = io::testing::VethLab::Create("rk");
+      ASSERT_TRUE(lab.ok()) << lab.status();
+      lab_ = *std::move(lab);
+      names_.emplace_back("{HUBIF}", lab_->hub_if());
+      names_.emplace_back("{NS}", lab_->hub_ns());
+      o.wrapper = {"nsenter", absl::StrCat("--net=/run/netns/", lab_->hub_ns()), "--"};
+    }
+    o.toml = Render(c, {}, names_);
+    // A broker the hub's configuration names is up before the hub.
+    if (absl::StrContains(o.toml, absl::StrCat(":", tcp_["M0"], "\"")) ||
+        absl::StrContains(o.toml, absl::StrCat(":", tcp_["M1"], "\""))) {
+      ASSERT_NO_FATAL_FAILURE(StartBroker());
+    }
+    auto h = HubProcess::Start(o);
     ASSERT_TRUE(h.ok()) << h.status();
     hub_ = *std::move(h);
+    log_mark_ = 0;
   }
   // Rewrites the file with `c` (and `more` key lines), sends SIGHUP and waits for the outcome
   // while every client and peer keeps being serviced. True if the hub applied the file, false if
@@ -252,6 +302,7 @@ class Rig {
         },
         absl::Seconds(5));
     EXPECT_TRUE(applied || refused) << "no answer to SIGHUP:\n" << LogTail();
+    log_mark_ = from;
     // The snapshot with the new configuration (and, for peers, the one after) reaches the shards.
     PollFor(kAfterCall);
     return applied;
@@ -260,6 +311,39 @@ class Rig {
   bool ReloadWith(const std::vector<std::string>& more) { return Reload(current_, more); }
 
   HubProcess& hub() { return *hub_; }
+  // What the hub logged since it started or since the last reload began.
+  std::string LogSinceStartOrReload() const { return hub_->Log().substr(log_mark_); }
+  const std::string& ctl() const { return ctl_; }
+  // The loopback TCP port "{name}" stands for.
+  uint16_t tcp(const std::string& name) const { return tcp_.at(name); }
+  io::testing::VethLab* lab() const { return lab_.get(); }
+
+  // A mosquitto with two listeners: M0 anonymous (subscribers, and hubs without credentials),
+  // M1 for the user "hub" with the password in mqtt.pass only. It runs as root (mosquitto
+  // otherwise drops to its own user, who may not read this directory).
+  void StartBroker() {
+    if (broker_.running()) return;
+    const std::string pw = dir_.File("mosquitto.pw");
+    auto made = HubProcess::RunCommand({"mosquitto_passwd", "-b", "-c", pw, "hub", "mqtt-s3cret"},
+                                       absl::Seconds(10));
+    ASSERT_TRUE(made.ok() && made->first == 0) << "mosquitto_passwd failed";
+    report_testing::WriteFile(
+        dir_.File("mosquitto.conf"),
+        absl::StrCat("user root\nper_listener_settings true\npersistence false\nlog_dest stderr\n",
+                     "listener ", tcp_["M0"], " 127.0.0.1\nallow_anonymous true\n", "listener ",
+                     tcp_["M1"], " 127.0.0.1\nallow_anonymous false\npassword_file ", pw, "\n"));
+    ASSERT_TRUE(
+        broker_.Start({report_testing::MosquittoBinary(), "-c", dir_.File("mosquitto.conf")},
+                      dir_.File("mosquitto.out"), dir_.File("mosquitto.err")));
+    ASSERT_TRUE(report_testing::WaitUntil(
+                    [&] {
+                      return !broker_.running() || (report_testing::CanConnect(tcp_["M0"]) &&
+                                                    report_testing::CanConnect(tcp_["M1"]));
+                    },
+                    std::chrono::seconds(5)) &&
+                broker_.running())
+        << report_testing::ReadFile(dir_.File("mosquitto.err"));
+  }
   std::string LogTail() const {
     const std::string log = hub_->Log();
     return log.size() > 4000 ? "..." + log.substr(log.size() - 4000) : log;
@@ -397,6 +481,16 @@ class Rig {
     PollFor(kAfterCall);
   }
 
+  void WriteSecret(const std::string& name, const std::string& text, mode_t mode) {
+    report_testing::WriteFile(dir_.File(name), text);
+    chmod(dir_.File(name).c_str(), mode);
+  }
+
+  report_testing::TempDir dir_;
+  report_testing::Child broker_;
+  std::unique_ptr<io::testing::VethLab> lab_;
+  std::map<std::string, uint16_t> tcp_;
+  size_t log_mark_ = 0;
   uint16_t hbp_ = 0;
   std::array<uint16_t, 4> listeners_{};
   std::array<uint16_t, 3> targets_{};
@@ -808,6 +902,261 @@ std::string DmreTenSecondsOld(Rig& r, Phase) {
   return FbpCall(r, [](ObpPeerOptions& o) { o.timestamp_offset = absl::Seconds(-10); });
 }
 
+// --- [xdp]: the shield, in front of a hub in a namespace of its own ----------------------------
+
+// The verdict counter `name` of the shield, from dmrswitch-ctl status (-1 if it is not attached).
+int64_t ShieldVerdict(Rig& r, const std::string& name) {
+  const nlohmann::json status = r.CtlStatus();
+  if (!status.is_object() || !status.contains("xdp") ||
+      status["xdp"].value("state", "") != "attached") {
+    return -1;
+  }
+  return status["xdp"]["verdicts"].value(name, int64_t{0});
+}
+
+// 198.18.0.2 sends 1000 well-formed DMRD to the HBP port at 2000 pps (a new source port each
+// phase: a bucket of its own); how many the shield dropped for the rate, read from its verdicts.
+std::string PacedFloodFromOneSource(Rig& r, Phase phase) {
+  const uint16_t hbp = r.hbp_port();
+  const uint16_t src_port = phase == Phase::kA ? 50001 : 50002;
+  const int64_t before = ShieldVerdict(r, "drop_rate_limited");
+  if (before < 0) return "shield not attached";
+  const pid_t child = r.lab()->SpawnInClient(
+      [hbp, src_port] { return io::testing::SendCall(hbp, src_port, 2000, 1000) == 1000 ? 0 : 1; });
+  EXPECT_EQ(io::testing::WaitChild(child), 0) << "the flood was not sent";
+  r.PollFor(absl::Milliseconds(200));
+  const int64_t dropped = ShieldVerdict(r, "drop_rate_limited") - before;
+  return dropped == 0     ? "all passed"
+         : dropped >= 800 ? "most dropped"
+                          : absl::StrCat(dropped, " dropped");
+}
+
+// --- [report] --------------------------------------------------------------------------------
+
+// Which of the listed loopback TCP ports ("H0", ...) pass `serves`.
+std::string PortsThat(Rig& r, std::vector<std::string> names,
+                      const std::function<bool(uint16_t)>& serves) {
+  std::vector<std::string> at;
+  for (const std::string& n : names) {
+    if (serves(r.tcp(n))) at.push_back(n);
+  }
+  return at.empty() ? "nowhere" : absl::StrJoin(at, " and ");
+}
+
+std::string WhereMetricsAreServed(Rig& r, Phase) {
+  return PortsThat(r, {"H0", "H1"}, [](uint16_t port) {
+    return absl::StrContains(HttpGet(port, "/metrics"), "dmrswitch_");
+  });
+}
+
+// A dashboard's connection to 127.0.0.1:port: what the hub sent it, and whether it closed it.
+class Dashboard {
+ public:
+  explicit Dashboard(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~Dashboard() { close(fd_); }
+  Dashboard(const Dashboard&) = delete;
+  Dashboard& operator=(const Dashboard&) = delete;
+  // Reads for `d` (or until `enough` holds for what came so far).
+  void Read(Rig& r, absl::Duration d, const std::function<bool()>& enough = nullptr) {
+    r.PollUntil(
+        [&] {
+          while (connected_ && !closed_) {
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, 0) <= 0) break;
+            char buf[65536];
+            const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+            if (n <= 0) {
+              closed_ = true;
+            } else {
+              bytes_.append(buf, static_cast<size_t>(n));
+            }
+          }
+          return !connected_ || closed_ || (enough && enough());
+        },
+        d);
+  }
+  bool served() const { return connected_ && !bytes_.empty(); }
+  bool closed() const { return closed_; }
+  // The complete netstrings so far ("<length>:<payload>,": the HBlink feed).
+  std::vector<std::string> Netstrings() const {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (true) {
+      const size_t colon = bytes_.find(':', pos);
+      if (colon == std::string::npos) break;
+      const size_t len = std::strtoul(bytes_.c_str() + pos, nullptr, 10);
+      if (colon + 1 + len + 1 > bytes_.size()) break;
+      out.push_back(bytes_.substr(colon + 1, len));
+      pos = colon + 1 + len + 1;
+    }
+    return out;
+  }
+  // The HBlink feed's first CONFIG_SND (opcode 0x01), "" if none came.
+  std::string ConfigSnd() const {
+    for (const std::string& m : Netstrings()) {
+      if (!m.empty() && m[0] == 0x01) return m;
+    }
+    return "";
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string bytes_;
+};
+
+// Where a dashboard that connects gets the HBlink feed's snapshot (CONFIG_SND).
+std::string WhereTheFeedIsServed(Rig& r, Phase) {
+  return PortsThat(r, {"F0", "F1"}, [&](uint16_t port) {
+    Dashboard d(port);
+    d.Read(r, absl::Milliseconds(800), [&] { return !d.ConfigSnd().empty(); });
+    return !d.ConfigSnd().empty();
+  });
+}
+
+// Where a dashboard that connects gets the JSON feed's snapshot (a line).
+std::string WhereTheJsonFeedIsServed(Rig& r, Phase) {
+  return PortsThat(r, {"J0", "J1"}, [&](uint16_t port) {
+    Dashboard d(port);
+    d.Read(r, absl::Milliseconds(800));
+    return d.served();
+  });
+}
+
+// Two dashboards on the HBlink feed at once.
+std::string SecondDashboard(Rig& r, Phase) {
+  Dashboard first(r.tcp("F0"));
+  first.Read(r, absl::Milliseconds(800), [&] { return !first.ConfigSnd().empty(); });
+  Dashboard second(r.tcp("F0"));
+  second.Read(r, absl::Milliseconds(800), [&] { return !second.ConfigSnd().empty(); });
+  EXPECT_FALSE(first.ConfigSnd().empty()) << "the first dashboard got no snapshot";
+  return second.closed() && !second.served() ? "second dashboard refused"
+         : !second.ConfigSnd().empty()       ? "second dashboard served"
+                                             : "second dashboard left waiting";
+}
+
+// The synthetic systems ("HBP-1", or "HBP-001".."HBP-100": as many digits as the count has) named
+// in the snapshot a dashboard gets.
+std::string SystemsInTheFeed(Rig& r, Phase) {
+  Dashboard d(r.tcp("F0"));
+  d.Read(r, absl::Seconds(1), [&] { return !d.ConfigSnd().empty(); });
+  const std::string config = d.ConfigSnd();
+  if (config.empty()) return "no snapshot";
+  std::set<std::string> systems;
+  for (size_t at = config.find("HBP-"); at != std::string::npos; at = config.find("HBP-", at + 1)) {
+    size_t end = at + 4;
+    while (end < config.size() && absl::ascii_isdigit(static_cast<unsigned char>(config[end]))) {
+      ++end;
+    }
+    if (end > at + 4) systems.insert(config.substr(at, end - at));
+  }
+  return systems.size() == 1 ? "one system" : absl::StrCat(systems.size(), " systems");
+}
+
+// Eight clients logged in (each fills a system of the snapshot: about 360 bytes); the longest
+// message a dashboard then gets in its first second (the snapshot is the long one).
+std::string LongestFeedMessage(Rig& r, Phase phase) {
+  if (phase == Phase::kA) {
+    for (uint32_t i = 0; i < 8; ++i) r.Client(3120200 + i);
+    r.PollFor(absl::Milliseconds(1200));  // the feed's state follows logins within a second
+  }
+  Dashboard d(r.tcp("F0"));
+  d.Read(r, absl::Seconds(1), [&] { return !d.ConfigSnd().empty(); });
+  size_t longest = 0;
+  for (const std::string& m : d.Netstrings()) longest = std::max(longest, m.size());
+  if (longest == 0) return "nothing";
+  return longest > 4096 ? "a message over 4096 bytes" : "every message within 4096 bytes";
+}
+
+// Two calls (one from each talker, on `tg1` and `tg2`); then dmrswitch-ctl lastheard: how many
+// of the two calls, and of the two TGs, it lists.
+std::string LastheardAfterTwoCalls(Rig& r, uint32_t tg1, uint32_t tg2) {
+  const uint32_t a = r.Talk(r.Client(kTalker), Call(tg1, 2, SrcOf(kTalker)));
+  const uint32_t b = r.Talk(r.Client(kTalker2), Call(tg2, 2, SrcOf(kTalker2)));
+  nlohmann::json lh;
+  int calls = 0, tgs = 0;
+  r.PollUntil(
+      [&] {
+        lh = CtlJson(r.ctl(), {"lastheard", "--limit", "100"});
+        calls = tgs = 0;
+        if (!lh.is_object()) return false;
+        bool b_ended = false;
+        for (const nlohmann::json& c : lh["lastheard"]) {
+          if (c["stream_id"] == a || c["stream_id"] == b) ++calls;
+          if (c["stream_id"] == b && c["live"] == false) b_ended = true;
+        }
+        for (const nlohmann::json& t : lh["talkgroups"]) {
+          if (t["tg"] == tg1 || t["tg"] == tg2) ++tgs;
+        }
+        return b_ended;
+      },
+      absl::Seconds(2));
+  return absl::StrCat(calls, " of 2 calls, ", tgs, " of 2 talkgroups listed");
+}
+std::string LastheardCalls(Rig& r, Phase phase) {
+  const std::string all = phase == Phase::kA ? LastheardAfterTwoCalls(r, 3100, 3101)
+                                             : LastheardAfterTwoCalls(r, 3102, 3103);
+  return all.substr(0, all.find(','));
+}
+std::string LastheardTalkgroups(Rig& r, Phase phase) {
+  const std::string all = phase == Phase::kA ? LastheardAfterTwoCalls(r, 3100, 3101)
+                                             : LastheardAfterTwoCalls(r, 3102, 3103);
+  return all.substr(all.find(',') + 2);
+}
+
+// What the hub says, at start or at the reload, about the API token file (any user can read it).
+std::string TokenFileWarning(Rig& r, Phase) {
+  const std::string log = r.LogSinceStartOrReload();
+  return absl::StrContains(log, "api.token") && absl::StrContains(log, "readable by every user")
+             ? "warns that every user can read the token"
+             : "says nothing of a token";
+}
+
+// A fresh subscriber to everything on the broker's open listener (retained messages come at
+// once): the topics "dmrswitch/310999/status" and "hub/a/status" whose last status says online.
+std::string OnlineStatusTopics(Rig& r, Phase) {
+  r.StartBroker();
+  report_testing::Subscriber sub(r.tcp("M0"), "#");
+  std::vector<std::string> online;
+  r.PollUntil(
+      [&] {
+        online.clear();
+        for (const char* topic : {"dmrswitch/310999/status", "hub/a/status"}) {
+          const std::vector<report_testing::Message> m = sub.On(topic);
+          if (m.empty()) continue;
+          const nlohmann::json j = nlohmann::json::parse(m.back().payload, nullptr, false);
+          if (j.is_object() && j.value("online", false)) online.push_back(topic);
+        }
+        return !online.empty();
+      },
+      absl::Seconds(2));
+  return online.empty() ? "no status online" : absl::StrJoin(online, " and ") + " online";
+}
+
+// A call while a subscriber listens to the hub's topics: messages on <prefix>/Session.
+std::string SessionMessagesOfACall(Rig& r, Phase) {
+  report_testing::Subscriber sub(r.tcp("M0"), "dmrswitch/310999/#");
+  EXPECT_TRUE(r.PollUntil(
+      [&] {
+        const std::vector<report_testing::Message> m = sub.On("dmrswitch/310999/status");
+        return !m.empty() && absl::StrContains(m.back().payload, "\"online\":true");
+      },
+      absl::Seconds(3)))
+      << "the hub's status never came online";
+  r.Talk(r.Client(kTalker), Call(kTg, 2, SrcOf(kTalker)));
+  r.PollFor(absl::Milliseconds(300));
+  const size_t n = sub.On("dmrswitch/310999/Session").size();
+  return n == 0 ? "no Session messages" : "Session messages";
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cases: one per live key.
 
@@ -817,6 +1166,15 @@ struct KeyCase {
   Probe probe;
   std::string under_a, under_b;  // what the probe observes
 };
+
+// A configuration of the hub behind the XDP shield: in a namespace of its own, HBP on the veth.
+Config Shielded(std::vector<std::string> keys) {
+  Config c(std::move(keys));
+  c.keys.insert(c.keys.begin(), {"hbp.listen = \"198.18.0.1:{HBP}\"", "xdp.interface = \"{HUBIF}\"",
+                                 "hub.runtime_name = \"{NS}\""});
+  c.shield = true;
+  return c;
+}
 
 std::vector<KeyCase> LiveKeyCases() {
   const std::string x_3100 = Static(kX, "", "3100");
@@ -1084,6 +1442,16 @@ std::vector<KeyCase> LiveKeyCases() {
        BcveRate,
        "BCVE: p0 at most once in 2.5 s, p1 at most once in 2.5 s",
        "BCVE: p0 every second, p1 at most once in 2.5 s"},
+      // [xdp]: 1000 packets at 2000 pps from one source
+      {"xdp.source_pps", Shielded({"xdp.source_pps = 10", "xdp.source_burst = 100"}),
+       Shielded({"xdp.source_pps = 100000", "xdp.source_burst = 100"}), PacedFloodFromOneSource,
+       "most dropped", "all passed"},
+      {"xdp.source_burst", Shielded({"xdp.source_pps = 10", "xdp.source_burst = 100000"}),
+       Shielded({"xdp.source_pps = 10", "xdp.source_burst = 20"}), PacedFloodFromOneSource,
+       "all passed", "most dropped"},
+      {"xdp.exempt", Shielded({"xdp.source_pps = 10", "xdp.source_burst = 20"}),
+       Shielded({"xdp.source_pps = 10", "xdp.source_burst = 20", "xdp.exempt = [\"198.18.0.2\"]"}),
+       PacedFloodFromOneSource, "most dropped", "all passed"},
       // [fbp]
       {"fbp.max_hops",
        {{"fbp.max_hops = 10"}, fbp("") + x_3100},
@@ -1097,6 +1465,97 @@ std::vector<KeyCase> LiveKeyCases() {
        DmreTenSecondsOld,
        "heard",
        "dropped"},
+      // [report]
+      {"report.http",
+       {{"report.http = \"127.0.0.1:{H0}\""}},
+       {{"report.http = \"127.0.0.1:{H1}\""}},
+       WhereMetricsAreServed,
+       "H0",
+       "H1"},
+      {"report.feed",
+       {{"report.feed = \"127.0.0.1:{F0}\""}},
+       {{"report.feed = \"127.0.0.1:{F1}\""}},
+       WhereTheFeedIsServed,
+       "F0",
+       "F1"},
+      {"report.feed_json",
+       {{"report.feed_json = \"127.0.0.1:{J0}\""}},
+       {{"report.feed_json = \"127.0.0.1:{J1}\""}},
+       WhereTheJsonFeedIsServed,
+       "J0",
+       "J1"},
+      {"report.mqtt",
+       {{"report.mqtt = \"\""}},
+       {{"report.mqtt = \"127.0.0.1:{M0}\""}},
+       OnlineStatusTopics,
+       "no status online",
+       "dmrswitch/310999/status online"},
+      {"report.mqtt_topic",
+       {{"report.mqtt = \"127.0.0.1:{M0}\"", "report.mqtt_topic = \"dmrswitch/{server_id}\""}},
+       {{"report.mqtt = \"127.0.0.1:{M0}\"", "report.mqtt_topic = \"hub/a\""}},
+       OnlineStatusTopics,
+       "dmrswitch/310999/status online",
+       "hub/a/status online"},
+      {"report.mqtt_username",
+       {{"report.mqtt = \"127.0.0.1:{M1}\"", "report.mqtt_username = \"someone\"",
+         "report.mqtt_password_file = \"{DIR}/mqtt.pass\""}},
+       {{"report.mqtt = \"127.0.0.1:{M1}\"", "report.mqtt_username = \"hub\"",
+         "report.mqtt_password_file = \"{DIR}/mqtt.pass\""}},
+       OnlineStatusTopics,
+       "no status online",
+       "dmrswitch/310999/status online"},
+      {"report.mqtt_password_file",
+       {{"report.mqtt = \"127.0.0.1:{M1}\"", "report.mqtt_username = \"hub\"",
+         "report.mqtt_password_file = \"{DIR}/wrong.pass\""}},
+       {{"report.mqtt = \"127.0.0.1:{M1}\"", "report.mqtt_username = \"hub\"",
+         "report.mqtt_password_file = \"{DIR}/mqtt.pass\""}},
+       OnlineStatusTopics,
+       "no status online",
+       "dmrswitch/310999/status online"},
+      {"report.mqtt_bm_session",
+       {{"report.mqtt = \"127.0.0.1:{M0}\"", "report.mqtt_bm_session = true"}},
+       {{"report.mqtt = \"127.0.0.1:{M0}\"", "report.mqtt_bm_session = false"}},
+       SessionMessagesOfACall,
+       "Session messages",
+       "no Session messages"},
+      {"report.feed_systems",
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_systems = 1"}},
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_systems = 100"}},
+       SystemsInTheFeed,
+       "one system",
+       "100 systems"},
+      {"report.feed_max_message",
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_systems = 40",
+         "report.feed_max_message = 99999"}},
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_systems = 40",
+         "report.feed_max_message = 4096"}},
+       LongestFeedMessage,
+       "a message over 4096 bytes",
+       "every message within 4096 bytes"},
+      {"report.feed_max_connections",
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_max_connections = 1"}},
+       {{"report.feed = \"127.0.0.1:{F0}\"", "report.feed_max_connections = 16"}},
+       SecondDashboard,
+       "second dashboard refused",
+       "second dashboard served"},
+      {"report.lastheard_size",
+       {{"report.lastheard_size = 1"}},
+       {{"report.lastheard_size = 100"}},
+       LastheardCalls,
+       "1 of 2 calls",
+       "2 of 2 calls"},
+      {"report.talkgroups_size",
+       {{"report.talkgroups_size = 1"}},
+       {{"report.talkgroups_size = 100"}},
+       LastheardTalkgroups,
+       "1 of 2 talkgroups listed",
+       "2 of 2 talkgroups listed"},
+      {"report.api_token_file",
+       {{"report.api_token_file = \"\""}},
+       {{"report.api_token_file = \"{DIR}/api.token\""}},
+       TokenFileWarning,
+       "says nothing of a token",
+       "warns that every user can read the token"},
   };
 }
 
