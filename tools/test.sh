@@ -84,8 +84,10 @@ case $mode in
     ;;
   fuzz)
     # The libraries under test get coverage instrumentation and sanitizers too, not only the
-    # fuzz entry points: otherwise libFuzzer is blind inside the decoders.
+    # fuzz entry points: otherwise libFuzzer is blind inside the decoders. The fuzzers link only
+    # the pure core, so the packet plane (DPDK, eBPF, both planes' programs) is not built here.
     CC=clang CXX=clang++ run_suite build-fuzz -Dfuzzers=enabled -Dbenchmarks=disabled \
+      -Dpacket_plane=disabled \
       -Dunit_tests=false -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
       -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
     ;;
