@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
   }
   auto stats = ipc::AttachShardStatsZone(kRingPrefix, config->hub.shards);
   if (!stats.ok()) {
+    ipc::ReleaseControl(*info, self);  // or the next cp is refused as if this one still ran
     rte_eal_cleanup();
     return Fail(std::string(stats.status().message()));
   }
