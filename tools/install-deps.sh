@@ -15,6 +15,8 @@ packages=(
   libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev libmosquitto-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # bench/pps_harness.py plots its run (docs/pps.png)
+  python3-matplotlib
   # reporting tests: promtool and a real prometheus, a real MQTT broker (ctrlplane/report)
   prometheus mosquitto
   # the systemd units' test: systemd-analyze and systemd-sysusers, setpriv (util-linux), capsh,
