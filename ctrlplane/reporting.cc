@@ -216,6 +216,7 @@ absl::Status Reporting::Reconfigure(const ReportingSettings& settings, route::Ti
       a.feed_systems != b.feed_systems || a.feed_max_message != b.feed_max_message ||
       a.feed_max_connections != b.feed_max_connections || a.api_token_file != b.api_token_file ||
       settings_.server_id != settings.server_id;
+  const ReportingSettings before = settings_;
   settings_ = settings;
   while (lastheard_.size() > settings_.report.lastheard_size) lastheard_.pop_back();
   while (talkgroups_.size() > settings_.report.talkgroups_size) {
@@ -226,6 +227,23 @@ absl::Status Reporting::Reconfigure(const ReportingSettings& settings, route::Ti
   if (!surfaces) return absl::OkStatus();
   StopSurfaces();
   absl::Status st = StartSurfaces();
+  if (!st.ok()) {
+    // Refused, not half-applied: a [report] value the surfaces cannot take (a message limit below
+    // what the configured systems need, a port in use) must not take the operator's dashboards
+    // and MQTT away. They start again as they were; the bounds of the tables stay new.
+    StopSurfaces();
+    ReportingSettings kept = settings_;
+    kept.report = before.report;
+    kept.report.lastheard_size = settings_.report.lastheard_size;
+    kept.report.talkgroups_size = settings_.report.talkgroups_size;
+    kept.server_id = before.server_id;
+    settings_ = std::move(kept);
+    std::string why = absl::StrCat(st.message(), "; the [report] surfaces keep their settings");
+    if (absl::Status again = StartSurfaces(); !again.ok()) {
+      absl::StrAppend(&why, ", but could not start again: ", again.message());
+    }
+    st = absl::InvalidArgumentError(why);
+  }
   PublishView(now);
   return st;
 }

@@ -5,6 +5,7 @@
 #include "ctrlplane/reporting.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -283,6 +284,39 @@ TEST(Reporting, LastheardAndTalkgroupsAreBoundedAndReloadTrimsThem) {
   ASSERT_TRUE(r->Reconfigure(smaller, kT0 + 21 * kSec).ok());
   EXPECT_EQ(r->lastheard().size(), 2u);
   EXPECT_EQ(r->LastheardJson(100)["talkgroups"].size(), 1u);
+}
+
+// A reload the feed cannot take (more systems than the message limit holds) is refused: the
+// surfaces keep serving with their previous settings instead of stopping.
+TEST(Reporting, AReportReloadTheSurfacesCannotTakeKeepsThemAsTheyWere) {
+  ReportingSettings s = Settings();
+  s.report.feed = "127.0.0.1:0";
+  s.report.feed_json = "127.0.0.1:0";
+  auto r = MustStart(s);
+  ASSERT_NE(r, nullptr);
+  ASSERT_NE(r->hub(), nullptr);
+
+  ReportingSettings too_small = s;
+  too_small.report.feed_systems = 10000;
+  too_small.report.feed_max_message = 4096;
+  too_small.report.lastheard_size = 2;
+  const absl::Status st = r->Reconfigure(too_small, kT0 + kSec);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), testing::HasSubstr("more than the dashboard's message"));
+  EXPECT_THAT(std::string(st.message()), testing::HasSubstr("keep their settings"));
+  ASSERT_NE(r->hub(), nullptr) << "the surfaces were stopped";
+  ASSERT_NE(r->hub()->feed(), nullptr);
+  ASSERT_NE(r->hub()->feed_json(), nullptr);
+  FeedReader feed(r->hub()->feed_json()->port());
+  ASSERT_TRUE(feed.connected());
+  EXPECT_TRUE(feed.WaitFor("config", [](const nlohmann::json&) { return true; }));
+  FeedReader pickle(r->hub()->feed()->port());
+  EXPECT_TRUE(pickle.connected());
+
+  // A value they can take goes through.
+  ReportingSettings fewer = s;
+  fewer.report.feed_systems = 10;
+  EXPECT_TRUE(r->Reconfigure(fewer, kT0 + 2 * kSec).ok());
 }
 
 TEST(Reporting, CallsClientsAndPeersReachTheJsonFeedAndTheApi) {
