@@ -1,6 +1,12 @@
 #include "ctrlplane/restart_state.h"
 
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -12,6 +18,54 @@ using nlohmann::json;
 namespace {
 
 constexpr int kFormat = 1;
+
+// nlohmann's get_to() casts a float into an integer field (undefined when it does not fit) and
+// narrows integers silently, and a snapshot's record is input like any other: every field is
+// read through Read(), which takes integers only, in range, and names the field it refuses.
+[[noreturn]] void Refuse(const char* field, const std::string& why) {
+  throw std::out_of_range(absl::StrCat(field, ": ", why));
+}
+
+template <typename T>
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) void Read(const json& j,
+                                                                      const char* field, T& out) {
+  const json& v = j.at(field);
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) Refuse(field, "out of range");
+    out = static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (!std::in_range<T>(i)) Refuse(field, "out of range");
+    out = static_cast<T>(i);
+  } else {
+    Refuse(field, absl::StrCat("an integer was expected, not ", v.type_name()));
+  }
+}
+
+void Read(const json& j, const char* field, bool& out) {
+  const json& v = j.at(field);
+  if (!v.is_boolean()) Refuse(field, absl::StrCat("a boolean was expected, not ", v.type_name()));
+  out = v.get<bool>();
+}
+
+void Read(const json& j, const char* field, std::string& out) {
+  const json& v = j.at(field);
+  if (!v.is_string()) Refuse(field, absl::StrCat("a string was expected, not ", v.type_name()));
+  out = v.get<std::string>();
+}
+
+template <size_t N>
+void Read(const json& j, const char* field, std::array<uint8_t, N>& out) {
+  const json& v = j.at(field);
+  if (!v.is_array() || v.size() != N)
+    Refuse(field, absl::StrCat("an array of ", N, " bytes was expected"));
+  for (size_t i = 0; i < N; ++i) {
+    const json& b = v[i];
+    if (!b.is_number_unsigned() || b.get<uint64_t>() > 0xff) Refuse(field, "not a byte");
+    out[i] = static_cast<uint8_t>(b.get<uint64_t>());
+  }
+}
 
 json ToJson(const ClientSideInfo& s) {
   return json{{"alias_rf_src", s.alias_rf_src},
@@ -27,16 +81,16 @@ json ToJson(const ClientSideInfo& s) {
 }
 
 void FromJson(const json& j, ClientSideInfo& s) {
-  j.at("alias_rf_src").get_to(s.alias_rf_src);
-  j.at("alias").get_to(s.alias);
-  j.at("alias_blocks").get_to(s.alias_blocks);
-  j.at("alias_time").get_to(s.alias_time);
-  j.at("gps_rf_src").get_to(s.gps_rf_src);
-  j.at("gps").get_to(s.gps);
-  j.at("gps_time").get_to(s.gps_time);
-  j.at("home_latitude").get_to(s.home_latitude);
-  j.at("home_longitude").get_to(s.home_longitude);
-  j.at("home_time").get_to(s.home_time);
+  Read(j, "alias_rf_src", s.alias_rf_src);
+  Read(j, "alias", s.alias);
+  Read(j, "alias_blocks", s.alias_blocks);
+  Read(j, "alias_time", s.alias_time);
+  Read(j, "gps_rf_src", s.gps_rf_src);
+  Read(j, "gps", s.gps);
+  Read(j, "gps_time", s.gps_time);
+  Read(j, "home_latitude", s.home_latitude);
+  Read(j, "home_longitude", s.home_longitude);
+  Read(j, "home_time", s.home_time);
 }
 
 json ToJson(const ClientRecord& c) {
@@ -66,29 +120,30 @@ json ToJson(const ClientRecord& c) {
 }
 
 void FromJson(const json& j, ClientRecord& c) {
-  j.at("id").get_to(c.id);
-  j.at("slot").get_to(c.slot);
-  j.at("ip").get_to(c.addr.ip);
-  j.at("port").get_to(c.addr.port);
-  const std::string slots = j.at("slots").get<std::string>();
+  Read(j, "id", c.id);
+  Read(j, "slot", c.slot);
+  Read(j, "ip", c.addr.ip);
+  Read(j, "port", c.addr.port);
+  std::string slots;
+  Read(j, "slots", slots);
   c.slots = slots.empty() ? '3' : slots[0];
-  j.at("slot_mask").get_to(c.slot_mask);
-  j.at("callsign").get_to(c.callsign);
-  j.at("rx_freq").get_to(c.rx_freq);
-  j.at("tx_freq").get_to(c.tx_freq);
-  j.at("tx_power").get_to(c.tx_power);
-  j.at("color_code").get_to(c.color_code);
-  j.at("latitude").get_to(c.latitude);
-  j.at("longitude").get_to(c.longitude);
-  j.at("height").get_to(c.height);
-  j.at("location").get_to(c.location);
-  j.at("description").get_to(c.description);
-  j.at("url").get_to(c.url);
-  j.at("software_id").get_to(c.software_id);
-  j.at("package_id").get_to(c.package_id);
-  j.at("options").get_to(c.options);
-  j.at("logged_in_at").get_to(c.logged_in_at);
-  j.at("fixed").get_to(c.fixed);
+  Read(j, "slot_mask", c.slot_mask);
+  Read(j, "callsign", c.callsign);
+  Read(j, "rx_freq", c.rx_freq);
+  Read(j, "tx_freq", c.tx_freq);
+  Read(j, "tx_power", c.tx_power);
+  Read(j, "color_code", c.color_code);
+  Read(j, "latitude", c.latitude);
+  Read(j, "longitude", c.longitude);
+  Read(j, "height", c.height);
+  Read(j, "location", c.location);
+  Read(j, "description", c.description);
+  Read(j, "url", c.url);
+  Read(j, "software_id", c.software_id);
+  Read(j, "package_id", c.package_id);
+  Read(j, "options", c.options);
+  Read(j, "logged_in_at", c.logged_in_at);
+  Read(j, "fixed", c.fixed);
   FromJson(j.at("side"), c.side);
 }
 
@@ -113,25 +168,25 @@ json ToJson(const RestoredClient& r) {
 }
 
 void FromJson(const json& j, RestoredClient& r) {
-  j.at("id").get_to(r.id);
-  j.at("slot").get_to(r.slot);
-  j.at("slot_mask").get_to(r.slot_mask);
-  j.at("options").get_to(r.options);
+  Read(j, "id", r.id);
+  Read(j, "slot", r.slot);
+  Read(j, "slot_mask", r.slot_mask);
+  Read(j, "options", r.options);
   for (const json& m : j.at("members")) {
     RestoredMember rm;
-    m.at("ts").get_to(rm.ts);
-    m.at("tg").get_to(rm.tg);
-    m.at("ua_expires_at").get_to(rm.ua_expires_at);
+    Read(m, "ts", rm.ts);
+    Read(m, "tg", rm.tg);
+    Read(m, "ua_expires_at", rm.ua_expires_at);
     r.members.push_back(rm);
   }
-  j.at("dial_tg").get_to(r.dial_tg);
-  j.at("dial_expires_at").get_to(r.dial_expires_at);
-  j.at("default_unlinked").get_to(r.default_unlinked);
+  Read(j, "dial_tg", r.dial_tg);
+  Read(j, "dial_expires_at", r.dial_expires_at);
+  Read(j, "default_unlinked", r.default_unlinked);
   const json& susp = j.at("suspension");
   if (susp.size() != r.suspension.size()) throw std::out_of_range("suspension: two timeslots");
   for (size_t i = 0; i < r.suspension.size(); ++i) {
-    susp[i].at("until").get_to(r.suspension[i].until);
-    susp[i].at("except_tg").get_to(r.suspension[i].except_tg);
+    Read(susp[i], "until", r.suspension[i].until);
+    Read(susp[i], "except_tg", r.suspension[i].except_tg);
   }
 }
 
@@ -155,7 +210,8 @@ auto Decoding(Fn&& fn) -> decltype(fn()) {
 }
 
 absl::Status CheckFormat(const json& doc) {
-  const int format = doc.at("format").get<int>();
+  int format = 0;
+  Read(doc, "format", format);
   if (format != kFormat) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the snapshot's control-plane state has format ", format, ", this build reads ", kFormat,
@@ -193,7 +249,9 @@ absl::StatusOr<uint64_t> DecodeHubRestart(std::span<const uint8_t> bytes) {
   return Decoding([&]() -> absl::StatusOr<uint64_t> {
     const json doc = json::from_msgpack(bytes.begin(), bytes.end());
     if (absl::Status st = CheckFormat(doc); !st.ok()) return st;
-    return doc.at("streams_started").get<uint64_t>();
+    uint64_t streams_started = 0;
+    Read(doc, "streams_started", streams_started);
+    return streams_started;
   });
 }
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
+
 namespace dmrswitch::cp {
 namespace {
 
@@ -143,6 +145,52 @@ TEST(RestartStateTest, RefusesNothingGarbageTruncatedAndForeignFormats) {
   const auto st = DecodeHubRestart(future).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("format 2"), std::string::npos) << st;
+}
+
+// A record is input: a number that does not fit its field (a float, a negative, a too-large
+// integer, the wrong type) is refused and named, never cast. fuzz_restart_state found the float
+// case (a float-cast-overflow under UBSan).
+TEST(RestartStateTest, RefusesAFieldOfTheWrongTypeOrOutOfRangeAndNamesIt) {
+  using nlohmann::json;
+  const RestartState sample = Sample();
+  const json good =
+      json::from_msgpack(EncodeClientRestart(sample.clients[0], sample.subscriptions[0]));
+  struct Case {
+    json::json_pointer where;
+    json value;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {json::json_pointer("/client/id"), 1e300, "id"},
+      {json::json_pointer("/client/id"), 3120001.0, "id"},
+      {json::json_pointer("/client/id"), -1, "id"},
+      {json::json_pointer("/client/id"), uint64_t{1} << 32, "id"},
+      {json::json_pointer("/client/port"), 65536, "port"},
+      {json::json_pointer("/client/slot_mask"), 256, "slot_mask"},
+      {json::json_pointer("/client/logged_in_at"), -5, "logged_in_at"},
+      {json::json_pointer("/client/fixed"), 1, "fixed"},
+      {json::json_pointer("/client/callsign"), 7, "callsign"},
+      {json::json_pointer("/client/side/alias"), json::array({1, 2}), "alias"},
+      {json::json_pointer("/client/side/gps"), json::array({0, 0, 0, 0, 0, 0, 256}), "gps"},
+      {json::json_pointer("/client/side/alias_time"), -1e300, "alias_time"},
+      {json::json_pointer("/subscriptions/members/0/tg"), 1.5, "tg"},
+      {json::json_pointer("/subscriptions/members/0/ts"), 300, "ts"},
+      {json::json_pointer("/subscriptions/suspension/1/until"), "soon", "until"},
+  };
+  for (const Case& c : cases) {
+    json bad = good;
+    bad[c.where] = c.value;
+    const auto st = DecodeClientRestart(json::to_msgpack(bad)).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << c.where << " = " << c.value;
+    EXPECT_NE(st.message().find(c.field + ":"), std::string::npos) << st;
+  }
+  for (const json& streams : {json(1e300), json(-1), json(2.5), json("99")}) {
+    const json hub = {{"format", 1}, {"streams_started", streams}};
+    EXPECT_EQ(DecodeHubRestart(json::to_msgpack(hub)).status().code(), absl::StatusCode::kDataLoss)
+        << streams;
+  }
+  const json float_format = {{"format", 1.0e10}, {"streams_started", 1}};
+  EXPECT_FALSE(DecodeHubRestart(json::to_msgpack(float_format)).ok());
 }
 
 }  // namespace
