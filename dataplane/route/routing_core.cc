@@ -445,9 +445,10 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   // call to 4000, 5000 or a TG to dial) leaves the slot marked as TG 9, the TG the dialled link
   // arrives on: the link is then heard after the collision window, not after the hang time that
   // any other TG would have to wait. A private call marks it with its conversation (LeaseTg).
+  std::optional<uint32_t> superseded;
   if (in.source.is_client()) {
     const uint32_t rx_tg = LeaseTg(kind, d.dst, d.rf_src);
-    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg, d.rf_src) ==
+    if (leases_->ClaimRx(in.source.index, ts, d.stream_id, rx_tg, d.rf_src, &superseded) ==
         LeaseVerdict::kBusy) {
       if (recording >= 0) parrot_.Release(recording);
       return Drop(DropReason::kSlotCollision);  // not remembered: the slot may free up
@@ -468,6 +469,7 @@ Verdict RoutingCore::OnNewStream(const Ingress& in_arg, TimeNs now) {
   s->source_id = in.source_id;
   s->source_addr = in.from;
   s->rf_src = d.rf_src;
+  s->superseded = superseded;
   s->dst = d.dst;
   s->start = now;
   s->rx_lease = in.source.is_client();
@@ -867,7 +869,7 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
     const LeaseVerdict v =
         leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id,
                          s->kind == Kind::kGroup ? dst.tg : LeaseTg(s->kind, s->dst, s->rf_src),
-                         s->rf_src, now, policy.lease);
+                         s->rf_src, now, policy.lease, s->superseded);
     if (v == LeaseVerdict::kBusy) {
       ++counters_.contention_skips;
       return;

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "dataplane/proto/dmr_lc.h"
@@ -187,6 +188,9 @@ class RoutingCore {
     std::array<uint32_t, 2> rewrite_tg{};
     std::array<proto::dmr::LcRewrite, 2> rewrites{};
     int32_t parrot = -1;  // kParrot: the recording, while the call is live
+    // The same talker's earlier over on this client slot that this stream superseded at its
+    // start (SlotLeases::ClaimRx): its destination slots on the same TG are taken over.
+    std::optional<uint32_t> superseded;
   };
 
   // Lists of the stream table: ordered by last packet.

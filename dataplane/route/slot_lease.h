@@ -24,6 +24,8 @@
 // is decided on the earlier talker, once.)
 //
 // Contention (PROTOCOL.md §3.6 to_target rules (a)–(d), per destination slot):
+//   held by the stream the claimer superseded → claimable (see ClaimRx: the same talker's
+//     on the same TG                            earlier over, not yet ended by its own shard)
 //   held by another stream                    → busy (covers (c) and (d) while a call is live)
 //   ended, other TG, within group hang time   → busy ((a)/(b))
 //   ended, same TG, same talker               → claimable (Part A §11: the same rf_src re-keying
@@ -31,12 +33,21 @@
 //   ended, same TG, within the stream timeout → busy ((c)/(d): the collision window)
 //   otherwise                                 → claimable
 // A client's own new transmission takes the slot from a hub-to-client stream (the radio has the
-// channel); two of its own transmissions on one slot collide instead (§3.6 step 3).
+// channel); two of its own transmissions on one slot collide instead (§3.6 step 3), unless they
+// have the same talker: a radio sends one stream at a time, so the same rf_src starting a new
+// stream means its previous over is finished even if the shard that owns that over has not yet
+// processed its terminator (the two streams are steered to different shards half the time). The
+// new stream *supersedes* the old one: it takes the client's own slot at its start and then, per
+// destination, the slots the old stream still holds on the same TG. Only the superseding stream
+// may take them (it names the old stream), and only once, at its start: the old stream never takes
+// anything back, and two repeaters hearing one radio (two sources, neither superseding the
+// other) still never interleave on a listener.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "dataplane/route/types.h"
 
@@ -107,14 +118,19 @@ class SlotLeases {
   }
 
   // Hub → client: keep or take the slot for `stream_id` (talker `rf_src`) on `tg`, if the rules
-  // allow.
+  // allow. `superseded`: the stream this one superseded at its start (ClaimRx), whose slots on
+  // the same TG it takes over.
   LeaseVerdict ClaimTx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
-                       uint32_t rf_src, TimeNs now, const LeaseTimers& t) {
+                       uint32_t rf_src, TimeNs now, const LeaseTimers& t,
+                       std::optional<uint32_t> superseded = std::nullopt) {
     Padded& p = slot(client, ts);
     LeaseWord cur{p.w.load(std::memory_order_acquire)};
     for (;;) {
       if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
-      if (!Claimable(cur, tg, now, t, p.talker.load(std::memory_order_relaxed), rf_src)) {
+      const bool take_over =
+          superseded.has_value() && cur.held_by(*superseded) && !cur.rx() && cur.tg() == tg;
+      if (!take_over &&
+          !Claimable(cur, tg, now, t, p.talker.load(std::memory_order_relaxed), rf_src)) {
         return LeaseVerdict::kBusy;
       }
       const LeaseWord next = LeaseWord::Held(stream_id, tg, false);
@@ -128,17 +144,29 @@ class SlotLeases {
 
   // Client → hub: the client transmits (talker `rf_src`) on its own slot. Takes the slot from any
   // hub-to-client stream; refuses (collision) while another of its own transmissions holds it.
+  // `superseded` is given by a stream's first claim only (its start): then a transmission of the
+  // same talker that still holds the slot is superseded instead of colliding, and its stream id
+  // written there (nullopt when nothing was superseded). A stream coming back from silence
+  // passes nullptr and never takes the slot from a newer over.
   LeaseVerdict ClaimRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
-                       uint32_t rf_src) {
+                       uint32_t rf_src, std::optional<uint32_t>* superseded = nullptr) {
     Padded& p = slot(client, ts);
     LeaseWord cur{p.w.load(std::memory_order_acquire)};
     for (;;) {
       if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
-      if (cur.held() && cur.rx()) return LeaseVerdict::kBusy;
+      std::optional<uint32_t> took;
+      if (cur.held() && cur.rx()) {
+        if (superseded == nullptr || rf_src == 0 ||
+            p.talker.load(std::memory_order_relaxed) != rf_src) {
+          return LeaseVerdict::kBusy;
+        }
+        took = cur.stream_id();
+      }
       const LeaseWord next = LeaseWord::Held(stream_id, tg, true);
       if (p.w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
                                     std::memory_order_acquire)) {
         p.talker.store(rf_src, std::memory_order_relaxed);
+        if (superseded != nullptr) *superseded = took;
         return LeaseVerdict::kClaimed;
       }
     }

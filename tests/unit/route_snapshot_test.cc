@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <span>
@@ -898,6 +899,57 @@ TEST(SlotLeasesTest, SameTalkerAfterTheClientsOwnTransmission) {
   EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, 3120109, kT0 + 100 * kMs, t), LeaseVerdict::kBusy);
   EXPECT_EQ(l.ClaimTx(0, kTs1, 0xB2, 91, kTalker, kT0 + 100 * kMs, t), LeaseVerdict::kClaimed);
   EXPECT_EQ(l.Talker(0, kTs1), kTalker);
+}
+
+// A new over of the same talker on a client's slot supersedes the one still holding it (its
+// terminator not yet processed by the shard that owns it): the new stream takes the client's own
+// slot at its start and the old stream's destination slots on the same TG; the old stream takes
+// nothing back, and nothing else is taken.
+TEST(SlotLeasesTest, TheSameTalkersNewOverSupersedesTheOneStillHoldingTheSlot) {
+  SlotLeases l(3);
+  const LeaseTimers t;
+  constexpr uint32_t kTalker = 3120101;
+  constexpr uint32_t kA = 0xA1, kB = 0xB2;
+  ASSERT_EQ(l.ClaimRx(0, kTs2, kA, 91, kTalker), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(1, kTs2, kA, 91, kTalker, kT0, t), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(2, kTs2, kA, 91, kTalker, kT0, t), LeaseVerdict::kClaimed);
+
+  std::optional<uint32_t> superseded = 7;
+  // Another talker on the same slot collides; nothing is superseded.
+  EXPECT_EQ(l.ClaimRx(0, kTs2, kB, 91, 3120109, &superseded), LeaseVerdict::kBusy);
+  // Without a start (a stream back from silence), even the same talker collides.
+  EXPECT_EQ(l.ClaimRx(0, kTs2, kB, 91, kTalker), LeaseVerdict::kBusy);
+  // At its start the same talker's new over supersedes A, on another TG too.
+  ASSERT_EQ(l.ClaimRx(0, kTs2, kB, 92, kTalker, &superseded), LeaseVerdict::kClaimed);
+  EXPECT_EQ(superseded, std::optional<uint32_t>(kA));
+  EXPECT_TRUE(l.Holds(0, kTs2, kB));
+  // A, back from silence, does not take it back; its release changes nothing.
+  EXPECT_EQ(l.ClaimRx(0, kTs2, kA, 91, kTalker), LeaseVerdict::kBusy);
+  EXPECT_FALSE(l.Release(0, kTs2, kA, kT0));
+  EXPECT_TRUE(l.Holds(0, kTs2, kB));
+
+  // B takes A's destination slot on the same TG at once ...
+  EXPECT_EQ(l.ClaimTx(1, kTs2, kB, 91, kTalker, kT0, t, kA), LeaseVerdict::kClaimed);
+  // ... and A, which still routes its last frames, does not get it back.
+  EXPECT_EQ(l.ClaimTx(1, kTs2, kA, 91, kTalker, kT0, t), LeaseVerdict::kBusy);
+  EXPECT_FALSE(l.Release(1, kTs2, kA, kT0));
+  EXPECT_TRUE(l.Holds(1, kTs2, kB));
+  // Not on another TG (the hang time rule), and not without naming A.
+  EXPECT_EQ(l.ClaimTx(2, kTs2, kB, 92, kTalker, kT0, t, kA), LeaseVerdict::kBusy);
+  EXPECT_EQ(l.ClaimTx(2, kTs2, kB, 91, kTalker, kT0, t), LeaseVerdict::kBusy);
+  EXPECT_TRUE(l.Holds(2, kTs2, kA));
+  // A stream held by a third stream of the same talker (a second repeater that heard the same
+  // radio) is not A: it is kept.
+  ASSERT_TRUE(l.Release(2, kTs2, kA, kT0));
+  ASSERT_EQ(l.ClaimTx(2, kTs2, 0xC3, 91, kTalker, kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(2, kTs2, kB, 91, kTalker, kT0, t, kA), LeaseVerdict::kBusy);
+  // The client's own transmission is never "taken over" as a destination.
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xD4, 92, kTalker, kT0, t, kB), LeaseVerdict::kBusy);
+
+  // A superseding claim of a free or ended slot names nothing.
+  superseded = 7;
+  ASSERT_EQ(l.ClaimRx(1, kTs1, 0xE5, 91, kTalker, &superseded), LeaseVerdict::kClaimed);
+  EXPECT_EQ(superseded, std::nullopt);
 }
 
 TEST(SlotLeasesTest, CustomTimers) {
