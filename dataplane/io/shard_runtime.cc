@@ -260,6 +260,7 @@ void ShardRuntime::PublishStats(route::TimeNs now, ipc::ShardStatsSnapshot* s) {
   route(RouteStat::kFramesLate, c.frames_late);
   route(RouteStat::kFramesEarly, c.frames_early);
   route(RouteStat::kRouteResolutions, c.route_resolutions);
+  route(RouteStat::kSupersededSkips, c.superseded_skips);
   const auto runtime = [s](RuntimeStat k, uint64_t v) { s->runtime[static_cast<size_t>(k)] = v; };
   runtime(RuntimeStat::kPongs, counters_.pongs);
   runtime(RuntimeStat::kHandedToControl, counters_.to_control);

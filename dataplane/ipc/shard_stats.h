@@ -99,6 +99,7 @@ enum class RouteStat : uint8_t {
   kFramesLate,
   kFramesEarly,
   kRouteResolutions,
+  kSupersededSkips,
   kCount,
 };
 inline constexpr std::array<StatName, static_cast<size_t>(RouteStat::kCount)> kRouteStatNames = {{
@@ -116,6 +117,8 @@ inline constexpr std::array<StatName, static_cast<size_t>(RouteStat::kCount)> kR
     {"frames_late", "Frames more than 30 ms behind the 60 ms cadence."},
     {"frames_early", "Frames more than 30 ms ahead of the 60 ms cadence."},
     {"route_resolutions", "Stream routes resolved (new streams and changed inputs)."},
+    {"superseded_skips",
+     "Destinations skipped because the same talker's next call had already taken the slot."},
 }};
 
 // The shard runtime's counters (io::RuntimeCounters).

@@ -871,7 +871,12 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
                          s->kind == Kind::kGroup ? dst.tg : LeaseTg(s->kind, s->dst, s->rf_src),
                          s->rf_src, now, policy.lease, s->superseded);
     if (v == LeaseVerdict::kBusy) {
-      ++counters_.contention_skips;
+      // Off the per-packet path: only a busy destination costs the load of the own slot.
+      if (s->rx_lease && !leases_->Holds(s->source.index, s->ts, d.stream_id)) {
+        ++counters_.superseded_skips;
+      } else {
+        ++counters_.contention_skips;
+      }
       return;
     }
     uint8_t* b = out_->Begin(kHbpListener, dst.addr);

@@ -47,7 +47,10 @@ struct RoutingCounters {
   uint64_t to_control = 0;        // packets handed to the control plane
   uint64_t contention_skips = 0;  // destination slot busy (contention rules)
   uint64_t quench_skips = 0;      // peer asked us not to send this stream
-  uint64_t sink_full = 0;         // PacketSink had no buffer
+  // Destination slot taken by the same talker's next over, which superseded this stream
+  // (slot_lease.h): the old over's last frames, not contention.
+  uint64_t superseded_skips = 0;
+  uint64_t sink_full = 0;  // PacketSink had no buffer
   uint64_t streams_started = 0;
   uint64_t streams_ended = 0;
   uint64_t streams_lost = 0;

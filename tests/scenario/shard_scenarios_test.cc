@@ -388,6 +388,9 @@ TEST(ReKey, SameTalkerBackToBackOvertakesTheTerminatorOnTheOtherShard) {
   }
   EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
   EXPECT_EQ(w.shard(w.OwnerOf(b)).counters().contention_skips, 0u);
+  // A's late terminator was not sent to the two listeners B had taken, and is counted so.
+  EXPECT_EQ(w.shard(w.OwnerOf(a)).counters().superseded_skips, 2u);
+  EXPECT_EQ(w.shard(w.OwnerOf(a)).counters().contention_skips, 0u);
 }
 
 // Two repeaters that hear one radio send two streams of the same talker at once: neither
