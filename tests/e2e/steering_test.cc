@@ -1,6 +1,7 @@
 // End to end: both kernel-mode steering paths (docs/ebpf.md, config hub.steering) route the same
-// traffic. With 2 shards, four clients talk at once, each stream owned by a known shard (two per
-// shard, by dmrswitch_owner of the stream ID): every frame must arrive once and in order, with
+// traffic. With 2 shards, four clients talk at once, twice, each stream owned by a known shard
+// (by dmrswitch_owner of the stream ID) and each client's calls owned by both shards in turn:
+// every frame must arrive once and in order, and be routed by its stream's owner only, with
 // steering = "bpf" (sk_reuseport program), "userspace" (hand-off rings), and "auto" in a hub that
 // runs as an unprivileged user and so cannot load the program.
 
@@ -45,12 +46,12 @@ std::string Statics() {
                       HbpStatic(kIds[2], "3101", "3103"), HbpStatic(kIds[3], "3104", "3102"));
 }
 
-// Four stream IDs, two owned by each shard.
-std::array<uint32_t, 4> StreamIds() {
+// Four stream IDs, owned alternately by shard `first_owner` and the other one.
+std::array<uint32_t, 4> StreamIds(uint32_t base, uint32_t first_owner) {
   std::array<uint32_t, 4> ids{};
-  uint32_t next = 0x57E30000;
+  uint32_t next = base;
   for (uint32_t i = 0; i < ids.size(); ++i) {
-    while (dmrswitch_owner(next, kShards) != i % kShards) ++next;
+    while (dmrswitch_owner(next, kShards) != (first_owner + i) % kShards) ++next;
     ids[i] = next++;
   }
   return ids;
@@ -68,24 +69,18 @@ std::vector<uint64_t> RoutedPerShard(const std::string& log) {
   return routed;
 }
 
-// Logs in four clients and runs the four concurrent calls; every receiver must get its call
-// complete, once, in order, rewritten for it, and nothing else. The calls have different lengths
-// (8, 14, 20 and 26 frames), so the frames each shard routed say which streams it handled: the
-// owner of a stream, and only it, must have routed its frames — four clients are four 4-tuples
-// the kernel hashes to sockets without regard to stream IDs. Stops the hub.
-void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
-  std::vector<std::unique_ptr<HbpClient>> c;
-  std::vector<sim::Pollable*> all;
-  for (uint32_t id : kIds) {
-    c.push_back(std::make_unique<HbpClient>(ClientOptions(port, id)));
-    all.push_back(c.back().get());
-    ASSERT_TRUE(c.back()->Login(absl::Seconds(5)).ok()) << c.back()->status();
-  }
-  sim::PollFor(all, absl::Milliseconds(200));  // the snapshot with all four reaches the shards
-  const std::array<uint32_t, 4> streams = StreamIds();
+// Runs the four concurrent calls once, with the given stream IDs and lengths in superframes
+// (the same talkers, TGs and slots each round: a talker's next call is its re-key);
+// every receiver must get its call complete, once, in order, rewritten for it, and nothing else.
+// Adds each stream's frames to its owner's count in `routed`.
+void RunConcurrentCalls(std::vector<std::unique_ptr<HbpClient>>& c,
+                        std::vector<sim::Pollable*>& all, const std::array<uint32_t, 4>& streams,
+                        const std::array<unsigned, 4>& superframes, std::vector<uint64_t>& routed) {
   std::array<sim::VoiceCallSpec, 4> specs;
+  std::array<uint64_t, 4> before{};  // each receiver's frames before this round
+  for (int i = 0; i < 4; ++i) before[i] = c[kTalks[i].to]->counters().dmrd_rx;
   for (int i = 0; i < 4; ++i) {
-    specs[i] = GroupCall(kTalks[i].tg, kTalks[i].ts, kIds[kTalks[i].from], 1 + i);
+    specs[i] = GroupCall(kTalks[i].tg, kTalks[i].ts, kIds[kTalks[i].from], superframes[i]);
     specs[i].stream_id = streams[i];
     c[kTalks[i].from]->StartVoiceCall(specs[i]);
   }
@@ -94,20 +89,20 @@ void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
       [&] {
         for (int i = 0; i < 4; ++i) {
           if (c[kTalks[i].from]->transmitting() ||
-              c[kTalks[i].to]->counters().dmrd_rx < FramesOf(specs[i])) {
+              c[kTalks[i].to]->counters().dmrd_rx - before[i] < FramesOf(specs[i])) {
             return false;
           }
         }
         return true;
       },
-      absl::Seconds(8));
+      absl::Seconds(10));
   for (int i = 0; i < 4; ++i) {
-    SCOPED_TRACE(absl::StrCat("stream ", i, " owned by shard ",
+    SCOPED_TRACE(absl::StrCat("stream ", absl::Hex(streams[i]), " owned by shard ",
                               dmrswitch_owner(streams[i], kShards), ": ", kIds[kTalks[i].from],
                               " → ", kIds[kTalks[i].to]));
     HbpClient& rx = *c[kTalks[i].to];
     const size_t n = FramesOf(specs[i]);
-    EXPECT_EQ(rx.counters().dmrd_rx, n) << "frames lost or duplicated";
+    EXPECT_EQ(rx.counters().dmrd_rx - before[i], n) << "frames lost or duplicated";
     const std::vector<ReceivedCall> got = rx.TakeReceived();
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].stream_id, streams[i]);
@@ -119,10 +114,36 @@ void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
     want.frames = n;
     EXPECT_TRUE(sim::Verify(got[0], want).ok()) << sim::Verify(got[0], want) << "\n"
                                                 << got[0].DebugString();
+    routed[dmrswitch_owner(streams[i], kShards)] += n;
   }
+}
+
+// Logs in four clients and runs the four concurrent calls twice. In the second round every
+// talker's stream is owned by the other shard than in the first, so each client's one 4-tuple
+// carries frames for both shards: steering by anything the kernel hashes (addresses and ports)
+// instead of the stream ID routes some stream on the wrong shard, whatever the hash. The frames
+// each shard routed must be exactly those of the streams it owns; the call lengths (8, 14, 20,
+// 26 frames, then 32, 44, 38, 50) are chosen so that no assignment of clients to shards adds up
+// to the same two totals. Stops the hub.
+void ExpectConcurrentCallsRouted(HubProcess& hub, uint16_t port) {
+  std::vector<std::unique_ptr<HbpClient>> c;
+  std::vector<sim::Pollable*> all;
+  for (uint32_t id : kIds) {
+    c.push_back(std::make_unique<HbpClient>(ClientOptions(port, id)));
+    all.push_back(c.back().get());
+    ASSERT_TRUE(c.back()->Login(absl::Seconds(5)).ok()) << c.back()->status();
+  }
+  sim::PollFor(all, absl::Milliseconds(200));  // the snapshot with all four reaches the shards
   std::vector<uint64_t> expected(kShards, 0);
-  for (int i = 0; i < 4; ++i) expected[dmrswitch_owner(streams[i], kShards)] += FramesOf(specs[i]);
-  ASSERT_EQ(expected, (std::vector<uint64_t>{28, 40})) << "StreamIds() alternates owners";
+  {
+    SCOPED_TRACE("first round");
+    RunConcurrentCalls(c, all, StreamIds(0x57E30000, 0), {1, 2, 3, 4}, expected);
+  }
+  {
+    SCOPED_TRACE("second round, owners swapped");
+    RunConcurrentCalls(c, all, StreamIds(0x57E40000, 1), {5, 7, 6, 8}, expected);
+  }
+  ASSERT_EQ(expected, (std::vector<uint64_t>{122, 110})) << "StreamIds() alternates owners";
   c.clear();
   ASSERT_EQ(hub.Stop(), 0) << hub.Log();
   EXPECT_EQ(RoutedPerShard(hub.Log()), expected) << hub.Log();
