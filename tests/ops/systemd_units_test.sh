@@ -17,6 +17,12 @@
 #   systemd_units_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
+for tool in systemd-analyze setpriv strace; do
+  command -v "$tool" >/dev/null || {
+    echo "systemd_units: $tool not found (tools/install-deps.sh installs it)" >&2
+    exit 1
+  }
+done
 root=$(mktemp -d)
 svc=$(mktemp -d)
 ns=dmrsw-units-$$
