@@ -501,6 +501,7 @@ dmrswitch::io::InstanceIdentity InstanceOf(const dmrswitch::cp::HubConfig& confi
     if (config.hub.mode != cp::HubMode::kKernel) e.ip = config.dpdk.address;
     id.listeners.push_back(e);
   }
+  id.kernel_sockets = config.hub.mode == cp::HubMode::kKernel;
   return id;
 }
 

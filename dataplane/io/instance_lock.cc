@@ -1,5 +1,6 @@
 #include "dataplane/io/instance_lock.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -7,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <utility>
 
@@ -56,6 +59,56 @@ std::string Holders(const std::string& path) {
     if (std::find(who.begin(), who.end(), entry) == who.end()) who.push_back(entry);
   }
   return absl::StrJoin(who, ", ");
+}
+
+// "pid 1234 (cmdline)" of every process with a descriptor of the socket `inode`.
+std::string SocketHolders(uint64_t inode) {
+  const std::string want = absl::StrCat("socket:[", inode, "]");
+  std::vector<std::string> who;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename().string();
+    if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      if (std::filesystem::read_symlink(fd.path(), link_ec).string() != want) continue;
+      std::ifstream cmd("/proc/" + pid + "/cmdline", std::ios::binary);
+      std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+      while (!argv.empty() && argv.back() == '\0') argv.pop_back();
+      std::replace(argv.begin(), argv.end(), '\0', ' ');
+      who.push_back(argv.empty() ? absl::StrCat("pid ", pid)
+                                 : absl::StrCat("pid ", pid, " (", argv, ")"));
+      break;
+    }
+  }
+  return absl::StrJoin(who, ", ");
+}
+
+// Who already has a UDP socket bound to an address and port that `e` would share (the same
+// address, or a wildcard on either side) in this network namespace: "" if nobody. Lines of
+// /proc/net/udp: "sl local_address rem_address st ... uid timeout inode", the address as the
+// hex of the in-memory (network order) word, the port in host order.
+std::string UdpPortHolders(const route::Endpoint& e) {
+  std::ifstream udp("/proc/net/udp");
+  std::string line;
+  std::getline(udp, line);  // the header
+  while (std::getline(udp, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 10) continue;
+    std::vector<std::string> local = absl::StrSplit(f[1], ':');
+    if (local.size() != 2) continue;
+    const uint32_t ip = ntohl(static_cast<uint32_t>(std::strtoul(local[0].c_str(), nullptr, 16)));
+    const auto port = static_cast<uint16_t>(std::strtoul(local[1].c_str(), nullptr, 16));
+    if (port != e.port || (ip != e.ip && ip != 0 && e.ip != 0)) continue;
+    const uint64_t inode = std::strtoull(f[9].c_str(), nullptr, 10);
+    std::string holder = SocketHolders(inode);
+    if (holder.empty()) {
+      holder = absl::StrCat("a socket of another user (uid ", f[7], ", inode ", inode, ")");
+    }
+    return holder;
+  }
+  return "";
 }
 
 // "; config /etc/dmrswitch/hub.toml" from the holder's note in the lock file ("" if none).
@@ -129,6 +182,16 @@ absl::StatusOr<InstanceLock> InstanceLock::Acquire(const InstanceIdentity& id) {
       }
     }
     if (!s.ok()) return s;
+  }
+  if (id.kernel_sockets) {
+    for (const route::Endpoint& e : id.listeners) {
+      const std::string holder = UdpPortHolders(e);
+      if (holder.empty()) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "UDP ", EndpointString(e), " is already bound by ", holder,
+          " (a hub with another hub.run_dir, or another program). With SO_REUSEPORT the kernel "
+          "would split the clients between the two: stop it first, or listen elsewhere"));
+    }
   }
   return lock;
 }

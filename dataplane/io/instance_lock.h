@@ -9,10 +9,13 @@
 //   udp-any-<port>.lock                 exclusive for 0.0.0.0, shared for a specific address
 //
 // so two hubs on different addresses of one port coexist, while a wildcard listener conflicts
-// with every other listener on its port. The kernel drops a flock with the last descriptor of the
-// process that held it: a hub killed with -9 leaves files, never a held lock, and the next hub
-// simply takes them again. A refusal names the holder (its PID and command line, from
-// /proc/locks) so the operator knows which hub to stop.
+// with every other listener on its port. The locks only see hubs that share the run directory;
+// a hub started with another hub.run_dir would still share the port, so a hub that binds kernel
+// sockets also looks for a UDP socket already bound to a conflicting address and port in its
+// network namespace (/proc/net/udp), whoever owns it, and refuses naming that process. The kernel
+// drops a flock with the last descriptor of the process that held it: a hub killed with -9 leaves
+// files, never a held lock, and the next hub simply takes them again. A refusal names the holder
+// (its PID and command line, from /proc/locks) so the operator knows which hub to stop.
 #pragma once
 
 #include <string>
@@ -28,6 +31,9 @@ struct InstanceIdentity {
   std::string runtime_name;                // hub.runtime_name
   std::string config_path;                 // for the holder's note ("" : embedded default)
   std::vector<route::Endpoint> listeners;  // UDP addresses the hub will serve
+  // The hub binds the listeners as kernel UDP sockets (kernel mode): also refuse when a socket
+  // of any process is bound to a conflicting address and port.
+  bool kernel_sockets = false;
 };
 
 class InstanceLock {

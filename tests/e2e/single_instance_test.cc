@@ -85,6 +85,32 @@ TEST_F(SingleInstanceTest, AnotherRuntimeNameOnAnAddressAlreadyServedIsRefused) 
   EXPECT_TRUE(third.ok()) << third.status();
 }
 
+// Two run directories share no lock file: the second hub finds the first's bound socket instead.
+TEST_F(SingleInstanceTest, AHubWithAnotherRunDirectoryOnAServedPortIsRefused) {
+  auto first = HubProcess::Start(Toml("dmrswitch", Loopback()));
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string other_dir = run_dir_ + "/elsewhere";
+  for (const std::string& listen : {Loopback(), absl::StrCat("0.0.0.0:", port_)}) {
+    std::string toml = Toml("dmrswitch", listen);
+    const std::string from = absl::StrCat("run_dir = \"", run_dir_, "\"");
+    toml.replace(toml.find(from), from.size(), absl::StrCat("run_dir = \"", other_dir, "\""));
+    auto second = HubProcess::RunToExit(toml, absl::Seconds(10));
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_NE(second->first, 0) << listen;
+    EXPECT_NE(second->second.find(
+                  absl::StrCat("UDP ", listen, " is already bound by pid ", (*first)->pid(), " (")),
+              std::string::npos)
+        << second->second;
+  }
+  // The first hub still serves alone.
+  HbpClientOptions o;
+  o.id = 3120003;
+  o.passphrase = "passw0rd";
+  o.hub = {"127.0.0.1", port_};
+  HbpClient c(o);
+  EXPECT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+}
+
 TEST_F(SingleInstanceTest, AHubKilledWithSigkillDoesNotBlockTheNextOne) {
   auto first = HubProcess::Start(Toml("dmrswitch", Loopback()));
   ASSERT_TRUE(first.ok()) << first.status();

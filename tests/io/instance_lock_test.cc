@@ -3,13 +3,18 @@
 // conflict exactly as two processes would (flock locks belong to open file descriptions).
 #include "dataplane/io/instance_lock.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -122,6 +127,52 @@ TEST_F(InstanceLockTest, AHubKilledWithSigkillLeavesNoHeldLock) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/run/hub.lock")) << "the file stays behind";
   auto after = InstanceLock::Acquire(Id("hub", {Ep(kLoopback, 62031)}));
   EXPECT_TRUE(after.ok()) << after.status();
+}
+
+// A bound UDP socket (SO_REUSEPORT, as a hub's) on 127.0.0.1 and a free port; -1 on failure.
+int BoundUdp(uint16_t* port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int yes = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+// A hub with another run directory takes none of the same locks: the socket a process already
+// bound is what gives it away, and the refusal names that process.
+TEST_F(InstanceLockTest, AKernelHubRefusesAPortAlreadyBoundWhateverItsRunDirectory) {
+  uint16_t port = 0;
+  const int fd = BoundUdp(&port);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  for (uint32_t ip : {kLoopback, 0u}) {
+    InstanceIdentity id = Id(absl::StrCat("hub-", ip), {Ep(ip, port)});
+    id.kernel_sockets = true;
+    auto r = InstanceLock::Acquire(id);
+    ASSERT_FALSE(r.ok()) << ip;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr(absl::StrCat(" is already bound by pid ", ::getpid(), " (")));
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("instance_lock_test"));
+  }
+  // Another address of the port, another port, or a hub that binds no kernel socket: free.
+  InstanceIdentity other =
+      Id("other", {Ep(kOther, port), Ep(kLoopback, port == 65535 ? 1 : port + 1)});
+  other.kernel_sockets = true;
+  EXPECT_TRUE(InstanceLock::Acquire(other).ok());
+  EXPECT_TRUE(InstanceLock::Acquire(Id("dpdk", {Ep(kLoopback, port)})).ok());
+  ::close(fd);
+  InstanceIdentity after = Id("after", {Ep(0, port)});
+  after.kernel_sockets = true;
+  EXPECT_TRUE(InstanceLock::Acquire(after).ok()) << "the socket is closed";
 }
 
 TEST_F(InstanceLockTest, AnUnusableRunDirectoryIsNamed) {
