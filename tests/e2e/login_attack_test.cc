@@ -2,7 +2,7 @@
 // spoofed traffic. The test process lives in a network namespace of its own (attack_lab.h), where
 // any 198.18.0.0/15 source can be claimed and the hub's answers never leave the machine.
 //
-// What must hold (ctrlplane/login/hbp_auth.h, docs/security.md):
+// What must hold (ctrlplane/login/hbp_auth.h, docs/operations.md §4):
 //  * spoofed RPTL/RPTK/RPTC/RPTCL naming a victim's ID, or sent from its IP, block nothing and
 //    replace nothing: the victim logs in and stays in;
 //  * under a 20,000/s flood of spoofed RPTLs a real hotspot logs in within 2 s, and the hub
@@ -46,6 +46,18 @@ std::vector<uint8_t> RptkGuess(uint32_t id, uint32_t guess) {
   return b;
 }
 
+// A well-formed 302-byte RPTC naming `id`, as an attacker would send to rewrite a victim's
+// configuration.
+std::vector<uint8_t> SpoofedRptc(uint32_t id) {
+  proto::Rptc c;
+  c.id = id;
+  c.config.callsign = "SPOOF";
+  c.config.description = "spoofed";
+  std::vector<uint8_t> b(proto::kRptcBytes);
+  b.resize(proto::EncodeRptc(c, b));
+  return b;
+}
+
 class LoginAttackTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { ASSERT_TRUE(EnterAttackNetwork().ok()) << EnterAttackNetwork(); }
@@ -81,7 +93,7 @@ TEST_F(LoginAttackTest, SpoofedPacketsNamingAVictimsIdOrSentFromItsIpBlockAndRep
     d.src_ip = from_victim_ip ? LabIp(victim_host) : LabIp(256 + static_cast<uint32_t>(i % 5000));
     d.src_port = static_cast<uint16_t>(20000 + i % 20000);
     const uint32_t id = i % 3 == 0 ? kVictim + 100 + static_cast<uint32_t>(i % 50) : kVictim;
-    switch (i % 5) {
+    switch (i % 6) {
       case 0:
       case 1:
         d.payload = Tagged("RPTL", id);
@@ -91,6 +103,9 @@ TEST_F(LoginAttackTest, SpoofedPacketsNamingAVictimsIdOrSentFromItsIpBlockAndRep
         break;
       case 3:
         d.payload = Tagged("RPTPING", id);
+        break;
+      case 4:
+        d.payload = SpoofedRptc(id);
         break;
       default:
         d.payload = Tagged("RPTCL", id);
