@@ -1,9 +1,17 @@
 // End to end (issue 14): no secret in any output — the hub's refusals of a bad configuration,
-// its log through logins, failed logins, refused options and a reload, and what dmrswitch-ctl
-// prints — and table sizes bounded by the memory they need.
+// its log through logins, failed logins, refused options and a reload, what dmrswitch-ctl
+// prints, and every report surface (HTTP, both feeds, MQTT through a real mosquitto) — and table
+// sizes bounded by the memory they need.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +20,9 @@
 #include "absl/strings/str_replace.h"
 #include "tests/e2e/e2e_sim_util.h"
 #include "tests/e2e/hub_process.h"
+#include "tests/e2e/observe_helpers.h"
+#include "tests/report/mqtt_support.h"
+#include "tests/report/test_support.h"
 
 namespace dmrswitch::e2e {
 namespace {
@@ -112,6 +123,114 @@ TEST(Secrets, NeitherTheLogNorDmrswitchCtlShowsASecret) {
   EXPECT_NE(log.find("bad passphrase"), std::string::npos) << log;
   EXPECT_NE(log.find("passphrase changed (secret)"), std::string::npos) << log;
   EXPECT_EQ(log.find(kMark), std::string::npos) << log;
+}
+
+// Everything a TCP server on 127.0.0.1:`port` sends in `for_ms` after the connect.
+std::string ReadTcp(uint16_t port, int for_ms) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(for_ms);
+    char buf[65536];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) break;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
+// The report surfaces, read while a client that latched a KEY is logged in and after a wrong
+// KEY and a wrong passphrase were tried: the HBlink/FreeDMR feed (its CONFIG_SND describes every
+// system, where FreeDMR's carries the passphrases), HBlink3's JSON feed, the HTTP API and
+// /metrics, every event published to a real mosquitto, and every dmrswitch-ctl report. The MQTT
+// password and the API token come from files holding a secret too.
+TEST(Secrets, NoReportSurfaceShowsASecret) {
+  using cp::report::testing::Broker;
+  using cp::report::testing::FreeLoopbackPort;
+  using cp::report::testing::Subscriber;
+  using cp::report::testing::TempDir;
+  using cp::report::testing::WriteFile;
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  Broker broker(dir);
+  ASSERT_TRUE(broker.Start()) << "mosquitto is not installed (tools/install-deps.sh)";
+  Subscriber mqtt(broker.port(), "#");
+  const uint16_t hbp = FreeUdpPort(), obp = FreeUdpPort();
+  const uint16_t http = FreeLoopbackPort(), feed = FreeLoopbackPort(),
+                 feed_json = FreeLoopbackPort();
+  const std::string ctl = dir.File("ctl.sock");
+  const std::string pass = absl::StrCat("hub-", kMark);
+  WriteFile(dir.File("mqtt.pass"), absl::StrCat("mqtt-", kMark, "\n"));
+  WriteFile(dir.File("api.token"), absl::StrCat("token-", kMark, "\n"));
+  ::chmod(dir.File("mqtt.pass").c_str(), 0600);
+  ::chmod(dir.File("api.token").c_str(), 0600);
+  const std::string toml = absl::StrCat(
+      Hub(hbp, obp, ctl, pass, absl::StrCat("p-", kMark)), "[report]\nhttp = \"127.0.0.1:", http,
+      "\"\nfeed = \"127.0.0.1:", feed, "\"\nfeed_json = \"127.0.0.1:", feed_json,
+      "\"\nmqtt = \"127.0.0.1:", broker.port(), "\"\nmqtt_username = \"hub\"\n",
+      "mqtt_password_file = \"", dir.File("mqtt.pass"), "\"\napi_token_file = \"",
+      dir.File("api.token"), "\"\n");
+  auto started = HubProcess::Start(toml);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<HubProcess> hub = *std::move(started);
+
+  sim::HbpClientOptions o = ClientOptions(hbp, 3120501);
+  o.passphrase = pass;
+  o.options = absl::StrCat("TS2=91;KEY=client-", kMark);
+  o.auto_reconnect = false;
+  HbpClient client(o);
+  ASSERT_TRUE(client.Login(absl::Seconds(5)).ok()) << client.status();
+  ASSERT_TRUE(client.SendOptions(absl::StrCat("TS2=92;KEY=wrong-", kMark)).ok());
+  client.RunFor(absl::Milliseconds(500));
+  sim::HbpClientOptions g = ClientOptions(hbp, 3120502);
+  g.passphrase = absl::StrCat("guess-", kMark);
+  HbpClient guesser(g);
+  EXPECT_FALSE(guesser.Login(absl::Seconds(3)).ok());
+  client.RunFor(absl::Seconds(1));  // a status interval: the client's state is published
+
+  struct Surface {
+    std::string name, text;
+  };
+  std::vector<Surface> seen;
+  seen.push_back({"feed", ReadTcp(feed, 1500)});
+  seen.push_back({"feed_json", ReadTcp(feed_json, 1500)});
+  for (const char* path : {"/metrics", "/api/v1/lastheard", "/api/v1/talkgroups"}) {
+    seen.push_back({path, HttpGet(http, path)});
+  }
+  for (std::vector<std::string> args : {std::vector<std::string>{"status"},
+                                        {"stats", "--json"},
+                                        {"errors", "--json"},
+                                        {"lastheard", "--json"},
+                                        {"blocked"}}) {
+    seen.push_back({absl::StrCat("dmrswitch-ctl ", args[0]), Ctl(ctl, args).second});
+  }
+  std::string published;
+  for (const cp::report::testing::Message& m : mqtt.All()) {
+    absl::StrAppend(&published, m.topic, " ", m.payload, "\n");
+  }
+  seen.push_back({"mqtt", published});
+  seen.push_back({"log", hub->Log()});
+  for (const Surface& s : seen) {
+    SCOPED_TRACE(s.name);
+    EXPECT_FALSE(s.text.empty()) << "nothing read, so nothing checked";
+    EXPECT_EQ(s.text.find(kMark), std::string::npos) << s.text.substr(0, 4000);
+  }
+  // What was read is the client's state, not an empty page.
+  EXPECT_NE(seen[1].text.find("3120501"), std::string::npos) << seen[1].text.substr(0, 2000);
+  EXPECT_NE(published.find("3120501"), std::string::npos) << published.substr(0, 2000);
 }
 
 TEST(TableMemory, AbsurdSizesAreRefusedNamingTheMemoryTheyNeed) {

@@ -113,6 +113,10 @@ class Subscriber {
     mosquitto_destroy(mosq_);
   }
   int subscribed() const { return subscribed_.load(); }
+  std::vector<Message> All() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_;
+  }
   std::vector<Message> On(const std::string& topic) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<Message> out;
