@@ -69,9 +69,17 @@ absl::StatusOr<std::unique_ptr<CtlServer>> CtlServer::Listen(const std::string& 
   }
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  // The mode is set between bind and listen: nobody can connect before listen(), so there is no
-  // moment at which the umask's mode (0777 under umask 000) is usable.
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+  // The mode and group are set between bind and listen: nobody can connect before listen(), so
+  // there is no moment at which the umask's mode (0777 under umask 000) is usable. The group is
+  // the hub's own (the service's Group=), also in a set-group-ID directory of another group,
+  // which would otherwise hand the socket to that group's members. chown() only then: the units'
+  // system call filter refuses it (~@privileged), and their run directory never needs it.
+  const auto own_group = [&] {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return false;
+    return st.st_gid == getegid() || chown(path.c_str(), static_cast<uid_t>(-1), getegid()) == 0;
+  };
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || !own_group() ||
       chmod(path.c_str(), 0660) != 0 || listen(fd, 16) != 0) {
     const int err = errno;
     close(fd);

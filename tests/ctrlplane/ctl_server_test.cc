@@ -87,6 +87,21 @@ TEST_F(CtlServerTest, TheSocketIs0660WhateverTheUmask) {
   struct stat st {};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, getegid());
+}
+
+// A run directory that is set-group-ID to another group would give the socket that group: the
+// server keeps its own.
+TEST_F(CtlServerTest, TheSocketBelongsToTheHubsGroupEvenInASetGidDirectory) {
+  const gid_t other = getegid() == 65534 ? 0 : 65534;  // nogroup
+  if (getuid() != 0) GTEST_SKIP() << "giving the directory another group needs root";
+  ASSERT_EQ(chown(dir_.c_str(), static_cast<uid_t>(-1), other), 0) << std::strerror(errno);
+  ASSERT_EQ(chmod(dir_.c_str(), 02770), 0) << std::strerror(errno);
+  Start();
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, getegid()) << "not the directory's group " << other;
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
 
 TEST_F(CtlServerTest, AHalfClosedRequestIsStillAnswered) {
