@@ -1,6 +1,7 @@
 // End to end: the operator socket of a running hub cannot be held by anyone (issue "safe to
-// leave running"). Idle connections are refused clearly and then closed, and dmrswitch-ctl gives
-// up with a message when the control plane is stopped instead of waiting forever.
+// leave running"). Idle connections are refused clearly and then closed, stalled and hostile
+// clients cannot delay a drain, and dmrswitch-ctl gives up with a message when the control plane
+// is stopped instead of waiting forever.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -67,6 +68,42 @@ TEST_F(CtlSocketTest, SixteenIdleConnectionsAreRefusedClearlyAndThenClosed) {
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->first, 0) << ok->second;
   for (int fd : idle) close(fd);
+}
+
+// Clients that stall — one sends half a request and stops, one sends a status request and never
+// reads its answer, one sends a request far over the size limit — cannot delay an operator's
+// drain: it is answered at once, and the hub still resumes.
+TEST_F(CtlSocketTest, StalledAndHostileClientsCannotDelayADrain) {
+  const int half = Connect();
+  const std::string partial = "{\"cmd\":\"sta";
+  ASSERT_EQ(send(half, partial.data(), partial.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(partial.size()));
+  std::vector<int> deaf;
+  for (int i = 0; i < 4; ++i) {
+    deaf.push_back(Connect());
+    const std::string status = "{\"cmd\":\"status\"}\n";
+    ASSERT_EQ(send(deaf.back(), status.data(), status.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(status.size()));
+  }
+  const int huge = Connect();
+  const std::string junk(256 * 1024, 'x');
+  ::shutdown(huge, SHUT_RD);
+  [[maybe_unused]] ssize_t n = send(huge, junk.data(), junk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  absl::SleepFor(absl::Milliseconds(200));
+
+  const absl::Time start = absl::Now();
+  auto drain = HubProcess::RunCommand(
+      {HubProcess::CtlPath(), "--socket", ctl_, "drain", "--timeout", "5"}, absl::Seconds(30));
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(drain.ok()) << drain.status();
+  EXPECT_EQ(drain->first, 0) << drain->second;  // idle: no call was live
+  EXPECT_LT(took, absl::Seconds(2)) << drain->second;
+  auto resume = Ctl("resume", absl::Seconds(10));
+  ASSERT_TRUE(resume.ok()) << resume.status();
+  EXPECT_EQ(resume->first, 0) << resume->second;
+  close(half);
+  for (int fd : deaf) close(fd);
+  close(huge);
 }
 
 TEST_F(CtlSocketTest, ACtlAgainstAStoppedControlPlaneGivesUp) {
