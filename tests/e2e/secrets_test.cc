@@ -81,6 +81,24 @@ TEST(Secrets, NoConfigurationErrorPrintsASecret) {
   }
 }
 
+// A login with a KEY in its options, an RPTO with the wrong KEY, and a login with a wrong
+// passphrase. Returns the client that stays logged in.
+std::unique_ptr<HbpClient> ClientsWithSecrets(uint16_t hbp, const std::string& pass) {
+  sim::HbpClientOptions o = ClientOptions(hbp, 3120501);
+  o.passphrase = pass;
+  o.options = absl::StrCat("TS2=91;KEY=client-", kMark);
+  o.auto_reconnect = false;
+  auto client = std::make_unique<HbpClient>(o);
+  EXPECT_TRUE(client->Login(absl::Seconds(5)).ok()) << client->status();
+  EXPECT_TRUE(client->SendOptions(absl::StrCat("TS2=92;KEY=wrong-", kMark)).ok());
+  client->RunFor(absl::Milliseconds(500));
+  sim::HbpClientOptions g = ClientOptions(hbp, 3120502);
+  g.passphrase = absl::StrCat("guess-", kMark);
+  HbpClient guesser(g);
+  EXPECT_FALSE(guesser.Login(absl::Seconds(3)).ok());
+  return client;
+}
+
 TEST(Secrets, NeitherTheLogNorDmrswitchCtlShowsASecret) {
   const uint16_t hbp = FreeUdpPort(), obp = FreeUdpPort();
   const std::string ctl = absl::StrCat("/tmp/dmrswitch-secrets-e2e-", getpid(), ".sock");
@@ -89,19 +107,7 @@ TEST(Secrets, NeitherTheLogNorDmrswitchCtlShowsASecret) {
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<HubProcess> hub = *std::move(started);
 
-  // A login with a KEY in its options, an RPTO with the wrong KEY, a wrong passphrase.
-  sim::HbpClientOptions o = ClientOptions(hbp, 3120501);
-  o.passphrase = pass;
-  o.options = absl::StrCat("TS2=91;KEY=client-", kMark);
-  o.auto_reconnect = false;
-  HbpClient client(o);
-  ASSERT_TRUE(client.Login(absl::Seconds(5)).ok()) << client.status();
-  ASSERT_TRUE(client.SendOptions(absl::StrCat("TS2=92;KEY=wrong-", kMark)).ok());
-  client.RunFor(absl::Milliseconds(500));
-  sim::HbpClientOptions g = ClientOptions(hbp, 3120502);
-  g.passphrase = absl::StrCat("guess-", kMark);
-  HbpClient guesser(g);
-  EXPECT_FALSE(guesser.Login(absl::Seconds(3)).ok());
+  const std::unique_ptr<HbpClient> client = ClientsWithSecrets(hbp, pass);
   // A reload that changes both passphrases.
   const size_t from = hub->LogSize();
   hub->RewriteConfig(Hub(hbp, obp, ctl, absl::StrCat("hub2-", kMark), absl::StrCat("p2-", kMark)));
@@ -187,19 +193,8 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<HubProcess> hub = *std::move(started);
 
-  sim::HbpClientOptions o = ClientOptions(hbp, 3120501);
-  o.passphrase = pass;
-  o.options = absl::StrCat("TS2=91;KEY=client-", kMark);
-  o.auto_reconnect = false;
-  HbpClient client(o);
-  ASSERT_TRUE(client.Login(absl::Seconds(5)).ok()) << client.status();
-  ASSERT_TRUE(client.SendOptions(absl::StrCat("TS2=92;KEY=wrong-", kMark)).ok());
-  client.RunFor(absl::Milliseconds(500));
-  sim::HbpClientOptions g = ClientOptions(hbp, 3120502);
-  g.passphrase = absl::StrCat("guess-", kMark);
-  HbpClient guesser(g);
-  EXPECT_FALSE(guesser.Login(absl::Seconds(3)).ok());
-  client.RunFor(absl::Seconds(1));  // a status interval: the client's state is published
+  const std::unique_ptr<HbpClient> client = ClientsWithSecrets(hbp, pass);
+  client->RunFor(absl::Seconds(1));  // a status interval: the client's state is published
 
   struct Surface {
     std::string name, text;

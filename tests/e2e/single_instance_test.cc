@@ -41,6 +41,15 @@ class SingleInstanceTest : public ::testing::Test {
                         "\"\npassphrase = \"passw0rd\"\n");
   }
   std::string Loopback() const { return absl::StrCat("127.0.0.1:", port_); }
+  // A client logging in to the hub on 127.0.0.1:port_.
+  absl::Status LogsIn(uint32_t id) const {
+    HbpClientOptions o;
+    o.id = id;
+    o.passphrase = "passw0rd";
+    o.hub = {"127.0.0.1", port_};
+    HbpClient c(o);
+    return c.Login(absl::Seconds(5));
+  }
   std::string run_dir_;
   uint16_t port_ = 0;
 };
@@ -59,12 +68,7 @@ TEST_F(SingleInstanceTest, ASecondHubWithTheSameConfigurationRefusesAndNamesTheF
       << second->second;
 
   // The first hub still serves alone: a client logs in and stays.
-  HbpClientOptions o;
-  o.id = 3120001;
-  o.passphrase = "passw0rd";
-  o.hub = {"127.0.0.1", port_};
-  HbpClient c(o);
-  ASSERT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  EXPECT_EQ(LogsIn(3120001), absl::OkStatus());
 }
 
 TEST_F(SingleInstanceTest, AnotherRuntimeNameOnAnAddressAlreadyServedIsRefused) {
@@ -103,12 +107,7 @@ TEST_F(SingleInstanceTest, AHubWithAnotherRunDirectoryOnAServedPortIsRefused) {
         << second->second;
   }
   // The first hub still serves alone.
-  HbpClientOptions o;
-  o.id = 3120003;
-  o.passphrase = "passw0rd";
-  o.hub = {"127.0.0.1", port_};
-  HbpClient c(o);
-  EXPECT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  EXPECT_EQ(LogsIn(3120003), absl::OkStatus());
 }
 
 TEST_F(SingleInstanceTest, AHubKilledWithSigkillDoesNotBlockTheNextOne) {
@@ -118,12 +117,7 @@ TEST_F(SingleInstanceTest, AHubKilledWithSigkillDoesNotBlockTheNextOne) {
   ASSERT_TRUE(std::filesystem::exists(run_dir_ + "/dmrswitch.lock")) << "a stale lock file";
   auto next = HubProcess::Start(Toml("dmrswitch", Loopback()));
   ASSERT_TRUE(next.ok()) << next.status();
-  HbpClientOptions o;
-  o.id = 3120002;
-  o.passphrase = "passw0rd";
-  o.hub = {"127.0.0.1", port_};
-  HbpClient c(o);
-  EXPECT_TRUE(c.Login(absl::Seconds(5)).ok()) << c.status();
+  EXPECT_EQ(LogsIn(3120002), absl::OkStatus());
 }
 
 }  // namespace
