@@ -3,8 +3,10 @@
 # SKIP, counted on its own line by tools/test.sh) when a test skipped and none failed, 1 when
 # CI=true, 0 only when everything ran and passed, and a failure stays a failure.
 #   skip_contract_test.sh SKIP_PROBE
+# In a cross build the probe runs under meson's exe wrapper (MESON_EXE_WRAPPER, qemu-user).
 set -uo pipefail
 probe=$1
+read -r -a wrapper <<<"${MESON_EXE_WRAPPER:-}"
 fail=0
 expect() {  # expect RC ENV... -- ARGS...
   local want=$1
@@ -15,7 +17,7 @@ expect() {  # expect RC ENV... -- ARGS...
     shift
   done
   shift
-  env -u CI "${envs[@]}" "$probe" "$@" >/dev/null 2>&1
+  env -u CI "${envs[@]}" "${wrapper[@]}" "$probe" "$@" >/dev/null 2>&1
   local rc=$?
   if [[ $rc -ne $want ]]; then
     echo "FAIL: ${envs[*]} probe $* exited $rc, want $want" >&2
