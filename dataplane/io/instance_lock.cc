@@ -30,6 +30,15 @@ std::string Ipv4Text(uint32_t ip) {
   return absl::StrCat(ip >> 24, ".", (ip >> 16) & 255, ".", (ip >> 8) & 255, ".", ip & 255);
 }
 
+// "pid 1234 (dmrswitch-dp --config /etc/dmrswitch/hub.toml)": a process and its command line.
+std::string ProcessText(const std::string& pid) {
+  std::ifstream cmd("/proc/" + pid + "/cmdline", std::ios::binary);
+  std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+  while (!argv.empty() && argv.back() == '\0') argv.pop_back();
+  std::replace(argv.begin(), argv.end(), '\0', ' ');
+  return argv.empty() ? absl::StrCat("pid ", pid) : absl::StrCat("pid ", pid, " (", argv, ")");
+}
+
 // "pid 1234 (dmrswitch-dp --config /etc/dmrswitch/hub.toml)" for every process holding a flock
 // on `path`, from /proc/locks (fields: id, FLOCK, ADVISORY, READ|WRITE, pid, maj:min:inode, ...).
 std::string Holders(const std::string& path) {
@@ -47,15 +56,7 @@ std::string Holders(const std::string& path) {
         std::strtoull(dev[2].c_str(), nullptr, 10) != st.st_ino) {
       continue;
     }
-    const std::string pid = f[4];
-    std::ifstream cmd("/proc/" + pid + "/cmdline", std::ios::binary);
-    std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    while (!argv.empty() && argv.back() == '\0') argv.pop_back();
-    for (char& c : argv) {
-      if (c == '\0') c = ' ';
-    }
-    std::string entry = absl::StrCat("pid ", pid);
-    if (!argv.empty()) absl::StrAppend(&entry, " (", argv, ")");
+    std::string entry = ProcessText(f[4]);
     if (std::find(who.begin(), who.end(), entry) == who.end()) who.push_back(entry);
   }
   return absl::StrJoin(who, ", ");
@@ -73,12 +74,7 @@ std::string SocketHolders(uint64_t inode) {
     for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
       std::error_code link_ec;
       if (std::filesystem::read_symlink(fd.path(), link_ec).string() != want) continue;
-      std::ifstream cmd("/proc/" + pid + "/cmdline", std::ios::binary);
-      std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-      while (!argv.empty() && argv.back() == '\0') argv.pop_back();
-      std::replace(argv.begin(), argv.end(), '\0', ' ');
-      who.push_back(argv.empty() ? absl::StrCat("pid ", pid)
-                                 : absl::StrCat("pid ", pid, " (", argv, ")"));
+      who.push_back(ProcessText(pid));
       break;
     }
   }
