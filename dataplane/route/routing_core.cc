@@ -615,11 +615,15 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
   ++s->packets;
   TrackCadence(s, seq_delta, now);
 
-  if (table_.ListOf(s) == kQuiet && s->rx_lease) {
-    // Back from silence: take the client's own slot again.
+  if (table_.ListOf(s) == kQuiet && s->rx_lease && !s->overtaken) {
+    // Back from silence: take the client's own slot again, as it was released when the stream
+    // went quiet (Expire: ended at the last packet), unless the talker's newer over used it.
     const uint32_t rx_tg = LeaseTg(s->kind, s->dst, s->rf_src);
-    if (leases_->ClaimRx(s->source.index, s->ts, d.stream_id, rx_tg, s->rf_src) ==
-        LeaseVerdict::kBusy) {
+    const LeaseVerdict v = leases_->ResumeRx(s->source.index, s->ts, d.stream_id, rx_tg, s->rf_src,
+                                             LeaseWord::Ended(rx_tg, true, table_.TouchedAt(s)));
+    if (v == LeaseVerdict::kOvertaken) {
+      s->overtaken = true;  // routed to peers only; every client destination counts a skip
+    } else if (v == LeaseVerdict::kBusy) {
       table_.Touch(s, now, kQuiet);
       return Drop(DropReason::kSlotCollision);
     }
@@ -865,14 +869,27 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
     }
   };
 
+  const ClientSlot own{s->source.index, s->ts};
   auto send_client = [&](const Destination& dst) {
-    const LeaseVerdict v =
-        leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id,
-                         s->kind == Kind::kGroup ? dst.tg : LeaseTg(s->kind, s->dst, s->rf_src),
-                         s->rf_src, now, policy.lease, s->superseded);
+    LeaseVerdict v;
+    if (ABSL_PREDICT_FALSE(s->overtaken)) {
+      v = leases_->Holds(dst.to.index, dst.ts, d.stream_id) ? LeaseVerdict::kMine
+                                                            : LeaseVerdict::kOvertaken;
+    } else {
+      v = leases_->ClaimTx(dst.to.index, dst.ts, d.stream_id,
+                           s->kind == Kind::kGroup ? dst.tg : LeaseTg(s->kind, s->dst, s->rf_src),
+                           s->rf_src, now, policy.lease, s->superseded,
+                           s->rx_lease ? &own : nullptr);
+    }
+    if (v == LeaseVerdict::kOvertaken) {
+      s->overtaken = true;
+      ++counters_.superseded_skips;
+      return;
+    }
     if (v == LeaseVerdict::kBusy) {
       // Off the per-packet path: only a busy destination costs the load of the own slot.
       if (s->rx_lease && !leases_->Holds(s->source.index, s->ts, d.stream_id)) {
+        s->overtaken = true;
         ++counters_.superseded_skips;
       } else {
         ++counters_.contention_skips;
@@ -998,6 +1015,9 @@ void RoutingCore::Expire(TimeNs now) {
   // packet), keep the stream.
   table_.Expire(kHot, before(p.lease.stream_timeout), kMaxVisits,
                 [this](uint32_t key, StreamState& s) {
+                  // The client's own slot taken meanwhile: only a newer over of the same talker
+                  // takes it from a live transmission (SlotLeases::ClaimRx).
+                  if (s.rx_lease && !leases_->Holds(s.source.index, s.ts, key)) s.overtaken = true;
                   ReleaseLeases(s, key, table_.TouchedAt(&s), nullptr);
                   return Table::MoveTo(kQuiet);
                 });

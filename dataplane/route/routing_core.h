@@ -148,6 +148,9 @@ class RoutingCore {
     bool seq_valid = false;
     uint8_t last_seq = 0;
     bool rx_lease = false;  // holds its source client's slot
+    // Superseded by its talker's newer over (SlotLeases kOvertaken): it claims no slot any more
+    // and its frames reach peers only. Kept for the rest of the stream.
+    bool overtaken = false;
     bool lc_known = false;
     bool ua_on_end = false;    // activate_on = end: request UA activation at the terminator
     bool data = false;         // a data call (data header, rate 1/2, 3/4 data or CSBK first)

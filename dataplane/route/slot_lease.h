@@ -41,7 +41,11 @@
 // destination, the slots the old stream still holds on the same TG. Only the superseding stream
 // may take them (it names the old stream), and only once, at its start: the old stream never takes
 // anything back, and two repeaters hearing one radio (two sources, neither superseding the
-// other) still never interleave on a listener.
+// other) still never interleave on a listener. "Never takes anything back" has two halves: a
+// stream that no longer holds its own slot claims no destination slot (ClaimTx with `own`: the
+// same-talker rule would otherwise hand the old over the slots of the new one once that ended),
+// and a stream back from silence does not retake its own slot once a newer over of its talker
+// has used it (ResumeRx). Both answer kOvertaken, which the stream keeps.
 #pragma once
 
 #include <atomic>
@@ -95,7 +99,15 @@ struct LeaseTimers {
   bool operator==(const LeaseTimers&) const = default;
 };
 
-enum class LeaseVerdict : uint8_t { kMine, kClaimed, kBusy };
+// kOvertaken: the claimer is a client's transmission that its talker's newer over has
+// superseded; it takes nothing (see the top of this file).
+enum class LeaseVerdict : uint8_t { kMine, kClaimed, kBusy, kOvertaken };
+
+// A client's timeslot.
+struct ClientSlot {
+  uint32_t client;
+  unsigned ts;
+};
 
 // One word per (client slot, timeslot), each on its own cache line: shards that claim
 // different clients' slots never share a line.
@@ -119,12 +131,17 @@ class SlotLeases {
 
   // Hub → client: keep or take the slot for `stream_id` (talker `rf_src`) on `tg`, if the rules
   // allow. `superseded`: the stream this one superseded at its start (ClaimRx), whose slots on
-  // the same TG it takes over.
+  // the same TG it takes over. `own`: the client slot the claiming stream is received on, if it
+  // is a client's transmission; a slot it does not hold yet is claimed only while it still holds
+  // `own` (kOvertaken otherwise). Checked only then, so keeping a slot costs one load.
   LeaseVerdict ClaimTx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
                        uint32_t rf_src, TimeNs now, const LeaseTimers& t,
-                       std::optional<uint32_t> superseded = std::nullopt) {
+                       std::optional<uint32_t> superseded = std::nullopt,
+                       const ClientSlot* own = nullptr) {
     Padded& p = slot(client, ts);
     LeaseWord cur{p.w.load(std::memory_order_acquire)};
+    if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
+    if (own != nullptr && !Holds(own->client, own->ts, stream_id)) return LeaseVerdict::kOvertaken;
     for (;;) {
       if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
       const bool take_over =
@@ -147,7 +164,7 @@ class SlotLeases {
   // `superseded` is given by a stream's first claim only (its start): then a transmission of the
   // same talker that still holds the slot is superseded instead of colliding, and its stream id
   // written there (nullopt when nothing was superseded). A stream coming back from silence
-  // passes nullptr and never takes the slot from a newer over.
+  // calls ResumeRx instead.
   LeaseVerdict ClaimRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
                        uint32_t rf_src, std::optional<uint32_t>* superseded = nullptr) {
     Padded& p = slot(client, ts);
@@ -167,6 +184,29 @@ class SlotLeases {
                                     std::memory_order_acquire)) {
         p.talker.store(rf_src, std::memory_order_relaxed);
         if (superseded != nullptr) *superseded = took;
+        return LeaseVerdict::kClaimed;
+      }
+    }
+  }
+
+  // Client → hub, a stream back from silence (it released its slot as `left`): retakes the slot
+  // as ClaimRx does without superseding anything, unless a newer over of the same talker has used
+  // the slot since (it holds it, or the slot is no longer as this stream left it): kOvertaken.
+  LeaseVerdict ResumeRx(uint32_t client, unsigned ts, uint32_t stream_id, uint32_t tg,
+                        uint32_t rf_src, LeaseWord left) {
+    Padded& p = slot(client, ts);
+    LeaseWord cur{p.w.load(std::memory_order_acquire)};
+    for (;;) {
+      if (cur.held_by(stream_id)) return LeaseVerdict::kMine;
+      if (cur.rx() && cur.raw != left.raw && rf_src != 0 &&
+          p.talker.load(std::memory_order_relaxed) == rf_src) {
+        return LeaseVerdict::kOvertaken;
+      }
+      if (cur.held() && cur.rx()) return LeaseVerdict::kBusy;
+      const LeaseWord next = LeaseWord::Held(stream_id, tg, true);
+      if (p.w.compare_exchange_weak(cur.raw, next.raw, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+        p.talker.store(rf_src, std::memory_order_relaxed);
         return LeaseVerdict::kClaimed;
       }
     }

@@ -416,6 +416,102 @@ TEST(ReKey, TheSameTalkerThroughTwoRepeatersAtOnceDoesNotInterleave) {
   }
 }
 
+// The superseded over lags on its shard while the new one runs to its end: a late frame of the
+// old over must not take the listeners' slots back through the same-talker rule (the slots ended
+// with the same talker on the same TG), where it would hold off the next talker's call.
+TEST(ReKey, AnOvertakenOverTakesNothingBackAfterTheNewOverEnds) {
+  World w = ThreeOn91(/*nshards=*/2);
+  uint32_t a = 0xE1000061, b = 0xE1000062;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  const auto first = Call(3120101, 91, 3120001, a, kTs2, 3);
+  const auto again = Call(3120101, 91, 3120001, b, kTs2, 1);  // header, 1 voice, terminator
+  ASSERT_EQ(w.FromClient(0, first[0]), Verdict::kConsumed);   // t=0
+  w.Advance(60 * kMs);
+  ASSERT_EQ(w.FromClient(0, first[1]), Verdict::kConsumed);  // t=60
+  for (const Frame& f : again) {                             // t=60, 120, 180: B whole
+    ASSERT_EQ(w.FromClient(0, f), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  w.Advance(60 * kMs);
+  w.TakeSent();
+  // t=300: A's next frame, late; A is still live (silent 240 ms < the 360 ms stream timeout).
+  w.FromClient(0, first[2]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  EXPECT_EQ(w.shard(w.OwnerOf(a)).counters().superseded_skips, 2u);  // clients 1 and 2
+  // t=600: another talker on TG 91, 420 ms after B's end, is heard from its header.
+  w.Advance(300 * kMs);
+  const auto other = Call(3120109, 91, 3120003, 0xE1000071, kTs2, 1);
+  for (const Frame& f : other) {
+    ASSERT_EQ(w.FromClient(2, f), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), other.size());
+  for (size_t i = 0; i < other.size(); ++i) {
+    EXPECT_EQ(Hex(to1[i]), Hex(w.ExpectedHbp(other[i], 1, kTs2, 91, false))) << "frame " << i;
+  }
+  for (unsigned i = 0; i < 2; ++i) EXPECT_EQ(w.shard(i).counters().contention_skips, 0u);
+}
+
+// Both overs go quiet with the new one holding the client's slot: the old one, back from
+// silence, is not its talker's current over and must not take the slot (or the listeners') back
+// from the new one, which is.
+TEST(ReKey, AnOvertakenOverBackFromSilenceStaysOvertaken) {
+  World w = ThreeOn91(/*nshards=*/2);
+  uint32_t a = 0xE1000081, b = 0xE1000082;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  const auto first = Call(3120101, 91, 3120001, a, kTs2, 3);
+  const auto again = Call(3120101, 91, 3120001, b, kTs2, 3);
+  ASSERT_EQ(w.FromClient(0, first[0]), Verdict::kConsumed);
+  w.Advance(60 * kMs);
+  ASSERT_EQ(w.FromClient(0, first[1]), Verdict::kConsumed);
+  ASSERT_EQ(w.FromClient(0, again[0]), Verdict::kConsumed);  // B supersedes A
+  w.Advance(400 * kMs);                                      // both quiet
+  w.TakeSent();
+  w.FromClient(0, first[2]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  for (size_t i = 1; i < again.size(); ++i) {
+    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), again.size() - 1);
+  for (size_t i = 1; i < again.size(); ++i) {
+    EXPECT_EQ(Hex(to1[i - 1]), Hex(w.ExpectedHbp(again[i], 1, kTs2, 91, false))) << "frame " << i;
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
+}
+
+// The old over went quiet first (it released the client's slot), then the same talker's new
+// over came and went quiet too: the old one, back from silence, finds the slot last used by a
+// newer over of its talker and stays silent; the new one resumes.
+TEST(ReKey, AnOverBackFromSilenceAfterItsTalkersNewerOverStaysSilent) {
+  World w = ThreeOn91(/*nshards=*/2);
+  uint32_t a = 0xE1000091, b = 0xE1000092;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  const auto first = Call(3120101, 91, 3120001, a, kTs2, 3);
+  const auto again = Call(3120101, 91, 3120001, b, kTs2, 3);
+  ASSERT_EQ(w.FromClient(0, first[0]), Verdict::kConsumed);
+  w.Advance(60 * kMs);
+  ASSERT_EQ(w.FromClient(0, first[1]), Verdict::kConsumed);
+  w.Advance(400 * kMs);  // A quiet
+  ASSERT_EQ(w.FromClient(0, again[0]), Verdict::kConsumed);
+  w.Advance(400 * kMs);  // B quiet
+  w.TakeSent();
+  w.FromClient(0, first[2]);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  for (size_t i = 1; i < again.size(); ++i) {
+    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), again.size() - 1);
+  for (size_t i = 1; i < again.size(); ++i) {
+    EXPECT_EQ(Hex(to1[i - 1]), Hex(w.ExpectedHbp(again[i], 1, kTs2, 91, false))) << "frame " << i;
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
+}
+
 TEST(Contention, SilentStreamReleasesItsSlotsHangTimeFromItsLastPacket) {
   World w = ThreeOn91();
   w.clients[1].statics.push_back({kTs2, 3100});

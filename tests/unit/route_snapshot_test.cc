@@ -952,6 +952,57 @@ TEST(SlotLeasesTest, TheSameTalkersNewOverSupersedesTheOneStillHoldingTheSlot) {
   EXPECT_EQ(superseded, std::nullopt);
 }
 
+// The superseded stream takes nothing back: no destination slot once it has lost its own slot,
+// even one the same-talker rule would give it after the new over ended, and not its own slot
+// when it comes back from silence after a newer over of its talker used it.
+TEST(SlotLeasesTest, AnOvertakenStreamTakesNothingBack) {
+  SlotLeases l(3);
+  const LeaseTimers t;
+  constexpr uint32_t kTalker = 3120101;
+  constexpr uint32_t kA = 0xA1, kB = 0xB2;
+  const ClientSlot own{0, kTs2};
+  ASSERT_EQ(l.ClaimRx(0, kTs2, kA, 91, kTalker), LeaseVerdict::kClaimed);
+  // While A holds its own slot it claims destinations as before.
+  ASSERT_EQ(l.ClaimTx(1, kTs2, kA, 91, kTalker, kT0, t, std::nullopt, &own),
+            LeaseVerdict::kClaimed);
+  std::optional<uint32_t> superseded;
+  ASSERT_EQ(l.ClaimRx(0, kTs2, kB, 91, kTalker, &superseded), LeaseVerdict::kClaimed);
+  ASSERT_EQ(l.ClaimTx(1, kTs2, kB, 91, kTalker, kT0, t, kA, &own), LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(1, kTs2, kB, kT0));
+  ASSERT_TRUE(l.Release(0, kTs2, kB, kT0));
+  // B ended: the slot is claimable by its talker, but not by A, which lost its own slot.
+  EXPECT_EQ(l.ClaimTx(1, kTs2, kA, 91, kTalker, kT0, t, std::nullopt, &own),
+            LeaseVerdict::kOvertaken);
+  EXPECT_EQ(l.ClaimTx(2, kTs2, kA, 91, kTalker, kT0, t, std::nullopt, &own),
+            LeaseVerdict::kOvertaken);
+  EXPECT_EQ(l.Load(2, kTs2).raw, 0u);
+  // A slot a stream already holds stays its own without the check.
+  ASSERT_EQ(l.ClaimTx(2, kTs2, 0xC3, 91, kTalker, kT0, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(2, kTs2, 0xC3, 91, kTalker, kT0, t, std::nullopt, &own), LeaseVerdict::kMine);
+
+  // ResumeRx: A left its slot ended at kT0; B's end (kT0 + 1 s) is not what A left.
+  const LeaseWord left_a = LeaseWord::Ended(91, true, kT0);
+  ASSERT_EQ(l.ClaimRx(1, kTs1, kB, 91, kTalker), LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(1, kTs1, kB, kT0 + kSec));
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kA, 91, kTalker, left_a), LeaseVerdict::kOvertaken);
+  // B, the one that left it so, resumes.
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kB, 91, kTalker, LeaseWord::Ended(91, true, kT0 + kSec)),
+            LeaseVerdict::kClaimed);
+  // Held by a newer over of the talker: overtaken; by another talker's transmission: a collision.
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kA, 91, kTalker, left_a), LeaseVerdict::kOvertaken);
+  ASSERT_TRUE(l.Release(1, kTs1, kB, kT0 + kSec));
+  ASSERT_EQ(l.ClaimRx(1, kTs1, 0xD4, 91, 3120109), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kA, 91, kTalker, left_a), LeaseVerdict::kBusy);
+  // Another talker's transmission that ended, or the hub's own stream to the client, is no newer
+  // over of A's talker: A takes the slot back.
+  ASSERT_TRUE(l.Release(1, kTs1, 0xD4, kT0 + 2 * kSec));
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kA, 91, kTalker, left_a), LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(1, kTs1, kA, kT0 + 3 * kSec));
+  ASSERT_EQ(l.ClaimTx(1, kTs1, 0xE5, 91, kTalker, kT0 + 10 * kSec, t), LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ResumeRx(1, kTs1, kA, 91, kTalker, LeaseWord::Ended(91, true, kT0 + 3 * kSec)),
+            LeaseVerdict::kClaimed);
+}
+
 TEST(SlotLeasesTest, CustomTimers) {
   SlotLeases l(1);
   LeaseTimers t;
