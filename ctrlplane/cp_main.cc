@@ -14,6 +14,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,12 +27,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/config/secret_files.h"
 #include "ctrlplane/control_plane.h"
+#include "ctrlplane/cp_attach_journal.h"
 #include "ctrlplane/snapshot_memory.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/channel.h"
+#include "dataplane/ipc/eal_lock_recovery.h"
 #include "dataplane/ipc/plane_info.h"
 #include "dataplane/ipc/ring_recovery.h"
 #include "dataplane/ipc/shard_stats.h"
@@ -48,6 +52,15 @@ constexpr int kExitNotSeparate = 78;
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_reload{false};
+// Set once this process has attached to the dp's shared memory and claimed the plane.
+std::atomic<bool> g_attached{false};
+
+// How long attaching (EAL secondary init, lookups, claim, arena recovery) may take. It takes
+// well under a second; what makes it take for ever is a lock in DPDK's shared memory config left
+// held by a process killed inside DPDK, which no wait ends.
+constexpr auto kAttachTimeout = std::chrono::seconds(30);
+// A stop asked for while attaching waits this long for the attach to finish cleanly.
+constexpr auto kStopWhileAttaching = std::chrono::seconds(5);
 
 void OnSignal(int sig) {
   if (sig == SIGHUP) {
@@ -116,7 +129,87 @@ int main(int argc, char** argv) {
     spdlog::warn("{}", w);
   }
 
+  // Signals first: a stop or reload asked for while the cp starts is kept for the main loop
+  // (which sees g_stop at once), never the default action at an arbitrary instant of EAL's
+  // init, where a kill could leave a shared lock held.
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  // A hung attach turns into an error that says why, and a stop during it still stops.
+  std::thread([] {
+    const auto start = std::chrono::steady_clock::now();
+    auto stop_seen = std::chrono::steady_clock::time_point::max();
+    while (!g_attached.load()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (g_stop.load() && stop_seen == std::chrono::steady_clock::time_point::max()) {
+        stop_seen = now;
+      }
+      if (now - stop_seen > kStopWhileAttaching) {
+        std::fprintf(stderr, "dmrswitch-cp: stopped while attaching to dmrswitch-dp\n");
+        std::_Exit(1);
+      }
+      if (now - start > kAttachTimeout) {
+        std::fprintf(stderr,
+                     "dmrswitch-cp: attaching to dmrswitch-dp did not finish in %lld s. A lock in "
+                     "DPDK's shared memory configuration is held by a process that no longer "
+                     "runs (a DPDK secondary killed inside EAL); restart dmrswitch-dp (drain "
+                     "first) to clear it\n",
+                     static_cast<long long>(kAttachTimeout.count()));
+        std::_Exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }).detach();
+
   const std::string file_prefix = cp::EalFilePrefix(*config);
+  // One cp per hub, and what the last one was doing inside EAL (ctrlplane/cp_attach_journal.h).
+  const std::string run_dir = cp::RunDir(*config);
+  if (::mkdir(run_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(absl::StrCat("cannot create the run directory ", run_dir, ": ",
+                             std::strerror(errno), " (hub.run_dir names it)"));
+  }
+  auto journal = cp::CpAttachJournal::Open(run_dir, file_prefix);
+  if (!journal.ok()) return Fail(std::string(journal.status().message()));
+  const std::string eal_dir = ipc::EalRuntimeDir(file_prefix);
+  const pid_t primary = ipc::EalPrimaryPid(eal_dir);
+  if (journal->PredecessorDiedInsideEal(primary)) {
+    const cp::CpAttachJournal::Entry& was = journal->previous();
+    spdlog::warn(
+        "the previous dmrswitch-cp (pid {}) died while {} dmrswitch-dp pid {}: clearing the "
+        "shared DPDK locks it may have left held",
+        was.cp,
+        was.phase == cp::CpAttachJournal::Phase::kAttaching ? "attaching to" : "detaching from",
+        primary);
+    auto repair = ipc::ClearLeakedEalLocks(eal_dir, /*looks=*/10, absl::Milliseconds(20));
+    if (!repair.ok()) {
+      spdlog::warn("shared DPDK locks not cleared: {}", std::string(repair.status().message()));
+    } else {
+      for (const ipc::EalLock& l : repair->cleared) {
+        spdlog::warn("cleared {} (held at {:#x} by the dead cp)", l.name, l.value);
+      }
+      for (const ipc::EalLock& l : repair->left) {
+        spdlog::error(
+            "{} is held ({:#x}){}: if this cp does not attach, restart dmrswitch-dp (drain "
+            "first)",
+            l.name, l.value,
+            l.spinlock ? " and guards data the dead cp may have left half-changed" : "");
+      }
+    }
+  }
+  // Written before EAL is entered, so that a kill at any instant after it is known to the next.
+  if (absl::Status st = journal->Record(cp::CpAttachJournal::Phase::kAttaching, primary);
+      !st.ok()) {
+    return Fail(std::string(st.message()));
+  }
+  // Leaves EAL (recorded around it: rte_eal_cleanup takes shared locks too).
+  const auto detach = [&] {
+    (void)journal->Record(cp::CpAttachJournal::Phase::kDetaching, primary);
+    rte_eal_cleanup();
+    (void)journal->Record(cp::CpAttachJournal::Phase::kDetached, primary);
+  };
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   std::vector<std::string> eal = {
       "dmrswitch-cp",
@@ -133,6 +226,7 @@ int main(int argc, char** argv) {
   std::vector<char*> eal_argv;
   for (std::string& s : eal) eal_argv.push_back(s.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    (void)journal->Record(cp::CpAttachJournal::Phase::kDetached, primary);
     return Fail(absl::StrCat("cannot attach to dmrswitch-dp (runtime name \"", file_prefix,
                              "\"): ", rte_strerror(rte_errno), ". Start dmrswitch-dp --config ",
                              config_path, " first; it must run with hugepages"));
@@ -140,23 +234,23 @@ int main(int argc, char** argv) {
 
   auto info = ipc::AttachPlaneInfo(kRingPrefix, config->hub.shards, config->hbp.max_clients);
   if (!info.ok()) {
-    rte_eal_cleanup();
+    detach();
     return Fail(std::string(info.status().message()));
   }
   auto channels = ipc::ChannelSet::Attach(kRingPrefix, config->hub.shards);
   if (!channels.ok()) {
-    rte_eal_cleanup();
+    detach();
     return Fail(std::string(channels.status().message()));
   }
   const pid_t self = getpid();
   if (absl::Status st = ipc::ClaimControl(*info, self); !st.ok()) {
-    rte_eal_cleanup();
+    detach();
     return Fail(std::string(st.message()));
   }
   auto stats = ipc::AttachShardStatsZone(kRingPrefix, config->hub.shards);
   if (!stats.ok()) {
     ipc::ReleaseControl(*info, self);  // or the next cp is refused as if this one still ran
-    rte_eal_cleanup();
+    detach();
     return Fail(std::string(stats.status().message()));
   }
   // Snapshots live in the dp's snapshot arena, which its shards map at the same addresses. What a
@@ -165,7 +259,7 @@ int main(int argc, char** argv) {
   auto arena = ipc::AttachSnapshotArena(kRingPrefix);
   if (!arena.ok()) {
     ipc::ReleaseControl(*info, self);
-    rte_eal_cleanup();
+    detach();
     return Fail(std::string(arena.status().message()));
   }
   const cp::ArenaRecovery recovery = cp::ReclaimSnapshotArena(*arena, **info);
@@ -181,6 +275,12 @@ int main(int argc, char** argv) {
         r.producer_side ? "undone" : "read again");
   }
   cp::UseSnapshotArena(&*arena);
+  // From here to rte_eal_cleanup this process uses the dp's memory through rings, its snapshot
+  // arena and atomics only: nothing a kill can leave locked.
+  if (absl::Status st = journal->Record(cp::CpAttachJournal::Phase::kAttached, primary); !st.ok()) {
+    spdlog::warn("{}", std::string(st.message()));
+  }
+  g_attached.store(true);
   {
     const ipc::SnapshotArena::Usage u = arena->usage();
     spdlog::info("snapshot arena: {} of {} MiB in use by {} recorded generation(s)",
@@ -205,12 +305,6 @@ int main(int argc, char** argv) {
       g_stop.store(true);
       rc = 1;
     }
-    struct sigaction sa {};
-    sa.sa_handler = OnSignal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGHUP, &sa, nullptr);
 
     // The dp's memory goes with it: leave (a service manager starts a cp for the next dp).
     std::atomic<bool> dp_gone{false};
@@ -252,6 +346,11 @@ int main(int argc, char** argv) {
   // What is still allocated outside the arena (the configuration) is ordinary heap; the
   // generations in the arena stay for the shards and the next control plane.
   cp::UseSnapshotArena(nullptr);
-  if (rc != kExitDpGone) rte_eal_cleanup();
+  if (rc != kExitDpGone) {
+    detach();
+  } else {
+    // The dp and its shared memory are gone: nothing of ours can be left held in it.
+    (void)journal->Record(cp::CpAttachJournal::Phase::kDetached, primary);
+  }
   return rc;
 }

@@ -1,0 +1,230 @@
+#include "dataplane/ipc/eal_lock_recovery.h"
+
+#include <fcntl.h>
+#include <rte_version.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace dmrswitch::ipc {
+namespace {
+
+// struct rte_mem_config of DPDK 22.11 (lib/eal/common/eal_memcfg.h, not installed): the offsets
+// of what is read here. The layout changes in 23.07 (an ethdev lock after tlock), so nothing is
+// touched unless the version field is the one this build was compiled against.
+constexpr uint32_t kMagic = 19820526;  // RTE_MAGIC
+constexpr size_t kConfigBytes = 25344;
+constexpr uint32_t kVersionOffset = 4;
+constexpr uint32_t kMlock = 16, kQlock = 20, kMplock = 24, kTlock = 28, kHotplugLock = 32;
+constexpr uint32_t kMemzonesRwlock = 40 + 88;  // memzones (struct rte_fbarray) .rwlock
+constexpr uint32_t kMemsegs = 136, kMemsegListBytes = 136, kMemsegLists = 128;
+constexpr uint32_t kMemsegArrRwlock = 40 + 88;  // within a list: memseg_arr.rwlock
+constexpr uint32_t kMallocHeaps = 19136, kMallocHeapBytes = 192, kMallocHeapCount = 32;
+// The primary's fcntl write lock covers the memsegs array (eal.c, rte_eal_config_create).
+constexpr off_t kPrimaryLockStart = kMemsegs;
+constexpr off_t kPrimaryLockBytes = kMemsegListBytes * kMemsegLists;
+static_assert(kMallocHeaps + kMallocHeapBytes * kMallocHeapCount <= kConfigBytes);
+static_assert(RTE_VER_YEAR == 22 && RTE_VER_MONTH == 11,
+              "the shared memory config layout below is DPDK 22.11's");
+
+std::string Errno() { return std::strerror(errno); }
+
+// The config file mapped read-write for the lifetime of the object.
+class MappedConfig {
+ public:
+  static absl::StatusOr<MappedConfig> Open(const std::string& runtime_dir) {
+    const std::string path = runtime_dir + "/config";
+    MappedConfig m;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return absl::NotFoundError(absl::StrCat("open ", path, ": ", Errno()));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != kConfigBytes) {
+      ::close(fd);
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " is not the shared memory config of the DPDK 22.11 this build uses (size ",
+          st.st_size, ", expected ", kConfigBytes, ")"));
+    }
+    void* p = ::mmap(nullptr, kConfigBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    // This process holds no fcntl lock on the file, so closing it drops nothing.
+    ::close(fd);
+    if (p == MAP_FAILED) return absl::InternalError(absl::StrCat("mmap ", path, ": ", Errno()));
+    m.base_ = static_cast<uint8_t*>(p);
+    if (m.U32(0) != kMagic || m.U32(kVersionOffset) != RTE_VERSION) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": magic ", m.U32(0), ", version 0x", absl::Hex(m.U32(kVersionOffset)),
+          "; this build understands DPDK version 0x", absl::Hex(RTE_VERSION), " only"));
+    }
+    return m;
+  }
+  MappedConfig(MappedConfig&& o) noexcept : base_(std::exchange(o.base_, nullptr)) {}
+  MappedConfig(const MappedConfig&) = delete;
+  MappedConfig& operator=(const MappedConfig&) = delete;
+  MappedConfig& operator=(MappedConfig&&) = delete;
+  ~MappedConfig() {
+    if (base_ != nullptr) ::munmap(base_, kConfigBytes);
+  }
+
+  uint32_t U32(uint32_t off) const {
+    return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(base_ + off))
+        .load(std::memory_order_acquire);
+  }
+  uint64_t U64(uint32_t off) const {
+    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(base_ + off))
+        .load(std::memory_order_acquire);
+  }
+  std::atomic_ref<int32_t> Lock(uint32_t off) const {
+    return std::atomic_ref<int32_t>(*reinterpret_cast<int32_t*>(base_ + off));
+  }
+
+  // Every lock of the config, with its value now.
+  std::vector<EalLock> Locks() const {
+    std::vector<EalLock> out;
+    const auto add = [&](std::string name, uint32_t off, bool spin) {
+      out.push_back({std::move(name), off, Lock(off).load(std::memory_order_acquire), spin});
+    };
+    add("mlock", kMlock, false);
+    add("qlock", kQlock, false);
+    add("mplock", kMplock, false);
+    add("tlock", kTlock, true);
+    add("memory_hotplug_lock", kHotplugLock, false);
+    add("memzones.rwlock", kMemzonesRwlock, false);
+    for (uint32_t i = 0; i < kMemsegLists; ++i) {
+      const uint32_t list = kMemsegs + i * kMemsegListBytes;
+      if (U64(list) == 0) continue;  // base_va: a list not in use
+      add(absl::StrCat("memsegs[", i, "].rwlock"), list + kMemsegArrRwlock, false);
+    }
+    for (uint32_t h = 0; h < kMallocHeapCount; ++h) {
+      add(absl::StrCat("malloc_heaps[", h, "].lock"), kMallocHeaps + h * kMallocHeapBytes, true);
+    }
+    return out;
+  }
+
+ private:
+  MappedConfig() = default;
+  uint8_t* base_ = nullptr;
+};
+
+}  // namespace
+
+std::string EalRuntimeDir(const std::string& file_prefix) {
+  std::string dir;
+  if (const char* d = std::getenv("RUNTIME_DIRECTORY"); d != nullptr) {
+    dir = d;
+  } else if (::getuid() == 0) {
+    dir = "/var/run";
+  } else if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr) {
+    dir = x;
+  } else {
+    dir = "/tmp";
+  }
+  return absl::StrCat(dir, "/dpdk/", file_prefix);
+}
+
+pid_t EalPrimaryPid(const std::string& runtime_dir) {
+  const std::string path = runtime_dir + "/config";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kPrimaryLockStart;
+  fl.l_len = kPrimaryLockBytes;
+  const int rc = ::fcntl(fd, F_GETLK, &fl);
+  ::close(fd);  // holds no lock: F_GETLK takes none
+  return rc == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+}
+
+std::vector<pid_t> EalAttachedPids(const std::string& runtime_dir) {
+  std::vector<pid_t> out;
+  struct stat st {};
+  if (::stat((runtime_dir + "/fbarray_memzone").c_str(), &st) != 0) return out;
+  // /proc/locks: "1: FLOCK  ADVISORY  READ 1234 00:1a:5678 0 EOF" ("->" lines are waiters).
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 6 || f[1] != "FLOCK") continue;
+    std::vector<std::string> dev = absl::StrSplit(f[5], ':');
+    if (dev.size() != 3 || std::strtoull(dev[0].c_str(), nullptr, 16) != major(st.st_dev) ||
+        std::strtoull(dev[1].c_str(), nullptr, 16) != minor(st.st_dev) ||
+        std::strtoull(dev[2].c_str(), nullptr, 10) != st.st_ino) {
+      continue;
+    }
+    const auto pid = static_cast<pid_t>(std::strtol(f[4].c_str(), nullptr, 10));
+    if (pid > 0 && std::find(out.begin(), out.end(), pid) == out.end()) out.push_back(pid);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<EalLock>> HeldEalLocks(const std::string& runtime_dir) {
+  auto config = MappedConfig::Open(runtime_dir);
+  if (!config.ok()) return config.status();
+  std::vector<EalLock> held = config->Locks();
+  std::erase_if(held, [](const EalLock& l) { return l.value == 0; });
+  return held;
+}
+
+absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir, int looks,
+                                                  absl::Duration interval) {
+  const pid_t primary = EalPrimaryPid(runtime_dir);
+  if (primary == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no DPDK primary process serves ", runtime_dir));
+  }
+  for (pid_t pid : EalAttachedPids(runtime_dir)) {
+    if (pid != primary) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("DPDK secondary process ", pid, " is attached to ", runtime_dir,
+                       ": the shared locks may be its own, so none is cleared"));
+    }
+  }
+  auto config = MappedConfig::Open(runtime_dir);
+  if (!config.ok()) return config.status();
+  // Held at one value at every look: a live holder would have moved it (the primary takes none
+  // of these at steady state; a secondary holds one for a lookup's microseconds).
+  std::vector<EalLock> first = config->Locks();
+  std::vector<bool> steady(first.size());
+  for (size_t i = 0; i < first.size(); ++i) steady[i] = first[i].value != 0;
+  for (int n = 1; n < looks; ++n) {
+    absl::SleepFor(interval);
+    const std::vector<EalLock> now = config->Locks();
+    for (size_t i = 0; i < first.size() && i < now.size(); ++i) {
+      if (now[i].offset != first[i].offset || now[i].value != first[i].value) steady[i] = false;
+    }
+  }
+  EalLockRepair repair;
+  for (size_t i = 0; i < first.size(); ++i) {
+    const EalLock& l = first[i];
+    if (l.value == 0) continue;
+    if (!steady[i] || l.spinlock) {
+      EalLock now = l;
+      now.value = config->Lock(l.offset).load(std::memory_order_acquire);
+      if (now.value != 0) repair.left.push_back(now);
+      continue;
+    }
+    int32_t expected = l.value;
+    if (config->Lock(l.offset).compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+      repair.cleared.push_back(l);
+    } else if (expected != 0) {
+      EalLock now = l;
+      now.value = expected;
+      repair.left.push_back(now);
+    }
+  }
+  return repair;
+}
+
+}  // namespace dmrswitch::ipc
