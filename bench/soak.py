@@ -25,7 +25,9 @@ a veth pair (198.18.0.1/24); everything that talks to it runs in a second namesp
 Every minute one line: the dp's VmRSS/RssAnon (peak of 5 s samples) and open FDs, clients logged
 in and live calls (dmrswitch-ctl status), frames sent/expected/received in the minute and how far
 reception is behind at that instant (frames in flight included), the shards' drop and skip
-counters that moved, the hosts' UDP receive-buffer overflows, logins churned, peer transitions
+counters that moved, the hosts' UDP receive-buffer overflows, the packets the veth pair and the
+host's per-CPU input backlogs dropped (/proc/net/softnet_stat; host-wide: shown so that a frame
+lost outside the hub is seen as such, never counted as explained), logins churned, peer transitions
 and reloads. At the end the exact totals (the simulators stop, wait for frames in flight and
 print their counts), a Markdown table and a verdict. Exit status 0 only when:
   * loss is 0: every expected frame was received, except frames the hub dropped by a policy
@@ -281,6 +283,34 @@ def udp_rcvbuf_errors(ns):
     return row.get("RcvbufErrors", 0)
 
 
+def link_drops(ns, dev):
+    """Packets the veth end dropped, either way (a full backlog on the far side counts here)."""
+    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev],
+                         capture_output=True, text=True).stdout
+    try:
+        stats = json.loads(out)[0]["stats64"]
+    except (ValueError, LookupError):
+        return 0
+    return stats["rx"]["dropped"] + stats["tx"]["dropped"]
+
+
+def softnet_dropped():
+    """Packets the host's per-CPU input backlogs dropped (/proc/net/softnet_stat, column 2, all
+    CPUs, the whole host): a veth delivers into that backlog."""
+    total = 0
+    with open("/proc/net/softnet_stat") as f:
+        for line in f:
+            cols = line.split()
+            if len(cols) > 1:
+                total += int(cols[1], 16)
+    return total
+
+
+def host_drops():
+    """Frames lost between the hub's socket and the simulators' sockets outside both."""
+    return link_drops(HUB_NS, HUB_IF) + link_drops(CLI_NS, CLI_IF) + softnet_dropped()
+
+
 class Hub:
     def __init__(self, ctl, socket_path, dp_pid):
         self.ctl, self.socket, self.pid = ctl, socket_path, dp_pid
@@ -355,10 +385,13 @@ class Sim:
                 if m:
                     self.logins_ok = (int(m[1]), int(m[2]))
                 m = re.match(r"summary: .* tx (\d+) frames .* rx (\d+) frames .* logins (\d+), "
-                             r"pongs (\d+), naks (\d+), mstcl (\d+), timeouts (\d+)", line)
+                             r"pongs (\d+), naks (\d+), mstcl (\d+), timeouts (\d+), "
+                             r"send errors (\d+)(.*)", line)
                 if m:
                     self.summary = dict(zip(("tx", "rx", "logins", "pongs", "naks", "mstcl",
-                                             "timeouts"), map(int, m.groups())))
+                                             "timeouts", "send_errors"),
+                                            map(int, m.groups()[:8])))
+                    self.summary["send_error_text"] = m[9].strip()
 
     def counts(self):
         with self.lock:
@@ -558,9 +591,20 @@ class Soak:
               f"{a.peer_dead_after_s}); {a.minutes} min", flush=True)
 
         setup_netns()
+        env = dict(os.environ)
+        with open(self.dp, "rb") as f:
+            asan = b"__asan_init" in f.read()
+        if asan and "quarantine_size_mb" not in env.get("ASAN_OPTIONS", ""):
+            # ASan keeps freed memory in a quarantine (256 MiB by default) that fills over
+            # minutes and reads as RSS growth; 16 MiB still catches a use of recently freed
+            # memory, and leaks are LSan's report at exit (checked below).
+            env["ASAN_OPTIONS"] = ":".join(
+                x for x in (env.get("ASAN_OPTIONS", ""), "quarantine_size_mb=16") if x)
+            print(f"soak: ASan build: the dp runs with ASAN_OPTIONS={env['ASAN_OPTIONS']}",
+                  flush=True)
         self.hub_proc = subprocess.Popen(
             ["ip", "netns", "exec", HUB_NS, self.dp, "--config", self.config_path],
-            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+            stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while not os.path.exists(self.ctl_socket) or \
                 "dmrswitch-dp: kernel mode" not in open(self.log_path).read():
@@ -614,7 +658,7 @@ class Soak:
             t.start()
 
         t0 = time.monotonic()
-        udp0 = (udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS))
+        udp0 = (udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS), host_drops())
         prev = dict(t=t0, counts=self.totals(), counters=self.hub.counters(), udp=udp0,
                     churn=0, flaps=(0, 0), reloads=self.reloads_applied())
         first_counters = prev["counters"]
@@ -654,7 +698,7 @@ class Soak:
             s.reader.join(timeout=5)
         time.sleep(1)
         final = dict(counters=self.hub.counters(), metrics=self.hub.metrics(),
-                     udp=(udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS)),
+                     udp=(udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS), host_drops()),
                      status=self.hub.status(), reloads=self.reloads_applied())
         for s in (self.listeners, self.idle):
             if s is not None:
@@ -675,7 +719,7 @@ class Soak:
         now = time.monotonic()
         counts = self.totals()
         counters = self.hub.counters()
-        udp = (udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS))
+        udp = (udp_rcvbuf_errors(HUB_NS), udp_rcvbuf_errors(CLI_NS), host_drops())
         status = self.hub.status()
         with self.lock:
             churn, flaps = self.churn_logins, (self.peer_down_seen, self.peer_up_seen)
@@ -698,6 +742,7 @@ class Soak:
             "behind": expected - rx,
             "drops": ",".join(f"{k}+{v}" for k, v in sorted(moved.items())) or "-",
             "rcvbuf_err": f"{udp[0] - prev['udp'][0]}/{udp[1] - prev['udp'][1]}",
+            "host_drops": udp[2] - prev["udp"][2],
             "churned": churn - prev["churn"],
             "peer_down/up": f"{flaps[0] - prev['flaps'][0]}/{flaps[1] - prev['flaps'][1]}",
             "reloads": reloads - prev["reloads"],
@@ -790,6 +835,10 @@ def main():
     rx = sum(s.summary["rx"] if s.summary else s.rx for s in soak.sims)
     expected = sum(s.expected(s.summary["tx"] if s.summary else s.tx) for s in soak.sims)
     missing_summaries = [s.name for s in soak.sims if s.summary is None]
+    # Frames a simulator's socket refused were never sent: not counted in tx, so not expected.
+    send_errors = sum(s.summary.get("send_errors", 0) for s in soak.sims if s.summary)
+    send_error_text = next((s.summary["send_error_text"] for s in soak.sims
+                            if s.summary and s.summary.get("send_error_text")), "")
     listener_rx = soak.listeners.counts()[1]
     peer_expected = soak.peer_frames_tx * soak.listeners.receivers
     idle_rx = soak.idle.counts()[1] if soak.idle else 0
@@ -807,11 +856,12 @@ def main():
     m = final["metrics"]
     rate_limited = m.get("dmrswitch_hbp_rate_limited_total", -1)
     blocked = m.get("dmrswitch_hbp_blocked_drops_total", -1)
-    udp = (final["udp"][0] - udp0[0], final["udp"][1] - udp0[1])
+    udp = (final["udp"][0] - udp0[0], final["udp"][1] - udp0[1], final["udp"][2] - udp0[2])
 
     total_row = {"min": "total", "tx": tx, "expected": expected, "rx": rx, "behind": loss,
                  "drops": ",".join(f"{k}+{v}" for k, v in sorted(moved.items())) or "-",
-                 "rcvbuf_err": f"{udp[0]}/{udp[1]}", "churned": soak.churn_logins,
+                 "rcvbuf_err": f"{udp[0]}/{udp[1]}", "host_drops": udp[2],
+                 "churned": soak.churn_logins,
                  "peer_down/up": f"{soak.peer_down_seen}/{soak.peer_up_seen}",
                  "reloads": final["reloads"]}
     print()
@@ -831,7 +881,8 @@ def main():
         (loss <= explained and not missing_summaries,
          f"loss: expected {expected}, received {rx}, missing {loss}; policy drops {policy} "
          f"(x{group_size - 1} receivers = {policy * (group_size - 1)}); superseded terminators "
-         f"{superseded}; unexplained {unexplained}"
+         f"{superseded}; unexplained {unexplained} (the host's veth and input backlogs "
+         f"dropped {udp[2]} packets meanwhile)"
          + (f"; no summary from {missing_summaries}" if missing_summaries else "")),
         (listener_rx == peer_expected,
          f"peer calls: {soak.peer_frames_tx} frames x {soak.listeners.receivers} listeners = "
@@ -863,7 +914,10 @@ def main():
         (not soak.failures, f"harness failures: {len(soak.failures)}"
          + (": " + "; ".join(soak.failures[:5]) if soak.failures else "")),
     ]
-    print(f"UDP receive-buffer overflows (hub ns / clients ns): {udp[0]}/{udp[1]}")
+    print(f"UDP receive-buffer overflows (hub ns / clients ns): {udp[0]}/{udp[1]}; veth and "
+          f"softnet backlog drops: {udp[2]}")
+    print(f"frames the simulators' sockets refused (not sent, not expected): {send_errors} "
+          f"{send_error_text}".rstrip())
     for ok, text in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {text}")
     passed = all(ok for ok, _ in checks)

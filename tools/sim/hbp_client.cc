@@ -263,8 +263,17 @@ void HbpClient::OnReadable(absl::Time /*now*/) {
 
 void HbpClient::OnTimers(absl::Time now) {
   sender_.Run(now, [this](const DmrdFrame& f) {
-    ++counters_.dmrd_tx;
-    Transmit(f);
+    // Counted as sent only once the kernel took it: a frame that never left is no frame a
+    // receiver can be expected to hear (a load test that counted it would report a loss the hub
+    // never saw).
+    if (!socket_.is_open()) return;
+    if (absl::Status st = socket_.Send(f); st.ok()) {
+      ++counters_.dmrd_tx;
+    } else {
+      ++counters_.dmrd_tx_errors;
+      ++counters_.tx_errors;
+      last_tx_error_ = std::string(st.message());
+    }
   });
   if ((IsLoginState(state_) || state_ == HbpClientState::kRunning) && now >= timeout_at_) {
     ++counters_.timeouts;

@@ -85,7 +85,8 @@ struct HbpClientCounters {
   uint64_t dmrd_rx_bytes = 0;
   uint64_t dmrd_ignored = 0;  // DMRD received while not running
   uint64_t dmrd_tx = 0;
-  uint64_t rx_unknown = 0;  // undecodable or unexpected packets
+  uint64_t dmrd_tx_errors = 0;  // voice/data frames the socket refused (not in dmrd_tx)
+  uint64_t rx_unknown = 0;      // undecodable or unexpected packets
   uint64_t icmp_errors = 0;
   uint64_t tx_errors = 0;
 };
@@ -125,6 +126,8 @@ class HbpClient : public CallEndpoint {
   const Endpoint& local_address() const { return socket_.local(); }
   const HbpClientOptions& options() const { return options_; }
   absl::Time last_pong() const { return last_pong_; }
+  // Why the socket last refused a frame ("" if it never did).
+  const std::string& last_tx_error() const { return last_tx_error_; }
 
   // Pollable.
   int poll_fd() const override { return socket_.fd(); }
@@ -159,6 +162,7 @@ class HbpClient : public CallEndpoint {
   bool login_requested_ = false;  // Login()/StartLogin() was called: reconnects are allowed
   bool icmp_seen_ = false;
   HbpClientCounters counters_;
+  std::string last_tx_error_;
 };
 
 }  // namespace dmrswitch::sim

@@ -244,19 +244,27 @@ int Run(const Flags& f) {
     sum.mstcl += x.mstcl;
     sum.timeouts += x.timeouts;
     sum.logins += x.logins;
+    sum.dmrd_tx_errors += x.dmrd_tx_errors;
+  }
+  std::string last_tx_error;
+  for (auto& c : clients) {
+    if (!c->last_tx_error().empty()) last_tx_error = c->last_tx_error();
   }
   const uint64_t t = tx(), r = rx();
   size_t still_running = 0;
   for (auto& c : clients) still_running += c->running() ? 1 : 0;
   std::printf(
       "summary: %.1f s, %zu clients (%zu running), %llu calls, tx %llu frames (%.0f fps), "
-      "rx %llu frames (%.0f fps), logins %llu, pongs %llu, naks %llu, mstcl %llu, timeouts %llu\n",
+      "rx %llu frames (%.0f fps), logins %llu, pongs %llu, naks %llu, mstcl %llu, timeouts %llu, "
+      "send errors %llu%s\n",
       secs, clients.size(), still_running, static_cast<unsigned long long>(calls_started),
       static_cast<unsigned long long>(t), static_cast<double>(t) / secs,
       static_cast<unsigned long long>(r), static_cast<double>(r) / secs,
       static_cast<unsigned long long>(sum.logins), static_cast<unsigned long long>(sum.pongs),
       static_cast<unsigned long long>(sum.naks), static_cast<unsigned long long>(sum.mstcl),
-      static_cast<unsigned long long>(sum.timeouts));
+      static_cast<unsigned long long>(sum.timeouts),
+      static_cast<unsigned long long>(sum.dmrd_tx_errors),
+      last_tx_error.empty() ? "" : (" (last: " + last_tx_error + ")").c_str());
   for (auto& c : clients) c->Close();
   return 0;
 }
