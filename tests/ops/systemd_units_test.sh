@@ -36,6 +36,7 @@ cleanup() {
     ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$n" 2>/dev/null || true
   done
+  if [[ -n ${hp_reserved:-} ]]; then "$hp" down >/dev/null 2>&1 || true; fi
   rm -rf "$root" "$svc"
 }
 trap cleanup EXIT
@@ -180,6 +181,37 @@ printf '[hub]\nmode = "vpp"\n' >"$conf/broken.toml"
 "$hp" up-if-needed --group dmrswitch "$dp" --config "$conf/broken.toml" 2>/dev/null ||
   fail "hugepages.sh up-if-needed failed on a broken configuration"
 [[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] || fail "broken configuration reserved hugepages"
+# A profile that needs pages, through the unit's own two steps: ExecStartPre reserves what the
+# dp's --hugepages says and opens hugetlbfs to the service group, ExecStopPost gives back exactly
+# that (the reservation, the mount, the mount point's group and mode). `nogroup` stands in for
+# the service group, which systemd-sysusers creates on an installed machine only.
+[[ ! -e $state ]] || fail "a hugepage reservation is in place ($state): run tools/hugepages.sh down first"
+mp_before=$(awk '$3 == "hugetlbfs" {print $2; exit}' /proc/mounts)
+owner_before=$([[ -n $mp_before ]] && stat -c '%g:%a' "$mp_before" || true)
+need=$("$dp" --config "$conf/dpdk-m.toml" --hugepages)
+((need > 0)) || fail "the dpdk-m profile needs no pages?"
+want=$((need > nr_before ? need : nr_before))  # a larger reservation already there is kept
+hp_reserved=1
+"$hp" up-if-needed --group nogroup "$dp" --config "$conf/dpdk-m.toml" >/dev/null ||
+  fail "hugepages.sh up-if-needed failed for the dpdk-m profile"
+[[ $(cat /proc/sys/vm/nr_hugepages) == "$want" ]] ||
+  fail "up-if-needed left $(cat /proc/sys/vm/nr_hugepages) pages reserved; the profile needs $need, $nr_before were"
+[[ -e $state ]] || fail "up-if-needed kept no state for down"
+mp=$(awk '$3 == "hugetlbfs" {print $2; exit}' /proc/mounts)
+[[ -n $mp ]] || fail "up-if-needed mounted no hugetlbfs"
+[[ $(stat -c '%G' "$mp") == nogroup ]] || fail "$mp is not group-owned by the service group"
+perm=$(stat -c '%a' "$mp")
+(( (8#$perm & 8#1070) == 8#1070 )) || fail "$mp mode $perm: the group cannot create files, or no sticky bit"
+"$hp" down >/dev/null || fail "hugepages.sh down failed"
+hp_reserved=
+[[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] ||
+  fail "down left $(cat /proc/sys/vm/nr_hugepages) pages reserved, $nr_before before"
+[[ $(grep -c ' hugetlbfs ' /proc/mounts || true) == "$mounts_before" ]] || fail "down left hugetlbfs mounted"
+[[ ! -e $state ]] || fail "down left its state"
+if [[ -n $mp_before ]]; then
+  [[ $(stat -c '%g:%a' "$mp_before") == "$owner_before" ]] ||
+    fail "down left $mp_before as $(stat -c '%g:%a' "$mp_before"), $owner_before before"
+fi
 
 # --- The service as the unit runs it: an unprivileged user, the unit's capabilities only. ---
 hub_pid=
