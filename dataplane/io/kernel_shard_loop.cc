@@ -4,6 +4,8 @@
 #include <rte_cycles.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "absl/base/optimization.h"
 #include "dataplane/io/steering/reuseport_steering.h"
 #include "dataplane/io/udp_socket.h"
@@ -72,16 +74,25 @@ void KernelShardLoop::Commit(uint16_t len) {
 }
 
 void KernelShardLoop::FlushTx(TxBatch& b) {
-  unsigned sent = 0;
-  while (sent < b.n) {
-    const int r = sendmmsg(b.fd, &b.msg[sent], b.n - sent, MSG_DONTWAIT);
-    if (r <= 0) {
-      // Socket buffer full or a transient error: what is left is dropped and counted, the loop
-      // never waits for the kernel.
-      counters_.tx_errors += b.n - sent;
+  unsigned next = 0, sent = 0;
+  while (next < b.n) {
+    const int r = sendmmsg(b.fd, &b.msg[next], b.n - next, MSG_DONTWAIT);
+    if (r > 0) {
+      next += static_cast<unsigned>(r);
+      sent += static_cast<unsigned>(r);
+      continue;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      // Socket buffer full: what is left is dropped and counted, the loop never waits for the
+      // kernel.
+      counters_.tx_errors += b.n - next;
       break;
     }
-    sent += static_cast<unsigned>(r);
+    // sendmmsg stops at the first datagram the kernel refuses and reports it on the next call:
+    // a destination of its own (no route to a peer's network, an output firewall rule, a
+    // broadcast address) costs that datagram only, never the rest of the batch.
+    ++counters_.tx_errors;
+    ++next;
   }
   counters_.tx_datagrams += sent;
   b.n = 0;

@@ -168,6 +168,7 @@ class KernelShardLoopTest : public ::testing::Test {
       route::ClientSpec spec;
       spec.id = c.id;
       spec.addr = c.addr;
+      if (auto o = addr_override_.find(i); o != addr_override_.end()) spec.addr = o->second;
       ASSERT_TRUE(b.AddClient(i, spec).ok());
       ASSERT_TRUE(b.Subscribe(i, route::kTs2, kTg, route::MemberKind::kStatic).ok());
     }
@@ -207,6 +208,8 @@ class KernelShardLoopTest : public ::testing::Test {
     }
   }
 
+  // Client index → the address the snapshot gives it instead of its socket's.
+  std::map<uint32_t, route::Endpoint> addr_override_;
   std::unique_ptr<ipc::ChannelSet> channels_;
   std::unique_ptr<route::SlotLeases> leases_;
   std::vector<rte_ring*> steer_;
@@ -260,6 +263,23 @@ TEST_F(KernelShardLoopTest, AFanoutBeyondOneSendBatchReachesEveryone) {
   }
   EXPECT_EQ(loops_[0]->counters().tx_datagrams, 299u);
   EXPECT_EQ(loops_[0]->counters().tx_errors, 0u);
+}
+
+// A destination the kernel refuses (here a broadcast address, refused without SO_BROADCAST; in
+// service an unreachable peer network or an output firewall rule) costs its own datagram only:
+// sendmmsg stops at it, and the destinations after it in the same batch are still sent.
+TEST_F(KernelShardLoopTest, ADestinationTheKernelRefusesCostsOnlyItsOwnDatagram) {
+  addr_override_[2] = {0xFFFFFFFF, 9};
+  Start(1, 6);
+  const Bytes header = Voice(clients_[0].id, 0xCAFE0003, 0);
+  SendTo(clients_[0].fd, hub_[0], header);
+  loops_[0]->Step();
+  for (size_t i : {1, 3, 4, 5}) {
+    EXPECT_EQ(ReceiveAll(clients_[i].fd).size(), 1u) << "client " << i;
+  }
+  EXPECT_TRUE(ReceiveAll(clients_[2].fd).empty());
+  EXPECT_EQ(loops_[0]->counters().tx_datagrams, 4u);
+  EXPECT_EQ(loops_[0]->counters().tx_errors, 1u);
 }
 
 TEST_F(KernelShardLoopTest, AnOversizedDatagramIsCountedAndDropped) {
