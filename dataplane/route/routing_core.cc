@@ -971,6 +971,11 @@ void RoutingCore::ReleaseLeases(const StreamState& st, uint32_t id, TimeNs at,
   auto release = [&](const Destination& d) {
     if (!d.to.is_client()) return;
     if (keep != nullptr && keep[uint64_t{d.to.index} * 2 + d.ts]) return;
+    // The talker's own slot is in its conference when it is a member: it is the rx lease, never
+    // sent to, and released last (below). Released here, before the listeners' slots, it would
+    // tell the talker's next over on another shard that this over is over while listeners'
+    // slots are still held — a collision instead of the supersede (SlotLeases::ClaimRx).
+    if (d.to == s->source && d.ts == s->ts) return;
     leases_->Release(d.to.index, d.ts, id, at);
   };
   for (uint32_t i = 0; i < s->n_dests; ++i) release(s->dests[i]);

@@ -558,6 +558,59 @@ TEST(ReKey, BackToBackOversUnderRandomShardLagNeverContend) {
   }
 }
 
+// The talker is a member of the TG it talks on (every hotspot of a group has it static): its own
+// slot is then one of the conference's entries, between the listeners in slot order. The own
+// slot is the rx lease and is released last — at the end, when the route changes, when the
+// stream goes quiet — so that the talker's next over on another shard finds it held (and
+// supersedes) for as long as any listener's slot is held. Released with the listeners, in slot
+// order, the next over saw it ended, superseded nothing and collided with the listeners still
+// held (the soak's few contention skips, one header to 3..18 listeners).
+TEST(ReKey, AnOverKeepsItsOwnSlotUntilItsListenersSlotsAreReleased) {
+  World w = ThreeOn91(/*nshards=*/2);  // client 0 talks, and is a member of TG 91 itself
+  uint32_t a = 0xE10000A1, b = 0xE10000A2;
+  while (w.OwnerOf(b) == w.OwnerOf(a)) ++b;
+  const auto first = Call(3120101, 91, 3120001, a, kTs2, 3);
+  const auto again = Call(3120101, 91, 3120001, b, kTs2, 3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(w.FromClient(0, first[i]), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  // A's route changes: the talker leaves the TG (listeners 1 and 2 stay).
+  w.clients[0].statics.clear();
+  w.Publish();
+  EXPECT_TRUE(w.leases().Holds(0, kTs2, a)) << "the talker's own slot went with the route";
+  w.TakeSent();
+  ASSERT_EQ(w.FromClient(0, again[0]), Verdict::kConsumed);  // B, on the other shard
+  const auto sent = w.TakeSent();
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(1)).size(), 1u);
+  EXPECT_EQ(BytesTo(sent, SystemRef::Client(2)).size(), 1u);
+  EXPECT_EQ(w.shard(w.OwnerOf(b)).counters().contention_skips, 0u);
+
+  // And at A's end, interleaved with B as two shards can: the own slot is released after every
+  // listener's, so whenever B finds it ended, the listeners are free too. Emulated by releasing
+  // what A's end releases one lease at a time, in A's order, with B's header after each step.
+  for (size_t k = 0; k <= 3; ++k) {
+    World v = ThreeOn91(/*nshards=*/2);
+    uint32_t c = 0xE10000B1 + static_cast<uint32_t>(k) * 16, d = c + 1;
+    while (v.OwnerOf(d) == v.OwnerOf(c)) ++d;
+    const auto one = Call(3120101, 91, 3120001, c, kTs2, 3);
+    const auto two = Call(3120101, 91, 3120001, d, kTs2, 3);
+    for (size_t i = 0; i + 1 < one.size(); ++i) {
+      ASSERT_EQ(v.FromClient(0, one[i]), Verdict::kConsumed);
+      v.Advance(60 * kMs);
+    }
+    // What ending `one` releases, in order: listeners 1 and 2, then the own slot.
+    const std::array<uint32_t, 3> order = {1, 2, 0};
+    for (size_t i = 0; i < k; ++i) v.leases().Release(order[i], kTs2, c, v.now());
+    v.TakeSent();
+    ASSERT_EQ(v.FromClient(0, two[0]), Verdict::kConsumed);
+    const auto got = v.TakeSent();
+    EXPECT_EQ(BytesTo(got, SystemRef::Client(1)).size(), 1u) << "k=" << k;
+    EXPECT_EQ(BytesTo(got, SystemRef::Client(2)).size(), 1u) << "k=" << k;
+    EXPECT_EQ(v.shard(v.OwnerOf(d)).counters().contention_skips, 0u) << "k=" << k;
+  }
+}
+
 TEST(Contention, SilentStreamReleasesItsSlotsHangTimeFromItsLastPacket) {
   World w = ThreeOn91();
   w.clients[1].statics.push_back({kTs2, 3100});
