@@ -333,10 +333,16 @@ class Hub:
         for k in ("contention_skips", "quench_skips", "sink_full", "sequence_gaps",
                   "superseded_skips"):
             out[f"route.{k}"] = total["route"][k]
-        out["io.tx_dropped"] = total["io"]["tx_dropped"]
-        out["io.rx_truncated"] = total["io"]["rx_truncated"]
-        for k in ("events_dropped", "to_control_full", "tx_no_buffer", "supervision_dropped"):
-            out[f"runtime.{k}"] = total["runtime"][k]
+        # Every I/O and runtime counter that counts something lost (dataplane/ipc/shard_stats.h),
+        # whichever mode and steering the run uses.
+        for k in ("tx_dropped", "rx_truncated", "steer_full", "not_hub_traffic", "no_mbuf",
+                  "no_neighbor"):
+            if k in total["io"]:
+                out[f"io.{k}"] = total["io"][k]
+        for k in ("events_dropped", "to_control_full", "tx_no_buffer", "supervision_dropped",
+                  "from_control_bad_listener", "unknown_peer"):
+            if k in total["runtime"]:
+                out[f"runtime.{k}"] = total["runtime"][k]
         return out
 
     def metrics(self):
