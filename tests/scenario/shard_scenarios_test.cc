@@ -456,6 +456,25 @@ TEST(ReKey, AnOvertakenOverTakesNothingBackAfterTheNewOverEnds) {
   for (unsigned i = 0; i < 2; ++i) EXPECT_EQ(w.shard(i).counters().contention_skips, 0u);
 }
 
+// The old over's late frame `old_frame` reaches no listener; the new over `again`, from its
+// second frame on, reaches listener 1 whole and never collides.
+void ExpectTheOldOverSilentAndTheNewOneResumed(World& w, const Frame& old_frame,
+                                               const std::vector<Frame>& again) {
+  w.TakeSent();
+  w.FromClient(0, old_frame);
+  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
+  for (size_t i = 1; i < again.size(); ++i) {
+    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
+    w.Advance(60 * kMs);
+  }
+  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
+  ASSERT_EQ(to1.size(), again.size() - 1);
+  for (size_t i = 1; i < again.size(); ++i) {
+    EXPECT_EQ(Hex(to1[i - 1]), Hex(w.ExpectedHbp(again[i], 1, kTs2, 91, false))) << "frame " << i;
+  }
+  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
+}
+
 // Both overs go quiet with the new one holding the client's slot: the old one, back from
 // silence, is not its talker's current over and must not take the slot (or the listeners') back
 // from the new one, which is.
@@ -470,19 +489,7 @@ TEST(ReKey, AnOvertakenOverBackFromSilenceStaysOvertaken) {
   ASSERT_EQ(w.FromClient(0, first[1]), Verdict::kConsumed);
   ASSERT_EQ(w.FromClient(0, again[0]), Verdict::kConsumed);  // B supersedes A
   w.Advance(400 * kMs);                                      // both quiet
-  w.TakeSent();
-  w.FromClient(0, first[2]);
-  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
-  for (size_t i = 1; i < again.size(); ++i) {
-    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
-    w.Advance(60 * kMs);
-  }
-  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
-  ASSERT_EQ(to1.size(), again.size() - 1);
-  for (size_t i = 1; i < again.size(); ++i) {
-    EXPECT_EQ(Hex(to1[i - 1]), Hex(w.ExpectedHbp(again[i], 1, kTs2, 91, false))) << "frame " << i;
-  }
-  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
+  ExpectTheOldOverSilentAndTheNewOneResumed(w, first[2], again);
 }
 
 // The old over went quiet first (it released the client's slot), then the same talker's new
@@ -500,19 +507,7 @@ TEST(ReKey, AnOverBackFromSilenceAfterItsTalkersNewerOverStaysSilent) {
   w.Advance(400 * kMs);  // A quiet
   ASSERT_EQ(w.FromClient(0, again[0]), Verdict::kConsumed);
   w.Advance(400 * kMs);  // B quiet
-  w.TakeSent();
-  w.FromClient(0, first[2]);
-  EXPECT_TRUE(BytesTo(w.TakeSent(), SystemRef::Client(1)).empty());
-  for (size_t i = 1; i < again.size(); ++i) {
-    ASSERT_EQ(w.FromClient(0, again[i]), Verdict::kConsumed);
-    w.Advance(60 * kMs);
-  }
-  const auto to1 = BytesTo(w.TakeSent(), SystemRef::Client(1));
-  ASSERT_EQ(to1.size(), again.size() - 1);
-  for (size_t i = 1; i < again.size(); ++i) {
-    EXPECT_EQ(Hex(to1[i - 1]), Hex(w.ExpectedHbp(again[i], 1, kTs2, 91, false))) << "frame " << i;
-  }
-  EXPECT_EQ(w.TotalDrops(DropReason::kSlotCollision), 0u);
+  ExpectTheOldOverSilentAndTheNewOneResumed(w, first[2], again);
 }
 
 // One talker's back-to-back overs (the next header sent with the previous terminator), owned by
