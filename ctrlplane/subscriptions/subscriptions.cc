@@ -384,7 +384,33 @@ void Subscriptions::Traffic(Client& c, const route::Event& e, route::TimeNs now)
     if (via_dial && c.dialled_tg == tg) {
       c.dialled_expires_at = std::max(c.dialled_expires_at, expires);
     }
-    ApplySingle(c, ts, tg, now);
+    if (!IsStale(c, e)) ApplySingle(c, ts, tg, now);
+  });
+}
+
+void Subscriptions::NoteStart(Client& c, const route::Event& e) {
+  if (e.ts > kTs2) return;
+  auto& recent = c.recent[e.ts];
+  RecentStream* oldest = &recent[0];
+  for (RecentStream& r : recent) {
+    if (r.stream_id == e.stream_id && r.start != 0) {
+      r.start = e.at;  // a new header under the same stream ID starts it over
+      return;
+    }
+    if (r.start < oldest->start) oldest = &r;
+  }
+  *oldest = RecentStream{e.stream_id, e.at};
+}
+
+bool Subscriptions::IsStale(const Client& c, const route::Event& e) {
+  if (e.ts > kTs2) return false;
+  const auto& recent = c.recent[e.ts];
+  const auto self = std::find_if(recent.begin(), recent.end(), [&](const RecentStream& r) {
+    return r.start != 0 && r.stream_id == e.stream_id;
+  });
+  if (self == recent.end()) return false;  // its start was not seen (or forgotten): trust it
+  return std::any_of(recent.begin(), recent.end(), [&](const RecentStream& r) {
+    return r.start > self->start && r.stream_id != e.stream_id;
   });
 }
 
@@ -396,7 +422,8 @@ void Subscriptions::OnEvent(const route::Event& e, route::TimeNs now) {
     case route::EventType::kSubscriptionRequest:
       switch (e.action) {
         case route::SubscriptionAction::kActivateUa:
-          Activate(*c, e.ts, e.tg, now);
+          // A newer call on the slot would have dropped this activation in single mode.
+          if (!(SingleMode(*c) && IsStale(*c, e))) Activate(*c, e.ts, e.tg, now);
           break;
         case route::SubscriptionAction::kDial: {
           const uint32_t tg = e.tg;
@@ -429,6 +456,9 @@ void Subscriptions::OnEvent(const route::Event& e, route::TimeNs now) {
       Traffic(*c, e, now);
       break;
     case route::EventType::kStreamStarted:
+      NoteStart(*c, e);
+      if (at_start) Traffic(*c, e, now);
+      break;
     case route::EventType::kStreamLost:
       if (at_start) Traffic(*c, e, now);
       break;

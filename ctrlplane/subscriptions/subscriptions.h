@@ -25,6 +25,12 @@
 //   also at kStreamStarted and kStreamLost when activate_on = start (then a long call cannot
 //   outlive its own UA membership). With activate_on = end they fire at the terminator only, as
 //   in FreeDMR; the shard then sends the activation after the terminator too.
+// * Single mode follows the call that *started* last on a slot, not the event that arrived last.
+//   A client's consecutive calls may be handled by different shards, and a lagging shard can
+//   report the end of the earlier call after the next call has started; such a stale trigger
+//   still extends timers but no longer applies single mode (which would drop the newer call's
+//   TG), and with single mode on a stale activation is ignored, as the newer call would have
+//   dropped it. Start order comes from the kStreamStarted events' shard timestamps.
 // * 4000 (kUnlink) removes the dial link, and the DIAL= default stays unlinked until the next
 //   successfully applied options string, the next login, or until the user dials it again
 //   (FreeDMR instead relinks it after the UA timer).
@@ -223,6 +229,11 @@ class Subscriptions {
     uint32_t tg;
     route::TimeNs expires_at;
   };
+  struct RecentStream {
+    uint32_t stream_id = 0;
+    route::TimeNs start = 0;
+  };
+  static constexpr size_t kRecentStreams = 4;
   struct Client {
     uint32_t id = 0;
     uint32_t slot = 0;
@@ -241,6 +252,9 @@ class Subscriptions {
     uint32_t dialled_tg = 0;
     route::TimeNs dialled_expires_at = 0;
     std::vector<uint64_t> warned;  // (ts, tg) already warned about for slot_mask
+    // The streams this client started last on each slot (kStreamStarted), to tell a stale
+    // trigger from the current call's (see "Single mode follows the call that started last").
+    std::array<std::array<RecentStream, kRecentStreams>, 2> recent{};
   };
   // What AddTo emits for a client: used to tell membership from timer changes.
   struct Effective {
@@ -266,6 +280,9 @@ class Subscriptions {
 
   void Activate(Client& c, unsigned ts, uint32_t tg, route::TimeNs now);
   void Traffic(Client& c, const route::Event& e, route::TimeNs now);
+  static void NoteStart(Client& c, const route::Event& e);
+  // Whether `e`'s stream started before another stream this client started on the same slot.
+  static bool IsStale(const Client& c, const route::Event& e);
   void ApplySingle(Client& c, unsigned ts, uint32_t in_use, route::TimeNs now);
   ClientView ViewOf(const Client& c) const;
   RestoredClient ExportOf(const Client& c) const;

@@ -125,6 +125,7 @@ std::string Never() { return "never"; }
 //   up ID SLOT MASK | down ID | opt ID TEXT | opt! ID TEXT (must fail) | tick
 //   ua ID TS TG | dial ID TG | unlink ID | status ID | reject ID TG       (SubscriptionRequest)
 //   start|end|lost ID TS DST  (group call; TG 9 on TS2 resolves to the client's dial link)
+// A trailing "#N" names the event's stream ID (else every step has a stream ID of its own).
 // TS is 1 or 2. `ua` lists "SLOT:TS:TG@SECONDS" (or @never) checked with UaExpiry; `changed`
 // (-1 = don't care) is TakeChanged() after the step; `warning` must be a substring of a warning.
 struct Step {
@@ -205,7 +206,7 @@ class Runner {
     e.call_type = call_type;
     e.source = route::SystemRef::Client(SlotOf(id));
     e.source_id = id;
-    e.stream_id = 0x1000 + static_cast<uint32_t>(generation_);
+    e.stream_id = stream_id_ != 0 ? stream_id_ : 0x1000 + static_cast<uint32_t>(generation_);
     e.rf_src = 3120000;
     e.dst = dst;
     e.tg = tg;
@@ -214,7 +215,11 @@ class Runner {
   }
 
   void Do(const std::string& op, std::vector<std::string>* warnings) {
-    std::istringstream in(op);
+    stream_id_ = 0;
+    if (const size_t hash = op.find('#'); hash != std::string::npos) {
+      stream_id_ = static_cast<uint32_t>(std::stoul(op.substr(hash + 1)));
+    }
+    std::istringstream in(op.substr(0, op.find('#')));
     std::string verb;
     in >> verb;
     uint32_t id = 0, a = 0, b = 0;
@@ -275,6 +280,7 @@ class Runner {
   std::shared_ptr<const RouteSnapshot> snap_;
   uint64_t generation_ = 0;
   TimeNs now_ = 0;
+  uint32_t stream_id_ = 0;  // the step's "#N", 0 = none
 };
 
 TgsBySlot Tgs(std::vector<uint32_t> ts1, std::vector<uint32_t> ts2) {
@@ -361,6 +367,33 @@ std::vector<Scenario> Scenarios() {
            {50, "ua 3120001 2 3101", "3101=0:TS2", "0:2:3101@0", 1},
            {649, "tick", "3101=0:TS2", "", 0},
            {650, "tick", "3100=0:TS2; 3101=0:TS2", "", 1},
+       }},
+      // Two overs back to back on different shards: the end of the first reaches the control
+      // plane after the second has started (its shard lagged). The second over's TG stays.
+      {"single mode follows the call that started last, not the event that arrived last",
+       Settings(true, ActivateOn::kStart, 10, {{A, Tgs({}, {3101})}}),
+       {
+           {0, "up 3120001 0 3", "3101=0:TS2"},
+           {10, "start 3120001 2 235 #1", "", "", 1},
+           {10, "ua 3120001 2 235 #1", "235=0:TS2", "0:2:235@610", 1},
+           {11, "start 3120001 2 2350 #2", ""},
+           {11, "ua 3120001 2 2350 #2", "2350=0:TS2", "0:2:2350@611", 1},
+           {12, "end 3120001 2 2350 #2", "2350=0:TS2", "0:2:2350@612", 0},
+           {13, "end 3120001 2 235 #1", "2350=0:TS2", "0:2:2350@612", 0},   // stale
+           {14, "ua 3120001 2 235 #1", "2350=0:TS2", "0:2:2350@612", 0},    // stale, ignored
+           {15, "lost 3120001 2 235 #1", "2350=0:TS2", "0:2:2350@612", 0},  // stale
+           // A stream whose start was never seen (a control plane restarted meanwhile) counts.
+           {20, "end 3120001 2 3101 #3", "3101=0:TS2", "", 1},
+           {640, "tick", "3101=0:TS2"},
+       }},
+      {"single mode off: a late activation of an earlier call still counts",
+       Settings(false),
+       {
+           {0, "up 3120001 0 3", ""},
+           {10, "start 3120001 2 235 #1", ""},
+           {11, "start 3120001 2 2350 #2", ""},
+           {11, "ua 3120001 2 2350 #2", "2350=0:TS2"},
+           {12, "ua 3120001 2 235 #1", "235=0:TS2; 2350=0:TS2"},
        }},
       {"single mode off: UA TGs and statics coexist",
        Settings(false, ActivateOn::kStart, 10, {{A, Tgs({}, {3100})}}),
