@@ -233,9 +233,28 @@ int Run(const Flags& f) {
       next_report += absl::Seconds(1);
     }
   }
-  // Let the frames in flight arrive.
-  PollFor(all, absl::Milliseconds(200));
+  // Wind down, so that the counts are final: the calls in progress finish (no stream is cut
+  // short of its terminator, and no frame is sent after the count below), then the frames in
+  // flight arrive — until rx has stood still for 300 ms (at most 3 s).
+  const absl::Duration longest_call = cadence * (6 * f.superframes + 2) + absl::Seconds(1);
+  PollUntil(
+      all,
+      [&] {
+        return std::none_of(clients.begin(), clients.end(),
+                            [](const auto& c) { return c->transmitting(); });
+      },
+      longest_call);
   const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-9);
+  const absl::Time drain_end = absl::Now() + absl::Seconds(3);
+  uint64_t drained = rx();
+  absl::Time quiet_since = absl::Now();
+  while (absl::Now() < drain_end && absl::Now() - quiet_since < absl::Milliseconds(300)) {
+    PollFor(all, absl::Milliseconds(20));
+    if (const uint64_t r = rx(); r != drained) {
+      drained = r;
+      quiet_since = absl::Now();
+    }
+  }
   HbpClientCounters sum;
   for (auto& c : clients) {
     const HbpClientCounters& x = c->counters();
