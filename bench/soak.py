@@ -845,6 +845,18 @@ def main():
     send_errors = sum(s.summary.get("send_errors", 0) for s in soak.sims if s.summary)
     send_error_text = next((s.summary["send_error_text"] for s in soak.sims
                             if s.summary and s.summary.get("send_error_text")), "")
+    # A call group's hotspots stay logged in for the whole run: a MSTNAK, MSTCL, keepalive
+    # timeout or second login would mean frames sent while the hub did not route them.
+    unstable = []
+    for s in soak.sims:
+        if not s.summary:
+            continue
+        clients = s.logins_ok[1] if s.logins_ok else 0
+        bad = {k: s.summary[k] for k in ("naks", "mstcl", "timeouts") if s.summary[k]}
+        if s.summary["logins"] != clients:
+            bad["logins"] = f"{s.summary['logins']} for {clients} hotspots"
+        if bad:
+            unstable.append(f"{s.name}: " + ", ".join(f"{k} {v}" for k, v in bad.items()))
     listener_rx = soak.listeners.counts()[1]
     peer_expected = soak.peer_frames_tx * soak.listeners.receivers
     idle_rx = soak.idle.counts()[1] if soak.idle else 0
@@ -917,6 +929,9 @@ def main():
         (hub_rc == 0 and "Sanitizer" not in log,
          f"dp exit on SIGTERM: {hub_rc}; sanitizer reports in its log: "
          f"{log.count('Sanitizer')} (log kept at {kept_log})"),
+        (not unstable and not missing_summaries,
+         f"call-group sessions stable: {len(soak.sims)} simulators, no MSTNAK, MSTCL, keepalive "
+         f"timeout or second login" + (f"; {'; '.join(unstable[:5])}" if unstable else "")),
         (not soak.failures, f"harness failures: {len(soak.failures)}"
          + (": " + "; ".join(soak.failures[:5]) if soak.failures else "")),
     ]
