@@ -225,6 +225,11 @@ void ControlPlane::Step(route::TimeNs now) {
   for (const ShardLink::Supervision& s : inbox_.supervision) OnSupervision(s, now);
   for (const route::Event& e : inbox_.events) OnEvent(e, now);
   for (const Datagram& d : inbox_.packets) OnPacket(d, now);
+  for (const TalkerAliasHeard& a : auth_->TakeTalkerAliases()) {
+    supervisor_.Run(report_id_, now, [&] {
+      if (reporting_) reporting_->OnTalkerAlias(a.client_id, a.rf_src, a.alias);
+    });
+  }
   ApplyAuthChanges(now);
   LogAuthNotices(now);
 

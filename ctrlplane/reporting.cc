@@ -8,6 +8,7 @@
 #include "ctrlplane/report_http.h"
 #include "ctrlplane/version.h"
 #include "dataplane/io/clock.h"
+#include "dataplane/proto/talker_alias.h"
 #include "spdlog/spdlog.h"
 
 namespace dmrswitch::cp {
@@ -275,10 +276,33 @@ CallRecord Reporting::StartRecord(const route::Event& e, route::TimeNs start) co
       c.source.callsign = it->second;
     }
   }
+  if (auto it = talkers_.find(e.rf_src); it != talkers_.end()) c.talker_callsign = it->second;
   c.destinations = e.destinations;
   c.start_mono_ns = static_cast<int64_t>(start);
   c.start_unix_ns = WallOf(start);
   return c;
+}
+
+void Reporting::OnTalkerAlias(uint32_t client_id, uint32_t rf_src, const std::string& alias) {
+  std::string callsign = proto::dmr::TalkerAliasCallsign(alias);
+  if (callsign.empty()) return;
+  for (const uint64_t ts : {route::kTs1, route::kTs2}) {  // the client's live calls
+    auto by = live_by_source_.find((uint64_t{client_id} << 1) | ts);
+    if (by == live_by_source_.end()) continue;
+    auto call = live_.find(by->second);
+    if (call != live_.end() && call->second->rf_src == rf_src) {
+      call->second->talker_callsign = callsign;
+      view_dirty_ = true;
+    }
+  }
+  auto [it, added] = talkers_.try_emplace(rf_src);
+  it->second = std::move(callsign);
+  if (!added) return;
+  talkers_order_.push_back(rf_src);
+  if (talkers_order_.size() > kMaxTalkers) {
+    talkers_.erase(talkers_order_.front());
+    talkers_order_.pop_front();
+  }
 }
 
 void Reporting::Publish(const CallRecord& call) {

@@ -109,6 +109,12 @@ class Reporting {
   // A client logged in before this component started (restored or fixed): named in calls, no
   // login event.
   void KnowClient(uint32_t id, const std::string& callsign) { callsigns_[id] = callsign; }
+  // A talker alias a client reported for `rf_src` (HbpAuth::TakeTalkerAliases): its first word
+  // names the talker (CallRecord::talker_callsign) of that client's live call from rf_src, and
+  // of rf_src's later calls wherever they come from, until another alias replaces it.
+  void OnTalkerAlias(uint32_t client_id, uint32_t rf_src, const std::string& alias);
+  // Most talkers remembered (the oldest is forgotten first).
+  static constexpr size_t kMaxTalkers = 16384;
   // `reason` as HbpAuth gives it: "lost" (keepalive timeout) is a ClientEvent kLost, anything
   // else a logout with that reason.
   void OnClientDown(uint32_t id, std::string_view reason, route::TimeNs now);
@@ -184,6 +190,8 @@ class Reporting {
 
   // Names for calls and events.
   absl::flat_hash_map<uint32_t, std::string> callsigns_;  // client ID -> callsign
+  absl::flat_hash_map<uint32_t, std::string> talkers_;    // rf_src -> talker alias callsign
+  std::deque<uint32_t> talkers_order_;                    // rf_src, oldest first
   struct PeerSeen {
     std::string name;
     uint32_t network_id = 0;

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
+#include "dataplane/proto/talker_alias.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -515,6 +517,9 @@ void HbpAuth::OnSideInfo(proto::ByteSpan pkt, HbpType type, Endpoint from, TimeN
     }
     ++counters_.talker_alias;
     ClientSideInfo& s = r->side;
+    const std::optional<std::string> before =
+        s.alias_rf_src == a.rf_src ? proto::dmr::DecodeTalkerAlias(s.alias, s.alias_blocks)
+                                   : std::nullopt;
     if (s.alias_rf_src != a.rf_src || a.block == 0) {
       // A header block starts a new alias; so does another talker.
       s.alias.fill(0);
@@ -526,6 +531,10 @@ void HbpAuth::OnSideInfo(proto::ByteSpan pkt, HbpType type, Endpoint from, TimeN
       s.alias_blocks |= static_cast<uint8_t>(1u << a.block);
     }
     s.alias_time = now;
+    if (std::optional<std::string> text = proto::dmr::DecodeTalkerAlias(s.alias, s.alias_blocks);
+        text && text != before && aliases_.size() < kMaxAliases) {
+      aliases_.push_back(TalkerAliasHeard{r->id, a.rf_src, *std::move(text)});
+    }
     return;
   }
   if (type == HbpType::kDmrg) {

@@ -77,6 +77,14 @@ struct ClientSideInfo {
   bool operator==(const ClientSideInfo&) const = default;
 };
 
+// A talker alias that a client's DMRA fragments completed (again each time the radio repeats
+// it): reporting names the talker of that client's calls with it.
+struct TalkerAliasHeard {
+  uint32_t client_id = 0;
+  uint32_t rf_src = 0;
+  std::string alias;  // printable UTF-8 (proto::dmr::DecodeTalkerAlias)
+};
+
 // A logged-in (state YES) client. Text fields are copies of the RPTC fields with trailing spaces
 // and NULs removed.
 struct ClientRecord {
@@ -261,6 +269,10 @@ class HbpAuth {
   static constexpr size_t kMaxNotices = 256;
   // The sources blocked since the last call, in order.
   std::vector<SourceBlocked> TakeBlockedSources() { return std::exchange(blocked_, {}); }
+  // The talker aliases completed since the last call, in order (at most kMaxAliases are kept;
+  // a flood of DMRA cannot grow it).
+  std::vector<TalkerAliasHeard> TakeTalkerAliases() { return std::exchange(aliases_, {}); }
+  static constexpr size_t kMaxAliases = 256;
   const HbpAuthCounters& counters() const { return counters_; }
   const HbpAuthSettings& settings() const { return settings_; }
 
@@ -326,7 +338,8 @@ class HbpAuth {
   std::mt19937_64 rng_;
   proto::Blake2bMac128 challenge_key_;  // salts: a MAC of (address, ID, epoch) under a random key
   absl::flat_hash_map<uint32_t, ClientRecord> clients_;  // state YES, by ID
-  absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;   // YES clients, for 15/14-byte DMRA/DMRG
+  std::vector<TalkerAliasHeard> aliases_;
+  absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;  // YES clients, for 15/14-byte DMRA/DMRG
   std::vector<bool> slot_used_;
   absl::flat_hash_map<uint32_t, Pending> pending_;  // half-open logins, by ID
   std::vector<uint32_t> pending_ids_;               // dense, for random eviction

@@ -120,6 +120,51 @@ std::unique_ptr<Reporting> MustStart(const ReportingSettings& s) {
   return r.ok() ? *std::move(r) : nullptr;
 }
 
+TEST(Reporting, ATalkerAliasNamesTheLiveCallAndTheTalkersLaterCalls) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  const route::Event s = Start(0xB1, 3120001, 91, route::kTs2, kT0);  // rf_src 3121001
+  r->OnStreamEvent(s, kT0, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "");
+  // Another client's alias for the same radio ID does not name this client's call.
+  r->OnTalkerAlias(3120002, 3121001, "G0BAD Spoof");
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "");
+  // The radio's alias arrives during the call (MMDVMHost sends DMRA as it decodes it).
+  r->OnTalkerAlias(3120001, 3121001, "DL1ABC Hans");
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "DL1ABC");
+  r->OnStreamEvent(
+      End(s, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 20, kT0 + 2 * kSec),
+      kT0 + 2 * kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "DL1ABC");
+  // The same radio later, through another hotspot: named from its start.
+  route::Event again = Start(0xB2, 3120001, 92, route::kTs1, kT0 + 5 * kSec);
+  again.source_id = 3120003;
+  again.source = route::SystemRef::Client(3);
+  r->OnStreamEvent(again, kT0 + 5 * kSec, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "DL1ABC");
+  EXPECT_EQ(r->LastheardJson(1)["lastheard"][0]["talker"], "DL1ABC");
+  // An alias that is all spaces names nobody and keeps the last one.
+  r->OnTalkerAlias(3120003, 3121001, "   ");
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "DL1ABC");
+}
+
+TEST(Reporting, TalkersAreBounded) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  for (uint32_t i = 0; i <= Reporting::kMaxTalkers; ++i) {
+    r->OnTalkerAlias(3120001, 2000000 + i, absl::StrCat("T", i));
+  }
+  // The first talker was forgotten, the last is known.
+  route::Event first = Start(0xC1, 3120001, 91, route::kTs2, kT0);
+  first.rf_src = 2000000;
+  r->OnStreamEvent(first, kT0, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, "");
+  route::Event last = Start(0xC2, 3120002, 91, route::kTs2, kT0);
+  last.rf_src = 2000000 + Reporting::kMaxTalkers;
+  r->OnStreamEvent(last, kT0, nullptr);
+  EXPECT_EQ(r->lastheard()[0]->talker_callsign, absl::StrCat("T", Reporting::kMaxTalkers));
+}
+
 TEST(Reporting, ACallStartsLiveAndEndsWithTheShardsQualityFigures) {
   auto r = MustStart(Settings());
   ASSERT_NE(r, nullptr);

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -28,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dataplane/proto/hbp.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/hub_process.h"
 #include "tests/e2e/observe_helpers.h"
@@ -180,11 +182,25 @@ TEST_F(ObserveTest, ACallShowsUpOnEverySurfaceWithinASecond) {
       },
       std::chrono::seconds(10)));
 
-  const sim::SentCall sent =
-      talker->SendVoiceCall(GroupCall(3100, 2, kRfSrc, absl::Milliseconds(60), 2));
+  // The talker's radio sends its alias during the call, which MMDVMHost forwards as DMRA side
+  // packets: ISO 8859-1, 10 characters, "PD0ZRY" in the header block and " Joe" in block 1.
+  const uint32_t id = talker->StartVoiceCall(GroupCall(3100, 2, kRfSrc, absl::Milliseconds(60), 2));
+  clients.PollFor(absl::Milliseconds(300));
+  const std::array<std::array<uint8_t, 7>, 2> alias = {{
+      {(1 << 6) | (10 << 1), 'P', 'D', '0', 'Z', 'R', 'Y'},
+      {' ', 'J', 'o', 'e', 0, 0, 0},
+  }};
+  for (uint8_t block = 0; block < alias.size(); ++block) {
+    proto::Dmra a;
+    a.rf_src = kRfSrc;
+    a.block = block;
+    a.alias = alias[block];
+    std::vector<uint8_t> bytes(proto::kDmraBytes);
+    ASSERT_EQ(proto::EncodeDmra(a, bytes), proto::kDmraBytes);
+    ASSERT_TRUE(talker->SendRaw(bytes).ok());
+  }
+  ASSERT_TRUE(clients.FinishTransmissions());
   const absl::Time last_frame = absl::Now();
-  const uint32_t id = sent.stream_id;
-  ASSERT_EQ(sent.frames, VoiceFrames(2));
 
   // Each surface, and when it first showed the ended call.
   enum Surface { kApi, kCtl, kMetrics, kMqtt, kFeed, kFeedJson, kTelemetry, kSurfaces };
@@ -294,6 +310,7 @@ TEST_F(ObserveTest, ACallShowsUpOnEverySurfaceWithinASecond) {
     EXPECT_EQ((*c)["type"], "group_voice");
     EXPECT_EQ((*c)["source"]["client_id"], kTalker);
     EXPECT_EQ((*c)["source"]["callsign"], "N0CALL");
+    EXPECT_EQ((*c)["talker"], "PD0ZRY");  // the first word of the talker alias
     EXPECT_EQ((*c)["destinations"], 1);
     EXPECT_NEAR((*c)["duration"].get<double>(), 0.06 * (VoiceFrames(2) - 1), 0.1);
   }
@@ -303,6 +320,7 @@ TEST_F(ObserveTest, ACallShowsUpOnEverySurfaceWithinASecond) {
   json session = mqtt.WaitFor(absl::StrCat("dmrswitch/", kServerId, "/Session"),
                               [](const json& j) { return j.value("Event", "") == "Session-Stop"; });
   EXPECT_EQ(session["SourceID"], kRfSrc) << session.dump();
+  EXPECT_EQ(session["SourceCall"], "PD0ZRY");
   EXPECT_EQ(session["DestinationID"], 3100);
   EXPECT_EQ(json_end["dmrswitch"]["frames"], VoiceFrames(2)) << json_end.dump();
   EXPECT_EQ(json_end["dmrswitch"]["end_reason"], "terminator");

@@ -1,16 +1,21 @@
 // Fuzzes the HBP codec: ClassifyHbp and every decoder run on an exact-size heap copy of the input
 // (ASan flags any read past the span). Whatever decodes must re-encode to the same bytes, must
-// agree with ClassifyHbp, and no two decoders may accept the same input.
+// agree with ClassifyHbp, and no two decoders may accept the same input. The talker alias decoder
+// runs on the bytes too.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "dataplane/proto/bytes.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/proto/reject.h"
+#include "dataplane/proto/talker_alias.h"
 
 namespace {
 
@@ -193,6 +198,28 @@ int CheckDmrc(ByteSpan in, HbpType cls) {
   return 1;
 }
 
+// Well-formed UTF-8 without control characters.
+void CheckPrintableUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    size_t n = 0;
+    if (c < 0x80) {
+      Check(c >= 0x20 && c != 0x7F);
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+    } else {
+      Check((c & 0xF8) == 0xF0);
+      n = 3;
+    }
+    for (size_t k = 1; k <= n; ++k) {
+      Check(i + k < s.size() && (static_cast<uint8_t>(s[i + k]) & 0xC0) == 0x80);
+    }
+    i += n + 1;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -206,6 +233,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view name = proto::HbpTypeName(cls);
   Check(!name.empty());
   Check((cls == HbpType::kUnknown) == (name == "unknown"));
+
+  // Any 28 bytes as the four talker alias blocks (what DMRA fragments fill in), any subset of
+  // them received: the text is printable UTF-8 or nothing.
+  if (size >= 29) {
+    std::array<uint8_t, 28> blocks;
+    std::memcpy(blocks.data(), data + 1, blocks.size());
+    if (std::optional<std::string> alias = proto::dmr::DecodeTalkerAlias(blocks, data[0] & 0x0F)) {
+      Check(!alias->empty() && alias->size() <= 31 * 4);
+      CheckPrintableUtf8(*alias);
+    }
+  }
 
   int accepted = 0;
   accepted += CheckIdPacket(in, cls);

@@ -614,6 +614,47 @@ TEST_F(HbpAuthTest, TalkerAliasGpsAndPositionAreRecordedSilently) {
   EXPECT_TRUE(changes_.empty());
 }
 
+TEST_F(HbpAuthTest, ACompletedTalkerAliasIsHandedOnWithItsClientAndTalker) {
+  Make();
+  Login(kId, kAddrA, kT0);
+  proto::Dmra a;
+  a.rf_src = 2041234;
+  a.block = 0;
+  // ISO 8859-1 (format 1), 11 characters: "PD0ZRY" in the header, " John" in block 1.
+  a.alias = {(1 << 6) | (11 << 1), 'P', 'D', '0', 'Z', 'R', 'Y'};
+  Bytes b(proto::kDmraBytes);
+  ASSERT_EQ(proto::EncodeDmra(a, b), proto::kDmraBytes);
+  ExpectSilence(b, kAddrA, kT0 + 1);
+  EXPECT_TRUE(auth_->TakeTalkerAliases().empty());  // 6 of 11 characters
+  a.block = 1;
+  a.alias = {' ', 'J', 'o', 'h', 'n', 0, 0};
+  ASSERT_EQ(proto::EncodeDmra(a, b), proto::kDmraBytes);
+  ExpectSilence(b, kAddrA, kT0 + 2);
+  std::vector<TalkerAliasHeard> heard = auth_->TakeTalkerAliases();
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].client_id, kId);
+  EXPECT_EQ(heard[0].rf_src, 2041234u);
+  EXPECT_EQ(heard[0].alias, "PD0ZRY John");
+  // The same block again changes nothing; from another address it is not the client's.
+  ExpectSilence(b, kAddrA, kT0 + 3);
+  ExpectSilence(b, kAddrB, kT0 + 3);
+  EXPECT_TRUE(auth_->TakeTalkerAliases().empty());
+  // A flood of alias changes is bounded.
+  for (int i = 0; i < 1000; ++i) {
+    a.block = 0;
+    a.alias = {(1 << 6) | (6 << 1),
+               'A',
+               'B',
+               'C',
+               static_cast<uint8_t>('0' + i % 10),
+               static_cast<uint8_t>('0' + i / 10 % 10),
+               static_cast<uint8_t>('0' + i / 100)};
+    ASSERT_EQ(proto::EncodeDmra(a, b), proto::kDmraBytes);
+    ExpectSilence(b, kAddrA, kT0 + 4);
+  }
+  EXPECT_EQ(auth_->TakeTalkerAliases().size(), HbpAuth::kMaxAliases);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Spoofing, the churn limit, blocks and memory bounds.
 
