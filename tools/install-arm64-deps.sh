@@ -7,8 +7,11 @@
 # install-deps.sh, which it assumes ran.
 set -euo pipefail
 
-host_packages=(crossbuild-essential-arm64 qemu-user-static binfmt-support pkgconf)
+host_packages=(crossbuild-essential-arm64 qemu-user-static binfmt-support)
+# pkgconf:arm64 (Multi-Arch: same, beside the amd64 one) is what ships the cross file's
+# aarch64-linux-gnu-pkg-config; the amd64 pkgconf alone has only the x86_64 one.
 arm64_packages=(
+  pkgconf
   libc6-dev linux-libc-dev libstdc++-12-dev
   libabsl-dev libspdlog-dev libfmt-dev libssl-dev libtomlplusplus-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
