@@ -1,9 +1,10 @@
 // ReportHttp: `[report] http` (docs/reporting.md): the Prometheus page and the JSON API, served by
 // cpp-httplib on threads of its own.
 //
-//   GET /metrics                       text exposition format 0.0.4 (report::RenderMetrics)
-//   GET /api/v1/lastheard[?limit=N]    {"lastheard": [calls, newest first], "talkgroups": [...]}
-//   GET /api/v1/talkgroups[?limit=N]   {"talkgroups": [most recently active first]}
+//   GET /metrics      text exposition format 0.0.4 (report::RenderMetrics)
+//   GET /api/v1/...   the JSON API: the hub, clients (paged), peers, live calls, lastheard
+//                     (filters), talkgroups and their members, counters; docs/api.yaml is its
+//                     OpenAPI description and ApiPaths() its list of paths
 //
 // It never talks to the control plane's loop: the loop publishes an immutable ReportView (an
 // atomic pointer swap, at most every 100 ms when something changed), and the handlers read the
@@ -18,8 +19,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "ctrlplane/report/model.h"
 #include "dataplane/ipc/shard_stats.h"
 
 namespace httplib {
@@ -42,11 +45,14 @@ class ReportHttp {
   // Any thread; never blocks.
   void SetView(std::shared_ptr<const ReportView> view);
   uint16_t port() const { return port_; }
+  // The JSON API's paths (GET), in docs/api.yaml's spelling ("/api/v1/clients/{id}").
+  static const std::vector<std::string>& ApiPaths();
   uint64_t requests() const { return requests_.load(); }
 
  private:
   ReportHttp() = default;
   std::string Metrics() const;
+  report::MetricsSnapshot Snapshot() const;  // the view's figures and the shards' counters
 
   std::unique_ptr<httplib::Server> server_;
   const ipc::ShardStatsZone* stats_ = nullptr;

@@ -543,7 +543,7 @@ void Reporting::OnPeers(const ObpLinks& links, route::TimeNs now) {
 }
 
 bool Reporting::StateDue(route::TimeNs now) const {
-  if (!hub_) return false;
+  if (!hub_ && !http_) return false;
   return (state_dirty_ && now >= state_at_ + kStateEvery) || now >= state_at_ + kStateAtLeast;
 }
 
@@ -551,7 +551,9 @@ void Reporting::SetState(report::HubState state, route::TimeNs now) {
   state_dirty_ = false;
   state_at_ = now;
   state.peers = peer_views_;  // with the times their state last changed
-  if (hub_) hub_->SetState(std::make_shared<const report::HubState>(std::move(state)));
+  state_ = std::make_shared<const report::HubState>(std::move(state));
+  if (hub_) hub_->SetState(state_);
+  view_dirty_ = true;
 }
 
 // --- Timers and the HTTP view -----------------------------------------------------------------
@@ -615,6 +617,13 @@ void Reporting::PublishView(route::TimeNs now) {
   }
   v->lastheard.reserve(lastheard_.size());
   for (const auto& c : lastheard_) v->lastheard.push_back(*c);
+  v->live.reserve(live_.size());
+  for (const auto& [id, c] : live_) v->live.push_back(*c);
+  std::sort(v->live.begin(), v->live.end(), [](const CallRecord& a, const CallRecord& b) {
+    return a.start_mono_ns != b.start_mono_ns ? a.start_mono_ns < b.start_mono_ns
+                                              : a.stream_id < b.stream_id;
+  });
+  v->state = state_;
   v->talkgroups.assign(talkgroups_.begin(), talkgroups_.end());
   http_->SetView(std::move(v));
 }

@@ -70,7 +70,11 @@ struct ReportView {
   std::vector<report::NamedCounter> counters;  // control-plane counters (logins, events ...)
   std::vector<report::NamedGauge> gauges;
   std::vector<report::CallRecord> lastheard;  // newest first
+  std::vector<report::CallRecord> live;       // the live calls, oldest first
   std::vector<TalkgroupActivity> talkgroups;  // most recently active first
+  // Clients with their talkgroups, as of the last SetState (at most a second old after a change);
+  // null before the first.
+  std::shared_ptr<const report::HubState> state;
 };
 
 struct ReportingSettings {
@@ -203,6 +207,7 @@ class Reporting {
 
   bool state_dirty_ = true;
   route::TimeNs state_at_ = 0;
+  std::shared_ptr<const report::HubState> state_;  // the last SetState, for the HTTP view
   bool view_dirty_ = true;
   route::TimeNs view_at_ = 0;
   uint64_t generation_ = 0;

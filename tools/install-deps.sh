@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # bench/pps_harness.py plots its run (docs/pps.png)
   python3-matplotlib
+  # tests/report/openapi_check.py: the JSON API against docs/api.yaml
+  python3-yaml python3-jsonschema
   # reporting tests: promtool and a real prometheus, a real MQTT broker (ctrlplane/report)
   prometheus mosquitto
   # the systemd units' test: systemd-analyze and systemd-sysusers, setpriv (util-linux), capsh,

@@ -15,9 +15,11 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/report_http.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -431,6 +433,102 @@ TEST(Reporting, CallsClientsAndPeersReachTheJsonFeedAndTheApi) {
   auto post = http.Post("/metrics", "x", "text/plain");
   ASSERT_TRUE(post);
   EXPECT_NE(post->status, 200) << "read-only";
+}
+
+// GET `path` on the reporting component's API: status and parsed body (null if not JSON).
+std::pair<int, nlohmann::json> ApiGet(const Reporting& r, const std::string& path) {
+  httplib::Client http("127.0.0.1", r.http_port());
+  http.set_read_timeout(5, 0);
+  auto res = http.Get(path);
+  if (!res) return {0, nullptr};
+  return {res->status, nlohmann::json::parse(res->body, nullptr, false)};
+}
+
+TEST(Reporting, TheApiPagesClientsFiltersLastheardAndAnswersErrorsInJson) {
+  ReportingSettings s = Settings();
+  s.report.http = "127.0.0.1:0";  // the API alone: no feed, no MQTT
+  s.report.lastheard_size = 50;
+  auto r = MustStart(s);
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(r->StateDue(kT0 + 20 * kSec)) << "the API needs the clients' state too";
+  report::HubState state;
+  for (uint32_t id : {3120005u, 3120001u, 3120003u}) {
+    report::ClientView c;
+    c.id = id;
+    c.callsign = absl::StrCat("C", id);
+    c.talkgroups = {{.tg = 91, .slot = report::Slot::kTs1},
+                    {.tg = id, .slot = report::Slot::kTs2, .dynamic = true}};
+    state.clients.push_back(c);
+  }
+  r->SetState(state, kT0);
+  const route::Event a = Start(0xA1, 3120001, 91, route::kTs1, kT0 + kSec);  // rf_src 3121001
+  r->OnStreamEvent(a, kT0 + kSec, nullptr);
+  r->OnStreamEvent(
+      End(a, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 20, kT0 + 2 * kSec),
+      kT0 + 2 * kSec, nullptr);
+  const route::Event b = Start(0xB2, 3120003, 92, route::kTs2, kT0 + 3 * kSec);  // still live
+  r->OnStreamEvent(b, kT0 + 3 * kSec, nullptr);
+  r->Tick(kT0 + 4 * kSec, 9, false, 3, [] { return std::vector<report::NamedCounter>{}; });
+
+  // Clients by ID, a page at a time.
+  auto [status, page] = ApiGet(*r, "/api/v1/clients?offset=1&limit=1");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(page["total"], 3);
+  EXPECT_EQ(page["offset"], 1);
+  ASSERT_EQ(page["clients"].size(), 1u) << page.dump();
+  EXPECT_EQ(page["clients"][0]["id"], 3120003);
+  EXPECT_EQ(ApiGet(*r, "/api/v1/clients?offset=3").second["clients"].size(), 0u);
+  EXPECT_EQ(ApiGet(*r, "/api/v1/clients/3120005").second["client"]["callsign"], "C3120005");
+  EXPECT_EQ(ApiGet(*r, "/api/v1/clients/3120002").first, 404);
+  EXPECT_EQ(ApiGet(*r, "/api/v1/clients/3120002").second["error"],
+            "client 3120002 is not logged in");
+
+  // A talkgroup's members and activity.
+  const nlohmann::json tg91 = ApiGet(*r, "/api/v1/talkgroups/91").second;
+  EXPECT_EQ(tg91["members"].size(), 3u) << tg91.dump();
+  EXPECT_EQ(tg91["activity"]["calls"], 1);
+  const nlohmann::json tg7 = ApiGet(*r, "/api/v1/talkgroups/3120003").second;
+  ASSERT_EQ(tg7["members"].size(), 1u) << tg7.dump();
+  EXPECT_EQ(tg7["members"][0]["dynamic"], true);
+  EXPECT_TRUE(tg7["activity"].is_null());
+
+  // Live calls; lastheard filtered by TG, by ID (radio or client) and by start time.
+  const nlohmann::json live = ApiGet(*r, "/api/v1/calls").second;
+  ASSERT_EQ(live["calls"].size(), 1u) << live.dump();
+  EXPECT_EQ(live["calls"][0]["stream_id"], 0xB2);
+  auto count = [&](const std::string& q) {
+    return ApiGet(*r, "/api/v1/lastheard" + q).second["lastheard"].size();
+  };
+  EXPECT_EQ(count(""), 2u);
+  EXPECT_EQ(count("?tg=91"), 1u);
+  EXPECT_EQ(count("?tg=93"), 0u);
+  EXPECT_EQ(count("?id=3121001"), 1u);  // the radio
+  EXPECT_EQ(count("?id=3120003"), 1u);  // the client
+  EXPECT_EQ(count("?since=4000000000"), 0u);
+  EXPECT_EQ(count("?since=0&limit=1"), 1u);
+
+  // The hub, and the index of paths.
+  const nlohmann::json hub = ApiGet(*r, "/api/v1/hub").second;
+  EXPECT_EQ(hub["hub"]["snapshot_generation"], 9);
+  EXPECT_EQ(hub["clients"], 3);
+  EXPECT_EQ(hub["live_calls"], 1);
+  EXPECT_EQ(hub["calls_total"]["group_voice"], 2);
+  EXPECT_EQ(ApiGet(*r, "/api/v1").second["endpoints"].size(), ReportHttp::ApiPaths().size());
+  const nlohmann::json counters = ApiGet(*r, "/api/v1/counters").second;
+  EXPECT_FALSE(counters["counters"].empty()) << counters.dump();
+
+  // Malformed parameters are 400, unknown API paths 404, both with a JSON error.
+  for (const char* bad :
+       {"/api/v1/lastheard?limit=abc", "/api/v1/lastheard?tg=-1", "/api/v1/clients?offset=1x",
+        "/api/v1/talkgroups?limit=", "/api/v1/lastheard?since=99999999999999999999999"}) {
+    auto [code, body] = ApiGet(*r, bad);
+    EXPECT_EQ(code, 400) << bad;
+    EXPECT_TRUE(body.contains("error")) << bad << ": " << body.dump();
+  }
+  auto [code, body] = ApiGet(*r, "/api/v1/nothing");
+  EXPECT_EQ(code, 404);
+  EXPECT_TRUE(body.contains("error")) << body.dump();
+  EXPECT_EQ(ApiGet(*r, "/api/v1/clients/99999999999").first, 404);  // 11 digits: no route
 }
 
 TEST(Reporting, ACallFromAPeerIsNamedByThePeer) {

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -335,6 +336,30 @@ TEST_F(ObserveTest, ACallShowsUpOnEverySurfaceWithinASecond) {
   EXPECT_TRUE(tx_leg);
   // And the listener heard every frame.
   ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+
+  // The JSON API is what docs/api.yaml says, with both clients, the call and its TG in it.
+  const char* check = std::getenv("OPENAPI_CHECK");
+  const char* spec = std::getenv("OPENAPI_SPEC");
+  ASSERT_TRUE(check != nullptr && spec != nullptr) << "meson sets OPENAPI_CHECK and OPENAPI_SPEC";
+  std::string out;
+  const int rc = cp::report::testing::RunProgram(
+      {"python3", check, spec, absl::StrCat("http://127.0.0.1:", http_), "--client-id",
+       std::to_string(kListener), "--tg", "3100"},
+      &out);
+  EXPECT_EQ(rc, 0) << out;
+  const json tg = json::parse(HttpGet(http_, "/api/v1/talkgroups/3100"), nullptr, false);
+  ASSERT_TRUE(tg.is_object());
+  EXPECT_EQ(tg["activity"]["calls"], 1) << tg.dump();
+  // The listener's static subscription, and the talker's user-activated one (its key-up).
+  std::map<uint32_t, bool> dynamic;
+  for (const json& m : tg["members"]) dynamic[m["client_id"].get<uint32_t>()] = m["dynamic"];
+  EXPECT_EQ(dynamic, (std::map<uint32_t, bool>{{kTalker, true}, {kListener, false}})) << tg.dump();
+  const json heard =
+      json::parse(HttpGet(http_, absl::StrCat("/api/v1/lastheard?id=", kRfSrc)), nullptr, false);
+  ASSERT_TRUE(heard.is_object());
+  EXPECT_EQ(heard["lastheard"].size(), 1u) << heard.dump();
+  EXPECT_TRUE(
+      json::parse(HttpGet(http_, "/api/v1/lastheard?tg=9"), nullptr, false)["lastheard"].empty());
 }
 
 // Runs a real prometheus scraping `http_port` once a second; its web port in *web_port.

@@ -202,7 +202,10 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   std::vector<Surface> seen;
   seen.push_back({"feed", ReadTcp(feed, 1500)});
   seen.push_back({"feed_json", ReadTcp(feed_json, 1500)});
-  for (const char* path : {"/metrics", "/api/v1/lastheard", "/api/v1/talkgroups"}) {
+  for (const char* path :
+       {"/metrics", "/api/v1", "/api/v1/hub", "/api/v1/clients", "/api/v1/clients/3120501",
+        "/api/v1/peers", "/api/v1/calls", "/api/v1/lastheard", "/api/v1/talkgroups",
+        "/api/v1/talkgroups/91", "/api/v1/counters"}) {
     seen.push_back({path, HttpGet(http, path)});
   }
   for (std::vector<std::string> args : {std::vector<std::string>{"status"},
