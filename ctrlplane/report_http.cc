@@ -25,13 +25,9 @@ namespace {
 constexpr size_t kDefaultLimit = 100;
 constexpr size_t kMaxLimit = 100000;
 
-size_t LimitOf(const httplib::Request& req) {
-  if (!req.has_param("limit")) return kDefaultLimit;
-  const std::string v = req.get_param_value("limit");
-  char* end = nullptr;
-  const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-  if (end == v.c_str() || *end != '\0' || n == 0) return kDefaultLimit;
-  return std::min<size_t>(n, kMaxLimit);
+// A parsed `?limit=`: absent or 0 is the default, anything above kMaxLimit is kMaxLimit.
+size_t LimitOf(std::optional<uint64_t> limit) {
+  return limit && *limit > 0 ? std::min<uint64_t>(*limit, kMaxLimit) : kDefaultLimit;
 }
 
 void Json(httplib::Response& res, const nlohmann::json& body) {
@@ -67,7 +63,7 @@ bool PageParams(const httplib::Request& req, httplib::Response& res, size_t* off
   std::optional<uint64_t> o, l;
   if (!UintParam(req, res, "offset", &o) || !UintParam(req, res, "limit", &l)) return false;
   *offset = o.value_or(0);
-  *limit = l && *l > 0 ? std::min<uint64_t>(*l, kMaxLimit) : kDefaultLimit;
+  *limit = LimitOf(l);
   return true;
 }
 
@@ -212,7 +208,7 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     const int64_t since_ns =
         static_cast<int64_t>(std::min(since.value_or(0), kMaxSince)) * 1'000'000'000;
     const std::shared_ptr<const ReportView> v = self->view_.load();
-    const size_t limit = LimitOf(req);
+    const size_t limit = LimitOf(limit_param);
     nlohmann::json calls = nlohmann::json::array();
     nlohmann::json tgs = nlohmann::json::array();
     uint64_t live = 0;
@@ -244,7 +240,7 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     std::optional<uint64_t> limit_param;
     if (!UintParam(req, res, "limit", &limit_param)) return;
     const std::shared_ptr<const ReportView> v = self->view_.load();
-    const size_t limit = LimitOf(req);
+    const size_t limit = LimitOf(limit_param);
     nlohmann::json tgs = nlohmann::json::array();
     if (v) {
       for (const TalkgroupActivity& t : v->talkgroups) {

@@ -338,15 +338,15 @@ class HbpAuth {
   std::mt19937_64 rng_;
   proto::Blake2bMac128 challenge_key_;  // salts: a MAC of (address, ID, epoch) under a random key
   absl::flat_hash_map<uint32_t, ClientRecord> clients_;  // state YES, by ID
-  std::vector<TalkerAliasHeard> aliases_;
-  absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;  // YES clients, for 15/14-byte DMRA/DMRG
+  absl::flat_hash_map<uint64_t, uint32_t> id_by_addr_;   // YES clients, for 15/14-byte DMRA/DMRG
   std::vector<bool> slot_used_;
   absl::flat_hash_map<uint32_t, Pending> pending_;  // half-open logins, by ID
   std::vector<uint32_t> pending_ids_;               // dense, for random eviction
   absl::flat_hash_map<uint64_t, Churn> churn_;      // churn limit, by (IP << 32 | ID)
   std::vector<uint64_t> churn_keys_;                // dense, for random eviction
   std::vector<AuthNotice> notices_;
-  std::vector<SourceBlocked> blocked_;  // since TakeBlockedSources
+  std::vector<SourceBlocked> blocked_;     // since TakeBlockedSources
+  std::vector<TalkerAliasHeard> aliases_;  // since TakeTalkerAliases
   HbpAuthCounters counters_;
 };
 
