@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "dataplane/proto/crypto.h"
 #include "dataplane/proto/hbp.h"
 #include "dataplane/proto/talker_alias.h"
@@ -94,6 +95,7 @@ std::vector<std::pair<std::string_view, uint64_t>> HbpAuthCounters::Named() cons
       {"options_refused", options_refused},
       {"disconnects", disconnects},
       {"lost", lost},
+      {"kicked", kicked},
       {"relogins", relogins},
       {"login_timeouts", login_timeouts},
       {"pending_evicted", pending_evicted},
@@ -580,6 +582,21 @@ void HbpAuth::OnClientLost(uint32_t id, TimeNs /*now*/, Outbox* out,
   ++counters_.lost;
   Send(HbpType::kMstcl, id, it->second.addr, out);
   RemoveClient(id, "lost", changes);
+}
+
+absl::Status HbpAuth::Kick(uint32_t id, Outbox* out, std::vector<AuthChange>* changes) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) {
+    return absl::NotFoundError(absl::StrCat("client ", id, " is not logged in"));
+  }
+  if (it->second.fixed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("client ", id, " is a fixed client ([[hbp.fixed_client]]): never removed"));
+  }
+  ++counters_.kicked;
+  Send(HbpType::kMstcl, id, it->second.addr, out);
+  RemoveClient(id, "kicked", changes);
+  return absl::OkStatus();
 }
 
 void HbpAuth::Expire(TimeNs now, Outbox* /*out*/, std::vector<AuthChange>* /*changes*/) {

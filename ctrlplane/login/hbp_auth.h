@@ -208,6 +208,7 @@ struct HbpAuthCounters {
   uint64_t options_refused = 0;  // RPTO refused (MSTNAK)
   uint64_t disconnects = 0;      // RPTCL
   uint64_t lost = 0;             // OnClientLost
+  uint64_t kicked = 0;           // Kick (the JSON API)
   uint64_t relogins = 0;         // a running session replaced by a new login
   uint64_t login_timeouts = 0;   // half-open logins expired
   uint64_t pending_evicted = 0;  // half-open logins evicted because the table was full
@@ -237,6 +238,10 @@ class HbpAuth {
                 std::vector<AuthChange>* changes);
   // The packet plane heard nothing from `id` for ping_time × max_missed: MSTCL, remove.
   void OnClientLost(uint32_t id, route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);
+  // The operator ends a client's session (the JSON API's kick): MSTCL, remove. A client logged in
+  // again at once (MMDVMHost does after MSTCL). NotFound: not logged in; FailedPrecondition: a
+  // fixed client, which is never removed.
+  absl::Status Kick(uint32_t id, Outbox* out, std::vector<AuthChange>* changes);
   // Forgets half-open logins older than login_timeout, ended blocks and idle churn entries.
   // Call about once a second.
   void Expire(route::TimeNs now, Outbox* out, std::vector<AuthChange>* changes);

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dataplane/proto/crypto.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -282,7 +283,7 @@ void ApplyParsed(ClientT& c, const ClientOptions& o) {
 }  // namespace
 
 absl::Status Subscriptions::ApplyOptions(uint32_t id, std::string_view options, route::TimeNs now,
-                                         std::vector<std::string>* warnings) {
+                                         std::vector<std::string>* warnings, OptionsFrom from) {
   (void)now;
   auto it = clients_.find(id);
   if (it == clients_.end()) {
@@ -294,8 +295,12 @@ absl::Status Subscriptions::ApplyOptions(uint32_t id, std::string_view options, 
                         absl::StrCat("client ", id, ": ", parsed.status().message()));
   }
   const ClientOptions& o = *parsed;
-  if (absl::Status st = KeyCheck(id, o, keys_); !st.ok()) return st;
-  if (o.key && !keys_.contains(id)) keys_.emplace(id, *o.key);
+  if (from == OptionsFrom::kOperator) {
+    if (o.key) keys_[id] = *o.key;
+  } else {
+    if (absl::Status st = KeyCheck(id, o, keys_); !st.ok()) return st;
+    if (o.key && !keys_.contains(id)) keys_.emplace(id, *o.key);
+  }
 
   std::vector<std::string>* out = warnings != nullptr ? warnings : &pending_warnings_;
   for (const std::string& w : o.warnings) out->push_back(absl::StrCat("client ", id, ": ", w));
@@ -326,7 +331,29 @@ absl::Status Subscriptions::CheckOptions(uint32_t id, std::string_view options,
 
 bool Subscriptions::CheckKey(uint32_t id, std::string_view key) const {
   auto it = keys_.find(id);
-  return it != keys_.end() && it->second == key;
+  return it != keys_.end() && proto::SecretEqual(it->second, key);
+}
+
+bool Subscriptions::IsAnyKey(std::string_view key) const {
+  bool any = false;
+  for (const auto& [id, k] : keys_) any |= proto::SecretEqual(k, key);
+  return any;
+}
+
+absl::Status Subscriptions::DropDynamic(uint32_t id, uint8_t ts_mask) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) {
+    return absl::NotFoundError(absl::StrCat("client ", id, " is not logged in"));
+  }
+  Client& c = it->second;
+  Mutate(c, [&] {
+    std::erase_if(c.ua, [ts_mask](const Ua& u) { return (ts_mask & (1u << u.ts)) != 0; });
+    if ((ts_mask & (1u << kTs2)) != 0) {
+      c.dialled_tg = 0;
+      c.dialled_expires_at = 0;
+    }
+  });
+  return absl::OkStatus();
 }
 
 void Subscriptions::ForgetKey(uint32_t id) { keys_.erase(id); }

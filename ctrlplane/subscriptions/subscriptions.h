@@ -167,8 +167,17 @@ class Subscriptions {
   // appended to `warnings` (may be null: then they wait in TakeWarnings()). Errors, after which
   // nothing has changed: NotFound (client not up), InvalidArgument (oversized string),
   // PermissionDenied (the string lacks the latched KEY or carries another one).
+  // `from` = kOperator (the JSON API, its caller authenticated): no KEY check; a KEY= in the
+  // string replaces the latched key.
+  enum class OptionsFrom : uint8_t { kClient, kOperator };
   absl::Status ApplyOptions(uint32_t id, std::string_view options, route::TimeNs now,
-                            std::vector<std::string>* warnings);
+                            std::vector<std::string>* warnings,
+                            OptionsFrom from = OptionsFrom::kClient);
+
+  // Drops the client's user-activated TGs on the slots of `ts_mask` (bit route::kTs1/kTs2), and
+  // on TS2 a dialled link (the DIAL= default stays): BrandMeister's dropDynamicGroups.
+  // NotFound if the client is not logged in.
+  absl::Status DropDynamic(uint32_t id, uint8_t ts_mask);
 
   // Shard events. Events from peers, unknown clients, or a client ID/slot pair that does not
   // match the current login are ignored. kStatus and kRejectDial change nothing.
@@ -214,7 +223,11 @@ class Subscriptions {
   // latched KEY if one is.
   absl::Status CheckOptions(uint32_t id, std::string_view options, bool new_session) const;
   // The user API may authenticate with the options key: true if `key` is the latched key.
+  // Compared in constant time (proto::SecretEqual).
   bool CheckKey(uint32_t id, std::string_view key) const;
+  // Whether `key` is the latched key of any logged-in client (tells "a hotspot's key, for
+  // another hotspot" from "no valid credential at all").
+  bool IsAnyKey(std::string_view key) const;
   void ForgetKey(uint32_t id);
 
   // Rebuilds clients (each is logged in anew, replacing any current state of that ID). Config

@@ -42,6 +42,13 @@ bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len) {
   return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+bool SecretEqual(std::string_view a, std::string_view b) {
+  uint8_t da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(a.data()), a.size(), da);
+  SHA256(reinterpret_cast<const uint8_t*>(b.data()), b.size(), db);
+  return ConstantTimeEqual(da, db, SHA256_DIGEST_LENGTH);
+}
+
 // ---------------------------------------------------------------------------------------------
 // HMAC-SHA1 (RFC 2104)
 

@@ -26,6 +26,9 @@ std::array<uint8_t, kLoginDigestBytes> HbpLoginDigest(uint32_t salt, std::string
 
 // Constant-time comparison: the time taken depends on `len` only.
 bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len);
+// Whether two secrets (tokens, keys) are equal, in a time that depends on neither their contents
+// nor their lengths: their SHA-256 digests are compared in constant time.
+bool SecretEqual(std::string_view a, std::string_view b);
 
 // HMAC-SHA1 with the key schedule precomputed. Immutable after construction; safe to share
 // between threads.

@@ -975,6 +975,38 @@ TEST_F(HbpAuthTest, ClientLostSendsMstcl) {
   EXPECT_TRUE(changes_.empty());
 }
 
+// The JSON API's kick: MSTCL and the client is gone (it may log in again); a fixed client stays.
+TEST_F(HbpAuthTest, KickEndsASessionButNeverAFixedClients) {
+  Make();
+  Login(kId, kAddrA);
+  Outbox out;
+  ASSERT_TRUE(auth_->Kick(kId, &out, &changes_).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_THAT(out[0], IsDatagram(kAddrA, Mstcl(kId)));
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].kind, AuthChange::kClientDown);
+  EXPECT_STREQ(changes_[0].reason, "kicked");
+  EXPECT_EQ(auth_->Find(kId), nullptr);
+  EXPECT_EQ(auth_->counters().kicked, 1u);
+  out.clear();
+  changes_.clear();
+  EXPECT_EQ(auth_->Kick(kId, &out, &changes_).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(out.empty());
+  Login(kId, kAddrA);  // back at once
+  EXPECT_NE(auth_->Find(kId), nullptr);
+
+  HbpAuthSettings with_fixed = Settings();
+  ClientRecord fixed;
+  fixed.id = kId2;
+  fixed.addr = kAddrB;
+  with_fixed.fixed_clients.push_back(fixed);
+  Make(std::move(with_fixed));
+  ASSERT_NE(auth_->Find(kId2), nullptr);
+  EXPECT_EQ(auth_->Kick(kId2, &out, &changes_).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(auth_->Find(kId2), nullptr);
+  EXPECT_TRUE(out.empty());
+}
+
 TEST_F(HbpAuthTest, ShutdownClosesEveryClient) {
   Make();
   Login(kId2, kAddrB);

@@ -680,6 +680,57 @@ TEST(SubscriptionsTest, NextExpiryAndChangeFlags) {
   EXPECT_EQ(s.NextExpiry(), kNever);
 }
 
+// The JSON API's dropDynamicGroups: UA TGs of the slots named go, and on TS2 a dialled link; the
+// DIAL= default and the statics stay.
+TEST(SubscriptionsTest, DropDynamicDropsUaTgsAndTheDialledLinkOfTheSlotsNamed) {
+  Subscriptions s(Settings(false, ActivateOn::kStart, 10, {{A, Tgs({91}, {3100})}}));
+  s.OnClientUp(A, 0, 3, 0);
+  ASSERT_TRUE(s.ApplyOptions(A, "DIAL=262", 0, nullptr).ok());
+  s.OnEvent(Request(A, 0, SubscriptionAction::kActivateUa, 0, 235), kSec);
+  s.OnEvent(Request(A, 0, SubscriptionAction::kActivateUa, 1, 2350), kSec);
+  s.OnEvent(Request(A, 0, SubscriptionAction::kDial, 1, 1234), kSec);
+  ASSERT_EQ(s.View(A)->ua.size(), 2u);
+  ASSERT_EQ(s.View(A)->dial_kind, DialKind::kDialled);
+  s.TakeChanged();
+
+  ASSERT_TRUE(s.DropDynamic(A, 1u << route::kTs2).ok());
+  EXPECT_TRUE(s.TakeChanged());
+  ClientView v = *s.View(A);
+  EXPECT_EQ(v.ua, (std::vector<UaMembership>{{0, 235, 601 * kSec}}));
+  EXPECT_EQ(v.dial_kind, DialKind::kDefault);  // the dialled link went, the default is back
+  EXPECT_EQ(v.dial_tg, 262u);
+  ASSERT_TRUE(s.DropDynamic(A, (1u << route::kTs1) | (1u << route::kTs2)).ok());
+  v = *s.View(A);
+  EXPECT_TRUE(v.ua.empty());
+  EXPECT_EQ(v.config_statics, Tgs({91}, {3100}));
+  EXPECT_TRUE(s.TakeChanged());
+  ASSERT_TRUE(s.DropDynamic(A, 1u << route::kTs1).ok());
+  EXPECT_FALSE(s.TakeChanged());  // nothing left to drop: no new snapshot
+  EXPECT_EQ(s.DropDynamic(B, 3).code(), absl::StatusCode::kNotFound);
+}
+
+// Options from the operator (the JSON API, authenticated there) pass a latched KEY, and a KEY=
+// in them replaces the latch; IsAnyKey tells a hotspot's key from no credential at all.
+TEST(SubscriptionsTest, OperatorOptionsPassTheKeyLatchAndMayReplaceIt) {
+  Subscriptions s(Settings(false));
+  s.OnClientUp(A, 0, 3, 0);
+  s.OnClientUp(B, 1, 3, 0);
+  ASSERT_TRUE(s.ApplyOptions(A, "TS2=91;KEY=abc", 0, nullptr).ok());
+  EXPECT_EQ(s.ApplyOptions(A, "TS2=92", 0, nullptr).code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(s.ApplyOptions(A, "TS2=92", 0, nullptr, Subscriptions::OptionsFrom::kOperator).ok());
+  EXPECT_EQ(OptionStatics(s, A, 1), std::vector<uint32_t>{92});
+  EXPECT_TRUE(s.CheckKey(A, "abc"));
+  ASSERT_TRUE(s.ApplyOptions(A, "KEY=new", 0, nullptr, Subscriptions::OptionsFrom::kOperator).ok());
+  EXPECT_FALSE(s.CheckKey(A, "abc"));
+  EXPECT_TRUE(s.CheckKey(A, "new"));
+  EXPECT_FALSE(s.CheckKey(A, "new "));
+  EXPECT_FALSE(s.CheckKey(A, ""));
+  EXPECT_TRUE(s.IsAnyKey("new"));
+  EXPECT_FALSE(s.IsAnyKey("abc"));
+  EXPECT_FALSE(s.IsAnyKey(""));
+  EXPECT_FALSE(s.CheckKey(B, "new"));  // B has no key
+}
+
 TEST(SubscriptionsTest, ViewShowsSuspensionAndSettings) {
   Subscriptions s(Settings(true, ActivateOn::kStart, 10, {{A, Tgs({91}, {3100, 3101})}}));
   s.OnClientUp(A, 2, 3, 0);
