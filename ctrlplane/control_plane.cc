@@ -13,9 +13,11 @@
 #include "ctrlplane/restart_state.h"
 #include "ctrlplane/shard_metrics.h"
 #include "ctrlplane/snapshot_memory.h"
+#include "ctrlplane/subscriptions/options.h"
 #include "ctrlplane/version.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/ipc/plane_info.h"
+#include "dataplane/route/tg_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace dmrswitch::cp {
@@ -149,6 +151,9 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
   health_ = ShardHealth(link_.nshards(), now);
   ApplyLogLevel();
   shield_.Tick(now);
+  auto api_options = ApiOptions::Open(ApiOptionsPath(config_));
+  if (!api_options.ok()) return api_options.status();
+  api_options_ = *std::move(api_options);
   if (const std::string path = CtlSocketPath(config_); !path.empty()) {
     auto ctl = CtlApi::Listen(path);
     if (!ctl.ok()) return ctl.status();
@@ -169,7 +174,10 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
     const ClientRecord* r = auth_->Find(f.id);
     if (r == nullptr) continue;
     subs_->OnClientUp(r->id, r->slot, r->slot_mask, now);
-    if (r->options.empty()) continue;
+    if (r->options.empty()) {
+      ApplyStoredOptions(r->id, now);
+      continue;
+    }
     std::vector<std::string> warnings;
     if (absl::Status st = subs_->ApplyOptions(r->id, r->options, now, &warnings); !st.ok()) {
       // The options string is not repeated: it may carry the client's KEY.
@@ -177,6 +185,7 @@ absl::Status ControlPlane::Start(route::TimeNs now) {
           absl::StrCat(config_.source, ": hbp.fixed_client[", i, "].options: ", st.message()));
     }
     for (const std::string& w : warnings) spdlog::warn("fixed client {} options: {}", r->id, w);
+    ApplyStoredOptions(r->id, now);
   }
   if (!config_.hbp.fixed_clients.empty()) {
     spdlog::info("{} fixed clients logged in by configuration", config_.hbp.fixed_clients.size());
@@ -221,6 +230,9 @@ void ControlPlane::Step(route::TimeNs now) {
   for (const ipc::Message& m : inbox_.commands) OnCommand(m, now);
   if (ctl_) {
     for (const CtlCommand& c : ctl_->Poll()) OnCtl(c, now);
+  }
+  if (reporting_) {
+    for (const ApiWrite& w : reporting_->TakeApiWrites()) OnApiWrite(w, now);
   }
   for (const ShardLink::Supervision& s : inbox_.supervision) OnSupervision(s, now);
   for (const route::Event& e : inbox_.events) OnEvent(e, now);
@@ -460,7 +472,9 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
       }
       case AuthChange::kOptions:
         restart_dirty_.insert(c.id);
-        if (reporting_) reporting_->StateChanged();
+        supervisor_.Run(report_id_, now, [&] {
+          if (reporting_) reporting_->OnClientChanged(c.id, "options", now);
+        });
         break;
       case AuthChange::kClientDown:
         spdlog::info("client {} logged out ({})", c.id, c.reason);
@@ -487,6 +501,7 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
           if (client_text_log_.Allow(c.id, now)) spdlog::info("client {} options: {}", c.id, w);
         }
       }
+      if (c.kind != AuthChange::kClientDown) ApplyStoredOptions(c.id, now);
     });
   }
   changes_.clear();
@@ -697,6 +712,7 @@ absl::Status ControlPlane::RestartSubscriptions(route::TimeNs now) {
     if (subs_->IsUp(r->id)) continue;
     subs_->OnClientUp(r->id, r->slot, r->slot_mask, now);
     if (!r->options.empty()) (void)subs_->ApplyOptions(r->id, r->options, now, nullptr);
+    ApplyStoredOptions(r->id, now);
   }
   return FeedEverything();
 }
@@ -1028,6 +1044,171 @@ void ControlPlane::OnCtl(const CtlCommand& c, route::TimeNs now) {
                                               {"error", "the reporting component is restarting"}});
       break;
   }
+}
+
+// --- The JSON API's writes ------------------------------------------------------------------
+
+void ControlPlane::ApplyStoredOptions(uint32_t id, route::TimeNs now) {
+  const std::string* stored = api_options_ ? api_options_->Find(id) : nullptr;
+  if (stored == nullptr || !subs_->IsUp(id)) return;
+  std::vector<std::string> warnings;
+  if (absl::Status st =
+          subs_->ApplyOptions(id, *stored, now, &warnings, Subscriptions::OptionsFrom::kOperator);
+      !st.ok()) {
+    spdlog::warn("client {}: the API's options: {}", id, std::string(st.message()));
+  }
+  restart_dirty_.insert(id);
+}
+
+void ControlPlane::OnApiWrite(const ApiWrite& w, route::TimeNs now) {
+  ApiAnswer a;
+  supervisor_.Run(subs_id_, now, [&] { a = ApiWriteAnswer(w, now); });
+  if (a.body.is_null()) a = {503, {{"error", "the subscriptions component is restarting"}}};
+  if (a.status == 200) {
+    // Who did what, never with what credential.
+    spdlog::info("api: {}{} by {}", w.name(),
+                 w.client_id != 0 ? absl::StrCat(" client ", w.client_id) : std::string(),
+                 w.admin ? "the API token" : "the client's own key");
+    supervisor_.Run(report_id_, now, [&] {
+      if (!reporting_) return;
+      if (w.client_id != 0 && w.kind != ApiWrite::kKick) {
+        reporting_->OnClientChanged(w.client_id, "api", now);
+      } else {
+        reporting_->StateChanged();
+      }
+    });
+  }
+  w.answer->set_value(std::move(a));
+}
+
+ApiAnswer ControlPlane::ApiSetOptions(uint32_t id, std::string options, route::TimeNs now) {
+  absl::StatusOr<ClientOptions> parsed = ParseOptions(options);
+  if (!parsed.ok()) return {400, {{"error", std::string(parsed.status().message())}}};
+  if (absl::Status st = api_options_->Set(id, std::move(options)); !st.ok()) {
+    spdlog::error("api: client {}: {}", id, std::string(st.message()));
+    return {st.code() == absl::StatusCode::kResourceExhausted ? 507 : 500,
+            {{"error", std::string(st.message())}}};
+  }
+  nlohmann::json warnings = nlohmann::json::array();
+  for (const std::string& w : parsed->warnings) warnings.push_back(w);
+  const bool up = subs_->IsUp(id);
+  ApplyStoredOptions(id, now);
+  nlohmann::json answer = {
+      {"ok", true}, {"client_id", id}, {"applied", up}, {"warnings", std::move(warnings)}};
+  if (up) {
+    const std::optional<ClientView> v = subs_->View(id);
+    for (unsigned ts : {route::kTs1, route::kTs2}) {
+      answer[ts == route::kTs1 ? "ts1" : "ts2"] = v->option_statics[ts];
+    }
+  }
+  return {200, std::move(answer)};
+}
+
+ApiAnswer ControlPlane::ApiWriteAnswer(const ApiWrite& w, route::TimeNs now) {
+  const auto error = [](int status, std::string message) {
+    return ApiAnswer{status, {{"error", std::move(message)}}};
+  };
+  // A bearer that is not the API token: the options KEY of the client it names, for that client
+  // and only for its own settings.
+  if (!w.admin) {
+    const bool own = !w.AdminOnly() && subs_->CheckKey(w.client_id, w.key);
+    if (!own) {
+      if (!subs_->IsAnyKey(w.key)) return error(401, "invalid token");
+      return error(403, w.AdminOnly()
+                            ? "a hotspot's key may not do this: it needs the API token"
+                            : absl::StrCat("this key is not client ", w.client_id,
+                                           "'s: a hotspot's key changes only that hotspot"));
+    }
+  }
+  switch (w.kind) {
+    case ApiWrite::kSetOptions:
+      return ApiSetOptions(w.client_id, w.options, now);
+    case ApiWrite::kClearOptions: {
+      if (absl::Status st = api_options_->Clear(w.client_id); !st.ok()) {
+        return error(500, std::string(st.message()));
+      }
+      // The option statics go; the client's own options (its last RPTO, a fixed client's
+      // configured ones) apply again.
+      if (subs_->IsUp(w.client_id)) {
+        (void)subs_->ApplyOptions(w.client_id, "TS1=;TS2=", now, nullptr,
+                                  Subscriptions::OptionsFrom::kOperator);
+        const ClientRecord* r = auth_->Find(w.client_id);
+        if (r != nullptr && !r->options.empty()) {
+          (void)subs_->ApplyOptions(w.client_id, r->options, now, nullptr,
+                                    Subscriptions::OptionsFrom::kOperator);
+        }
+        restart_dirty_.insert(w.client_id);
+      }
+      return {200, {{"ok", true}, {"client_id", w.client_id}}};
+    }
+    case ApiWrite::kAddStatic:
+    case ApiWrite::kRemoveStatic: {
+      if (w.kind == ApiWrite::kAddStatic && !route::IsValidStaticTg(w.tg)) {
+        return error(400, absl::StrCat("TG ", w.tg, " cannot be a static TG"));
+      }
+      // On top of what the API stored, else of the client's own options.
+      const std::string* stored = api_options_->Find(w.client_id);
+      const ClientRecord* r = auth_->Find(w.client_id);
+      const std::string base = stored != nullptr ? *stored : r != nullptr ? r->options : "";
+      const unsigned ts = w.slot == 1 ? route::kTs1 : route::kTs2;
+      std::vector<uint32_t> tgs;
+      if (const std::optional<ClientView> v = subs_->View(w.client_id); v) {
+        tgs = v->option_statics[ts];
+      } else if (absl::StatusOr<ClientOptions> o = ParseOptions(base); o.ok() && o->statics[ts]) {
+        tgs = *o->statics[ts];
+      }
+      const auto at = std::find(tgs.begin(), tgs.end(), w.tg);
+      if (w.kind == ApiWrite::kAddStatic && at == tgs.end()) tgs.push_back(w.tg);
+      if (w.kind == ApiWrite::kRemoveStatic) {
+        if (at == tgs.end()) {
+          return error(404, absl::StrCat("TG ", w.tg, " is not a static TG of client ", w.client_id,
+                                         " on TS", int{w.slot}));
+        }
+        tgs.erase(at);
+      }
+      std::sort(tgs.begin(), tgs.end());
+      return ApiSetOptions(w.client_id, WithSlotStatics(base, w.slot, tgs), now);
+    }
+    case ApiWrite::kDropDynamic: {
+      const uint8_t mask = w.slot == 0   ? (1u << route::kTs1) | (1u << route::kTs2)
+                           : w.slot == 1 ? (1u << route::kTs1)
+                                         : (1u << route::kTs2);
+      if (absl::Status st = subs_->DropDynamic(w.client_id, mask); !st.ok()) {
+        return error(404, std::string(st.message()));
+      }
+      return {200, {{"ok", true}, {"client_id", w.client_id}}};
+    }
+    case ApiWrite::kKick: {
+      if (absl::Status st = auth_->Kick(w.client_id, &outbox_, &changes_); !st.ok()) {
+        return error(st.code() == absl::StatusCode::kNotFound ? 404 : 409,
+                     std::string(st.message()));
+      }
+      ApplyAuthChanges(now);
+      return {200, {{"ok", true}, {"client_id", w.client_id}}};
+    }
+    case ApiWrite::kDrain:
+      BeginDrain(now, static_cast<route::TimeNs>(w.timeout_s * route::kSec));
+      return {200, {{"ok", true}, {"draining", true}}};
+    case ApiWrite::kResume:
+      Resume();
+      return {200, {{"ok", true}, {"draining", false}}};
+    case ApiWrite::kReload: {
+      const absl::Status st = Reload(now);
+      if (!st.ok()) return error(400, std::string(st.message()));
+      return {200, {{"ok", true}}};
+    }
+    case ApiWrite::kBlock:
+    case ApiWrite::kUnblock: {
+      CtlCommand c;
+      c.kind = w.kind == ApiWrite::kBlock ? CtlCommand::kBlock : CtlCommand::kUnblock;
+      c.ip = w.ip;
+      c.block_s = w.block_s;
+      nlohmann::json answer = OnShieldCtl(c);
+      const bool ok = answer.value("ok", false);
+      return {ok ? 200 : 409, std::move(answer)};
+    }
+  }
+  return error(400, "unknown write");
 }
 
 }  // namespace dmrswitch::cp

@@ -34,6 +34,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "ctrlplane/api_options.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/ctl_api.h"
 #include "ctrlplane/datagram.h"
@@ -135,6 +136,13 @@ class ControlPlane {
   void OnPacket(const Datagram& d, route::TimeNs now);
   void OnCommand(const ipc::Message& m, route::TimeNs now);
   void OnCtl(const CtlCommand& c, route::TimeNs now);
+  // The JSON API's writes (ReportHttp): checked (a hotspot's key), applied, answered.
+  void OnApiWrite(const ApiWrite& w, route::TimeNs now);
+  ApiAnswer ApiWriteAnswer(const ApiWrite& w, route::TimeNs now);
+  ApiAnswer ApiSetOptions(uint32_t id, std::string options, route::TimeNs now);
+  // The options the API stored for `id` (ApiOptions) go over whatever the client sent: after its
+  // login's options and after every RPTO.
+  void ApplyStoredOptions(uint32_t id, route::TimeNs now);
   // Component changes into the snapshot builder.
   void ApplyAuthChanges(route::TimeNs now);
   // Failed logins and blocks into the log, rate-limited.
@@ -187,6 +195,7 @@ class ControlPlane {
   std::unique_ptr<HbpAuth> auth_;
   std::unique_ptr<ObpLinks> links_;
   std::unique_ptr<Subscriptions> subs_;
+  std::unique_ptr<ApiOptions> api_options_;  // the JSON API's stored options
   SubscriberLocations locations_;
   RouteSnapshots snapshots_;
   HeldReplies held_replies_;

@@ -1,22 +1,27 @@
 #include "ctrlplane/report_http.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/dashboard_files.h"
 #include "ctrlplane/report/json_model.h"
 #include "ctrlplane/report/prometheus.h"
 #include "ctrlplane/reporting.h"
 #include "ctrlplane/shard_metrics.h"
 #include "dataplane/io/clock.h"
+#include "dataplane/proto/crypto.h"
 #include "httplib.h"
 
 namespace dmrswitch::cp {
@@ -83,57 +88,254 @@ const report::ClientView* FindClient(const ReportView& v, uint64_t id) {
   return nullptr;
 }
 
+// A JSON object body, or false (and a 400 answer).
+bool JsonBody(const httplib::Request& req, httplib::Response& res, nlohmann::json* out) {
+  *out = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!out->is_object()) {
+    Error(res, 400, "the body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+// An unsigned integer member of a JSON body within [lo, hi], or false (and a 400 answer).
+bool UintMember(const nlohmann::json& body, httplib::Response& res, const char* name, uint64_t lo,
+                uint64_t hi, uint64_t* out) {
+  if (!body.contains(name) || !body[name].is_number_unsigned() || body[name].get<uint64_t>() < lo ||
+      body[name].get<uint64_t>() > hi) {
+    Error(res, 400, absl::StrCat("\"", name, "\" must be an integer ", lo, "..", hi));
+    return false;
+  }
+  *out = body[name].get<uint64_t>();
+  return true;
+}
+
+uint32_t IdOf(const httplib::Request& req, size_t group) {
+  return static_cast<uint32_t>(std::strtoull(req.matches[group].str().c_str(), nullptr, 10));
+}
+
+// The bearer of `Authorization: Bearer <token>`; false (and a 401 answer) when there is none.
+bool Bearer(const httplib::Request& req, httplib::Response& res, std::string* token) {
+  static constexpr std::string_view kScheme = "Bearer ";
+  const std::string h = req.get_header_value("Authorization");
+  if (h.size() <= kScheme.size() || h.size() > kScheme.size() + 256 ||
+      h.compare(0, kScheme.size(), kScheme) != 0) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    Error(res, 401,
+          "writes need \"Authorization: Bearer <token>\": the API token, or a hotspot's options "
+          "KEY for that hotspot");
+    return false;
+  }
+  *token = h.substr(kScheme.size());
+  return true;
+}
+
+void SseEvent(std::string* out, const std::string& id, const std::string& data) {
+  absl::StrAppend(out, "id: ", id, "\ndata: ", data, "\n\n");
+}
+
+bool IsLoopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" || address.rfind("::ffff:127.", 0) == 0;
+}
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-// Every path the JSON API serves (GET), as docs/api.yaml names them.
-const std::vector<std::string>& ReportHttp::ApiPaths() {
-  static const std::vector<std::string> paths = {
-      "/api/v1",
-      "/api/v1/hub",
-      "/api/v1/clients",
-      "/api/v1/clients/{id}",
-      "/api/v1/peers",
-      "/api/v1/calls",
-      "/api/v1/lastheard",
-      "/api/v1/talkgroups",
-      "/api/v1/talkgroups/{tg}",
-      "/api/v1/counters",
+// Per client address: token buckets for requests and for writes (failed authentications are
+// writes), and the event streams it holds open. Bounded: when the table is full, addresses whose
+// buckets are full and that hold no stream are forgotten; if none is, new addresses share one
+// entry (they are limited together).
+struct ReportHttp::Limiter {
+  static constexpr size_t kMaxAddresses = 4096;
+  struct Bucket {
+    double requests = 0;
+    double writes = 0;
+    int64_t at_ns = 0;
+    int streams = 0;
+  };
+  std::mutex mu;
+  absl::flat_hash_map<std::string, Bucket> by_address;  // guarded by mu
+
+  Bucket& Find(const std::string& address, const ReportHttpOptions& o, int64_t now) {
+    auto it = by_address.find(address);
+    if (it == by_address.end()) {
+      if (by_address.size() >= kMaxAddresses) {
+        absl::erase_if(by_address, [&](const auto& e) {
+          const Bucket& b = e.second;
+          const double dt = static_cast<double>(now - b.at_ns) / 1e9;
+          return b.streams == 0 && b.requests + dt * o.requests_per_s >= 2 * o.requests_per_s &&
+                 b.writes + dt * o.writes_per_s >= 5 * o.writes_per_s;
+        });
+      }
+      const std::string& key = by_address.size() >= kMaxAddresses ? std::string("*") : address;
+      it = by_address.try_emplace(key, Bucket{2 * o.requests_per_s, 5 * o.writes_per_s, now, 0})
+               .first;
+    }
+    Bucket& b = it->second;
+    const double dt = static_cast<double>(now - b.at_ns) / 1e9;
+    b.requests = std::min(2 * o.requests_per_s, b.requests + dt * o.requests_per_s);
+    b.writes = std::min(5 * o.writes_per_s, b.writes + dt * o.writes_per_s);
+    b.at_ns = now;
+    return b;
+  }
+  // Takes a request (and a write) from the address's buckets: false when it has none left.
+  bool Take(const std::string& address, bool write, const ReportHttpOptions& o) {
+    std::lock_guard<std::mutex> lock(mu);
+    Bucket& b = Find(address, o, SteadyNs());
+    if (b.requests < 1 || (write && b.writes < 1)) return false;
+    b.requests -= 1;
+    if (write) b.writes -= 1;
+    return true;
+  }
+  // A failed authentication costs a write more (so guessing tokens is slow).
+  void ChargeFailure(const std::string& address, const ReportHttpOptions& o) {
+    std::lock_guard<std::mutex> lock(mu);
+    Bucket& b = Find(address, o, SteadyNs());
+    b.writes = std::max(-5 * o.writes_per_s, b.writes - 1);
+  }
+  bool OpenStream(const std::string& address, const ReportHttpOptions& o) {
+    std::lock_guard<std::mutex> lock(mu);
+    Bucket& b = Find(address, o, SteadyNs());
+    if (b.streams >= o.event_streams_per_address) return false;
+    ++b.streams;
+    return true;
+  }
+  void CloseStream(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const std::string& key : {address, std::string("*")}) {
+      if (auto it = by_address.find(key); it != by_address.end() && it->second.streams > 0) {
+        --it->second.streams;
+        return;
+      }
+    }
+  }
+};
+
+// Every path the JSON API serves, as docs/api.yaml names them, with its methods.
+const std::vector<ReportHttp::PathMethods>& ReportHttp::ApiPaths() {
+  static const std::vector<PathMethods> paths = {
+      {"/api/v1", {"get"}},
+      {"/api/v1/hub", {"get"}},
+      {"/api/v1/clients", {"get"}},
+      {"/api/v1/clients/{id}", {"get"}},
+      {"/api/v1/clients/{id}/options", {"put", "delete"}},
+      {"/api/v1/clients/{id}/talkgroups", {"post"}},
+      {"/api/v1/clients/{id}/talkgroups/{slot}/{tg}", {"delete"}},
+      {"/api/v1/clients/{id}/drop_dynamic/{slot}", {"post"}},
+      {"/api/v1/clients/{id}/kick", {"post"}},
+      {"/api/v1/peers", {"get"}},
+      {"/api/v1/calls", {"get"}},
+      {"/api/v1/lastheard", {"get"}},
+      {"/api/v1/talkgroups", {"get"}},
+      {"/api/v1/talkgroups/{tg}", {"get"}},
+      {"/api/v1/counters", {"get"}},
+      {"/api/v1/events", {"get"}},
+      {"/api/v1/drain", {"post"}},
+      {"/api/v1/resume", {"post"}},
+      {"/api/v1/reload", {"post"}},
+      {"/api/v1/blocks", {"post"}},
+      {"/api/v1/blocks/{address}", {"delete"}},
+      {"/v2/device/{id}/profile", {"get"}},
+      {"/v2/device/{id}/talkgroup", {"post"}},
+      {"/v2/device/{id}/talkgroup/{slot}/{tg}", {"delete"}},
+      {"/v2/device/{id}/action/dropDynamicGroups/{slot}", {"post"}},
   };
   return paths;
 }
 
-absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string& host,
-                                                              uint16_t port,
-                                                              const ipc::ShardStatsZone* stats) {
+absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(ReportHttpOptions options) {
   std::unique_ptr<ReportHttp> h(new ReportHttp());
-  h->stats_ = stats;
+  h->options_ = std::move(options);
+  h->limiter_ = std::make_unique<Limiter>();
   h->server_ = std::make_unique<httplib::Server>();
   httplib::Server& s = *h->server_;
-  // Two workers are plenty for Prometheus and a dashboard; slow clients time out.
-  s.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // Event streams hold a worker each; two more serve everything else.
+  const int workers = std::max(1, h->options_.event_streams) + 2;
+  s.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   s.set_read_timeout(5, 0);
   s.set_write_timeout(5, 0);
   s.set_idle_interval(0, 100000);
   s.set_keep_alive_max_count(100);
   s.set_keep_alive_timeout(10);
-  s.set_payload_max_length(1024);
+  s.set_payload_max_length(4096);
   // SO_REUSEADDR only: cpp-httplib would also set SO_REUSEPORT, which lets a second hub take the
   // same port silently.
   s.set_socket_options([](int fd) {
     const int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  h->Routes();
+  const std::string& host = h->options_.host;
+  const uint16_t port = h->options_.port;
+  if (port == 0) {
+    const int bound = s.bind_to_any_port(host);
+    if (bound <= 0) {
+      return absl::UnavailableError(absl::StrCat("report.http: cannot bind ", host, ":0"));
+    }
+    h->port_ = static_cast<uint16_t>(bound);
+  } else {
+    if (!s.bind_to_port(host, port)) {
+      return absl::UnavailableError(
+          absl::StrCat("report.http = \"", host, ":", port,
+                       "\": cannot bind (address in use, or not an address of this host)"));
+    }
+    h->port_ = port;
+  }
   ReportHttp* self = h.get();
-  s.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
+  h->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
+  return h;
+}
+
+void ReportHttp::Routes() {
+  httplib::Server& s = *server_;
+  ReportHttp* self = this;
+  // Rates first: a request over its address's budget is answered 429 before anything else.
+  s.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
     ++self->requests_;
+    const bool write = req.method != "GET" && req.method != "HEAD";
+    // Reads from this machine are not limited: the dashboard and scripts of an operator on the
+    // hub's own box (or behind a reverse proxy there, which has limits of its own).
+    if (!write && !self->options_.limit_loopback_reads && IsLoopback(req.remote_addr)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (self->limiter_->Take(req.remote_addr, write, self->options_)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("Retry-After", "1");
+    Error(res, 429, write ? "too many writes from this address" : "too many requests");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  s.set_post_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    if (req.path.rfind("/dashboard/", 0) == 0) {
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; style-src 'self'; script-src 'self'; "
+                     "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      res.set_header("X-Frame-Options", "DENY");
+    } else {
+      res.set_header("Cache-Control", "no-store");
+    }
+    if (res.status == 401 || res.status == 403) {
+      self->limiter_->ChargeFailure(req.remote_addr, self->options_);
+    }
+  });
+  s.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
     res.set_content(self->Metrics(), std::string(report::kExpositionContentType));
   });
   s.Get("/api/v1", [self](const httplib::Request&, httplib::Response& res) {
-    ++self->requests_;
-    Json(res, {{"endpoints", ApiPaths()}});
+    nlohmann::json endpoints = nlohmann::json::array();
+    for (const PathMethods& p : ApiPaths()) {
+      endpoints.push_back({{"path", p.path}, {"methods", p.methods}});
+    }
+    Json(res, {{"endpoints", std::move(endpoints)}});
   });
   s.Get("/api/v1/hub", [self](const httplib::Request&, httplib::Response& res) {
-    ++self->requests_;
     const std::shared_ptr<const ReportView> v = self->view_.load();
     if (!v) return Error(res, 503, "starting");
     nlohmann::json by_type = nlohmann::json::object();
@@ -150,7 +352,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
                {"calls_total", std::move(by_type)}});
   });
   s.Get("/api/v1/clients", [self](const httplib::Request& req, httplib::Response& res) {
-    ++self->requests_;
     size_t offset = 0, limit = 0;
     if (!PageParams(req, res, &offset, &limit)) return;
     const std::shared_ptr<const ReportView> v = self->view_.load();
@@ -171,7 +372,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
   });
   s.Get(R"(/api/v1/clients/(\d{1,10}))",
         [self](const httplib::Request& req, httplib::Response& res) {
-          ++self->requests_;
           const uint64_t id = std::strtoull(req.matches[1].str().c_str(), nullptr, 10);
           const std::shared_ptr<const ReportView> v = self->view_.load();
           const report::ClientView* c = v ? FindClient(*v, id) : nullptr;
@@ -180,7 +380,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
           Json(res, {{"client", report::ToJson(*c)}});
         });
   s.Get("/api/v1/peers", [self](const httplib::Request&, httplib::Response& res) {
-    ++self->requests_;
     const std::shared_ptr<const ReportView> v = self->view_.load();
     nlohmann::json peers = nlohmann::json::array();
     if (v) {
@@ -189,7 +388,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     Json(res, {{"peers", std::move(peers)}});
   });
   s.Get("/api/v1/calls", [self](const httplib::Request&, httplib::Response& res) {
-    ++self->requests_;
     const std::shared_ptr<const ReportView> v = self->view_.load();
     nlohmann::json calls = nlohmann::json::array();
     if (v) {
@@ -198,7 +396,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     Json(res, {{"calls", std::move(calls)}});
   });
   s.Get("/api/v1/lastheard", [self](const httplib::Request& req, httplib::Response& res) {
-    ++self->requests_;
     std::optional<uint64_t> tg, id, since, limit_param;
     if (!UintParam(req, res, "tg", &tg) || !UintParam(req, res, "id", &id) ||
         !UintParam(req, res, "since", &since) || !UintParam(req, res, "limit", &limit_param)) {
@@ -236,7 +433,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
          {{"live_calls", live}, {"lastheard", std::move(calls)}, {"talkgroups", std::move(tgs)}});
   });
   s.Get("/api/v1/talkgroups", [self](const httplib::Request& req, httplib::Response& res) {
-    ++self->requests_;
     std::optional<uint64_t> limit_param;
     if (!UintParam(req, res, "limit", &limit_param)) return;
     const std::shared_ptr<const ReportView> v = self->view_.load();
@@ -252,7 +448,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
   });
   s.Get(R"(/api/v1/talkgroups/(\d{1,10}))", [self](const httplib::Request& req,
                                                    httplib::Response& res) {
-    ++self->requests_;
     const uint64_t tg = std::strtoull(req.matches[1].str().c_str(), nullptr, 10);
     const std::shared_ptr<const ReportView> v = self->view_.load();
     nlohmann::json activity;  // null: no call on it in the table
@@ -276,7 +471,6 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     Json(res, {{"tg", tg}, {"activity", std::move(activity)}, {"members", std::move(members)}});
   });
   s.Get("/api/v1/counters", [self](const httplib::Request&, httplib::Response& res) {
-    ++self->requests_;
     report::MetricsSnapshot m = self->Snapshot();
     nlohmann::json counters = nlohmann::json::array();
     for (const report::NamedCounter& c : m.counters) {
@@ -288,34 +482,311 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(const std::string&
     }
     Json(res, {{"counters", std::move(counters)}, {"gauges", std::move(gauges)}});
   });
+
+  // --- Live events (Server-Sent Events) ----------------------------------------------------
+  s.Get("/api/v1/events", [self](const httplib::Request& req, httplib::Response& res) {
+    const std::shared_ptr<report::EventStream> events = self->options_.events;
+    if (!events) return Error(res, 404, "no event stream");
+    if (self->streams_.fetch_add(1) >= self->options_.event_streams) {
+      --self->streams_;
+      res.set_header("Retry-After", "10");
+      return Error(res, 503, "too many event streams open");
+    }
+    const bool counted = self->options_.limit_loopback_reads || !IsLoopback(req.remote_addr);
+    if (counted && !self->limiter_->OpenStream(req.remote_addr, self->options_)) {
+      --self->streams_;
+      res.set_header("Retry-After", "10");
+      return Error(res, 429, "too many event streams from this address");
+    }
+    std::optional<std::string_view> last;
+    const std::string last_id = req.get_header_value("Last-Event-ID");
+    if (req.has_header("Last-Event-ID")) last = last_id;
+    struct Stream {
+      report::EventStream::Cursor cursor;
+      int64_t started_ns = 0;
+      int64_t written_ns = 0;
+      bool opened = false;
+    };
+    auto stream = std::make_shared<Stream>();
+    stream->cursor = events->Resume(last);
+    stream->started_ns = stream->written_ns = SteadyNs();
+    const std::string address = req.remote_addr;
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [self, events, stream](size_t, httplib::DataSink& sink) {
+          std::string out;
+          if (!stream->opened) {
+            stream->opened = true;
+            out = "retry: 2000\n\n";
+            if (stream->cursor.resync) {
+              SseEvent(&out, events->IdOf(stream->cursor.after), R"({"type":"resync"})");
+            }
+          }
+          const int64_t now = SteadyNs();
+          if (self->stopping_ ||
+              now - stream->started_ns > int64_t{self->options_.event_stream_s} * 1'000'000'000) {
+            if (!out.empty()) sink.write(out.data(), out.size());
+            sink.done();
+            return true;
+          }
+          bool lost = false;
+          for (const auto& e :
+               events->After(stream->cursor.after, std::chrono::milliseconds(500), &lost)) {
+            if (lost) {
+              SseEvent(&out, events->IdOf(e->seq - 1), R"({"type":"resync"})");
+              lost = false;
+            }
+            SseEvent(&out, events->IdOf(e->seq), e->data);
+            stream->cursor.after = e->seq;
+          }
+          // A comment when idle: keeps proxies from timing the stream out, and finds a client
+          // that went away (the write after its reset fails) so that its slot is freed.
+          if (out.empty() && now - stream->written_ns > 2'000'000'000) out = ": keepalive\n\n";
+          if (out.empty()) return true;
+          stream->written_ns = now;
+          return sink.write(out.data(), out.size());
+        },
+        [self, address, counted](bool) {
+          if (counted) self->limiter_->CloseStream(address);
+          --self->streams_;
+        });
+  });
+
+  // --- Writes --------------------------------------------------------------------------------
+  // Checks the bearer (the API token makes `w` an admin write; anything else is a key for the
+  // loop to check), submits, answers.
+  // Whether the request may go on: writes are on and it has a bearer (else answered 403/401).
+  // Checked before the body, so that nobody learns anything from an unauthenticated write.
+  const auto authenticated = [self](const httplib::Request& req, httplib::Response& res) {
+    if (self->options_.api_token.empty()) {
+      Error(res, 403, "writes are off: report.api_token_file names no token");
+      return false;
+    }
+    std::string token;
+    return Bearer(req, res, &token);
+  };
+  const auto write = [self, authenticated](const httplib::Request& req, httplib::Response& res,
+                                           ApiWrite w) {
+    std::string token;
+    if (!authenticated(req, res) || !Bearer(req, res, &token)) return;
+    w.admin = proto::SecretEqual(token, self->options_.api_token);
+    if (!w.admin) w.key = std::move(token);
+    const ApiAnswer a = self->Submit(std::move(w));
+    res.status = a.status;
+    Json(res, a.body);
+  };
+  const auto client_write = [write](ApiWrite::Kind kind) {
+    return [write, kind](const httplib::Request& req, httplib::Response& res) {
+      ApiWrite w;
+      w.kind = kind;
+      w.client_id = IdOf(req, 1);
+      write(req, res, std::move(w));
+    };
+  };
+  s.Put(R"(/api/v1/clients/(\d{1,10})/options)",
+        [write, authenticated](const httplib::Request& req, httplib::Response& res) {
+          nlohmann::json body;
+          if (!authenticated(req, res) || !JsonBody(req, res, &body)) return;
+          if (!body.contains("options") || !body["options"].is_string()) {
+            return Error(res, 400, "\"options\" must be a string (FreeDMR's: \"TS1=1;TS2=91\")");
+          }
+          ApiWrite w;
+          w.kind = ApiWrite::kSetOptions;
+          w.client_id = IdOf(req, 1);
+          w.options = body["options"].get<std::string>();
+          write(req, res, std::move(w));
+        });
+  s.Delete(R"(/api/v1/clients/(\d{1,10})/options)", client_write(ApiWrite::kClearOptions));
+  // One static TG: ours is {"slot", "tg"}, BrandMeister's {"slot", "group"}.
+  const auto add_static = [write, authenticated](const char* tg_name) {
+    return [write, authenticated, tg_name](const httplib::Request& req, httplib::Response& res) {
+      nlohmann::json body;
+      uint64_t slot = 0, tg = 0;
+      if (!authenticated(req, res) || !JsonBody(req, res, &body) ||
+          !UintMember(body, res, "slot", 1, 2, &slot) ||
+          !UintMember(body, res, tg_name, 1, 16777215, &tg)) {
+        return;
+      }
+      ApiWrite w;
+      w.kind = ApiWrite::kAddStatic;
+      w.client_id = IdOf(req, 1);
+      w.slot = static_cast<uint8_t>(slot);
+      w.tg = static_cast<uint32_t>(tg);
+      write(req, res, std::move(w));
+    };
+  };
+  const auto remove_static = [write](const httplib::Request& req, httplib::Response& res) {
+    ApiWrite w;
+    w.kind = ApiWrite::kRemoveStatic;
+    w.client_id = IdOf(req, 1);
+    w.slot = static_cast<uint8_t>(IdOf(req, 2));
+    w.tg = IdOf(req, 3);
+    write(req, res, std::move(w));
+  };
+  const auto drop_dynamic = [write](const httplib::Request& req, httplib::Response& res) {
+    ApiWrite w;
+    w.kind = ApiWrite::kDropDynamic;
+    w.client_id = IdOf(req, 1);
+    w.slot = static_cast<uint8_t>(IdOf(req, 2));
+    write(req, res, std::move(w));
+  };
+  s.Post(R"(/api/v1/clients/(\d{1,10})/talkgroups)", add_static("tg"));
+  s.Delete(R"(/api/v1/clients/(\d{1,10})/talkgroups/([12])/(\d{1,8}))", remove_static);
+  s.Post(R"(/api/v1/clients/(\d{1,10})/drop_dynamic/([012]))", drop_dynamic);
+  s.Post(R"(/api/v1/clients/(\d{1,10})/kick)", client_write(ApiWrite::kKick));
+  s.Post("/api/v1/drain",
+         [write, authenticated](const httplib::Request& req, httplib::Response& res) {
+           ApiWrite w;
+           w.kind = ApiWrite::kDrain;
+           if (!authenticated(req, res)) return;
+           if (!req.body.empty()) {
+             nlohmann::json body;
+             if (!JsonBody(req, res, &body)) return;
+             if (body.contains("timeout_s")) {
+               uint64_t t = 0;
+               if (!UintMember(body, res, "timeout_s", 0, 3600, &t)) return;
+               w.timeout_s = static_cast<double>(t);
+             }
+           }
+           write(req, res, std::move(w));
+         });
+  const auto simple = [write](ApiWrite::Kind kind) {
+    return [write, kind](const httplib::Request& req, httplib::Response& res) {
+      ApiWrite w;
+      w.kind = kind;
+      write(req, res, std::move(w));
+    };
+  };
+  s.Post("/api/v1/resume", simple(ApiWrite::kResume));
+  s.Post("/api/v1/reload", simple(ApiWrite::kReload));
+  const auto address_of = [](const std::string& text, httplib::Response& res, uint32_t* ip) {
+    in_addr a{};
+    if (inet_pton(AF_INET, text.c_str(), &a) != 1) {
+      Error(res, 400, "\"address\" must be an IPv4 address (a.b.c.d)");
+      return false;
+    }
+    *ip = ntohl(a.s_addr);
+    return true;
+  };
+  s.Post("/api/v1/blocks",
+         [write, address_of, authenticated](const httplib::Request& req, httplib::Response& res) {
+           nlohmann::json body;
+           if (!authenticated(req, res) || !JsonBody(req, res, &body)) return;
+           ApiWrite w;
+           w.kind = ApiWrite::kBlock;
+           const std::string a = body.value("address", std::string());
+           if (!address_of(a, res, &w.ip)) return;
+           if (body.contains("for_s")) {
+             uint64_t f = 0;
+             if (!UintMember(body, res, "for_s", 1, 366 * 86400, &f)) return;
+             w.block_s = static_cast<double>(f);
+           }
+           write(req, res, std::move(w));
+         });
+  s.Delete(R"(/api/v1/blocks/(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))",
+           [write, address_of, authenticated](const httplib::Request& req, httplib::Response& res) {
+             ApiWrite w;
+             w.kind = ApiWrite::kUnblock;
+             if (!authenticated(req, res)) return;
+             if (!address_of(req.matches[1].str(), res, &w.ip)) return;
+             write(req, res, std::move(w));
+           });
+
+  // --- BrandMeister API v2's device subset (hotspot dashboards) ---------------------------------
+  s.Get(R"(/v2/device/(\d{1,10})/profile)",
+        [self](const httplib::Request& req, httplib::Response& res) {
+          const uint32_t id = IdOf(req, 1);
+          const std::shared_ptr<const ReportView> v = self->view_.load();
+          const report::ClientView* c = v ? FindClient(*v, id) : nullptr;
+          if (c == nullptr)
+            return Error(res, 404, absl::StrCat("device ", id, " is not logged in"));
+          nlohmann::json statics = nlohmann::json::array(), dynamics = nlohmann::json::array();
+          for (const report::TalkgroupSubscription& t : c->talkgroups) {
+            nlohmann::json e = {
+                {"repeaterid", id}, {"slot", static_cast<int>(t.slot)}, {"talkgroup", t.tg}};
+            (t.dynamic ? dynamics : statics).push_back(std::move(e));
+          }
+          Json(res, {{"blockedGroups", nlohmann::json::array()},
+                     {"staticSubscriptions", std::move(statics)},
+                     {"dynamicSubscriptions", std::move(dynamics)},
+                     {"timedSubscriptions", nlohmann::json::array()},
+                     {"cluster", nlohmann::json::array()}});
+        });
+  s.Post(R"(/v2/device/(\d{1,10})/talkgroup)", add_static("group"));
+  s.Delete(R"(/v2/device/(\d{1,10})/talkgroup/([12])/(\d{1,8}))", remove_static);
+  s.Post(R"(/v2/device/(\d{1,10})/action/dropDynamicGroups/([012]))", drop_dynamic);
+
+  // --- The dashboard ---------------------------------------------------------------------------
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 302;
+    res.set_header("Location", "/dashboard/");
+  });
+  s.Get(
+      R"(/dashboard/([a-z0-9_.-]{0,64}))", [](const httplib::Request& req, httplib::Response& res) {
+        const std::string name = req.matches[1].str().empty() ? "index.html" : req.matches[1].str();
+        for (const DashboardFile& f : DashboardFiles()) {
+          if (f.name == name) {
+            res.set_content(std::string(f.body), std::string(f.content_type));
+            return;
+          }
+        }
+        res.status = 404;
+        res.set_content("not found\n", "text/plain");
+      });
+
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status != 404 || !res.body.empty()) return;
-    if (req.path.rfind("/api/", 0) == 0) {
-      Json(res,
-           {{"error", absl::StrCat("no such endpoint: ", req.path, " (GET /api/v1 lists them)")}});
+    if (req.path.rfind("/api/", 0) == 0 || req.path.rfind("/v2/", 0) == 0) {
+      Json(res, {{"error", absl::StrCat("no such endpoint: ", req.method, " ", req.path,
+                                        " (GET /api/v1 lists them)")}});
     } else {
-      res.set_content("not found: /metrics, /api/v1 (the JSON API)\n", "text/plain");
+      res.set_content("not found: /dashboard/, /metrics, /api/v1 (the JSON API)\n", "text/plain");
     }
   });
-  if (port == 0) {
-    const int bound = s.bind_to_any_port(host);
-    if (bound <= 0) {
-      return absl::UnavailableError(absl::StrCat("report.http: cannot bind ", host, ":0"));
+}
+
+std::string_view ApiWrite::name() const {
+  static constexpr std::string_view kNames[] = {
+      "set_options", "clear_options", "add_static", "remove_static", "drop_dynamic", "kick",
+      "drain",       "resume",        "reload",     "block",         "unblock"};
+  return kind < std::size(kNames) ? kNames[kind] : "unknown";
+}
+
+ApiAnswer ReportHttp::Submit(ApiWrite w) {
+  auto answer = std::make_shared<std::promise<ApiAnswer>>();
+  std::future<ApiAnswer> done = answer->get_future();
+  w.answer = answer;
+  {
+    std::lock_guard<std::mutex> lock(writes_mu_);
+    if (stopping_) return {503, {{"error", "the HTTP server is stopping"}}};
+    if (writes_.size() >= kMaxQueuedWrites) {
+      return {503, {{"error", "too many writes waiting for the control plane"}}};
     }
-    h->port_ = static_cast<uint16_t>(bound);
-  } else {
-    if (!s.bind_to_port(host, port)) {
-      return absl::UnavailableError(
-          absl::StrCat("report.http = \"", host, ":", port,
-                       "\": cannot bind (address in use, or not an address of this host)"));
-    }
-    h->port_ = port;
+    writes_.push_back(std::move(w));
   }
-  h->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
-  return h;
+  if (done.wait_for(std::chrono::milliseconds(options_.write_timeout_ms)) !=
+      std::future_status::ready) {
+    return {503, {{"error", "the control plane did not answer in time"}}};
+  }
+  return done.get();
+}
+
+std::vector<ApiWrite> ReportHttp::TakeWrites() {
+  std::lock_guard<std::mutex> lock(writes_mu_);
+  return std::exchange(writes_, {});
 }
 
 ReportHttp::~ReportHttp() {
+  {
+    std::lock_guard<std::mutex> lock(writes_mu_);
+    stopping_ = true;
+    for (ApiWrite& w : writes_) {
+      w.answer->set_value({503, {{"error", "the HTTP server is stopping"}}});
+    }
+    writes_.clear();
+  }
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -335,7 +806,7 @@ report::MetricsSnapshot ReportHttp::Snapshot() const {
     m.counters = v->counters;
     m.gauges = v->gauges;
   }
-  if (stats_ != nullptr) AppendShardMetrics(ReadAllShardStats(*stats_), &m);
+  if (options_.stats != nullptr) AppendShardMetrics(ReadAllShardStats(*options_.stats), &m);
   return m;
 }
 

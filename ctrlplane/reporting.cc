@@ -118,7 +118,9 @@ ReportingSettings MakeReportingSettings(const HubConfig& c) {
 }
 
 Reporting::Reporting(const ReportingSettings& settings, const ipc::ShardStatsZone* stats)
-    : settings_(settings), stats_(stats) {}
+    : settings_(settings),
+      stats_(stats),
+      events_(std::make_shared<report::EventStream>(kEventsKept, io::WallNs() / 1'000'000)) {}
 
 Reporting::~Reporting() { StopSurfaces(); }
 
@@ -183,15 +185,26 @@ absl::Status Reporting::StartSurfaces() {
     empty.peers = peer_views_;
     hub_->SetState(std::make_shared<const report::HubState>(std::move(empty)));
   }
+  std::string api_token;
   if (!c.api_token_file.empty()) {
-    // No write operation exists yet: the token is checked to be readable, for the ones to come.
-    if (auto token = ReadFirstLine(c.api_token_file, "api_token_file"); !token.ok()) {
-      return token.status();
+    auto token = ReadFirstLine(c.api_token_file, "api_token_file");
+    if (!token.ok()) return token.status();
+    // The token is never quoted: only its length.
+    if (token->size() < kMinApiTokenBytes || token->size() > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "report.api_token_file = \"", c.api_token_file, "\": the token (its first line) has ",
+          token->size(), " characters; it must have ", kMinApiTokenBytes,
+          " to 256 (e.g. `openssl rand -hex 24 > FILE`)"));
     }
+    api_token = *std::move(token);
   }
   if (!c.http.empty()) {
-    const auto [host, port] = SplitAddress(c.http);
-    auto http = ReportHttp::Start(host, port, stats_);
+    ReportHttpOptions o;
+    std::tie(o.host, o.port) = SplitAddress(c.http);
+    o.stats = stats_;
+    o.events = events_;
+    o.api_token = std::move(api_token);
+    auto http = ReportHttp::Start(std::move(o));
     if (!http.ok()) return http.status();
     http_ = *std::move(http);
   }
@@ -206,6 +219,16 @@ void Reporting::StopSurfaces() {
 }
 
 uint16_t Reporting::http_port() const { return http_ ? http_->port() : 0; }
+
+std::vector<ApiWrite> Reporting::TakeApiWrites() {
+  return http_ ? http_->TakeWrites() : std::vector<ApiWrite>{};
+}
+
+void Reporting::Emit(std::string_view type, std::string_view key, nlohmann::json value) {
+  nlohmann::json e = {{"type", type}};
+  if (!key.empty()) e[std::string(key)] = std::move(value);
+  events_->Append(report::Dump(e));
+}
 
 absl::Status Reporting::Reconfigure(const ReportingSettings& settings, route::TimeNs now) {
   const ReportSection& a = settings_.report;
@@ -307,6 +330,7 @@ void Reporting::OnTalkerAlias(uint32_t client_id, uint32_t rf_src, const std::st
 
 void Reporting::Publish(const CallRecord& call) {
   if (hub_) hub_->Publish(call);
+  Emit(call.ended ? "call_end" : "call_start", "call", report::ToJson(call));
 }
 
 void Reporting::AddToLastheard(std::shared_ptr<CallRecord> call) {
@@ -472,6 +496,7 @@ void Reporting::OnClientUp(const ClientRecord& client, route::TimeNs now) {
   e.time_unix_ns = WallOf(now);
   e.client = std::make_shared<const report::ClientView>(ViewOf(client, wall_offset_));
   if (hub_) hub_->Publish(e);
+  Emit("client", "event", report::ToJson(e));
   state_dirty_ = true;
 }
 
@@ -486,6 +511,18 @@ void Reporting::OnClientDown(uint32_t id, std::string_view reason, route::TimeNs
   }
   e.time_unix_ns = WallOf(now);
   if (hub_) hub_->Publish(e);
+  Emit("client", "event", report::ToJson(e));
+  state_dirty_ = true;
+}
+
+void Reporting::OnClientChanged(uint32_t id, std::string_view reason, route::TimeNs now) {
+  const auto it = callsigns_.find(id);
+  Emit("client", "event",
+       {{"event", "changed"},
+        {"client_id", id},
+        {"callsign", it == callsigns_.end() ? std::string() : it->second},
+        {"reason", reason},
+        {"time", static_cast<double>(WallOf(now)) / 1e9}});
   state_dirty_ = true;
 }
 
@@ -535,6 +572,7 @@ void Reporting::OnPeers(const ObpLinks& links, route::TimeNs now) {
       ev.peer = std::make_shared<const report::PeerView>(gone);
     }
     if (hub_) hub_->Publish(ev);
+    Emit("peer", "event", report::ToJson(ev));
   }
   if (!events.empty()) {
     state_dirty_ = true;
@@ -562,6 +600,13 @@ void Reporting::Tick(route::TimeNs now, uint64_t generation, bool draining, uint
                      const std::function<std::vector<report::NamedCounter>()>& counters) {
   wall_offset_ = static_cast<int64_t>(io::WallNs() - io::MonotonicNs());
   if (generation != generation_ || draining != draining_ || clients != clients_) view_dirty_ = true;
+  if (draining != draining_) {
+    Emit("hub", "hub",
+         {{"draining", draining},
+          {"generation", generation},
+          {"clients", clients},
+          {"live_calls", live_.size()}});
+  }
   generation_ = generation;
   draining_ = draining;
   clients_ = clients;

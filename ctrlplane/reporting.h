@@ -35,8 +35,10 @@
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/login/obp_links.h"
+#include "ctrlplane/report/event_stream.h"
 #include "ctrlplane/report/model.h"
 #include "ctrlplane/report/report_hub.h"
+#include "ctrlplane/report_http.h"
 #include "ctrlplane/subscriptions/subscriptions.h"
 #include "dataplane/ipc/shard_stats.h"
 #include "dataplane/route/events.h"
@@ -44,8 +46,6 @@
 #include "nlohmann/json.hpp"
 
 namespace dmrswitch::cp {
-
-class ReportHttp;
 
 // One talkgroup's activity (the per-TG table of /api/v1/talkgroups and lastheard).
 struct TalkgroupActivity {
@@ -122,6 +122,9 @@ class Reporting {
   // `reason` as HbpAuth gives it: "lost" (keepalive timeout) is a ClientEvent kLost, anything
   // else a logout with that reason.
   void OnClientDown(uint32_t id, std::string_view reason, route::TimeNs now);
+  // A logged-in client's settings changed (`reason`: "options" for its RPTO, "api" for the JSON
+  // API's writes): an event on GET /api/v1/events, so that dashboards refresh it.
+  void OnClientChanged(uint32_t id, std::string_view reason, route::TimeNs now);
   // The peers as the links see them: up/down changes become PeerEvents.
   void OnPeers(const ObpLinks& links, route::TimeNs now);
   // Clients, subscriptions or peers changed: the dashboards' state is rebuilt (at most once a
@@ -145,6 +148,13 @@ class Reporting {
   const std::deque<std::shared_ptr<report::CallRecord>>& lastheard() const { return lastheard_; }
   uint64_t live_calls() const { return live_.size(); }
   uint16_t http_port() const;  // 0 when [report] http is off
+  // The JSON API's writes that arrived (ReportHttp::TakeWrites); none when http is off.
+  std::vector<ApiWrite> TakeApiWrites();
+  // The live events of GET /api/v1/events, numbered across restarts of the HTTP surface.
+  const report::EventStream& events() const { return *events_; }
+  static constexpr size_t kEventsKept = 4096;
+  // Shortest API token accepted (report.api_token_file): guessing is rate-limited, not barred.
+  static constexpr size_t kMinApiTokenBytes = 16;
   report::ReportHub* hub() { return hub_.get(); }
 
   // Helpers shared with the HTTP server and the tests.
@@ -163,12 +173,15 @@ class Reporting {
   void AddToLastheard(std::shared_ptr<report::CallRecord> call);
   void Touch(const report::CallRecord& call, bool ended);
   void PublishView(route::TimeNs now);
+  // An event for GET /api/v1/events: {"type": type, key: value}.
+  void Emit(std::string_view type, std::string_view key, nlohmann::json value);
   std::string SourceName(const report::CallSource& s) const;
 
   ReportingSettings settings_;
   const ipc::ShardStatsZone* stats_;
   std::unique_ptr<report::ReportHub> hub_;
   std::unique_ptr<ReportHttp> http_;
+  std::shared_ptr<report::EventStream> events_;
   int64_t wall_offset_ = 0;  // wall clock minus monotonic clock, refreshed every Tick
   route::TimeNs started_ = 0;
 

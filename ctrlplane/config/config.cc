@@ -859,6 +859,7 @@ void ReadReport(Table& top, HubConfig& c) {
   Read(t, keys::kReportLastheardSize, &r.lastheard_size);
   Read(t, keys::kReportTalkgroupsSize, &r.talkgroups_size);
   Read(t, keys::kReportApiTokenFile, &r.api_token_file);
+  Read(t, keys::kReportApiOptionsFile, &r.api_options_file);
   t.Finish();
 }
 
@@ -1006,6 +1007,11 @@ string RunDir(const HubConfig& config) {
   // meet there, as root does, or a second hub and dmrswitch-ctl would look elsewhere.
   return DefaultRunDir(::geteuid(), ::access(kSystemRunDir, X_OK) == 0,
                        std::getenv("XDG_RUNTIME_DIR"));
+}
+
+string ApiOptionsPath(const HubConfig& config) {
+  if (!config.report.api_options_file.empty()) return config.report.api_options_file;
+  return absl::StrCat(RunDir(config), "/", EalFilePrefix(config), ".api-options.json");
 }
 
 string CtlSocketPath(const HubConfig& config) {

@@ -218,6 +218,7 @@ struct ReportSection {
   uint32_t lastheard_size = keys::kReportLastheardSize.u32_default();
   uint32_t talkgroups_size = keys::kReportTalkgroupsSize.u32_default();
   std::string api_token_file{keys::kReportApiTokenFile.text_default};
+  std::string api_options_file{keys::kReportApiOptionsFile.text_default};
   bool operator==(const ReportSection&) const = default;
 };
 
@@ -279,6 +280,9 @@ inline constexpr char kSystemRunDir[] = "/run/dmrswitch";
 std::string DefaultRunDir(uid_t euid, bool system_run_dir_enterable, const char* xdg_runtime_dir);
 // The control socket dmrswitch-ctl talks to ("" = none), hub.ctl_socket or its default.
 std::string CtlSocketPath(const HubConfig& config);
+// Where the JSON API keeps the options it set: report.api_options_file, or
+// <run dir>/<EAL file prefix>.api-options.json.
+std::string ApiOptionsPath(const HubConfig& config);
 std::string_view SteeringName(Steering s);
 // The sources the XDP shield never rate-limits: every [[obp]] target's address (any port: an FBP
 // peer's source port may differ from its target port), then xdp.exempt.

@@ -97,6 +97,7 @@ constexpr std::array kKeys = {
     &kReportLastheardSize,
     &kReportTalkgroupsSize,
     &kReportApiTokenFile,
+    &kReportApiOptionsFile,
 };
 
 // "obp[2].target" -> "obp[].target"

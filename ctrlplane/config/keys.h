@@ -553,6 +553,11 @@ inline constexpr ConfigKey kReportApiTokenFile{.path = "report.api_token_file",
                                                .type_note = "=path",
                                                .text_default = "",
                                                .applier = Applier::kReport};
+inline constexpr ConfigKey kReportApiOptionsFile{.path = "report.api_options_file",
+                                                 .type = kString,
+                                                 .type_note = "=path",
+                                                 .text_default = "",
+                                                 .reload = kRestart};
 
 }  // namespace keys
 

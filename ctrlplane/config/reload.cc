@@ -47,6 +47,7 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.hub.runtime_name = running.hub.runtime_name;
   next.hub.run_dir = running.hub.run_dir;
   next.hub.ctl_socket = running.hub.ctl_socket;
+  next.report.api_options_file = running.report.api_options_file;
   next.hbp.listen = running.hbp.listen;
   next.hbp.max_clients = running.hbp.max_clients;
   next.hbp.fixed_clients = running.hbp.fixed_clients;
@@ -175,6 +176,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("report.lastheard_size", num(r.lastheard_size));
   add("report.talkgroups_size", num(r.talkgroups_size));
   add("report.api_token_file", r.api_token_file);
+  add("report.api_options_file", r.api_options_file);
   return f;
 }
 

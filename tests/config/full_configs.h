@@ -116,6 +116,7 @@ feed_max_connections = 16
 lastheard_size = 100
 talkgroups_size = 1000
 api_token_file = "/etc/dmrswitch/token-a"
+api_options_file = "/var/lib/dmrswitch/api-options-a.json"
 )toml";
 
 // Every value differs from A's. peer-a moves to peer-b's listen address (one the packet plane of
@@ -242,6 +243,7 @@ feed_max_connections = 4
 lastheard_size = 500
 talkgroups_size = 50
 api_token_file = "/etc/dmrswitch/token-b"
+api_options_file = "/var/lib/dmrswitch/api-options-b.json"
 )toml";
 
 }  // namespace dmrswitch::cp::testing

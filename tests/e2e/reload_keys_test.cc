@@ -5,10 +5,10 @@
 // report are observed there: hub.log_level (debug lines), hub.status_interval_s (the status line),
 // obp[].name (dmrswitch-ctl status; and calls still reach the renamed peer), the [report] keys on
 // the surfaces they shape (HTTP, both feeds as a dashboard reads them, a real mosquitto,
-// dmrswitch-ctl lastheard; report.api_token_file, which no endpoint uses yet, by the warning about
-// its file) and the [xdp] keys by the shield's verdict counters (dmrswitch-ctl status) for a paced
-// flood, the hub in a network namespace of its own behind a veth. The first test checks that the
-// cases are exactly the table's live keys, so that a live key added later without a case fails.
+// dmrswitch-ctl lastheard; report.api_token_file by a write of the JSON API with its token) and the
+// [xdp] keys by the shield's verdict counters (dmrswitch-ctl status) for a paced flood, the hub in
+// a network namespace of its own behind a veth. The first test checks that the cases are exactly
+// the table's live keys, so that a live key added later without a case fails.
 //
 // Then: a reload that changes restart keys keeps their running values (the hub serves on its old
 // port) and applies the rest; one reload changing many keys at once leaves a live call whole; and
@@ -236,7 +236,7 @@ class Rig {
     // only), an API token any user can read.
     WriteSecret("mqtt.pass", "mqtt-s3cret\n", 0600);
     WriteSecret("wrong.pass", "not-it\n", 0600);
-    WriteSecret("api.token", "t0ken\n", 0644);
+    WriteSecret("api.token", "t0ken-0123456789abcdef\n", 0600);
     for (size_t i = 0; i < listeners_.size(); ++i) {
       names_.emplace_back(absl::StrCat("{L", i, "}"), absl::StrCat(listeners_[i]));
     }
@@ -1112,12 +1112,15 @@ std::string LastheardTalkgroups(Rig& r, Phase phase) {
   return all.substr(all.find(',') + 2);
 }
 
-// What the hub says, at start or at the reload, about the API token file (any user can read it).
-std::string TokenFileWarning(Rig& r, Phase) {
-  const std::string log = r.LogSinceStartOrReload();
-  return absl::StrContains(log, "api.token") && absl::StrContains(log, "readable by every user")
-             ? "warns that every user can read the token"
-             : "says nothing of a token";
+// A write of the JSON API with the token of {DIR}/api.token (POST /api/v1/resume).
+std::string WriteWithTheToken(Rig& r, Phase) {
+  httplib::Client c("127.0.0.1", r.tcp("H0"));
+  auto res = c.Post("/api/v1/resume", {{"Authorization", "Bearer t0ken-0123456789abcdef"}}, "",
+                    "text/plain");
+  if (!res) return "no answer";
+  return res->status == 200   ? "a write with the token is done"
+         : res->status == 403 ? "every write is refused"
+                              : absl::StrCat("answered ", res->status);
 }
 
 // A fresh subscriber to everything on the broker's open listener (retained messages come at
@@ -1551,11 +1554,11 @@ std::vector<KeyCase> LiveKeyCases() {
        "1 of 2 talkgroups listed",
        "2 of 2 talkgroups listed"},
       {"report.api_token_file",
-       {{"report.api_token_file = \"\""}},
-       {{"report.api_token_file = \"{DIR}/api.token\""}},
-       TokenFileWarning,
-       "says nothing of a token",
-       "warns that every user can read the token"},
+       {{"report.http = \"127.0.0.1:{H0}\"", "report.api_token_file = \"\""}},
+       {{"report.http = \"127.0.0.1:{H0}\"", "report.api_token_file = \"{DIR}/api.token\""}},
+       WriteWithTheToken,
+       "every write is refused",
+       "a write with the token is done"},
   };
 }
 

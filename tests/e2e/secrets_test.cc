@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -180,7 +181,8 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   const std::string ctl = dir.File("ctl.sock");
   const std::string pass = absl::StrCat("hub-", kMark);
   WriteFile(dir.File("mqtt.pass"), absl::StrCat("mqtt-", kMark, "\n"));
-  WriteFile(dir.File("api.token"), absl::StrCat("token-", kMark, "\n"));
+  const std::string token = absl::StrCat("token-", kMark, "-0123");
+  WriteFile(dir.File("api.token"), token + "\n");
   ::chmod(dir.File("mqtt.pass").c_str(), 0600);
   ::chmod(dir.File("api.token").c_str(), 0600);
   const std::string toml = absl::StrCat(
@@ -188,13 +190,48 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
       "\"\nfeed = \"127.0.0.1:", feed, "\"\nfeed_json = \"127.0.0.1:", feed_json,
       "\"\nmqtt = \"127.0.0.1:", broker.port(), "\"\nmqtt_username = \"hub\"\n",
       "mqtt_password_file = \"", dir.File("mqtt.pass"), "\"\napi_token_file = \"",
-      dir.File("api.token"), "\"\n");
+      dir.File("api.token"), "\"\napi_options_file = \"", dir.File("api-options.json"), "\"\n");
   auto started = HubProcess::Start(toml);
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<HubProcess> hub = *std::move(started);
 
   const std::unique_ptr<HbpClient> client = ClientsWithSecrets(hbp, pass);
+  // The JSON API's live events, read while the writes below happen: options with a KEY set with
+  // the token, a wrong bearer that carries the mark, a hotspot's key used for another hotspot.
+  std::string events;
+  std::thread sse([&] {
+    httplib::Client c("127.0.0.1", http);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    c.Get("/api/v1/events", [&](const char* data, size_t n) {
+      events.append(data, n);
+      return std::chrono::steady_clock::now() < until;
+    });
+  });
+  client->RunFor(absl::Milliseconds(300));
+  {
+    httplib::Client c("127.0.0.1", http);
+    const httplib::Headers admin = {{"Authorization", "Bearer " + token}};
+    auto r =
+        c.Put("/api/v1/clients/3120501/options", admin,
+              absl::StrCat(R"({"options":"TS2=93;KEY=api-)", kMark, R"("})"), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    r = c.Post("/api/v1/clients/3120501/talkgroups", admin, R"({"slot":2,"tg":94})",
+               "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    r = c.Post("/api/v1/clients/3120501/kick",
+               {{"Authorization", absl::StrCat("Bearer wrong-", kMark)}}, "", "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << r->body;
+    r = c.Post("/api/v1/clients/3120599/talkgroups",
+               {{"Authorization", absl::StrCat("Bearer api-", kMark)}}, R"({"slot":2,"tg":94})",
+               "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << r->body;
+  }
   client->RunFor(absl::Seconds(1));  // a status interval: the client's state is published
+  sse.join();
 
   struct Surface {
     std::string name, text;
@@ -205,7 +242,7 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   for (const char* path :
        {"/metrics", "/api/v1", "/api/v1/hub", "/api/v1/clients", "/api/v1/clients/3120501",
         "/api/v1/peers", "/api/v1/calls", "/api/v1/lastheard", "/api/v1/talkgroups",
-        "/api/v1/talkgroups/91", "/api/v1/counters"}) {
+        "/api/v1/talkgroups/91", "/api/v1/counters", "/v2/device/3120501/profile", "/dashboard/"}) {
     seen.push_back({path, HttpGet(http, path)});
   }
   for (std::vector<std::string> args : {std::vector<std::string>{"status"},
@@ -221,6 +258,7 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   }
   seen.push_back({"mqtt", published});
   seen.push_back({"log", hub->Log()});
+  seen.push_back({"/api/v1/events", events});
   for (const Surface& s : seen) {
     SCOPED_TRACE(s.name);
     EXPECT_FALSE(s.text.empty()) << "nothing read, so nothing checked";
@@ -229,6 +267,8 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   // What was read is the client's state, not an empty page.
   EXPECT_NE(seen[1].text.find("3120501"), std::string::npos) << seen[1].text.substr(0, 2000);
   EXPECT_NE(published.find("3120501"), std::string::npos) << published.substr(0, 2000);
+  EXPECT_NE(events.find("3120501"), std::string::npos) << events.substr(0, 2000);
+  EXPECT_NE(hub->Log().find("api: add_static client 3120501 by the API token"), std::string::npos);
 }
 
 TEST(TableMemory, AbsurdSizesAreRefusedNamingTheMemoryTheyNeed) {

@@ -1,0 +1,247 @@
+// The JSON API's writes on a running hub (issue 12): a hotspot's static TGs set through the API
+// take effect on the next call, hold across the client's own RPTO, a reload and a restart of
+// the hub, and go when cleared; a hotspot's own key changes only that hotspot; dynamic TGs are
+// dropped and clients kicked; the live event stream carries the calls and resumes after a
+// reconnect.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/hub_process.h"
+#include "tests/e2e/routing_helpers.h"
+#include "tests/report/test_support.h"
+
+namespace dmrswitch::e2e {
+namespace {
+
+using cp::report::testing::FreeLoopbackPort;
+using cp::report::testing::TempDir;
+using cp::report::testing::WaitUntil;
+using cp::report::testing::WriteFile;
+using json = nlohmann::json;
+
+constexpr uint32_t kTalker = 3120001;
+constexpr uint32_t kListener = 3120002;
+constexpr uint32_t kOther = 3120003;
+constexpr uint32_t kRfSrc = 3121001;
+constexpr char kToken[] = "api-test-token-0123456789";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    port_ = FreeUdpPort();
+    http_ = FreeLoopbackPort();
+    WriteFile(dir_.File("api.token"), absl::StrCat(kToken, "\n"));
+    ::chmod(dir_.File("api.token").c_str(), 0600);
+  }
+
+  std::string Toml() const {
+    return RoutingHubToml(
+        port_, "group_hangtime_s = 0\n",
+        absl::StrCat("[report]\nhttp = \"127.0.0.1:", http_, "\"\napi_token_file = \"",
+                     dir_.File("api.token"), "\"\napi_options_file = \"", dir_.File("options.json"),
+                     "\"\n"));
+  }
+
+  // A write: status and body.
+  std::pair<int, json> Write(const std::string& method, const std::string& path,
+                             const std::string& bearer, const std::string& body = "") const {
+    httplib::Client c("127.0.0.1", http_);
+    httplib::Headers h;
+    if (!bearer.empty()) h.emplace("Authorization", "Bearer " + bearer);
+    httplib::Result r = method == "PUT"      ? c.Put(path, h, body, "application/json")
+                        : method == "DELETE" ? c.Delete(path, h)
+                                             : c.Post(path, h, body, "application/json");
+    if (!r) return {-1, json()};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+
+  // The talker calls `tg` on TS2; whether `rx` heard it whole.
+  static void Call(ClientSet& clients, sim::HbpClient& talker, uint32_t tg) {
+    talker.StartVoiceCall(GroupCall(tg, 2, kRfSrc));
+    ASSERT_TRUE(clients.FinishTransmissions());
+  }
+
+  TempDir dir_;
+  uint16_t port_ = 0, http_ = 0;
+  std::unique_ptr<HubProcess> hub_;
+};
+
+TEST_F(ApiTest, AStaticTgSetThroughTheApiHoldsAcrossRptoReloadAndRestartUntilCleared) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  {
+    ClientSet clients(port_);
+    sim::HbpClient* talker = clients.Add(kTalker);
+    sim::HbpClient* listener = clients.Add(kListener, "TS2=91;KEY=listener-key");
+    clients.Add(kOther, "TS2=91;KEY=other-key");
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectNothing(*listener);
+
+    // Who may: nobody without a bearer, not another hotspot's key, the listener's own key.
+    const std::string body = R"({"slot":2,"tg":3100})";
+    const std::string path = absl::StrCat("/api/v1/clients/", kListener, "/talkgroups");
+    EXPECT_EQ(Write("POST", path, "").first, 401);
+    EXPECT_EQ(Write("POST", path, "not-a-key", body).first, 401);
+    EXPECT_EQ(Write("POST", path, "other-key", body).first, 403);
+    EXPECT_EQ(
+        Write("POST", absl::StrCat("/api/v1/clients/", kListener, "/kick"), "listener-key").first,
+        403);  // the admin's only
+    const auto [status, answer] = Write("POST", path, "listener-key", body);
+    ASSERT_EQ(status, 200) << answer.dump();
+    EXPECT_EQ(answer["ts2"], json::array({91, 3100})) << answer.dump();
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+
+    // The client's own options again (MMDVMHost sends them at every login): the API's stand.
+    ASSERT_TRUE(listener->SendOptions("TS2=91;KEY=listener-key").ok());
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+
+    // A reload (through the API) keeps them.
+    EXPECT_EQ(Write("POST", "/api/v1/reload", "listener-key").first, 403);
+    ASSERT_EQ(Write("POST", "/api/v1/reload", kToken).first, 200);
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+  }
+  // A restart: the clients log in again with their own options, the stored ones still apply.
+  EXPECT_EQ(hub_->Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  {
+    ClientSet clients(port_);
+    sim::HbpClient* talker = clients.Add(kTalker);
+    sim::HbpClient* listener = clients.Add(kListener, "TS2=91;KEY=listener-key");
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+    // The BrandMeister-shaped profile shows both statics.
+    httplib::Client c("127.0.0.1", http_);
+    json profile;
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          auto r = c.Get(absl::StrCat("/v2/device/", kListener, "/profile"));
+          profile = r && r->status == 200 ? json::parse(r->body) : json();
+          return profile.is_object() && profile["staticSubscriptions"].size() == 2;
+        },
+        std::chrono::seconds(3)))
+        << profile.dump();
+
+    // Cleared: the client's own options (TS2=91) are what is left.
+    ASSERT_EQ(
+        Write("DELETE", absl::StrCat("/api/v1/clients/", kListener, "/options"), kToken).first,
+        200);
+    clients.Settle();
+    Call(clients, *talker, 3100);
+    ExpectNothing(*listener);
+    Call(clients, *talker, 91);
+    ExpectOneCall(*listener, Delivered(91, 2, kRfSrc, kListener));
+  }
+  const std::string log = hub_->Log();
+  EXPECT_EQ(log.find(kToken), std::string::npos);
+  EXPECT_EQ(log.find("listener-key"), std::string::npos);
+  EXPECT_NE(log.find(absl::StrCat("api: clear_options client ", kListener, " by the API token")),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(ApiTest, DynamicTgsAreDroppedAndAClientIsKicked) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  ClientSet clients(port_);
+  sim::HbpClient* talker = clients.Add(kTalker);
+  sim::HbpClient* listener = clients.Add(kListener, "KEY=listener-key");
+  clients.Settle();
+  // The listener keys up on 235: user-activated for it.
+  listener->StartVoiceCall(GroupCall(235, 2, kRfSrc + 1));
+  ASSERT_TRUE(clients.FinishTransmissions());
+  clients.Settle(absl::Seconds(1));  // past the slot's hold after the listener's own call
+  Call(clients, *talker, 235);
+  ExpectOneCall(*listener, Delivered(235, 2, kRfSrc, kListener));
+
+  ASSERT_EQ(Write("POST", absl::StrCat("/v2/device/", kListener, "/action/dropDynamicGroups/2"),
+                  "listener-key")
+                .first,
+            200);
+  clients.Settle();
+  Call(clients, *talker, 235);
+  ExpectNothing(*listener);
+
+  const size_t from = hub_->LogSize();
+  ASSERT_EQ(Write("POST", absl::StrCat("/api/v1/clients/", kListener, "/kick"), kToken).first, 200);
+  EXPECT_TRUE(hub_->WaitForLog(absl::StrCat("client ", kListener, " logged out (kicked)"),
+                               absl::Seconds(3), from))
+      << hub_->Log();
+  EXPECT_EQ(Write("POST", "/api/v1/clients/4000000/kick", kToken).first, 404);
+}
+
+TEST_F(ApiTest, TheEventStreamCarriesCallsAndResumesAfterAReconnect) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  ClientSet clients(port_);
+  sim::HbpClient* talker = clients.Add(kTalker);
+  clients.Add(kListener, "TS2=3100");
+  clients.Settle();
+
+  // Reads the stream (from `last_id` if given) until `until` has appeared `times` times.
+  const auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const auto read = [&](const std::string& last_id, const std::string& until, size_t times = 1) {
+    std::string got;
+    httplib::Client c("127.0.0.1", http_);
+    httplib::Headers h;
+    if (!last_id.empty()) h.emplace("Last-Event-ID", last_id);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    c.Get("/api/v1/events", h, [&](const char* d, size_t n) {
+      got.append(d, n);
+      return count(got, until) < times && std::chrono::steady_clock::now() < deadline;
+    });
+    return got;
+  };
+  std::string first;
+  std::thread reader([&] { first = read("", "call_end"); });
+  clients.PollFor(absl::Milliseconds(300));  // the reader is connected
+  Call(clients, *talker, 3100);
+  clients.PollFor(absl::Milliseconds(300));
+  reader.join();
+  ASSERT_NE(first.find("\"type\":\"call_start\""), std::string::npos) << first;
+  ASSERT_NE(first.find("\"type\":\"call_end\""), std::string::npos) << first;
+  // The id of the call's start; a second call while nobody listens; a reconnect from that id
+  // gets the first call's end and the whole second call, without a resync.
+  std::string start_id;
+  for (absl::string_view block : absl::StrSplit(first, "\n\n")) {
+    if (block.find("call_start") != absl::string_view::npos) {
+      const size_t at = block.find("id: ");
+      start_id = std::string(block.substr(at + 4, block.find('\n', at) - at - 4));
+    }
+  }
+  ASSERT_FALSE(start_id.empty()) << first;
+  Call(clients, *talker, 3100);
+  clients.PollFor(absl::Milliseconds(300));
+  const std::string resumed = read(start_id, "\"type\":\"call_end\"", 2);
+  EXPECT_EQ(resumed.find("resync"), std::string::npos) << resumed;
+  EXPECT_EQ(count(resumed, "\"type\":\"call_start\""), 1u) << resumed;  // the second call's
+  EXPECT_EQ(count(resumed, "\"type\":\"call_end\""), 2u) << resumed;
+  // After a restart of the hub, the old id is not resumable: resync.
+  EXPECT_EQ(hub_->Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  EXPECT_NE(read(start_id, "resync").find("{\"type\":\"resync\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmrswitch::e2e
