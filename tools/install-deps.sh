@@ -21,6 +21,8 @@ packages=(
   python3-yaml python3-jsonschema
   # reporting tests: promtool and a real prometheus, a real MQTT broker (ctrlplane/report)
   prometheus mosquitto
+  # the dashboard's test in a real browser (tests/report/dashboard_browser_test.py)
+  chromium fonts-dejavu-core
   # the systemd units' test: systemd-analyze and systemd-sysusers, setpriv (util-linux), capsh,
   # strace (what the units' syscall filter would refuse)
   systemd util-linux libcap2-bin strace
