@@ -13,6 +13,8 @@ token file), logs simulated hotspots in with dmrswitch-sim and checks what an op
   f. the write API: no token / a wrong token -> 401, a hotspot's KEY= used for another hotspot
      -> 403 (and for itself -> 2xx), the operator's token -> 200; a static TG set through it
      routes a call to the client and the clients table shows it;
+ f2. the same through the page's "Manage a hotspot" panel (a TG added there is heard on the next
+     call), and its Drain/Resume buttons, the header's drain state following live;
   g. on a phone (390x844): ready, no error, no horizontal page overflow;
   h. with 2,000 clients logged in: the clients table shows its first page within 2 s and keeps
      a bounded number of rows in the DOM (paged or virtualised);
@@ -573,6 +575,54 @@ def run(args, state):
                      % client_row, timeout=5,
                      what="the listener's row in #clients to show TG 3100")
     shot("dashboard-static-tg.png")
+
+    # f2. The same through the dashboard's own "Manage a hotspot" panel, as an operator would:
+    # TG 3103 added on TS2 for the listener, heard on the next call; then drain and resume, the
+    # header's drain state following live.
+    step("f2. the manage panel: add TG 3103 on TS2 for the listener, then drain and resume")
+    fill = ("(() => { const set = (id, v) => { const e = document.getElementById(id); e.value = v; "
+            "e.dispatchEvent(new Event('input')); e.dispatchEvent(new Event('change')); }; "
+            "set('manage-id', %s); set('manage-token', %s); set('manage-slot', '2'); "
+            "set('manage-tg', '3103'); document.getElementById('manage-add').click(); "
+            "return true; })()" % (json.dumps(str(LISTENER)), json.dumps(token)))
+    browser.evaluate(fill)
+    result = ("(() => { const r = document.getElementById('manage-result'); "
+              "return r.dataset.kind === 'pending' ? null : "
+              "{kind: r.dataset.kind, status: r.dataset.status, text: r.textContent}; })()")
+    res = browser.wait_for(result, timeout=5, what="the manage panel's answer to Add static")
+    check(res["kind"] == "ok" and res["status"] == "200",
+          "the manage panel's Add static answered %r" % res)
+    step("  Add static -> %s %s" % (res["status"], res["text"]))
+    wait_until(lambda: [t for t in (api(hub, "GET", "/api/v1/clients/%d" % LISTENER)[1] or {})
+                        .get("client", {}).get("talkgroups", []) if t["tg"] == 3103], 3,
+               "the API to list TG 3103 for the listener")
+    rx0 = listener.wait_quiet(5)
+    t = Sim(sim, "sim-talker-3103", tmp, hbp_port, TALKER, calls=1, tg=3103, superframes=4,
+            duration_s=0.2)
+    state["sims"].append(t)
+    check(t.wait_exit(10) == 0, "the talker failed:\n" + t.output())
+    m = re.search(r"tx (\d+) frames", t.output())
+    sent = int(m.group(1)) if m else 0
+    deadline = time.monotonic() + 4
+    while listener.rx_total() - rx0 < sent and time.monotonic() < deadline:
+        time.sleep(0.2)
+    got = listener.rx_total() - rx0
+    check(sent > 0 and got >= sent,
+          "the listener heard %d of the %d frames of the TG 3103 call set in the panel" % (
+              got, sent))
+    step("  TG 3103 call after the panel's change: listener heard %d/%d frames" % (got, sent))
+    drain = "document.getElementById('drain-state').textContent.trim()"
+    for button, want in (("manage-drain", "draining"), ("manage-resume", "serving")):
+        browser.evaluate("document.getElementById(%s).click()" % json.dumps(button))
+        res = browser.wait_for(result, timeout=5, what="the manage panel's answer to " + button)
+        check(res["kind"] == "ok", "%s answered %r" % (button, res))
+        shown = browser.wait_for("%s === %s ? %s : null" % (drain, json.dumps(want), drain),
+                                 timeout=3, what="the header's drain state to say " + want)
+        step("  %s -> %s, header says %s" % (button, res["status"], shown))
+        if want == "draining":
+            shot("dashboard-draining.png")
+    check(api(hub, "GET", "/api/v1/hub")[1]["hub"]["draining"] is False,
+          "the hub still drains after Resume")
 
     # g. A phone.
     step("g. phone viewport %dx%d" % (PHONE_W, PHONE_H))
