@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<ApiOptions>> ApiOptions::Open(std::string path) {
       return bad(absl::StrCat("client ", id, ": not an options string"));
     }
     if (store->options_.size() == kMaxEntries) return bad("more than 100000 clients");
-    store->options_[id] = value.get<std::string>();
+    store->options_[id] = WithoutKey(value.get<std::string>());
   }
   return store;
 }
@@ -86,7 +86,7 @@ absl::Status ApiOptions::Set(uint32_t id, std::string options) {
         absl::StrCat("the API keeps options for at most ", kMaxEntries, " clients"));
   }
   std::map<uint32_t, std::string> next = options_;
-  next[id] = std::move(options);
+  next[id] = WithoutKey(options);
   if (absl::Status st = Write(next); !st.ok()) return st;
   options_ = std::move(next);
   return absl::OkStatus();
@@ -130,6 +130,18 @@ absl::Status ApiOptions::Write(const std::map<uint32_t, std::string>& options) c
     ::close(dfd);
   }
   return absl::OkStatus();
+}
+
+std::string WithoutKey(const std::string& options) {
+  std::vector<std::string> kept;
+  for (absl::string_view entry : absl::StrSplit(options, ';', absl::SkipWhitespace())) {
+    std::string name(entry.substr(0, entry.find('=')));
+    std::erase_if(name, [](char c) { return c == '"' || c == '\''; });
+    if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(name), "KEY")) {
+      kept.emplace_back(absl::StripAsciiWhitespace(entry));
+    }
+  }
+  return absl::StrJoin(kept, ";");
 }
 
 std::string WithSlotStatics(const std::string& options, int slot,

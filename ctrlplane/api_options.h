@@ -6,8 +6,10 @@
 //
 // Kept in a JSON file (`report.api_options_file`) that is rewritten whole, to a temporary file
 // that is synced and renamed over the old one, before a change is acknowledged: a crash leaves
-// the old or the new file, never a torn one. The file may hold a hotspot's KEY, so it is created
-// mode 0600. Bounded: kMaxEntries strings of at most kMaxOptionsBytes.
+// the old or the new file, never a torn one. KEY= entries are never stored: a hotspot's key is
+// its own, latched from its RPTO for one session (Subscriptions), and a stored one would
+// outlive the owner's change of it. Created mode 0600 all the same. Bounded: kMaxEntries strings
+// of at most kMaxOptionsBytes.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +32,8 @@ class ApiOptions {
   static absl::StatusOr<std::unique_ptr<ApiOptions>> Open(std::string path);
 
   const std::string* Find(uint32_t id) const;
-  // Writes the file, then changes the store. ResourceExhausted when full; the store is unchanged
-  // when the file cannot be written.
+  // Writes the file, then changes the store (the string without its KEY= entries).
+  // ResourceExhausted when full; the store is unchanged when the file cannot be written.
   absl::Status Set(uint32_t id, std::string options);
   absl::Status Clear(uint32_t id);  // no error when there is nothing to clear
   size_t size() const { return options_.size(); }
@@ -49,5 +51,8 @@ class ApiOptions {
 // TS<n>= entries (and their TS<n>_<k> aliases) are removed and one TS<n>=a,b,... is appended;
 // every other entry is kept as it is.
 std::string WithSlotStatics(const std::string& options, int slot, const std::vector<uint32_t>& tgs);
+// The options string without its KEY= entries (the key name compared as ParseOptions does:
+// trimmed, quotes removed, case-insensitive).
+std::string WithoutKey(const std::string& options);
 
 }  // namespace dmrswitch::cp

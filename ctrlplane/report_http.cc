@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/dashboard_files.h"
 #include "ctrlplane/report/json_model.h"
@@ -114,6 +116,18 @@ uint32_t IdOf(const httplib::Request& req, size_t group) {
   return static_cast<uint32_t>(std::strtoull(req.matches[group].str().c_str(), nullptr, 10));
 }
 
+// The client ID of the path (its first group, up to 10 digits), or false (and a 404 answer) when
+// it is beyond what an ID can be: never truncated into another client's ID.
+bool ClientIdOf(const httplib::Request& req, httplib::Response& res, uint32_t* id) {
+  const uint64_t v = std::strtoull(req.matches[1].str().c_str(), nullptr, 10);
+  if (v > std::numeric_limits<uint32_t>::max()) {
+    Error(res, 404, absl::StrCat("client ", v, " cannot exist: IDs are 32-bit"));
+    return false;
+  }
+  *id = static_cast<uint32_t>(v);
+  return true;
+}
+
 // The bearer of `Authorization: Bearer <token>`; false (and a 401 answer) when there is none.
 bool Bearer(const httplib::Request& req, httplib::Response& res, std::string* token) {
   static constexpr std::string_view kScheme = "Bearer ";
@@ -136,6 +150,21 @@ void SseEvent(std::string* out, const std::string& id, const std::string& data) 
 
 bool IsLoopback(const std::string& address) {
   return address.rfind("127.", 0) == 0 || address == "::1" || address.rfind("::ffff:127.", 0) == 0;
+}
+
+// The address a request's limits are charged to: its peer's, or behind a reverse proxy on this
+// machine (a loopback peer that sends X-Forwarded-For) the client address the proxy appended
+// last. Only loopback peers are believed: anyone else could name any address.
+std::string ClientAddress(const httplib::Request& req) {
+  if (!IsLoopback(req.remote_addr) || !req.has_header("X-Forwarded-For")) return req.remote_addr;
+  std::string v = req.get_header_value("X-Forwarded-For");
+  if (const size_t comma = v.rfind(','); comma != std::string::npos) v = v.substr(comma + 1);
+  v = std::string(absl::StripAsciiWhitespace(v));
+  const bool plausible =
+      !v.empty() && v.size() <= 45 && std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':';
+      });
+  return plausible ? v : std::string("proxied");
 }
 
 int64_t SteadyNs() {
@@ -298,12 +327,13 @@ void ReportHttp::Routes() {
   s.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
     ++self->requests_;
     const bool write = req.method != "GET" && req.method != "HEAD";
+    const std::string address = ClientAddress(req);
     // Reads from this machine are not limited: the dashboard and scripts of an operator on the
-    // hub's own box (or behind a reverse proxy there, which has limits of its own).
-    if (!write && !self->options_.limit_loopback_reads && IsLoopback(req.remote_addr)) {
+    // hub's own box. Through a reverse proxy here they are charged to the proxied client.
+    if (!write && !self->options_.limit_loopback_reads && IsLoopback(address)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (self->limiter_->Take(req.remote_addr, write, self->options_)) {
+    if (self->limiter_->Take(address, write, self->options_)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     res.set_header("Retry-After", "1");
@@ -322,7 +352,7 @@ void ReportHttp::Routes() {
       res.set_header("Cache-Control", "no-store");
     }
     if (res.status == 401 || res.status == 403) {
-      self->limiter_->ChargeFailure(req.remote_addr, self->options_);
+      self->limiter_->ChargeFailure(ClientAddress(req), self->options_);
     }
   });
   s.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
@@ -492,8 +522,9 @@ void ReportHttp::Routes() {
       res.set_header("Retry-After", "10");
       return Error(res, 503, "too many event streams open");
     }
-    const bool counted = self->options_.limit_loopback_reads || !IsLoopback(req.remote_addr);
-    if (counted && !self->limiter_->OpenStream(req.remote_addr, self->options_)) {
+    const std::string address = ClientAddress(req);
+    const bool counted = self->options_.limit_loopback_reads || !IsLoopback(address);
+    if (counted && !self->limiter_->OpenStream(address, self->options_)) {
       --self->streams_;
       res.set_header("Retry-After", "10");
       return Error(res, 429, "too many event streams from this address");
@@ -510,7 +541,6 @@ void ReportHttp::Routes() {
     auto stream = std::make_shared<Stream>();
     stream->cursor = events->Resume(last);
     stream->started_ns = stream->written_ns = SteadyNs();
-    const std::string address = req.remote_addr;
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
@@ -519,7 +549,9 @@ void ReportHttp::Routes() {
           std::string out;
           if (!stream->opened) {
             stream->opened = true;
-            out = "retry: 2000\n\n";
+            // The opening block carries the stream's position: a client whose stream ends before
+            // any event still reconnects with a Last-Event-ID, and misses nothing in between.
+            out = absl::StrCat("retry: 2000\nid: ", events->IdOf(stream->cursor.after), "\n\n");
             if (stream->cursor.resync) {
               SseEvent(&out, events->IdOf(stream->cursor.after), R"({"type":"resync"})");
             }
@@ -581,7 +613,7 @@ void ReportHttp::Routes() {
     return [write, kind](const httplib::Request& req, httplib::Response& res) {
       ApiWrite w;
       w.kind = kind;
-      w.client_id = IdOf(req, 1);
+      if (!ClientIdOf(req, res, &w.client_id)) return;
       write(req, res, std::move(w));
     };
   };
@@ -594,7 +626,7 @@ void ReportHttp::Routes() {
           }
           ApiWrite w;
           w.kind = ApiWrite::kSetOptions;
-          w.client_id = IdOf(req, 1);
+          if (!ClientIdOf(req, res, &w.client_id)) return;
           w.options = body["options"].get<std::string>();
           write(req, res, std::move(w));
         });
@@ -611,7 +643,7 @@ void ReportHttp::Routes() {
       }
       ApiWrite w;
       w.kind = ApiWrite::kAddStatic;
-      w.client_id = IdOf(req, 1);
+      if (!ClientIdOf(req, res, &w.client_id)) return;
       w.slot = static_cast<uint8_t>(slot);
       w.tg = static_cast<uint32_t>(tg);
       write(req, res, std::move(w));
@@ -620,7 +652,7 @@ void ReportHttp::Routes() {
   const auto remove_static = [write](const httplib::Request& req, httplib::Response& res) {
     ApiWrite w;
     w.kind = ApiWrite::kRemoveStatic;
-    w.client_id = IdOf(req, 1);
+    if (!ClientIdOf(req, res, &w.client_id)) return;
     w.slot = static_cast<uint8_t>(IdOf(req, 2));
     w.tg = IdOf(req, 3);
     write(req, res, std::move(w));
@@ -628,7 +660,7 @@ void ReportHttp::Routes() {
   const auto drop_dynamic = [write](const httplib::Request& req, httplib::Response& res) {
     ApiWrite w;
     w.kind = ApiWrite::kDropDynamic;
-    w.client_id = IdOf(req, 1);
+    if (!ClientIdOf(req, res, &w.client_id)) return;
     w.slot = static_cast<uint8_t>(IdOf(req, 2));
     write(req, res, std::move(w));
   };
@@ -676,7 +708,9 @@ void ReportHttp::Routes() {
            if (!authenticated(req, res) || !JsonBody(req, res, &body)) return;
            ApiWrite w;
            w.kind = ApiWrite::kBlock;
-           const std::string a = body.value("address", std::string());
+           const std::string a = body.contains("address") && body["address"].is_string()
+                                     ? body["address"].get<std::string>()
+                                     : std::string();
            if (!address_of(a, res, &w.ip)) return;
            if (body.contains("for_s")) {
              uint64_t f = 0;
@@ -697,7 +731,8 @@ void ReportHttp::Routes() {
   // --- BrandMeister API v2's device subset (hotspot dashboards) ---------------------------------
   s.Get(R"(/v2/device/(\d{1,10})/profile)",
         [self](const httplib::Request& req, httplib::Response& res) {
-          const uint32_t id = IdOf(req, 1);
+          uint32_t id = 0;
+          if (!ClientIdOf(req, res, &id)) return;
           const std::shared_ptr<const ReportView> v = self->view_.load();
           const report::ClientView* c = v ? FindClient(*v, id) : nullptr;
           if (c == nullptr)
@@ -766,9 +801,25 @@ ApiAnswer ReportHttp::Submit(ApiWrite w) {
     }
     writes_.push_back(std::move(w));
   }
-  if (done.wait_for(std::chrono::milliseconds(options_.write_timeout_ms)) !=
-      std::future_status::ready) {
-    return {503, {{"error", "the control plane did not answer in time"}}};
+  // In short steps: a server being stopped by the loop itself (a reload that restarts [report])
+  // must not wait for the loop's answer.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.write_timeout_ms);
+  while (done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (stopping_)
+      return {503, {{"error", "the HTTP server restarted (a reload changed [report])"}}};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      // Still queued: taken back, so that it is never applied after its 503. Taken by the loop
+      // already: it may still apply.
+      std::lock_guard<std::mutex> lock(writes_mu_);
+      const auto queued = std::find_if(writes_.begin(), writes_.end(),
+                                       [&](const ApiWrite& q) { return q.answer == answer; });
+      if (queued != writes_.end()) {
+        writes_.erase(queued);
+        return {503, {{"error", "the control plane did not answer in time; nothing was done"}}};
+      }
+      return {503, {{"error", "the control plane did not answer in time; it may still apply"}}};
+    }
   }
   return done.get();
 }

@@ -198,6 +198,7 @@ absl::Status Reporting::StartSurfaces() {
     }
     api_token = *std::move(token);
   }
+  api_token_ = api_token;
   if (!c.http.empty()) {
     ReportHttpOptions o;
     std::tie(o.host, o.port) = SplitAddress(c.http);
@@ -220,6 +221,13 @@ void Reporting::StopSurfaces() {
 
 uint16_t Reporting::http_port() const { return http_ ? http_->port() : 0; }
 
+bool Reporting::TokenFileChanged(const std::string& path) const {
+  if (path.empty()) return false;
+  // A rotated token (the same file, new contents) takes effect at the reload too.
+  const absl::StatusOr<std::string> token = ReadFirstLine(path, "api_token_file");
+  return !token.ok() || *token != api_token_;
+}
+
 std::vector<ApiWrite> Reporting::TakeApiWrites() {
   return http_ ? http_->TakeWrites() : std::vector<ApiWrite>{};
 }
@@ -239,7 +247,7 @@ absl::Status Reporting::Reconfigure(const ReportingSettings& settings, route::Ti
       a.mqtt_password_file != b.mqtt_password_file || a.mqtt_bm_session != b.mqtt_bm_session ||
       a.feed_systems != b.feed_systems || a.feed_max_message != b.feed_max_message ||
       a.feed_max_connections != b.feed_max_connections || a.api_token_file != b.api_token_file ||
-      settings_.server_id != settings.server_id;
+      settings_.server_id != settings.server_id || TokenFileChanged(b.api_token_file);
   const ReportingSettings before = settings_;
   settings_ = settings;
   while (lastheard_.size() > settings_.report.lastheard_size) lastheard_.pop_back();

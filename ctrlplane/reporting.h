@@ -164,6 +164,8 @@ class Reporting {
   Reporting(const ReportingSettings& settings, const ipc::ShardStatsZone* stats);
   absl::Status StartSurfaces();
   void StopSurfaces();
+  // Whether the API token in `path` differs from the running one (or cannot be read).
+  bool TokenFileChanged(const std::string& path) const;
 
   int64_t WallOf(route::TimeNs mono) const { return static_cast<int64_t>(mono) + wall_offset_; }
   report::CallRecord StartRecord(const route::Event& e, route::TimeNs start) const;
@@ -182,6 +184,7 @@ class Reporting {
   std::unique_ptr<report::ReportHub> hub_;
   std::unique_ptr<ReportHttp> http_;
   std::shared_ptr<report::EventStream> events_;
+  std::string api_token_;    // the running API token ("" = writes off); never logged
   int64_t wall_offset_ = 0;  // wall clock minus monotonic clock, refreshed every Tick
   route::TimeNs started_ = 0;
 

@@ -246,14 +246,15 @@ namespace {
 
 // The KEY check of an options string against the latched key of `id`, if any.
 absl::Status KeyCheck(uint32_t id, const ClientOptions& o,
-                      const absl::flat_hash_map<uint32_t, std::string>& keys) {
+                      const absl::flat_hash_map<uint32_t, Subscriptions::LatchedKey>& keys) {
   auto key = keys.find(id);
   if (key == keys.end()) return absl::OkStatus();
   if (!o.key) {
     return absl::PermissionDeniedError(
         absl::StrCat("client ", id, ": options without the client's KEY are refused"));
   }
-  if (*o.key != key->second) {
+  if (!proto::ConstantTimeEqual(proto::SecretDigest(*o.key).data(), key->second.digest.data(),
+                                proto::kSecretDigestBytes)) {
     return absl::PermissionDeniedError(
         absl::StrCat("client ", id, ": options with a different KEY are refused"));
   }
@@ -295,11 +296,10 @@ absl::Status Subscriptions::ApplyOptions(uint32_t id, std::string_view options, 
                         absl::StrCat("client ", id, ": ", parsed.status().message()));
   }
   const ClientOptions& o = *parsed;
-  if (from == OptionsFrom::kOperator) {
-    if (o.key) keys_[id] = *o.key;
-  } else {
+  // The operator's options never touch the latch: the key is the hotspot's own (its RPTO).
+  if (from == OptionsFrom::kClient) {
     if (absl::Status st = KeyCheck(id, o, keys_); !st.ok()) return st;
-    if (o.key && !keys_.contains(id)) keys_.emplace(id, *o.key);
+    if (o.key && !keys_.contains(id)) keys_.emplace(id, LatchedKey::Of(*o.key));
   }
 
   std::vector<std::string>* out = warnings != nullptr ? warnings : &pending_warnings_;
@@ -331,12 +331,18 @@ absl::Status Subscriptions::CheckOptions(uint32_t id, std::string_view options,
 
 bool Subscriptions::CheckKey(uint32_t id, std::string_view key) const {
   auto it = keys_.find(id);
-  return it != keys_.end() && proto::SecretEqual(it->second, key);
+  return it != keys_.end() &&
+         proto::ConstantTimeEqual(proto::SecretDigest(key).data(), it->second.digest.data(),
+                                  proto::kSecretDigestBytes);
 }
 
 bool Subscriptions::IsAnyKey(std::string_view key) const {
+  // One digest, compared with every latched key's: cheap for any number of clients.
+  const auto digest = proto::SecretDigest(key);
   bool any = false;
-  for (const auto& [id, k] : keys_) any |= proto::SecretEqual(k, key);
+  for (const auto& [id, k] : keys_) {
+    any |= proto::ConstantTimeEqual(digest.data(), k.digest.data(), proto::kSecretDigestBytes);
+  }
   return any;
 }
 
@@ -644,7 +650,8 @@ RestoredClient Subscriptions::ExportOf(const Client& c) const {
   if (c.voice) opts.push_back(absl::StrCat("VOICE=", *c.voice ? 1 : 0));
   if (c.ident_tg) opts.push_back(absl::StrCat("IDENTTG=", *c.ident_tg));
   if (c.lang) opts.push_back(absl::StrCat("LANG=", *c.lang));
-  if (auto k = keys_.find(c.id); k != keys_.end()) opts.push_back(absl::StrCat("KEY=", k->second));
+  if (auto k = keys_.find(c.id); k != keys_.end())
+    opts.push_back(absl::StrCat("KEY=", k->second.key));
   r.options = absl::StrJoin(opts, ";");
   for (unsigned ts = 0; ts < 2; ++ts) {
     for (uint32_t tg : c.option_statics[ts]) r.members.push_back({static_cast<uint8_t>(ts), tg, 0});
@@ -708,7 +715,7 @@ void Subscriptions::Restore(std::span<const RestoredClient> clients, route::Time
     if (!r.options.empty()) {
       absl::StatusOr<ClientOptions> o = ParseOptions(r.options);
       if (o.ok()) {
-        if (o->key && !keys_.contains(r.id)) keys_.emplace(r.id, *o->key);
+        if (o->key && !keys_.contains(r.id)) keys_.emplace(r.id, LatchedKey::Of(*o->key));
         ApplyParsed(c, *o);
       } else {
         pending_warnings_.push_back(

@@ -60,6 +60,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "ctrlplane/subscriptions/options.h"
+#include "dataplane/proto/crypto.h"
 #include "dataplane/route/events.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/types.h"
@@ -150,6 +151,18 @@ struct RestoredClient {
 
 class Subscriptions {
  public:
+  // A latched options KEY and its digest (compared in constant time).
+  struct LatchedKey {
+    std::string key;
+    std::array<uint8_t, proto::kSecretDigestBytes> digest{};
+    static LatchedKey Of(std::string key) {
+      LatchedKey k;
+      k.digest = proto::SecretDigest(key);
+      k.key = std::move(key);
+      return k;
+    }
+  };
+
   explicit Subscriptions(SubscriptionSettings settings);
 
   // Replaces the settings (configuration reload): config statics, defaults and activate_on
@@ -167,8 +180,8 @@ class Subscriptions {
   // appended to `warnings` (may be null: then they wait in TakeWarnings()). Errors, after which
   // nothing has changed: NotFound (client not up), InvalidArgument (oversized string),
   // PermissionDenied (the string lacks the latched KEY or carries another one).
-  // `from` = kOperator (the JSON API, its caller authenticated): no KEY check; a KEY= in the
-  // string replaces the latched key.
+  // `from` = kOperator (the JSON API, its caller authenticated): no KEY check, and a KEY= in the
+  // string is ignored (the latch is the hotspot's own, from its RPTO).
   enum class OptionsFrom : uint8_t { kClient, kOperator };
   absl::Status ApplyOptions(uint32_t id, std::string_view options, route::TimeNs now,
                             std::vector<std::string>* warnings,
@@ -303,7 +316,7 @@ class Subscriptions {
   SubscriptionSettings settings_;
   absl::flat_hash_map<uint32_t, Client> clients_;    // by client ID
   absl::flat_hash_map<uint32_t, uint32_t> by_slot_;  // slot -> client ID
-  absl::flat_hash_map<uint32_t, std::string> keys_;  // latched KEY by client ID
+  absl::flat_hash_map<uint32_t, LatchedKey> keys_;   // latched KEY by client ID
   std::vector<std::string> pending_warnings_;
   bool changed_ = false;
   absl::flat_hash_set<uint32_t> changed_clients_;  // TakeChangedClients()

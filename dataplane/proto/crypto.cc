@@ -42,11 +42,15 @@ bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len) {
   return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+std::array<uint8_t, kSecretDigestBytes> SecretDigest(std::string_view secret) {
+  static_assert(kSecretDigestBytes == SHA256_DIGEST_LENGTH);
+  std::array<uint8_t, kSecretDigestBytes> d{};
+  SHA256(reinterpret_cast<const uint8_t*>(secret.data()), secret.size(), d.data());
+  return d;
+}
+
 bool SecretEqual(std::string_view a, std::string_view b) {
-  uint8_t da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const uint8_t*>(a.data()), a.size(), da);
-  SHA256(reinterpret_cast<const uint8_t*>(b.data()), b.size(), db);
-  return ConstantTimeEqual(da, db, SHA256_DIGEST_LENGTH);
+  return ConstantTimeEqual(SecretDigest(a).data(), SecretDigest(b).data(), kSecretDigestBytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len);
 // Whether two secrets (tokens, keys) are equal, in a time that depends on neither their contents
 // nor their lengths: their SHA-256 digests are compared in constant time.
 bool SecretEqual(std::string_view a, std::string_view b);
+// A secret's SHA-256, to compare with ConstantTimeEqual (one digest against many).
+inline constexpr size_t kSecretDigestBytes = 32;
+std::array<uint8_t, kSecretDigestBytes> SecretDigest(std::string_view secret);
 
 // HMAC-SHA1 with the key schedule precomputed. Immutable after construction; safe to share
 // between threads.

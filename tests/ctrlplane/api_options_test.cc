@@ -49,7 +49,7 @@ TEST_F(ApiOptionsTest, StoredOptionsSurviveAReopenInAPrivateFile) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->size(), 2u);
   ASSERT_NE((*again)->Find(3120001), nullptr);
-  EXPECT_EQ(*(*again)->Find(3120001), "TS2=3100;KEY=s3cret");
+  EXPECT_EQ(*(*again)->Find(3120001), "TS2=3100");  // a KEY is never stored
   EXPECT_EQ(*(*again)->Find(3120002), "TS1=236");
   EXPECT_EQ((*again)->Find(3120003), nullptr);
 }
@@ -73,6 +73,12 @@ TEST_F(ApiOptionsTest, AMalformedFileIsRefusedByName) {
     EXPECT_NE(store.status().message().find(path_), std::string::npos) << store.status();
     EXPECT_NE(store.status().message().find("report.api_options_file"), std::string::npos);
   }
+}
+
+TEST(WithoutKey, DropsKeyEntriesAsTheParserWouldReadThem) {
+  EXPECT_EQ(WithoutKey("TS2=91;KEY=abc"), "TS2=91");
+  EXPECT_EQ(WithoutKey(" key = x ;TS1=1;\"KEY\"=y;KEYS=z;DIAL=262"), "TS1=1;KEYS=z;DIAL=262");
+  EXPECT_EQ(WithoutKey("KEY=a"), "");
 }
 
 TEST(WithSlotStatics, ReplacesOneSlotsEntriesAndKeepsTheRest) {

@@ -166,6 +166,13 @@ TEST(ReportHttp, WritesWithoutAValidFormOrBearerNeverReachTheLoop) {
   EXPECT_EQ(status(c.Delete("/api/v1/clients/1/talkgroups/3/91", Bearer(kToken))), 404);
   EXPECT_EQ(status(c.Post("/api/v1/clients/99999999999/kick", Bearer(kToken), "", "text/plain")),
             404);
+  // An ID beyond 32 bits is no client (never truncated into another one's ID).
+  EXPECT_EQ(status(c.Post("/api/v1/clients/4294967296/kick", Bearer(kToken), "", "text/plain")),
+            404);
+  EXPECT_EQ(status(c.Post("/v2/device/4294967297/talkgroup", Bearer(kToken),
+                          R"({"slot":1,"group":235})", "application/json")),
+            404);
+  EXPECT_EQ(status(c.Get("/v2/device/9999999999/profile")), 404);
   EXPECT_EQ(status(c.Post("/v2/device/1/action/dropCallRoute/1", Bearer(kToken), "", "text/plain")),
             404);
   // Too big: the body limit.
@@ -192,7 +199,9 @@ TEST(ReportHttp, WithoutATokenFileEveryWriteIsRefused) {
   EXPECT_TRUE(loop.seen().empty());
 }
 
-TEST(ReportHttp, AWriteTheLoopDoesNotAnswerEndsIn503AndStoppingAnswersTheQueue) {
+// A write the loop does not take in time is answered 503 and taken back: it is never applied
+// after its answer (a client retrying it would otherwise kick or drain twice).
+TEST(ReportHttp, AWriteTheLoopDoesNotTakeInTimeEndsIn503AndIsNeverApplied) {
   ReportHttpOptions o = Options();
   o.write_timeout_ms = 300;
   auto http = ReportHttp::Start(o);
@@ -201,11 +210,64 @@ TEST(ReportHttp, AWriteTheLoopDoesNotAnswerEndsIn503AndStoppingAnswersTheQueue) 
   auto r = c.Post("/api/v1/resume", Bearer(kToken), "", "text/plain");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(nlohmann::json::parse(r->body)["error"], "the control plane did not answer in time");
-  // Queued but never taken: the destructor answers it (no promise is left unset).
-  std::vector<ApiWrite> taken = (*http)->TakeWrites();
-  ASSERT_EQ(taken.size(), 1u);
-  taken[0].answer->set_value({200, {}});
+  EXPECT_EQ(nlohmann::json::parse(r->body)["error"],
+            "the control plane did not answer in time; nothing was done");
+  EXPECT_TRUE((*http)->TakeWrites().empty());
+}
+
+// Writes queued when the server stops are answered 503 by the destructor: no promise is left
+// unset and no HTTP thread waits on the loop.
+TEST(ReportHttp, StoppingAnswersTheQueuedWrites) {
+  ReportHttpOptions o = Options();
+  auto started = ReportHttp::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<ReportHttp> http = *std::move(started);
+  const uint16_t port = http->port();
+  int status = 0;
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Post("/api/v1/resume", Bearer(kToken), "", "text/plain");
+    status = r ? r->status : -1;
+  });
+  while (true) {  // until the write is queued (nobody takes it)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (http->requests() > 0) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  http.reset();
+  client.join();
+  EXPECT_EQ(status, 503);
+}
+
+// A reload through the API that changes [report] makes the loop destroy this server while the
+// write that asked for it waits for its answer: the destructor must not wait for it (the loop
+// would stall for the write's whole timeout).
+TEST(ReportHttp, TheLoopMayStopTheServerWhileAWriteWaitsForIt) {
+  ReportHttpOptions o = Options();
+  o.write_timeout_ms = 10000;
+  auto started = ReportHttp::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<ReportHttp> http = *std::move(started);
+  const uint16_t port = http->port();
+  std::chrono::steady_clock::duration stop_took{};
+  std::thread loop([&] {
+    std::vector<ApiWrite> got;
+    while (got.empty()) {
+      got = http->TakeWrites();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    http.reset();  // the reload restarts the surfaces
+    stop_took = std::chrono::steady_clock::now() - t0;
+    got[0].answer->set_value({200, {{"ok", true}}});  // answered after all, to nobody
+  });
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Post("/api/v1/reload", Bearer(kToken), "", "text/plain");
+  loop.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("restarted"), std::string::npos) << r->body;
+  EXPECT_LT(stop_took, std::chrono::seconds(3));
 }
 
 TEST(ReportHttp, RequestsAndWritesAreRateLimitedPerAddress) {
@@ -260,6 +322,28 @@ TEST(ReportHttp, ReadsFromLoopbackAreNotLimitedButWritesAre) {
   EXPECT_GE(limited, 2);
 }
 
+// Behind a reverse proxy on the hub's machine every request comes from loopback: the limits go
+// by the client the proxy names in X-Forwarded-For (and only a loopback peer is believed).
+TEST(ReportHttp, BehindALocalProxyTheLimitsGoByTheForwardedAddress) {
+  ReportHttpOptions o = Options();
+  o.requests_per_s = 1;  // burst 2
+  auto http = ReportHttp::Start(o);
+  ASSERT_TRUE(http.ok()) << http.status();
+  httplib::Client c("127.0.0.1", (*http)->port());
+  const auto reads_from = [&](const std::string& forwarded) {
+    int ok = 0;
+    for (int i = 0; i < 5; ++i) {
+      auto r = c.Get("/api/v1/hub", {{"X-Forwarded-For", forwarded}});
+      ok += r && r->status != 429;
+    }
+    return ok;
+  };
+  EXPECT_EQ(reads_from("203.0.113.7, 198.18.0.9"), 2);  // the last hop's client: 198.18.0.9
+  EXPECT_EQ(reads_from("198.18.0.10"), 2);              // another client, its own budget
+  EXPECT_EQ(reads_from("not an address"), 2);           // implausible: one shared bucket
+  EXPECT_EQ(reads_from("127.0.0.1"), 5);                // local after all: not limited
+}
+
 TEST(ReportHttp, FailedAuthenticationsCostMoreThanWrites) {
   ReportHttpOptions o = Options();
   o.writes_per_s = 1;  // burst 5
@@ -281,13 +365,14 @@ TEST(ReportHttp, FailedAuthenticationsCostMoreThanWrites) {
 std::string ReadEvents(uint16_t port, const httplib::Headers& headers,
                        const std::function<bool(const std::string&)>& enough,
                        std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                       int* status = nullptr) {
+                       int* status = nullptr, std::atomic<bool>* opened = nullptr) {
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count() + 1, 0);
   std::string got;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto r = c.Get("/api/v1/events", headers, [&](const char* data, size_t n) {
     got.append(data, n);
+    if (opened != nullptr && got.find("retry: ") != std::string::npos) *opened = true;
     return !enough(got) && std::chrono::steady_clock::now() < deadline;
   });
   if (status != nullptr)
@@ -311,27 +396,31 @@ TEST(ReportHttp, EventsStreamLiveAndResumeFromLastEventId) {
   EventStream& events = *o.events;
   events.Append(R"({"type":"before"})");  // before the client: not sent to a new client
 
+  std::atomic<bool> opened{false};
   std::thread appender([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     events.Append(R"({"type":"call_start","n":1})");
     events.Append(R"({"type":"call_end","n":2})");
   });
   const std::string first = ReadEvents(
-      port, {}, [](const std::string& s) { return s.find(R"("n":2)") != std::string::npos; });
+      port, {}, [](const std::string& s) { return s.find(R"("n":2)") != std::string::npos; },
+      std::chrono::seconds(5), nullptr, &opened);
+  opened = true;  // the appender ends even if the stream never opened
   appender.join();
-  EXPECT_EQ(first.rfind("retry: 2000\n\n", 0), 0u) << first;
+  EXPECT_EQ(first.rfind("retry: 2000\nid: 1234-1\n\n", 0), 0u) << first;
   EXPECT_EQ(first.find("before"), std::string::npos);
   EXPECT_NE(first.find("id: 1234-2\ndata: {\"type\":\"call_start\",\"n\":1}\n\n"),
             std::string::npos)
       << first;
-  EXPECT_EQ(Ids(first), (std::vector<std::string>{"1234-2", "1234-3"}));
+  // The opening block's id is where the stream starts, then the events'.
+  EXPECT_EQ(Ids(first), (std::vector<std::string>{"1234-1", "1234-2", "1234-3"}));
 
   // Reconnecting with the id of the first of them: the second, then what came since.
   events.Append(R"({"type":"client","n":3})");
   const std::string resumed =
       ReadEvents(port, {{"Last-Event-ID", "1234-2"}},
                  [](const std::string& s) { return s.find(R"("n":3)") != std::string::npos; });
-  EXPECT_EQ(Ids(resumed), (std::vector<std::string>{"1234-3", "1234-4"}));
+  EXPECT_EQ(Ids(resumed), (std::vector<std::string>{"1234-2", "1234-3", "1234-4"}));
   EXPECT_EQ(resumed.find("resync"), std::string::npos);
 
   // An id from another epoch, from the future, or too old for the 8 kept: resync first.
@@ -372,11 +461,14 @@ TEST(ReportHttp, EventStreamsAreCappedAndEndAfterTheirTime) {
   const auto t0 = std::chrono::steady_clock::now();
   for (std::thread& t : holders) t.join();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
-  // Slots are given back.
+  // Slots are given back (once the server has finished with the ended streams).
   int status = 0;
-  ReadEvents(
-      port, {}, [](const std::string& s) { return s.find("retry") != std::string::npos; },
-      std::chrono::seconds(2), &status);
+  for (int i = 0; i < 20 && status != 200; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ReadEvents(
+        port, {}, [](const std::string& s) { return s.find("retry") != std::string::npos; },
+        std::chrono::seconds(2), &status);
+  }
   EXPECT_EQ(status, 200);
 }
 

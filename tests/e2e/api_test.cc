@@ -201,6 +201,7 @@ TEST_F(ApiTest, TheEventStreamCarriesCallsAndResumesAfterAReconnect) {
     for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; ++at) ++n;
     return n;
   };
+  std::atomic<bool> opened{false};  // the first stream has answered
   const auto read = [&](const std::string& last_id, const std::string& until, size_t times = 1) {
     std::string got;
     httplib::Client c("127.0.0.1", http_);
@@ -209,13 +210,16 @@ TEST_F(ApiTest, TheEventStreamCarriesCallsAndResumesAfterAReconnect) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     c.Get("/api/v1/events", h, [&](const char* d, size_t n) {
       got.append(d, n);
+      if (got.find("retry: ") != std::string::npos) opened = true;
       return count(got, until) < times && std::chrono::steady_clock::now() < deadline;
     });
     return got;
   };
   std::string first;
   std::thread reader([&] { first = read("", "call_end"); });
-  clients.PollFor(absl::Milliseconds(300));  // the reader is connected
+  ASSERT_TRUE(sim::PollUntil(
+      clients.pollables(), [&] { return opened.load(); },
+      absl::Seconds(5)));  // the reader is connected
   Call(clients, *talker, 3100);
   clients.PollFor(absl::Milliseconds(300));
   reader.join();

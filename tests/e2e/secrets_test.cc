@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -199,15 +200,18 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
   // The JSON API's live events, read while the writes below happen: options with a KEY set with
   // the token, a wrong bearer that carries the mark, a hotspot's key used for another hotspot.
   std::string events;
+  std::atomic<bool> opened{false};
   std::thread sse([&] {
     httplib::Client c("127.0.0.1", http);
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     c.Get("/api/v1/events", [&](const char* data, size_t n) {
       events.append(data, n);
+      if (events.find("retry: ") != std::string::npos) opened = true;
       return std::chrono::steady_clock::now() < until;
     });
+    opened = true;
   });
-  client->RunFor(absl::Milliseconds(300));
+  for (int i = 0; i < 50 && !opened; ++i) client->RunFor(absl::Milliseconds(20));
   {
     httplib::Client c("127.0.0.1", http);
     const httplib::Headers admin = {{"Authorization", "Bearer " + token}};
@@ -225,7 +229,7 @@ TEST(Secrets, NoReportSurfaceShowsASecret) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401) << r->body;
     r = c.Post("/api/v1/clients/3120599/talkgroups",
-               {{"Authorization", absl::StrCat("Bearer api-", kMark)}}, R"({"slot":2,"tg":94})",
+               {{"Authorization", absl::StrCat("Bearer client-", kMark)}}, R"({"slot":2,"tg":94})",
                "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 403) << r->body;

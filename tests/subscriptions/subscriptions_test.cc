@@ -709,9 +709,9 @@ TEST(SubscriptionsTest, DropDynamicDropsUaTgsAndTheDialledLinkOfTheSlotsNamed) {
   EXPECT_EQ(s.DropDynamic(B, 3).code(), absl::StatusCode::kNotFound);
 }
 
-// Options from the operator (the JSON API, authenticated there) pass a latched KEY, and a KEY=
-// in them replaces the latch; IsAnyKey tells a hotspot's key from no credential at all.
-TEST(SubscriptionsTest, OperatorOptionsPassTheKeyLatchAndMayReplaceIt) {
+// Options from the operator (the JSON API, authenticated there) pass a latched KEY and never
+// change it; IsAnyKey tells a hotspot's key from no credential at all.
+TEST(SubscriptionsTest, OperatorOptionsPassTheKeyLatchAndNeverChangeIt) {
   Subscriptions s(Settings(false));
   s.OnClientUp(A, 0, 3, 0);
   s.OnClientUp(B, 1, 3, 0);
@@ -721,14 +721,18 @@ TEST(SubscriptionsTest, OperatorOptionsPassTheKeyLatchAndMayReplaceIt) {
   EXPECT_EQ(OptionStatics(s, A, 1), std::vector<uint32_t>{92});
   EXPECT_TRUE(s.CheckKey(A, "abc"));
   ASSERT_TRUE(s.ApplyOptions(A, "KEY=new", 0, nullptr, Subscriptions::OptionsFrom::kOperator).ok());
-  EXPECT_FALSE(s.CheckKey(A, "abc"));
-  EXPECT_TRUE(s.CheckKey(A, "new"));
-  EXPECT_FALSE(s.CheckKey(A, "new "));
+  EXPECT_TRUE(s.CheckKey(A, "abc"));
+  EXPECT_FALSE(s.CheckKey(A, "new"));
+  EXPECT_FALSE(s.CheckKey(A, "abc "));
   EXPECT_FALSE(s.CheckKey(A, ""));
-  EXPECT_TRUE(s.IsAnyKey("new"));
-  EXPECT_FALSE(s.IsAnyKey("abc"));
+  EXPECT_TRUE(s.IsAnyKey("abc"));
+  EXPECT_FALSE(s.IsAnyKey("new"));
   EXPECT_FALSE(s.IsAnyKey(""));
-  EXPECT_FALSE(s.CheckKey(B, "new"));  // B has no key
+  EXPECT_FALSE(s.CheckKey(B, "abc"));  // B has no key
+  // An operator's KEY= does not latch one either.
+  ASSERT_TRUE(
+      s.ApplyOptions(B, "TS2=91;KEY=b", 0, nullptr, Subscriptions::OptionsFrom::kOperator).ok());
+  EXPECT_FALSE(s.View(B)->key_latched);
 }
 
 TEST(SubscriptionsTest, ViewShowsSuspensionAndSettings) {
