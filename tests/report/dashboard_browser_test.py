@@ -552,24 +552,28 @@ def run(args, state):
     check(status == 200, "PUT %s with the operator's token answered %s, want 200: %s" % (
         path, status, raw[:200]))
     step("  operator token -> 200 %s" % raw.strip()[:120])
-    wait_until(lambda: [t for t in (api(hub, "GET", "/api/v1/clients/%d" % LISTENER)[1] or {})
-                        .get("client", {}).get("talkgroups", []) if t["tg"] == 3100], 3,
-               "the API to list TG 3100 for the listener")
-    rx0 = listener.wait_quiet(5)
-    t = Sim(sim, "sim-talker-3100", tmp, hbp_port, TALKER, calls=1, tg=3100, superframes=4,
-            duration_s=0.2)
-    state["sims"].append(t)
-    check(t.wait_exit(10) == 0, "the talker failed:\n" + t.output())
-    m = re.search(r"tx (\d+) frames", t.output())
-    sent = int(m.group(1)) if m else 0
-    deadline = time.monotonic() + 4
-    while listener.rx_total() - rx0 < sent and time.monotonic() < deadline:
-        time.sleep(0.2)
-    got = listener.rx_total() - rx0
-    check(sent > 0 and got >= sent,
-          "the listener heard %d of the %d frames of the TG 3100 call after the API set it" % (
-              got, sent))
-    step("  TG 3100 call after the change: listener heard %d/%d frames" % (got, sent))
+    # A static TG of the listener (once the API lists it) hears the talker's next call whole.
+    def heard_whole_call(tg, how):
+        wait_until(lambda: [t for t in (api(hub, "GET", "/api/v1/clients/%d" % LISTENER)[1]
+                                        or {}).get("client", {}).get("talkgroups", [])
+                            if t["tg"] == tg], 3, "the API to list TG %d for the listener" % tg)
+        rx0 = listener.wait_quiet(5)
+        t = Sim(sim, "sim-talker-%d" % tg, tmp, hbp_port, TALKER, calls=1, tg=tg, superframes=4,
+                duration_s=0.2)
+        state["sims"].append(t)
+        check(t.wait_exit(10) == 0, "the talker failed:\n" + t.output())
+        m = re.search(r"tx (\d+) frames", t.output())
+        sent = int(m.group(1)) if m else 0
+        deadline = time.monotonic() + 4
+        while listener.rx_total() - rx0 < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        got = listener.rx_total() - rx0
+        check(sent > 0 and got >= sent,
+              "the listener heard %d of the %d frames of the TG %d call %s" % (
+                  got, sent, tg, how))
+        step("  TG %d call %s: listener heard %d/%d frames" % (tg, how, got, sent))
+
+    heard_whole_call(3100, "after the API set it")
     client_row = row_js("#clients", "data-client-id", LISTENER)
     browser.wait_for("(() => { const r = %s; return r && /\\b3100\\b/.test(r.innerText); })()"
                      % client_row, timeout=5,
@@ -593,24 +597,7 @@ def run(args, state):
     check(res["kind"] == "ok" and res["status"] == "200",
           "the manage panel's Add static answered %r" % res)
     step("  Add static -> %s %s" % (res["status"], res["text"]))
-    wait_until(lambda: [t for t in (api(hub, "GET", "/api/v1/clients/%d" % LISTENER)[1] or {})
-                        .get("client", {}).get("talkgroups", []) if t["tg"] == 3103], 3,
-               "the API to list TG 3103 for the listener")
-    rx0 = listener.wait_quiet(5)
-    t = Sim(sim, "sim-talker-3103", tmp, hbp_port, TALKER, calls=1, tg=3103, superframes=4,
-            duration_s=0.2)
-    state["sims"].append(t)
-    check(t.wait_exit(10) == 0, "the talker failed:\n" + t.output())
-    m = re.search(r"tx (\d+) frames", t.output())
-    sent = int(m.group(1)) if m else 0
-    deadline = time.monotonic() + 4
-    while listener.rx_total() - rx0 < sent and time.monotonic() < deadline:
-        time.sleep(0.2)
-    got = listener.rx_total() - rx0
-    check(sent > 0 and got >= sent,
-          "the listener heard %d of the %d frames of the TG 3103 call set in the panel" % (
-              got, sent))
-    step("  TG 3103 call after the panel's change: listener heard %d/%d frames" % (got, sent))
+    heard_whole_call(3103, "after the panel's change")
     drain = "document.getElementById('drain-state').textContent.trim()"
     for button, want in (("manage-drain", "draining"), ("manage-resume", "serving")):
         browser.evaluate("document.getElementById(%s).click()" % json.dumps(button))
