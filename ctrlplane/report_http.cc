@@ -591,18 +591,20 @@ void ReportHttp::Routes() {
   // loop to check), submits, answers.
   // Whether the request may go on: writes are on and it has a bearer (else answered 403/401).
   // Checked before the body, so that nobody learns anything from an unauthenticated write.
-  const auto authenticated = [self](const httplib::Request& req, httplib::Response& res) {
+  // `token` (may be null) receives the bearer.
+  const auto authenticated = [self](const httplib::Request& req, httplib::Response& res,
+                                    std::string* token = nullptr) {
     if (self->options_.api_token.empty()) {
       Error(res, 403, "writes are off: report.api_token_file names no token");
       return false;
     }
-    std::string token;
-    return Bearer(req, res, &token);
+    std::string ignored;
+    return Bearer(req, res, token != nullptr ? token : &ignored);
   };
   const auto write = [self, authenticated](const httplib::Request& req, httplib::Response& res,
                                            ApiWrite w) {
     std::string token;
-    if (!authenticated(req, res) || !Bearer(req, res, &token)) return;
+    if (!authenticated(req, res, &token)) return;
     w.admin = proto::SecretEqual(token, self->options_.api_token);
     if (!w.admin) w.key = std::move(token);
     const ApiAnswer a = self->Submit(std::move(w));
