@@ -281,66 +281,40 @@ absl::StatusOr<std::unique_ptr<ReportHttp>> ReportHttp::Start(ReportHttpOptions 
   std::unique_ptr<ReportHttp> h(new ReportHttp());
   h->options_ = std::move(options);
   h->limiter_ = std::make_unique<Limiter>();
-  h->server_ = std::make_unique<httplib::Server>();
-  httplib::Server& s = *h->server_;
-  // Event streams hold a worker each; two more serve everything else.
-  const int workers = std::max(1, h->options_.event_streams) + 2;
-  s.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  s.set_read_timeout(5, 0);
-  s.set_write_timeout(5, 0);
-  s.set_idle_interval(0, 100000);
-  s.set_keep_alive_max_count(100);
-  s.set_keep_alive_timeout(10);
-  s.set_payload_max_length(4096);
-  // SO_REUSEADDR only: cpp-httplib would also set SO_REUSEPORT, which lets a second hub take the
-  // same port silently.
-  s.set_socket_options([](int fd) {
-    const int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
+  if (h->options_.limit_loopback_reads) h->options_.server.limit_loopback_connections = true;
+  h->server_ = std::make_unique<HttpServer>(h->options_.server);
   h->Routes();
   const std::string& host = h->options_.host;
-  const uint16_t port = h->options_.port;
-  if (port == 0) {
-    const int bound = s.bind_to_any_port(host);
-    if (bound <= 0) {
-      return absl::UnavailableError(absl::StrCat("report.http: cannot bind ", host, ":0"));
-    }
-    h->port_ = static_cast<uint16_t>(bound);
-  } else {
-    if (!s.bind_to_port(host, port)) {
-      return absl::UnavailableError(
-          absl::StrCat("report.http = \"", host, ":", port,
-                       "\": cannot bind (address in use, or not an address of this host)"));
-    }
-    h->port_ = port;
+  absl::StatusOr<uint16_t> bound = h->server_->Listen(host, h->options_.port);
+  if (!bound.ok()) {
+    return absl::UnavailableError(absl::StrCat("report.http = \"", host, ":", h->options_.port,
+                                               "\": cannot listen: ", bound.status().message()));
   }
-  ReportHttp* self = h.get();
-  h->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
+  h->port_ = *bound;
   return h;
 }
 
 void ReportHttp::Routes() {
-  httplib::Server& s = *server_;
+  HttpServer& s = *server_;
   ReportHttp* self = this;
   // Rates first: a request over its address's budget is answered 429 before anything else.
-  s.set_pre_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
+  s.SetPreRouting([self](const httplib::Request& req, httplib::Response& res) {
     ++self->requests_;
     const bool write = req.method != "GET" && req.method != "HEAD";
     const std::string address = ClientAddress(req);
     // Reads from this machine are not limited: the dashboard and scripts of an operator on the
     // hub's own box. Through a reverse proxy here they are charged to the proxied client.
     if (!write && !self->options_.limit_loopback_reads && IsLoopback(address)) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      return false;
     }
     if (self->limiter_->Take(address, write, self->options_)) {
-      return httplib::Server::HandlerResponse::Unhandled;
+      return false;
     }
     res.set_header("Retry-After", "1");
     Error(res, 429, write ? "too many writes from this address" : "too many requests");
-    return httplib::Server::HandlerResponse::Handled;
+    return true;
   });
-  s.set_post_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
+  s.SetPostRouting([self](const httplib::Request& req, httplib::Response& res) {
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Referrer-Policy", "no-referrer");
     if (req.path.rfind("/dashboard/", 0) == 0) {
@@ -565,7 +539,7 @@ void ReportHttp::Routes() {
           }
           bool lost = false;
           for (const auto& e :
-               events->After(stream->cursor.after, std::chrono::milliseconds(500), &lost)) {
+               events->After(stream->cursor.after, std::chrono::milliseconds(200), &lost)) {
             if (lost) {
               SseEvent(&out, events->IdOf(e->seq - 1), R"({"type":"resync"})");
               lost = false;
@@ -773,7 +747,7 @@ void ReportHttp::Routes() {
         res.set_content("not found\n", "text/plain");
       });
 
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.SetErrorHandler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status != 404 || !res.body.empty()) return;
     if (req.path.rfind("/api/", 0) == 0 || req.path.rfind("/v2/", 0) == 0) {
       Json(res, {{"error", absl::StrCat("no such endpoint: ", req.method, " ", req.path,
@@ -840,8 +814,7 @@ ReportHttp::~ReportHttp() {
     }
     writes_.clear();
   }
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (server_) server_->Stop();
 }
 
 void ReportHttp::SetView(std::shared_ptr<const ReportView> view) { view_.store(std::move(view)); }

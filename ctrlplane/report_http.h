@@ -1,6 +1,6 @@
 // ReportHttp: `[report] http` (docs/reporting.md, docs/api.yaml, docs/dashboard.md): the
-// Prometheus page, the JSON API, its live events and the dashboard, served by cpp-httplib on
-// threads of its own.
+// Prometheus page, the JSON API, its live events and the dashboard, served by HttpServer
+// (ctrlplane/http_server.h) on threads of its own.
 //
 //   GET /metrics            text exposition format 0.0.4 (report::RenderMetrics)
 //   GET /api/v1/...         the JSON API's reads: hub, clients (paged), peers, live calls,
@@ -31,16 +31,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ctrlplane/http_server.h"
 #include "ctrlplane/report/event_stream.h"
 #include "ctrlplane/report/model.h"
 #include "dataplane/ipc/shard_stats.h"
 #include "nlohmann/json.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace dmrswitch::cp {
+
+class HttpServer;
 
 struct ReportView;
 
@@ -98,6 +97,8 @@ struct ReportHttpOptions {
   int event_streams_per_address = 4;
   int event_stream_s = 300;     // an event stream ends after this long (the client reconnects)
   int write_timeout_ms = 5000;  // a write the control plane has not answered by then: 503
+  // The sockets' bounds: head/body sizes, request/idle/send timeouts, connection caps.
+  HttpServerOptions server;
 };
 
 class ReportHttp {
@@ -133,7 +134,7 @@ class ReportHttp {
   ApiAnswer Submit(ApiWrite w);
 
   ReportHttpOptions options_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<HttpServer> server_;
   std::atomic<std::shared_ptr<const ReportView>> view_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<bool> stopping_{false};
@@ -143,7 +144,6 @@ class ReportHttp {
   struct Limiter;
   std::unique_ptr<Limiter> limiter_;
   uint16_t port_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace dmrswitch::cp

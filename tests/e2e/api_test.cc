@@ -2,12 +2,20 @@
 // take effect on the next call, hold across the client's own RPTO, a reload and a restart of
 // the hub, and go when cleared; a hotspot's own key changes only that hotspot; dynamic TGs are
 // dropped and clients kicked; the live event stream carries the calls and resumes after a
-// reconnect.
+// reconnect; hostile HTTP clients cost the hub nothing.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -245,6 +253,156 @@ TEST_F(ApiTest, TheEventStreamCarriesCallsAndResumesAfterAReconnect) {
   EXPECT_EQ(hub_->Stop(), 0);
   ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
   EXPECT_NE(read(start_id, "resync").find("{\"type\":\"resync\"}"), std::string::npos);
+}
+
+// VmRSS of `pid` in KiB (0 if unreadable).
+uint64_t VmRssKib(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+// A TCP connection to the hub's HTTP port, closed with the object.
+class RawHttp {
+ public:
+  explicit RawHttp(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    timeval tv{0, 200'000};
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
+  ~RawHttp() { close(fd_); }
+  bool connected() const { return connected_; }
+  // Sends as much of `s` as the peer takes (each send waits 200 ms at most); the bytes sent.
+  size_t Send(const std::string& s) {
+    size_t sent = 0;
+    while (sent < s.size()) {
+      const ssize_t n = send(fd_, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    return sent;
+  }
+  // What arrives within `ms`, and whether the peer ended the connection meanwhile.
+  std::string Read(int ms, bool* ended) {
+    std::string got;
+    *ended = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        *ended = true;
+        break;
+      }
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+// Hostile HTTP clients on a running hub: a 64 MB header line costs it no memory to speak of;
+// 40 slow senders and an event stream hold only their own connections while the API answers and
+// a call is routed; a reload that moves [report] to another port completes at once under all of
+// it and ends them.
+TEST_F(ApiTest, HostileHttpClientsCostTheHubNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  ClientSet clients(port_);
+  sim::HbpClient* talker = clients.Add(kTalker);
+  sim::HbpClient* listener = clients.Add(kListener, "TS2=3100");
+  clients.Settle();
+  const uint64_t rss_before = VmRssKib(hub_->pid());
+
+  {
+    RawHttp endless(http_);
+    ASSERT_TRUE(endless.connected());
+    size_t sent = endless.Send("GET /api/v1/hub HTTP/1.1\r\nX-Long: ");
+    const std::string block(64 * 1024, 'a');
+    for (size_t i = 0; i < 1024; ++i) {  // 64 MB, or until the hub stops taking it
+      const size_t n = endless.Send(block);
+      sent += n;
+      if (n < block.size()) break;
+    }
+    bool ended = false;
+    const std::string answer = endless.Read(2000, &ended);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 431 ", 0), 0u) << answer.substr(0, 60);
+    EXPECT_LT(sent, size_t{16} << 20);
+    std::printf("endless header: the hub took %zu bytes of it before its 431\n", sent);
+  }
+  const uint64_t rss_after = VmRssKib(hub_->pid());
+  EXPECT_LT(rss_after, rss_before + 8 * 1024)
+      << "VmRSS " << rss_before << " KiB before the endless header, " << rss_after << " after";
+
+  std::vector<std::unique_ptr<RawHttp>> slow;
+  for (int i = 0; i < 40; ++i) {
+    slow.push_back(std::make_unique<RawHttp>(http_));
+    ASSERT_TRUE(slow.back()->connected());
+    slow.back()->Send("GET /api/v1/hub HTTP/1.1\r\nX-Slow: ");
+  }
+  std::atomic<bool> stream_open{false};
+  std::atomic<bool> stream_ended{false};
+  std::thread stream([&] {
+    httplib::Client c("127.0.0.1", http_);
+    c.set_read_timeout(60, 0);
+    c.Get("/api/v1/events", [&](const char*, size_t) {
+      stream_open = true;
+      return true;
+    });
+    stream_ended = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  httplib::Client api("127.0.0.1", http_);
+  const httplib::Result hub = api.Get("/api/v1/hub");
+  ASSERT_TRUE(hub);
+  EXPECT_EQ(hub->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  Call(clients, *talker, 3100);
+  ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
+  ASSERT_TRUE(WaitUntil([&] { return stream_open.load(); }, std::chrono::seconds(3)));
+
+  // Moves [report] http: the old server stops under its 40 stalled clients and the stream.
+  const uint16_t old_http = http_;
+  http_ = FreeLoopbackPort();
+  hub_->RewriteConfig(Toml());
+  const auto t1 = std::chrono::steady_clock::now();
+  hub_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        httplib::Client moved("127.0.0.1", http_);
+        const httplib::Result r = moved.Get("/api/v1/hub");
+        return r && r->status == 200;
+      },
+      std::chrono::seconds(5)))
+      << hub_->Log();
+  const auto moved_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t1);
+  EXPECT_LT(moved_ms, std::chrono::seconds(2));
+  std::printf("VmRSS %llu KiB before the endless header, %llu after; [report] moved in %lld ms\n",
+              static_cast<unsigned long long>(rss_before),
+              static_cast<unsigned long long>(rss_after), static_cast<long long>(moved_ms.count()));
+  ASSERT_TRUE(WaitUntil([&] { return stream_ended.load(); }, std::chrono::seconds(2)));
+  stream.join();
+  for (const std::unique_ptr<RawHttp>& c : slow) {
+    bool ended = false;
+    c->Read(1000, &ended);
+    EXPECT_TRUE(ended);
+  }
+  EXPECT_FALSE(RawHttp(old_http).connected());
+  Call(clients, *talker, 3100);
+  ExpectOneCall(*listener, Delivered(3100, 2, kRfSrc, kListener));
 }
 
 }  // namespace
