@@ -68,6 +68,7 @@ absl::StatusOr<std::unique_ptr<ApiOptions>> ApiOptions::Open(std::string path) {
     if (store->options_.size() == kMaxEntries) return bad("more than 100000 clients");
     store->options_[id] = WithoutKey(value.get<std::string>());
   }
+  store->on_disk_ = store->options_;
   return store;
 }
 
@@ -76,7 +77,7 @@ const std::string* ApiOptions::Find(uint32_t id) const {
   return it == options_.end() ? nullptr : &it->second;
 }
 
-absl::Status ApiOptions::Set(uint32_t id, std::string options) {
+absl::StatusOr<uint64_t> ApiOptions::Set(uint32_t id, std::string options) {
   if (options.size() > kMaxOptionsBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("an options string is at most ", kMaxOptionsBytes, " bytes"));
@@ -85,20 +86,90 @@ absl::Status ApiOptions::Set(uint32_t id, std::string options) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the API keeps options for at most ", kMaxEntries, " clients"));
   }
-  std::map<uint32_t, std::string> next = options_;
-  next[id] = WithoutKey(options);
-  if (absl::Status st = Write(next); !st.ok()) return st;
-  options_ = std::move(next);
-  return absl::OkStatus();
+  std::string stored = WithoutKey(options);
+  options_[id] = stored;
+  return Queue(id, std::move(stored));
 }
 
-absl::Status ApiOptions::Clear(uint32_t id) {
-  if (!options_.contains(id)) return absl::OkStatus();
-  std::map<uint32_t, std::string> next = options_;
-  next.erase(id);
-  if (absl::Status st = Write(next); !st.ok()) return st;
-  options_ = std::move(next);
-  return absl::OkStatus();
+absl::StatusOr<uint64_t> ApiOptions::Clear(uint32_t id) {
+  if (options_.erase(id) == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_;  // nothing changes: done when what is queued is
+  }
+  return Queue(id, std::nullopt);
+}
+
+uint64_t ApiOptions::Queue(uint32_t id, std::optional<std::string> options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (path_.empty()) return 0;  // nothing to write: every ticket is done
+  if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  queue_.emplace_back(id, std::move(options));
+  changed_.notify_one();
+  return ++queued_;
+}
+
+void ApiOptions::WhenWritten(uint64_t ticket, std::function<void(absl::Status)> done) {
+  absl::Status now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ticket > written_) {
+      waiting_.emplace_back(ticket, std::move(done));
+      return;
+    }
+    now = last_write_;
+  }
+  done(now);
+}
+
+absl::Status ApiOptions::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  rewritten_.wait(lock, [&] { return told_ >= queued_; });
+  return last_write_;
+}
+
+void ApiOptions::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    changed_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything is written
+    const auto changes = std::exchange(queue_, {});
+    const uint64_t covered = queued_;
+    lock.unlock();
+    for (const auto& [id, options] : changes) {
+      if (options) {
+        on_disk_[id] = *options;
+      } else {
+        on_disk_.erase(id);
+      }
+    }
+    const absl::Status st = Write(on_disk_);
+    lock.lock();
+    written_ = covered;
+    last_write_ = st;
+    std::vector<std::function<void(absl::Status)>> done;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->first <= covered) {
+        done.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    lock.unlock();
+    for (const auto& d : done) d(st);
+    lock.lock();
+    told_ = covered;
+    rewritten_.notify_all();
+  }
+}
+
+ApiOptions::~ApiOptions() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    changed_.notify_one();
+  }
+  if (writer_.joinable()) writer_.join();
 }
 
 absl::Status ApiOptions::Write(const std::map<uint32_t, std::string>& options) const {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -1062,6 +1063,7 @@ void ControlPlane::ApplyStoredOptions(uint32_t id, route::TimeNs now) {
 
 void ControlPlane::OnApiWrite(const ApiWrite& w, route::TimeNs now) {
   ApiAnswer a;
+  api_options_ticket_.reset();
   supervisor_.Run(subs_id_, now, [&] { a = ApiWriteAnswer(w, now); });
   if (a.body.is_null()) a = {503, {{"error", "the subscriptions component is restarting"}}};
   if (a.status == 200) {
@@ -1078,17 +1080,36 @@ void ControlPlane::OnApiWrite(const ApiWrite& w, route::TimeNs now) {
       }
     });
   }
-  w.answer->set_value(std::move(a));
+  const std::optional<uint64_t> ticket = std::exchange(api_options_ticket_, std::nullopt);
+  if (a.status != 200 || !ticket) {
+    w.answer->set_value(std::move(a));
+    return;
+  }
+  // Acknowledged once it is on disk; the writer's thread answers.
+  api_options_->WhenWritten(
+      *ticket, [answer = w.answer, a = std::move(a), id = w.client_id](absl::Status st) mutable {
+        if (!st.ok()) {
+          spdlog::error("api: client {}: options applied but not saved: {}", id,
+                        std::string(st.message()));
+          a = {500,
+               {{"error", absl::StrCat("applied, but not saved (they end with this run of the "
+                                       "hub): ",
+                                       st.message())}}};
+        }
+        answer->set_value(std::move(a));
+      });
 }
 
 ApiAnswer ControlPlane::ApiSetOptions(uint32_t id, std::string options, route::TimeNs now) {
   absl::StatusOr<ClientOptions> parsed = ParseOptions(options);
   if (!parsed.ok()) return {400, {{"error", std::string(parsed.status().message())}}};
-  if (absl::Status st = api_options_->Set(id, std::move(options)); !st.ok()) {
-    spdlog::error("api: client {}: {}", id, std::string(st.message()));
-    return {st.code() == absl::StatusCode::kResourceExhausted ? 507 : 500,
-            {{"error", std::string(st.message())}}};
+  absl::StatusOr<uint64_t> ticket = api_options_->Set(id, std::move(options));
+  if (!ticket.ok()) {
+    spdlog::error("api: client {}: {}", id, std::string(ticket.status().message()));
+    return {ticket.status().code() == absl::StatusCode::kResourceExhausted ? 507 : 400,
+            {{"error", std::string(ticket.status().message())}}};
   }
+  api_options_ticket_ = *ticket;
   nlohmann::json warnings = nlohmann::json::array();
   for (const std::string& w : parsed->warnings) warnings.push_back(w);
   const bool up = subs_->IsUp(id);
@@ -1124,9 +1145,9 @@ ApiAnswer ControlPlane::ApiWriteAnswer(const ApiWrite& w, route::TimeNs now) {
     case ApiWrite::kSetOptions:
       return ApiSetOptions(w.client_id, w.options, now);
     case ApiWrite::kClearOptions: {
-      if (absl::Status st = api_options_->Clear(w.client_id); !st.ok()) {
-        return error(500, std::string(st.message()));
-      }
+      absl::StatusOr<uint64_t> ticket = api_options_->Clear(w.client_id);
+      if (!ticket.ok()) return error(500, std::string(ticket.status().message()));
+      api_options_ticket_ = *ticket;
       // The option statics go; the client's own options (its last RPTO, a fixed client's
       // configured ones) apply again.
       if (subs_->IsUp(w.client_id)) {

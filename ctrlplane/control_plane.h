@@ -140,6 +140,9 @@ class ControlPlane {
   void OnApiWrite(const ApiWrite& w, route::TimeNs now);
   ApiAnswer ApiWriteAnswer(const ApiWrite& w, route::TimeNs now);
   ApiAnswer ApiSetOptions(uint32_t id, std::string options, route::TimeNs now);
+  // The stored-options change the write being answered queued for the file: its answer waits
+  // until that is on disk (ApiOptions::WhenWritten), off this thread.
+  std::optional<uint64_t> api_options_ticket_;
   // The options the API stored for `id` (ApiOptions) go over whatever the client sent: after its
   // login's options and after every RPTO.
   void ApplyStoredOptions(uint32_t id, route::TimeNs now);

@@ -1,5 +1,6 @@
-// ApiOptions: the JSON API's stored options survive a reopen (a restart), are written atomically
-// and privately, refuse a malformed file by name; WithSlotStatics edits one slot of a string.
+// ApiOptions: the JSON API's stored options survive a reopen (a restart), are written atomically,
+// privately and off the caller's thread (acknowledged once on disk; a failed rewrite reported and
+// retried), refuse a malformed file by name; WithSlotStatics edits one slot of a string.
 #include "ctrlplane/api_options.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +9,14 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace dmrswitch::cp {
 namespace {
@@ -54,14 +62,75 @@ TEST_F(ApiOptionsTest, StoredOptionsSurviveAReopenInAPrivateFile) {
   EXPECT_EQ((*again)->Find(3120003), nullptr);
 }
 
-TEST_F(ApiOptionsTest, AFileThatCannotBeWrittenLeavesTheStoreUnchanged) {
-  auto store = ApiOptions::Open(dir_ + "/missing-dir/options.json");
+TEST_F(ApiOptionsTest, AFileThatCannotBeWrittenIsReportedAndRetriedWithTheNextChange) {
+  const std::string sub = dir_ + "/later";
+  auto store = ApiOptions::Open(sub + "/options.json");
   ASSERT_TRUE(store.ok());
-  const absl::Status st = (*store)->Set(1, "TS2=91");
+  const absl::StatusOr<uint64_t> ticket = (*store)->Set(1, "TS2=91");
+  ASSERT_TRUE(ticket.ok());
+  ASSERT_NE((*store)->Find(1), nullptr);  // applies at once, saved or not
+  const absl::Status st = (*store)->Flush();
   EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("missing-dir"), std::string::npos) << st;
-  EXPECT_EQ((*store)->Find(1), nullptr);
+  EXPECT_NE(st.message().find("later"), std::string::npos) << st;
+  absl::Status told;
+  (*store)->WhenWritten(*ticket, [&](absl::Status s) { told = s; });
+  EXPECT_EQ(told, st);
   EXPECT_FALSE((*store)->Set(1, std::string(2000, 'x')).ok());  // longer than an RPTO may be
+  EXPECT_EQ(*(*store)->Find(1), "TS2=91");
+
+  // The directory appears: the next change writes the whole store, the earlier one included.
+  ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
+  ASSERT_TRUE((*store)->Set(2, "TS1=235").ok());
+  EXPECT_TRUE((*store)->Flush().ok());
+  store->reset();
+  auto again = ApiOptions::Open(sub + "/options.json");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->size(), 2u);
+  again->reset();
+  unlink((sub + "/options.json").c_str());
+  rmdir(sub.c_str());
+}
+
+TEST_F(ApiOptionsTest, ChangesAreWrittenOffTheCallersThreadAndAcknowledgedWhenOnDisk) {
+  auto store = ApiOptions::Open(path_);
+  ASSERT_TRUE(store.ok());
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, bool>> acknowledged;
+  std::set<std::thread::id> threads;
+  uint64_t last = 0;
+  for (uint32_t id = 1; id <= 200; ++id) {
+    const absl::StatusOr<uint64_t> t = (*store)->Set(id, absl::StrCat("TS2=", id));
+    ASSERT_TRUE(t.ok());
+    EXPECT_GT(*t, last);  // tickets rise
+    last = *t;
+    (*store)->WhenWritten(*t, [&, t = *t](absl::Status st) {
+      std::lock_guard<std::mutex> lock(mu);
+      acknowledged.emplace_back(t, st.ok());
+      threads.insert(std::this_thread::get_id());
+    });
+  }
+  ASSERT_TRUE((*store)->Clear(7).ok());
+  EXPECT_TRUE((*store)->Flush().ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(acknowledged.size(), 200u);
+    for (const auto& [t, ok] : acknowledged) EXPECT_TRUE(ok) << t;
+  }
+  // Already written: told at once.
+  bool at_once = false;
+  (*store)->WhenWritten(last, [&](absl::Status st) { at_once = st.ok(); });
+  EXPECT_TRUE(at_once);
+  // Nothing to clear: no rewrite, and a ticket that is already done.
+  const absl::StatusOr<uint64_t> none = (*store)->Clear(4000);
+  ASSERT_TRUE(none.ok());
+  bool done = false;
+  (*store)->WhenWritten(*none, [&](absl::Status st) { done = st.ok(); });
+  EXPECT_TRUE(done);
+  auto again = ApiOptions::Open(path_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->size(), 199u);
+  EXPECT_EQ((*again)->Find(7), nullptr);
+  EXPECT_EQ(*(*again)->Find(200), "TS2=200");
 }
 
 TEST_F(ApiOptionsTest, AMalformedFileIsRefusedByName) {
