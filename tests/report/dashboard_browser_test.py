@@ -16,7 +16,7 @@ token file), logs simulated hotspots in with dmrswitch-sim and checks what an op
  f2. the same through the page's "Manage a hotspot" panel (a TG added there is heard on the next
      call), and its Drain/Resume buttons, the header's drain state following live;
   g. on a phone (390x844): ready, no error, no horizontal page overflow;
-  h. with 2,000 clients logged in: the clients table shows its first page within 2 s and keeps
+  h. with 10,000 clients logged in: the clients table shows its first page within 2 s and keeps
      a bounded number of rows in the DOM (paged or virtualised);
   i. no console error over the whole session but the 401 the test provokes on purpose.
 
@@ -52,8 +52,8 @@ TALKER = 3120002       # a new dmrswitch-sim per call
 KEYHOLDER = 3120003    # options KEY=<HOTSPOT_KEY>: may write its own settings only
 HOTSPOT_KEY = "k" + secrets.token_hex(6)
 SCALE_FIRST = 2100001  # the scale step's clients: below the others, so on the first page by ID
-SCALE_CLIENTS = 2000
-SCALE_BATCH = 500
+SCALE_CLIENTS = 10000
+SCALE_BATCH = 1000
 LIVE_BUDGET_S = 1.0
 FIRST_PAGE_BUDGET_MS = 2000
 MAX_CLIENT_ROWS = 300
@@ -634,7 +634,7 @@ def run(args, state):
           "scroll inside their cards)" % (widths["scroll"], PHONE_W))
     browser.set_viewport(1280, 900, mobile=False)
 
-    # h. 2,000 clients.
+    # h. 10,000 clients (the issue: "usable with 10,000 clients").
     # The hub keeps at most 1,024 half-open logins (RPTK seen, no RPTC yet; HbpAuth's
     # max_pending) and refuses the RPTC of those it had to forget: one simulator per batch.
     step("h. logging in %d clients, %d per dmrswitch-sim" % (SCALE_CLIENTS, SCALE_BATCH))
@@ -659,7 +659,7 @@ def run(args, state):
     scale_row = ("document.querySelector('#clients [data-client-id=\"%d\"]')" % SCALE_FIRST)
     shown_ms = browser.wait_for(
         "(%s && %s) ? performance.now() : 0" % (READY, scale_row), timeout=15,
-        what="the first page of #clients with the 2,000 clients (client %d)" % SCALE_FIRST)
+        what="the first page of #clients with the 10,000 clients (client %d)" % SCALE_FIRST)
     rows = browser.evaluate("document.querySelectorAll('#clients [data-client-id]').length")
     all_nodes = browser.evaluate("document.getElementsByTagName('*').length")
     step("  first page of #clients %.0f ms after navigation start; %d client rows, %d elements "
@@ -671,7 +671,7 @@ def run(args, state):
     check(0 < rows <= MAX_CLIENT_ROWS,
           "#clients holds %d client rows with %d clients logged in: want at most %d (paged or "
           "virtualised)" % (rows, total, MAX_CLIENT_ROWS))
-    # The page stays responsive while 2,000 clients' updates come in.
+    # The page stays responsive while 10,000 clients' updates come in.
     worst = 0.0
     end = time.monotonic() + 3
     while time.monotonic() < end:
