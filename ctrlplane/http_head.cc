@@ -104,11 +104,23 @@ bool NextLine(std::string_view* rest, std::string_view* line) {
 
 size_t HttpHeadLength(std::string_view buf) {
   size_t start = 0;
+  return HttpHeadLength(buf, &start);
+}
+
+size_t HttpHeadLength(std::string_view buf, size_t* line_start) {
+  size_t start = *line_start;
   while (true) {
     const size_t nl = buf.find('\n', start);
-    if (nl == std::string_view::npos) return 0;
+    if (nl == std::string_view::npos) {
+      *line_start = start;
+      return 0;
+    }
     const size_t len = nl - start;
-    if (len == 0 || (len == 1 && buf[start] == '\r')) return start == 0 ? 0 : nl + 1;
+    if (len == 0 || (len == 1 && buf[start] == '\r')) {
+      if (start != 0) return nl + 1;
+      *line_start = 0;  // an empty first line is no head (the server drops those first)
+      return 0;
+    }
     start = nl + 1;
   }
 }

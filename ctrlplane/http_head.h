@@ -37,6 +37,10 @@ struct HttpHead {
 // The length of the head at the start of `buf`, through its blank line; 0 while incomplete.
 // Lines end in CRLF or a bare LF (RFC 9112 §2.2).
 size_t HttpHeadLength(std::string_view buf);
+// The same, resuming at `*line_start` (the start of a line of `buf`, 0 at first): a server that
+// reads a head in pieces scans each byte once. While incomplete, `*line_start` is left at the
+// start of the last, unfinished line.
+size_t HttpHeadLength(std::string_view buf, size_t* line_start);
 
 // Parses a complete head (HttpHeadLength bytes). Returns 0 with `*out` filled, or the status to
 // answer: 400 malformed, 411 a body without Content-Length, 413 a body over the limit, 414 a

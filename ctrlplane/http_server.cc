@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -23,10 +24,14 @@
 namespace dmrswitch::cp {
 
 struct HttpServer::Connection {
-  int fd = -1;
+  enum State : int { kWaiting, kBusy };  // waiting for (the rest of) a request, or serving one
+  int fd = -1;                           // closed (and -1) under mu_
   std::string address;
+  std::string limit_key;  // the address, an IPv6 one as its /64
   int port = 0;
   std::thread thread;
+  std::atomic<int> state{kWaiting};
+  std::atomic<int64_t> waiting_since_ns{0};
   std::atomic<bool> done{false};
 };
 
@@ -60,6 +65,19 @@ std::string AddressOf(const sockaddr_storage& ss, int* port) {
     }
   }
   return text;
+}
+
+// What the per-address cap counts: an IPv4 address, or an IPv6 one's /64 (one host may hold a
+// whole /64).
+std::string LimitKey(const std::string& address) {
+  in6_addr a{};
+  if (address.find(':') == std::string::npos || inet_pton(AF_INET6, address.c_str(), &a) != 1) {
+    return address;
+  }
+  std::memset(&a.s6_addr[8], 0, 8);
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &a, text, sizeof(text));
+  return absl::StrCat(text, "/64");
 }
 
 const char* Reason(int status) {
@@ -194,18 +212,35 @@ Io ReadSome(int fd, int wake_fd, std::string* buf, size_t max, int64_t deadline_
   }
 }
 
-Io WriteAll(int fd, int wake_fd, std::string_view data, int64_t deadline_ns) {
+// Sends all of `data`: false when a wait for the socket lasts `stall_ns` (a reader that stopped
+// reading) or `deadline_ns` passes.
+Io WriteAll(int fd, int wake_fd, std::string_view data, int64_t stall_ns, int64_t deadline_ns) {
+  int64_t progress_ns = NowNs();
   while (!data.empty()) {
     const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
+      progress_ns = NowNs();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Io::kError;
-    if (const Io w = Wait(fd, POLLOUT, wake_fd, deadline_ns); w != Io::kOk) return w;
+    const int64_t until = std::min(progress_ns + stall_ns, deadline_ns);
+    if (const Io w = Wait(fd, POLLOUT, wake_fd, until); w != Io::kOk) return w;
   }
   return Io::kOk;
+}
+
+// Answers 503 to a connection over a cap and closes it, without a reset under the answer where
+// the request has arrived already.
+void Refuse(int fd) {
+  const std::string answer = ErrorResponse(503);
+  [[maybe_unused]] ssize_t n = send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  shutdown(fd, SHUT_WR);
+  char drop[4096];
+  for (int i = 0; i < 4 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; ++i) {
+  }
+  close(fd);
 }
 
 // Empty lines before a request line are ignored (RFC 9112 §2.2).
@@ -337,48 +372,77 @@ void HttpServer::AcceptLoop() {
     ++counters_.connections;
     int port = 0;
     std::string address = AddressOf(ss, &port);
+    std::string limit_key = LimitKey(address);
     const bool per_address = options_.limit_loopback_connections || !IsLoopbackAddress(address);
     std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = per_address_.try_emplace(address, 0);
-    if (open_.load() >= options_.max_connections ||
-        (per_address && it->second >= options_.max_connections_per_address)) {
+    auto [it, inserted] = per_address_.try_emplace(limit_key, 0);
+    // When all are taken, the longest-waiting connection makes room (a slow sender holds a slot
+    // only until someone else needs it); the evicted ones leave within moments, and a small
+    // margin over the cap covers that.
+    const bool room = open_.load() < options_.max_connections ||
+                      (open_.load() < options_.max_connections + 8 && EvictOneWaiting());
+    if (!room || (per_address && it->second >= options_.max_connections_per_address)) {
       if (it->second == 0) per_address_.erase(it);
       ++counters_.refused_connections;
-      const std::string answer = ErrorResponse(503);
-      [[maybe_unused]] const ssize_t n =
-          send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      close(fd);
+      Refuse(fd);
       continue;
     }
-    ++it->second;
-    ++open_;
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto c = std::make_unique<Connection>();
     c->fd = fd;
     c->address = std::move(address);
+    c->limit_key = std::move(limit_key);
     c->port = port;
+    c->waiting_since_ns = NowNs();
     Connection* raw = c.get();
-    connections_.push_back(std::move(c));
-    raw->thread = std::thread([this, raw] {
-      Serve(raw);
-      close(raw->fd);
-      {
+    try {
+      raw->thread = std::thread([this, raw] {
+        Serve(raw);
         std::lock_guard<std::mutex> l(mu_);
-        if (auto a = per_address_.find(raw->address); a != per_address_.end() && --a->second <= 0) {
+        close(raw->fd);
+        raw->fd = -1;
+        if (auto a = per_address_.find(raw->limit_key);
+            a != per_address_.end() && --a->second <= 0) {
           per_address_.erase(a);
         }
-      }
-      --open_;
-      raw->done = true;
-    });
+        --open_;
+        raw->done = true;
+      });
+    } catch (const std::system_error&) {
+      // No thread to be had (a task limit): refused like any connection over a cap.
+      if (it->second == 0) per_address_.erase(it);
+      ++counters_.refused_connections;
+      Refuse(fd);
+      continue;
+    }
+    ++it->second;
+    ++open_;
+    connections_.push_back(std::move(c));
   }
+}
+
+bool HttpServer::EvictOneWaiting() {
+  Connection* oldest = nullptr;
+  for (const std::unique_ptr<Connection>& c : connections_) {
+    if (c->done || c->fd < 0 || c->state != Connection::kWaiting) continue;
+    if (oldest == nullptr || c->waiting_since_ns < oldest->waiting_since_ns) oldest = c.get();
+  }
+  if (oldest == nullptr) return false;
+  // Its thread sees the end of its connection at once and leaves.
+  shutdown(oldest->fd, SHUT_RDWR);
+  oldest->state = Connection::kBusy;  // not chosen twice
+  ++counters_.evicted_connections;
+  return true;
 }
 
 void HttpServer::Serve(Connection* c) {
   const HttpLimits& limits = options_.limits;
   const size_t buffer_cap = limits.max_head_bytes + limits.max_body_bytes;
   const int fd = c->fd;
+  const int64_t write_stall_ns = int64_t{options_.write_timeout_ms} * kNsPerMs;
+  const int64_t response_ns = int64_t{options_.response_timeout_ms} * kNsPerMs;
+  const int64_t close_at_ns = NowNs() + int64_t{options_.max_connection_ms} * kNsPerMs;
   std::string buf;
   // Answers an error and closes: what still arrives is read and dropped for a moment first.
   const auto fail = [&](int status) {
@@ -387,8 +451,7 @@ void HttpServer::Serve(Connection* c) {
     } else {
       ++counters_.bad_requests;
     }
-    WriteAll(fd, wake_fd_, ErrorResponse(status),
-             NowNs() + int64_t{options_.write_timeout_ms} * kNsPerMs);
+    WriteAll(fd, wake_fd_, ErrorResponse(status), write_stall_ns, NowNs() + write_stall_ns);
     shutdown(fd, SHUT_WR);
     const int64_t until = NowNs() + kLingerNs;
     std::string sink;
@@ -401,16 +464,23 @@ void HttpServer::Serve(Connection* c) {
   };
 
   for (int served = 0; !stopping_ && served < options_.max_requests_per_connection; ++served) {
+    if (served > 0 && NowNs() >= close_at_ns) return;  // long enough: the client reconnects
+    c->waiting_since_ns = NowNs();
+    c->state = Connection::kWaiting;
     // The head: the idle timeout runs until its first byte, the request's own from then on.
     const int64_t idle_deadline = NowNs() + int64_t{options_.idle_timeout_ms} * kNsPerMs;
     int64_t request_deadline = 0;
     size_t head_length = 0;
+    size_t line_start = 0;
     while (true) {
-      DropLeadingEmptyLines(&buf);
+      if (!buf.empty() && (buf[0] == '\r' || buf[0] == '\n')) {
+        DropLeadingEmptyLines(&buf);
+        line_start = 0;
+      }
       if (!buf.empty() && request_deadline == 0) {
         request_deadline = NowNs() + int64_t{options_.request_timeout_ms} * kNsPerMs;
       }
-      head_length = HttpHeadLength(buf);
+      head_length = HttpHeadLength(buf, &line_start);
       if (head_length != 0) break;
       if (buf.size() >= limits.max_head_bytes) return fail(431);
       const Io r = ReadSome(fd, wake_fd_, &buf, buffer_cap - buf.size(),
@@ -425,8 +495,9 @@ void HttpServer::Serve(Connection* c) {
       return fail(status);
     }
     buf.erase(0, head_length);
-    if (head.expect_continue && buf.size() < head.content_length) {
-      if (WriteAll(fd, wake_fd_, "HTTP/1.1 100 Continue\r\n\r\n", request_deadline) != Io::kOk) {
+    if (head.expect_continue && head.minor >= 1 && buf.size() < head.content_length) {
+      if (WriteAll(fd, wake_fd_, "HTTP/1.1 100 Continue\r\n\r\n", write_stall_ns,
+                   request_deadline) != Io::kOk) {
         return;
       }
     }
@@ -436,6 +507,7 @@ void HttpServer::Serve(Connection* c) {
       if (r != Io::kOk) return;
     }
 
+    c->state = Connection::kBusy;
     httplib::Request req;
     req.method = std::move(head.method);
     req.target = std::move(head.target);
@@ -485,8 +557,10 @@ void HttpServer::Serve(Connection* c) {
       res.set_content("internal error\n", "text/plain");
     }
 
-    const bool chunked = static_cast<bool>(res.content_provider_);
-    if (chunked || stopping_) keep_alive = false;
+    const bool streamed = static_cast<bool>(res.content_provider_);
+    // HTTP/1.0 knows no chunked coding: a stream goes as it comes, and the close ends it.
+    const bool chunked = streamed && head.minor >= 1;
+    if (streamed || stopping_) keep_alive = false;
     std::string out = absl::StrFormat("HTTP/1.1 %d %s\r\n", res.status, Reason(res.status));
     for (const auto& [k, v] : res.headers) {
       if (!SafeField(k) || !SafeField(v)) continue;
@@ -498,29 +572,33 @@ void HttpServer::Serve(Connection* c) {
     }
     if (chunked) {
       out += "Transfer-Encoding: chunked\r\n";
-    } else {
+    } else if (!streamed) {
       absl::StrAppend(&out, "Content-Length: ", res.body.size(), "\r\n");
     }
     absl::StrAppend(&out, "Connection: ", keep_alive ? "keep-alive" : "close", "\r\n\r\n");
-    if (!chunked && !head_only) out += res.body;
-    if (WriteAll(fd, wake_fd_, out, NowNs() + int64_t{options_.write_timeout_ms} * kNsPerMs) !=
-        Io::kOk) {
+    const int64_t response_deadline = NowNs() + response_ns;
+    // The head, then the body as it is (no copy of a large body).
+    if (WriteAll(fd, wake_fd_, out, write_stall_ns, response_deadline) != Io::kOk ||
+        (!streamed && !head_only &&
+         WriteAll(fd, wake_fd_, res.body, write_stall_ns, response_deadline) != Io::kOk)) {
       ++counters_.write_failures;
       return;
     }
-    if (chunked && !head_only) {
+    if (streamed && !head_only) {
       bool ok = true;
       bool finished = false;
       size_t offset = 0;
       httplib::DataSink sink;
+      // Each event has its own time to go out: the stream itself lasts as long as the provider
+      // wants (ReportHttp ends its streams after some minutes).
       sink.write = [&](const char* data, size_t n) {
         if (!ok) return false;
         if (n == 0) return true;
-        std::string chunk = absl::StrFormat("%x\r\n", n);
-        chunk.append(data, n);
-        chunk += "\r\n";
-        ok = WriteAll(fd, wake_fd_, chunk,
-                      NowNs() + int64_t{options_.write_timeout_ms} * kNsPerMs) == Io::kOk;
+        std::string piece;
+        if (chunked) piece = absl::StrFormat("%x\r\n", n);
+        piece.append(data, n);
+        if (chunked) piece += "\r\n";
+        ok = WriteAll(fd, wake_fd_, piece, write_stall_ns, NowNs() + response_ns) == Io::kOk;
         if (ok) offset += n;
         return ok;
       };
@@ -533,9 +611,9 @@ void HttpServer::Serve(Connection* c) {
       } catch (const std::exception&) {
         ok = false;
       }
-      if (ok && finished) {
-        ok = WriteAll(fd, wake_fd_, "0\r\n\r\n",
-                      NowNs() + int64_t{options_.write_timeout_ms} * kNsPerMs) == Io::kOk;
+      if (ok && finished && chunked) {
+        ok = WriteAll(fd, wake_fd_, "0\r\n\r\n", write_stall_ns, NowNs() + write_stall_ns) ==
+             Io::kOk;
       }
       if (!ok) ++counters_.write_failures;
       res.content_provider_success_ = ok && finished;

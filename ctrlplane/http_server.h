@@ -10,13 +10,18 @@
 //     (414), a body of `max_body_bytes` (413), only Content-Length bodies (411);
 //   - the whole request (head and body) within `request_timeout_ms` of its first byte (408), a
 //     kept-alive connection idle at most `idle_timeout_ms`, at most `max_requests_per_connection`;
-//   - every send within `write_timeout_ms`, else the connection is dropped;
+//   - a response that makes no progress for `write_timeout_ms`, or is not sent within
+//     `response_timeout_ms`, drops the connection; a connection lives `max_connection_ms` at most
+//     (checked between requests);
 //   - at most `max_connections` connections and `max_connections_per_address` from one address
-//     (503 and closed at once beyond either), one thread each;
-//   - Stop() from any thread wakes every wait at once: it returns as soon as the handlers running
-//     return (an event stream's provider waits in short steps).
+//     (an IPv6 /64 counts as one), one thread each. When all are taken, the connection that has
+//     waited longest for (the rest of) a request is closed for the new one; when none waits, and
+//     beyond an address's cap, the new one gets 503 at once;
+//   - Stop() from any thread but a handler's wakes every wait at once: it returns as soon as the
+//     handlers running return (an event stream's provider waits in short steps).
 // HEAD is served by the GET routes without the body. A response with a chunked content provider
-// is sent chunked and ends its connection.
+// is sent chunked (to HTTP/1.0 clients: as it comes, ended by the close) and ends its
+// connection.
 #pragma once
 
 #include <atomic>
@@ -41,7 +46,9 @@ struct HttpServerOptions {
   HttpLimits limits;
   int request_timeout_ms = 10000;
   int idle_timeout_ms = 5000;
-  int write_timeout_ms = 5000;
+  int write_timeout_ms = 5000;      // a response (or an event) sending nothing for this long
+  int response_timeout_ms = 60000;  // one response (not an event stream), all of it
+  int max_connection_ms = 120000;
   // A browser opens up to six connections and an event stream; a few operators may share an
   // address.
   int max_connections = 128;
@@ -82,6 +89,7 @@ class HttpServer {
   struct Counters {
     std::atomic<uint64_t> connections{0};
     std::atomic<uint64_t> refused_connections{0};  // over a connection cap: 503
+    std::atomic<uint64_t> evicted_connections{0};  // closed, while waiting, for a new one
     std::atomic<uint64_t> bad_requests{0};         // 400/411/413/414/417/431/505
     std::atomic<uint64_t> timeouts{0};             // 408, idle ends not counted
     std::atomic<uint64_t> write_failures{0};
@@ -99,6 +107,8 @@ class HttpServer {
   void AcceptLoop();
   void Serve(Connection* c);
   void Reap(bool all);
+  // With mu_ held: closes the connection that has waited longest for a request; false if none.
+  bool EvictOneWaiting();
 
   const HttpServerOptions options_;
   std::vector<Route> get_, put_, post_, delete_;

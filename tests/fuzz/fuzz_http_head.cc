@@ -1,8 +1,9 @@
 // Fuzzes the request-head parser of `[report] http` (ctrlplane/http_head.h) on an exact-size
-// heap copy of the input: whatever it accepts must keep the bounds it was given — a token
-// method, an origin-form target within the limit, a decoded path without NUL, at most
-// `max_fields` fields of clean bytes, a body length within the limit — and a refusal must be one
-// of the statuses it documents.
+// heap copy of the input: a head found in pieces is the head found whole; whatever the parser
+// accepts must keep the bounds it was given — a token method, an origin-form target within the
+// limit, a decoded path without NUL, at most `max_fields` fields of clean bytes, a body length
+// within the limit — and a refusal must be one of the statuses it documents.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -56,6 +57,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const size_t length = cp::HttpHeadLength(in);
   Check(length <= size);
+  // Read in pieces (as the server reads a slow sender), resuming each scan: the same answer.
+  size_t line_start = 0;
+  size_t pieced = 0;
+  for (size_t end = 0; end <= size && pieced == 0; end += 1 + (end % 7)) {
+    pieced = cp::HttpHeadLength(in.substr(0, std::min(end, size)), &line_start);
+    Check(line_start <= std::min(end, size));
+    if (end >= size) break;
+  }
+  if (pieced == 0) pieced = cp::HttpHeadLength(in, &line_start);
+  Check(pieced == length);
   if (length != 0) {
     ParseWith(in.substr(0, length), cp::HttpLimits());
     cp::HttpLimits tight;
