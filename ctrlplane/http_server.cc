@@ -379,9 +379,11 @@ void HttpServer::AcceptLoop() {
     // When all are taken, the longest-waiting connection makes room (a slow sender holds a slot
     // only until someone else needs it); the evicted ones leave within moments, and a small
     // margin over the cap covers that.
-    const bool room = open_.load() < options_.max_connections ||
-                      (open_.load() < options_.max_connections + 8 && EvictOneWaiting());
-    if (!room || (per_address && it->second >= options_.max_connections_per_address)) {
+    const bool address_full = per_address && it->second >= options_.max_connections_per_address;
+    const bool room =
+        !address_full && (open_.load() < options_.max_connections ||
+                          (open_.load() < options_.max_connections + 8 && EvictOneWaiting()));
+    if (!room) {
       if (it->second == 0) per_address_.erase(it);
       ++counters_.refused_connections;
       Refuse(fd);
