@@ -94,6 +94,10 @@ HbpAuthSettings ControlPlane::AuthSettings() const {
   s.allow_null_passphrase = config_.hbp.allow_null_passphrase;
   s.reg_acl = config_.acl.reg;
   s.max_clients = config_.hbp.max_clients;
+  // Room for every client to be half-way through its login at once: after a restart of a busy
+  // hub they all come back within seconds, and a full table forgets logins (their RPTCs get
+  // MSTNAK and they try again later). Only an address that answered its challenge gets an entry.
+  s.max_pending = std::max<uint32_t>(1024, config_.hbp.max_clients);
   s.login_burst = config_.hbp.login_burst;
   s.login_window = route::TimeNs{config_.hbp.login_window_s} * route::kSec;
   s.block_time = route::TimeNs{config_.hbp.login_block_s} * route::kSec;
@@ -531,6 +535,17 @@ void ControlPlane::LogAuthNotices(route::TimeNs now) {
 }
 
 void ControlPlane::LogSuppressed() {
+  // Half-open logins forgotten for lack of room: once a second at most, with the count.
+  if (auth_) {
+    const uint64_t evicted = auth_->counters().pending_evicted;
+    if (evicted > pending_evicted_logged_) {
+      spdlog::warn(
+          "login: {} half-open logins forgotten in the last second (a login storm: all {} "
+          "places taken); their RPTCs get MSTNAK and the clients log in again",
+          evicted - pending_evicted_logged_, auth_->settings().max_pending);
+    }
+    pending_evicted_logged_ = evicted;
+  }
   if (const uint64_t n = auth_log_.TakeSuppressed(); n > 0) {
     spdlog::warn("login: {} more refused logins not logged (rate limit; see the counters)", n);
   }

@@ -143,6 +143,7 @@ class ControlPlane {
   // The stored-options change the write being answered queued for the file: its answer waits
   // until that is on disk (ApiOptions::WhenWritten), off this thread.
   std::optional<uint64_t> api_options_ticket_;
+  uint64_t pending_evicted_logged_ = 0;  // HbpAuth's pending_evicted as of the last log line
   // The options the API stored for `id` (ApiOptions) go over whatever the client sent: after its
   // login's options and after every RPTO.
   void ApplyStoredOptions(uint32_t id, route::TimeNs now);

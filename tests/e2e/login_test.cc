@@ -1,7 +1,9 @@
 // End to end: HBP logins against a running dmrswitch-dp (PROTOCOL.md §1.5, Part A §6).
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -180,6 +182,45 @@ TEST_F(LoginTest, ACallRightAfterTheLoginIsRoutedFromItsFirstFrame) {
         absl::Seconds(3)));
     expect_whole(fresh, spec, stream);
   }
+}
+
+// A busy hub restarted: all its hotspots come back at once. The hub has room for every one of
+// them to be half-way through its login (it used to keep 1,024 and forget the rest, whose RPTCs
+// got MSTNAK): 2,500 log in at their first try.
+TEST(LoginStorm, EveryClientOfABusyHubLogsInAtItsFirstTry) {
+  rlimit files{};  // a socket per client
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_cur < 4096) {
+    files.rlim_cur = std::min<rlim_t>(4096, files.rlim_max);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &files), 0);
+  }
+  ASSERT_GE(files.rlim_cur, 2600u) << "RLIMIT_NOFILE: 2,500 sockets are needed";
+  const uint16_t port = FreeUdpPort();
+  auto hub = HubProcess::Start(HubToml(port, "max_clients = 2500\n"));
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  std::vector<std::unique_ptr<sim::HbpClient>> clients;
+  std::vector<sim::Pollable*> all;
+  for (uint32_t i = 0; i < 2500; ++i) {
+    HbpClientOptions o = Client(port, 2300001 + i);
+    o.retry_interval = absl::Seconds(5);
+    o.ping_interval = absl::Seconds(10);
+    o.collect_frames = false;
+    clients.push_back(std::make_unique<sim::HbpClient>(std::move(o)));
+    all.push_back(clients.back().get());
+  }
+  for (auto& c : clients) c->StartLogin();
+  const auto all_in = [&] {
+    return std::all_of(clients.begin(), clients.end(), [](const auto& c) { return c->running(); });
+  };
+  EXPECT_TRUE(sim::PollUntil(all, all_in, absl::Seconds(20))) << (*hub)->Log();
+  uint64_t naks = 0, logins = 0;
+  for (auto& c : clients) {
+    naks += c->counters().naks;
+    logins += c->counters().logins;
+  }
+  EXPECT_EQ(naks, 0u);
+  EXPECT_EQ(logins, 2500u);
+  EXPECT_EQ((*hub)->Log().find("half-open logins forgotten"), std::string::npos) << (*hub)->Log();
 }
 
 TEST(HubConfig, BadConfigurationIsRefusedNamingTheKey) {

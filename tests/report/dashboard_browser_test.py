@@ -637,8 +637,7 @@ def run(args, state):
     browser.set_viewport(1280, 900, mobile=False)
 
     # h. 10,000 clients (the issue: "usable with 10,000 clients").
-    # The hub keeps at most 1,024 half-open logins (RPTK seen, no RPTC yet; HbpAuth's
-    # max_pending) and refuses the RPTC of those it had to forget: one simulator per batch.
+    # A simulator per 1,000 (a socket per client: it stays within a default descriptor limit).
     step("h. logging in %d clients, %d per dmrswitch-sim" % (SCALE_CLIENTS, SCALE_BATCH))
     for first in range(0, SCALE_CLIENTS, SCALE_BATCH):
         n = min(SCALE_BATCH, SCALE_CLIENTS - first)
