@@ -24,8 +24,11 @@
 namespace dmrswitch::cp {
 
 struct HttpServer::Connection {
-  enum State : int { kWaiting, kBusy };  // waiting for (the rest of) a request, or serving one
-  int fd = -1;                           // closed (and -1) under mu_
+  // Waiting for (the rest of) a request, serving one, or chosen to make room (a connection
+  // moves from waiting to serving, or to evicted, by one compare-and-swap: an eviction never
+  // cuts a response short).
+  enum State : int { kWaiting, kBusy, kEvicted };
+  int fd = -1;  // closed (and -1) under mu_
   std::string address;
   std::string limit_key;  // the address, an IPv6 one as its /64
   int port = 0;
@@ -431,9 +434,12 @@ bool HttpServer::EvictOneWaiting() {
     if (oldest == nullptr || c->waiting_since_ns < oldest->waiting_since_ns) oldest = c.get();
   }
   if (oldest == nullptr) return false;
+  int waiting = Connection::kWaiting;
+  if (!oldest->state.compare_exchange_strong(waiting, Connection::kEvicted)) {
+    return false;  // it has just begun to serve a request: no room this time
+  }
   // Its thread sees the end of its connection at once and leaves.
   shutdown(oldest->fd, SHUT_RDWR);
-  oldest->state = Connection::kBusy;  // not chosen twice
   ++counters_.evicted_connections;
   return true;
 }
@@ -468,7 +474,10 @@ void HttpServer::Serve(Connection* c) {
   for (int served = 0; !stopping_ && served < options_.max_requests_per_connection; ++served) {
     if (served > 0 && NowNs() >= close_at_ns) return;  // long enough: the client reconnects
     c->waiting_since_ns = NowNs();
-    c->state = Connection::kWaiting;
+    if (int busy = Connection::kBusy;
+        served > 0 && !c->state.compare_exchange_strong(busy, Connection::kWaiting)) {
+      return;
+    }
     // The head: the idle timeout runs until its first byte, the request's own from then on.
     const int64_t idle_deadline = NowNs() + int64_t{options_.idle_timeout_ms} * kNsPerMs;
     int64_t request_deadline = 0;
@@ -509,7 +518,10 @@ void HttpServer::Serve(Connection* c) {
       if (r != Io::kOk) return;
     }
 
-    c->state = Connection::kBusy;
+    if (int waiting = Connection::kWaiting;
+        !c->state.compare_exchange_strong(waiting, Connection::kBusy)) {
+      return;  // evicted while its request arrived
+    }
     httplib::Request req;
     req.method = std::move(head.method);
     req.target = std::move(head.target);

@@ -39,8 +39,6 @@
 
 namespace dmrswitch::cp {
 
-class HttpServer;
-
 struct ReportView;
 
 // The control plane's answer to an ApiWrite: an HTTP status and a JSON body.
