@@ -90,6 +90,16 @@ int Usage(const char* argv0, int rc) {
 
 int main(int argc, char** argv) {
   using namespace dmrswitch;
+  // Signals first, before anything else main does: a stop or reload asked for while the cp
+  // starts is kept for the main loop (which sees g_stop at once), never the default action at an
+  // arbitrary instant of the start or of EAL's init, where a kill could leave a shared lock held.
+  // (Before main — the dynamic loader mapping DPDK's libraries — no program can catch one.)
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
   std::string config_path;
   std::string cpus;
   for (int i = 1; i < argc; ++i) {
@@ -129,15 +139,6 @@ int main(int argc, char** argv) {
     spdlog::warn("{}", w);
   }
 
-  // Signals first: a stop or reload asked for while the cp starts is kept for the main loop
-  // (which sees g_stop at once), never the default action at an arbitrary instant of EAL's
-  // init, where a kill could leave a shared lock held.
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
   // A hung attach turns into an error that says why, and a stop during it still stops.
   std::thread([] {
     const auto start = std::chrono::steady_clock::now();
