@@ -111,6 +111,28 @@ void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, Tim
   };
   table_.ForEach(kHot, reresolve);
   table_.ForEach(kQuiet, reresolve);
+  ForgetPreviousOccupants(*old);
+}
+
+void RoutingCore::ForgetPreviousOccupants(const RouteSnapshot& old) {
+  // A client slot is reused by the next login once its client has logged out. The lease words
+  // its previous occupant's calls left ended would keep the newcomer off other TGs for the hang
+  // time, so they are forgotten (SlotLeases::ForgetEnded). Every shard does it (idempotent); a
+  // chunk shared with the previous generation holds the same clients and is skipped, so a
+  // snapshot costs one pointer compare per 64 slots unless clients changed.
+  const uint32_t chunks = std::min(old.client_chunks(), snap_->client_chunks());
+  for (uint32_t i = 0; i < snap_->client_chunks(); ++i) {
+    if (i < chunks && snap_->client_chunk(i) == old.client_chunk(i)) continue;
+    const uint32_t end = std::min<uint32_t>(
+        (i + 1) * kClientChunkSlots, std::min(snap_->client_capacity(), leases_->max_clients()));
+    for (uint32_t slot = i * kClientChunkSlots; slot < end; ++slot) {
+      const ClientInfo* now_in = snap_->client(slot);
+      if (now_in == nullptr) continue;
+      const ClientInfo* before = old.client(slot);
+      if (before != nullptr && before->id == now_in->id && before->addr == now_in->addr) continue;
+      leases_->ForgetEnded(slot);
+    }
+  }
 }
 
 void RoutingCore::RenumberPeers(const RouteSnapshot& old) {

@@ -236,6 +236,7 @@ class RoutingCore {
   // The new snapshot may number the peers differently from `old` (a reload added or removed
   // one): each stream's per-peer state (its source, the peers that quenched it, those it
   // quenched) follows its peer, found by name (or renamed in place), to its new index.
+  void ForgetPreviousOccupants(const RouteSnapshot& old);
   void RenumberPeers(const RouteSnapshot& old);
   StreamState* NewEntry(uint32_t stream_id, TimeNs now);
   // Drops a new stream: remembered (unless `remember` is false: the table is full), and an FBP

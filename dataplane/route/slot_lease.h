@@ -212,7 +212,7 @@ class SlotLeases {
     }
   }
 
-  // The rf_src of the stream that last claimed the slot (0: none since the last Reset).
+  // The rf_src of the stream that last claimed the slot (0: none yet).
   uint32_t Talker(uint32_t client, unsigned ts) const {
     return words_[uint64_t{client} * 2 + ts].talker.load(std::memory_order_relaxed);
   }
@@ -236,11 +236,20 @@ class SlotLeases {
     return false;
   }
 
-  // Forgets a client slot entirely (logout: the next client in this slot starts clean).
-  void Reset(uint32_t client) {
+  // A new occupant of the client slot (a logout, then another login into the same slot): the
+  // words the previous occupant's calls left *ended* are forgotten, so the newcomer waits out no
+  // hang time or collision window of calls it never heard. A held word is left alone: its
+  // stream's owner releases it (at the snapshot that removed the old occupant, or when its stream
+  // ends), and a held word may already be the newcomer's. By CAS, so a claim made meanwhile is
+  // never undone. Every shard that sees the change calls it; the talker is left as it is (it is
+  // read only with an ended or held word, which a later claim writes together with its talker).
+  void ForgetEnded(uint32_t client) {
     for (unsigned ts : {kTs1, kTs2}) {
-      slot(client, ts).talker.store(0, std::memory_order_relaxed);
-      word(client, ts).store(0, std::memory_order_release);
+      std::atomic<uint64_t>& w = word(client, ts);
+      uint64_t cur = w.load(std::memory_order_acquire);
+      while (LeaseWord{cur}.ended() && !w.compare_exchange_weak(cur, 0, std::memory_order_acq_rel,
+                                                                std::memory_order_acquire)) {
+      }
     }
   }
 

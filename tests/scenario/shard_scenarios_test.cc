@@ -118,6 +118,35 @@ TEST(Contention, HangTimeKeepsOtherTgOffABusySlotThenReleases) {
   EXPECT_EQ(BytesTo(w.TakeSent(), SystemRef::Client(1)).size(), 5u);
 }
 
+// A client slot is reused by the next login after a logout (the lowest free slot). The calls its
+// previous occupant heard do not hold the newcomer off: it hears TG 3100 at once, not after the
+// hang time of a TG 91 call it never heard. The same client republished keeps its hang time.
+TEST(Contention, ANewClientInAReusedSlotWaitsOutNoHangTimeOfThePreviousOne) {
+  for (unsigned nshards : {1u, 2u}) {
+    SCOPED_TRACE(nshards);
+    World w = ThreeOn91(nshards);
+    w.clients[3].statics.push_back({kTs2, 3100});
+    w.Publish();
+    w.PlayCall(0, Call(3120101, 91, 3120001, 0xA0000001, kTs2, 3));
+    const std::vector<Sent> heard = w.TakeSent();
+    ASSERT_EQ(BytesTo(heard, SystemRef::Client(1)).size(), 5u);
+    ASSERT_EQ(BytesTo(heard, SystemRef::Client(2)).size(), 5u);
+    // Client 2 stays, gains TG 3100 (a republished snapshot, same occupant): still in hang time.
+    // Client 1 logs out and another hotspot logs into its slot with TG 3100 static.
+    w.clients[2].statics.push_back({kTs2, 3100});
+    w.clients[1] = {3120009, Addr(9, 50009), 3, {{kTs2, 3100}}};
+    w.Publish();
+    w.Advance(1 * kSec);
+    const auto call = Call(3120104, 3100, 3120004, 0xA0000002, kTs2, 3);
+    w.PlayCall(3, call);
+    const std::vector<Sent> sent = w.TakeSent();
+    const auto to1 = BytesTo(sent, SystemRef::Client(1));
+    ASSERT_EQ(to1.size(), call.size());
+    EXPECT_EQ(Hex(to1[0]), Hex(w.ExpectedHbp(call[0], 1, kTs2, 3100, false)));
+    EXPECT_TRUE(BytesTo(sent, SystemRef::Client(2)).empty()) << "client 2 heard TG 91 1 s ago";
+  }
+}
+
 TEST(TwoShards, StreamsOwnedByDifferentShardsContendForOneSlotLease) {
   World w = ThreeOn91(/*nshards=*/2);
   w.clients[1].statics.push_back({kTs2, 3100});

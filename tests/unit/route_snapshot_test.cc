@@ -881,8 +881,8 @@ TEST(SlotLeasesTest, SameTalkerReKeysWithinTheStreamTimeout) {
   EXPECT_EQ(l.ClaimTx(0, kTs2, 0xC3, 91, kTalker, end + 120 * kMs, t), LeaseVerdict::kBusy);
   // A talker of 0 (unknown) is never "the same".
   ASSERT_TRUE(l.Release(0, kTs2, 0xB2, end + 200 * kMs));
-  l.Reset(0);
-  EXPECT_EQ(l.Talker(0, kTs2), 0u);
+  l.ForgetEnded(0);
+  EXPECT_TRUE(l.Load(0, kTs2).free());
   ASSERT_EQ(l.ClaimTx(0, kTs2, 0xD4, 91, 0, end, t), LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(0, kTs2, 0xD4, end));
   EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 91, 0, end + 60 * kMs, t), LeaseVerdict::kBusy);
@@ -1094,20 +1094,28 @@ TEST(SlotLeasesTest, ReleaseByNonHolderHasNoEffect) {
   EXPECT_EQ(l.Load(0, kTs1).raw, ended);
 }
 
-TEST(SlotLeasesTest, Reset) {
+TEST(SlotLeasesTest, ForgetEndedClearsEndedWordsAndLeavesHeldOnes) {
   SlotLeases l(2);
   ASSERT_EQ(l.ClaimRx(1, kTs1, 0xA1, 91, TalkerOf(0xA1)), LeaseVerdict::kClaimed);
   ASSERT_EQ(l.ClaimTx(1, kTs2, 0xB2, 91, TalkerOf(0xB2), kT0, LeaseTimers{}),
             LeaseVerdict::kClaimed);
   ASSERT_TRUE(l.Release(1, kTs2, 0xB2, kT0));
-  ASSERT_EQ(l.ClaimRx(0, kTs1, 0xC3, 91, TalkerOf(0xC3)), LeaseVerdict::kClaimed);
-  l.Reset(1);
-  EXPECT_TRUE(l.Load(1, kTs1).free());
+  ASSERT_EQ(l.ClaimTx(0, kTs2, 0xC3, 91, TalkerOf(0xC3), kT0, LeaseTimers{}),
+            LeaseVerdict::kClaimed);
+  ASSERT_TRUE(l.Release(0, kTs2, 0xC3, kT0));
+  const uint64_t other = l.Load(0, kTs2).raw;
+  l.ForgetEnded(1);
+  // The held word is its stream's until that stream releases it.
+  EXPECT_TRUE(l.Holds(1, kTs1, 0xA1));
   EXPECT_TRUE(l.Load(1, kTs2).free());
-  EXPECT_TRUE(l.Holds(0, kTs1, 0xC3));  // other clients untouched
-  // The next client in this slot starts clean: no hang time.
+  EXPECT_EQ(l.Load(0, kTs2).raw, other);  // other clients untouched
+  // The next client in this slot waits out no hang time of TG 91's call.
   EXPECT_EQ(l.ClaimTx(1, kTs2, 0xD4, 92, TalkerOf(0xD4), kT0, LeaseTimers{}),
             LeaseVerdict::kClaimed);
+  EXPECT_EQ(l.ClaimTx(0, kTs2, 0xE5, 92, TalkerOf(0xE5), kT0, LeaseTimers{}), LeaseVerdict::kBusy);
+  // Forgetting again changes nothing held.
+  l.ForgetEnded(1);
+  EXPECT_TRUE(l.Holds(1, kTs2, 0xD4));
 }
 
 // Two threads (two shards) claim and release the same words with their own streams. A claim
