@@ -12,6 +12,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_memory.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -84,13 +85,41 @@ int Usage(const char* argv0, int rc) {
   return rc;
 }
 
-// rte_eal_cleanup, and the per-process runtime directory (--file-prefix) with it: it would
-// otherwise pile up under /var/run/dpdk (root) or $XDG_RUNTIME_DIR.
+// The hugepage files behind this process's memory (none with --no-huge or --in-memory). EAL
+// keeps them after rte_eal_cleanup (a secondary could still attach), and a page in a file that
+// nobody removes stays allocated: on a box whose hugetlbfs stays mounted (systemd's
+// /dev/hugepages) every clean stop would leak the hub's whole heap, and the unit's ExecStopPost
+// could not give the pages back. Read before the cleanup closes the segments' descriptors;
+// thread-unsafe walk: no lock of a killed cp can stop the exit.
+std::vector<std::string> HugepageFiles() {
+  std::vector<std::string> files;
+  rte_memseg_walk_thread_unsafe(
+      [](const rte_memseg_list* msl, const rte_memseg* ms, void* arg) {
+        const int fd = rte_memseg_get_fd_thread_unsafe(ms);
+        if (fd < 0 || msl->external) return 0;
+        char path[4096];
+        const ssize_t n =
+            readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), path, sizeof(path) - 1);
+        if (n <= 0) return 0;
+        auto* out = static_cast<std::vector<std::string>*>(arg);
+        std::string file(path, static_cast<size_t>(n));
+        if (out->empty() || out->back() != file) out->push_back(std::move(file));
+        return 0;
+      },
+      &files);
+  return files;
+}
+
+// rte_eal_cleanup, and the per-process runtime directory (--file-prefix) and the hugepage files
+// with it: they would otherwise pile up under /var/run/dpdk (root) or $XDG_RUNTIME_DIR, and
+// hold their pages.
 void CleanupEal() {
   const std::string runtime_dir = rte_eal_get_runtime_dir();
+  const std::vector<std::string> hugepage_files = HugepageFiles();
   rte_eal_cleanup();
   std::error_code ec;
   std::filesystem::remove_all(runtime_dir, ec);
+  for (const std::string& f : hugepage_files) std::filesystem::remove(f, ec);
 }
 
 void InstallSignals() {

@@ -26,6 +26,8 @@ packages=(
   # the systemd units' test: systemd-analyze and systemd-sysusers, setpriv (util-linux), capsh,
   # strace (what the units' syscall filter would refuse)
   systemd util-linux libcap2-bin strace
+  # full checksums on a veth feeding an AF_XDP socket (tests/ops/systemd_units_test.sh)
+  ethtool
 )
 
 missing=()

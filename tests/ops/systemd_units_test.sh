@@ -11,13 +11,16 @@
 #    AmbientCapabilities=, no new privileges): kernel mode serves a login; the XDP shield in a
 #    network namespace of the test's own, with the shield drop-in's capabilities, attaches,
 #    serves a login and leaves no program behind; without CAP_SYS_ADMIN it cannot replace the
-#    program a killed dp left, which is why the drop-in has it;
+#    program a killed dp left, which is why the drop-in has it; a separate cp with the cp unit's
+#    capabilities attaches to a kernel-mode dp on the unit's hugepages and answers a login, and
+#    both leave every page free after their stop; afxdp mode with the afxdp drop-in's
+#    capabilities serves a login through its AF_XDP socket and is refused without CAP_NET_RAW;
 #  - the configuration readable by the service user only: no warning; readable by every user:
 #    the hub names the file and its mode.
 #   systemd_units_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
-for tool in systemd-analyze setpriv strace; do
+for tool in systemd-analyze setpriv strace ethtool prlimit; do
   command -v "$tool" >/dev/null || {
     echo "systemd_units: $tool not found (tools/install-deps.sh installs it)" >&2
     exit 1
@@ -32,6 +35,7 @@ cleanup() {
     pkill -KILL -P "$hub_pid" 2>/dev/null || true
     kill -KILL "$hub_pid" 2>/dev/null || true
   fi
+  if [[ -n ${cp_pid:-} ]]; then kill -KILL "$cp_pid" 2>/dev/null || true; fi
   for n in "$ns" "$client_ns"; do
     ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$n" 2>/dev/null || true
@@ -230,7 +234,7 @@ caps_of() {  # FILE DIRECTIVE
 as_service() {  # CAPS COMMAND...  (the unit's User=, capabilities, NoNewPrivileges=, UMask=)
   local caps=$1
   shift
-  exec setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps="-all$caps" \
+  exec setpriv --reuid="$uid" --regid="${service_gid:-$uid}" --clear-groups --inh-caps="-all$caps" \
     --ambient-caps="-all$caps" --bounding-set="-all$caps" --no-new-privs \
     env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$run" DMRSWITCH_XDP_OBJECT="$xdp_object" \
     sh -c 'umask 0007; exec "$@"' sh "$@"
@@ -401,5 +405,143 @@ shield_run "$svc/xdp-again.log" "$xcaps"
 wait_started "$svc/xdp-again.log" || fail "the stale shield was not replaced: $(cat "$svc/xdp-again.log")"
 stop_hub "$svc/xdp-again.log"
 ip -n "$ns" link show dmrsw0 | grep -q 'prog/xdp' && fail "a clean stop left the shield attached"
+# --- The separate control plane and afxdp mode on hugepages, as the units run them. ---
+# Each through the dp unit's own steps: ExecStartPre reserves the pages its configuration needs
+# and opens hugetlbfs to the service group (`nogroup` stands in for it, as above, and is the
+# service's group for these runs), ExecStopPost gives them back.
+service_gid=$(getent group nogroup | cut -d: -f3)
+chown "$uid:$service_gid" "$svc" "$run"
+cp_bin=$root/usr/local/bin/dmrswitch-cp
+ccaps=$(caps_of "${units[1]}" AmbientCapabilities)
+[[ $(caps_of "${units[1]}" CapabilityBoundingSet) == "$ccaps" ]] || fail "cp unit: bounding and ambient sets differ"
+hugepages_up() {  # CONFIG
+  hp_reserved=1
+  "$hp" up-if-needed --group nogroup "$dp" --config "$1" >/dev/null ||
+    fail "hugepages.sh up-if-needed failed for $1"
+  [[ -n $(awk '$3 == "hugetlbfs" {print $2; exit}' /proc/mounts) ]] ||
+    fail "up-if-needed mounted no hugetlbfs for $1"
+}
+hugepages_down() {  # after a clean stop: every page the hub took is free again, no file left
+  local mp
+  mp=$(awk '$3 == "hugetlbfs" {print $2; exit}' /proc/mounts)
+  [[ -z $(ls -A "$mp") ]] || fail "hugepage files left in $mp after a clean stop: $(ls -la "$mp")"
+  [[ $(awk '/HugePages_Free/ {print $2}' /proc/meminfo) == $(awk '/HugePages_Total/ {print $2}' /proc/meminfo) ]] ||
+    fail "hugepages still in use after a clean stop: $(grep HugePages_ /proc/meminfo)"
+  "$hp" down >/dev/null || fail "hugepages.sh down failed"
+  hp_reserved=
+  [[ $(cat /proc/sys/vm/nr_hugepages) == "$nr_before" ]] ||
+    fail "down left $(cat /proc/sys/vm/nr_hugepages) pages reserved, $nr_before before"
+}
+effective_caps() {  # PID
+  capsh --decode="$(awk '/^CapEff:/ {print $2}' "/proc/$1/status")"
+}
+
+# Kernel mode with a separate cp: the dp with its unit's capabilities, then the cp with its
+# unit's (CAP_NET_BIND_SERVICE only) attaches to the dp's hugepage memory as a DPDK secondary
+# and answers a login.
+cat >"$svc/separate.toml" <<EOF
+[hub]
+mode = "kernel"
+shards = 2
+control_plane = "separate"
+runtime_name = "units-sep-$$"
+run_dir = "$run"
+[hbp]
+listen = "127.0.0.1:$port"
+passphrase = "units-test-secret"
+EOF
+chown "$uid:$service_gid" "$svc/separate.toml"
+chmod 0600 "$svc/separate.toml"
+hugepages_up "$svc/separate.toml"
+start_hub "$svc/sep-dp.log" "$kcaps" "$svc/separate.toml"
+(as_service "$ccaps" "$cp_bin" --config "$svc/separate.toml" >"$svc/sep-cp.log" 2>&1) &
+cp_pid=$!
+for _ in $(seq 200); do
+  grep -qs 'dmrswitch-cp: attached to dmrswitch-dp' "$svc/sep-cp.log" && break
+  kill -0 "$cp_pid" 2>/dev/null ||
+    fail "the cp with its unit's capabilities did not start: $(cat "$svc/sep-cp.log")"
+  sleep 0.1
+done
+grep -qs 'dmrswitch-cp: attached to dmrswitch-dp' "$svc/sep-cp.log" ||
+  fail "the cp did not attach in 20 s: $(cat "$svc/sep-cp.log")"
+out=$("$sim" --hub "127.0.0.1:$port" --passphrase units-test-secret --clients 2 --calls 0 \
+  --duration-s 1 --quiet 2>&1) || fail "no login through the unprivileged cp: $out"
+[[ $out == *"logins 2,"* ]] || fail "unprivileged cp: $out"
+[[ $(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$cp_pid/status") == "$uid$uid$uid$uid" ]] ||
+  fail "cp not running as $uid"
+[[ $(effective_caps "$cp_pid") == *"=cap_net_bind_service" ]] ||
+  fail "cp's effective capabilities: $(effective_caps "$cp_pid")"
+kill -TERM "$cp_pid"
+wait "$cp_pid" || fail "the cp exited with $? on SIGTERM: $(tail -5 "$svc/sep-cp.log")"
+cp_pid=
+stop_hub "$svc/sep-dp.log"
+hugepages_down
+! grep -q units-test-secret "$svc/sep-dp.log" "$svc/sep-cp.log" || fail "the passphrase reached a log"
+
+# afxdp mode in the shield's namespace with the afxdp drop-in's capabilities and the unit's
+# LimitMEMLOCK=infinity (the UMEM is locked memory): a login through the AF_XDP socket.
+acaps=$(caps_of "$dropins/dp-afxdp.conf" AmbientCapabilities)
+ip netns exec "$client_ns" ethtool -K dmrsw1 tx off >/dev/null  # full checksums on the veth
+cat >"$svc/afxdp.toml" <<EOF
+[hub]
+mode = "afxdp"
+shards = 1
+control_plane = "hosted"
+runtime_name = "units-afxdp-$$"
+run_dir = "$run"
+[hbp]
+listen = "198.18.151.1:$port"
+passphrase = "units-test-secret"
+[dpdk]
+eal_args = ["--no-pci", "-m", "256", "--no-telemetry"]
+address = "198.18.151.1"
+[xdp]
+interface = "dmrsw0"
+EOF
+chown "$uid:$service_gid" "$svc/afxdp.toml"
+chmod 0600 "$svc/afxdp.toml"
+# LimitMEMLOCK=infinity as prlimit sets it; a machine whose root may not raise the limit (no
+# CAP_SYS_RESOURCE, as in some VMs) gets CAP_IPC_LOCK in its place, which lifts the same limit
+# for the UMEM (and is said so in the output).
+memlock=prlimit\ --memlock=unlimited:unlimited
+if ! prlimit --memlock=unlimited:unlimited true 2>/dev/null; then
+  memlock=
+  acaps=$acaps,+ipc_lock
+  echo "systemd_units: LimitMEMLOCK=infinity cannot be set here (no CAP_SYS_RESOURCE): CAP_IPC_LOCK stands in for it"
+fi
+afxdp_run() {  # LOG CAPS
+  ip netns exec "$ns" sh -c "$bpffs; exec $memlock setpriv \
+    --reuid=$uid --regid=$service_gid --clear-groups --inh-caps=-all$2 --ambient-caps=-all$2 \
+    --bounding-set=-all$2 --no-new-privs env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR=$run \
+    DMRSWITCH_XDP_OBJECT=$xdp_object $dp --config $svc/afxdp.toml" >"$1" 2>&1 &
+  hub_pid=$!
+}
+hugepages_up "$svc/afxdp.toml"
+afxdp_run "$svc/afxdp.log" "$acaps"
+for _ in $(seq 200); do
+  grep -qs 'dmrswitch-dp: afxdp mode' "$svc/afxdp.log" && break
+  kill -0 "$hub_pid" 2>/dev/null ||
+    fail "afxdp mode with the drop-in's capabilities did not start: $(cat "$svc/afxdp.log")"
+  sleep 0.1
+done
+grep -qs 'dmrswitch-dp: afxdp mode' "$svc/afxdp.log" ||
+  fail "afxdp mode did not start in 20 s: $(cat "$svc/afxdp.log")"
+out=$(ip netns exec "$client_ns" "$sim" --hub "198.18.151.1:$port" --local 198.18.151.2 \
+  --passphrase units-test-secret --clients 2 --calls 0 --duration-s 1 --quiet 2>&1) ||
+  fail "no login through afxdp mode: $out $(cat "$svc/afxdp.log")"
+[[ $out == *"logins 2,"* ]] || fail "afxdp hub: $out"
+stop_hub "$svc/afxdp.log"
+ip -n "$ns" link show dmrsw0 | grep -q 'prog/xdp' && fail "a clean afxdp stop left a program attached"
+# Without CAP_NET_RAW (the shield's set) there is no AF_XDP socket: refused, with a reason.
+afxdp_run "$svc/afxdp-noraw.log" "${acaps/,+net_raw/}"
+for _ in $(seq 200); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$hub_pid" 2>/dev/null; then
+  stop_hub "$svc/afxdp-noraw.log"
+  fail "afxdp mode started without CAP_NET_RAW: $(cat "$svc/afxdp-noraw.log")"
+fi
+wait "$hub_pid" && fail "afxdp mode without CAP_NET_RAW exited 0: $(cat "$svc/afxdp-noraw.log")"
+hub_pid=
+hugepages_down
+
 echo "systemd units verified"
 exit 0
