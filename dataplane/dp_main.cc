@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/config/memory.h"
@@ -85,24 +86,29 @@ int Usage(const char* argv0, int rc) {
   return rc;
 }
 
-// The hugepage files behind this process's memory (none with --no-huge or --in-memory). EAL
-// keeps them after rte_eal_cleanup (a secondary could still attach), and a page in a file that
-// nobody removes stays allocated: on a box whose hugetlbfs stays mounted (systemd's
-// /dev/hugepages) every clean stop would leak the hub's whole heap, and the unit's ExecStopPost
-// could not give the pages back. Read before the cleanup closes the segments' descriptors;
-// thread-unsafe walk: no lock of a killed cp can stop the exit.
+// The hugepage files behind this process's memory (none with --no-huge, and none to remove with
+// --in-memory or --huge-unlink=always, whose files are already unlinked). EAL keeps them after
+// rte_eal_cleanup (a secondary could still attach), and a page in a file that nobody removes
+// stays allocated: on a box whose hugetlbfs stays mounted (systemd's /dev/hugepages) every
+// stop would leak the hub's whole heap until the next start, and the unit's ExecStopPost could
+// not give the pages back. Read before the cleanup closes the segments' descriptors; the walk
+// takes the memory lock as the cleanup does anyway (EAL's multi-process thread may still be
+// mapping memory for an attached cp).
 std::vector<std::string> HugepageFiles() {
   std::vector<std::string> files;
-  rte_memseg_walk_thread_unsafe(
+  rte_memseg_walk(
       [](const rte_memseg_list* msl, const rte_memseg* ms, void* arg) {
+        if (msl->external) return 0;
         const int fd = rte_memseg_get_fd_thread_unsafe(ms);
-        if (fd < 0 || msl->external) return 0;
+        if (fd < 0) return 0;
         char path[4096];
         const ssize_t n =
             readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), path, sizeof(path) - 1);
         if (n <= 0) return 0;
-        auto* out = static_cast<std::vector<std::string>*>(arg);
         std::string file(path, static_cast<size_t>(n));
+        if (file.front() != '/' || absl::EndsWith(file, " (deleted)")) return 0;
+        auto* out = static_cast<std::vector<std::string>*>(arg);
+        // One file per page, or per segment list with --single-file-segments (consecutive).
         if (out->empty() || out->back() != file) out->push_back(std::move(file));
         return 0;
       },
@@ -110,16 +116,18 @@ std::vector<std::string> HugepageFiles() {
   return files;
 }
 
-// rte_eal_cleanup, and the per-process runtime directory (--file-prefix) and the hugepage files
-// with it: they would otherwise pile up under /var/run/dpdk (root) or $XDG_RUNTIME_DIR, and
-// hold their pages.
-void CleanupEal() {
+// rte_eal_cleanup, then the hugepage files (unless the operator keeps them for reuse with
+// --huge-unlink=never), then the per-process runtime directory (--file-prefix), whose config
+// file keeps another primary of the same prefix out until the files are gone: they would
+// otherwise pile up under /var/run/dpdk (root) or $XDG_RUNTIME_DIR, and hold their pages.
+void CleanupEal(bool keep_hugepage_files) {
   const std::string runtime_dir = rte_eal_get_runtime_dir();
-  const std::vector<std::string> hugepage_files = HugepageFiles();
+  std::vector<std::string> hugepage_files;
+  if (!keep_hugepage_files) hugepage_files = HugepageFiles();
   rte_eal_cleanup();
   std::error_code ec;
-  std::filesystem::remove_all(runtime_dir, ec);
   for (const std::string& f : hugepage_files) std::filesystem::remove(f, ec);
+  std::filesystem::remove_all(runtime_dir, ec);
 }
 
 void InstallSignals() {
@@ -484,9 +492,12 @@ absl::StatusOr<std::vector<std::string>> EalArguments(const dmrswitch::cp::HubCo
     eal.push_back("--log-level=lib.eal:error");
     eal.push_back("--log-level=lib.telemetry:warning");
   }
+  // The hub's own prefix (hub.runtime_name) unless the operator chose one, hosted too: EAL's
+  // default ("rte") is every other DPDK program's, whose hugepage files and runtime directory a
+  // hub must never share or remove.
+  if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
   if (separate) {
     eal.push_back("--proc-type=primary");
-    if (!has_prefix) eal.push_back(absl::StrCat("--file-prefix=", cp::EalFilePrefix(config)));
     if (!has_base) eal.push_back(kSeparateBaseVirtaddr);
   }
   return eal;
@@ -627,7 +638,12 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
     }
   }
   if (cp_wake >= 0) close(cp_wake);
-  CleanupEal();
+  bool keep_files = false;  // --huge-unlink=never: the operator reuses the pages' files
+  for (size_t i = 0; i < eal->size(); ++i) {
+    keep_files |= (*eal)[i] == "--huge-unlink=never" ||
+                  ((*eal)[i] == "--huge-unlink" && i + 1 < eal->size() && (*eal)[i + 1] == "never");
+  }
+  CleanupEal(keep_files);
   return rc;
 }
 

@@ -117,9 +117,15 @@ void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, Tim
 void RoutingCore::ForgetPreviousOccupants(const RouteSnapshot& old) {
   // A client slot is reused by the next login once its client has logged out. The lease words
   // its previous occupant's calls left ended would keep the newcomer off other TGs for the hang
-  // time, so they are forgotten (SlotLeases::ForgetEnded). Every shard does it (idempotent); a
-  // chunk shared with the previous generation holds the same clients and is skipped, so a
-  // snapshot costs one pointer compare per 64 slots unless clients changed.
+  // time, so they are forgotten (SlotLeases::ForgetEnded). Every shard does it, each when it
+  // takes the snapshot; a chunk shared with the previous generation holds the same clients and
+  // is skipped, so a snapshot costs one pointer compare per 64 slots unless clients changed.
+  // Two cases are left as they are, both needing a call to end within the moments around a
+  // logout and the next login: a shard that takes the snapshot late may also forget a word the
+  // newcomer's first call ended meanwhile on another shard (its hang time then protects it no
+  // longer), and an over of the previous occupant that is still live when the snapshot arrives
+  // keeps its own slot until it goes quiet (it is the stream's rx lease, released only by its
+  // stream), so the newcomer waits out that over's hang time.
   const uint32_t chunks = std::min(old.client_chunks(), snap_->client_chunks());
   for (uint32_t i = 0; i < snap_->client_chunks(); ++i) {
     if (i < chunks && snap_->client_chunk(i) == old.client_chunk(i)) continue;

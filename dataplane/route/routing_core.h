@@ -233,10 +233,12 @@ class RoutingCore {
   DropReason CheckAcls(const proto::DmrdView& d, SystemRef source, unsigned ts) const;
   DropReason CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const;
 
+  // Client slots that the new snapshot gives to another client than `old` did: their ended
+  // lease words are forgotten (SlotLeases::ForgetEnded).
+  void ForgetPreviousOccupants(const RouteSnapshot& old);
   // The new snapshot may number the peers differently from `old` (a reload added or removed
   // one): each stream's per-peer state (its source, the peers that quenched it, those it
   // quenched) follows its peer, found by name (or renamed in place), to its new index.
-  void ForgetPreviousOccupants(const RouteSnapshot& old);
   void RenumberPeers(const RouteSnapshot& old);
   StreamState* NewEntry(uint32_t stream_id, TimeNs now);
   // Drops a new stream: remembered (unless `remember` is false: the table is full), and an FBP

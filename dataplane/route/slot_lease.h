@@ -239,10 +239,11 @@ class SlotLeases {
   // A new occupant of the client slot (a logout, then another login into the same slot): the
   // words the previous occupant's calls left *ended* are forgotten, so the newcomer waits out no
   // hang time or collision window of calls it never heard. A held word is left alone: its
-  // stream's owner releases it (at the snapshot that removed the old occupant, or when its stream
-  // ends), and a held word may already be the newcomer's. By CAS, so a claim made meanwhile is
-  // never undone. Every shard that sees the change calls it; the talker is left as it is (it is
-  // read only with an ended or held word, which a later claim writes together with its talker).
+  // stream's owner releases it (a stream to the old occupant at the snapshot that removed it,
+  // the old occupant's own over when it goes quiet), and a held word may be the newcomer's. By
+  // CAS, so a claim made meanwhile is never undone. Every shard that sees the change calls it;
+  // the talker is left as it is (it is read only with an ended or held word, which a later
+  // claim writes together with its talker).
   void ForgetEnded(uint32_t client) {
     for (unsigned ts : {kTs1, kTs2}) {
       std::atomic<uint64_t>& w = word(client, ts);

