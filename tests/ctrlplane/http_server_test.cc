@@ -463,7 +463,9 @@ TEST_F(HttpServerTest, ASteadySlowReaderGetsALargeAnswerWhole) {
   size_t next_pause = 4u << 20;
   while (total < want && Clock::now() < deadline) {
     pollfd p{c.fd(), POLLIN, 0};
-    if (poll(&p, 1, 1000) <= 0) break;
+    // The first bytes wait for the handler to build 32 MB (seconds on a loaded machine); after
+    // that, a second without data is a stall.
+    if (poll(&p, 1, total == 0 ? 10000 : 1000) <= 0) break;
     const ssize_t n = recv(c.fd(), buf, sizeof(buf), 0);
     if (n <= 0) break;
     total += static_cast<size_t>(n);
