@@ -518,7 +518,7 @@ void ControlPlane::LogAuthNotices(route::TimeNs now) {
     if (n.kind == AuthNotice::kBlocked) {
       // Only a client that proved the passphrase can be blocked: rare, always logged.
       spdlog::warn("login: client {} from {} blocked for {} s: more than {} logins in {} s", n.id,
-                   FormatIpv4(n.addr.ip), (n.until - std::min(n.until, now)) / route::kSec,
+                   FormatAddress(n.addr), (n.until - std::min(n.until, now)) / route::kSec,
                    config_.hbp.login_burst, config_.hbp.login_window_s);
       continue;
     }
@@ -843,7 +843,8 @@ void ControlPlane::MirrorLoginBlocks() {
   // HbpAuth has logged the (IP, ID) block itself (a notice); with a shield, the whole IP is
   // dropped in the kernel for as long.
   for (const SourceBlocked& b : auth_->TakeBlockedSources()) {
-    if (!shield_.configured()) continue;
+    // The shield blocks IPv4 sources; an IPv6 pair stays blocked in HbpAuth alone.
+    if (!shield_.configured() || b.v6) continue;
     const auto seconds = b.duration / route::kSec;
     const absl::Status st = shield_.Block(b.ip, std::chrono::nanoseconds(b.duration));
     if (st.ok()) {

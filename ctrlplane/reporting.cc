@@ -94,7 +94,7 @@ report::ClientView ViewOf(const ClientRecord& r, int64_t wall_offset) {
   v.tx_freq = r.tx_freq;
   v.color_code = static_cast<uint8_t>(std::clamp(std::atoi(r.color_code.c_str()), 0, 15));
   v.slots = static_cast<uint8_t>(r.slots >= '0' && r.slots <= '4' ? r.slots - '0' : 3);
-  v.address = FormatIpv4(r.addr.ip);
+  v.address = FormatAddress(r.addr);
   v.port = r.addr.port;
   v.logged_in_unix_ns = static_cast<int64_t>(r.logged_in_at) + wall_offset;
   return v;
@@ -721,7 +721,7 @@ std::vector<report::PeerView> MakePeerViews(const ObpLinks& links, int64_t wall_
     v.version = s.spec.version;
     v.up = s.spec.alive;
     v.network_id = s.spec.network_id;
-    v.target_address = FormatIpv4(s.spec.target.ip);
+    v.target_address = FormatAddress(s.spec.target);
     v.target_port = s.spec.target.port;
     v.last_keepalive_unix_ns =
         s.last_heard == 0 ? 0 : static_cast<int64_t>(s.last_heard) + wall_offset;

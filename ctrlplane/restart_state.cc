@@ -93,7 +93,16 @@ void FromJson(const json& j, ClientSideInfo& s) {
   Read(j, "home_time", s.home_time);
 }
 
+json ToJsonFields(const ClientRecord& c);
+
 json ToJson(const ClientRecord& c) {
+  json j = ToJsonFields(c);
+  // An IPv6 client: its address as 16 bytes ("ip" is 0); absent for IPv4.
+  if (c.addr.v6) j["ip6"] = std::vector<uint8_t>(c.addr.ip6, c.addr.ip6 + 16);
+  return j;
+}
+
+json ToJsonFields(const ClientRecord& c) {
   return json{{"id", c.id},
               {"slot", c.slot},
               {"ip", c.addr.ip},
@@ -124,6 +133,15 @@ void FromJson(const json& j, ClientRecord& c) {
   Read(j, "slot", c.slot);
   Read(j, "ip", c.addr.ip);
   Read(j, "port", c.addr.port);
+  if (j.contains("ip6")) {
+    std::array<uint8_t, 16> ip6{};
+    Read(j, "ip6", ip6);
+    if (c.addr.ip != 0) Refuse("ip6", "an IPv6 client has ip 0");
+    uint8_t a[16];
+    std::copy(ip6.begin(), ip6.end(), a);
+    c.addr = route::Endpoint::V6(a, c.addr.port);
+    if (!c.addr.v6 || c.addr.any_address()) Refuse("ip6", "not a client's IPv6 address");
+  }
   std::string slots;
   Read(j, "slots", slots);
   c.slots = slots.empty() ? '3' : slots[0];

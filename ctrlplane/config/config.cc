@@ -1,5 +1,7 @@
 #include "ctrlplane/config/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -308,23 +310,52 @@ std::optional<uint32_t> ParseIpv4(string_view s) {
   return ip;
 }
 
+// An IPv6 address in its text forms (RFC 4291 §2.2, as inet_pton takes them; no zone index).
+std::optional<route::Endpoint> ParseIpv6(string_view s) {
+  if (s.empty() || s.size() > INET6_ADDRSTRLEN - 1) return std::nullopt;
+  const string text(s);
+  in6_addr a{};
+  if (inet_pton(AF_INET6, text.c_str(), &a) != 1) return std::nullopt;
+  return route::Endpoint::V6(a.s6_addr, 0);
+}
+
+// "a.b.c.d:port" or "[ipv6]:port".
 std::optional<route::Endpoint> ParseEndpoint(string_view s) {
   const size_t colon = s.rfind(':');
   if (colon == string_view::npos) return std::nullopt;
-  const std::optional<uint32_t> ip = ParseIpv4(s.substr(0, colon));
+  std::optional<route::Endpoint> e;
+  const string_view host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    e = ParseIpv6(host.substr(1, host.size() - 2));
+  } else if (const std::optional<uint32_t> ip = ParseIpv4(host)) {
+    e = route::Endpoint{*ip, 0};
+  }
   const string_view port = s.substr(colon + 1);
-  if (!ip || port.empty() || port.size() > 5 || port[0] == '0') return std::nullopt;
+  if (!e || port.empty() || port.size() > 5 || port[0] == '0') return std::nullopt;
   uint32_t p = 0;
   const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
   if (ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535) {
     return std::nullopt;
   }
-  return route::Endpoint{*ip, static_cast<uint16_t>(p)};
+  e->port = static_cast<uint16_t>(p);
+  return e;
 }
 
 bool IsMulticast(uint32_t ip) { return (ip >> 28) == 0xE; }
 
-// An "a.b.c.d:port" key. Targets must name a unicast host; listeners may use 0.0.0.0.
+// Multicast (224.0.0.0/4, ff00::/8) or the IPv4 broadcast address: never a hub's address or a
+// peer's.
+bool NotUnicast(const route::Endpoint& e) {
+  return e.v6 ? e.ip6[0] == 0xFF : (e.ip == kMaxU32 || IsMulticast(e.ip));
+}
+
+// fe80::/10: meaningful only with a zone (an interface), which addresses here cannot carry.
+bool LinkLocal(const route::Endpoint& e) {
+  return e.v6 && e.ip6[0] == 0xFE && (e.ip6[1] & 0xC0) == 0x80;
+}
+
+// An "a.b.c.d:port" or "[ipv6]:port" key. Targets must name a unicast host; listeners may use
+// the wildcard (0.0.0.0, or [::] for IPv6 and IPv4 on one socket).
 const toml::node* ReadEndpoint(Table& t, string_view key, route::Endpoint* out, bool required,
                                bool target) {
   string s;
@@ -332,24 +363,39 @@ const toml::node* ReadEndpoint(Table& t, string_view key, route::Endpoint* out, 
   if (n == nullptr) return nullptr;
   const std::optional<route::Endpoint> e = ParseEndpoint(s);
   if (!e) {
-    t.ctx().Fail(t.Path(key), n, "must be \"a.b.c.d:port\" (IPv4 address, port 1..65535)");
+    t.ctx().Fail(t.Path(key), n, "must be \"a.b.c.d:port\" or \"[ipv6]:port\" (port 1..65535)");
     return nullptr;
   }
-  if (target && (e->ip == 0 || e->ip == kMaxU32 || IsMulticast(e->ip))) {
-    t.ctx().Fail(t.Path(key), n, "must be a unicast address (not 0.0.0.0, broadcast or multicast)");
+  if (target && (e->any_address() || NotUnicast(*e))) {
+    t.ctx().Fail(t.Path(key), n,
+                 "must be a unicast address (not 0.0.0.0, [::], broadcast or multicast)");
     return nullptr;
   }
-  if (!target && (e->ip == kMaxU32 || IsMulticast(e->ip))) {
-    t.ctx().Fail(t.Path(key), n, "must be a local unicast address or 0.0.0.0");
+  if (!target && NotUnicast(*e)) {
+    t.ctx().Fail(t.Path(key), n, "must be a local unicast address, 0.0.0.0 or [::]");
+    return nullptr;
+  }
+  if (LinkLocal(*e)) {
+    t.ctx().Fail(t.Path(key), n,
+                 "a link-local IPv6 address (fe80::/10) needs an interface, which addresses "
+                 "here cannot name: use a global or unique-local address");
     return nullptr;
   }
   *out = *e;
   return n;
 }
 
-// Two listeners that the kernel could not both bind (same port, one of them the wildcard).
+// Two listeners on one port that the hub does not run side by side: the same address, or one of
+// them a wildcard ([::] takes IPv4 too), or — though the kernel would allow it — one of each
+// family (the hub's instance locks and the shield's listener table go by port).
 bool Overlaps(const route::Endpoint& a, const route::Endpoint& b) {
-  return a.port == b.port && (a.ip == b.ip || a.ip == 0 || b.ip == 0);
+  if (a.port != b.port) return false;
+  return a == b || a.v6 != b.v6 || a.any_address() || b.any_address();
+}
+
+// Whether a listener can send to and receive from `remote`: the same family, or [::] (dual-stack).
+bool Reaches(const route::Endpoint& listen, const route::Endpoint& remote) {
+  return listen.v6 == remote.v6 || (listen.v6 && listen.any_address());
 }
 
 // --- ACLs and talkgroups ------------------------------------------------------------------------
@@ -759,7 +805,7 @@ std::optional<XdpSource> ParseXdpSource(string_view s) {
     return XdpSource{*ip, 0};
   }
   const std::optional<route::Endpoint> e = ParseEndpoint(s);
-  if (!e) return std::nullopt;
+  if (!e || e->v6) return std::nullopt;  // the shield filters IPv4
   return XdpSource{e->ip, e->port};
 }
 
@@ -822,7 +868,7 @@ void ReadReportAddress(Table& t, const ConfigKey& k, bool target, string* out) {
   const toml::node* n = Read(t, k, &s);
   if (n == nullptr || s.empty()) return;
   const std::optional<route::Endpoint> e = ParseEndpoint(s);
-  if (!e) {
+  if (!e || e->v6) {  // the reporting sockets are IPv4 (the packet plane's listeners take IPv6)
     t.ctx().Fail(t.Path(k.name()), n,
                  "must be \"a.b.c.d:port\" (IPv4 address, port 1..65535), or \"\" for off");
     return;
@@ -877,14 +923,48 @@ void Finish(Ctx& ctx, HubConfig& c) {
     return;
   }
   // In DPDK/AF_XDP mode the data plane owns one address (CONFIG.md): listeners keep their port
-  // and use dpdk.address, whatever address they name (so one file serves every mode).
+  // and use dpdk.address, whatever address they name (so one file serves every mode). Its
+  // packet plane speaks IPv4 only (no Neighbour Discovery yet): an IPv6 peer cannot be reached.
+  for (size_t i = 0; i < c.hbp.fixed_clients.size(); ++i) {
+    const route::Endpoint& a = c.hbp.fixed_clients[i].addr;
+    const string key = Index("hbp.fixed_client", i) + ".address";
+    if (a.v6 && c.hub.mode != HubMode::kKernel) {
+      ctx.FailText(key, Quote(FormatEndpoint(a)),
+                   "an IPv6 client needs hub.mode = \"kernel\" (dpdk and afxdp mode speak IPv4)");
+      return;
+    }
+    if (c.hub.mode == HubMode::kKernel && !Reaches(c.hbp.listen, a)) {
+      ctx.FailText(key, Quote(FormatEndpoint(a)),
+                   string(a.v6 ? "an IPv6" : "an IPv4") +
+                       " client needs hbp.listen of its family or [::], not " +
+                       Quote(FormatEndpoint(c.hbp.listen)));
+      return;
+    }
+  }
   if (c.hub.mode != HubMode::kKernel) {
-    c.hbp.listen.ip = c.dpdk.address;
-    for (ObpPeer& p : c.obp) p.listen.ip = c.dpdk.address;
+    for (size_t i = 0; i < c.obp.size(); ++i) {
+      if (c.obp[i].target.v6) {
+        ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(c.obp[i].target)),
+                     "an IPv6 peer needs hub.mode = \"kernel\" (dpdk and afxdp mode speak IPv4)");
+        return;
+      }
+    }
+    const auto on_dpdk_address = [&c](route::Endpoint* e) {
+      *e = route::Endpoint{c.dpdk.address, e->port};
+    };
+    on_dpdk_address(&c.hbp.listen);
+    for (ObpPeer& p : c.obp) on_dpdk_address(&p.listen);
   }
   for (size_t i = 0; i < c.obp.size(); ++i) {
     ObpPeer& p = c.obp[i];
     const string key = Index("obp", i) + ".listen";
+    if (!Reaches(p.listen, p.target)) {
+      ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(p.target)),
+                   string(p.target.v6 ? "an IPv6" : "an IPv4") +
+                       " peer needs a listen address of its family or [::], not " +
+                       Quote(FormatEndpoint(p.listen)));
+      return;
+    }
     if (Overlaps(p.listen, c.hbp.listen)) {
       ctx.FailText(key, Quote(FormatEndpoint(p.listen)),
                    "collides with hbp.listen = " + Quote(FormatEndpoint(c.hbp.listen)));
@@ -898,7 +978,7 @@ void Finish(Ctx& ctx, HubConfig& c) {
         ctx.FailText(key, Quote(FormatEndpoint(p.listen)),
                      "collides with another [[obp]] listen address " +
                          Quote(FormatEndpoint(c.obp_listeners[l])) +
-                         " (same port, one of them 0.0.0.0)");
+                         " (same port: one of them 0.0.0.0 or [::], or one of each family)");
         return;
       }
     }
@@ -961,8 +1041,18 @@ string FormatIpv4(uint32_t ip) {
          std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
 }
 
+string FormatAddress(const route::Endpoint& e) {
+  if (!e.v6) return FormatIpv4(e.ip);
+  in6_addr a{};
+  std::memcpy(a.s6_addr, e.ip6, sizeof(e.ip6));
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, &a, text, sizeof(text));
+  return text;
+}
+
 string FormatEndpoint(const route::Endpoint& e) {
-  return FormatIpv4(e.ip) + ":" + std::to_string(e.port);
+  return e.v6 ? "[" + FormatAddress(e) + "]:" + std::to_string(e.port)
+              : FormatIpv4(e.ip) + ":" + std::to_string(e.port);
 }
 
 string_view HubModeName(HubMode m) {
@@ -1037,7 +1127,10 @@ std::vector<XdpSource> ShieldExemptSources(const HubConfig& config) {
   const auto add = [&out](XdpSource s) {
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   };
-  for (const ObpPeer& p : config.obp) add(XdpSource{p.target.ip, 0});
+  // The shield filters IPv4: IPv6 peers pass it untouched anyway.
+  for (const ObpPeer& p : config.obp) {
+    if (!p.target.v6) add(XdpSource{p.target.ip, 0});
+  }
   for (const XdpSource& s : config.xdp.exempt) add(s);
   return out;
 }

@@ -262,7 +262,9 @@ std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& config,
                                            std::span<const route::Endpoint> listeners);
 
 // "a.b.c.d:port" for messages and logs.
-std::string FormatEndpoint(const route::Endpoint& e);
+std::string FormatEndpoint(const route::Endpoint& e);  // "a.b.c.d:port", "[ipv6]:port"
+// The address alone: "a.b.c.d" or the IPv6 text form (RFC 5952).
+std::string FormatAddress(const route::Endpoint& e);
 std::string FormatIpv4(uint32_t ip);
 std::string_view HubModeName(HubMode m);
 std::string_view ControlPlaneModeName(ControlPlaneMode m);

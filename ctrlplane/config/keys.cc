@@ -168,9 +168,9 @@ std::string TypeText(const ConfigKey& k) {
       return out;
     }
     case KeyType::kListener:
-      return "`\"a.b.c.d:port\"`";
+      return "`\"a.b.c.d:port\"` \\| `\"[ipv6]:port\"`";
     case KeyType::kTarget:
-      return "`\"a.b.c.d:port\"` (unicast)";
+      return "`\"a.b.c.d:port\"` \\| `\"[ipv6]:port\"` (unicast)";
     case KeyType::kIpv4:
       return "`\"a.b.c.d\"` (unicast)";
     case KeyType::kMac:

@@ -47,8 +47,8 @@ enum class KeyType : uint8_t {
   kBoolean,     // true | false
   kString,      // any string unless type_note says otherwise
   kEnum,        // one of `choices` ("a|b|c")
-  kListener,    // "a.b.c.d:port", a local address or 0.0.0.0
-  kTarget,      // "a.b.c.d:port", a unicast address
+  kListener,    // "a.b.c.d:port" or "[ipv6]:port", a local address, 0.0.0.0 or [::]
+  kTarget,      // "a.b.c.d:port" or "[ipv6]:port", a unicast address
   kIpv4,        // "a.b.c.d", unicast
   kMac,         // "aa:bb:cc:dd:ee:ff", unicast
   kAcl,         // FreeDMR ACL string

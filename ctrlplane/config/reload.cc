@@ -213,7 +213,7 @@ ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
   // In dpdk/afxdp mode listeners use the hub's one address (as ParseConfig does): the file's
   // addresses are read with the running mode.
   if (next.hub.mode != HubMode::kKernel) {
-    for (ObpPeer& p : next.obp) p.listen.ip = next.dpdk.address;
+    for (ObpPeer& p : next.obp) p.listen = route::Endpoint{next.dpdk.address, p.listen.port};
   }
   // A peer moves only to an address the packet plane listens on; otherwise it keeps the one it
   // runs with, and a new peer there is not served until a restart.

@@ -21,9 +21,6 @@ constexpr uint32_t kStatusProbeId = 0xFFFFFFFF;
 // Random candidates looked at when a bounded table is full.
 constexpr int kEvictionSamples = 8;
 
-uint64_t AddrKey(Endpoint e) { return (uint64_t{e.ip} << 16) | e.port; }
-uint64_t ChurnKey(uint32_t ip, uint32_t id) { return (uint64_t{ip} << 32) | id; }
-
 // A fresh random key for the challenge salts (32 bytes from the seeded PRNG).
 proto::Blake2bMac128 ChallengeKey(std::mt19937_64* rng) {
   std::array<uint8_t, 32> key;
@@ -157,7 +154,7 @@ void HbpAuth::InstallFixed() {
     ClientRecord r = f;
     r.slot = static_cast<uint32_t>(slot);
     slot_used_[r.slot] = true;
-    id_by_addr_[AddrKey(r.addr)] = r.id;
+    id_by_addr_[AddrKeyOf(r.addr)] = r.id;
     clients_.emplace(r.id, std::move(r));
   }
 }
@@ -257,7 +254,7 @@ bool HbpAuth::Refused(uint32_t id, Endpoint from) {
 void HbpAuth::OnRptl(uint32_t id, Endpoint from, TimeNs now, Outbox* out) {
   // Stateless: whatever the RPTL says, nothing is stored or charged, and it is answered by one
   // 10-byte datagram at most.
-  if (IsBlocked(from.ip, id, now)) {
+  if (IsBlocked(from, id, now)) {
     ++counters_.blocked_drops;
     return;
   }
@@ -297,7 +294,7 @@ void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     ++counters_.malformed;
     return;
   }
-  if (IsBlocked(from.ip, k.id, now)) {
+  if (IsBlocked(from, k.id, now)) {
     ++counters_.blocked_drops;
     return;
   }
@@ -319,7 +316,7 @@ void HbpAuth::OnRptk(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
     Nak(k.id, from, out);
     return;
   }
-  if (!ChargeLogin(from.ip, k.id, now)) return;
+  if (!ChargeLogin(from, k.id, now)) return;
   ++counters_.auth_ok;
   // A new login of this ID starts over from here (another address included: it proved the
   // passphrase too).
@@ -387,7 +384,7 @@ void HbpAuth::OnRptc(proto::ByteSpan pkt, Endpoint from, TimeNs now, Outbox* out
   r.logged_in_at = now;
 
   slot_used_[r.slot] = true;
-  id_by_addr_[AddrKey(from)] = r.id;
+  id_by_addr_[AddrKeyOf(from)] = r.id;
   ++counters_.logins_ok;
   changes->push_back(AuthChange{.kind = AuthChange::kClientUp,
                                 .id = r.id,
@@ -499,7 +496,7 @@ void HbpAuth::OnSideInfo(proto::ByteSpan pkt, HbpType type, Endpoint from, TimeN
   // source address. Either way the address must be the client's login address.
   auto find_client = [&](bool has_id, uint32_t id) -> ClientRecord* {
     if (!has_id) {
-      auto a = id_by_addr_.find(AddrKey(from));
+      auto a = id_by_addr_.find(AddrKeyOf(from));
       if (a == id_by_addr_.end()) return nullptr;
       id = a->second;
     }
@@ -666,7 +663,7 @@ void HbpAuth::Restore(std::vector<ClientRecord> clients) {
     const uint32_t id = r->id;
     clients_.emplace(id, std::move(*r));
   }
-  for (const auto& [id, r] : clients_) id_by_addr_[AddrKey(r.addr)] = id;
+  for (const auto& [id, r] : clients_) id_by_addr_[AddrKeyOf(r.addr)] = id;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -686,8 +683,8 @@ std::vector<const ClientRecord*> HbpAuth::Clients() const {
   return v;
 }
 
-bool HbpAuth::IsBlocked(uint32_t ip, uint32_t id, TimeNs now) const {
-  auto it = churn_.find(ChurnKey(ip, id));
+bool HbpAuth::IsBlocked(Endpoint from, uint32_t id, TimeNs now) const {
+  auto it = churn_.find(ChurnKeyOf(from, id));
   return it != churn_.end() && it->second.blocked_until != 0 && now < it->second.blocked_until;
 }
 
@@ -698,9 +695,9 @@ uint32_t HbpAuth::ChallengeSalt(Endpoint from, uint32_t id, TimeNs now) const {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-bool HbpAuth::ChargeLogin(uint32_t ip, uint32_t id, TimeNs now) {
+bool HbpAuth::ChargeLogin(Endpoint from, uint32_t id, TimeNs now) {
   if (settings_.login_burst == 0) return true;  // limit disabled
-  const uint64_t key = ChurnKey(ip, id);
+  const uint64_t key = ChurnKeyOf(from, id);
   auto it = churn_.find(key);
   if (it == churn_.end()) {
     if (churn_.size() >= settings_.max_tracked) {
@@ -741,9 +738,11 @@ bool HbpAuth::ChargeLogin(uint32_t ip, uint32_t id, TimeNs now) {
   if (++c.logins > settings_.login_burst) {
     c.blocked_until = now + settings_.block_time;
     ++counters_.rate_limited;
-    blocked_.push_back(SourceBlocked{ip, now, settings_.block_time});
+    blocked_.push_back(SourceBlocked{from.ip, now, settings_.block_time, from.v6});
     ++counters_.blocked_drops;
-    Notice(AuthNotice::kBlocked, id, Endpoint{ip, 0}, c.blocked_until);
+    Endpoint source = from;  // the address (any port)
+    source.port = 0;
+    Notice(AuthNotice::kBlocked, id, source, c.blocked_until);
     return false;
   }
   return true;
@@ -804,7 +803,7 @@ void HbpAuth::RemoveClient(uint32_t id, const char* reason, std::vector<AuthChan
   auto it = clients_.find(id);
   if (it == clients_.end()) return;
   const ClientRecord& r = it->second;
-  if (auto a = id_by_addr_.find(AddrKey(r.addr)); a != id_by_addr_.end() && a->second == id) {
+  if (auto a = id_by_addr_.find(AddrKeyOf(r.addr)); a != id_by_addr_.end() && a->second == id) {
     id_by_addr_.erase(a);
   }
   if (r.slot < slot_used_.size()) slot_used_[r.slot] = false;
@@ -829,6 +828,18 @@ uint64_t HbpAuth::NextRandom() { return rng_(); }
 
 uint32_t HbpAuth::SaltAt(Endpoint from, uint32_t id, uint64_t epoch) const {
   if (settings_.salt_source) return settings_.salt_source(from, id);
+  if (from.v6) {
+    uint8_t msg[31];
+    msg[0] = 6;  // a domain of its own (IPv4's message is 18 bytes)
+    std::memcpy(msg + 1, from.ip6, 16);
+    msg[17] = static_cast<uint8_t>(from.port >> 8);
+    msg[18] = static_cast<uint8_t>(from.port);
+    proto::StoreBe32(msg + 19, id);
+    proto::StoreBe64(msg + 23, epoch);
+    uint8_t mac[proto::Blake2bMac128::kMacBytes];
+    challenge_key_.Sign(msg, mac);
+    return proto::LoadBe32(mac);
+  }
   uint8_t msg[18];
   proto::StoreBe32(msg, from.ip);
   msg[4] = static_cast<uint8_t>(from.port >> 8);
@@ -838,6 +849,24 @@ uint32_t HbpAuth::SaltAt(Endpoint from, uint32_t id, uint64_t epoch) const {
   uint8_t mac[proto::Blake2bMac128::kMacBytes];
   challenge_key_.Sign(msg, mac);
   return proto::LoadBe32(mac);
+}
+
+// IPv4: the address and port (or ID) themselves. IPv6: a 64-bit digest under the challenge key,
+// so that no sender can choose an address whose key is another's; a separate domain each.
+uint64_t HbpAuth::V6Key(uint8_t domain, const Endpoint& e, uint32_t value) const {
+  uint8_t msg[21];
+  msg[0] = domain;
+  std::memcpy(msg + 1, e.ip6, 16);
+  proto::StoreBe32(msg + 17, value);
+  uint8_t mac[proto::Blake2bMac128::kMacBytes];
+  challenge_key_.Sign(msg, mac);
+  return proto::LoadBe64(mac);
+}
+uint64_t HbpAuth::AddrKeyOf(const Endpoint& e) const {
+  return e.v6 ? V6Key(0xA6, e, e.port) : (uint64_t{e.ip} << 16) | e.port;
+}
+uint64_t HbpAuth::ChurnKeyOf(const Endpoint& from, uint32_t id) const {
+  return from.v6 ? V6Key(0xC6, from, id) : (uint64_t{from.ip} << 32) | id;
 }
 
 bool HbpAuth::DigestOk(Endpoint from, uint32_t id, TimeNs now, const uint8_t* digest) const {

@@ -188,6 +188,7 @@ struct SourceBlocked {
   uint32_t ip = 0;
   route::TimeNs at = 0;
   route::TimeNs duration = 0;
+  bool v6 = false;  // an IPv6 source: the shield blocks IPv4 sources only (ip is 0)
   bool operator==(const SourceBlocked&) const = default;
 };
 
@@ -265,7 +266,7 @@ class HbpAuth {
   size_t size() const { return clients_.size(); }
   size_t pending_size() const { return pending_.size(); }
   size_t tracked() const { return churn_.size(); }
-  bool IsBlocked(uint32_t ip, uint32_t id, route::TimeNs now) const;
+  bool IsBlocked(route::Endpoint from, uint32_t id, route::TimeNs now) const;
   // The salt an RPTL from `from` for `id` is answered with at `now`.
   uint32_t ChallengeSalt(route::Endpoint from, uint32_t id, route::TimeNs now) const;
   // Failed logins and blocks since the last call (at most kMaxNotices are kept; the rest are
@@ -316,8 +317,11 @@ class HbpAuth {
   // Why `id` may not log in from `from` (ACL, full hub, a fixed client's ID), counted and noted;
   // false if it may.
   bool Refused(uint32_t id, route::Endpoint from);
-  // Charges one verified login to (from.ip, id); false if the pair is (now) blocked.
-  bool ChargeLogin(uint32_t ip, uint32_t id, route::TimeNs now);
+  // Charges one verified login to (from's address, id); false if the pair is (now) blocked.
+  bool ChargeLogin(route::Endpoint from, uint32_t id, route::TimeNs now);
+  uint64_t V6Key(uint8_t domain, const route::Endpoint& e, uint32_t value) const;
+  uint64_t AddrKeyOf(const route::Endpoint& e) const;                   // id_by_addr_
+  uint64_t ChurnKeyOf(const route::Endpoint& from, uint32_t id) const;  // churn_
   // MSTNAK+id to `to`.
   void Nak(uint32_t id, route::Endpoint to, Outbox* out);
   void Send(proto::HbpType type, uint32_t value, route::Endpoint to, Outbox* out);

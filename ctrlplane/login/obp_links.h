@@ -141,7 +141,7 @@ class ObpLinks {
   };
 
   static bool IsFbp(const route::PeerSpec& s) { return s.version > 1; }
-  static bool HasTarget(route::Endpoint e) { return e.ip != 0 && e.port != 0; }
+  static bool HasTarget(route::Endpoint e) { return !e.any_address() && e.port != 0; }
   void Heard(Peer* p, route::TimeNs now);
   void SetAlive(Peer* p, bool alive);
   void SendBcve(uint32_t index, route::Endpoint to, Outbox* out);

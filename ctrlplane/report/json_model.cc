@@ -81,7 +81,9 @@ json ToJson(const PeerView& p) {
       {"version", p.version},
       {"up", p.up},
       {"network_id", p.network_id},
-      {"target", p.target_address + ":" + std::to_string(p.target_port)},
+      {"target", p.target_address.find(':') == std::string::npos
+                     ? p.target_address + ":" + std::to_string(p.target_port)
+                     : "[" + p.target_address + "]:" + std::to_string(p.target_port)},
       {"last_keepalive",
        p.last_keepalive_unix_ns ? json(Seconds(p.last_keepalive_unix_ns)) : json()},
       {"since", Seconds(p.state_since_unix_ns)},

@@ -118,6 +118,12 @@ void DpdkShardLoop::FlushTx() {
 
 uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   if (ABSL_PREDICT_FALSE(listener >= config_.listener_ports.size())) return nullptr;
+  // IPv4 only (no Neighbour Discovery yet): configuration keeps IPv6 destinations out of dpdk and
+  // afxdp mode; should one arrive anyway, it is counted, never sent to 0.0.0.0.
+  if (ABSL_PREDICT_FALSE(to.v6)) {
+    ++counters_.no_neighbor;
+    return nullptr;
+  }
   const uint16_t src_port = config_.listener_ports[listener];
   CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||

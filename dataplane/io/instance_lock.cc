@@ -26,8 +26,15 @@ namespace {
 
 std::string Errno(int err) { return std::strerror(err); }
 
-std::string Ipv4Text(uint32_t ip) {
-  return absl::StrCat(ip >> 24, ".", (ip >> 16) & 255, ".", (ip >> 8) & 255, ".", ip & 255);
+// An address as a lock file name takes it: "a.b.c.d", or an IPv6 address as 32 hex digits.
+std::string AddressText(const route::Endpoint& e) {
+  if (!e.v6) {
+    return absl::StrCat(e.ip >> 24, ".", (e.ip >> 16) & 255, ".", (e.ip >> 8) & 255, ".",
+                        e.ip & 255);
+  }
+  std::string hex;
+  for (uint8_t b : e.ip6) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
+  return hex;
 }
 
 // "pid 1234 (dmrswitch-dp --config /etc/dmrswitch/hub.toml)": a process and its command line.
@@ -86,23 +93,44 @@ std::string SocketHolders(uint64_t inode) {
 // /proc/net/udp: "sl local_address rem_address st ... uid timeout inode", the address as the
 // hex of the in-memory (network order) word, the port in host order.
 std::string UdpPortHolders(const route::Endpoint& e) {
-  std::ifstream udp("/proc/net/udp");
-  std::string line;
-  std::getline(udp, line);  // the header
-  while (std::getline(udp, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (f.size() < 10) continue;
-    std::vector<std::string> local = absl::StrSplit(f[1], ':');
-    if (local.size() != 2) continue;
-    const uint32_t ip = ntohl(static_cast<uint32_t>(std::strtoul(local[0].c_str(), nullptr, 16)));
-    const auto port = static_cast<uint16_t>(std::strtoul(local[1].c_str(), nullptr, 16));
-    if (port != e.port || (ip != e.ip && ip != 0 && e.ip != 0)) continue;
-    const uint64_t inode = std::strtoull(f[9].c_str(), nullptr, 10);
-    std::string holder = SocketHolders(inode);
-    if (holder.empty()) {
-      holder = absl::StrCat("a socket of another user (uid ", f[7], ", inode ", inode, ")");
+  for (const char* table : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream udp(table);
+    std::string line;
+    std::getline(udp, line);  // the header
+    while (std::getline(udp, line)) {
+      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (f.size() < 10) continue;
+      std::vector<std::string> local = absl::StrSplit(f[1], ':');
+      if (local.size() != 2) continue;
+      route::Endpoint bound;
+      bound.port = static_cast<uint16_t>(std::strtoul(local[1].c_str(), nullptr, 16));
+      if (local[0].size() == 8) {
+        bound.ip = ntohl(static_cast<uint32_t>(std::strtoul(local[0].c_str(), nullptr, 16)));
+      } else if (local[0].size() == 32) {
+        // Four words, each the hex of the in-memory (network order) 32-bit word.
+        uint8_t a[16];
+        for (int w = 0; w < 4; ++w) {
+          const uint32_t word = static_cast<uint32_t>(
+              std::strtoul(local[0].substr(static_cast<size_t>(w) * 8, 8).c_str(), nullptr, 16));
+          std::memcpy(a + 4 * w, &word, 4);
+        }
+        bound = route::Endpoint::V6(a, bound.port);
+      } else {
+        continue;
+      }
+      if (bound.port != e.port) continue;
+      const bool wildcard_v6 = (bound.v6 && bound.any_address()) || (e.v6 && e.any_address());
+      if (!(bound == e) && !wildcard_v6 &&
+          !(bound.v6 == e.v6 && (bound.any_address() || e.any_address()))) {
+        continue;
+      }
+      const uint64_t inode = std::strtoull(f[9].c_str(), nullptr, 10);
+      std::string holder = SocketHolders(inode);
+      if (holder.empty()) {
+        holder = absl::StrCat("a socket of another user (uid ", f[7], ", inode ", inode, ")");
+      }
+      return holder;
     }
-    return holder;
   }
   return "";
 }
@@ -169,12 +197,13 @@ absl::StatusOr<InstanceLock> InstanceLock::Acquire(const InstanceIdentity& id) {
     const std::string what = absl::StrCat("UDP ", EndpointString(e));
     const std::string any = absl::StrCat("udp-any-", e.port, ".lock");
     absl::Status s;
-    if (e.ip == 0) {
+    if (e.any_address()) {
+      // 0.0.0.0 and [::] (dual-stack) both take the port whatever the address.
       s = take(any, true, what, false);
     } else {
       s = take(any, false, what, false);
       if (s.ok()) {
-        s = take(absl::StrCat("udp-", Ipv4Text(e.ip), "-", e.port, ".lock"), true, what, false);
+        s = take(absl::StrCat("udp-", AddressText(e), "-", e.port, ".lock"), true, what, false);
       }
     }
     if (!s.ok()) return s;

@@ -34,11 +34,14 @@ KernelShardLoop::KernelShardLoop(const KernelShardLoopConfig& config, route::Slo
   for (size_t l = 0; l < sockets_.size(); ++l) {
     auto b = std::make_unique<TxBatch>();
     b->fd = sockets_[l];
+    SockAddr bound{};
+    socklen_t bound_len = sizeof(bound);
+    if (getsockname(b->fd, &bound.sa, &bound_len) == 0) b->family = bound.sa.sa_family;
     for (unsigned i = 0; i < kTxBatch; ++i) {
       b->iov[i] = {b->buf[i], 0};
       b->msg[i].msg_hdr = {};
       b->msg[i].msg_hdr.msg_name = &b->addr[i];
-      b->msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      b->msg[i].msg_hdr.msg_namelen = 0;
       b->msg[i].msg_hdr.msg_iov = &b->iov[i];
       b->msg[i].msg_hdr.msg_iovlen = 1;
     }
@@ -48,7 +51,7 @@ KernelShardLoop::KernelShardLoop(const KernelShardLoopConfig& config, route::Slo
     rx_iov_[i] = {rx_buf_[i], kRxBytes};
     rx_msg_[i].msg_hdr = {};
     rx_msg_[i].msg_hdr.msg_name = &rx_addr_[i];
-    rx_msg_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    rx_msg_[i].msg_hdr.msg_namelen = sizeof(SockAddr);
     rx_msg_[i].msg_hdr.msg_iov = &rx_iov_[i];
     rx_msg_[i].msg_hdr.msg_iovlen = 1;
   }
@@ -63,7 +66,12 @@ uint8_t* KernelShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   if (ABSL_PREDICT_FALSE(listener >= tx_.size())) return nullptr;
   TxBatch& b = *tx_[listener];
   if (b.n == kTxBatch) FlushTx(b);
-  b.addr[b.n] = ToSockaddr(to);
+  const socklen_t len = ToSockaddr(to, b.family, &b.addr[b.n]);
+  if (ABSL_PREDICT_FALSE(len == 0)) {
+    ++counters_.tx_errors;  // an IPv6 destination on an IPv4-only listener
+    return nullptr;
+  }
+  b.msg[b.n].msg_hdr.msg_namelen = len;
   cur_ = &b;
   return b.buf[b.n];
 }
@@ -108,7 +116,7 @@ void KernelShardLoop::FlushAll() {
 // Receive
 
 unsigned KernelShardLoop::PollSocket(uint32_t listener, route::TimeNs now) {
-  for (unsigned i = 0; i < kRxBurst; ++i) rx_msg_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  for (unsigned i = 0; i < kRxBurst; ++i) rx_msg_[i].msg_hdr.msg_namelen = sizeof(SockAddr);
   const int n = recvmmsg(sockets_[listener], rx_msg_, kRxBurst, MSG_DONTWAIT, nullptr);
   if (n <= 0) return 0;
   counters_.rx_datagrams += static_cast<unsigned>(n);

@@ -15,6 +15,7 @@
 
 #include "dataplane/io/clock.h"
 #include "dataplane/io/shard_runtime.h"
+#include "dataplane/io/udp_socket.h"
 
 namespace dmrswitch::io {
 
@@ -68,9 +69,10 @@ class KernelShardLoop final : public route::PacketSink {
 
   struct TxBatch {
     int fd = -1;
+    int family = AF_INET;  // of the socket: how destinations are written (ToSockaddr)
     unsigned n = 0;
     uint8_t buf[kTxBatch][kMaxPacketBytes];
-    sockaddr_in addr[kTxBatch];
+    SockAddr addr[kTxBatch];
     iovec iov[kTxBatch];
     mmsghdr msg[kTxBatch];
   };
@@ -99,7 +101,7 @@ class KernelShardLoop final : public route::PacketSink {
 
   // Receive buffers for one burst.
   uint8_t rx_buf_[kRxBurst][kRxBytes];
-  sockaddr_in rx_addr_[kRxBurst];
+  SockAddr rx_addr_[kRxBurst];
   iovec rx_iov_[kRxBurst];
   mmsghdr rx_msg_[kRxBurst];
 };

@@ -13,9 +13,18 @@
 namespace dmrswitch::io {
 
 absl::StatusOr<int> OpenReuseportUdp(route::Endpoint addr) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int family = addr.v6 ? AF_INET6 : AF_INET;
+  const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   const int one = 1;
+  if (family == AF_INET6) {
+    const int v6only = addr.any_address() ? 0 : 1;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) {
+      const int err = errno;
+      close(fd);
+      return absl::InternalError(absl::StrCat("IPV6_V6ONLY: ", strerror(err)));
+    }
+  }
   const int rcvbuf = 8 << 20;
   const int sndbuf = 8 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
@@ -30,8 +39,9 @@ absl::StatusOr<int> OpenReuseportUdp(route::Endpoint addr) {
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   }
-  const sockaddr_in sa = ToSockaddr(addr);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
+  SockAddr sa;
+  const socklen_t len = ToSockaddr(addr, family, &sa);
+  if (bind(fd, &sa.sa, len) != 0) {
     const int err = errno;
     close(fd);
     return absl::FailedPreconditionError(
@@ -41,13 +51,20 @@ absl::StatusOr<int> OpenReuseportUdp(route::Endpoint addr) {
 }
 
 uint16_t BoundPort(int fd) {
-  sockaddr_in sa{};
+  SockAddr sa{};
   socklen_t len = sizeof(sa);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return 0;
-  return ntohs(sa.sin_port);
+  if (getsockname(fd, &sa.sa, &len) != 0) return 0;
+  return sa.sa.sa_family == AF_INET6 ? ntohs(sa.v6.sin6_port) : ntohs(sa.v4.sin_port);
 }
 
 std::string EndpointString(route::Endpoint e) {
+  if (e.v6) {
+    in6_addr a{};
+    std::memcpy(a.s6_addr, e.ip6, 16);
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a, text, sizeof(text));
+    return absl::StrFormat("[%s]:%d", text, e.port);
+  }
   return absl::StrFormat("%d.%d.%d.%d:%d", e.ip >> 24, (e.ip >> 16) & 255, (e.ip >> 8) & 255,
                          e.ip & 255, e.port);
 }

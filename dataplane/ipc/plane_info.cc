@@ -60,7 +60,7 @@ absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint3
   info->client_capacity = client_capacity;
   info->nlisteners = static_cast<uint32_t>(listeners.size());
   for (size_t i = 0; i < listeners.size(); ++i) {
-    info->listeners[i] = PlaneInfo::ListenerAddress{listeners[i].ip, listeners[i].port};
+    info->listeners[i] = listeners[i];
   }
   info->log_level.store(-1);
   std::snprintf(info->build, sizeof(info->build), "%s", kBuild);
@@ -77,7 +77,7 @@ absl::StatusOr<PlaneInfo*> CreatePlaneInfo(const std::string& ring_prefix, uint3
 std::vector<route::Endpoint> PlaneListeners(const PlaneInfo& info) {
   std::vector<route::Endpoint> out;
   for (uint32_t i = 0; i < info.nlisteners && i < PlaneInfo::kMaxListeners; ++i) {
-    out.push_back(route::Endpoint{info.listeners[i].ip, info.listeners[i].port});
+    out.push_back(info.listeners[i]);
   }
   return out;
 }

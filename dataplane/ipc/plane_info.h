@@ -31,7 +31,7 @@ struct SnapshotRecord {
 
 struct PlaneInfo {
   static constexpr uint32_t kMagic = 0x44535750;  // "DSWP"
-  static constexpr uint32_t kLayoutVersion = 2;
+  static constexpr uint32_t kLayoutVersion = 3;   // 3: listeners are route::Endpoint (IPv6)
   static constexpr uint32_t kMaxRetained = 64;
   static constexpr uint32_t kMaxListeners = 257;  // HBP + one per [[obp]] peer at most
 
@@ -43,10 +43,7 @@ struct PlaneInfo {
   // The packet plane's listeners as configured at its start (route::kHbpListener first): the
   // control plane serves a peer on the listener of its listen address.
   uint32_t nlisteners;
-  struct ListenerAddress {
-    uint32_t ip;
-    uint16_t port;
-  } listeners[kMaxListeners];
+  route::Endpoint listeners[kMaxListeners];
   // The build both processes come from: snapshots and messages are read as this build lays them
   // out, so a cp from another build is refused (upgrade both, after a drain).
   char build[48];

@@ -13,11 +13,51 @@ using TimeNs = uint64_t;
 inline constexpr TimeNs kMs = 1'000'000;
 inline constexpr TimeNs kSec = 1'000 * kMs;
 
-// IPv4 address and UDP port in host byte order.
+// An IPv4 or IPv6 address and UDP port. IPv4: `ip` in host byte order, `ip6` all zero (so that
+// `Endpoint{ip, port}` stays an IPv4 endpoint). IPv6: `v6` set, `ip6` the address in network byte
+// order, `ip` 0. An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d and is stored
+// as IPv4 (V6() converts it), so one client has one Endpoint whichever socket it reaches.
 struct Endpoint {
   uint32_t ip = 0;
   uint16_t port = 0;
-  bool operator==(const Endpoint&) const = default;
+  bool v6 = false;
+  uint8_t ip6[16] = {};
+  // By hand: an IPv4 endpoint (the per-packet case) compares 7 bytes, not 23.
+  bool operator==(const Endpoint& o) const {
+    if (ip != o.ip || port != o.port || v6 != o.v6) return false;
+    if (!v6) return true;
+    for (int i = 0; i < 16; ++i) {
+      if (ip6[i] != o.ip6[i]) return false;
+    }
+    return true;
+  }
+
+  static Endpoint V6(const uint8_t (&addr)[16], uint16_t port) {
+    Endpoint e;
+    e.port = port;
+    if (IsV4Mapped(addr)) {
+      e.ip = (uint32_t{addr[12]} << 24) | (uint32_t{addr[13]} << 16) | (uint32_t{addr[14]} << 8) |
+             addr[15];
+      return e;
+    }
+    e.v6 = true;
+    for (int i = 0; i < 16; ++i) e.ip6[i] = addr[i];
+    return e;
+  }
+  static bool IsV4Mapped(const uint8_t (&a)[16]) {
+    for (int i = 0; i < 10; ++i) {
+      if (a[i] != 0) return false;
+    }
+    return a[10] == 0xFF && a[11] == 0xFF;
+  }
+  // The unspecified address (0.0.0.0 or ::): "any" for a listener.
+  bool any_address() const {
+    if (!v6) return ip == 0;
+    for (uint8_t b : ip6) {
+      if (b != 0) return false;
+    }
+    return true;
+  }
 };
 
 // A place packets come from or go to: an HBP client (indexed by its stable client slot) or an

@@ -478,6 +478,72 @@ passphrase = "k"
   EXPECT_TRUE(c.obp[2].shared_listen);
 }
 
+// IPv6 listeners and targets in kernel mode: "[addr]:port", printed back in RFC 5952 form; an
+// IPv4-mapped address is IPv4; [::] is a wildcard that collides with every address on its port.
+TEST(ConfigTest, Ipv6ListenersAndTargets) {
+  const HubConfig c = MustParse(R"toml(
+[hub]
+server_id = 1
+[hbp]
+passphrase = "p"
+listen = "[::]:62031"
+[[obp]]
+name = "a"
+listen = "[2001:2::1]:62035"
+target = "[2001:2:0:0::0a]:62035"
+network_id = 2
+passphrase = "k"
+[[obp]]
+name = "b"
+listen = "[::ffff:198.18.0.1]:62036"
+target = "198.18.0.2:62036"
+network_id = 3
+passphrase = "k"
+)toml");
+  EXPECT_TRUE(c.hbp.listen.v6);
+  EXPECT_TRUE(c.hbp.listen.any_address());
+  EXPECT_EQ(FormatEndpoint(c.hbp.listen), "[::]:62031");
+  EXPECT_EQ(FormatEndpoint(c.obp[0].listen), "[2001:2::1]:62035");
+  EXPECT_EQ(FormatEndpoint(c.obp[0].target), "[2001:2::a]:62035");
+  EXPECT_EQ(FormatAddress(c.obp[0].target), "2001:2::a");
+  EXPECT_EQ(c.obp[1].listen, Ep(198, 18, 0, 1, 62036)) << "v4-mapped is IPv4";
+  EXPECT_EQ(ErrorOf("[hbp]\npassphrase = \"p\"\nlisten = \"[::]:62031\"\n[hub]\nserver_id = 1\n"
+                    "[[obp]]\nname = \"a\"\nlisten = \"127.0.0.1:62031\"\n"
+                    "target = \"198.18.0.9:62035\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
+            "config.toml: obp[0].listen = \"127.0.0.1:62031\": collides with hbp.listen = "
+            "\"[::]:62031\"");
+  EXPECT_EQ(ErrorOf("[hub]\nserver_id = 1\nmode = \"dpdk\"\n[dpdk]\naddress = \"198.18.0.1\"\n"
+                    "[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\nlisten = \"0.0.0.0:62035\"\n"
+                    "target = \"[2001:2::2]:62035\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
+            "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer needs hub.mode = "
+            "\"kernel\" (dpdk and afxdp mode speak IPv4)");
+  const std::string peer = "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\n"
+                           "network_id = 2\npassphrase = \"k\"\n";
+  EXPECT_EQ(ErrorOf(peer + "listen = \"0.0.0.0:62035\"\ntarget = \"[2001:2::2]:62035\"\n"),
+            "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer needs a listen "
+            "address of its family or [::], not \"0.0.0.0:62035\"");
+  EXPECT_EQ(ErrorOf(peer + "listen = \"[2001:2::1]:62035\"\ntarget = \"198.18.0.2:62035\"\n"),
+            "config.toml: obp[0].target = \"198.18.0.2:62035\": an IPv4 peer needs a listen "
+            "address of its family or [::], not \"[2001:2::1]:62035\"");
+  EXPECT_EQ(ErrorOf(peer + "listen = \"[2001:2::1]:62031\"\ntarget = \"[2001:2::2]:62035\"\n"),
+            "config.toml: obp[0].listen = \"[2001:2::1]:62031\": collides with hbp.listen = "
+            "\"127.0.0.1:62031\"")
+      << "one port, one family";
+  EXPECT_EQ(ErrorOf("[hbp]\npassphrase = \"p\"\n[[hbp.fixed_client]]\nid = 1\n"
+                    "address = \"[2001:2::5]:40000\"\n"),
+            "config.toml: hbp.fixed_client[0].address = \"[2001:2::5]:40000\": an IPv6 client "
+            "needs hbp.listen of its family or [::], not \"127.0.0.1:62031\"");
+  EXPECT_EQ(ErrorOf("[hbp]\npassphrase = \"p\"\nlisten = \"[fe80::1]:62031\"\n"),
+            "config.toml: hbp.listen = \"[fe80::1]:62031\": a link-local IPv6 address (fe80::/10) "
+            "needs an interface, which addresses here cannot name: use a global or unique-local "
+            "address");
+  const HubConfig fixed = MustParse(
+      "[hbp]\npassphrase = \"p\"\nlisten = \"[::]:62031\"\n[[hbp.fixed_client]]\nid = 1\n"
+      "address = \"[2001:2::5]:40000\"\n");
+  ASSERT_EQ(fixed.hbp.fixed_clients.size(), 1u);
+  EXPECT_EQ(FormatEndpoint(fixed.hbp.fixed_clients[0].addr), "[2001:2::5]:40000");
+}
+
 TEST(ConfigTest, AtMost256Peers) {
   const auto peers = [](int n) {
     std::string s = "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n";
@@ -554,28 +620,35 @@ const BadCase kBadCases[] = {
     {"hub_not_table", "hub = 5", "config.toml: hub = 5: expected a table ([hub]), not an integer"},
     // [hbp]
     {"listen_no_port", "[hbp]\nlisten = \"127.0.0.1\"",
-     "config.toml: hbp.listen = \"127.0.0.1\": must be \"a.b.c.d:port\" (IPv4 address, port "
-     "1..65535)"},
+     "config.toml: hbp.listen = \"127.0.0.1\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"listen_port_zero", "[hbp]\nlisten = \"127.0.0.1:0\"",
-     "config.toml: hbp.listen = \"127.0.0.1:0\": must be \"a.b.c.d:port\" (IPv4 address, port "
-     "1..65535)"},
+     "config.toml: hbp.listen = \"127.0.0.1:0\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"listen_port_big", "[hbp]\nlisten = \"127.0.0.1:65536\"",
-     "config.toml: hbp.listen = \"127.0.0.1:65536\": must be \"a.b.c.d:port\" (IPv4 address, "
-     "port 1..65535)"},
+     "config.toml: hbp.listen = \"127.0.0.1:65536\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"listen_octet", "[hbp]\nlisten = \"256.0.0.1:62031\"",
-     "config.toml: hbp.listen = \"256.0.0.1:62031\": must be \"a.b.c.d:port\" (IPv4 address, "
-     "port 1..65535)"},
+     "config.toml: hbp.listen = \"256.0.0.1:62031\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"listen_hostname", "[hbp]\nlisten = \"localhost:62031\"",
-     "config.toml: hbp.listen = \"localhost:62031\": must be \"a.b.c.d:port\" (IPv4 address, "
-     "port 1..65535)"},
-    {"listen_ipv6", "[hbp]\nlisten = \"[::1]:62031\"",
-     "config.toml: hbp.listen = \"[::1]:62031\": must be \"a.b.c.d:port\" (IPv4 address, port "
-     "1..65535)"},
+     "config.toml: hbp.listen = \"localhost:62031\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
+    {"listen_ipv6_unbracketed", "[hbp]\nlisten = \"::1:62031\"",
+     "config.toml: hbp.listen = \"::1:62031\": must be \"a.b.c.d:port\" or \"[ipv6]:port\" "
+     "(port 1..65535)"},
+    {"listen_ipv6_zone", "[hbp]\nlisten = \"[fe80::1%eth0]:62031\"",
+     "config.toml: hbp.listen = \"[fe80::1%eth0]:62031\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
+    {"listen_ipv6_multicast", "[hbp]\nlisten = \"[ff02::1]:62031\"",
+     "config.toml: hbp.listen = \"[ff02::1]:62031\": must be a local unicast address, 0.0.0.0 or "
+     "[::]"},
     {"listen_three_octets", "[hbp]\nlisten = \"10.0.1:62031\"",
-     "config.toml: hbp.listen = \"10.0.1:62031\": must be \"a.b.c.d:port\" (IPv4 address, port "
-     "1..65535)"},
+     "config.toml: hbp.listen = \"10.0.1:62031\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"listen_multicast", "[hbp]\nlisten = \"224.0.0.1:62031\"",
-     "config.toml: hbp.listen = \"224.0.0.1:62031\": must be a local unicast address or 0.0.0.0"},
+     "config.toml: hbp.listen = \"224.0.0.1:62031\": must be a local unicast address, 0.0.0.0 or "
+     "[::]"},
     {"listen_type", "[hbp]\nlisten = 62031",
      "config.toml: hbp.listen = 62031: expected a string, not an integer"},
     {"passphrase_type", "[hbp]\npassphrase = 5",
@@ -784,17 +857,17 @@ const BadCase kBadCases[] = {
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"0.0.0.0:62036\"\n"
                   "network_id = 2\npassphrase = \"k\"\n"),
      "config.toml: obp[0].target = \"0.0.0.0:62036\": must be a unicast address (not 0.0.0.0, "
-     "broadcast or multicast)"},
+     "[::], broadcast or multicast)"},
     {"obp_target_broadcast",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = "
                   "\"255.255.255.255:62036\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
      "config.toml: obp[0].target = \"255.255.255.255:62036\": must be a unicast address (not "
-     "0.0.0.0, broadcast or multicast)"},
+     "0.0.0.0, [::], broadcast or multicast)"},
     {"obp_target_format",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1\"\n"
                   "network_id = 2\npassphrase = \"k\"\n"),
-     "config.toml: obp[0].target = \"127.0.0.1\": must be \"a.b.c.d:port\" (IPv4 address, port "
-     "1..65535)"},
+     "config.toml: obp[0].target = \"127.0.0.1\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"obp_listen_is_hbp",
      PEER_WITHOUT("name = \"p\"\nlisten = \"127.0.0.1:62031\"\ntarget = \"127.0.0.1:62036\"\n"
                   "network_id = 2\npassphrase = \"k\"\n[hbp]\nlisten = \"127.0.0.1:62031\"\n"),
@@ -809,7 +882,7 @@ const BadCase kBadCases[] = {
      PEER("[[obp]]\nname = \"q\"\nlisten = \"0.0.0.0:62035\"\ntarget = \"127.0.0.1:62037\"\n"
           "network_id = 3\npassphrase = \"k\"\n"),
      "config.toml: obp[1].listen = \"0.0.0.0:62035\": collides with another [[obp]] listen "
-     "address \"127.0.0.1:62035\" (same port, one of them 0.0.0.0)"},
+     "address \"127.0.0.1:62035\" (same port: one of them 0.0.0.0 or [::], or one of each family)"},
     {"obp_shared_same_target",
      PEER("[[obp]]\nname = \"q\"\nlisten = \"127.0.0.1:62035\"\ntarget = \"127.0.0.1:62036\"\n"
           "network_id = 3\npassphrase = \"k\"\n"),
@@ -887,10 +960,10 @@ const BadCase kBadCases[] = {
      "config.toml: hbp.fixed_client[0].id = 4294967295: must be in 1..4294967294"},
     {"fixed_address_wildcard", "[[hbp.fixed_client]]\nid = 1\naddress = \"0.0.0.0:40000\"",
      "config.toml: hbp.fixed_client[0].address = \"0.0.0.0:40000\": must be a unicast address "
-     "(not 0.0.0.0, broadcast or multicast)"},
+     "(not 0.0.0.0, [::], broadcast or multicast)"},
     {"fixed_address_no_port", "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1\"",
-     "config.toml: hbp.fixed_client[0].address = \"198.18.1.1\": must be \"a.b.c.d:port\" "
-     "(IPv4 address, port 1..65535)"},
+     "config.toml: hbp.fixed_client[0].address = \"198.18.1.1\": must be \"a.b.c.d:port\" or "
+     "\"[ipv6]:port\" (port 1..65535)"},
     {"fixed_slots", "[[hbp.fixed_client]]\nid = 1\naddress = \"198.18.1.1:1\"\nslots = 4",
      "config.toml: hbp.fixed_client[0].slots = 4: must be in 1..3"},
     {"fixed_slots_string",

@@ -87,12 +87,15 @@ class ClientSet {
  public:
   explicit ClientSet(uint16_t port) : port_(port) {}
 
-  // Logs a client in (options = RPTO string, empty = none); fails the test if it cannot.
-  sim::HbpClient* Add(uint32_t id, std::string options = "") {
+  // Logs a client in (options = RPTO string, empty = none); fails the test if it cannot. `host`:
+  // the hub's address the client talks to, "127.0.0.1" or "::1" (then from ::1).
+  sim::HbpClient* Add(uint32_t id, std::string options = "",
+                      const std::string& host = "127.0.0.1") {
     sim::HbpClientOptions o;
     o.id = id;
     o.passphrase = "passw0rd";
-    o.hub = {"127.0.0.1", port_};
+    o.hub = {host, port_};
+    if (host == "::1") o.local = {"::1", 0};
     o.options = std::move(options);
     o.retry_interval = absl::Seconds(1);
     o.ping_interval = absl::Seconds(2);

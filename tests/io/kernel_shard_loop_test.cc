@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/io/steering/steering_key.h"
+#include "dataplane/io/udp_socket.h"
 #include "dataplane/ipc/channel.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/routing_core.h"
@@ -56,13 +57,27 @@ int BoundSocket(route::Endpoint* bound) {
   return fd;
 }
 
+// The same on ::1 (an AF_INET6 socket, IPv6 only).
+int BoundSocket6(route::Endpoint* bound) {
+  const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *bound = route::Endpoint::V6(a.sin6_addr.s6_addr, ntohs(a.sin6_port));
+  int big = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+  return fd;
+}
+
 void SendTo(int fd, route::Endpoint to, const Bytes& b) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(to.ip);
-  a.sin_port = htons(to.port);
-  ASSERT_EQ(sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)),
-            static_cast<ssize_t>(b.size()));
+  SockAddr a;
+  const socklen_t len = ToSockaddr(to, to.v6 ? AF_INET6 : AF_INET, &a);
+  ASSERT_EQ(sendto(fd, b.data(), b.size(), 0, &a.sa, len), static_cast<ssize_t>(b.size()));
 }
 
 // Every datagram waiting on `fd`, with its source.
@@ -70,13 +85,11 @@ std::vector<std::pair<route::Endpoint, Bytes>> ReceiveAll(int fd) {
   std::vector<std::pair<route::Endpoint, Bytes>> out;
   uint8_t buf[2048];
   for (;;) {
-    sockaddr_in a{};
+    SockAddr a{};
     socklen_t len = sizeof(a);
-    const ssize_t n =
-        recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), &len);
+    const ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, &a.sa, &len);
     if (n < 0) break;
-    out.emplace_back(route::Endpoint{ntohl(a.sin_addr.s_addr), ntohs(a.sin_port)},
-                     Bytes(buf, buf + n));
+    out.emplace_back(FromSockaddr(a), Bytes(buf, buf + n));
   }
   return out;
 }
@@ -149,7 +162,7 @@ class KernelShardLoopTest : public ::testing::Test {
     for (uint32_t s = 0; s < nshards; ++s) wake_.push_back(eventfd(0, EFD_NONBLOCK));
     for (uint32_t s = 0; s < nshards; ++s) {
       route::Endpoint bound;
-      hub_fd_.push_back(BoundSocket(&bound));
+      hub_fd_.push_back(ipv6_ ? BoundSocket6(&bound) : BoundSocket(&bound));
       hub_.push_back(bound);
       KernelShardLoopConfig c;
       c.runtime = RuntimeConfig{s, nshards, 1, route::RoutingCoreConfig{256, 0x5EED}};
@@ -167,7 +180,7 @@ class KernelShardLoopTest : public ::testing::Test {
     for (uint32_t i = 0; i < nclients; ++i) {
       Client c;
       c.id = 3120001 + i;
-      c.fd = BoundSocket(&c.addr);
+      c.fd = ipv6_ ? BoundSocket6(&c.addr) : BoundSocket(&c.addr);
       clients_.push_back(c);
       route::ClientSpec spec;
       spec.id = c.id;
@@ -214,6 +227,7 @@ class KernelShardLoopTest : public ::testing::Test {
 
   // Client index → the address the snapshot gives it instead of its socket's.
   std::map<uint32_t, route::Endpoint> addr_override_;
+  bool ipv6_ = false;  // the hub's socket and the clients' on ::1
   std::unique_ptr<ipc::ChannelSet> channels_;
   std::unique_ptr<route::SlotLeases> leases_;
   std::vector<rte_ring*> steer_;
@@ -361,6 +375,39 @@ TEST_F(KernelShardLoopTest, AFullSendBufferCostsWhatDidNotFitAndTheLoopGoesOn) {
     ASSERT_FALSE(got.empty()) << "client " << i;
     EXPECT_EQ(got.back().second, ref_next.at(clients_[i].addr.port)) << "client " << i;
   }
+}
+
+// The same over IPv6 (::1): the hub's AF_INET6 socket answers a keepalive and fans a frame out
+// to IPv6 clients, from its own address; routing is the same as for IPv4 (the reference core).
+TEST_F(KernelShardLoopTest, Ipv6ClientsAreServedLikeIpv4Ones) {
+  ipv6_ = true;
+  Start(1, 3);
+  ASSERT_TRUE(hub_[0].v6);
+  SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
+  loops_[0]->Step();
+  auto got = ReceiveAll(clients_[1].fd);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, hub_[0]) << "answered from the listener's address";
+  EXPECT_EQ(got[0].second, Tagged("MSTPONG", clients_[1].id));
+
+  const Bytes header = Voice(clients_[0].id, 0xCAFE0061, 0);
+  const auto ref = Reference(header, 0);
+  ASSERT_EQ(ref.size(), 2u);
+  SendTo(clients_[0].fd, hub_[0], header);
+  loops_[0]->Step();
+  for (size_t i : {1, 2}) {
+    got = ReceiveAll(clients_[i].fd);
+    ASSERT_EQ(got.size(), 1u) << "client " << i;
+    EXPECT_EQ(got[0].first, hub_[0]);
+    EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
+  }
+  // A spoofed source: another port on ::1 claiming client 0's ID is refused.
+  route::Endpoint other;
+  const int spoof = BoundSocket6(&other);
+  SendTo(spoof, hub_[0], Voice(clients_[0].id, 0xCAFE0061, 1));
+  loops_[0]->Step();
+  EXPECT_TRUE(ReceiveAll(clients_[1].fd).empty());
+  close(spoof);
 }
 
 TEST_F(KernelShardLoopTest, AnOversizedDatagramIsCountedAndDropped) {

@@ -678,7 +678,7 @@ TEST_F(HbpAuthTest, SpoofedRptlsAndRptksNamingAVictimChangeNothing) {
   }
   EXPECT_EQ(auth_->pending_size(), 0u);
   EXPECT_EQ(auth_->tracked(), 0u);
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 300));
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA, kId, kT0 + 300));
   // The victim's answer to its own challenge still logs it in.
   Expect(RptkFor(kId, salt, kPass), kAddrA, Rptack(kId), kT0 + 300);
   Expect(Rptc(kId), kAddrA, Rptack(kId), kT0 + 301);
@@ -755,7 +755,7 @@ TEST_F(HbpAuthTest, VerifiedLoginChurnBlocksThatAddressAndIdOnly) {
   Expect(Rptl(kId), kAddrA, Rptack(kSalt), kT0 + 4 * kSec);
   ExpectSilence(RptkFor(kId, kSalt, kPass), kAddrA, kT0 + 4 * kSec);
   EXPECT_EQ(auth_->counters().rate_limited, 1u);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 5 * kSec));
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA, kId, kT0 + 5 * kSec));
   std::vector<AuthNotice> notices = auth_->TakeNotices();
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_EQ(notices[0].kind, AuthNotice::kBlocked);
@@ -779,11 +779,41 @@ TEST_F(HbpAuthTest, VerifiedLoginChurnBlocksThatAddressAndIdOnly) {
   // Expire keeps the block while it lasts; afterwards a fresh window.
   Outbox out;
   auth_->Expire(kT0 + 200 * kSec, &out, &changes_);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 200 * kSec));
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA, kId, kT0 + 200 * kSec));
   const TimeNs later = kT0 + 305 * kSec;
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, later));
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA, kId, later));
   Login(kId, kAddrA, later);
   EXPECT_TRUE(out.empty());
+}
+
+// IPv6 sources are logged in and limited exactly as IPv4 ones: by their whole address (any
+// port), each address on its own, with no IPv4 address sharing a key with them; the shield is
+// not asked to block them (it filters IPv4).
+TEST_F(HbpAuthTest, Ipv6SourcesLogInAndAreLimitedByTheirOwnAddress) {
+  HbpAuthSettings s = Settings();
+  s.login_burst = 3;
+  s.login_window = 60 * kSec;
+  s.block_time = 300 * kSec;
+  Make(s);
+  const uint8_t a6[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const uint8_t b6[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  const Endpoint addr_a6 = Endpoint::V6(a6, 62031);
+  const Endpoint addr_b6 = Endpoint::V6(b6, 62031);
+  ASSERT_TRUE(addr_a6.v6);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Login(kId, addr_a6, kT0 + i * kSec), 0u);  // slot 0
+  EXPECT_EQ(auth_->Find(kId)->addr, addr_a6);
+  Expect(Rptl(kId), addr_a6, Rptack(kSalt), kT0 + 4 * kSec);
+  ExpectSilence(RptkFor(kId, kSalt, kPass), addr_a6, kT0 + 4 * kSec);
+  EXPECT_TRUE(auth_->IsBlocked(addr_a6, kId, kT0 + 5 * kSec));
+  EXPECT_TRUE(auth_->IsBlocked(Endpoint::V6(a6, 9), kId, kT0 + 5 * kSec)) << "any port";
+  EXPECT_FALSE(auth_->IsBlocked(addr_b6, kId, kT0 + 5 * kSec));
+  EXPECT_FALSE(auth_->IsBlocked(Endpoint{0, 62031}, kId, kT0 + 5 * kSec));
+  const std::vector<SourceBlocked> blocked = auth_->TakeBlockedSources();
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_TRUE(blocked[0].v6);
+  // The neighbour address logs in (and so does IPv4 from 0.0.0.x, never the same key).
+  EXPECT_EQ(Login(kId2, addr_b6, kT0 + 6 * kSec), 1u);
+  EXPECT_EQ(auth_->Find(kId2)->addr, addr_b6);
 }
 
 TEST_F(HbpAuthTest, FailuresFromAnywhereNeverBlock) {
@@ -797,7 +827,7 @@ TEST_F(HbpAuthTest, FailuresFromAnywhereNeverBlock) {
     Send(Rptping(kId), kAddrA, kT0 + i);
     Send(Rptl(kId), kAddrA, kT0 + i);
   }
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 1000));
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA, kId, kT0 + 1000));
   EXPECT_EQ(auth_->tracked(), 0u);
   EXPECT_EQ(auth_->counters().rate_limited, 0u);
   Login(kId, kAddrA, kT0 + 1001);
@@ -808,7 +838,7 @@ TEST_F(HbpAuthTest, ZeroBurstDisablesTheChurnLimit) {
   s.login_burst = 0;
   Make(s);
   for (int i = 0; i < 50; ++i) Login(kId, kAddrA, kT0 + i);
-  EXPECT_FALSE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 50));
+  EXPECT_FALSE(auth_->IsBlocked(kAddrA, kId, kT0 + 50));
   EXPECT_EQ(auth_->counters().rate_limited, 0u);
   EXPECT_TRUE(auth_->TakeBlockedSources().empty());
   EXPECT_EQ(auth_->tracked(), 0u);
@@ -895,7 +925,7 @@ TEST_F(HbpAuthTest, AReloadKeepsBlocksAndHalfOpenLogins) {
   next.passphrase = "newpass";
   next.max_clients = 1;  // a restart key: the running value stays
   auth_->UpdateSettings(next);
-  EXPECT_TRUE(auth_->IsBlocked(kAddrA.ip, kId, kT0 + 1));
+  EXPECT_TRUE(auth_->IsBlocked(kAddrA, kId, kT0 + 1));
   ExpectSilence(RptkFor(kId, kSalt, "newpass"), kAddrA, kT0 + 1);
   EXPECT_EQ(auth_->pending_size(), 1u);
   Expect(Rptc(kId2), kAddrB, Rptack(kId2), kT0 + 1);

@@ -98,6 +98,39 @@ TEST(Admission, UnknownClientAndWrongAddressAreDroppedSilently) {
   EXPECT_TRUE(w.TakeEvents().empty());
 }
 
+// IPv6 clients (2001:2::/48) route as IPv4 ones, and their source address is the whole address:
+// a datagram from another IPv6 address with the same port, or from an IPv4 address, in a client's
+// name is dropped.
+TEST(Admission, Ipv6ClientsRouteAndTheirWholeAddressIsChecked) {
+  const auto v6 = [](uint8_t last, uint16_t port) {
+    const uint8_t a[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last};
+    return Endpoint::V6(a, port);
+  };
+  World w;
+  w.policy.server_id = 310999;
+  w.clients = {
+      {3120001, v6(1, 50001), 3, {{kTs2, 91}}},
+      {3120002, v6(2, 50002), 3, {{kTs2, 91}}},
+      {3120003, Addr(3, 50003), 3, {{kTs2, 91}}},
+  };
+  w.Publish();
+  const auto call = Call(3120101, 91, 3120001, 0xCAFE0601, kTs2, 1);
+  ASSERT_EQ(w.FromClient(0, call[0]), Verdict::kConsumed);
+  std::vector<Sent> sent = w.TakeSent();
+  ASSERT_EQ(sent.size(), 2u);
+  for (const Sent& s : sent) {
+    const size_t to = s.to.index;
+    EXPECT_EQ(s.addr, w.clients[to].addr) << "client " << to;
+    EXPECT_EQ(Hex(s.bytes), Hex(w.ExpectedHbp(call[0], to, kTs2, 91, false)));
+  }
+  const Endpoint neighbour = v6(9, 50001);  // same port, another address
+  const Endpoint v4 = Endpoint{0, 50001};   // the IPv4 fields alike
+  EXPECT_EQ(w.FromClient(0, call[1], &neighbour), Verdict::kDropped);
+  EXPECT_EQ(w.FromClient(0, call[1], &v4), Verdict::kDropped);
+  EXPECT_EQ(w.TotalDrops(DropReason::kAddressMismatch), 2u);
+  EXPECT_TRUE(w.TakeSent().empty());
+}
+
 TEST(Contention, HangTimeKeepsOtherTgOffABusySlotThenReleases) {
   World w = ThreeOn91();
   w.clients[1].statics.push_back({kTs2, 3100});

@@ -19,9 +19,46 @@ namespace {
 
 absl::Status Errno(const std::string& what) { return absl::ErrnoToStatus(errno, what); }
 
+// Either family: an IPv4 or IPv6 literal.
+struct AnyAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
+};
+
+absl::StatusOr<AnyAddr> ToAnyAddr(const Endpoint& e) {
+  AnyAddr a;
+  if (absl::StatusOr<sockaddr_in> v4 = ToSockaddr(e); v4.ok()) {
+    std::memcpy(&a.ss, &*v4, sizeof(*v4));
+    a.len = sizeof(*v4);
+    return a;
+  }
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = htons(e.port);
+  if (inet_pton(AF_INET6, e.host.c_str(), &v6.sin6_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("not an IP address: '", e.host, "'"));
+  }
+  std::memcpy(&a.ss, &v6, sizeof(v6));
+  a.len = sizeof(v6);
+  return a;
+}
+
+Endpoint FromAnyAddr(const sockaddr_storage& ss) {
+  if (ss.ss_family != AF_INET6) return FromSockaddr(reinterpret_cast<const sockaddr_in&>(ss));
+  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(ss);
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &v6.sin6_addr, buf, sizeof(buf));
+  return Endpoint{buf, ntohs(v6.sin6_port)};
+}
+
 }  // namespace
 
-std::string Endpoint::ToString() const { return absl::StrCat(host, ":", port); }
+std::string Endpoint::ToString() const {
+  return host.find(':') == std::string::npos ? absl::StrCat(host, ":", port)
+                                             : absl::StrCat("[", host, "]:", port);
+}
 
 absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text) {
   const size_t colon = text.rfind(':');
@@ -30,8 +67,12 @@ absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text) {
   if (colon == std::string_view::npos || !absl::SimpleAtoi(port_text, &port) || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("not host:port: '", std::string(text), "'"));
   }
-  Endpoint e{std::string(text.substr(0, colon)), static_cast<uint16_t>(port)};
-  if (auto sa = ToSockaddr(e); !sa.ok()) return sa.status();
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // "[ipv6]:port"
+  }
+  Endpoint e{std::string(host), static_cast<uint16_t>(port)};
+  if (auto sa = ToAnyAddr(e); !sa.ok()) return sa.status();
   return e;
 }
 
@@ -53,10 +94,10 @@ Endpoint FromSockaddr(const sockaddr_in& sa) {
 
 absl::StatusOr<UdpSocket> UdpSocket::Open(const Endpoint& local,
                                           const std::optional<Endpoint>& peer) {
-  absl::StatusOr<sockaddr_in> local_sa = ToSockaddr(local);
+  absl::StatusOr<AnyAddr> local_sa = ToAnyAddr(local);
   if (!local_sa.ok()) return local_sa.status();
   UdpSocket s;
-  s.fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  s.fd_ = socket(local_sa->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s.fd_ < 0) return Errno("socket");
   const int on = 1;
   setsockopt(s.fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
@@ -68,17 +109,22 @@ absl::StatusOr<UdpSocket> UdpSocket::Open(const Endpoint& local,
   if (setsockopt(s.fd_, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0) {
     setsockopt(s.fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   }
-  if (bind(s.fd_, reinterpret_cast<const sockaddr*>(&*local_sa), sizeof(*local_sa)) != 0) {
+  if (bind(s.fd_, local_sa->sa(), local_sa->len) != 0) {
     return Errno(absl::StrCat("bind ", local.ToString()));
   }
-  sockaddr_in bound{};
+  sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   getsockname(s.fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  s.local_ = FromSockaddr(bound);
+  s.local_ = FromAnyAddr(bound);
   if (peer) {
-    absl::StatusOr<sockaddr_in> peer_sa = ToSockaddr(*peer);
+    absl::StatusOr<AnyAddr> peer_sa = ToAnyAddr(*peer);
     if (!peer_sa.ok()) return peer_sa.status();
-    if (connect(s.fd_, reinterpret_cast<const sockaddr*>(&*peer_sa), sizeof(*peer_sa)) != 0) {
+    if (peer_sa->family() != local_sa->family()) {
+      return absl::InvalidArgumentError(absl::StrCat("local ", local.ToString(), " and peer ",
+                                                     peer->ToString(),
+                                                     " are of different address families"));
+    }
+    if (connect(s.fd_, peer_sa->sa(), peer_sa->len) != 0) {
       return Errno(absl::StrCat("connect ", peer->ToString()));
     }
   }
@@ -122,8 +168,9 @@ absl::StatusOr<std::optional<Datagram>> UdpSocket::Receive(std::span<uint8_t> bu
   iovec iov{buf.data(), buf.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
   msghdr msg{};
-  msg.msg_name = &d.from;
-  msg.msg_namelen = sizeof(d.from);
+  sockaddr_storage from{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof(from);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
@@ -134,6 +181,7 @@ absl::StatusOr<std::optional<Datagram>> UdpSocket::Receive(std::span<uint8_t> bu
     if (errno == ECONNREFUSED) return absl::UnavailableError("port unreachable (ICMP)");
     return Errno("recvmsg");
   }
+  if (from.ss_family == AF_INET) std::memcpy(&d.from, &from, sizeof(d.from));
   d.length = std::min(static_cast<size_t>(n), buf.size());
   d.arrival = absl::Now();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

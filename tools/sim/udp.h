@@ -1,4 +1,4 @@
-// Plain POSIX UDP (IPv4) for the simulator, and a single-threaded poll loop over several
+// Plain POSIX UDP (IPv4 and IPv6) for the simulator, and a single-threaded poll loop over several
 // endpoints: the caller drives time, nothing runs in the background.
 #pragma once
 
@@ -25,11 +25,11 @@ struct Endpoint {
   Endpoint() = default;
   Endpoint(std::string h, uint16_t p) : host(std::move(h)), port(p) {}
 
-  std::string host;  // dotted IPv4 address
+  std::string host;  // an IPv4 or IPv6 literal ("127.0.0.1", "::1")
   uint16_t port = 0;
   std::string ToString() const;
 };
-// "a.b.c.d:port".
+// "a.b.c.d:port" or "[ipv6]:port".
 absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text);
 absl::StatusOr<sockaddr_in> ToSockaddr(const Endpoint& e);
 Endpoint FromSockaddr(const sockaddr_in& sa);
@@ -37,7 +37,7 @@ Endpoint FromSockaddr(const sockaddr_in& sa);
 struct Datagram {
   size_t length = 0;
   absl::Time arrival;  // kernel receive timestamp (SO_TIMESTAMPNS)
-  sockaddr_in from{};
+  sockaddr_in from{};  // IPv4 sources only (an IPv6 socket's sources are not kept)
 };
 
 // A non-blocking UDP socket with a fixed local address. Move-only; closes on destruction.
