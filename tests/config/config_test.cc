@@ -517,8 +517,9 @@ passphrase = "k"
                     "target = \"[2001:2::2]:62035\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
             "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer needs hub.mode = "
             "\"kernel\" (dpdk and afxdp mode speak IPv4)");
-  const std::string peer = "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\n"
-                           "network_id = 2\npassphrase = \"k\"\n";
+  const std::string peer =
+      "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\n"
+      "network_id = 2\npassphrase = \"k\"\n";
   EXPECT_EQ(ErrorOf(peer + "listen = \"0.0.0.0:62035\"\ntarget = \"[2001:2::2]:62035\"\n"),
             "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer needs a listen "
             "address of its family or [::], not \"0.0.0.0:62035\"");
