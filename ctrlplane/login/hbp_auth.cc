@@ -828,26 +828,24 @@ uint64_t HbpAuth::NextRandom() { return rng_(); }
 
 uint32_t HbpAuth::SaltAt(Endpoint from, uint32_t id, uint64_t epoch) const {
   if (settings_.salt_source) return settings_.salt_source(from, id);
+  // The address (IPv4: 4 bytes; IPv6: a domain byte 6 and 16 bytes, so the two message lengths
+  // never meet), then port, ID and epoch.
+  uint8_t msg[31];
+  size_t n = 0;
   if (from.v6) {
-    uint8_t msg[31];
-    msg[0] = 6;  // a domain of its own (IPv4's message is 18 bytes)
-    std::memcpy(msg + 1, from.ip6, 16);
-    msg[17] = static_cast<uint8_t>(from.port >> 8);
-    msg[18] = static_cast<uint8_t>(from.port);
-    proto::StoreBe32(msg + 19, id);
-    proto::StoreBe64(msg + 23, epoch);
-    uint8_t mac[proto::Blake2bMac128::kMacBytes];
-    challenge_key_.Sign(msg, mac);
-    return proto::LoadBe32(mac);
+    msg[n++] = 6;
+    std::memcpy(msg + n, from.ip6, 16);
+    n += 16;
+  } else {
+    proto::StoreBe32(msg, from.ip);
+    n = 4;
   }
-  uint8_t msg[18];
-  proto::StoreBe32(msg, from.ip);
-  msg[4] = static_cast<uint8_t>(from.port >> 8);
-  msg[5] = static_cast<uint8_t>(from.port);
-  proto::StoreBe32(msg + 6, id);
-  proto::StoreBe64(msg + 10, epoch);
+  msg[n++] = static_cast<uint8_t>(from.port >> 8);
+  msg[n++] = static_cast<uint8_t>(from.port);
+  proto::StoreBe32(msg + n, id);
+  proto::StoreBe64(msg + n + 4, epoch);
   uint8_t mac[proto::Blake2bMac128::kMacBytes];
-  challenge_key_.Sign(msg, mac);
+  challenge_key_.Sign(std::span<const uint8_t>(msg, n + 12), mac);
   return proto::LoadBe32(mac);
 }
 

@@ -218,6 +218,28 @@ class KernelShardLoopTest : public ::testing::Test {
     ref_->OnHbpPacket(pkt, clients_[i].addr, 1);
     return rec_.out;
   }
+  // Client 1's keepalive is answered from the listener's address, and a header from client 0
+  // (stream `stream_id`) reaches clients 1 and 2 from there, as the reference core builds it.
+  void KeepaliveAndFanout(uint32_t stream_id) {
+    SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
+    loops_[0]->Step();
+    auto got = ReceiveAll(clients_[1].fd);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].first, hub_[0]) << "answered from the listener's address";
+    EXPECT_EQ(got[0].second, Tagged("MSTPONG", clients_[1].id));
+
+    const Bytes header = Voice(clients_[0].id, stream_id, 0);
+    const auto ref = Reference(header, 0);
+    ASSERT_EQ(ref.size(), 2u);
+    SendTo(clients_[0].fd, hub_[0], header);
+    loops_[0]->Step();
+    for (size_t i : {1, 2}) {
+      got = ReceiveAll(clients_[i].fd);
+      ASSERT_EQ(got.size(), 1u) << "client " << i;
+      EXPECT_EQ(got[0].first, hub_[0]);
+      EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
+    }
+  }
   // Steps every loop until nothing is left to do (steering may take a second round).
   void Settle() {
     for (int round = 0; round < 4; ++round) {
@@ -245,24 +267,7 @@ class KernelShardLoopTest : public ::testing::Test {
 
 TEST_F(KernelShardLoopTest, AKeepaliveIsAnsweredAndAFrameFansOutFromTheListener) {
   Start(1, 3);
-  SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
-  loops_[0]->Step();
-  auto got = ReceiveAll(clients_[1].fd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].first, hub_[0]) << "answered from the listener's address";
-  EXPECT_EQ(got[0].second, Tagged("MSTPONG", clients_[1].id));
-
-  const Bytes header = Voice(clients_[0].id, 0xCAFE0001, 0);
-  const auto ref = Reference(header, 0);
-  ASSERT_EQ(ref.size(), 2u);
-  SendTo(clients_[0].fd, hub_[0], header);
-  loops_[0]->Step();
-  for (size_t i : {1, 2}) {
-    got = ReceiveAll(clients_[i].fd);
-    ASSERT_EQ(got.size(), 1u) << "client " << i;
-    EXPECT_EQ(got[0].first, hub_[0]);
-    EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
-  }
+  ASSERT_NO_FATAL_FAILURE(KeepaliveAndFanout(0xCAFE0001));
   EXPECT_TRUE(ReceiveAll(clients_[0].fd).empty()) << "never back to the talker";
 }
 
@@ -383,24 +388,7 @@ TEST_F(KernelShardLoopTest, Ipv6ClientsAreServedLikeIpv4Ones) {
   ipv6_ = true;
   Start(1, 3);
   ASSERT_TRUE(hub_[0].v6);
-  SendTo(clients_[1].fd, hub_[0], Tagged("RPTPING", clients_[1].id));
-  loops_[0]->Step();
-  auto got = ReceiveAll(clients_[1].fd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].first, hub_[0]) << "answered from the listener's address";
-  EXPECT_EQ(got[0].second, Tagged("MSTPONG", clients_[1].id));
-
-  const Bytes header = Voice(clients_[0].id, 0xCAFE0061, 0);
-  const auto ref = Reference(header, 0);
-  ASSERT_EQ(ref.size(), 2u);
-  SendTo(clients_[0].fd, hub_[0], header);
-  loops_[0]->Step();
-  for (size_t i : {1, 2}) {
-    got = ReceiveAll(clients_[i].fd);
-    ASSERT_EQ(got.size(), 1u) << "client " << i;
-    EXPECT_EQ(got[0].first, hub_[0]);
-    EXPECT_EQ(got[0].second, ref.at(clients_[i].addr.port));
-  }
+  ASSERT_NO_FATAL_FAILURE(KeepaliveAndFanout(0xCAFE0061));
   // A spoofed source: another port on ::1 claiming client 0's ID is refused.
   route::Endpoint other;
   const int spoof = BoundSocket6(&other);
