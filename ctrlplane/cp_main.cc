@@ -26,7 +26,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/config/secret_files.h"
@@ -73,6 +75,48 @@ void OnSignal(int sig) {
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "dmrswitch-cp: %s\n", msg.c_str());
   return 1;
+}
+
+// How long a malloc heap lock found held before attaching may take to come free: the dp checks
+// a heap whose lock has been held for 200 ms with no secondary attached, and looks every 10 ms.
+constexpr absl::Duration kHeapLockWait = absl::Seconds(5);
+
+// Returns once no malloc heap lock of the dp's shared memory config is held, or an error naming
+// the lock if one stays held for kHeapLockWait (the dp found its heap damaged, or is too old to
+// look). Anything this cannot read is left to rte_eal_init to report.
+absl::Status WaitForHeapLocks(const std::string& eal_dir, pid_t primary) {
+  if (primary == 0) return absl::OkStatus();
+  const absl::Time start = absl::Now();
+  bool said = false;
+  while (true) {
+    auto held = dmrswitch::ipc::HeldEalLocks(eal_dir);
+    if (!held.ok()) return absl::OkStatus();
+    std::erase_if(*held, [](const dmrswitch::ipc::EalLock& l) {
+      return l.name.rfind("malloc_heaps[", 0) != 0;
+    });
+    if (held->empty()) {
+      if (said) spdlog::info("the malloc heap lock is free again: attaching");
+      return absl::OkStatus();
+    }
+    const absl::Duration waited = absl::Now() - start;
+    if (waited > kHeapLockWait) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          held->front().name, " of dmrswitch-dp pid ", primary,
+          "'s shared memory is held by a process that no longer runs and was not released in ",
+          absl::FormatDuration(kHeapLockWait),
+          " (the dp's log says whether the heap behind it is damaged): restart dmrswitch-dp "
+          "(drain first)"));
+    }
+    if (!said && waited > absl::Milliseconds(300)) {
+      spdlog::warn(
+          "{} of dmrswitch-dp pid {} is held: waiting for the dp to check the heap behind it "
+          "and release it (a process killed inside rte_malloc held it)",
+          held->front().name, primary);
+      said = true;
+    }
+    if (g_stop.load()) return absl::CancelledError("stopped while waiting to attach");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 int Usage(const char* argv0, int rc) {
@@ -199,6 +243,12 @@ int main(int argc, char** argv) {
             l.spinlock ? " and guards data the dead cp may have left half-changed" : "");
       }
     }
+  }
+  // A malloc heap lock left held (a cp killed inside rte_malloc) would stop rte_eal_init for
+  // ever: the dp checks that heap and releases the lock (ipc::HeapLockWatch) while no secondary
+  // is attached, so wait for that here, before attaching, and say so if it does not come.
+  if (absl::Status st = WaitForHeapLocks(eal_dir, primary); !st.ok()) {
+    return Fail(std::string(st.message()));
   }
   // Written before EAL is entered, so that a kill at any instant after it is known to the next.
   if (absl::Status st = journal->Record(cp::CpAttachJournal::Phase::kAttaching, primary);

@@ -35,6 +35,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/config/memory.h"
 #include "ctrlplane/config/secret_files.h"
@@ -47,6 +48,7 @@
 #include "dataplane/io/plane.h"
 #include "dataplane/io/telemetry.h"
 #include "dataplane/io/udp_socket.h"
+#include "dataplane/ipc/eal_lock_recovery.h"
 #include "dataplane/ipc/plane_info.h"
 #include "dataplane/ipc/snapshot_arena_zone.h"
 #include "spdlog/spdlog.h"
@@ -217,6 +219,14 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info,
   const auto watchdog = cp::report::WatchdogInterval();
   route::TimeNs next_watchdog = 0;
   std::string status;
+  // A cp killed inside rte_malloc leaves a heap lock held: released here once the heap checks out.
+  auto heap_watch = ipc::HeapLockWatch::Open(rte_eal_get_runtime_dir());
+  if (!heap_watch.ok()) {
+    spdlog::warn(
+        "dmrswitch-dp: no watch over DPDK's malloc heap locks ({}): a dmrswitch-cp killed inside "
+        "rte_malloc would need a dp restart",
+        std::string(heap_watch.status().message()));
+  }
   while (!g_stop.load()) {
     const route::TimeNs now = io::MonotonicNs();
     if (watchdog && now >= next_watchdog) {
@@ -262,6 +272,26 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info,
     }
     // The cp's control mbufs: it never takes them from the shared pool itself.
     ipc::ServeControlMbufs(channels);
+    if (heap_watch.ok()) {
+      for (const ipc::HeapLockWatch::Event& ev : heap_watch->Poll(absl::Now())) {
+        if (ev.released) {
+          spdlog::warn(
+              "dmrswitch-dp: released {}, held by a DPDK secondary that no longer runs (a "
+              "dmrswitch-cp killed inside rte_malloc); the heap it guards is intact ({} elements, "
+              "{} free, {} in use){}",
+              ev.lock, ev.heap.elements, ev.heap.free_elements, ev.heap.busy_elements,
+              ev.relisted == 0 ? std::string()
+                               : absl::StrCat(" once its free lists were rebuilt from its ",
+                                              ev.relisted, " free elements (", ev.damage, ")"));
+        } else {
+          spdlog::error(
+              "dmrswitch-dp: {} is held by a DPDK secondary that no longer runs, and the heap it "
+              "guards is damaged ({}): it stays held, and no dmrswitch-cp can attach until "
+              "dmrswitch-dp restarts (drain first)",
+              ev.lock, ev.heap.problem);
+        }
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +34,8 @@ constexpr uint32_t kMemzonesRwlock = 40 + 88;  // memzones (struct rte_fbarray) 
 constexpr uint32_t kMemsegs = 136, kMemsegListBytes = 136, kMemsegLists = 128;
 constexpr uint32_t kMemsegArrRwlock = 40 + 88;  // within a list: memseg_arr.rwlock
 constexpr uint32_t kMallocHeaps = 19136, kMallocHeapBytes = 192, kMallocHeapCount = 32;
+constexpr uint32_t kMemCfgAddr = 25288;  // mem_cfg_addr: where every process maps the config
+static_assert(kMallocHeapBytes == malloc_layout::kHeapBytes);
 // The primary's fcntl write lock covers the memsegs array (eal.c, rte_eal_config_create).
 constexpr off_t kPrimaryLockStart = kMemsegs;
 constexpr off_t kPrimaryLockBytes = kMemsegListBytes * kMemsegLists;
@@ -116,6 +119,19 @@ class MappedConfig {
   MappedConfig() = default;
   uint8_t* base_ = nullptr;
 };
+
+// Reads this process's own memory without faulting on what is not mapped.
+bool ReadOwnMemory(uint64_t addr, void* out, size_t len) {
+  iovec local{out, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+bool WriteOwnMemory(uint64_t addr, const void* in, size_t len) {
+  iovec local{const_cast<void*>(in), len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return ::process_vm_writev(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
 
 }  // namespace
 
@@ -225,6 +241,131 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
     }
   }
   return repair;
+}
+
+struct HeapLockWatch::State {
+  struct Held {
+    absl::Time since = absl::InfinitePast();  // held with nobody else attached since
+    absl::Time next_check = absl::InfinitePast();
+    bool reported = false;  // found damaged during this hold
+  };
+  uint8_t* config = nullptr;  // EAL's own mapping of the config (at mem_cfg_addr)
+  std::string runtime_dir;
+  absl::Duration held_for;
+  Held held[kMallocHeapCount];
+
+  std::atomic_ref<int32_t> Lock(uint32_t off) const {
+    return std::atomic_ref<int32_t>(*reinterpret_cast<int32_t*>(config + off));
+  }
+  bool OthersAttached() const {
+    const pid_t self = ::getpid();
+    for (pid_t pid : EalAttachedPids(runtime_dir)) {
+      if (pid != self) return true;
+    }
+    return false;
+  }
+};
+
+namespace {
+// Where this process maps the file with this device and inode (/proc/self/maps), or 0.
+uint64_t MappingOf(dev_t dev, ino_t ino) {
+  // "200000000-200006000 rw-s 00000000 00:1a 6370578    /run/dpdk/x/config"
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 6) continue;
+    std::vector<std::string> d = absl::StrSplit(f[3], ':');
+    if (d.size() != 2 || std::strtoull(d[0].c_str(), nullptr, 16) != major(dev) ||
+        std::strtoull(d[1].c_str(), nullptr, 16) != minor(dev) ||
+        std::strtoull(f[4].c_str(), nullptr, 10) != ino) {
+      continue;
+    }
+    return std::strtoull(f[0].c_str(), nullptr, 16);
+  }
+  return 0;
+}
+}  // namespace
+
+absl::StatusOr<HeapLockWatch> HeapLockWatch::Open(const std::string& runtime_dir,
+                                                  absl::Duration held_for) {
+  // The config is read where EAL maps it, never opened: a process's fcntl locks on a file go
+  // with the first close of any descriptor of it, and the primary's lock on this one is what
+  // keeps a second primary off its runtime.
+  const std::string path = runtime_dir + "/config";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("stat ", path, ": ", Errno()));
+  }
+  const uint64_t at = MappingOf(st.st_dev, st.st_ino);
+  if (at == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not mapped by this process"));
+  }
+  uint32_t head[2] = {};
+  uint64_t recorded = 0;
+  if (static_cast<size_t>(st.st_size) != kConfigBytes || !ReadOwnMemory(at, head, sizeof head) ||
+      head[0] != kMagic || head[1] != RTE_VERSION ||
+      !ReadOwnMemory(at + kMemCfgAddr, &recorded, sizeof recorded) || recorded != at) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " (mapped at 0x", absl::Hex(at), ") is not the shared memory config of the DPDK ",
+        "version this build understands, mapped where it says"));
+  }
+  auto s = std::make_unique<State>();
+  s->config = reinterpret_cast<uint8_t*>(at);
+  s->runtime_dir = runtime_dir;
+  s->held_for = held_for;
+  return HeapLockWatch(std::move(s));
+}
+
+HeapLockWatch::HeapLockWatch(std::unique_ptr<State> s) : s_(std::move(s)) {}
+HeapLockWatch::HeapLockWatch(HeapLockWatch&&) noexcept = default;
+HeapLockWatch& HeapLockWatch::operator=(HeapLockWatch&&) noexcept = default;
+HeapLockWatch::~HeapLockWatch() = default;
+
+std::vector<HeapLockWatch::Event> HeapLockWatch::Poll(absl::Time now) {
+  std::vector<Event> out;
+  std::optional<bool> others;  // looked up once a poll, and only when a lock is held
+  for (uint32_t h = 0; h < kMallocHeapCount; ++h) {
+    const uint32_t off = kMallocHeaps + h * kMallocHeapBytes;
+    State::Held& held = s_->held[h];
+    const int32_t value = s_->Lock(off).load(std::memory_order_acquire);
+    if (value == 0) {
+      held = {};
+      continue;
+    }
+    if (!others) others = s_->OthersAttached();
+    if (*others) {
+      held = {};  // a live secondary may be its holder
+      continue;
+    }
+    if (held.since == absl::InfinitePast()) held.since = now;
+    if (now - held.since < s_->held_for || now < held.next_check) continue;
+    held.next_check = now + absl::Seconds(1);
+    Event ev;
+    ev.lock = absl::StrCat("malloc_heaps[", h, "].lock");
+    const uint64_t heap = reinterpret_cast<uint64_t>(s_->config) + off;
+    ev.heap = CheckMallocHeap(ReadOwnMemory, heap);
+    if (!ev.heap.intact && ev.heap.free_lists_only && !s_->OthersAttached()) {
+      // Killed while it had a free element off its list: the elements say what the lists hold.
+      ev.relisted = ev.heap.free_elements;
+      ev.damage = ev.heap.problem;
+      ev.heap = RepairMallocHeap(ReadOwnMemory, WriteOwnMemory, heap, ev.heap);
+    }
+    if (!ev.heap.intact) {
+      if (!held.reported) out.push_back(std::move(ev));
+      held.reported = true;
+      continue;
+    }
+    // Nobody attached in the meantime (an attach takes far longer than the check).
+    if (s_->OthersAttached()) continue;
+    int32_t expected = value;
+    if (s_->Lock(off).compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
+      ev.released = true;
+      out.push_back(std::move(ev));
+      held = {};
+    }
+  }
+  return out;
 }
 
 }  // namespace dmrswitch::ipc

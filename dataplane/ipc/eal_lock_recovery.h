@@ -11,17 +11,20 @@
 // dead (ctrlplane/cp_attach_journal.h), clears what stays held. Only the rwlocks are cleared: a
 // reader or an attaching/detaching writer changes no shared data under them. A held spinlock (a
 // malloc heap's, the timer lock) guards data its dead holder may have left half-changed; it is
-// reported, never cleared — the dp needs a restart.
+// reported, never cleared here; the dp itself releases a malloc heap's once it has checked the
+// heap (HeapLockWatch below).
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dataplane/ipc/malloc_heap_check.h"
 
 namespace dmrswitch::ipc {
 
@@ -59,5 +62,44 @@ struct EalLockRepair {
 // this build understands, or when any secondary is attached (the caller is not yet).
 absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir, int looks,
                                                   absl::Duration interval);
+
+// HeapLockWatch: the dp's watch over the malloc heap locks of its own EAL runtime. A secondary
+// (a dmrswitch-cp) killed inside rte_malloc/rte_free leaves its heap's spinlock held, and every
+// later rte_malloc on that heap — the next cp's rte_eal_init among them — waits for ever. The
+// primary maps every element of every heap, so it can tell whether the dead holder left the heap
+// intact (CheckMallocHeap, reading through process_vm_readv so that a damaged pointer is an
+// answer, not a fault); when only its free lists are wrong (what a kill inside rte_malloc or
+// rte_free most often leaves) they are rebuilt from the elements (RepairMallocHeap). A lock held
+// for `held_for` while no other process is attached has no live holder (a secondary holds a heap
+// lock for microseconds, the dp's own threads allocate only at start-up); if its heap is intact (or
+// was made so) it is released, otherwise it stays held and the dp needs a restart. Call Poll from
+// one thread.
+class HeapLockWatch {
+ public:
+  struct Event {
+    std::string lock;       // "malloc_heaps[0].lock"
+    bool released = false;  // false: the heap is damaged and the lock stays held
+    MallocHeapReport heap;
+    size_t relisted = 0;  // free elements put back on rebuilt free lists (0: none rebuilt)
+    std::string damage;   // what was wrong with the free lists before
+  };
+
+  // FailedPrecondition when `runtime_dir` is not a DPDK 22.11 runtime whose shared config this
+  // process maps where the config says (its own).
+  static absl::StatusOr<HeapLockWatch> Open(const std::string& runtime_dir,
+                                            absl::Duration held_for = absl::Milliseconds(200));
+  HeapLockWatch(HeapLockWatch&&) noexcept;
+  HeapLockWatch& operator=(HeapLockWatch&&) noexcept;
+  ~HeapLockWatch();
+
+  // Looks at the locks at `now`: cheap while all are free. What was released or found damaged
+  // (each damaged heap once per hold).
+  std::vector<Event> Poll(absl::Time now);
+
+ private:
+  struct State;
+  explicit HeapLockWatch(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace dmrswitch::ipc

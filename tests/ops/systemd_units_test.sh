@@ -486,6 +486,8 @@ kill -TERM "$cp_pid"
 wait "$cp_pid" || fail "the cp exited with $? on SIGTERM: $(tail -5 "$svc/sep-cp.log")"
 cp_pid=
 stop_hub "$svc/sep-dp.log"
+# The dp's watch over the malloc heap locks a killed cp may leave held runs as the service user.
+! grep -q 'no watch over DPDK' "$svc/sep-dp.log" || fail "$(grep 'no watch' "$svc/sep-dp.log")"
 pages_given_back "units-sep-$$"
 hugepages_down
 ! grep -q units-test-secret "$svc/sep-dp.log" "$svc/sep-cp.log" || fail "the passphrase reached a log"
