@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -78,19 +79,26 @@ int Fail(const std::string& msg) {
 }
 
 // How long a malloc heap lock found held before attaching may take to come free: the dp checks
-// a heap whose lock has been held for 200 ms with no secondary attached, and looks every 10 ms.
+// a heap whose lock has been held for 200 ms with no secondary attached, again every second, and
+// waits 12 s first when its holder was growing the heap through the dp (memory_hotplug_lock held
+// as well).
 constexpr absl::Duration kHeapLockWait = absl::Seconds(5);
+constexpr absl::Duration kGrowingHeapLockWait = absl::Seconds(20);
 
 // Returns once no malloc heap lock of the dp's shared memory config is held, or an error naming
-// the lock if one stays held for kHeapLockWait (the dp found its heap damaged, or is too old to
+// the lock if one stays held that long (the dp found its heap damaged, or is too old to
 // look). Anything this cannot read is left to rte_eal_init to report.
-absl::Status WaitForHeapLocks(const std::string& eal_dir, pid_t primary) {
+absl::Status WaitForHeapLocks(const std::string& eal_dir, pid_t primary, bool* waited) {
+  *waited = false;
   if (primary == 0) return absl::OkStatus();
   const absl::Time start = absl::Now();
   bool said = false;
   while (true) {
     auto held = dmrswitch::ipc::HeldEalLocks(eal_dir);
     if (!held.ok()) return absl::OkStatus();
+    const bool growing = std::any_of(held->begin(), held->end(),
+                                     [](const auto& l) { return l.name == "memory_hotplug_lock"; });
+    const absl::Duration limit = growing ? kGrowingHeapLockWait : kHeapLockWait;
     std::erase_if(*held, [](const dmrswitch::ipc::EalLock& l) {
       return l.name.rfind("malloc_heaps[", 0) != 0;
     });
@@ -98,16 +106,16 @@ absl::Status WaitForHeapLocks(const std::string& eal_dir, pid_t primary) {
       if (said) spdlog::info("the malloc heap lock is free again: attaching");
       return absl::OkStatus();
     }
-    const absl::Duration waited = absl::Now() - start;
-    if (waited > kHeapLockWait) {
+    *waited = true;
+    if (absl::Now() - start > limit) {
       return absl::FailedPreconditionError(absl::StrCat(
           held->front().name, " of dmrswitch-dp pid ", primary,
           "'s shared memory is held by a process that no longer runs and was not released in ",
-          absl::FormatDuration(kHeapLockWait),
+          absl::FormatDuration(limit),
           " (the dp's log says whether the heap behind it is damaged): restart dmrswitch-dp "
           "(drain first)"));
     }
-    if (!said && waited > absl::Milliseconds(300)) {
+    if (!said && absl::Now() - start > absl::Milliseconds(300)) {
       spdlog::warn(
           "{} of dmrswitch-dp pid {} is held: waiting for the dp to check the heap behind it "
           "and release it (a process killed inside rte_malloc held it)",
@@ -220,7 +228,33 @@ int main(int argc, char** argv) {
   if (!journal.ok()) return Fail(std::string(journal.status().message()));
   const std::string eal_dir = ipc::EalRuntimeDir(file_prefix);
   const pid_t primary = ipc::EalPrimaryPid(eal_dir);
-  if (journal->PredecessorDiedInsideEal(primary)) {
+  const bool predecessor_died = journal->PredecessorDiedInsideEal(primary);
+  // Clears the rwlocks the dead cp left held, and says what stays held: while a malloc heap
+  // lock is among them, that is the dp's to release and memory_hotplug_lock waits for it
+  // (ipc::HeapLockWatch); then the repair runs again.
+  const auto clear_leaked_locks = [&] {
+    auto repair = ipc::ClearLeakedEalLocks(eal_dir, /*looks=*/10, absl::Milliseconds(20));
+    if (!repair.ok()) {
+      spdlog::warn("shared DPDK locks not cleared: {}", std::string(repair.status().message()));
+      return;
+    }
+    for (const ipc::EalLock& l : repair->cleared) {
+      spdlog::warn("cleared {} (held at {:#x} by the dead cp)", l.name, l.value);
+    }
+    const bool heap_held = std::any_of(repair->left.begin(), repair->left.end(), [](auto& l) {
+      return l.name.rfind("malloc_heaps[", 0) == 0;
+    });
+    for (const ipc::EalLock& l : repair->left) {
+      if (heap_held) {
+        spdlog::info("{} is held ({:#x}): left to dmrswitch-dp for now", l.name, l.value);
+      } else {
+        spdlog::error(
+            "{} is held ({:#x}): if this cp does not attach, restart dmrswitch-dp (drain first)",
+            l.name, l.value);
+      }
+    }
+  };
+  if (predecessor_died) {
     const cp::CpAttachJournal::Entry& was = journal->previous();
     spdlog::warn(
         "the previous dmrswitch-cp (pid {}) died while {} dmrswitch-dp pid {}: clearing the "
@@ -228,28 +262,16 @@ int main(int argc, char** argv) {
         was.cp,
         was.phase == cp::CpAttachJournal::Phase::kAttaching ? "attaching to" : "detaching from",
         primary);
-    auto repair = ipc::ClearLeakedEalLocks(eal_dir, /*looks=*/10, absl::Milliseconds(20));
-    if (!repair.ok()) {
-      spdlog::warn("shared DPDK locks not cleared: {}", std::string(repair.status().message()));
-    } else {
-      for (const ipc::EalLock& l : repair->cleared) {
-        spdlog::warn("cleared {} (held at {:#x} by the dead cp)", l.name, l.value);
-      }
-      for (const ipc::EalLock& l : repair->left) {
-        spdlog::error(
-            "{} is held ({:#x}){}: if this cp does not attach, restart dmrswitch-dp (drain "
-            "first)",
-            l.name, l.value,
-            l.spinlock ? " and guards data the dead cp may have left half-changed" : "");
-      }
-    }
+    clear_leaked_locks();
   }
   // A malloc heap lock left held (a cp killed inside rte_malloc) would stop rte_eal_init for
   // ever: the dp checks that heap and releases the lock (ipc::HeapLockWatch) while no secondary
   // is attached, so wait for that here, before attaching, and say so if it does not come.
-  if (absl::Status st = WaitForHeapLocks(eal_dir, primary); !st.ok()) {
+  bool waited = false;
+  if (absl::Status st = WaitForHeapLocks(eal_dir, primary, &waited); !st.ok()) {
     return Fail(std::string(st.message()));
   }
+  if (predecessor_died && waited) clear_leaked_locks();
   // Written before EAL is entered, so that a kill at any instant after it is known to the next.
   if (absl::Status st = journal->Record(cp::CpAttachJournal::Phase::kAttaching, primary);
       !st.ok()) {

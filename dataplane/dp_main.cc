@@ -278,11 +278,14 @@ void WatchSeparateControlPlane(const dmrswitch::ipc::PlaneInfo& info,
           spdlog::warn(
               "dmrswitch-dp: released {}, held by a DPDK secondary that no longer runs (a "
               "dmrswitch-cp killed inside rte_malloc); the heap it guards is intact ({} elements, "
-              "{} free, {} in use){}",
+              "{} free, {} in use){}{}",
               ev.lock, ev.heap.elements, ev.heap.free_elements, ev.heap.busy_elements,
               ev.relisted == 0 ? std::string()
                                : absl::StrCat(" once its free lists were rebuilt from its ",
-                                              ev.relisted, " free elements (", ev.damage, ")"));
+                                              ev.relisted, " free elements (", ev.damage, ")"),
+              ev.growth ? "; it was growing or shrinking the heap through this process, which "
+                          "has finished that since"
+                        : "");
         } else {
           spdlog::error(
               "dmrswitch-dp: {} is held by a DPDK secondary that no longer runs, and the heap it "

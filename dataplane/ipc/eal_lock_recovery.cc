@@ -221,11 +221,17 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
       if (now[i].offset != first[i].offset || now[i].value != first[i].value) steady[i] = false;
     }
   }
+  // A heap lock held with memory_hotplug_lock: the dead process was growing or shrinking that
+  // heap through the primary, whose EAL may still be changing memory for it; the primary decides
+  // (HeapLockWatch), so the hotplug lock stays as it is.
+  const bool heap_held = std::any_of(first.begin(), first.end(), [](const EalLock& l) {
+    return l.spinlock && l.name.rfind("malloc_heaps[", 0) == 0 && l.value != 0;
+  });
   EalLockRepair repair;
   for (size_t i = 0; i < first.size(); ++i) {
     const EalLock& l = first[i];
     if (l.value == 0) continue;
-    if (!steady[i] || l.spinlock) {
+    if (!steady[i] || l.spinlock || (heap_held && l.offset == kHotplugLock)) {
       EalLock now = l;
       now.value = config->Lock(l.offset).load(std::memory_order_acquire);
       if (now.value != 0) repair.left.push_back(now);
@@ -243,11 +249,21 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
   return repair;
 }
 
+// How long a heap lock held with memory_hotplug_lock is left alone: this process's EAL finishes
+// a dead secondary's request to grow or shrink the heap within MP_TIMEOUT_S (5 s, malloc_mp.c)
+// of it, rolling back what the others could not take.
+constexpr absl::Duration kGrowthSettles = absl::Seconds(12);
+
 struct HeapLockWatch::State {
   struct Held {
     absl::Time since = absl::InfinitePast();  // held with nobody else attached since
     absl::Time next_check = absl::InfinitePast();
-    bool reported = false;  // found damaged during this hold
+    bool reported = false;  // found damaged (or growing) during this hold
+    // memory_hotplug_lock was held too: its holder was growing or shrinking the heap through
+    // this process (malloc_mp.c), whose EAL threads change that heap without its lock (the
+    // requester holds it) until its IPC with the secondaries ends: at most MP_TIMEOUT_S (5 s)
+    // after the request, then a rollback.
+    bool growth = false;
   };
   uint8_t* config = nullptr;  // EAL's own mapping of the config (at mem_cfg_addr)
   std::string runtime_dir;
@@ -339,10 +355,14 @@ std::vector<HeapLockWatch::Event> HeapLockWatch::Poll(absl::Time now) {
       continue;
     }
     if (held.since == absl::InfinitePast()) held.since = now;
-    if (now - held.since < s_->held_for || now < held.next_check) continue;
+    if (s_->Lock(kHotplugLock).load(std::memory_order_acquire) != 0) held.growth = true;
+    if (now - held.since < (held.growth ? kGrowthSettles : s_->held_for) || now < held.next_check) {
+      continue;
+    }
     held.next_check = now + absl::Seconds(1);
     Event ev;
     ev.lock = absl::StrCat("malloc_heaps[", h, "].lock");
+    ev.growth = held.growth;
     const uint64_t heap = reinterpret_cast<uint64_t>(s_->config) + off;
     ev.heap = CheckMallocHeap(ReadOwnMemory, heap);
     if (!ev.heap.intact && ev.heap.free_lists_only && !s_->OthersAttached()) {

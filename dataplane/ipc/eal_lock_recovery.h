@@ -50,6 +50,8 @@ struct EalLock {
 // The locks that are not free now.
 absl::StatusOr<std::vector<EalLock>> HeldEalLocks(const std::string& runtime_dir);
 
+// memory_hotplug_lock is left alone while a malloc heap lock is held: the dp decides when the
+// heap's growth is over (HeapLockWatch); ask again once the heap lock is free.
 struct EalLockRepair {
   std::vector<EalLock> cleared;  // rwlocks held at the same value at every look, now free
   std::vector<EalLock> left;     // held spinlocks (not ours to clear) and locks that moved
@@ -72,13 +74,17 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
 // rte_free most often leaves) they are rebuilt from the elements (RepairMallocHeap). A lock held
 // for `held_for` while no other process is attached has no live holder (a secondary holds a heap
 // lock for microseconds, the dp's own threads allocate only at start-up); if its heap is intact (or
-// was made so) it is released, otherwise it stays held and the dp needs a restart. Call Poll from
-// one thread.
+// was made so) it is released, otherwise it stays held and the dp needs a restart. A lock held
+// together with memory_hotplug_lock is left alone for 12 s first: its holder died growing or
+// shrinking the heap through this process, whose EAL keeps changing the heap for it (without the
+// lock its requester holds) until an IPC timeout and a rollback, seconds later. Call Poll from one
+// thread.
 class HeapLockWatch {
  public:
   struct Event {
     std::string lock;       // "malloc_heaps[0].lock"
     bool released = false;  // false: the heap is damaged and the lock stays held
+    bool growth = false;    // memory_hotplug_lock was held too: a growth or shrink through the dp
     MallocHeapReport heap;
     size_t relisted = 0;  // free elements put back on rebuilt free lists (0: none rebuilt)
     std::string damage;   // what was wrong with the free lists before

@@ -4,10 +4,11 @@
 // it at random instants, as a dmrswitch-cp killed inside rte_malloc would be killed, and checks
 // that the dp releases what it left held only when the heap is intact.
 //
-//   heap_churn_secondary FILE_PREFIX [SECONDS]
+//   heap_churn_secondary FILE_PREFIX [SECONDS [small|grow]]
 //
-// Prints "attached" once EAL is up. With SECONDS it stops after that long, frees what it holds,
-// leaves EAL and prints "clean" (exit 0); without, it runs until it is killed.
+// Prints "attached" once EAL is up. With SECONDS > 0 it stops after that long, frees what it
+// holds, leaves EAL and prints "clean" (exit 0); otherwise it runs until it is killed. "grow"
+// allocates blocks of 1-4 MiB, so that the heap has to grow (over IPC with the primary).
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const double seconds = argc > 2 ? std::atof(argv[2]) : 0;
+  const bool grow = argc > 3 && std::string(argv[3]) == "grow";
   const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   std::vector<std::string> eal = {
       "heap_churn_secondary",
@@ -46,8 +48,8 @@ int main(int argc, char** argv) {
   }
   std::printf("attached\n");
   std::fflush(stdout);
-  // Few and small blocks: what a killed run leaves allocated stays small.
-  std::vector<void*> held(8, nullptr);
+  // Few blocks: what a killed run leaves allocated stays small (two at most when they are big).
+  std::vector<void*> held(grow ? 2 : 8, nullptr);
   std::mt19937 rng(static_cast<unsigned>(getpid()));
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (uint64_t n = 0;; ++n) {
@@ -57,7 +59,7 @@ int main(int argc, char** argv) {
       rte_free(slot);
       slot = nullptr;
     } else {
-      slot = rte_malloc(nullptr, 64 + rng() % 4032, 0);
+      slot = rte_malloc(nullptr, grow ? (1u << 20) + rng() % (3u << 20) : 64 + rng() % 4032, 0);
     }
   }
   for (void* p : held) rte_free(p);
