@@ -1,9 +1,14 @@
 #include "ctrlplane/control_plane.h"
 
 #include <poll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <utility>
 
@@ -25,6 +30,25 @@ namespace dmrswitch::cp {
 namespace {
 
 constexpr int kIdleWaitMs = 5;
+
+// N bytes from the kernel's random source (getrandom waits only until the pool is first seeded
+// at boot). A hub without them would hand out guessable login challenges: it stops instead.
+template <size_t N>
+std::array<uint8_t, N> OsRandomBytes() {
+  std::array<uint8_t, N> out{};
+  size_t got = 0;
+  while (got < N) {
+    const ssize_t n = ::getrandom(out.data() + got, N - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      spdlog::critical("getrandom: {}: no random key for the login challenges",
+                       std::strerror(errno));
+      std::abort();
+    }
+    got += static_cast<size_t>(n);
+  }
+  return out;
+}
 
 nlohmann::json Percentiles(std::vector<uint64_t> v) {
   if (v.empty()) return {{"count", 0}};
@@ -101,7 +125,12 @@ HbpAuthSettings ControlPlane::AuthSettings() const {
   s.login_burst = config_.hbp.login_burst;
   s.login_window = route::TimeNs{config_.hbp.login_window_s} * route::kSec;
   s.block_time = route::TimeNs{config_.hbp.login_block_s} * route::kSec;
-  s.seed = std::random_device{}();
+  // The challenge key decides which sources may log in at all: 256 bits from the kernel, never a
+  // PRNG seeded with the 32 bits std::random_device gives.
+  std::array<uint8_t, 40> random = OsRandomBytes<40>();
+  s.challenge_key.emplace();
+  std::copy_n(random.begin(), 32, s.challenge_key->begin());
+  std::memcpy(&s.seed, random.data() + 32, sizeof s.seed);
   // RPTO is refused (MSTNAK) when the subscriptions would refuse its options.
   s.check_options = [this](uint32_t id, std::string_view options, bool new_session) {
     return subs_->CheckOptions(id, options, new_session);

@@ -21,8 +21,10 @@ constexpr uint32_t kStatusProbeId = 0xFFFFFFFF;
 // Random candidates looked at when a bounded table is full.
 constexpr int kEvictionSamples = 8;
 
-// A fresh random key for the challenge salts (32 bytes from the seeded PRNG).
-proto::Blake2bMac128 ChallengeKey(std::mt19937_64* rng) {
+// The key for the challenge salts: the host's, or 32 bytes from the seeded PRNG (tests).
+proto::Blake2bMac128 ChallengeKey(const std::optional<std::array<uint8_t, 32>>& given,
+                                  std::mt19937_64* rng) {
+  if (given) return proto::Blake2bMac128(*given);
   std::array<uint8_t, 32> key;
   for (size_t i = 0; i < key.size(); i += 8) {
     const uint64_t r = (*rng)();
@@ -132,7 +134,7 @@ std::string_view AuthNoticeName(AuthNotice::Kind k) {
 HbpAuth::HbpAuth(HbpAuthSettings settings)
     : settings_(std::move(settings)),
       rng_(settings_.seed),
-      challenge_key_(ChallengeKey(&rng_)),
+      challenge_key_(ChallengeKey(settings_.challenge_key, &rng_)),
       slot_used_(settings_.max_clients, false) {
   settings_.max_tracked = std::max<uint32_t>(settings_.max_tracked, 1);
   settings_.max_pending = std::max<uint32_t>(settings_.max_pending, 1);
@@ -164,6 +166,7 @@ void HbpAuth::UpdateSettings(HbpAuthSettings settings) {
   settings.max_clients = settings_.max_clients;
   settings.fixed_clients = std::move(settings_.fixed_clients);
   settings.seed = settings_.seed;
+  settings.challenge_key = settings_.challenge_key;
   settings.max_tracked = std::max<uint32_t>(settings.max_tracked, 1);
   settings.max_pending = std::max<uint32_t>(settings.max_pending, 1);
   settings.challenge_epoch = std::max<TimeNs>(settings.challenge_epoch, 1);

@@ -43,6 +43,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -137,9 +138,12 @@ struct HbpAuthSettings {
   // Clients logged in by configuration ([[hbp.fixed_client]]): id, addr, slots/slot_mask,
   // callsign, options and the preferred slot. `fixed` is set on them by the constructor.
   std::vector<ClientRecord> fixed_clients;
-  // The challenge key and eviction choices come from a PRNG seeded with `seed` (the host passes a
-  // random seed; tests a fixed one).
+  // Eviction choices come from a PRNG seeded with `seed`; the challenge key is `challenge_key`
+  // (the host passes 32 bytes from the kernel's random source, getrandom(2)) or, when
+  // that is unset, derived from `seed` (tests: a fixed one). A key derived from a seed has no more
+  // entropy than the seed: never leave it unset outside tests.
   uint64_t seed = 0;
+  std::optional<std::array<uint8_t, 32>> challenge_key;
   // Tests: the salt sent to (address, ID) instead of the keyed hash (PROTOCOL.md's test vector).
   std::function<uint32_t(route::Endpoint from, uint32_t id)> salt_source;
   // Whether an RPTO's options would be accepted (not null: the host's subscriptions decide).

@@ -245,6 +245,31 @@ TEST_F(HbpAuthTest, SaltsAreAKeyedHashOfAddressIdAndTime) {
   EXPECT_EQ(answer(Endpoint{kAddrA.ip, 1}, epoch_start), Mstnak(kId));
 }
 
+// The host's key, when given, is the key: the seed (eviction choices) no longer decides the salts,
+// and a reload keeps it.
+TEST_F(HbpAuthTest, TheHostsChallengeKeyDecidesTheSalts) {
+  HbpAuthSettings s = Settings();
+  s.salt_source = nullptr;
+  s.seed = 42;
+  const uint32_t seeded = HbpAuth(s).ChallengeSalt(kAddrA, kId, kT0);
+  s.challenge_key.emplace();
+  for (size_t i = 0; i < s.challenge_key->size(); ++i) (*s.challenge_key)[i] = uint8_t(i * 7 + 1);
+  HbpAuth a(s);
+  const uint32_t keyed = a.ChallengeSalt(kAddrA, kId, kT0);
+  EXPECT_NE(keyed, seeded);
+  HbpAuthSettings other_seed = s;
+  other_seed.seed = 43;
+  EXPECT_EQ(HbpAuth(other_seed).ChallengeSalt(kAddrA, kId, kT0), keyed);
+  HbpAuthSettings other_key = s;
+  (*other_key.challenge_key)[31] ^= 1;
+  EXPECT_NE(HbpAuth(other_key).ChallengeSalt(kAddrA, kId, kT0), keyed);
+  // A reload's settings carry no key: the running one stays.
+  HbpAuthSettings reload = Settings();
+  reload.salt_source = nullptr;
+  a.UpdateSettings(reload);
+  EXPECT_EQ(a.ChallengeSalt(kAddrA, kId, kT0), keyed);
+}
+
 TEST_F(HbpAuthTest, ListsClientsBySlot) {
   Make();
   EXPECT_EQ(Login(kId, kAddrA), 0u);
