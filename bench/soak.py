@@ -784,6 +784,9 @@ def main():
     ap.add_argument("--peer-down-s", type=float, default=15, help="silence per flap, at least "
                     "until the hub reports the peer dead")
     ap.add_argument("--rss-tolerance-mib", type=float, default=2.0)
+    ap.add_argument("--keep-log", action="store_true",
+                    help="keep the dp's log in /tmp after a passing run too (a failing run "
+                    "always keeps it)")
     ap.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_child:
@@ -928,7 +931,7 @@ def main():
          f"reloads: {soak.reloads_sent} sent, {final['reloads']} applied"),
         (hub_rc == 0 and "Sanitizer" not in log,
          f"dp exit on SIGTERM: {hub_rc}; sanitizer reports in its log: "
-         f"{log.count('Sanitizer')} (log kept at {kept_log})"),
+         f"{log.count('Sanitizer')} (log at {kept_log})"),
         (not unstable and not missing_summaries,
          f"call-group sessions stable: {len(soak.sims)} simulators, no MSTNAK, MSTCL, keepalive "
          f"timeout or second login" + (f"; {'; '.join(unstable[:5])}" if unstable else "")),
@@ -942,6 +945,9 @@ def main():
     for ok, text in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {text}")
     passed = all(ok for ok, _ in checks)
+    if passed and not args.keep_log:
+        os.unlink(kept_log)  # a passing run leaves nothing behind in /tmp
+        print(f"(the dp's log was at {kept_log}; --keep-log keeps it)")
     print(f"verdict: {'PASS' if passed else 'FAIL'}")
     return 0 if passed else 1
 
