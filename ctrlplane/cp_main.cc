@@ -229,14 +229,16 @@ int main(int argc, char** argv) {
   const std::string eal_dir = ipc::EalRuntimeDir(file_prefix);
   const pid_t primary = ipc::EalPrimaryPid(eal_dir);
   const bool predecessor_died = journal->PredecessorDiedInsideEal(primary);
+  bool hotplug_left = false;
   // Clears the rwlocks the dead cp left held, and says what stays held: while a malloc heap
   // lock is among them, that is the dp's to release and memory_hotplug_lock waits for it
   // (ipc::HeapLockWatch); then the repair runs again.
+  // Returns whether memory_hotplug_lock stayed held.
   const auto clear_leaked_locks = [&] {
     auto repair = ipc::ClearLeakedEalLocks(eal_dir, /*looks=*/10, absl::Milliseconds(20));
     if (!repair.ok()) {
       spdlog::warn("shared DPDK locks not cleared: {}", std::string(repair.status().message()));
-      return;
+      return false;
     }
     for (const ipc::EalLock& l : repair->cleared) {
       spdlog::warn("cleared {} (held at {:#x} by the dead cp)", l.name, l.value);
@@ -244,7 +246,9 @@ int main(int argc, char** argv) {
     const bool heap_held = std::any_of(repair->left.begin(), repair->left.end(), [](auto& l) {
       return l.name.rfind("malloc_heaps[", 0) == 0;
     });
+    bool hotplug_left = false;
     for (const ipc::EalLock& l : repair->left) {
+      hotplug_left |= l.name == "memory_hotplug_lock";
       if (heap_held) {
         spdlog::info("{} is held ({:#x}): left to dmrswitch-dp for now", l.name, l.value);
       } else {
@@ -253,6 +257,7 @@ int main(int argc, char** argv) {
             l.name, l.value);
       }
     }
+    return hotplug_left;
   };
   if (predecessor_died) {
     const cp::CpAttachJournal::Entry& was = journal->previous();
@@ -262,7 +267,7 @@ int main(int argc, char** argv) {
         was.cp,
         was.phase == cp::CpAttachJournal::Phase::kAttaching ? "attaching to" : "detaching from",
         primary);
-    clear_leaked_locks();
+    hotplug_left = clear_leaked_locks();
   }
   // A malloc heap lock left held (a cp killed inside rte_malloc) would stop rte_eal_init for
   // ever: the dp checks that heap and releases the lock (ipc::HeapLockWatch) while no secondary
@@ -271,7 +276,9 @@ int main(int argc, char** argv) {
   if (absl::Status st = WaitForHeapLocks(eal_dir, primary, &waited); !st.ok()) {
     return Fail(std::string(st.message()));
   }
-  if (predecessor_died && waited) clear_leaked_locks();
+  // Again once the heap locks are free: memory_hotplug_lock is left while one is held (it may
+  // have come free during the looks, before the wait).
+  if (predecessor_died && (waited || hotplug_left)) clear_leaked_locks();
   // Written before EAL is entered, so that a kill at any instant after it is known to the next.
   if (absl::Status st = journal->Record(cp::CpAttachJournal::Phase::kAttaching, primary);
       !st.ok()) {

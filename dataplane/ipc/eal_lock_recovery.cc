@@ -45,6 +45,10 @@ static_assert(RTE_VER_YEAR == 22 && RTE_VER_MONTH == 11,
 
 std::string Errno() { return std::strerror(errno); }
 
+// A config written by a DPDK of this build's year and month (an LTS keeps its layout through
+// its point releases, so a 22.11.x library update leaves it the same).
+bool SameLayout(uint32_t version) { return version >> 16 == RTE_VERSION >> 16; }
+
 // The config file mapped read-write for the lifetime of the object.
 class MappedConfig {
  public:
@@ -65,7 +69,7 @@ class MappedConfig {
     ::close(fd);
     if (p == MAP_FAILED) return absl::InternalError(absl::StrCat("mmap ", path, ": ", Errno()));
     m.base_ = static_cast<uint8_t*>(p);
-    if (m.U32(0) != kMagic || m.U32(kVersionOffset) != RTE_VERSION) {
+    if (m.U32(0) != kMagic || !SameLayout(m.U32(kVersionOffset))) {
       return absl::FailedPreconditionError(absl::StrCat(
           path, ": magic ", m.U32(0), ", version 0x", absl::Hex(m.U32(kVersionOffset)),
           "; this build understands DPDK version 0x", absl::Hex(RTE_VERSION), " only"));
@@ -179,8 +183,9 @@ std::vector<pid_t> EalAttachedPids(const std::string& runtime_dir) {
         std::strtoull(dev[2].c_str(), nullptr, 10) != st.st_ino) {
       continue;
     }
-    const auto pid = static_cast<pid_t>(std::strtol(f[4].c_str(), nullptr, 10));
-    if (pid > 0 && std::find(out.begin(), out.end(), pid) == out.end()) out.push_back(pid);
+    // A holder in another PID namespace shows as 0 (or -1): attached all the same.
+    const auto pid = static_cast<pid_t>(std::max(0L, std::strtol(f[4].c_str(), nullptr, 10)));
+    if (std::find(out.begin(), out.end(), pid) == out.end()) out.push_back(pid);
   }
   return out;
 }
@@ -249,25 +254,32 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
   return repair;
 }
 
-// How long a heap lock held with memory_hotplug_lock is left alone: this process's EAL finishes
-// a dead secondary's request to grow or shrink the heap within MP_TIMEOUT_S (5 s, malloc_mp.c)
-// of it, rolling back what the others could not take.
-constexpr absl::Duration kGrowthSettles = absl::Seconds(12);
+// A lock held together with memory_hotplug_lock: its holder was growing or shrinking the heap
+// through this process (malloc_mp.c), whose EAL threads change that heap without the lock (the
+// requester holds it): adding pages, then — if its IPC with the secondaries times out after
+// MP_TIMEOUT_S (5 s) — a rollback. Such a hold is checked only once it is kGrowthAtLeast old and
+// the heap's header (its ends, size, counts and free-list heads) has not changed for
+// kGrowthQuiet, longer than that timeout; and its heap is never repaired, only released intact.
+constexpr absl::Duration kGrowthAtLeast = absl::Seconds(12);
+constexpr absl::Duration kGrowthQuiet = absl::Seconds(7);
+// A hold is the dead's only if a secondary was seen attached this recently when it was first
+// seen: a hold that began with no secondary about is one of this process's own threads.
+constexpr absl::Duration kSecondaryRecently = absl::Seconds(1);
 
 struct HeapLockWatch::State {
   struct Held {
     absl::Time since = absl::InfinitePast();  // held with nobody else attached since
     absl::Time next_check = absl::InfinitePast();
-    bool reported = false;  // found damaged (or growing) during this hold
-    // memory_hotplug_lock was held too: its holder was growing or shrinking the heap through
-    // this process (malloc_mp.c), whose EAL threads change that heap without its lock (the
-    // requester holds it) until its IPC with the secondaries ends: at most MP_TIMEOUT_S (5 s)
-    // after the request, then a rollback.
-    bool growth = false;
+    bool ours = false;      // began with no secondary about: this process's own thread
+    bool reported = false;  // found damaged during this hold
+    bool growth = false;    // memory_hotplug_lock seen held too during this hold
+    std::string header;     // the heap's header bytes, last seen
+    absl::Time header_since = absl::InfinitePast();  // unchanged since
   };
   uint8_t* config = nullptr;  // EAL's own mapping of the config (at mem_cfg_addr)
   std::string runtime_dir;
   absl::Duration held_for;
+  absl::Time secondary_seen = absl::InfinitePast();  // a secondary last seen attached
   Held held[kMallocHeapCount];
 
   std::atomic_ref<int32_t> Lock(uint32_t off) const {
@@ -279,6 +291,15 @@ struct HeapLockWatch::State {
       if (pid != self) return true;
     }
     return false;
+  }
+  // The heap header's changing part: free-list heads, first, last, counts, total size (bytes
+  // 8..144 of struct malloc_heap).
+  static constexpr size_t kHeapHeaderBytes = 144 - 8;
+  std::string Header(uint32_t off) const {
+    const auto* p = reinterpret_cast<const volatile char*>(config + off + 8);
+    std::string out(kHeapHeaderBytes, '\0');
+    for (size_t i = 0; i < out.size(); ++i) out[i] = p[i];
+    return out;
   }
 };
 
@@ -320,7 +341,7 @@ absl::StatusOr<HeapLockWatch> HeapLockWatch::Open(const std::string& runtime_dir
   uint32_t head[2] = {};
   uint64_t recorded = 0;
   if (static_cast<size_t>(st.st_size) != kConfigBytes || !ReadOwnMemory(at, head, sizeof head) ||
-      head[0] != kMagic || head[1] != RTE_VERSION ||
+      head[0] != kMagic || !SameLayout(head[1]) ||
       !ReadOwnMemory(at + kMemCfgAddr, &recorded, sizeof recorded) || recorded != at) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " (mapped at 0x", absl::Hex(at), ") is not the shared memory config of the DPDK ",
@@ -340,7 +361,10 @@ HeapLockWatch::~HeapLockWatch() = default;
 
 std::vector<HeapLockWatch::Event> HeapLockWatch::Poll(absl::Time now) {
   std::vector<Event> out;
-  std::optional<bool> others;  // looked up once a poll, and only when a lock is held
+  // Which secondaries are about, every poll: a cp that dies holding a lock was attached until
+  // the instant it died.
+  const bool others = s_->OthersAttached();
+  if (others) s_->secondary_seen = now;
   for (uint32_t h = 0; h < kMallocHeapCount; ++h) {
     const uint32_t off = kMallocHeaps + h * kMallocHeapBytes;
     State::Held& held = s_->held[h];
@@ -349,23 +373,33 @@ std::vector<HeapLockWatch::Event> HeapLockWatch::Poll(absl::Time now) {
       held = {};
       continue;
     }
-    if (!others) others = s_->OthersAttached();
-    if (*others) {
-      held = {};  // a live secondary may be its holder
+    if (others) {
+      // A live secondary may be its holder; whoever holds it, a secondary is about.
+      held.since = absl::InfinitePast();
       continue;
     }
-    if (held.since == absl::InfinitePast()) held.since = now;
+    if (held.since == absl::InfinitePast()) {
+      held.since = now;
+      held.ours = now - s_->secondary_seen > kSecondaryRecently;
+    }
+    if (held.ours) continue;
     if (s_->Lock(kHotplugLock).load(std::memory_order_acquire) != 0) held.growth = true;
-    if (now - held.since < (held.growth ? kGrowthSettles : s_->held_for) || now < held.next_check) {
+    if (std::string header = s_->Header(off); header != held.header) {
+      held.header = std::move(header);
+      held.header_since = now;
+    }
+    if (held.growth ? (now - held.since < kGrowthAtLeast || now - held.header_since < kGrowthQuiet)
+                    : now - held.since < s_->held_for) {
       continue;
     }
+    if (now < held.next_check) continue;
     held.next_check = now + absl::Seconds(1);
     Event ev;
     ev.lock = absl::StrCat("malloc_heaps[", h, "].lock");
     ev.growth = held.growth;
     const uint64_t heap = reinterpret_cast<uint64_t>(s_->config) + off;
     ev.heap = CheckMallocHeap(ReadOwnMemory, heap);
-    if (!ev.heap.intact && ev.heap.free_lists_only && !s_->OthersAttached()) {
+    if (!ev.heap.intact && ev.heap.free_lists_only && !held.growth && !s_->OthersAttached()) {
       // Killed while it had a free element off its list: the elements say what the lists hold.
       ev.relisted = ev.heap.free_elements;
       ev.damage = ev.heap.problem;
@@ -378,6 +412,7 @@ std::vector<HeapLockWatch::Event> HeapLockWatch::Poll(absl::Time now) {
     }
     // Nobody attached in the meantime (an attach takes far longer than the check).
     if (s_->OthersAttached()) continue;
+    if (SettleFreeElements(ReadOwnMemory, WriteOwnMemory, heap) < 0) continue;
     int32_t expected = value;
     if (s_->Lock(off).compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
       ev.released = true;

@@ -37,7 +37,7 @@ std::string EalRuntimeDir(const std::string& file_prefix);
 pid_t EalPrimaryPid(const std::string& runtime_dir);
 
 // Every process attached to `runtime_dir`, the primary included (the holders of the shared flock
-// each EAL process keeps on fbarray_memzone).
+// each EAL process keeps on fbarray_memzone); 0 stands for one in another PID namespace.
 std::vector<pid_t> EalAttachedPids(const std::string& runtime_dir);
 
 struct EalLock {
@@ -71,14 +71,17 @@ absl::StatusOr<EalLockRepair> ClearLeakedEalLocks(const std::string& runtime_dir
 // primary maps every element of every heap, so it can tell whether the dead holder left the heap
 // intact (CheckMallocHeap, reading through process_vm_readv so that a damaged pointer is an
 // answer, not a fault); when only its free lists are wrong (what a kill inside rte_malloc or
-// rte_free most often leaves) they are rebuilt from the elements (RepairMallocHeap). A lock held
-// for `held_for` while no other process is attached has no live holder (a secondary holds a heap
-// lock for microseconds, the dp's own threads allocate only at start-up); if its heap is intact (or
-// was made so) it is released, otherwise it stays held and the dp needs a restart. A lock held
-// together with memory_hotplug_lock is left alone for 12 s first: its holder died growing or
-// shrinking the heap through this process, whose EAL keeps changing the heap for it (without the
-// lock its requester holds) until an IPC timeout and a rollback, seconds later. Call Poll from one
-// thread.
+// rte_free most often leaves) they are rebuilt from the elements (RepairMallocHeap).
+//
+// Whose hold it is: a lock held for `held_for` while no other process is attached, and first
+// seen held within a second of a secondary being attached (the watch looks at every poll), has
+// no live holder; one that began with no secondary about belongs to this process's own threads
+// and is never touched. If its heap is intact (or was made so) the free elements are settled
+// (SettleFreeElements) and the lock released; otherwise it stays held and the dp needs a
+// restart. A lock held together with memory_hotplug_lock is a growth or shrink of the heap
+// through this process, whose EAL keeps changing the heap for the dead (without the lock its
+// requester holds) until an IPC timeout and a rollback: it is checked only after 12 s and 7 s
+// of an unchanged heap header, and never repaired. Call Poll from one thread, every few ms.
 class HeapLockWatch {
  public:
   struct Event {

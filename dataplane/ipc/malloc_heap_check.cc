@@ -79,7 +79,7 @@ MallocHeapReport CheckMallocHeap(MemoryReader read, uint64_t heap, uint64_t max_
       return Broken(r, absl::StrCat("element ", Addr(at), " links back to ",
                                     Addr(U64(e, kElemPrev)), ", not ", Addr(prev)));
     }
-    if (state > kElemPad) {
+    if (state > kElemPadState) {
       return Broken(r, absl::StrCat("element ", Addr(at), " has state ", state));
     }
     if (size < kElemHeaderBytes || size > UINT64_MAX - at) {
@@ -176,17 +176,36 @@ MallocHeapReport RepairMallocHeap(MemoryReader read, MemoryWriter write, uint64_
   for (const auto& [elem, size] : free) {
     const uint64_t head = heap + kHeapFreeHead + 8ull * FreeListIndex(size);
     uint64_t first = 0;
-    uint32_t word = 0;
-    if (!read(head, &first, sizeof first) || !read(elem + kElemState, &word, sizeof word)) break;
-    word |= 1u << kElemDirtyBit;
+    if (!read(head, &first, sizeof first)) break;
     const uint64_t link_to_next = elem + kElemFreeNext;
-    bool ok = write(elem + kElemState, &word, sizeof word) &&
-              write(elem + kElemFreeNext, &first, sizeof first);
+    bool ok = write(elem + kElemFreeNext, &first, sizeof first);
     if (ok && first != 0) ok = write(first + kElemFreePrev, &link_to_next, sizeof link_to_next);
     ok = ok && write(head, &elem, sizeof elem) && write(elem + kElemFreePrev, &head, sizeof head);
     if (!ok) break;
   }
   return CheckMallocHeap(read, heap);
+}
+
+int64_t SettleFreeElements(MemoryReader read, MemoryWriter write, uint64_t heap,
+                           uint64_t max_elements) {
+  uint64_t at = 0;
+  if (!read(heap + kHeapFirst, &at, sizeof at)) return -1;
+  int64_t settled = 0;
+  for (uint64_t n = 0; at != 0 && n < max_elements; ++n) {
+    uint8_t e[kElemHeaderBytes];
+    if (!read(at, e, sizeof e)) return -1;
+    const uint32_t word = U32(e, kElemState);
+    if ((word & 7u) == kElemFree) {
+      const uint32_t dirty = word | (1u << kElemDirtyBit), pad = 0;
+      if (!write(at + kElemState, &dirty, sizeof dirty) ||
+          !write(at + kElemPad, &pad, sizeof pad)) {
+        return -1;
+      }
+      ++settled;
+    }
+    at = U64(e, kElemNext);
+  }
+  return settled;
 }
 
 }  // namespace dmrswitch::ipc

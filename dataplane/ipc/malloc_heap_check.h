@@ -39,9 +39,10 @@ inline constexpr uint32_t kElemFreeNext = 24;  // free_list.le_next
 inline constexpr uint32_t kElemFreePrev = 32;  // free_list.le_prev (address of the link to it)
 inline constexpr uint32_t kElemState = 48;     // enum elem_state state : 3 (low bits)
 inline constexpr uint32_t kElemDirtyBit = 3;   // uint32_t dirty : 1, after state
+inline constexpr uint32_t kElemPad = 52;       // uint32_t pad
 inline constexpr uint32_t kElemSize = 56;
 inline constexpr uint32_t kElemHeaderBytes = 128;
-inline constexpr uint32_t kElemFree = 0, kElemBusy = 1, kElemPad = 2;
+inline constexpr uint32_t kElemFree = 0, kElemBusy = 1, kElemPadState = 2;
 inline constexpr uint32_t kElemAlign = 64;  // RTE_CACHE_LINE_SIZE
 
 // The free list an element of `size` bytes (header included) belongs on
@@ -74,12 +75,19 @@ MallocHeapReport CheckMallocHeap(MemoryReader read, uint64_t heap,
                                  uint64_t max_elements = uint64_t{1} << 22);
 
 // Rebuilds the heap's free lists from its elements — each free element on the list its size
-// selects (LIST_INSERT_HEAD, as malloc_elem_free_list_insert does), marked dirty so that
-// rte_zmalloc clears it before use (a free killed before its memset leaves data behind) — then
-// checks the heap again. Only for a report with `free_lists_only`: the dead holder's allocation
-// is then undone, or its free completed; two adjacent free elements left unjoined cost
-// fragmentation, nothing else. The heap's lock must be held (by the dead) throughout.
+// selects (LIST_INSERT_HEAD, as malloc_elem_free_list_insert does) — then checks the heap again.
+// Only for a report with `free_lists_only`: the dead holder's allocation is then undone, or its
+// free completed; two adjacent free elements left unjoined cost fragmentation, nothing else. The
+// heap's lock must be held (by the dead) throughout.
 MallocHeapReport RepairMallocHeap(MemoryReader read, MemoryWriter write, uint64_t heap,
                                   const MallocHeapReport& report);
+
+// Before a lock is released over an intact heap: every free element marked dirty and its pad
+// cleared. rte_free lists an element before it zeroes its data and clears its pad, so a holder
+// killed there leaves a free element that says it is clean (rte_zmalloc would skip the memset)
+// or that has a stale pad (split_elem and join_elem write through it). Returns the number of
+// free elements settled, or -1 if one could not be written.
+int64_t SettleFreeElements(MemoryReader read, MemoryWriter write, uint64_t heap,
+                           uint64_t max_elements = uint64_t{1} << 22);
 
 }  // namespace dmrswitch::ipc

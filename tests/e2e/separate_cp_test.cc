@@ -390,6 +390,14 @@ size_t CountOf(const std::string& text, const std::string& what) {
 // hanging. Here the lock is taken (and the heap damaged) by hand; the next test has real kills.
 TEST_F(SeparateCpTest, AHeapLockLeftByADeadCpIsReleasedOnlyOverAnIntactHeap) {
   ASSERT_NO_FATAL_FAILURE(StartDp());
+  // The dp takes a hold for a dead secondary's only when one was attached just before it began
+  // (else it is the dp's own thread's): one comes, allocates, frees and goes before each lock.
+  const auto a_secondary_comes_and_goes = [&] {
+    auto r = HubProcess::RunCommand({DMRSWITCH_HEAP_CHURN_PATH, runtime_, "0.2", "small"},
+                                    absl::Seconds(20));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->first, 0) << r->second;
+  };
   const SharedHeaps heaps(ipc::EalRuntimeDir(runtime_));
   ASSERT_TRUE(heaps.ok());
   const int h = heaps.WithMemory();
@@ -399,6 +407,7 @@ TEST_F(SeparateCpTest, AHeapLockLeftByADeadCpIsReleasedOnlyOverAnIntactHeap) {
 
   // Damaged: the heap's last element is not where its elements end.
   const uint64_t last = heaps.last(h).load();
+  ASSERT_NO_FATAL_FAILURE(a_secondary_comes_and_goes());
   heaps.last(h).store(heaps.first(h));
   heaps.lock(h).store(1);
   const absl::Time t0 = absl::Now();
@@ -423,6 +432,7 @@ TEST_F(SeparateCpTest, AHeapLockLeftByADeadCpIsReleasedOnlyOverAnIntactHeap) {
 
   // Intact from the start (a kill before the allocation changed anything): the next cp waits for
   // the dp's check and attaches.
+  ASSERT_NO_FATAL_FAILURE(a_secondary_comes_and_goes());
   heaps.lock(h).store(1);
   const absl::Time t1 = absl::Now();
   ASSERT_NO_FATAL_FAILURE(StartCp());
@@ -431,6 +441,16 @@ TEST_F(SeparateCpTest, AHeapLockLeftByADeadCpIsReleasedOnlyOverAnIntactHeap) {
   EXPECT_EQ(CountOf(dp_->Log(), absl::StrCat("released ", name)), 2u) << dp_->Log();
   const nlohmann::json st = Status();
   EXPECT_TRUE(st.is_object()) << cp_->Log();
+
+  // A hold that begins with no secondary about (here: the cp is stopped first and 2 s pass) is
+  // one of the dp's own threads': never touched.
+  cp_.reset();
+  absl::SleepFor(absl::Seconds(2));
+  heaps.lock(h).store(1);
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_EQ(heaps.lock(h).load(), 1);
+  EXPECT_EQ(CountOf(dp_->Log(), absl::StrCat("released ", name)), 2u) << dp_->Log();
+  heaps.lock(h).store(0);
 }
 
 // The real thing: a DPDK secondary allocating and freeing from the shared heap as fast as it can
@@ -561,6 +581,9 @@ TEST_F(SeparateCpTest, SecondariesKilledInsideRteMallocNeverStopTheNextAttach) {
   // and most of those leave the heap intact or with only its free lists to rebuild.
   EXPECT_GE(released, 3);
   EXPECT_EQ(held_at_kill, released + damaged + freed_by_live);
+  // The dp's EAL never unlocks a lock its requester held: a lock that came free without the
+  // watch saying so would be a release nobody accounted for.
+  EXPECT_EQ(freed_by_live, 0);
   // What is left works: a secondary allocates, frees and detaches, and a cp attaches.
   const std::string log = (dir_ / "churn-clean.log").string();
   const pid_t pid = spawn(log, "1", "small");
