@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -130,6 +131,33 @@ void CleanupEal(bool keep_hugepage_files) {
   std::error_code ec;
   for (const std::string& f : hugepage_files) std::filesystem::remove(f, ec);
   std::filesystem::remove_all(runtime_dir, ec);
+}
+
+// Hosted kernel mode gives each dp its own EAL runtime directory (dmrswitch-dp-<pid>), which
+// CleanupEal removes at a stop. A dp that never stopped (SIGKILL, the OOM killer, a crash) leaves
+// it behind, with EAL's telemetry socket in it; each start removes those whose dp no longer runs
+// (the PID is gone, or now names another program).
+void SweepStaleRuntimeDirs() {
+  constexpr std::string_view kPrefix = "dmrswitch-dp-";
+  const std::filesystem::path base =
+      std::filesystem::path(dmrswitch::ipc::EalRuntimeDir("x")).parent_path();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    const std::string digits = name.substr(kPrefix.size());
+    pid_t pid = 0;
+    const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (err != std::errc() || end != digits.data() + digits.size() || pid <= 0) continue;
+    if (pid == getpid()) continue;
+    std::string comm;
+    std::ifstream(absl::StrCat("/proc/", pid, "/comm")) >> comm;
+    if (comm == "dmrswitch-dp") continue;  // running (its own directory, or a reused PID's)
+    std::error_code rm;
+    std::filesystem::remove_all(entry.path(), rm);
+    if (!rm)
+      spdlog::debug("dmrswitch-dp: removed {} (its dp no longer runs)", entry.path().string());
+  }
 }
 
 void InstallSignals() {
@@ -622,6 +650,7 @@ int RunPlane(const dmrswitch::cp::HubConfig& config, const std::string& config_p
   }
   auto eal = EalArguments(config, afxdp_vdev);
   if (!eal.ok()) return Fail(std::string(eal.status().message()));
+  if (!separate && config.hub.mode == cp::HubMode::kKernel) SweepStaleRuntimeDirs();
   std::vector<char*> eal_argv;
   for (std::string& a : *eal) eal_argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {

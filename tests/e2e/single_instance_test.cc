@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -110,14 +111,34 @@ TEST_F(SingleInstanceTest, AHubWithAnotherRunDirectoryOnAServedPortIsRefused) {
   EXPECT_EQ(LogsIn(3120003), absl::OkStatus());
 }
 
+// What a killed hosted kernel-mode dp leaves is cleared by the next start: its lock is stale,
+// and its EAL runtime directory (dmrswitch-dp-<pid>, with EAL's telemetry socket) is removed, as
+// is one whose PID now names another program; a running dp's stays.
 TEST_F(SingleInstanceTest, AHubKilledWithSigkillDoesNotBlockTheNextOne) {
+  ASSERT_EQ(::getuid(), 0u) << "EAL's runtime directories are under /var/run/dpdk for root";
+  const auto eal_dir = [](pid_t pid) {
+    return std::filesystem::path("/var/run/dpdk") / absl::StrCat("dmrswitch-dp-", pid);
+  };
   auto first = HubProcess::Start(Toml("dmrswitch", Loopback()));
   ASSERT_TRUE(first.ok()) << first.status();
+  const pid_t first_pid = (*first)->pid();
   (*first)->Kill();
   ASSERT_TRUE(std::filesystem::exists(run_dir_ + "/dmrswitch.lock")) << "a stale lock file";
+  EXPECT_TRUE(std::filesystem::exists(eal_dir(first_pid))) << "EAL left no runtime directory";
+  // This test's own PID: alive, but no dmrswitch-dp.
+  std::filesystem::create_directories(eal_dir(::getpid()));
+  auto other_port = FreeUdpPort();
+  auto running = HubProcess::Start(Toml("other", absl::StrCat("127.0.0.1:", other_port)));
+  ASSERT_TRUE(running.ok()) << running.status();
   auto next = HubProcess::Start(Toml("dmrswitch", Loopback()));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(LogsIn(3120002), absl::OkStatus());
+  EXPECT_FALSE(std::filesystem::exists(eal_dir(first_pid)));
+  EXPECT_FALSE(std::filesystem::exists(eal_dir(::getpid())));
+  EXPECT_TRUE(std::filesystem::exists(eal_dir((*running)->pid())));
+  EXPECT_TRUE(std::filesystem::exists(eal_dir((*next)->pid())));
+  std::error_code ec;
+  std::filesystem::remove_all(eal_dir(::getpid()), ec);
 }
 
 }  // namespace
