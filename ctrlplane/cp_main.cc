@@ -232,8 +232,8 @@ int main(int argc, char** argv) {
   bool hotplug_left = false;
   // Clears the rwlocks the dead cp left held, and says what stays held: while a malloc heap
   // lock is among them, that is the dp's to release and memory_hotplug_lock waits for it
-  // (ipc::HeapLockWatch); then the repair runs again.
-  // Returns whether memory_hotplug_lock stayed held.
+  // (ipc::HeapLockWatch); then the repair runs again. Returns whether memory_hotplug_lock
+  // stayed held.
   const auto clear_leaked_locks = [&] {
     auto repair = ipc::ClearLeakedEalLocks(eal_dir, /*looks=*/10, absl::Milliseconds(20));
     if (!repair.ok()) {
@@ -246,9 +246,9 @@ int main(int argc, char** argv) {
     const bool heap_held = std::any_of(repair->left.begin(), repair->left.end(), [](auto& l) {
       return l.name.rfind("malloc_heaps[", 0) == 0;
     });
-    bool hotplug_left = false;
+    bool hotplug = false;
     for (const ipc::EalLock& l : repair->left) {
-      hotplug_left |= l.name == "memory_hotplug_lock";
+      hotplug |= l.name == "memory_hotplug_lock";
       if (heap_held) {
         spdlog::info("{} is held ({:#x}): left to dmrswitch-dp for now", l.name, l.value);
       } else {
@@ -257,7 +257,7 @@ int main(int argc, char** argv) {
             l.name, l.value);
       }
     }
-    return hotplug_left;
+    return hotplug;
   };
   if (predecessor_died) {
     const cp::CpAttachJournal::Entry& was = journal->previous();
