@@ -10,7 +10,7 @@
 //     number cut at the timeout);
 //   * the message boundary: one scripted scenario gives identical egress bytes and identical
 //     events hosted and separate;
-//   * a DPDK secondary SIGKILLed inside rte_malloc, 40 times over (growing the heap through the
+//   * a DPDK secondary SIGKILLed inside rte_malloc, 34 times over (growing the heap through the
 //     dp in the last rounds): the dp releases the heap lock it left held when the heap is intact
 //     (and only then), the next attach never hangs and the dp never stops;
 //   * a cp SIGKILLed at random instants of its rebuilds, publishes and reloads, 200 times over,
@@ -490,7 +490,7 @@ TEST_F(SeparateCpTest, SecondariesKilledInsideRteMallocNeverStopTheNextAttach) {
   // The last rounds allocate blocks of 1-4 MiB, so that the heap must grow: DPDK does that over
   // IPC with the dp, holding memory_hotplug_lock, and a kill there leaves that rwlock held too;
   // the dp waits 12 s for its EAL to finish the dead one's request before it checks the heap.
-  constexpr int kRounds = 40, kGrowFrom = 36;
+  constexpr int kRounds = 34, kGrowFrom = 32;
   int held_at_kill = 0, released = 0, damaged = 0, rebuilt = 0, rwlocks_cleared = 0;
   int freed_by_live = 0;
   for (int round = 0; round < kRounds; ++round) {
