@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +38,27 @@ uint32_t U32(const uint8_t* b, uint32_t off) {
 }
 
 std::string Addr(uint64_t a) { return absl::StrCat("0x", absl::Hex(a)); }
+
+// The free elements in address order (address, size, state word), at most `max_elements`
+// followed; nullopt if one is unreadable.
+struct FreeElement {
+  uint64_t at, size;
+  uint32_t word;
+};
+std::optional<std::vector<FreeElement>> FreeElements(MemoryReader read, uint64_t heap,
+                                                     uint64_t max_elements) {
+  std::vector<FreeElement> out;
+  uint64_t at = 0;
+  if (!read(heap + kHeapFirst, &at, sizeof at)) return std::nullopt;
+  for (uint64_t n = 0; at != 0 && n < max_elements; ++n) {
+    uint8_t e[kElemHeaderBytes];
+    if (!read(at, e, sizeof e)) return std::nullopt;
+    const uint32_t word = U32(e, kElemState);
+    if ((word & 7u) == kElemFree) out.push_back({at, U64(e, kElemSize), word});
+    at = U64(e, kElemNext);
+  }
+  return out;
+}
 
 MallocHeapReport Broken(MallocHeapReport r, std::string problem) {
   r.intact = false;
@@ -158,22 +181,15 @@ MallocHeapReport RepairMallocHeap(MemoryReader read, MemoryWriter write, uint64_
                                   const MallocHeapReport& report) {
   if (report.intact || !report.free_lists_only) return report;
   // The free elements, from the element list CheckMallocHeap found whole.
-  std::vector<std::pair<uint64_t, uint64_t>> free;  // address, size
-  uint64_t at = 0;
-  if (!read(heap + kHeapFirst, &at, sizeof at)) return CheckMallocHeap(read, heap);
-  for (uint64_t n = 0; at != 0 && n < report.elements; ++n) {
-    uint8_t e[kElemHeaderBytes];
-    if (!read(at, e, sizeof e)) return CheckMallocHeap(read, heap);
-    if ((U32(e, kElemState) & 7u) == kElemFree) free.emplace_back(at, U64(e, kElemSize));
-    at = U64(e, kElemNext);
-  }
+  const auto free = FreeElements(read, heap, report.elements);
+  if (!free) return CheckMallocHeap(read, heap);
   const uint64_t zero = 0;
   for (uint32_t i = 0; i < kFreeLists; ++i) {
     if (!write(heap + kHeapFreeHead + 8ull * i, &zero, sizeof zero)) {
       return CheckMallocHeap(read, heap);
     }
   }
-  for (const auto& [elem, size] : free) {
+  for (const auto& [elem, size, word] : *free) {
     const uint64_t head = heap + kHeapFreeHead + 8ull * FreeListIndex(size);
     uint64_t first = 0;
     if (!read(head, &first, sizeof first)) break;
@@ -188,24 +204,15 @@ MallocHeapReport RepairMallocHeap(MemoryReader read, MemoryWriter write, uint64_
 
 int64_t SettleFreeElements(MemoryReader read, MemoryWriter write, uint64_t heap,
                            uint64_t max_elements) {
-  uint64_t at = 0;
-  if (!read(heap + kHeapFirst, &at, sizeof at)) return -1;
-  int64_t settled = 0;
-  for (uint64_t n = 0; at != 0 && n < max_elements; ++n) {
-    uint8_t e[kElemHeaderBytes];
-    if (!read(at, e, sizeof e)) return -1;
-    const uint32_t word = U32(e, kElemState);
-    if ((word & 7u) == kElemFree) {
-      const uint32_t dirty = word | (1u << kElemDirtyBit), pad = 0;
-      if (!write(at + kElemState, &dirty, sizeof dirty) ||
-          !write(at + kElemPad, &pad, sizeof pad)) {
-        return -1;
-      }
-      ++settled;
+  const auto free = FreeElements(read, heap, max_elements);
+  if (!free) return -1;
+  for (const auto& [at, size, word] : *free) {
+    const uint32_t dirty = word | (1u << kElemDirtyBit), pad = 0;
+    if (!write(at + kElemState, &dirty, sizeof dirty) || !write(at + kElemPad, &pad, sizeof pad)) {
+      return -1;
     }
-    at = U64(e, kElemNext);
   }
-  return settled;
+  return static_cast<int64_t>(free->size());
 }
 
 }  // namespace dmrswitch::ipc
