@@ -1,16 +1,18 @@
-// IPv4 → MAC for the hub's next hops (DESIGN.md §3 "neighbour MACs"), owned by one lcore.
+// IPv4 or IPv6 address → MAC for the hub's next hops (DESIGN.md §3 "neighbour MACs"), owned by one
+// lcore.
 //
 // Clients are learned from their own packets (the caller learns only after the packet passed the
 // anti-spoofing check, so a forged source cannot take a client's entry); configured peers that
-// have not spoken yet are resolved by ARP, asked for at most once per `arp_interval` per address.
-// Capacity is fixed at construction: open addressing with linear probing over a power-of-two slot
-// array at most half full, backward-shift deletion (no tombstones, so probe runs never decay), no
-// rehash and no allocation afterwards. Time is an input.
+// have not spoken yet are resolved by ARP (IPv6: Neighbor Solicitation), asked for at most once per
+// `arp_interval` per address. Capacity is fixed at construction: open addressing with linear
+// probing over a power-of-two slot array at most half full, backward-shift deletion (no tombstones,
+// so probe runs never decay), no rehash and no allocation afterwards. Time is an input.
 #pragma once
 
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -30,17 +32,49 @@ struct NeighborCounters {
   uint64_t expired = 0;       // entries removed by Expire()
 };
 
-class NeighborTable {
+// Options and results shared by both address families' tables.
+struct NeighborOptions {
+  size_t capacity = 1024;             // addresses held at once
+  TimeNs ttl = 300 * kNetSec;         // a learned MAC is trusted this long after last seen
+  TimeNs arp_interval = 1 * kNetSec;  // minimum gap between ARP requests for one address
+};
+enum class NeighborLearnResult : uint8_t {
+  kLearned,
+  kRefreshed,
+  kMoved,
+  kRefusedFull,
+  kRefusedBad
+};
+
+// How a key type is hashed and which value means "no address".
+template <typename Key>
+struct NeighborKey;
+template <>
+struct NeighborKey<uint32_t> {
+  static uint64_t Fold(uint32_t ip) { return ip; }
+  static bool IsZero(uint32_t ip) { return ip == 0; }
+};
+template <>
+struct NeighborKey<Ip6> {
+  // Both halves matter: clients of one /64 differ only in the low half, and the high half
+  // separates prefixes. Rotating one half keeps equal halves from cancelling.
+  static uint64_t Fold(const Ip6& a) {
+    uint64_t hi;
+    uint64_t lo;
+    std::memcpy(&hi, a.data(), 8);
+    std::memcpy(&lo, a.data() + 8, 8);
+    return lo ^ std::rotl(hi, 29);
+  }
+  static bool IsZero(const Ip6& a) { return a == Ip6{}; }
+};
+
+template <typename Key>
+class NeighborTableT {
  public:
-  struct Options {
-    size_t capacity = 1024;             // addresses held at once
-    TimeNs ttl = 300 * kNetSec;         // a learned MAC is trusted this long after last seen
-    TimeNs arp_interval = 1 * kNetSec;  // minimum gap between ARP requests for one address
-  };
+  using Options = NeighborOptions;
+  using LearnResult = NeighborLearnResult;
 
-  enum class LearnResult : uint8_t { kLearned, kRefreshed, kMoved, kRefusedFull, kRefusedBad };
-
-  explicit NeighborTable(const Options& o)
+  explicit NeighborTableT(const Options& o)
       : opts_(o),
         capacity_(o.capacity == 0 ? 1 : o.capacity),
         slots_(std::bit_ceil(capacity_ * 2)),
@@ -48,8 +82,8 @@ class NeighborTable {
         shift_(static_cast<unsigned>(64 - std::countr_zero(slots_.size()))) {}
 
   // Records that `ip` is reachable at `mac` as of `now` (from a packet it sent us).
-  LearnResult Learn(uint32_t ip, const Mac& mac, TimeNs now) {
-    if (ip == 0 || (mac[0] & 0x01) != 0) return LearnResult::kRefusedBad;
+  LearnResult Learn(const Key& ip, const Mac& mac, TimeNs now) {
+    if (NeighborKey<Key>::IsZero(ip) || (mac[0] & 0x01) != 0) return LearnResult::kRefusedBad;
     Slot* s = FindOrInsert(ip);
     if (s == nullptr) {
       ++counters_.refused_full;
@@ -73,7 +107,7 @@ class NeighborTable {
   }
 
   // The MAC for `ip`, if learned and seen within the TTL.
-  std::optional<Mac> Lookup(uint32_t ip, TimeNs now) const {
+  std::optional<Mac> Lookup(const Key& ip, TimeNs now) const {
     const Slot* s = Find(ip);
     if (s == nullptr || s->state != State::kResolved || Stale(*s, now)) return std::nullopt;
     return s->mac;
@@ -82,8 +116,8 @@ class NeighborTable {
   // For a next hop we must send to: true when it has no fresh MAC and no ARP request went out
   // for it in the last `arp_interval` (the caller then sends one). Creates a pending entry for
   // an unknown address; false, counted, when full.
-  bool NeedsArp(uint32_t ip, TimeNs now) {
-    if (ip == 0) return false;
+  bool NeedsArp(const Key& ip, TimeNs now) {
+    if (NeighborKey<Key>::IsZero(ip)) return false;
     Slot* s = FindOrInsert(ip);
     if (s == nullptr) {
       ++counters_.refused_full;
@@ -116,17 +150,19 @@ class NeighborTable {
     return removed;
   }
 
-  bool Forget(uint32_t ip) {
+  bool Forget(const Key& ip) {
     const Slot* s = Find(ip);
     if (s == nullptr) return false;
     Erase(static_cast<size_t>(s - slots_.data()));
     return true;
   }
 
-  bool Pending(uint32_t ip) const {
+  bool Pending(const Key& ip) const {
     const Slot* s = Find(ip);
     return s != nullptr && s->state == State::kPending;
   }
+  // Whether the table holds `ip` at all (resolved or asked about).
+  bool Known(const Key& ip) const { return Find(ip) != nullptr; }
 
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
@@ -139,7 +175,7 @@ class NeighborTable {
   static constexpr TimeNs kNever = ~TimeNs{0};
 
   struct Slot {
-    uint32_t ip = 0;
+    Key ip{};
     State state = State::kEmpty;
     Mac mac{};
     TimeNs seen = 0;        // last packet from it (resolved)
@@ -155,11 +191,12 @@ class NeighborTable {
 
   // Fibonacci hashing: the top bits of ip × 2^64/φ spread consecutive addresses (a client subnet)
   // over the whole array.
-  size_t Home(uint32_t ip) const {
-    return static_cast<size_t>((uint64_t{ip} * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
+  size_t Home(const Key& ip) const {
+    return static_cast<size_t>((NeighborKey<Key>::Fold(ip) * 0x9e3779b97f4a7c15ull) >> shift_) &
+           mask_;
   }
 
-  const Slot* Find(uint32_t ip) const {
+  const Slot* Find(const Key& ip) const {
     for (size_t i = Home(ip);; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.state == State::kEmpty) return nullptr;
@@ -167,7 +204,7 @@ class NeighborTable {
     }
   }
 
-  Slot* FindOrInsert(uint32_t ip) {
+  Slot* FindOrInsert(const Key& ip) {
     size_t i = Home(ip);
     for (;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -209,5 +246,8 @@ class NeighborTable {
   size_t cursor_ = 0;
   NeighborCounters counters_;
 };
+
+using NeighborTable = NeighborTableT<uint32_t>;
+using NeighborTable6 = NeighborTableT<Ip6>;
 
 }  // namespace dmrswitch::net

@@ -1,11 +1,13 @@
 // NeighborTable: learning, capacity refusals, TTL expiry, the ARP rate limit, and a random
-// workload against a std::unordered_map model (exercises backward-shift deletion).
+// workload against a std::unordered_map model (exercises backward-shift deletion); the IPv6
+// table (NeighborTable6) the same way over 16-byte keys.
 
 #include "dataplane/net/neighbor_table.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <unordered_map>
 
@@ -179,6 +181,84 @@ TEST(NeighborTable, RandomWorkloadMatchesModel) {
     ASSERT_EQ(got.has_value(), fresh) << step;
     if (fresh) {
       ASSERT_EQ(*got, it->second.mac);
+    }
+    ASSERT_EQ(t.size(), model.size()) << step;
+  }
+}
+
+Ip6 V6(uint64_t hi, uint64_t lo) {
+  Ip6 a;
+  for (int i = 0; i < 8; ++i) {
+    a[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
+    a[8 + i] = static_cast<uint8_t>(lo >> (56 - 8 * i));
+  }
+  return a;
+}
+
+TEST(NeighborTable6, LearnLookupKnownAndBadKeys) {
+  NeighborTable6 t(Opts(8));
+  const Ip6 a = V6(0x2001000200000000, 2);
+  const Ip6 b = V6(0x2001000200000000, 3);
+  EXPECT_EQ(t.Learn(a, kA, 10), NeighborTable6::LearnResult::kLearned);
+  EXPECT_EQ(t.Lookup(a, 10), kA);
+  EXPECT_FALSE(t.Lookup(b, 10).has_value());
+  EXPECT_TRUE(t.Known(a));
+  EXPECT_FALSE(t.Known(b));
+  EXPECT_TRUE(t.NeedsArp(b, 20));
+  EXPECT_TRUE(t.Known(b));
+  EXPECT_TRUE(t.Pending(b));
+  EXPECT_EQ(t.Learn(a, kB, 30), NeighborTable6::LearnResult::kMoved);
+  EXPECT_EQ(t.Learn(Ip6{}, kA, 0), NeighborTable6::LearnResult::kRefusedBad);
+  EXPECT_FALSE(t.NeedsArp(Ip6{}, 0));
+  Mac group = kA;
+  group[0] = 0x33;
+  EXPECT_EQ(t.Learn(b, group, 0), NeighborTable6::LearnResult::kRefusedBad);
+  EXPECT_TRUE(t.Forget(a));
+  EXPECT_FALSE(t.Known(a));
+}
+
+TEST(NeighborTable6, RandomWorkloadMatchesModel) {
+  std::mt19937 rng(11);
+  NeighborTable::Options o = Opts(150);
+  o.ttl = 50;
+  NeighborTable6 t(o);
+  std::map<Ip6, std::pair<Mac, TimeNs>> model;
+  TimeNs now = 100;
+  // Clients of a few /64s that differ in the low bits only, and hosts with equal halves.
+  const auto key = [&rng] {
+    const uint64_t prefix = 0x2001000200000000 + rng() % 3;
+    const uint64_t host = 1 + rng() % 100;  // never ::, which Learn refuses
+    return rng() % 5 == 0 ? V6(host, host) : V6(prefix, host);
+  };
+  for (int step = 0; step < 100000; ++step) {
+    now += rng() % 2;
+    const Ip6 ip = key();
+    const unsigned op = rng() % 10;
+    if (op < 5) {
+      Mac m = kA;
+      m[5] = static_cast<uint8_t>(rng() % 3);
+      const auto r = t.Learn(ip, m, now);
+      if (model.count(ip) == 0 && model.size() >= 150) {
+        ASSERT_EQ(r, NeighborTable6::LearnResult::kRefusedFull);
+      } else {
+        ASSERT_NE(r, NeighborTable6::LearnResult::kRefusedFull);
+        model[ip] = {m, now};
+      }
+    } else if (op < 7) {
+      ASSERT_EQ(t.Forget(ip), model.erase(ip) == 1);
+    } else if (op < 8) {
+      t.Expire(now, 2 * t.slot_count());
+      for (auto it = model.begin(); it != model.end();) {
+        it = (now - it->second.second >= o.ttl) ? model.erase(it) : std::next(it);
+      }
+    }
+    const Ip6 q = key();
+    const auto got = t.Lookup(q, now);
+    const auto it = model.find(q);
+    const bool fresh = it != model.end() && now - it->second.second < o.ttl;
+    ASSERT_EQ(got.has_value(), fresh) << step;
+    if (fresh) {
+      ASSERT_EQ(*got, it->second.first);
     }
     ASSERT_EQ(t.size(), model.size()) << step;
   }
