@@ -35,8 +35,10 @@ bool IsVoiceFrame(std::span<const uint8_t> p) {
 }
 
 // Room an egress datagram needs behind the buffer start: VLAN-tagged headers plus the largest
-// datagram the core writes.
-constexpr size_t kEgressRoom = net::kUdpHeadersVlanBytes + route::PacketSink::kMaxPacketBytes;
+// datagram the core writes. IPv6 headers are the longer: a received IPv4 frame's mbuf may carry
+// an IPv6 datagram out.
+constexpr size_t kEgressRoom = std::max(net::kUdpHeadersVlanBytes, net::kUdp6HeadersVlanBytes) +
+                               route::PacketSink::kMaxPacketBytes;
 
 // A received mbuf (one segment: HandleFrame drops the others) can carry an egress datagram when
 // this shard alone owns its buffer (not an indirect or external buffer shared with other mbufs)
@@ -48,6 +50,21 @@ bool Reusable(const rte_mbuf* m) {
 
 size_t TemplateSlot(uint32_t ip, uint16_t port, uint32_t listener, size_t slots) {
   return dmrswitch_mix32(ip ^ (uint32_t{port} << 16) ^ (listener * 0x9E3779B9u)) & (slots - 1);
+}
+
+size_t TemplateSlot6(const uint8_t* ip6, uint16_t port, uint32_t listener, size_t slots) {
+  net::Ip6 a;
+  std::memcpy(a.data(), ip6, 16);
+  const uint64_t f = net::NeighborKey<net::Ip6>::Fold(a);
+  return TemplateSlot(static_cast<uint32_t>(f ^ (f >> 32)), port, listener, slots);
+}
+
+bool IsLinkLocal6(const uint8_t* a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+bool IsUnspecified6(const uint8_t* a) {
+  for (int i = 0; i < 16; ++i) {
+    if (a[i] != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -67,9 +84,13 @@ DpdkShardLoop::DpdkShardLoop(const DpdkShardLoopConfig& config, route::SlotLease
       port_vlan_(config.ports.size()),
       neighbors_(
           net::NeighborTable::Options{config.neighbor_capacity, kNeighborTtl, 1 * net::kNetSec}),
+      neighbors6_(net::NeighborTable6::Options{config.address6 ? config.neighbor_capacity : 1,
+                                               kNeighborTtl, 1 * net::kNetSec}),
       templates_(kTemplateCache),
+      templates6_(config.address6 ? kTemplateCache6 : 1),
       runtime_(config.runtime, leases, channel, control_pool, this) {
   for (size_t p = 0; p < config_.ports.size(); ++p) tx_[p].port = config_.ports[p];
+  if (config_.address6) address6_ = &*config_.address6;
   steer_batch_.resize(config_.runtime.nshards);
 }
 
@@ -118,12 +139,7 @@ void DpdkShardLoop::FlushTx() {
 
 uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
   if (ABSL_PREDICT_FALSE(listener >= config_.listener_ports.size())) return nullptr;
-  // IPv4 only (no Neighbour Discovery yet): configuration keeps IPv6 destinations out of dpdk and
-  // afxdp mode; should one arrive anyway, it is counted, never sent to 0.0.0.0.
-  if (ABSL_PREDICT_FALSE(to.v6)) {
-    ++counters_.no_neighbor;
-    return nullptr;
-  }
+  if (ABSL_PREDICT_FALSE(to.v6)) return Begin6(listener, to);
   const uint16_t src_port = config_.listener_ports[listener];
   CachedTemplate& c = templates_[TemplateSlot(to.ip, to.port, listener, templates_.size())];
   if (ABSL_PREDICT_FALSE(c.ip != to.ip || c.port != to.port || c.src_port != src_port ||
@@ -153,26 +169,93 @@ uint8_t* DpdkShardLoop::Begin(uint32_t listener, const route::Endpoint& to) {
     c.epoch = neighbor_epoch_;
     c.tmpl = net::UdpHeaderTemplate(params);
   }
-  rte_mbuf* m = reuse_;
-  if (m != nullptr) {
-    // The first datagram for a received voice frame goes out in that frame's own mbuf: no
-    // allocation now and no free at the end of the burst (all of it at fanout 1).
-    reuse_ = nullptr;
-    rte_pktmbuf_reset(m);
-  } else {
-    m = rte_pktmbuf_alloc(pool_);
-    if (ABSL_PREDICT_FALSE(m == nullptr)) {
-      ++counters_.no_mbuf;
-      return nullptr;
-    }
-  }
+  rte_mbuf* m = EgressMbuf();
+  if (ABSL_PREDICT_FALSE(m == nullptr)) return nullptr;
   cur_ = m;
   cur_tmpl_ = &c;
   cur_port_ = config_.tx_port;
   return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
 }
 
+inline rte_mbuf* DpdkShardLoop::EgressMbuf() {
+  rte_mbuf* m = reuse_;
+  if (m != nullptr) {
+    // The first datagram for a received voice frame goes out in that frame's own mbuf: no
+    // allocation now and no free at the end of the burst (all of it at fanout 1).
+    reuse_ = nullptr;
+    rte_pktmbuf_reset(m);
+    return m;
+  }
+  m = rte_pktmbuf_alloc(pool_);
+  if (ABSL_PREDICT_FALSE(m == nullptr)) ++counters_.no_mbuf;
+  return m;
+}
+
+// IPv6 destinations (dpdk mode with an address6): the same as Begin with 16-byte keys and the
+// IPv6 template. Kept apart so the IPv4 path stays as it was.
+uint8_t* DpdkShardLoop::Begin6(uint32_t listener, const route::Endpoint& to) {
+  if (address6_ == nullptr) {
+    // Configuration keeps IPv6 destinations out of a plane without an IPv6 address; should one
+    // arrive anyway, it is counted, never sent.
+    ++counters_.no_neighbor;
+    return nullptr;
+  }
+  const uint16_t src_port = config_.listener_ports[listener];
+  CachedTemplate6& c = templates6_[TemplateSlot6(to.ip6, to.port, listener, templates6_.size())];
+  if (std::memcmp(c.ip.data(), to.ip6, 16) != 0 || c.port != to.port || c.src_port != src_port ||
+      c.epoch != neighbor_epoch_) {
+    net::Ip6 ip;
+    std::memcpy(ip.data(), to.ip6, 16);
+    const route::TimeNs now = loop_now_;
+    std::optional<net::Mac> mac = neighbors6_.Lookup(ip, now);
+    if (!mac) mac = config_.gateway_mac;
+    if (!mac) {
+      ++counters_.no_neighbor;
+      // afxdp mode leaves IPv6 neighbours to the kernel (not yet asked over resolve_out).
+      if (config_.resolve_out == nullptr && neighbors6_.NeedsArp(ip, now)) {
+        SendNeighborSolicit(config_.tx_port, ip);
+      }
+      return nullptr;
+    }
+    net::Udp6HeaderTemplate::Params params;
+    params.dst_mac = *mac;
+    params.src_mac = config_.port_mac[config_.tx_port];
+    params.vlan = port_vlan_[config_.tx_port];
+    params.src_ip = *address6_;
+    params.dst_ip = ip;
+    params.src_port = src_port;
+    params.dst_port = to.port;
+    params.checksum_offload = config_.udp_checksum_offload;
+    c.ip = ip;
+    c.port = to.port;
+    c.src_port = src_port;
+    c.epoch = neighbor_epoch_;
+    c.tmpl = net::Udp6HeaderTemplate(params);
+  }
+  rte_mbuf* m = EgressMbuf();
+  if (m == nullptr) return nullptr;
+  cur_ = m;
+  cur_tmpl6_ = &c;
+  cur_port_ = config_.tx_port;
+  return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
+}
+
 void DpdkShardLoop::Commit(uint16_t len) {
+  if (ABSL_PREDICT_FALSE(cur_tmpl6_ != nullptr)) {
+    // The template sums the payload the core has just written (no offload on most vdevs).
+    const size_t header = cur_tmpl6_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
+    cur_->data_len = static_cast<uint16_t>(header + len);
+    cur_->pkt_len = cur_->data_len;
+    if (config_.udp_checksum_offload) {
+      cur_->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+      cur_->l2_len = static_cast<uint16_t>(cur_tmpl6_->tmpl.l2_bytes());
+      cur_->l3_len = net::kIpv6HeaderBytes;
+    }
+    Transmit(cur_port_, cur_);
+    cur_ = nullptr;
+    cur_tmpl6_ = nullptr;
+    return;
+  }
   const size_t header = cur_tmpl_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
   cur_->data_len = static_cast<uint16_t>(header + len);
   cur_->pkt_len = cur_->data_len;
@@ -193,6 +276,25 @@ void DpdkShardLoop::ResolveNeighbor(uint32_t ip) {
   }
   // A full ring: the next NeedsArp (a second later) asks again.
   if (rte_ring_enqueue_elem(config_.resolve_out, &ip, sizeof(ip)) == 0) ++counters_.arp_requests;
+}
+
+void DpdkShardLoop::SendNeighborSolicit(size_t p, const net::Ip6& target) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    ++counters_.no_mbuf;
+    return;
+  }
+  const size_t len = net::BuildNeighborSolicit(
+      config_.port_mac[p], *address6_, target, port_vlan_[p],
+      net::MutableByteSpan(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
+  if (len == 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = m->data_len;
+  Transmit(p, m);
+  ++counters_.nd_solicits;
 }
 
 void DpdkShardLoop::SendArpRequest(size_t p, uint32_t ip) {
@@ -236,14 +338,81 @@ void DpdkShardLoop::Learn(size_t p, uint32_t ip, const net::Mac& mac, route::Tim
                     r != net::NeighborTable::LearnResult::kMoved)) {
     return;
   }
-  const NeighborUpdate u{ip, mac, static_cast<uint16_t>(p), port_vlan_[p].tci,
-                         static_cast<uint16_t>(port_vlan_[p].present)};
+  NeighborUpdate u{};
+  u.ip = ip;
+  u.mac = mac;
+  u.port = static_cast<uint16_t>(p);
+  u.vlan_tci = port_vlan_[p].tci;
+  u.vlan_present = static_cast<uint16_t>(port_vlan_[p].present);
+  Announce(u);
+}
+
+void DpdkShardLoop::Learn6(size_t p, const uint8_t* ip6, const net::Mac& mac, route::TimeNs now,
+                           bool announce) {
+  // Called for control traffic and Neighbour Discovery only (never per voice frame).
+  net::Ip6 ip;
+  std::memcpy(ip.data(), ip6, 16);
+  const net::NeighborLearnResult r = neighbors6_.Learn(ip, mac, now);
+  if (r == net::NeighborLearnResult::kMoved) ++neighbor_epoch_;
+  if (!announce ||
+      (r != net::NeighborLearnResult::kLearned && r != net::NeighborLearnResult::kMoved)) {
+    return;
+  }
+  NeighborUpdate u{};
+  u.mac = mac;
+  u.port = static_cast<uint16_t>(p);
+  u.vlan_tci = port_vlan_[p].tci;
+  u.vlan_present = static_cast<uint16_t>(port_vlan_[p].present);
+  u.ip6 = ip;
+  u.v6 = 1;
+  Announce(u);
+}
+
+void DpdkShardLoop::Announce(const NeighborUpdate& u) {
   for (rte_ring* ring : nbr_out_) {
     if (ring == nullptr) continue;
     if (rte_ring_enqueue_elem(ring, const_cast<NeighborUpdate*>(&u), sizeof(u)) == 0) {
       ++counters_.neighbor_updates;
     }
   }
+}
+
+bool DpdkShardLoop::HandleIcmp6(size_t p, const net::FrameView& v, rte_mbuf* m, route::TimeNs now) {
+  uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+  const net::MutableByteSpan room(data, m->data_len + rte_pktmbuf_tailroom(m));
+  size_t len = 0;
+  if (v.icmp_type == net::kIcmp6NeighborSolicit) {
+    // A neighbour asking for us tells us its own MAC; link-local and DAD sources are never
+    // destinations of ours.
+    if (v.nd_lla_offset != 0 && !IsUnspecified6(v.src_ip6()) && !IsLinkLocal6(v.src_ip6())) {
+      net::Mac lla;
+      std::memcpy(lla.data(), v.nd_lla(), 6);
+      Learn6(p, v.src_ip6(), lla, now, /*announce=*/true);
+    }
+    len = net::BuildNeighborAdvert(v, config_.port_mac[p], *address6_, room);
+    if (len != 0) ++counters_.nd_adverts;
+  } else if (v.icmp_type == net::kIcmp6NeighborAdvert) {
+    // Only answers to our own solicitations (or news of an address we already hold) are
+    // learned: an unsolicited flood of advertisements must not fill the table.
+    net::Ip6 target;
+    std::memcpy(target.data(), v.nd_target(), 16);
+    if (neighbors6_.Known(target) && !IsLinkLocal6(target.data())) {
+      Learn6(p, target.data(), v.nd_lla_offset != 0 ? [&] {
+        net::Mac mac;
+        std::memcpy(mac.data(), v.nd_lla(), 6);
+        return mac;
+      }() : v.src_mac_array(), now, /*announce=*/true);
+    }
+    return false;
+  } else if (v.icmp_type == net::kIcmp6EchoRequest) {
+    len = net::BuildIcmp6EchoReply(v, config_.port_mac[p], *address6_, room);
+    if (len != 0) ++counters_.icmp6_replies;
+  }
+  if (len == 0) return false;
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = m->data_len;
+  Transmit(p, m);
+  return true;
 }
 
 void DpdkShardLoop::SetPortVlan(size_t p, net::Vlan vlan) {
@@ -284,7 +453,9 @@ void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
       (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
   net::FrameView v;
   net::NetReject r = net::ParseFrame(net::ByteSpan(data, m->data_len), &v, opts);
-  if (r == net::NetReject::kOk) r = net::AddressedToUs(v, config_.port_mac[p], config_.address);
+  if (r == net::NetReject::kOk) {
+    r = net::AddressedToUs(v, config_.port_mac[p], config_.address, address6_);
+  }
   if (ABSL_PREDICT_FALSE(r != net::NetReject::kOk)) {
     counters_.net.Count(r);
     rte_pktmbuf_free(m);
@@ -302,8 +473,16 @@ void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     // BCKA), not from every voice frame: a table write per DMRD would cost more than the rest of
     // the parse, and a client keeps pinging throughout its calls.
     const bool voice = IsVoiceFrame(v.payload);
-    if (!voice) Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
-    const route::Endpoint from{v.src_ip, v.src_port};
+    route::Endpoint from{v.src_ip, v.src_port};
+    if (ABSL_PREDICT_FALSE(v.is_ipv6())) {
+      // Built field by field: route::Endpoint::V6 would fold a v4-mapped source into an IPv4
+      // client (the parser refuses those; this keeps the families apart regardless).
+      from.v6 = true;
+      std::memcpy(from.ip6, v.src_ip6(), 16);
+      if (!voice) Learn6(p, v.src_ip6(), v.src_mac_array(), now, /*announce=*/true);
+    } else if (!voice) {
+      Learn(p, v.src_ip, v.src_mac_array(), now, /*announce=*/true);
+    }
     // One shard owns everything: the steering classification would only ever say "here".
     if (config_.runtime.nshards > 1) {
       const uint32_t owner = SteeringKeyOwner(v.payload, config_.runtime.nshards);
@@ -320,6 +499,11 @@ void DpdkShardLoop::HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now) {
     }
     if (DeliverInPlace(static_cast<uint32_t>(listener), v.payload, from, now, m, voice)) return;
     done_[n_done_++] = m;  // freed in bulk at the end of the burst
+    return;
+  }
+  if (v.is_icmp6()) {
+    if (HandleIcmp6(p, v, m, now)) return;
+    rte_pktmbuf_free(m);
     return;
   }
   if (v.is_arp()) {
@@ -413,7 +597,11 @@ unsigned DpdkShardLoop::PollNeighbors(route::TimeNs now) {
           vlan != port_vlan_[u[i].port]) {
         SetPortVlan(u[i].port, vlan);
       }
-      Learn(u[i].port, u[i].ip, u[i].mac, now, false);
+      if (u[i].v6 != 0) {
+        if (address6_ != nullptr) Learn6(u[i].port, u[i].ip6.data(), u[i].mac, now, false);
+      } else {
+        Learn(u[i].port, u[i].ip, u[i].mac, now, false);
+      }
     }
     total += n;
   }
@@ -460,6 +648,9 @@ void DpdkShardLoop::PublishStats(route::TimeNs now) {
   io(IoStat::kNoMbuf, c.no_mbuf);
   io(IoStat::kNoNeighbor, c.no_neighbor);
   io(IoStat::kNeighborUpdates, c.neighbor_updates);
+  io(IoStat::kNdAdverts, c.nd_adverts);
+  io(IoStat::kNdSolicits, c.nd_solicits);
+  io(IoStat::kIcmp6Replies, c.icmp6_replies);
   stats_.net_rejects = c.net.by_reason;
   uint64_t steer_depth = 0;
   for (rte_ring* r : steer_in_) {
@@ -488,6 +679,7 @@ void DpdkShardLoop::Step() {
                         counters_.no_neighbor + counters_.steer_full});
   FlushTx();  // what the timers sent (the parrot's playback) leaves in this pass; cheap if none
   neighbors_.Expire(now, 4);
+  if (address6_ != nullptr) neighbors6_.Expire(now, 4);
   (void)runtime_.TakeControlWake();  // the control plane polls; a busy lcore pokes no one
   if (runtime_.StatsDue(now)) PublishStats(now);
 }

@@ -1,12 +1,12 @@
 // One DPDK-mode shard (DESIGN.md §4): a run-to-completion lcore that owns RX/TX queue `index` of
-// every port. It parses Ethernet/VLAN/IPv4/UDP (dataplane/net), answers ARP and ICMP echo for the
-// hub's address, learns each client's next-hop MAC from its own packets, steers every hub
-// datagram to the shard that owns it (RSS spreads by 4-tuple, the owner is a function of the
-// stream or client ID) over per-(from, to) single-producer rings — the mbuf itself moves, nothing
-// is copied — and hands the datagrams it owns to the ShardRuntime. Egress packets are built in
-// mbufs — a voice frame's first one in the received mbuf itself, the others in fresh ones — the
-// payload by the routing core, the L2–L4 headers from a per-destination template.
-// No locks, syscalls, allocation or logging on this path.
+// every port. It parses Ethernet/VLAN/IPv4/IPv6/UDP (dataplane/net), answers ARP, Neighbour
+// Discovery and ICMP/ICMPv6 echo for the hub's addresses, learns each client's next-hop MAC from
+// its own packets, steers every hub datagram to the shard that owns it (RSS spreads by 4-tuple, the
+// owner is a function of the stream or client ID) over per-(from, to) single-producer rings — the
+// mbuf itself moves, nothing is copied — and hands the datagrams it owns to the ShardRuntime.
+// Egress packets are built in mbufs — a voice frame's first one in the received mbuf itself, the
+// others in fresh ones — the payload by the routing core, the L2–L4 headers from a per-destination
+// template. No locks, syscalls, allocation or logging on this path.
 #pragma once
 
 #include <array>
@@ -39,6 +39,9 @@ struct DpdkShardLoopCounters {
   uint64_t steered_in = 0;
   uint64_t steer_full = 0;
   uint64_t neighbor_updates = 0;  // learned MACs announced to / received from other shards
+  uint64_t nd_adverts = 0;        // NS for our IPv6 address answered
+  uint64_t nd_solicits = 0;       // NS sent for IPv6 next hops
+  uint64_t icmp6_replies = 0;
   net::NetRejectCounters net;
   // Service latency of busy loop iterations (RX burst to TX burst handed to the port), in TSC
   // cycles, log2 buckets: bucket b counts iterations of [2^(b-1), 2^b) cycles.
@@ -51,11 +54,13 @@ double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64
 // A learned next hop, announced by the shard that saw it to every other shard (each shard keeps
 // its own replica: the shard that receives a client's packets owns that knowledge).
 struct NeighborUpdate {
-  uint32_t ip;
+  uint32_t ip;  // IPv4 (v6 == 0)
   net::Mac mac;
   uint16_t port;
   uint16_t vlan_tci;      // the VLAN the neighbour spoke on (with vlan_present)
   uint16_t vlan_present;  // 0, 1, or kNeighborVlanUnknown
+  net::Ip6 ip6;           // IPv6 (v6 == 1)
+  uint32_t v6;
 };
 // vlan_present of an update that knows nothing of VLANs (afxdp mode's kernel neighbours): the
 // port keeps the VLAN its clients speak.
@@ -68,6 +73,7 @@ struct DpdkShardLoopConfig {
   std::vector<uint16_t> listener_ports;  // UDP port of each listener (route::kHbpListener first)
   std::vector<net::Mac> port_mac;        // by position in `ports`
   uint32_t address = 0;                  // the hub's IPv4 address (host order)
+  std::optional<net::Ip6> address6;      // its IPv6 address (dpdk mode; none: IPv6 not served)
   size_t tx_port = 0;                    // position in `ports` that routed egress leaves by
   std::optional<net::Mac> gateway_mac;   // next hop of destinations never learned (no ARP then)
   bool udp_checksum_offload = false;     // the TX port computes UDP checksums
@@ -108,6 +114,7 @@ class DpdkShardLoop final : public route::PacketSink {
   static constexpr unsigned kBurst = 32;
   static constexpr unsigned kTxBuffer = 1024;
   static constexpr size_t kTemplateCache = 4096;  // direct-mapped, by destination
+  static constexpr size_t kTemplateCache6 = 1024;
 
   struct TxQueue {
     uint16_t port = 0;
@@ -122,6 +129,13 @@ class DpdkShardLoop final : public route::PacketSink {
     uint32_t epoch = 0;     // neighbour epoch it was built in
     net::UdpHeaderTemplate tmpl;
   };
+  struct CachedTemplate6 {
+    net::Ip6 ip{};
+    uint16_t port = 0;
+    uint16_t src_port = 0;
+    uint32_t epoch = 0;
+    net::Udp6HeaderTemplate tmpl;
+  };
 
   void ReceivePort(size_t p, route::TimeNs now);
   // Delivers one datagram owned by this shard. For a voice frame, the first egress datagram the
@@ -134,6 +148,14 @@ class DpdkShardLoop final : public route::PacketSink {
   unsigned PollSteered(route::TimeNs now);
   unsigned PollNeighbors(route::TimeNs now);
   void Learn(size_t p, uint32_t ip, const net::Mac& mac, route::TimeNs now, bool announce);
+  void Learn6(size_t p, const uint8_t* ip6, const net::Mac& mac, route::TimeNs now, bool announce);
+  void Announce(const NeighborUpdate& u);
+  // Neighbour Discovery and echo for the hub's IPv6 address; true when `m` was sent back.
+  bool HandleIcmp6(size_t p, const net::FrameView& v, rte_mbuf* m, route::TimeNs now);
+  uint8_t* Begin6(uint32_t listener, const route::Endpoint& to);
+  // The buffer for the next egress datagram: the received voice frame's mbuf, or a fresh one.
+  rte_mbuf* EgressMbuf();
+  void SendNeighborSolicit(size_t p, const net::Ip6& target);
   void SetPortVlan(size_t p, net::Vlan vlan);
   void SendArpRequest(size_t p, uint32_t ip);
   // A destination has no MAC: ARP for it, or ask the kernel (afxdp mode).
@@ -153,8 +175,11 @@ class DpdkShardLoop final : public route::PacketSink {
   net::Mac last_learned_mac_{};
   route::TimeNs last_learned_at_ = 0;
   net::NeighborTable neighbors_;
-  uint32_t neighbor_epoch_ = 1;  // bumped when a MAC moves or a VLAN changes
+  net::NeighborTable6 neighbors6_;
+  const net::Ip6* address6_ = nullptr;  // config_.address6, or null
+  uint32_t neighbor_epoch_ = 1;         // bumped when a MAC moves or a VLAN changes
   std::vector<CachedTemplate> templates_;
+  std::vector<CachedTemplate6> templates6_;
   DpdkShardLoopCounters counters_;
   ShardClock clock_;
   route::TimeNs loop_now_ = 0;  // this loop iteration's time, for Begin's neighbour lookups
@@ -177,6 +202,7 @@ class DpdkShardLoop final : public route::PacketSink {
   rte_mbuf* cur_ = nullptr;
   size_t cur_port_ = 0;
   const CachedTemplate* cur_tmpl_ = nullptr;
+  const CachedTemplate6* cur_tmpl6_ = nullptr;
 };
 
 }  // namespace dmrswitch::io

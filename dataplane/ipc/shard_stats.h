@@ -64,6 +64,9 @@ enum class IoStat : uint8_t {
   kNoMbuf,           // DPDK: mbuf pool empty
   kNoNeighbor,       // DPDK: destination MAC unknown (ARP sent, packet dropped)
   kNeighborUpdates,  // DPDK: learned MACs announced to the other shards
+  kNdAdverts,        // DPDK: IPv6 Neighbor Solicitations for the hub's address answered
+  kNdSolicits,       // DPDK: Neighbor Solicitations sent for unknown IPv6 next hops
+  kIcmp6Replies,     // DPDK: ICMPv6 echo answered
   kCount,
 };
 inline constexpr std::array<StatName, static_cast<size_t>(IoStat::kCount)> kIoStatNames = {{
@@ -81,6 +84,9 @@ inline constexpr std::array<StatName, static_cast<size_t>(IoStat::kCount)> kIoSt
     {"no_mbuf", "Packets dropped: the mbuf pool was empty.", true},
     {"no_neighbor", "Packets dropped: the destination's MAC address is unknown.", true},
     {"neighbor_updates", "Learned MAC addresses announced to the other shards."},
+    {"nd_adverts", "IPv6 neighbour solicitations for the hub's address answered."},
+    {"nd_solicits", "IPv6 neighbour solicitations sent for unknown next hops."},
+    {"icmp6_replies", "ICMPv6 echo requests answered."},
 }};
 
 // The routing core's counters (route::RoutingCounters) besides its drops and rejects.
@@ -271,8 +277,8 @@ ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps);
 // The memzone "<prefix>_stats": a header and one block per shard.
 struct ShardStatsZone {
   static constexpr uint32_t kMagic = 0x44535753;  // "DSWS"
-  static constexpr uint32_t kLayoutVersion = 1;
-  std::atomic<uint32_t> magic;  // written last by the dp
+  static constexpr uint32_t kLayoutVersion = 2;   // 2: IPv6 rejects and ND counters
+  std::atomic<uint32_t> magic;                    // written last by the dp
   uint32_t layout_version;
   uint32_t nshards;
   uint32_t block_bytes;  // sizeof(ShardStats) as the dp laid it out

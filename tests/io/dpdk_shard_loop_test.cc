@@ -44,11 +44,27 @@ struct Client {
   uint32_t ip;
   uint16_t port;
   Mac mac;
-  route::Endpoint addr() const { return {ip, port}; }
+  std::optional<net::Ip6> ip6;  // an IPv6 client (ip unused)
+  route::Endpoint addr() const {
+    if (!ip6) return {ip, port};
+    route::Endpoint e;
+    e.v6 = true;
+    std::memcpy(e.ip6, ip6->data(), 16);
+    e.port = port;
+    return e;
+  }
 };
 Client MakeClient(uint8_t n) {
   return Client{3120000u + n, 0xC6120100u + n, static_cast<uint16_t>(40000 + n),
-                Mac{0x02, 0x00, 0x00, 0x00, 0x01, n}};
+                Mac{0x02, 0x00, 0x00, 0x00, 0x01, n}, std::nullopt};
+}
+constexpr net::Ip6 kHubIp6 = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+// A client at 2001:2::1:n (2001:2::/48 is the benchmarking range).
+Client MakeClient6(uint8_t n) {
+  Client c = MakeClient(n);
+  c.ip = 0;
+  c.ip6 = net::Ip6{0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, n};
+  return c;
 }
 
 void Be16(Bytes& b, uint16_t v) {
@@ -106,6 +122,68 @@ Bytes UdpFrame(const Mac& dst_mac, const Mac& src_mac, std::optional<uint16_t> v
   Be16(b, 0);
   Append(b, payload.data(), payload.size());
   return b;
+}
+
+// RFC 1071 over a byte string, the slow way (never the code under test).
+uint16_t SlowChecksum(const Bytes& d) {
+  uint32_t s = 0;
+  for (size_t i = 0; i < d.size(); i += 2) {
+    s += static_cast<uint32_t>(d[i]) << 8;
+    if (i + 1 < d.size()) s += d[i + 1];
+  }
+  while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+  return static_cast<uint16_t>(~s);
+}
+
+// Ethernet/IPv6 with an upper-layer message `l4` whose checksum (at `csum_at`) is filled in.
+Bytes Ipv6Frame(const Mac& dst_mac, const Mac& src_mac, std::optional<uint16_t> vlan,
+                const net::Ip6& src, const net::Ip6& dst, uint8_t nh, uint8_t hop_limit, Bytes l4,
+                size_t csum_at) {
+  Bytes ph;
+  Append(ph, src.data(), 16);
+  Append(ph, dst.data(), 16);
+  Be32(ph, static_cast<uint32_t>(l4.size()));
+  Be32(ph, nh);
+  l4[csum_at] = l4[csum_at + 1] = 0;
+  Append(ph, l4.data(), l4.size());
+  uint16_t sum = SlowChecksum(ph);
+  if (sum == 0 && nh == 17) sum = 0xFFFF;
+  l4[csum_at] = static_cast<uint8_t>(sum >> 8);
+  l4[csum_at + 1] = static_cast<uint8_t>(sum);
+  Bytes b = Ether(dst_mac, src_mac, vlan, 0x86DD);
+  Be32(b, 0x60000000);
+  Be16(b, static_cast<uint16_t>(l4.size()));
+  b.push_back(nh);
+  b.push_back(hop_limit);
+  Append(b, src.data(), 16);
+  Append(b, dst.data(), 16);
+  Append(b, l4.data(), l4.size());
+  return b;
+}
+
+// An IPv6/UDP frame as the hub's template writes one: hop limit 64, checksum always present.
+Bytes Udp6Frame(const Mac& dst_mac, const Mac& src_mac, std::optional<uint16_t> vlan,
+                const net::Ip6& src, uint16_t src_port, const net::Ip6& dst, uint16_t dst_port,
+                const Bytes& payload) {
+  Bytes udp;
+  Be16(udp, src_port);
+  Be16(udp, dst_port);
+  Be16(udp, static_cast<uint16_t>(8 + payload.size()));
+  Be16(udp, 0);
+  Append(udp, payload.data(), payload.size());
+  return Ipv6Frame(dst_mac, src_mac, vlan, src, dst, 17, 64, udp, 6);
+}
+
+// NS (135) or NA (136) for `target` with a source/target link-layer address option.
+Bytes Nd(const Mac& dst_mac, const Mac& src_mac, const net::Ip6& src, const net::Ip6& dst,
+         uint8_t type, uint32_t flags, const net::Ip6& target, const Mac& lla) {
+  Bytes m = {type, 0, 0, 0};
+  Be32(m, flags);
+  Append(m, target.data(), 16);
+  m.push_back(type == 135 ? 1 : 2);
+  m.push_back(1);
+  Append(m, lla.data(), 6);
+  return Ipv6Frame(dst_mac, src_mac, {}, src, dst, 58, 255, m, 2);
 }
 
 // ARP (Ethernet/IPv4) with `op` 1 = request, 2 = reply; a 42-byte frame (46 with a tag).
@@ -170,6 +248,7 @@ class NoEvents final : public route::EventSink {
 };
 
 struct Options {
+  std::optional<net::Ip6> address6;
   unsigned tx_ring_size = 1024;
   unsigned pool_size = 4095;
   unsigned channel_ring_size = 1024;
@@ -217,6 +296,7 @@ class DpdkShardLoopTest : public ::testing::Test {
     std::memcpy(mac.data(), hub_mac_.data(), 6);
     c.port_mac = {mac};
     c.address = kHubIp;
+    c.address6 = o.address6;
     c.tx_port = 0;
     loop_ = std::make_unique<DpdkShardLoop>(
         c, leases_.get(), channels_->shard(0), pool_, control_pool_,
@@ -283,6 +363,10 @@ class DpdkShardLoopTest : public ::testing::Test {
   }
   // A client's datagram to the hub's HBP port.
   void FromClient(const Client& c, const Bytes& payload, std::optional<uint16_t> vlan = {}) {
+    if (c.ip6) {
+      Inject(Udp6Frame(hub_mac_, c.mac, vlan, *c.ip6, c.port, kHubIp6, kHbpPort, payload));
+      return;
+    }
     Inject(UdpFrame(hub_mac_, c.mac, vlan, c.ip, c.port, kHubIp, kHbpPort, payload));
   }
   // What left by the port, in order.
@@ -324,6 +408,10 @@ class DpdkShardLoopTest : public ::testing::Test {
   // The frame the hub sends to `c` carrying `payload`.
   Bytes ToClient(const Client& c, const Bytes& payload, std::optional<uint16_t> vlan = {},
                  std::optional<Mac> mac = {}) const {
+    if (c.ip6) {
+      return Udp6Frame(mac.value_or(c.mac), hub_mac_, vlan, kHubIp6, kHbpPort, *c.ip6, c.port,
+                       payload);
+    }
     return UdpFrame(mac.value_or(c.mac), hub_mac_, vlan, kHubIp, kHbpPort, c.ip, c.port, payload);
   }
 
@@ -454,6 +542,107 @@ TEST_F(DpdkShardLoopTest, AMovedMacOrANewVlanRebuildsTheHeaders) {
   // The port's clients move to VLAN 100: egress is tagged from the next frame on.
   ref = call_once(uint16_t{100});
   EXPECT_EQ(Sent(), std::vector<Bytes>{ToClient(b, ref[0].bytes, uint16_t{100}, new_mac)});
+}
+
+TEST_F(DpdkShardLoopTest, NeighborSolicitationsAndEchoForTheHubsIpv6AddressAreAnswered) {
+  Start(Options{.address6 = kHubIp6});
+  const Client a = MakeClient6(1);
+  const net::Ip6 group = net::SolicitedNodeAddress(kHubIp6);
+  const net::Mac group_mac = net::Ipv6MulticastMac(group);
+  Inject(Nd(group_mac, a.mac, *a.ip6, group, 135, 0, kHubIp6, a.mac));
+  net::Ip6 other = kHubIp6;
+  other[15] = 7;  // another address (same solicited-node group byte pattern not needed)
+  Inject(Nd(net::Ipv6MulticastMac(net::SolicitedNodeAddress(other)), a.mac, *a.ip6,
+            net::SolicitedNodeAddress(other), 135, 0, other, a.mac));
+  Bytes echo = {128, 0, 0, 0, 0x12, 0x34, 0x00, 0x01, 'p', 'i', 'n', 'g'};
+  Inject(Ipv6Frame(hub_mac_, a.mac, {}, *a.ip6, kHubIp6, 58, 64, echo, 2));
+  loop_->Step();
+  const std::vector<Bytes> sent = Sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0], Nd(a.mac, hub_mac_, kHubIp6, *a.ip6, 136, 0x60000000, kHubIp6, hub_mac_));
+  echo[0] = 129;
+  EXPECT_EQ(sent[1], Ipv6Frame(a.mac, hub_mac_, {}, kHubIp6, *a.ip6, 58, 64, echo, 2));
+  EXPECT_EQ(loop_->counters().nd_adverts, 1u);
+  EXPECT_EQ(loop_->counters().icmp6_replies, 1u);
+  EXPECT_EQ(loop_->counters().net[net::NetReject::kNotForUs], 1u);
+  EXPECT_EQ(rte_mempool_in_use_count(pool_), 0u);
+}
+
+TEST_F(DpdkShardLoopTest, WithoutAnIpv6AddressIpv6IsNotForUs) {
+  Start();
+  const Client a = MakeClient6(1);
+  Publish({a});
+  FromClient(a, Tagged("RPTPING", a.id));
+  loop_->Step();
+  EXPECT_TRUE(Sent().empty());
+  EXPECT_EQ(loop_->counters().net[net::NetReject::kNotForUs], 1u);
+}
+
+TEST_F(DpdkShardLoopTest, AVoiceFrameFansOutToIpv4AndIpv6ClientsWithValidChecksums) {
+  Start(Options{.address6 = kHubIp6});
+  const Client a = MakeClient(1), b = MakeClient6(2), c = MakeClient(3), d = MakeClient6(4);
+  Publish({a, b, c, d});
+  for (const Client& x : {a, b, c, d}) FromClient(x, Tagged("RPTPING", x.id));
+  loop_->Step();
+  EXPECT_EQ(Sent(),
+            (std::vector<Bytes>{
+                ToClient(a, Tagged("MSTPONG", a.id)), ToClient(b, Tagged("MSTPONG", b.id)),
+                ToClient(c, Tagged("MSTPONG", c.id)), ToClient(d, Tagged("MSTPONG", d.id))}));
+  // An IPv6 talker (a second talker on the slot would be held off by the first): the IPv4 and
+  // IPv6 listeners get exact frames, the IPv6 ones with the checksum the slow reference computes.
+  for (const Client& talker : {b}) {
+    const Bytes header = VoiceHeader(3129001 + talker.id % 10, talker.id,
+                                     0xABCD0300 + static_cast<uint32_t>(talker.port));
+    const std::vector<Recorder::Out> ref = Reference(header, talker.addr());
+    ASSERT_EQ(ref.size(), 3u);
+    FromClient(talker, header);
+    loop_->Step();
+    std::vector<Bytes> expected;
+    for (const Recorder::Out& o : ref) {
+      for (const Client& x : {a, b, c, d}) {
+        if (o.to == x.addr()) expected.push_back(ToClient(x, o.bytes));
+      }
+    }
+    ASSERT_EQ(expected.size(), 3u);
+    EXPECT_EQ(Sent(), expected);
+  }
+  EXPECT_EQ(rte_mempool_in_use_count(pool_), 0u);
+}
+
+TEST_F(DpdkShardLoopTest, AnUnknownIpv6NextHopIsSolicitedAndLearnedFromTheAdvert) {
+  Start(Options{.address6 = kHubIp6});
+  const Client a = MakeClient(1), b = MakeClient6(2);
+  Publish({a, b});
+  const Bytes h1 = VoiceHeader(3129001, a.id, 0xABCD0400);
+  const std::vector<Recorder::Out> ref = Reference(h1, a.addr());
+  ASSERT_EQ(ref.size(), 1u);
+  FromClient(a, h1);
+  loop_->Step();
+  const net::Ip6 group = net::SolicitedNodeAddress(*b.ip6);
+  std::vector<Bytes> sent = Sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0],
+            Nd(net::Ipv6MulticastMac(group), hub_mac_, kHubIp6, group, 135, 0, *b.ip6, hub_mac_));
+  EXPECT_EQ(loop_->counters().nd_solicits, 1u);
+  EXPECT_EQ(loop_->counters().no_neighbor, 1u);
+
+  // An unsolicited advert for an address never asked about teaches nothing.
+  const Client stranger = MakeClient6(9);
+  Inject(Nd(hub_mac_, stranger.mac, *stranger.ip6, kHubIp6, 136, 0x60000000, *stranger.ip6,
+            stranger.mac));
+  // B answers; the next frame of the call reaches it.
+  Inject(Nd(hub_mac_, b.mac, *b.ip6, kHubIp6, 136, 0x60000000, *b.ip6, b.mac));
+  loop_->Step();
+  EXPECT_TRUE(Sent().empty());
+  Bytes next = h1;
+  next[4] = 1;
+  next[15] = 0x81;
+  const std::vector<Recorder::Out> ref2 = Reference(next, a.addr());
+  ASSERT_EQ(ref2.size(), 1u);
+  FromClient(a, next);
+  loop_->Step();
+  EXPECT_EQ(Sent(), std::vector<Bytes>{ToClient(b, ref2[0].bytes)});
+  EXPECT_EQ(rte_mempool_in_use_count(pool_), 0u);
 }
 
 // 16 listeners of one talkgroup and a burst of 32 frames: 480 egress frames into a TX ring of 64.

@@ -298,7 +298,12 @@ TEST(StatNames, EveryCounterHasAUniqueSnakeCaseNameAndHelp) {
     for (const StatName& n : table) {
       EXPECT_FALSE(n.name.empty());
       EXPECT_FALSE(n.help.empty()) << n.name;
-      for (char c : n.name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << n.name;
+      // Prometheus metric name characters, lower case: a letter first, then letters, digits
+      // ("icmp6") and underscores.
+      EXPECT_TRUE(n.name[0] >= 'a' && n.name[0] <= 'z') << n.name;
+      for (char c : n.name) {
+        EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << n.name;
+      }
       EXPECT_TRUE(seen.insert(n.name).second) << n.name << " twice";
     }
   };
