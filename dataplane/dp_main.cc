@@ -402,6 +402,7 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   }
   p.shield.rate = io::XdpRate{c.xdp.source_pps, c.xdp.source_burst};
   p.address = c.dpdk.address;
+  if (c.dpdk.has_address6) p.address6 = c.dpdk.address6;
   p.tx_port = c.dpdk.tx_port;
   if (c.dpdk.has_gateway_mac) p.gateway_mac = c.dpdk.gateway_mac;
   return p;
@@ -577,8 +578,11 @@ std::string StartLine(const dmrswitch::cp::HubConfig& config, const std::string&
   const std::string where =
       config.hub.mode == cp::HubMode::kKernel
           ? absl::StrCat("HBP on ", io::EndpointString(plane.listeners()[route::kHbpListener]))
-          : absl::StrCat("hub address ", cp::FormatIpv4(config.dpdk.address), ", HBP port ",
-                         config.hbp.listen.port);
+          : absl::StrCat("hub address ", cp::FormatIpv4(config.dpdk.address),
+                         config.dpdk.has_address6
+                             ? absl::StrCat(" and ", cp::FormatIpv6(config.dpdk.address6))
+                             : "",
+                         ", HBP port ", config.hbp.listen.port);
   return absl::StrCat("dmrswitch-dp: ", std::string(cp::HubModeName(config.hub.mode)), " mode, ",
                       config.hub.shards, " shard(s), ", plane.Summary(), ", ", control, "; ", where,
                       ", ", config.obp.size(), " OpenBridge peer(s); config ",
@@ -599,7 +603,17 @@ dmrswitch::io::InstanceIdentity InstanceOf(const dmrswitch::cp::HubConfig& confi
   std::error_code ec;
   id.config_path = config_path.empty() ? "" : std::filesystem::absolute(config_path, ec).string();
   for (route::Endpoint e : cp::ConfigListeners(config)) {
-    if (config.hub.mode != cp::HubMode::kKernel) e.ip = config.dpdk.address;
+    if (config.hub.mode != cp::HubMode::kKernel) {
+      e = route::Endpoint{config.dpdk.address, e.port};
+      if (config.dpdk.has_address6) {
+        // The port is served on the IPv6 address too: another hub on it is a clash as well.
+        route::Endpoint e6;
+        e6.v6 = true;
+        std::copy(config.dpdk.address6.begin(), config.dpdk.address6.end(), e6.ip6);
+        e6.port = e.port;
+        id.listeners.push_back(e6);
+      }
+    }
     id.listeners.push_back(e);
   }
   id.kernel_sockets = config.hub.mode == cp::HubMode::kKernel;

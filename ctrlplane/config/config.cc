@@ -767,6 +767,23 @@ void ReadDpdk(Table& top, HubConfig& c) {
       c.dpdk.address = *ip;
     }
   }
+  string addr6;
+  if (const toml::node* n = ReadString(t, keys::kDpdkAddress6.name(), &addr6)) {
+    const std::optional<route::Endpoint> e =
+        addr6.find(':') == string::npos ? std::nullopt : ParseIpv6(addr6);
+    if (!e || !e->v6) {
+      t.ctx().Fail(t.Path("address6"), n,
+                   "must be an IPv6 address such as \"2001:db8::1\" (no brackets, no port)");
+    } else if (e->any_address() || NotUnicast(*e) || LinkLocal(*e) || e->ip6[0] == 0) {
+      // ::/8 holds ::, ::1 and the v4-compatible forms: none is a hub's address on a wire.
+      t.ctx().Fail(t.Path("address6"), n,
+                   "must be a global or unique-local unicast address (not ::, ::1, multicast or "
+                   "link-local)");
+    } else {
+      c.dpdk.has_address6 = true;
+      std::copy(std::begin(e->ip6), std::end(e->ip6), c.dpdk.address6.begin());
+    }
+  }
   Read(t, keys::kDpdkTxPort, &c.dpdk.tx_port);
   string gateway;
   if (const toml::node* n = Read(t, keys::kDpdkGatewayMac, &gateway)) {
@@ -923,15 +940,24 @@ void Finish(Ctx& ctx, HubConfig& c) {
     return;
   }
   // In DPDK/AF_XDP mode the data plane owns one address (CONFIG.md): listeners keep their port
-  // and use dpdk.address, whatever address they name (so one file serves every mode). Its
-  // packet plane speaks IPv4 only (no Neighbour Discovery yet): an IPv6 peer cannot be reached.
+  // and use dpdk.address, whatever address they name (so one file serves every mode); every
+  // listener port serves IPv6 too when dpdk mode has dpdk.address6. afxdp mode speaks IPv4 only
+  // (its kernel neighbours are not asked for IPv6 next hops yet).
+  const auto ipv6_refusal = [&c]() -> std::optional<string> {
+    if (c.hub.mode == HubMode::kAfXdp) return "afxdp mode speaks IPv4 only";
+    if (c.hub.mode == HubMode::kDpdk && !c.dpdk.has_address6) {
+      return "dpdk mode serves IPv6 only with dpdk.address6 set";
+    }
+    return std::nullopt;
+  };
   for (size_t i = 0; i < c.hbp.fixed_clients.size(); ++i) {
     const route::Endpoint& a = c.hbp.fixed_clients[i].addr;
     const string key = Index("hbp.fixed_client", i) + ".address";
-    if (a.v6 && c.hub.mode != HubMode::kKernel) {
-      ctx.FailText(key, Quote(FormatEndpoint(a)),
-                   "an IPv6 client needs hub.mode = \"kernel\" (dpdk and afxdp mode speak IPv4)");
-      return;
+    if (a.v6) {
+      if (const std::optional<string> why = ipv6_refusal()) {
+        ctx.FailText(key, Quote(FormatEndpoint(a)), "an IPv6 client cannot be served: " + *why);
+        return;
+      }
     }
     if (c.hub.mode == HubMode::kKernel && !Reaches(c.hbp.listen, a)) {
       ctx.FailText(key, Quote(FormatEndpoint(a)),
@@ -943,9 +969,10 @@ void Finish(Ctx& ctx, HubConfig& c) {
   }
   if (c.hub.mode != HubMode::kKernel) {
     for (size_t i = 0; i < c.obp.size(); ++i) {
-      if (c.obp[i].target.v6) {
+      if (!c.obp[i].target.v6) continue;
+      if (const std::optional<string> why = ipv6_refusal()) {
         ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(c.obp[i].target)),
-                     "an IPv6 peer needs hub.mode = \"kernel\" (dpdk and afxdp mode speak IPv4)");
+                     "an IPv6 peer cannot be reached: " + *why);
         return;
       }
     }
@@ -958,7 +985,8 @@ void Finish(Ctx& ctx, HubConfig& c) {
   for (size_t i = 0; i < c.obp.size(); ++i) {
     ObpPeer& p = c.obp[i];
     const string key = Index("obp", i) + ".listen";
-    if (!Reaches(p.listen, p.target)) {
+    // dpdk/afxdp listeners serve every family the plane has (checked above).
+    if (c.hub.mode == HubMode::kKernel && !Reaches(p.listen, p.target)) {
       ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(p.target)),
                    string(p.target.v6 ? "an IPv6" : "an IPv4") +
                        " peer needs a listen address of its family or [::], not " +
@@ -1048,6 +1076,13 @@ string FormatAddress(const route::Endpoint& e) {
   char text[INET6_ADDRSTRLEN];
   inet_ntop(AF_INET6, &a, text, sizeof(text));
   return text;
+}
+
+string FormatIpv6(const std::array<uint8_t, 16>& a) {
+  route::Endpoint e;
+  e.v6 = true;
+  std::copy(a.begin(), a.end(), e.ip6);
+  return FormatAddress(e);
 }
 
 string FormatEndpoint(const route::Endpoint& e) {

@@ -171,6 +171,9 @@ struct DpdkSection {
   bool present = false;
   std::vector<std::string> eal_args;
   uint32_t address = 0;  // IPv4, host byte order; required in dpdk/afxdp mode
+  // IPv6 (dpdk mode): the data plane also serves IPv6 clients and peers on this address.
+  bool has_address6 = false;
+  std::array<uint8_t, 16> address6{};
   uint32_t tx_port = keys::kDpdkTxPort.u32_default();  // position among the probed ports
   // Next hop for destinations whose MAC was never learned (a router in front of the hub, or a
   // replayed load whose listeners never send): used instead of ARP when set.
@@ -262,7 +265,8 @@ std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& config,
                                            std::span<const route::Endpoint> listeners);
 
 // "a.b.c.d:port" for messages and logs.
-std::string FormatEndpoint(const route::Endpoint& e);  // "a.b.c.d:port", "[ipv6]:port"
+std::string FormatEndpoint(const route::Endpoint& e);      // "a.b.c.d:port", "[ipv6]:port"
+std::string FormatIpv6(const std::array<uint8_t, 16>& a);  // "2001:db8::1"
 // The address alone: "a.b.c.d" or the IPv6 text form (RFC 5952).
 std::string FormatAddress(const route::Endpoint& e);
 std::string FormatIpv4(uint32_t ip);

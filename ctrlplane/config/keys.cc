@@ -74,6 +74,7 @@ constexpr std::array kKeys = {
     &kObpBcveIntervalS,
     &kDpdkEalArgs,
     &kDpdkAddress,
+    &kDpdkAddress6,
     &kDpdkGatewayMac,
     &kDpdkTxPort,
     &kXdpInterface,
@@ -173,6 +174,8 @@ std::string TypeText(const ConfigKey& k) {
       return "`\"a.b.c.d:port\"` \\| `\"[ipv6]:port\"` (unicast)";
     case KeyType::kIpv4:
       return "`\"a.b.c.d\"` (unicast)";
+    case KeyType::kIpv6:
+      return "`\"ipv6\"` (unicast, e.g. `\"2001:db8::1\"`)";
     case KeyType::kMac:
       return "`\"aa:bb:cc:dd:ee:ff\"`";
     case KeyType::kAcl:

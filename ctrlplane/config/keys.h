@@ -50,6 +50,7 @@ enum class KeyType : uint8_t {
   kListener,    // "a.b.c.d:port" or "[ipv6]:port", a local address, 0.0.0.0 or [::]
   kTarget,      // "a.b.c.d:port" or "[ipv6]:port", a unicast address
   kIpv4,        // "a.b.c.d", unicast
+  kIpv6,        // an IPv6 address (RFC 4291 text form, no brackets), global or unique-local unicast
   kMac,         // "aa:bb:cc:dd:ee:ff", unicast
   kAcl,         // FreeDMR ACL string
   kTgList,      // array of talkgroup numbers
@@ -421,6 +422,10 @@ inline constexpr ConfigKey kDpdkAddress{.path = "dpdk.address",
                                         .type = kIpv4,
                                         .default_note = "required in dpdk/afxdp mode",
                                         .reload = kRestart};
+inline constexpr ConfigKey kDpdkAddress6{.path = "dpdk.address6",
+                                         .type = kIpv6,
+                                         .default_note = "none (IPv6 not served)",
+                                         .reload = kRestart};
 inline constexpr ConfigKey kDpdkGatewayMac{
     .path = "dpdk.gateway_mac", .type = kMac, .default_note = "none", .reload = kRestart};
 inline constexpr ConfigKey kDpdkTxPort{.path = "dpdk.tx_port",

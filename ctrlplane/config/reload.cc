@@ -146,6 +146,7 @@ Flat FlattenConfig(const HubConfig& c) {
   for (const std::string& a : c.dpdk.eal_args) args.push_back(absl::StrCat("\"", a, "\""));
   add("dpdk.eal_args", absl::StrCat("[", absl::StrJoin(args, ", "), "]"));
   add("dpdk.address", FormatIpv4(c.dpdk.address));
+  add("dpdk.address6", c.dpdk.has_address6 ? FormatIpv6(c.dpdk.address6) : "none");
   add("dpdk.gateway_mac", c.dpdk.has_gateway_mac ? Mac(c.dpdk.gateway_mac) : "none");
   add("dpdk.tx_port", num(c.dpdk.tx_port));
 

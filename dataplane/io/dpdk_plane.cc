@@ -130,6 +130,17 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     // Best effort: not every vdev has it. Not for net_af_xdp, where it would put the kernel's
     // own interface into promiscuous mode for nothing: the shield sees what the NIC accepts.
     if (!afxdp) rte_eth_promiscuous_enable(p);
+    if (!afxdp && config.address6) {
+      // Neighbour Discovery comes to multicast groups: our solicited-node group (NS for our
+      // address) and all-nodes (unsolicited NA). A port that cannot filter exactly takes every
+      // multicast; promiscuous mode, when the vdev has it, takes them anyway.
+      const net::Mac groups[2] = {
+          net::Ipv6MulticastMac(net::SolicitedNodeAddress(*config.address6)),
+          net::Ipv6MulticastMac(net::kAllNodesAddress)};
+      rte_ether_addr list[2];
+      for (int i = 0; i < 2; ++i) std::memcpy(list[i].addr_bytes, groups[i].data(), 6);
+      if (rte_eth_dev_set_mc_addr_list(p, list, 2) != 0) rte_eth_allmulticast_enable(p);
+    }
     rte_ether_addr addr;
     rte_eth_macaddr_get(p, &addr);
     net::Mac mac;
@@ -202,6 +213,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     for (const route::Endpoint& e : config.listeners) sc.listener_ports.push_back(e.port);
     sc.port_mac = macs;
     sc.address = config.address;
+    if (config.address6 && !afxdp) sc.address6 = *config.address6;
     sc.tx_port = config.tx_port;
     sc.udp_checksum_offload = udp_offload_by_port[config.tx_port];
     if (config.gateway_mac) sc.gateway_mac = *config.gateway_mac;

@@ -515,8 +515,56 @@ passphrase = "k"
   EXPECT_EQ(ErrorOf("[hub]\nserver_id = 1\nmode = \"dpdk\"\n[dpdk]\naddress = \"198.18.0.1\"\n"
                     "[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\nlisten = \"0.0.0.0:62035\"\n"
                     "target = \"[2001:2::2]:62035\"\nnetwork_id = 2\npassphrase = \"k\"\n"),
-            "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer needs hub.mode = "
-            "\"kernel\" (dpdk and afxdp mode speak IPv4)");
+            "config.toml: obp[0].target = \"[2001:2::2]:62035\": an IPv6 peer cannot be reached: "
+            "dpdk mode serves IPv6 only with dpdk.address6 set");
+  {
+    // dpdk mode with an IPv6 address: IPv6 peers and fixed clients are served on it, on the
+    // listeners' ports (whatever family the file's listen addresses have).
+    const HubConfig d = MustParse(R"toml(
+[hub]
+server_id = 1
+mode = "dpdk"
+[dpdk]
+address = "198.18.0.1"
+address6 = "2001:2::1"
+[hbp]
+passphrase = "p"
+[[hbp.fixed_client]]
+id = 3120001
+address = "[2001:2::5]:40001"
+[[obp]]
+name = "a"
+listen = "0.0.0.0:62035"
+target = "[2001:2::2]:62035"
+network_id = 2
+passphrase = "k"
+)toml");
+    EXPECT_TRUE(d.dpdk.has_address6);
+    EXPECT_EQ(FormatIpv6(d.dpdk.address6), "2001:2::1");
+    EXPECT_EQ(FormatEndpoint(d.obp[0].target), "[2001:2::2]:62035");
+    EXPECT_EQ(d.obp[0].listen, Ep(198, 18, 0, 1, 62035));
+    const std::string dpdk6 =
+        "[hub]\nmode = \"dpdk\"\n[hbp]\npassphrase = \"p\"\n[dpdk]\naddress = \"198.18.0.1\"\n";
+    for (const char* bad :
+         {"::", "::1", "ff02::1", "fe80::1", "::ffff:198.18.0.1", "::198.18.0.1"}) {
+      EXPECT_THAT(ErrorOf(dpdk6 + "address6 = \"" + bad + "\"\n"),
+                  ::testing::HasSubstr("dpdk.address6 = \"" + std::string(bad) + "\": must be"))
+          << bad;
+    }
+    EXPECT_EQ(ErrorOf(dpdk6 + "address6 = \"[2001:2::1]\"\n"),
+              "config.toml: dpdk.address6 = \"[2001:2::1]\": must be an IPv6 address such as "
+              "\"2001:db8::1\" (no brackets, no port)");
+    EXPECT_EQ(ErrorOf(dpdk6 + "address6 = \"198.18.0.1\"\n"),
+              "config.toml: dpdk.address6 = \"198.18.0.1\": must be an IPv6 address such as "
+              "\"2001:db8::1\" (no brackets, no port)");
+    // afxdp mode does not serve IPv6 yet, address6 or not.
+    EXPECT_EQ(ErrorOf("[hub]\nmode = \"afxdp\"\n[xdp]\ninterface = \"veth0\"\n[dpdk]\n"
+                      "address = \"198.18.0.1\"\naddress6 = \"2001:2::1\"\n[hbp]\npassphrase = "
+                      "\"p\"\n[[hbp.fixed_client]]\nid = 3120001\naddress = "
+                      "\"[2001:2::5]:40001\"\n"),
+              "config.toml: hbp.fixed_client[0].address = \"[2001:2::5]:40001\": an IPv6 client "
+              "cannot be served: afxdp mode speaks IPv4 only");
+  }
   const std::string peer =
       "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\n"
       "network_id = 2\npassphrase = \"k\"\n";

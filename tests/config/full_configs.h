@@ -87,6 +87,7 @@ passphrase = "otherpass"
 [dpdk]
 eal_args = ["--no-pci"]
 address = "198.18.0.1"
+address6 = "2001:2::1"
 gateway_mac = "02:00:00:00:00:01"
 tx_port = 0
 
@@ -214,6 +215,7 @@ bcve_interval_s = 21
 [dpdk]
 eal_args = ["--no-pci", "--vdev=net_null0"]
 address = "198.18.0.2"
+address6 = "2001:2::2"
 gateway_mac = "02:00:00:00:00:02"
 tx_port = 1
 

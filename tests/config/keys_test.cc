@@ -109,6 +109,9 @@ TEST(ConfigKeys, AFileWithOnlyAPassphraseHasTheTableDefaults) {
       case KeyType::kIpv4:
         EXPECT_EQ(v, "0.0.0.0") << "no address until configured";
         break;
+      case KeyType::kIpv6:
+        EXPECT_EQ(v, "none") << "no IPv6 address until configured";
+        break;
       case KeyType::kMac:
         EXPECT_EQ(v, "none");
         break;
