@@ -392,11 +392,14 @@ bool DpdkShardLoop::HandleIcmp6(size_t p, const net::FrameView& v, rte_mbuf* m, 
     len = net::BuildNeighborAdvert(v, config_.port_mac[p], *address6_, room);
     if (len != 0) ++counters_.nd_adverts;
   } else if (v.icmp_type == net::kIcmp6NeighborAdvert) {
-    // Only answers to our own solicitations (or news of an address we already hold) are
-    // learned: an unsolicited flood of advertisements must not fill the table.
+    // Learned: answers to a solicitation (the Solicited flag; with several shards the answer
+    // may reach one that did not ask, so it cannot be matched against this shard's pending
+    // entries — IPv4 learns every ARP reply alike) and news of an address this shard holds. An
+    // unsolicited advertisement of a new address (to all-nodes, or forged) is not.
     net::Ip6 target;
     std::memcpy(target.data(), v.nd_target(), 16);
-    if (neighbors6_.Known(target) && !IsLinkLocal6(target.data())) {
+    const bool solicited = (v.frame[v.l4_offset + 4] & 0x40) != 0;
+    if ((solicited || neighbors6_.Known(target)) && !IsLinkLocal6(target.data())) {
       Learn6(p, target.data(), v.nd_lla_offset != 0 ? [&] {
         net::Mac mac;
         std::memcpy(mac.data(), v.nd_lla(), 6);

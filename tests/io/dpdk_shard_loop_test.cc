@@ -626,10 +626,12 @@ TEST_F(DpdkShardLoopTest, AnUnknownIpv6NextHopIsSolicitedAndLearnedFromTheAdvert
   EXPECT_EQ(loop_->counters().nd_solicits, 1u);
   EXPECT_EQ(loop_->counters().no_neighbor, 1u);
 
-  // An unsolicited advert for an address never asked about teaches nothing.
-  const Client stranger = MakeClient6(9);
-  Inject(Nd(hub_mac_, stranger.mac, *stranger.ip6, kHubIp6, 136, 0x60000000, *stranger.ip6,
-            stranger.mac));
+  // An unsolicited advert (override only, to all-nodes) for the pending address is taken
+  // (RFC 4861 §7.2.5), and B's solicited answer after it moves the entry to B's real MAC.
+  Mac wrong = b.mac;
+  wrong[5] = 0x77;
+  Inject(Nd(net::Ipv6MulticastMac(net::kAllNodesAddress), wrong, *b.ip6, net::kAllNodesAddress, 136,
+            0x20000000, *b.ip6, wrong));
   // B answers; the next frame of the call reaches it.
   Inject(Nd(hub_mac_, b.mac, *b.ip6, kHubIp6, 136, 0x60000000, *b.ip6, b.mac));
   loop_->Step();
