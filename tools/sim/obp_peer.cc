@@ -13,10 +13,6 @@ std::span<const uint8_t> KeyBytes(const std::array<uint8_t, proto::kObpKeyBytes>
   return {k.data(), k.size()};
 }
 
-bool SameAddress(const sockaddr_in& a, const sockaddr_in& b) {
-  return a.sin_addr.s_addr == b.sin_addr.s_addr && a.sin_port == b.sin_port;
-}
-
 }  // namespace
 
 ObpPeer::ObpPeer(ObpPeerOptions options)
@@ -25,7 +21,7 @@ ObpPeer::ObpPeer(ObpPeerOptions options)
       blake_(KeyBytes(proto::ObpKeyFromPassphrase(options_.passphrase))) {
   keepalives_ = options_.keepalives.value_or(options_.mode == ObpMode::kFbpV5);
   if (!keepalives_) next_bcka_ = absl::InfiniteFuture();
-  absl::StatusOr<sockaddr_in> hub = ToSockaddr(options_.hub);
+  absl::StatusOr<SockAddr> hub = ToSockAddr(options_.hub);
   if (!hub.ok()) {
     status_ = hub.status();
     next_bcka_ = absl::InfiniteFuture();
@@ -99,7 +95,7 @@ void ObpPeer::OnReadable(absl::Time /*now*/) {
     absl::StatusOr<std::optional<Datagram>> d = socket_.Receive(buf);
     if (!d.ok()) continue;  // ICMP: the hub is not listening (yet)
     if (!d->has_value()) break;
-    Handle({buf.data(), (*d)->length}, (*d)->from, (*d)->arrival);
+    Handle({buf.data(), (*d)->length}, (*d)->from_any, (*d)->arrival);
   }
 }
 
@@ -119,8 +115,9 @@ void ObpPeer::Collect(const ReceivedFrame& f) {
   if (options_.collect_frames) collector_.Add(f);
 }
 
-void ObpPeer::Handle(std::span<const uint8_t> pkt, const sockaddr_in& from, absl::Time arrival) {
-  if (!SameAddress(from, hub_sa_)) {
+void ObpPeer::Handle(std::span<const uint8_t> pkt, const sockaddr_storage& from,
+                     absl::Time arrival) {
+  if (!hub_sa_.SameAs(from)) {
     ++counters_.foreign_source;
     if (!options_.accept_any_source) return;
   }

@@ -108,7 +108,7 @@ class ObpPeer : public CallEndpoint {
   uint64_t frames_received() const override { return counters_.dmrd_rx + counters_.dmre_rx; }
 
  private:
-  void Handle(std::span<const uint8_t> pkt, const sockaddr_in& from, absl::Time arrival);
+  void Handle(std::span<const uint8_t> pkt, const sockaddr_storage& from, absl::Time arrival);
   void Transmit(std::span<const uint8_t> bytes);
   void Collect(const ReceivedFrame& f);
 
@@ -116,7 +116,7 @@ class ObpPeer : public CallEndpoint {
   proto::HmacSha1 hmac_;
   proto::Blake2bMac128 blake_;
   UdpSocket socket_;
-  sockaddr_in hub_sa_{};
+  SockAddr hub_sa_{};  // either family
   absl::Status status_{};
   bool keepalives_ = false;
   absl::Time next_bcka_ = absl::InfinitePast();  // first poll sends one

@@ -20,10 +20,7 @@ namespace {
 absl::Status Errno(const std::string& what) { return absl::ErrnoToStatus(errno, what); }
 
 // Either family: an IPv4 or IPv6 literal.
-struct AnyAddr {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family() const { return ss.ss_family; }
+struct AnyAddr : SockAddr {
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
 };
 
@@ -74,6 +71,24 @@ absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text) {
   Endpoint e{std::string(host), static_cast<uint16_t>(port)};
   if (auto sa = ToAnyAddr(e); !sa.ok()) return sa.status();
   return e;
+}
+
+bool SockAddr::SameAs(const sockaddr_storage& o) const {
+  if (o.ss_family != ss.ss_family) return false;
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    const auto& b = reinterpret_cast<const sockaddr_in6&>(o);
+    return a.sin6_port == b.sin6_port && std::memcmp(&a.sin6_addr, &b.sin6_addr, 16) == 0;
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+  const auto& b = reinterpret_cast<const sockaddr_in&>(o);
+  return a.sin_port == b.sin_port && a.sin_addr.s_addr == b.sin_addr.s_addr;
+}
+
+absl::StatusOr<SockAddr> ToSockAddr(const Endpoint& e) {
+  absl::StatusOr<AnyAddr> a = ToAnyAddr(e);
+  if (!a.ok()) return a.status();
+  return static_cast<SockAddr>(*a);
 }
 
 absl::StatusOr<sockaddr_in> ToSockaddr(const Endpoint& e) {
@@ -163,6 +178,14 @@ absl::Status UdpSocket::SendTo(std::span<const uint8_t> data, const sockaddr_in&
   return absl::OkStatus();
 }
 
+absl::Status UdpSocket::SendTo(std::span<const uint8_t> data, const SockAddr& to) {
+  if (sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to.ss), to.len) <
+      0) {
+    return Errno("sendto");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<Datagram>> UdpSocket::Receive(std::span<uint8_t> buf) {
   Datagram d;
   iovec iov{buf.data(), buf.size()};
@@ -182,6 +205,7 @@ absl::StatusOr<std::optional<Datagram>> UdpSocket::Receive(std::span<uint8_t> bu
     return Errno("recvmsg");
   }
   if (from.ss_family == AF_INET) std::memcpy(&d.from, &from, sizeof(d.from));
+  d.from_any = from;
   d.length = std::min(static_cast<size_t>(n), buf.size());
   d.arrival = absl::Now();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -34,10 +35,21 @@ absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text);
 absl::StatusOr<sockaddr_in> ToSockaddr(const Endpoint& e);
 Endpoint FromSockaddr(const sockaddr_in& sa);
 
+// A socket address of either family, converted once (for peers sent to again and again).
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+  // Same family, address and port.
+  bool SameAs(const sockaddr_storage& o) const;
+};
+absl::StatusOr<SockAddr> ToSockAddr(const Endpoint& e);
+
 struct Datagram {
   size_t length = 0;
-  absl::Time arrival;  // kernel receive timestamp (SO_TIMESTAMPNS)
-  sockaddr_in from{};  // IPv4 sources only (an IPv6 socket's sources are not kept)
+  absl::Time arrival;           // kernel receive timestamp (SO_TIMESTAMPNS)
+  sockaddr_in from{};           // the source when it is IPv4
+  sockaddr_storage from_any{};  // the source, either family
 };
 
 // A non-blocking UDP socket with a fixed local address. Move-only; closes on destruction.
@@ -62,6 +74,7 @@ class UdpSocket {
   // To the connected peer.
   absl::Status Send(std::span<const uint8_t> data);
   absl::Status SendTo(std::span<const uint8_t> data, const sockaddr_in& to);
+  absl::Status SendTo(std::span<const uint8_t> data, const SockAddr& to);
   // Non-blocking: nullopt when nothing is queued. Errors queued by ICMP (e.g. port unreachable
   // on a connected socket) come back as UnavailableError.
   absl::StatusOr<std::optional<Datagram>> Receive(std::span<uint8_t> buf);
