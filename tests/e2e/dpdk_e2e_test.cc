@@ -131,6 +131,10 @@ std::string HubToml(const DpdkTestEnv& env, const Variant& v, const std::string&
     absl::StrAppend(&toml, "[dpdk]\neal_args = ",
                     env.EalArgsToml(v.shards, separate, /*port=*/v.plane == Plane::kDpdk),
                     "\naddress = \"", DpdkTestEnv::kHubAddress, "\"\n");
+    // dpdk mode serves IPv6 too; the client end speaks it only in Ipv6E2eTest.
+    if (v.plane == Plane::kDpdk) {
+      absl::StrAppend(&toml, "address6 = \"", DpdkTestEnv::kHubAddress6, "\"\n");
+    }
   }
   if (HasShield(v)) {
     absl::StrAppend(&toml, "\n[xdp]\ninterface = \"", env.hub_if(), "\"\n", xdp_extra);
@@ -823,6 +827,132 @@ TEST_P(ShieldE2eTest, ReloadAppliesTheRateAndKeepsTheAttachment) {
   ASSERT_EQ(sent, 2000u);
   EXPECT_GE(Verdict("drop_rate_limited") - before, 2000u - 400 - 50 * 3);
 }
+
+// IPv6 on the link (issue 13 item 5): the client end has 2001:2::/48 addresses; the dp answers
+// Neighbour Discovery and ping for 2001:2::1 and serves IPv6 clients and peers on the same ports
+// as IPv4 ones.
+class Ipv6E2eTest : public DpdkE2eTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(DpdkE2eTest::SetUp());
+    ASSERT_TRUE(env_->SetClientIpv6(true).ok());
+  }
+  void TearDown() override {
+    DpdkE2eTest::TearDown();
+    EXPECT_TRUE(env_->SetClientIpv6(false).ok());
+  }
+  sim::HbpClientOptions ClientOptions6(uint32_t id, int address, std::string options = "") const {
+    sim::HbpClientOptions o = ClientOptions(id, address, std::move(options));
+    o.hub = {DpdkTestEnv::kHubAddress6, kHbpPort};
+    o.local = {DpdkTestEnv::ClientAddress6(address), 0};
+    return o;
+  }
+  HbpClient* AddClient6(uint32_t id, int address, std::string options = "") {
+    HbpClient* c = NewClient(ClientOptions6(id, address, std::move(options)));
+    const absl::Status st = c->Login(absl::Seconds(5));
+    EXPECT_TRUE(st.ok()) << "client " << id << ": " << st << "\n" << hub_->Log();
+    return c;
+  }
+  // An FBP peer at ClientAddress6(kPeerAddress) configured as the hub's [[obp]] target.
+  void StartHubWithPeer6(bool peer_keepalives) {
+    sim::ObpPeerOptions po;
+    po.mode = sim::ObpMode::kFbpV5;
+    po.network_id = kPeerId;
+    po.passphrase = kPeerPass;
+    po.hub = {DpdkTestEnv::kHubAddress6, kObpListen};
+    po.local = {DpdkTestEnv::ClientAddress6(kPeerAddress), kPeerPort};
+    po.keepalive_interval = absl::Seconds(1);
+    po.keepalives = peer_keepalives;
+    peer_ = env_->InNamespace([&] { return std::make_unique<ObpPeer>(po); });
+    ASSERT_TRUE(peer_->status().ok()) << peer_->status();
+    ASSERT_NO_FATAL_FAILURE(StartHub(absl::StrCat(
+        "[[hbp.static]]\nclient = ", kA, "\nts1 = []\nts2 = [3100]\n\n[[obp]]\nname = \"fbp\"\n",
+        "listen = \"198.18.0.1:", kObpListen, "\"\ntarget = \"[",
+        DpdkTestEnv::ClientAddress6(kPeerAddress), "]:", kPeerPort, "\"\nnetwork_id = ", kPeerId,
+        "\npassphrase = \"", kPeerPass, "\"\nversion = 5\nkeepalive_s = 1\ndead_after_s = 10\n")));
+  }
+  // One of the dp's io counters summed over its shards (dmrswitch-ctl stats), once it is at
+  // least `want` (the shards publish every status_interval_s) or after 5 s.
+  uint64_t IoCounterAtLeast(const std::string& name, uint64_t want) {
+    uint64_t n = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    do {
+      const auto [rc, out] = Ctl({"stats", "--json"});
+      const nlohmann::json s = nlohmann::json::parse(out, nullptr, false);
+      if (rc == 0 && s.is_object() && s["total"]["io"].contains(name)) {
+        n = s["total"]["io"][name].get<uint64_t>();
+      }
+      if (n >= want) break;
+      sim::PollFor(Pollables(), absl::Milliseconds(250));
+    } while (absl::Now() < deadline);
+    return n;
+  }
+};
+
+TEST_P(Ipv6E2eTest, AnswersNeighbourDiscoveryAndPing6) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  auto replies = env_->Ping6(DpdkTestEnv::kHubAddress6, 3, absl::Seconds(1));
+  ASSERT_TRUE(replies.ok()) << replies.status();
+  EXPECT_EQ(*replies, 3) << hub_->Log();
+  std::string neigh;
+  ASSERT_TRUE(RunCommand({"ip", "-n", env_->netns(), "-6", "neigh", "show",
+                          DpdkTestEnv::kHubAddress6, "dev", env_->client_if()},
+                         &neigh)
+                  .ok());
+  EXPECT_TRUE(absl::StrContains(neigh, absl::StrCat("lladdr ", HubMac()))) << neigh;
+  // Another address in the prefix is not the hub's: no advert, no reply. IPv4 still answers.
+  auto other = env_->Ping6("2001:2::99", 1, absl::Milliseconds(500));
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(*other, 0);
+  auto v4 = env_->Ping(DpdkTestEnv::kHubAddress, 1, absl::Seconds(1));
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_EQ(*v4, 1);
+}
+
+// IPv6 and IPv4 clients on one port, calls both ways: every frame arrives (the clients' kernel
+// drops any IPv6 datagram whose UDP checksum the dp got wrong).
+TEST_P(Ipv6E2eTest, Ipv6AndIpv4ClientsTalkToEachOther) {
+  ASSERT_NO_FATAL_FAILURE(StartHub());
+  HbpClient* a = AddClient6(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  HbpClient* c = AddClient6(kC, 2, "TS2=3100");
+  ASSERT_EQ(a->local_address().host, DpdkTestEnv::ClientAddress6(0));
+  Settle();
+  sim::PollFor(Pollables(), absl::Milliseconds(1500));  // keepalives both ways
+  EXPECT_GE(a->counters().pongs, 1u);
+  Settle();
+  const sim::SentCall sent = a->SendVoiceCall(GroupCall(3100, 2, kSrcA));
+  ASSERT_EQ(sent.frames, VoiceFrames(2));
+  ExpectOneCall(*b, Delivered(3100, 2, kSrcA, kB));
+  ExpectOneCall(*c, Delivered(3100, 2, kSrcA, kC));
+  ExpectNothing(*a, absl::Milliseconds(100));
+  Settle(absl::Milliseconds(1500));  // past the group hang time
+  const sim::SentCall back = b->SendVoiceCall(GroupCall(3100, 2, kSrcB));
+  ASSERT_EQ(back.frames, VoiceFrames(2));
+  ExpectOneCall(*a, Delivered(3100, 2, kSrcB, kA));
+  ExpectOneCall(*c, Delivered(3100, 2, kSrcB, kC));
+  EXPECT_GE(IoCounterAtLeast("nd_adverts", 1), 1u);
+}
+
+// A configured IPv6 peer that has not spoken: the dp solicits its MAC and its BCKAs reach it;
+// then the peer's call reaches a client.
+TEST_P(Ipv6E2eTest, SilentIpv6PeerIsSolicitedAndItsCallReachesAClient) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWithPeer6(/*peer_keepalives=*/false));
+  EXPECT_TRUE(sim::PollUntil(
+      Pollables(), [&] { return peer_->counters().bcka_rx >= 2; }, absl::Seconds(5)))
+      << "BCKAs received: " << peer_->counters().bcka_rx << "\n"
+      << hub_->Log();
+  EXPECT_EQ(peer_->counters().bad_mac, 0u);
+  EXPECT_GE(IoCounterAtLeast("nd_solicits", 1), 1u);
+  HbpClient* a = AddClient(kA, 0);
+  Settle();
+  peer_->SendVoiceCall(GroupCall(3100, 1, 2341777));
+  ExpectOneCall(*a, Delivered(3100, 2, 2341777, kA));
+}
+
+INSTANTIATE_TEST_SUITE_P(Planes, Ipv6E2eTest,
+                         ::testing::Values(Variant{Plane::kDpdk, 1}, Variant{Plane::kDpdk, 2}),
+                         VariantName);
 
 INSTANTIATE_TEST_SUITE_P(Shield, ShieldE2eTest,
                          ::testing::Values(Variant{Plane::kAfXdp, 1},

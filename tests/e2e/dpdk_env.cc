@@ -32,6 +32,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -476,6 +477,35 @@ DpdkTestEnv::~DpdkTestEnv() {
 
 std::string DpdkTestEnv::ClientAddress(int i) { return absl::StrCat("198.18.0.", 2 + i); }
 
+std::string DpdkTestEnv::ClientAddress6(int i) { return absl::StrFormat("2001:2::%x", 2 + i); }
+
+absl::Status DpdkTestEnv::SetClientIpv6(bool on) {
+  const std::string conf = absl::StrCat("/proc/sys/net/ipv6/conf/", client_if_, "/");
+  if (!on) {
+    // Disabling IPv6 on the interface removes its addresses too.
+    InNamespace([&] { WriteFile(conf + "disable_ipv6", "1\n"); });
+    return absl::OkStatus();
+  }
+  InNamespace([&] {
+    // Set before IPv6 comes up: no router solicitations, no autoconfiguration, no DAD delay.
+    WriteFile(conf + "accept_ra", "0\n");
+    WriteFile(conf + "autoconf", "0\n");
+    WriteFile(conf + "router_solicitations", "0\n");
+    WriteFile(conf + "accept_dad", "0\n");
+    WriteFile(conf + "disable_ipv6", "0\n");
+  });
+  for (int i = 0; i < kClientAddresses6; ++i) {
+    if (absl::Status st = RunCommand({"ip", "-n", netns_, "-6", "addr", "replace",
+                                      ClientAddress6(i) + "/48", "dev", client_if_, "nodad"});
+        !st.ok()) {
+      return st;
+    }
+  }
+  // A stale neighbour entry from an earlier hub (another MAC) would misdirect the first frames.
+  (void)RunCommand({"ip", "-n", netns_, "-6", "neigh", "flush", "dev", client_if_});
+  return absl::OkStatus();
+}
+
 std::string DpdkTestEnv::EalArgsToml(uint32_t shards, bool shared, bool port) const {
   const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   std::vector<std::string> args = {
@@ -564,6 +594,58 @@ absl::StatusOr<int> DpdkTestEnv::Ping(const std::string& address, int count,
       if (icmp[0] != ICMP_ECHOREPLY || (icmp[4] << 8 | icmp[5]) != ident) continue;
       if (InetChecksum(icmp, static_cast<size_t>(n) - ihl) != 0) continue;  // corrupt reply
       answered.insert(static_cast<uint16_t>(icmp[6] << 8 | icmp[7]));
+    }
+    close(fd);
+    return static_cast<int>(answered.size());
+  });
+}
+
+absl::StatusOr<int> DpdkTestEnv::Ping6(const std::string& address, int count,
+                                       absl::Duration timeout) {
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  if (inet_pton(AF_INET6, address.c_str(), &to.sin6_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv6 address: ", address));
+  }
+  return InNamespace([&]() -> absl::StatusOr<int> {
+    // A raw ICMPv6 socket: the kernel fills in the checksum (RFC 3542 §3.1) and verifies the
+    // replies' before it hands them over, and gives us the ICMPv6 message without the header.
+    const int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (fd < 0) return absl::InternalError(absl::StrCat("raw socket: ", std::strerror(errno)));
+    const uint16_t ident = static_cast<uint16_t>(getpid() ^ 0x6666);
+    std::set<uint16_t> answered;
+    absl::Time next_send = absl::Now();
+    absl::Time deadline = absl::InfiniteFuture();
+    int sent = 0;
+    while (absl::Now() < deadline && static_cast<int>(answered.size()) < count) {
+      const absl::Time now = absl::Now();
+      if (sent < count && now >= next_send) {
+        uint8_t pkt[64] = {};
+        pkt[0] = 128;  // echo request
+        pkt[4] = static_cast<uint8_t>(ident >> 8);
+        pkt[5] = static_cast<uint8_t>(ident);
+        pkt[6] = static_cast<uint8_t>(sent >> 8);
+        pkt[7] = static_cast<uint8_t>(sent);
+        for (size_t i = 8; i < sizeof(pkt); ++i) pkt[i] = static_cast<uint8_t>(i);
+        sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        ++sent;
+        next_send = now + absl::Milliseconds(200);
+        if (sent == count) deadline = now + timeout;
+      }
+      const absl::Time wake = sent < count ? next_send : deadline;
+      pollfd p{fd, POLLIN, 0};
+      const int ms =
+          static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
+      if (poll(&p, 1, ms) <= 0) continue;
+      uint8_t buf[1500];
+      sockaddr_in6 from{};
+      socklen_t from_len = sizeof(from);
+      const ssize_t n =
+          recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 8 || std::memcmp(&from.sin6_addr, &to.sin6_addr, 16) != 0) continue;
+      if (buf[0] != 129 || (buf[4] << 8 | buf[5]) != ident) continue;
+      if (n != 64 || std::memcmp(buf + 8, "\x08\x09\x0a\x0b", 4) != 0) continue;  // echoed whole
+      answered.insert(static_cast<uint16_t>(buf[6] << 8 | buf[7]));
     }
     close(fd);
     return static_cast<int>(answered.size());

@@ -36,6 +36,10 @@ class DpdkTestEnv {
  public:
   static constexpr char kHubAddress[] = "198.18.0.1";
   static constexpr int kClientAddresses = 20;  // 198.18.0.2 .. 198.18.0.21 on dswc<pid>
+  // IPv6 (2001:2::/48, the benchmarking range; all on-link): the hub and its clients'
+  // 2001:2::(2+i), configured on the client end while SetClientIpv6(true).
+  static constexpr char kHubAddress6[] = "2001:2::1";
+  static constexpr int kClientAddresses6 = 12;
 
   // Enters a private mount namespace (call before any thread starts), sweeps leftovers of dead
   // test processes, then sets everything up. An Unavailable error means the machine cannot host
@@ -55,6 +59,12 @@ class DpdkTestEnv {
   const std::string& client_if() const { return client_if_; }
   // 198.18.0.(2 + i), configured on the client end.
   static std::string ClientAddress(int i);
+  // 2001:2::(2 + i) (hexadecimal), configured on the client end while IPv6 is on there.
+  static std::string ClientAddress6(int i);
+  // Turns IPv6 on at the client end with the ClientAddress6 addresses (no DAD, no router
+  // solicitations or autoconfiguration), or off again (the default: the other tests see no
+  // IPv6 chatter). The hub end keeps IPv6 off: in dpdk mode the dp, not the kernel, owns it.
+  absl::Status SetClientIpv6(bool on);
   // The [dpdk] eal_args for a dp with `shards` shards on the hub end (TOML array text).
   // `shared`: memory in hugepage files (no --in-memory), for a separate control plane. `port`:
   // the net_af_packet vdev on the hub end (dpdk mode); afxdp mode's dp makes its port itself.
@@ -85,6 +95,8 @@ class DpdkTestEnv {
   // Sends `count` ICMP echo requests from inside the namespace to `address`, one every 200 ms,
   // and waits up to `timeout` after the last for the replies; returns how many came back.
   absl::StatusOr<int> Ping(const std::string& address, int count, absl::Duration timeout);
+  // The same with ICMPv6 echo to an IPv6 address.
+  absl::StatusOr<int> Ping6(const std::string& address, int count, absl::Duration timeout);
 
  private:
   DpdkTestEnv() = default;
