@@ -40,6 +40,9 @@ typedef __u64 uint64_t;
 #define DMRSWITCH_SHIELD_MAP_EXEMPT "shield_exempt"
 #define DMRSWITCH_SHIELD_MAP_RATE "shield_rate"
 #define DMRSWITCH_SHIELD_MAP_VERDICTS "shield_verdicts"
+#define DMRSWITCH_SHIELD_MAP_BLOCK6 "shield_block6"
+#define DMRSWITCH_SHIELD_MAP_EXEMPT6 "shield_exempt6"
+#define DMRSWITCH_SHIELD_MAP_RATE6 "shield_rate6"
 #define DMRSWITCH_SHIELD_MAP_XSKS "xsks_map"
 
 /* Capacities. Ports: one HBP listener and one per OpenBridge peer. Rate: sources tracked at
@@ -68,7 +71,31 @@ struct dmrswitch_shield_config {
   uint64_t rate_interval_ns;
   uint64_t rate_burst_ns;
   uint32_t flags;
-  uint32_t reserved;
+  /* IPv6 sources share a token bucket per prefix of this length (and source port): a sender
+   * must not mint fresh buckets by rotating addresses inside its /64, as an IPv4 sender cannot
+   * rotate its address. 0 (the state after load) means 64; 1..128. */
+  uint32_t rate_prefix6;
+};
+
+/* IPv6 extension headers the shield walks before it calls a chain too long (as the dp's parser
+ * does, dataplane/net/packet.h kIpv6MaxExtHeaders). */
+#define DMRSWITCH_SHIELD_MAX_EXT_HEADERS 4
+#define DMRSWITCH_SHIELD_DEFAULT_PREFIX6 64u
+
+/* Key of shield_exempt6 and shield_rate6: an IPv6 source (address in network order; in
+ * shield_rate6 masked to rate_prefix6), port in network order (0 in shield_exempt6 = every
+ * port). */
+struct dmrswitch_shield_source6 {
+  uint8_t addr[16];
+  uint16_t port;
+  uint16_t pad; /* always 0 */
+};
+
+/* Key of shield_block6: a prefix (64 or 128 bits; the program looks up the /128, then the /64)
+ * and the address masked to it. Value: expiry as in shield_block. */
+struct dmrswitch_shield_block6_key {
+  uint32_t prefix_len;
+  uint8_t addr[16];
 };
 
 /* Key of shield_exempt and shield_rate: a source in network byte order. In shield_exempt,
@@ -93,26 +120,27 @@ struct dmrswitch_shield_bucket {
  * X(NAME, name): NAME gives DMRSWITCH_SHIELD_V_NAME, name is what operators read. Append only:
  * the numbers are the counter indices, and a control plane of the previous build may read
  * them. */
-#define DMRSWITCH_SHIELD_VERDICTS(X)                                                       \
-  X(PASS_NOT_IPV4, pass_not_ipv4)           /* ARP, LLDP, ... (not IPv4, not IPv6) */      \
-  X(PASS_IPV6, pass_ipv6)                   /* the hub does not listen on IPv6 yet */      \
-  X(PASS_VLAN_TOO_DEEP, pass_vlan_too_deep) /* more than two VLAN tags */                  \
-  X(PASS_NOT_UDP, pass_not_udp)             /* ICMP, TCP (SSH), ... */                     \
-  X(PASS_NOT_HUB_PORT, pass_not_hub_port)   /* UDP to a port the hub does not listen on */ \
-  X(PASS_FRAGMENT, pass_fragment)           /* non-first IPv4 fragment: no UDP header */   \
-  X(PASS_NO_CONFIG, pass_no_config)         /* config map unreadable: fail open */         \
-  X(PASS_HUB, pass_hub)                     /* accepted hub traffic, kernel mode */        \
-  X(PASS_HUB_NO_XSK, pass_hub_no_xsk)       /* accepted, afxdp mode, no socket on queue */ \
-  X(REDIRECT_HUB, redirect_hub)             /* accepted, afxdp mode, to the queue's XSK */ \
-  X(DROP_SHORT_HEADER, drop_short_header)   /* frame ends inside Ethernet/VLAN/IPv4/UDP */ \
-  X(DROP_MALFORMED_IP, drop_malformed_ip)   /* IHL < 5: no kernel would take it       */   \
-  X(DROP_MALFORMED_UDP, drop_malformed_udp) /* UDP length < 8 or beyond the IP packet */   \
-  X(DROP_FRAGMENT, drop_fragment)           /* first fragment to a hub port */             \
-  X(DROP_SHORT_PAYLOAD, drop_short_payload) /* fewer than 4 payload bytes: no tag */       \
-  X(DROP_BAD_MAGIC, drop_bad_magic)         /* tag unknown for the port's family */        \
-  X(DROP_MALFORMED_LEN, drop_malformed_len) /* known tag, impossible length */             \
-  X(DROP_BLOCKED, drop_blocked)             /* source in shield_block, not expired */      \
-  X(DROP_RATE_LIMITED, drop_rate_limited)   /* source beyond its token bucket */
+#define DMRSWITCH_SHIELD_VERDICTS(X)                                                         \
+  X(PASS_NOT_IPV4, pass_not_ipv4)             /* ARP, LLDP, ... (not IPv4, not IPv6) */      \
+  X(PASS_IPV6, pass_ipv6)                     /* IPv6 ESP/AH/no next header: not walked */   \
+  X(PASS_VLAN_TOO_DEEP, pass_vlan_too_deep)   /* more than two VLAN tags */                  \
+  X(PASS_NOT_UDP, pass_not_udp)               /* ICMP, TCP (SSH), ... */                     \
+  X(PASS_NOT_HUB_PORT, pass_not_hub_port)     /* UDP to a port the hub does not listen on */ \
+  X(PASS_FRAGMENT, pass_fragment)             /* non-first IPv4 fragment: no UDP header */   \
+  X(PASS_NO_CONFIG, pass_no_config)           /* config map unreadable: fail open */         \
+  X(PASS_HUB, pass_hub)                       /* accepted hub traffic, kernel mode */        \
+  X(PASS_HUB_NO_XSK, pass_hub_no_xsk)         /* accepted, afxdp mode, no socket on queue */ \
+  X(REDIRECT_HUB, redirect_hub)               /* accepted, afxdp mode, to the queue's XSK */ \
+  X(DROP_SHORT_HEADER, drop_short_header)     /* frame ends inside Ethernet/VLAN/IP/UDP */   \
+  X(DROP_MALFORMED_IP, drop_malformed_ip)     /* IHL < 5, IPv6 version ≠ 6              */ \
+  X(DROP_MALFORMED_UDP, drop_malformed_udp)   /* UDP length < 8 or beyond the IP packet */   \
+  X(DROP_FRAGMENT, drop_fragment)             /* first fragment to a hub port */             \
+  X(DROP_SHORT_PAYLOAD, drop_short_payload)   /* fewer than 4 payload bytes: no tag */       \
+  X(DROP_BAD_MAGIC, drop_bad_magic)           /* tag unknown for the port's family */        \
+  X(DROP_MALFORMED_LEN, drop_malformed_len)   /* known tag, impossible length */             \
+  X(DROP_BLOCKED, drop_blocked)               /* source in shield_block, not expired */      \
+  X(DROP_RATE_LIMITED, drop_rate_limited)     /* source beyond its token bucket */           \
+  X(DROP_IPV6_EXT_CHAIN, drop_ipv6_ext_chain) /* IPv6: over 4 extension headers to walk */
 
 #define DMRSWITCH_SHIELD_V_ENUM_(NAME, name) DMRSWITCH_SHIELD_V_##NAME,
 enum dmrswitch_shield_verdict {

@@ -52,6 +52,29 @@ struct {
   __type(value, struct dmrswitch_shield_bucket);
 } shield_rate SEC(".maps");
 
+/* The IPv6 twins. Blocks by /128 or /64 (a login churn block covers the sender's /64). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, DMRSWITCH_SHIELD_MAX_BLOCKED);
+  __type(key, struct dmrswitch_shield_block6_key);
+  __type(value, __u64);
+} shield_block6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, DMRSWITCH_SHIELD_MAX_EXEMPT);
+  __type(key, struct dmrswitch_shield_source6);
+  __type(value, __u32);
+} shield_exempt6 SEC(".maps");
+
+/* One token bucket per source prefix (rate_prefix6) and port. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, DMRSWITCH_SHIELD_MAX_RATE_SOURCES);
+  __type(key, struct dmrswitch_shield_source6);
+  __type(value, struct dmrswitch_shield_bucket);
+} shield_rate6 SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, DMRSWITCH_SHIELD_V_COUNT);

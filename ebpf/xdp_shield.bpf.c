@@ -4,7 +4,9 @@
  * source and what a single source sends beyond its token bucket; it counts every verdict by
  * name; accepted hub traffic goes to the kernel's UDP sockets (kernel mode) or to the RX queue's
  * AF_XDP socket (afxdp mode, DPDK net_af_xdp). Everything that is not UDP to a hub listener
- * (ARP, ICMP, SSH, DNS, other ports, IPv6) passes untouched.
+ * (ARP, ICMP, ICMPv6 and so Neighbour Discovery, SSH, DNS, other ports) passes untouched. IPv6
+ * hub traffic gets the same checks as IPv4, with its own maps (16-byte sources; blocks by /128
+ * or /64; one token bucket per rate_prefix6 prefix and port).
  *
  * Order of the checks on hub traffic, cheapest first where it does not change the answer:
  * fragment → block list → UDP length → tag and length of the family → exempt peer → rate. A
@@ -42,17 +44,18 @@ static __always_inline int verdict(__u32 v, int action) {
   return action;
 }
 
-/* GCRA token bucket: true when the source is within source_pps with source_burst of slack. */
-static __always_inline int within_rate(const struct dmrswitch_shield_config *cfg,
-                                       const struct dmrswitch_shield_source *src, __u64 now) {
+/* GCRA token bucket: true when the source is within source_pps with source_burst of slack.
+ * `map` is shield_rate (IPv4 keys) or shield_rate6 (IPv6 keys). */
+static __always_inline int within_rate(const struct dmrswitch_shield_config *cfg, void *map,
+                                       const void *src, __u64 now) {
   struct dmrswitch_shield_bucket *b;
   __u64 interval = cfg->rate_interval_ns;
   __u64 tat;
   if (interval == 0) return 1;
-  b = bpf_map_lookup_elem(&shield_rate, src);
+  b = bpf_map_lookup_elem(map, src);
   if (!b) {
     struct dmrswitch_shield_bucket fresh = {.tat_ns = now + interval};
-    bpf_map_update_elem(&shield_rate, src, &fresh, BPF_ANY);
+    bpf_map_update_elem(map, src, &fresh, BPF_ANY);
     return 1;
   }
   tat = b->tat_ns;
@@ -61,6 +64,35 @@ static __always_inline int within_rate(const struct dmrswitch_shield_config *cfg
   if (tat - now > cfg->rate_burst_ns) return 0; /* not charged: a flooder keeps its rate */
   b->tat_ns = tat;
   return 1;
+}
+
+/* `addr` masked to its first `bits` bits (1..128), in place. */
+static __always_inline void mask6(__u8 *addr, __u32 bits) {
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    const __u32 first = (__u32)i * 8;
+    if (bits <= first) {
+      addr[i] = 0;
+    } else if (bits < first + 8) {
+      addr[i] &= (__u8)(0xFF << (first + 8 - bits));
+    }
+  }
+}
+
+/* Whether an IPv6 source is blocked: its /128, then its /64. */
+static __always_inline int blocked6(const __u8 *saddr6, __u64 *now) {
+  struct dmrswitch_shield_block6_key key = {.prefix_len = 128};
+  __u64 *expiry;
+  __builtin_memcpy(key.addr, saddr6, 16);
+  expiry = bpf_map_lookup_elem(&shield_block6, &key);
+  if (!expiry) {
+    key.prefix_len = 64;
+    __builtin_memset(key.addr + 8, 0, 8);
+    expiry = bpf_map_lookup_elem(&shield_block6, &key);
+  }
+  if (!expiry) return 0;
+  *now = bpf_ktime_get_ns();
+  return *expiry == DMRSWITCH_SHIELD_BLOCK_FOREVER || *now < *expiry;
 }
 
 SEC("xdp")
@@ -81,6 +113,8 @@ int xdp_shield(struct xdp_md *ctx) {
   const struct dmrswitch_shield_config *cfg;
   struct dmrswitch_shield_source src = {};
   struct dmrswitch_shield_source any_port = {};
+  struct dmrswitch_shield_source6 src6 = {};
+  enum shield_parse_result l3_result;
 
   switch (shield_parse_eth(&c, &proto)) {
     case SHIELD_PARSE_OK:
@@ -90,14 +124,24 @@ int xdp_shield(struct xdp_md *ctx) {
     default:
       return verdict(DMRSWITCH_SHIELD_V_DROP_SHORT_HEADER, XDP_DROP);
   }
-  if (proto == bpf_htons(ETH_P_IPV6)) return verdict(DMRSWITCH_SHIELD_V_PASS_IPV6, XDP_PASS);
-  if (proto != bpf_htons(ETH_P_IP)) return verdict(DMRSWITCH_SHIELD_V_PASS_NOT_IPV4, XDP_PASS);
-
-  switch (shield_parse_ipv4(&c, &l3)) {
+  if (proto == bpf_htons(ETH_P_IPV6)) {
+    l3_result = shield_parse_ipv6(&c, &l3);
+  } else if (proto == bpf_htons(ETH_P_IP)) {
+    l3_result = shield_parse_ipv4(&c, &l3);
+  } else {
+    return verdict(DMRSWITCH_SHIELD_V_PASS_NOT_IPV4, XDP_PASS);
+  }
+  switch (l3_result) {
     case SHIELD_PARSE_OK:
       break;
     case SHIELD_PARSE_MALFORMED:
       return verdict(DMRSWITCH_SHIELD_V_DROP_MALFORMED_IP, XDP_DROP);
+    case SHIELD_PARSE_NOT_WALKED:
+      return verdict(DMRSWITCH_SHIELD_V_PASS_IPV6, XDP_PASS);
+    case SHIELD_PARSE_EXT_CHAIN:
+      /* Its UDP port is out of reach: passing it would let a flood around the shield by
+       * prefixing five empty options headers. No hub client sends one. */
+      return verdict(DMRSWITCH_SHIELD_V_DROP_IPV6_EXT_CHAIN, XDP_DROP);
     default:
       return verdict(DMRSWITCH_SHIELD_V_DROP_SHORT_HEADER, XDP_DROP);
   }
@@ -116,12 +160,16 @@ int xdp_shield(struct xdp_md *ctx) {
   /* Hub traffic from here on. */
   if (l3.is_fragment) return verdict(DMRSWITCH_SHIELD_V_DROP_FRAGMENT, XDP_DROP);
 
-  block_expiry = bpf_map_lookup_elem(&shield_block, &l3.saddr);
-  if (block_expiry) {
-    __u64 expiry = *block_expiry;
-    now = bpf_ktime_get_ns();
-    if (expiry == DMRSWITCH_SHIELD_BLOCK_FOREVER || now < expiry) {
-      return verdict(DMRSWITCH_SHIELD_V_DROP_BLOCKED, XDP_DROP);
+  if (l3.is_v6) {
+    if (blocked6(l3.saddr6, &now)) return verdict(DMRSWITCH_SHIELD_V_DROP_BLOCKED, XDP_DROP);
+  } else {
+    block_expiry = bpf_map_lookup_elem(&shield_block, &l3.saddr);
+    if (block_expiry) {
+      __u64 expiry = *block_expiry;
+      now = bpf_ktime_get_ns();
+      if (expiry == DMRSWITCH_SHIELD_BLOCK_FOREVER || now < expiry) {
+        return verdict(DMRSWITCH_SHIELD_V_DROP_BLOCKED, XDP_DROP);
+      }
     }
   }
 
@@ -154,14 +202,35 @@ int xdp_shield(struct xdp_md *ctx) {
   cfg = bpf_map_lookup_elem(&shield_config, &zero);
   if (!cfg) return verdict(DMRSWITCH_SHIELD_V_PASS_NO_CONFIG, XDP_PASS);
 
-  src.addr = l3.saddr;
-  src.port = udp->source;
-  any_port.addr = l3.saddr;
-  if (!bpf_map_lookup_elem(&shield_exempt, &src) &&
-      !bpf_map_lookup_elem(&shield_exempt, &any_port)) {
-    if (now == 0) now = bpf_ktime_get_ns();
-    if (!within_rate(cfg, &src, now)) {
-      return verdict(DMRSWITCH_SHIELD_V_DROP_RATE_LIMITED, XDP_DROP);
+  if (l3.is_v6) {
+    __u32 prefix = cfg->rate_prefix6;
+    int exempt;
+    __builtin_memcpy(src6.addr, l3.saddr6, 16);
+    src6.port = udp->source;
+    exempt = bpf_map_lookup_elem(&shield_exempt6, &src6) != 0;
+    if (!exempt) {
+      src6.port = 0;
+      exempt = bpf_map_lookup_elem(&shield_exempt6, &src6) != 0;
+    }
+    if (!exempt) {
+      if (prefix == 0 || prefix > 128) prefix = DMRSWITCH_SHIELD_DEFAULT_PREFIX6;
+      mask6(src6.addr, prefix);
+      src6.port = udp->source;
+      if (now == 0) now = bpf_ktime_get_ns();
+      if (!within_rate(cfg, &shield_rate6, &src6, now)) {
+        return verdict(DMRSWITCH_SHIELD_V_DROP_RATE_LIMITED, XDP_DROP);
+      }
+    }
+  } else {
+    src.addr = l3.saddr;
+    src.port = udp->source;
+    any_port.addr = l3.saddr;
+    if (!bpf_map_lookup_elem(&shield_exempt, &src) &&
+        !bpf_map_lookup_elem(&shield_exempt, &any_port)) {
+      if (now == 0) now = bpf_ktime_get_ns();
+      if (!within_rate(cfg, &shield_rate, &src, now)) {
+        return verdict(DMRSWITCH_SHIELD_V_DROP_RATE_LIMITED, XDP_DROP);
+      }
     }
   }
 

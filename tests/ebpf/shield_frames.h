@@ -3,8 +3,11 @@
 // ICMP, TCP, IPv6). Header-only, byte-exact, no sockets.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "tests/ebpf/steering_packets.h"
@@ -140,32 +143,81 @@ inline Packet TcpFrame(uint16_t dst_port) {
   return Ipv4Frame(s, tcp);
 }
 
-// IPv6 UDP to the hub port: the shield must not look at it (yet).
-inline Packet Ipv6UdpFrame(uint16_t dst_port, const Packet& payload) {
-  Packet p = EthernetHeader(0x86DD);
+using Ip6 = std::array<uint8_t, 16>;
+// 2001:2::2 and 2001:2::1 (the benchmarking range; frames here are never sent anywhere).
+inline constexpr Ip6 kClientIp6 = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+inline constexpr Ip6 kHubIp6 = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+struct Ipv6Spec {
+  int vlan_tags = 0;
+  Ip6 src = kClientIp6;
+  Ip6 dst = kHubIp6;
+  uint16_t src_port = 40000;
+  uint16_t dst_port = kHbpPort;
+  uint8_t next_header = 17;  // of the last header before the L4 one
+  // Extension headers between the fixed header and L4, each given as (type, total bytes); the
+  // writer chains them (a Fragment header is always 8 bytes: `frag_field` is its offset/M).
+  std::vector<std::pair<uint8_t, size_t>> ext;
+  uint16_t frag_field = 0;
+  uint8_t version = 6;
+  std::optional<uint16_t> payload_len;  // lie about the IPv6 payload length
+  std::optional<uint16_t> udp_len;      // lie about the UDP length
+};
+
+// Ethernet/IPv6/[extension headers]/L4: UDP around `payload` when next_header is 17, else
+// `payload` as the whole L4 message. No checksums: the shield never verifies them.
+inline Packet Ipv6Frame(const Ipv6Spec& s, const Packet& payload) {
+  Packet l4 = payload;
+  if (s.next_header == 17) {
+    Packet udp(8, 0);
+    PutBe16(udp, 0, s.src_port);
+    PutBe16(udp, 2, s.dst_port);
+    PutBe16(udp, 4, s.udp_len.value_or(static_cast<uint16_t>(8 + payload.size())));
+    udp.insert(udp.end(), payload.begin(), payload.end());
+    l4 = udp;
+  }
+  Packet ext;
+  for (size_t i = 0; i < s.ext.size(); ++i) {
+    const uint8_t next = i + 1 < s.ext.size() ? s.ext[i + 1].first : s.next_header;
+    const bool frag = s.ext[i].first == 44;
+    const size_t len = frag ? 8 : s.ext[i].second;
+    Packet h(len, 0);
+    h[0] = next;
+    if (frag) {
+      PutBe16(h, 2, s.frag_field);
+    } else {
+      h[1] = static_cast<uint8_t>(len / 8 - 1);
+      h[2] = 1;  // PadN over the rest
+      h[3] = static_cast<uint8_t>(len - 4);
+    }
+    ext.insert(ext.end(), h.begin(), h.end());
+  }
+  Packet p = EthernetHeader(0x86DD, s.vlan_tags);
   Packet ip6(40, 0);
-  ip6[0] = 0x60;
-  PutBe16(ip6, 4, static_cast<uint16_t>(8 + payload.size()));
-  ip6[6] = 17;
+  ip6[0] = static_cast<uint8_t>(s.version << 4);
+  PutBe16(ip6, 4, s.payload_len.value_or(static_cast<uint16_t>(ext.size() + l4.size())));
+  ip6[6] = s.ext.empty() ? s.next_header : s.ext[0].first;
   ip6[7] = 64;
-  ip6[8] = 0x20;  // 2001:db8::2 -> 2001:db8::1 (documentation prefix; never sent anywhere)
-  ip6[9] = 0x01;
-  ip6[10] = 0x0d;
-  ip6[11] = 0xb8;
-  ip6[23] = 2;
-  ip6[24] = 0x20;
-  ip6[25] = 0x01;
-  ip6[26] = 0x0d;
-  ip6[27] = 0xb8;
-  ip6[39] = 1;
+  std::copy(s.src.begin(), s.src.end(), ip6.begin() + 8);
+  std::copy(s.dst.begin(), s.dst.end(), ip6.begin() + 24);
   p.insert(p.end(), ip6.begin(), ip6.end());
-  Packet udp(8, 0);
-  PutBe16(udp, 0, 40000);
-  PutBe16(udp, 2, dst_port);
-  PutBe16(udp, 4, static_cast<uint16_t>(8 + payload.size()));
-  udp.insert(udp.end(), payload.begin(), payload.end());
-  p.insert(p.end(), udp.begin(), udp.end());
+  p.insert(p.end(), ext.begin(), ext.end());
+  p.insert(p.end(), l4.begin(), l4.end());
   return p;
+}
+
+inline Packet Ipv6UdpFrame(uint16_t dst_port, const Packet& payload) {
+  Ipv6Spec s;
+  s.dst_port = dst_port;
+  return Ipv6Frame(s, payload);
+}
+
+inline Packet Hbp6Frame(const Packet& payload, const Ip6& src = kClientIp6,
+                        uint16_t src_port = 40000) {
+  Ipv6Spec s;
+  s.src = src;
+  s.src_port = src_port;
+  return Ipv6Frame(s, payload);
 }
 
 }  // namespace dmrswitch::io::testing

@@ -230,8 +230,97 @@ std::vector<Fixture> Fixtures() {
       {"udp_other_port_lying_length_passes",
        WithSpec(Spec([](FrameSpec& s) { s.dst_port = 9999, s.udp_len = 3; }), dmrd), P,
        "pass_not_hub_port"},
-      {"ipv6_udp_to_hub_port_passes", testing::Ipv6UdpFrame(kHbpPort, Tagged("ZZZZ", 1)), P,
-       "pass_ipv6"},
+      // IPv6: the same checks as IPv4.
+      {"ipv6_hbp_dmrd_passes", testing::Hbp6Frame(dmrd), P, "pass_hub"},
+      {"ipv6_hbp_rptl_passes", testing::Hbp6Frame(Rptl(3120001)), P, "pass_hub"},
+      {"ipv6_fbp_dmre_passes",
+       [] {
+         testing::Ipv6Spec s;
+         s.dst_port = kObpPort;
+         return testing::Ipv6Frame(s, Dmre(0x1234, 89));
+       }(),
+       P, "pass_hub"},
+      {"ipv6_garbage_to_hub_port_dropped", testing::Ipv6UdpFrame(kHbpPort, Tagged("ZZZZ", 12)), D,
+       "drop_bad_magic"},
+      {"ipv6_other_port_passes", testing::Ipv6UdpFrame(53, Packet(30, 1)), P, "pass_not_hub_port"},
+      {"ipv6_two_vlan_tags_passes",
+       [&] {
+         testing::Ipv6Spec s;
+         s.vlan_tags = 2;
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       P, "pass_hub"},
+      {"ipv6_four_extension_headers_pass",
+       [&] {
+         testing::Ipv6Spec s;
+         s.ext = {{0, 8}, {60, 16}, {43, 8}, {60, 24}};
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       P, "pass_hub"},
+      {"ipv6_five_extension_headers_dropped",
+       [&] {
+         testing::Ipv6Spec s;
+         s.ext = {{0, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}};
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       D, "drop_ipv6_ext_chain"},
+      {"ipv6_first_fragment_to_hub_port_dropped",
+       [&] {
+         testing::Ipv6Spec s;
+         s.ext = {{44, 8}};
+         s.frag_field = 0x0001;  // offset 0, M
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       D, "drop_fragment"},
+      {"ipv6_later_fragment_passes",
+       [&] {
+         testing::Ipv6Spec s;
+         s.ext = {{44, 8}};
+         s.frag_field = 0x00b8;  // offset 23 (× 8 bytes)
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       P, "pass_fragment"},
+      {"ipv6_esp_passes",
+       [] {
+         testing::Ipv6Spec s;
+         s.next_header = 50;
+         return testing::Ipv6Frame(s, Packet(40, 3));
+       }(),
+       P, "pass_ipv6"},
+      {"ipv6_neighbour_solicitation_passes",
+       [] {
+         testing::Ipv6Spec s;
+         s.next_header = 58;
+         Packet ns(32, 0);
+         ns[0] = 135;
+         return testing::Ipv6Frame(s, ns);
+       }(),
+       P, "pass_not_udp"},
+      {"ipv6_udp_length_beyond_packet_dropped",
+       [&] {
+         testing::Ipv6Spec s;
+         s.udp_len = 200;
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       D, "drop_malformed_udp"},
+      {"ipv6_version_4_dropped",
+       [&] {
+         testing::Ipv6Spec s;
+         s.version = 4;
+         return testing::Ipv6Frame(s, dmrd);
+       }(),
+       D, "drop_malformed_ip"},
+      {"ipv6_cut_in_fixed_header_dropped", Truncated(testing::Hbp6Frame(dmrd), 14 + 39), D,
+       "drop_short_header"},
+      {"ipv6_cut_in_extension_header_dropped",
+       [&] {
+         testing::Ipv6Spec s;
+         s.ext = {{60, 16}};
+         return Truncated(testing::Ipv6Frame(s, dmrd), 14 + 40 + 12);
+       }(),
+       D, "drop_short_header"},
+      {"ipv6_cut_in_udp_header_dropped", Truncated(testing::Hbp6Frame(dmrd), 14 + 40 + 6), D,
+       "drop_short_header"},
       {"three_vlan_tags_pass", WithVlans(3, dmrd), P, "pass_vlan_too_deep"},
       {"ipv4_ihl_4_tcp_dropped_as_the_kernel_would",
        [] {
@@ -362,6 +451,50 @@ TEST(ShieldBlockTest, BlockedSourceIsDroppedAndUnblockedAgain) {
   EXPECT_TRUE(maps.Blocked()->empty());
 }
 
+TEST(ShieldBlockTest, Ipv6SourcesAreBlockedByAddressOrBySlash64) {
+  std::unique_ptr<XdpShieldSimulator> sim = MustLoad();
+  ASSERT_NE(sim, nullptr);
+  XdpShieldMaps& maps = sim->maps();
+  testing::Ip6 bad = testing::kClientIp6;
+  bad[15] = 0x99;
+  testing::Ip6 neighbour = bad;  // same /64
+  neighbour[15] = 0x98;
+  testing::Ip6 elsewhere = bad;  // another /64
+  elsewhere[7] = 1;
+  const auto from = [](const testing::Ip6& a) { return testing::Hbp6Frame(testing::Rptl(1), a); };
+  ASSERT_TRUE(maps.Block6(bad, 128, std::nullopt).ok());
+  EXPECT_EQ(MustRun(*sim, from(bad)), XDP_DROP);
+  EXPECT_EQ(MustRun(*sim, from(neighbour)), XDP_PASS);
+  ASSERT_TRUE(maps.Block6(neighbour, 64, std::chrono::seconds(30)).ok());
+  EXPECT_EQ(MustRun(*sim, from(neighbour)), XDP_DROP);
+  EXPECT_EQ(MustRun(*sim, from(elsewhere)), XDP_PASS);
+  EXPECT_EQ(CounterOf(*sim, "drop_blocked"), 2u);
+  // An IPv4 block of the same low bits does not touch IPv6, nor the other way round.
+  EXPECT_EQ(MustRun(*sim, HbpFrame(testing::Rptl(1))), XDP_PASS);
+
+  absl::StatusOr<std::vector<XdpBlockedSource>> blocked = maps.Blocked();
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  ASSERT_EQ(blocked->size(), 2u);
+  testing::Ip6 slash64 = bad;
+  std::fill(slash64.begin() + 8, slash64.end(), 0);
+  EXPECT_TRUE((*blocked)[0].v6);
+  EXPECT_EQ((*blocked)[0].ip6, slash64);  // the /64 sorts first
+  EXPECT_EQ((*blocked)[0].prefix_len, 64u);
+  EXPECT_TRUE((*blocked)[0].remaining.has_value());
+  EXPECT_EQ((*blocked)[1].ip6, bad);
+  EXPECT_EQ((*blocked)[1].prefix_len, 128u);
+  EXPECT_FALSE((*blocked)[1].remaining.has_value());
+
+  ASSERT_TRUE(maps.Unblock6(neighbour, 64).ok());  // any address of the /64 names it
+  EXPECT_EQ(MustRun(*sim, from(neighbour)), XDP_PASS);
+  EXPECT_EQ(maps.Unblock6(neighbour, 64).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(maps.Unblock6(bad, 128).ok());
+  EXPECT_EQ(MustRun(*sim, from(bad)), XDP_PASS);
+  EXPECT_EQ(maps.Block6(bad, 48, std::nullopt).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(maps.Blocked().ok());
+  EXPECT_TRUE(maps.Blocked()->empty());
+}
+
 TEST(ShieldBlockTest, ExpiredBlockPassesAndIsPruned) {
   std::unique_ptr<XdpShieldSimulator> sim = MustLoad();
   ASSERT_NE(sim, nullptr);
@@ -433,6 +566,66 @@ TEST(ShieldRateTest, ExemptPeersAreNeverLimited) {
   for (int i = 0; i < 20; ++i) {
     passed += MustRun(*sim, ObpFrame(testing::Dmre(1), peer_any_port, 5000)) == XDP_PASS;
   }
+  EXPECT_EQ(passed, 5);
+}
+
+// IPv6 sources share a bucket per /64 (and port): rotating the address inside one's /64 earns
+// no fresh bucket. rate_prefix6 = 128 gives every address its own.
+TEST(ShieldRateTest, Ipv6SourcesShareABucketPerSlash64) {
+  XdpShieldOptions o = HubOptions();
+  o.rate = XdpRate{10, 5};
+  std::unique_ptr<XdpShieldSimulator> sim = MustLoad(o);
+  ASSERT_NE(sim, nullptr);
+  int passed = 0;
+  for (int i = 0; i < 50; ++i) {
+    testing::Ip6 a = testing::kClientIp6;
+    a[14] = static_cast<uint8_t>(i);
+    a[15] = static_cast<uint8_t>(i * 7 + 1);
+    passed += MustRun(*sim, testing::Hbp6Frame(testing::Rptl(1), a, 40001)) == XDP_PASS;
+  }
+  EXPECT_EQ(passed, 5);
+  EXPECT_EQ(CounterOf(*sim, "drop_rate_limited"), 45u);
+  // Another /64 is another source.
+  testing::Ip6 other = testing::kClientIp6;
+  other[7] = 9;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(MustRun(*sim, testing::Hbp6Frame(testing::Rptl(1), other, 40001)), XDP_PASS) << i;
+  }
+  // Per address when asked.
+  ASSERT_TRUE(sim->maps().SetRate(XdpRate{10, 5, 128}).ok());
+  testing::Ip6 fresh = testing::kClientIp6;
+  fresh[15] = 0xee;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(MustRun(*sim, testing::Hbp6Frame(testing::Rptl(1), fresh, 40001)), XDP_PASS) << i;
+  }
+  EXPECT_EQ(sim->maps().SetRate(XdpRate{10, 5, 129}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ShieldRateTest, Ipv6ExemptPeersAreNeverLimited) {
+  XdpShieldOptions o = HubOptions();
+  o.rate = XdpRate{10, 5};
+  testing::Ip6 peer = testing::kClientIp6;
+  peer[15] = 0x10;
+  XdpSource exempt;
+  exempt.v6 = true;
+  exempt.ip6 = peer;
+  o.exempt = {exempt};
+  std::unique_ptr<XdpShieldSimulator> sim = MustLoad(o);
+  ASSERT_NE(sim, nullptr);
+  testing::Ipv6Spec s;
+  s.src = peer;
+  s.dst_port = kObpPort;
+  for (int i = 0; i < 100; ++i) {
+    s.src_port = static_cast<uint16_t>(1000 + i % 3);
+    ASSERT_EQ(MustRun(*sim, testing::Ipv6Frame(s, testing::Dmre(i + 1))), XDP_PASS) << i;
+  }
+  // Its /64 neighbour is not exempt.
+  testing::Ip6 neighbour = peer;
+  neighbour[15] = 0x11;
+  s.src = neighbour;
+  int passed = 0;
+  for (int i = 0; i < 20; ++i)
+    passed += MustRun(*sim, testing::Ipv6Frame(s, testing::Dmre(1))) == XDP_PASS;
   EXPECT_EQ(passed, 5);
 }
 

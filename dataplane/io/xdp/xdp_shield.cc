@@ -40,6 +40,8 @@ constexpr char kObjectName[] = "xdp_shield.bpf.o";
 
 static_assert(sizeof(dmrswitch_shield_config) == 24);
 static_assert(sizeof(dmrswitch_shield_source) == 8);
+static_assert(sizeof(dmrswitch_shield_source6) == 20);
+static_assert(sizeof(dmrswitch_shield_block6_key) == 20);
 static_assert(sizeof(dmrswitch_shield_bucket) == 8);
 static_assert(static_cast<uint32_t>(XdpListenerFamily::kHbp) == DMRSWITCH_SHIELD_FAMILY_HBP);
 static_assert(static_cast<uint32_t>(XdpListenerFamily::kOpenBridge) ==
@@ -297,8 +299,9 @@ std::string_view XdpAttachedModeName(XdpAttachedMode mode) {
 // XdpShieldMaps
 
 const char* const XdpShieldMaps::kNames[XdpShieldMaps::kCount] = {
-    DMRSWITCH_SHIELD_MAP_CONFIG, DMRSWITCH_SHIELD_MAP_PORTS, DMRSWITCH_SHIELD_MAP_BLOCK,
-    DMRSWITCH_SHIELD_MAP_EXEMPT, DMRSWITCH_SHIELD_MAP_RATE,  DMRSWITCH_SHIELD_MAP_VERDICTS,
+    DMRSWITCH_SHIELD_MAP_CONFIG, DMRSWITCH_SHIELD_MAP_PORTS,   DMRSWITCH_SHIELD_MAP_BLOCK,
+    DMRSWITCH_SHIELD_MAP_EXEMPT, DMRSWITCH_SHIELD_MAP_RATE,    DMRSWITCH_SHIELD_MAP_VERDICTS,
+    DMRSWITCH_SHIELD_MAP_BLOCK6, DMRSWITCH_SHIELD_MAP_EXEMPT6, DMRSWITCH_SHIELD_MAP_RATE6,
 };
 
 std::string XdpShieldMaps::PinDir(std::string_view runtime_name) {
@@ -401,6 +404,66 @@ absl::Status XdpShieldMaps::Unblock(uint32_t ip) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string Ipv6Text(const XdpIp6& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, a.data(), buf, sizeof(buf));
+  return buf;
+}
+
+absl::StatusOr<dmrswitch_shield_block6_key> Block6Key(const XdpIp6& ip6, uint32_t prefix_len) {
+  if (prefix_len != 64 && prefix_len != 128) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("XDP shield: an IPv6 block covers a /64 or a /128, not a /%u", prefix_len));
+  }
+  dmrswitch_shield_block6_key key{};
+  key.prefix_len = prefix_len;
+  std::memcpy(key.addr, ip6.data(), prefix_len / 8);
+  return key;
+}
+
+}  // namespace
+
+absl::Status XdpShieldMaps::Block6(const XdpIp6& ip6, uint32_t prefix_len,
+                                   std::optional<std::chrono::nanoseconds> duration) {
+  absl::StatusOr<dmrswitch_shield_block6_key> key = Block6Key(ip6, prefix_len);
+  if (!key.ok()) return key.status();
+  uint64_t expiry = DMRSWITCH_SHIELD_BLOCK_FOREVER;
+  if (duration.has_value()) {
+    if (duration->count() <= 0) {
+      return absl::InvalidArgumentError("XDP shield: a block needs a positive duration");
+    }
+    expiry = MonotonicNs() + static_cast<uint64_t>(duration->count());
+  }
+  if (bpf_map_update_elem(fds_[kBlock6], &*key, &expiry, BPF_ANY) != 0) {
+    const int err = errno;
+    if (err == E2BIG || err == ENOMEM) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "XDP shield: the IPv6 block list is full (%u prefixes); unblock some first",
+          DMRSWITCH_SHIELD_MAX_BLOCKED));
+    }
+    return BpfError(absl::StrCat("cannot block ", Ipv6Text(ip6), "/", prefix_len), err);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status XdpShieldMaps::Unblock6(const XdpIp6& ip6, uint32_t prefix_len) {
+  absl::StatusOr<dmrswitch_shield_block6_key> key = Block6Key(ip6, prefix_len);
+  if (!key.ok()) return key.status();
+  if (bpf_map_delete_elem(fds_[kBlock6], &*key) != 0) {
+    const int err = errno;
+    XdpIp6 masked{};
+    std::memcpy(masked.data(), key->addr, 16);
+    if (err == ENOENT) {
+      return absl::NotFoundError(
+          absl::StrFormat("XDP shield: %s/%u is not blocked", Ipv6Text(masked), prefix_len));
+    }
+    return BpfError(absl::StrCat("cannot unblock ", Ipv6Text(masked), "/", prefix_len), err);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<XdpBlockedSource>> XdpShieldMaps::Blocked() {
   std::vector<XdpBlockedSource> out;
   std::vector<uint32_t> expired;
@@ -426,6 +489,37 @@ absl::StatusOr<std::vector<XdpBlockedSource>> XdpShieldMaps::Blocked() {
   for (uint32_t k : expired) bpf_map_delete_elem(fds_[kBlock], &k);
   std::sort(out.begin(), out.end(),
             [](const XdpBlockedSource& a, const XdpBlockedSource& b) { return a.ip < b.ip; });
+
+  std::vector<XdpBlockedSource> out6;
+  std::vector<dmrswitch_shield_block6_key> expired6;
+  dmrswitch_shield_block6_key key6{};
+  dmrswitch_shield_block6_key next6{};
+  const void* prev6 = nullptr;
+  while (bpf_map_get_next_key(fds_[kBlock6], prev6, &next6) == 0) {
+    uint64_t expiry = 0;
+    if (bpf_map_lookup_elem(fds_[kBlock6], &next6, &expiry) == 0) {
+      XdpBlockedSource b;
+      b.v6 = true;
+      b.ip = 0;
+      std::memcpy(b.ip6.data(), next6.addr, 16);
+      b.prefix_len = next6.prefix_len;
+      if (expiry == DMRSWITCH_SHIELD_BLOCK_FOREVER) {
+        out6.push_back(b);
+      } else if (expiry > now) {
+        b.remaining = std::chrono::nanoseconds(static_cast<int64_t>(expiry - now));
+        out6.push_back(b);
+      } else {
+        expired6.push_back(next6);
+      }
+    }
+    key6 = next6;
+    prev6 = &key6;
+  }
+  for (const auto& k : expired6) bpf_map_delete_elem(fds_[kBlock6], &k);
+  std::sort(out6.begin(), out6.end(), [](const XdpBlockedSource& a, const XdpBlockedSource& b) {
+    return a.ip6 != b.ip6 ? a.ip6 < b.ip6 : a.prefix_len < b.prefix_len;
+  });
+  out.insert(out.end(), out6.begin(), out6.end());
   return out;
 }
 
@@ -470,17 +564,27 @@ absl::Status ReplaceHash(int fd, const std::vector<std::pair<Key, Value>>& want,
 
 absl::Status XdpShieldMaps::SetExempt(std::span<const XdpSource> exempt) {
   std::vector<std::pair<dmrswitch_shield_source, uint32_t>> want;
+  std::vector<std::pair<dmrswitch_shield_source6, uint32_t>> want6;
   for (const XdpSource& s : exempt) {
+    if (s.v6) {
+      dmrswitch_shield_source6 key{};
+      std::memcpy(key.addr, s.ip6.data(), 16);
+      key.port = htons(s.port);
+      want6.emplace_back(key, 1u);
+      continue;
+    }
     dmrswitch_shield_source key{};
     key.addr = htonl(s.ip);
     key.port = htons(s.port);
     want.emplace_back(key, 1u);
   }
-  if (want.size() > DMRSWITCH_SHIELD_MAX_EXEMPT) {
-    return absl::ResourceExhaustedError(absl::StrFormat("XDP shield: %u exempt peers, at most %u",
-                                                        want.size(), DMRSWITCH_SHIELD_MAX_EXEMPT));
+  if (want.size() > DMRSWITCH_SHIELD_MAX_EXEMPT || want6.size() > DMRSWITCH_SHIELD_MAX_EXEMPT) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("XDP shield: %u exempt peers, at most %u per address family",
+                        want.size() + want6.size(), DMRSWITCH_SHIELD_MAX_EXEMPT));
   }
-  return ReplaceHash(fds_[kExempt], want, "exempt peer list");
+  if (absl::Status st = ReplaceHash(fds_[kExempt], want, "exempt peer list"); !st.ok()) return st;
+  return ReplaceHash(fds_[kExempt6], want6, "IPv6 exempt peer list");
 }
 
 absl::Status XdpShieldMaps::SetListeners(std::span<const XdpListener> listeners) {
@@ -525,6 +629,10 @@ absl::Status XdpShieldMaps::SetRate(XdpRate rate) {
     return absl::InvalidArgumentError(
         "XDP shield: source_burst must be at least 1 when source_pps is set");
   }
+  if (rate.prefix6 == 0 || rate.prefix6 > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("XDP shield: the IPv6 rate prefix must be 1..128, not %u", rate.prefix6));
+  }
   dmrswitch_shield_config config{};
   if (absl::Status s = ReadConfig(&config); !s.ok()) return s;
   if (rate.source_pps == 0) {
@@ -535,6 +643,7 @@ absl::Status XdpShieldMaps::SetRate(XdpRate rate) {
     if (config.rate_interval_ns == 0) config.rate_interval_ns = 1;
     config.rate_burst_ns = config.rate_interval_ns * rate.source_burst;
   }
+  config.rate_prefix6 = rate.prefix6;
   return WriteConfig(config);
 }
 
@@ -584,6 +693,8 @@ absl::StatusOr<std::unique_ptr<XdpShieldSimulator>> XdpShieldSimulator::Load(
       bpf_map__fd(skel->maps.shield_config), bpf_map__fd(skel->maps.shield_ports),
       bpf_map__fd(skel->maps.shield_block),  bpf_map__fd(skel->maps.shield_exempt),
       bpf_map__fd(skel->maps.shield_rate),   bpf_map__fd(skel->maps.shield_verdicts),
+      bpf_map__fd(skel->maps.shield_block6), bpf_map__fd(skel->maps.shield_exempt6),
+      bpf_map__fd(skel->maps.shield_rate6),
   };
   absl::StatusOr<XdpShieldMaps> maps = XdpShieldMaps::FromFds(fds);
   if (!maps.ok()) {
@@ -756,6 +867,8 @@ absl::StatusOr<std::unique_ptr<XdpShield>> XdpShield::Attach(const XdpShieldOpti
       bpf_map__fd(a.skel->maps.shield_config), bpf_map__fd(a.skel->maps.shield_ports),
       bpf_map__fd(a.skel->maps.shield_block),  bpf_map__fd(a.skel->maps.shield_exempt),
       bpf_map__fd(a.skel->maps.shield_rate),   bpf_map__fd(a.skel->maps.shield_verdicts),
+      bpf_map__fd(a.skel->maps.shield_block6), bpf_map__fd(a.skel->maps.shield_exempt6),
+      bpf_map__fd(a.skel->maps.shield_rate6),
   };
   absl::StatusOr<XdpShieldMaps> maps = XdpShieldMaps::FromFds(fds);
   std::unique_ptr<XdpShield> shield;

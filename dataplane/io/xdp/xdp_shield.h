@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -43,16 +44,22 @@ struct XdpListener {
   XdpListenerFamily family = XdpListenerFamily::kHbp;
 };
 
-// A source: an IPv4 address and a UDP port (0 = every port of the address).
+using XdpIp6 = std::array<uint8_t, 16>;  // network byte order
+
+// A source: an IPv4 (or, with v6, IPv6) address and a UDP port (0 = every port of the address).
 struct XdpSource {
   uint32_t ip = 0;
   uint16_t port = 0;
+  bool v6 = false;
+  XdpIp6 ip6{};
 };
 
-// Token bucket per source ip:port on hub ports. source_pps = 0 turns rate limiting off.
+// Token bucket per source ip:port on hub ports (IPv6: per source /prefix6 and port).
+// source_pps = 0 turns rate limiting off.
 struct XdpRate {
   uint32_t source_pps = 200;
   uint32_t source_burst = 400;
+  uint32_t prefix6 = 64;  // 1..128
 };
 
 struct XdpShieldOptions {
@@ -69,6 +76,10 @@ struct XdpBlockedSource {
   uint32_t ip = 0;
   // Time left; nullopt = blocked until unblocked.
   std::optional<std::chrono::nanoseconds> remaining;
+  // An IPv6 source: the address (masked) and its prefix, 64 or 128.
+  bool v6 = false;
+  XdpIp6 ip6{};
+  uint32_t prefix_len = 32;
 };
 
 struct XdpCounter {
@@ -98,7 +109,12 @@ class XdpShieldMaps {
   absl::Status Block(uint32_t ip, std::optional<std::chrono::nanoseconds> duration);
   // NotFound when ip was not blocked.
   absl::Status Unblock(uint32_t ip);
-  // Sources blocked now, sorted by address. Expired entries are removed on the way.
+  // The same for an IPv6 address or its /64 (prefix_len 128 or 64; the address is masked).
+  absl::Status Block6(const XdpIp6& ip6, uint32_t prefix_len,
+                      std::optional<std::chrono::nanoseconds> duration);
+  absl::Status Unblock6(const XdpIp6& ip6, uint32_t prefix_len);
+  // Sources blocked now, IPv4 sorted by address, then IPv6 sorted by address and prefix.
+  // Expired entries are removed on the way.
   absl::StatusOr<std::vector<XdpBlockedSource>> Blocked();
 
   // Replace the whole set (peers added and removed by a reload).
@@ -120,11 +136,25 @@ class XdpShieldMaps {
   int exempt_fd() const { return fds_[kExempt]; }
   int rate_fd() const { return fds_[kRate]; }
   int verdicts_fd() const { return fds_[kVerdicts]; }
+  int block6_fd() const { return fds_[kBlock6]; }
+  int exempt6_fd() const { return fds_[kExempt6]; }
+  int rate6_fd() const { return fds_[kRate6]; }
 
  private:
   friend class XdpShield;
   friend class XdpShieldSimulator;
-  enum Index { kConfig, kPorts, kBlock, kExempt, kRate, kVerdicts, kCount };
+  enum Index {
+    kConfig,
+    kPorts,
+    kBlock,
+    kExempt,
+    kRate,
+    kVerdicts,
+    kBlock6,
+    kExempt6,
+    kRate6,
+    kCount
+  };
   static const char* const kNames[kCount];
 
   XdpShieldMaps() { std::fill(std::begin(fds_), std::end(fds_), -1); }
