@@ -869,17 +869,29 @@ void ControlPlane::CheckDrain(route::TimeNs now) {
 }
 
 void ControlPlane::MirrorLoginBlocks() {
-  // HbpAuth has logged the (IP, ID) block itself (a notice); with a shield, the whole IP is
-  // dropped in the kernel for as long.
+  // HbpAuth has logged the (IP, ID) block itself (a notice); with a shield, the whole IP — for
+  // IPv6 the sender's /64, which it could otherwise rotate through — is dropped in the kernel
+  // for as long.
   for (const SourceBlocked& b : auth_->TakeBlockedSources()) {
-    // The shield blocks IPv4 sources; an IPv6 pair stays blocked in HbpAuth alone.
-    if (!shield_.configured() || b.v6) continue;
+    if (!shield_.configured()) continue;
     const auto seconds = b.duration / route::kSec;
-    const absl::Status st = shield_.Block(b.ip, std::chrono::nanoseconds(b.duration));
-    if (st.ok()) {
-      spdlog::info("login churn from {}: blocked for {} s (XDP shield)", FormatIpv4(b.ip), seconds);
+    const std::chrono::nanoseconds duration(b.duration);
+    std::string what;
+    absl::Status st;
+    if (b.v6) {
+      route::Endpoint e;
+      e.v6 = true;
+      std::copy(b.ip6.begin(), b.ip6.begin() + 8, e.ip6);  // the /64
+      what = FormatAddress(e) + "/64";
+      st = shield_.Block6(b.ip6, 64, duration);
     } else {
-      spdlog::warn("login churn from {}: the XDP shield could not block it: {}", FormatIpv4(b.ip),
+      what = FormatIpv4(b.ip);
+      st = shield_.Block(b.ip, duration);
+    }
+    if (st.ok()) {
+      spdlog::info("login churn from {}: blocked for {} s (XDP shield)", what, seconds);
+    } else {
+      spdlog::warn("login churn from {}: the XDP shield could not block it: {}", what,
                    std::string(st.message()));
     }
   }
@@ -917,6 +929,12 @@ nlohmann::json ControlPlane::OnShieldCtl(const CtlCommand& c) {
       nlohmann::json list = nlohmann::json::array();
       for (const io::XdpBlockedSource& b : *blocked) {
         nlohmann::json e{{"address", FormatIpv4(b.ip)}};
+        if (b.v6) {
+          route::Endpoint a;
+          a.v6 = true;
+          std::copy(b.ip6.begin(), b.ip6.end(), a.ip6);
+          e["address"] = absl::StrCat(FormatAddress(a), "/", b.prefix_len);
+        }
         if (b.remaining) {
           e["remaining_s"] = std::chrono::duration<double>(*b.remaining).count();
         } else {

@@ -16,7 +16,9 @@ io::XdpRate RateOf(const HubConfig& c) { return io::XdpRate{c.xdp.source_pps, c.
 
 std::vector<io::XdpSource> ExemptOf(const HubConfig& c) {
   std::vector<io::XdpSource> out;
-  for (const XdpSource& s : ShieldExemptSources(c)) out.push_back(io::XdpSource{s.ip, s.port});
+  for (const XdpSource& s : ShieldExemptSources(c)) {
+    out.push_back(io::XdpSource{s.ip, s.port, s.v6, s.ip6});
+  }
   return out;
 }
 
@@ -70,6 +72,12 @@ absl::Status ShieldControl::Unavailable() const {
 absl::Status ShieldControl::Block(uint32_t ip, std::optional<std::chrono::nanoseconds> duration) {
   if (!maps_.has_value()) return Unavailable();
   return maps_->Block(ip, duration);
+}
+
+absl::Status ShieldControl::Block6(const std::array<uint8_t, 16>& ip6, uint32_t prefix_len,
+                                   std::optional<std::chrono::nanoseconds> duration) {
+  if (!maps_.has_value()) return Unavailable();
+  return maps_->Block6(ip6, prefix_len, duration);
 }
 
 absl::Status ShieldControl::Unblock(uint32_t ip) {

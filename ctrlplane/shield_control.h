@@ -14,6 +14,7 @@
 // shield, or is still starting), Tick retries now and then.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -47,6 +48,9 @@ class ShieldControl {
   // Blocks ip on the hub's ports for `duration` (nullopt: until unblocked). Blocking again
   // replaces the expiry.
   absl::Status Block(uint32_t ip, std::optional<std::chrono::nanoseconds> duration);
+  // The same for an IPv6 address's /128 or /64.
+  absl::Status Block6(const std::array<uint8_t, 16>& ip6, uint32_t prefix_len,
+                      std::optional<std::chrono::nanoseconds> duration);
   // NotFound when ip was not blocked.
   absl::Status Unblock(uint32_t ip);
   absl::StatusOr<std::vector<io::XdpBlockedSource>> Blocked();

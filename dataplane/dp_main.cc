@@ -398,7 +398,7 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   }
   p.shield.runtime_name = c.hub.runtime_name;
   for (const cp::XdpSource& x : cp::ShieldExemptSources(c)) {
-    p.shield.exempt.push_back(io::XdpSource{x.ip, x.port});
+    p.shield.exempt.push_back(io::XdpSource{x.ip, x.port, x.v6, x.ip6});
   }
   p.shield.rate = io::XdpRate{c.xdp.source_pps, c.xdp.source_burst};
   p.address = c.dpdk.address;

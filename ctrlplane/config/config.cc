@@ -1162,15 +1162,27 @@ std::vector<XdpSource> ShieldExemptSources(const HubConfig& config) {
   const auto add = [&out](XdpSource s) {
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   };
-  // The shield filters IPv4: IPv6 peers pass it untouched anyway.
   for (const ObpPeer& p : config.obp) {
-    if (!p.target.v6) add(XdpSource{p.target.ip, 0});
+    XdpSource s{p.target.ip, 0};
+    if (p.target.v6) {
+      s.ip = 0;
+      s.v6 = true;
+      std::copy(std::begin(p.target.ip6), std::end(p.target.ip6), s.ip6.begin());
+    }
+    add(s);
   }
   for (const XdpSource& s : config.xdp.exempt) add(s);
   return out;
 }
 
 string FormatXdpSource(const XdpSource& s) {
+  if (s.v6) {
+    route::Endpoint e;
+    e.v6 = true;
+    std::copy(s.ip6.begin(), s.ip6.end(), e.ip6);
+    e.port = s.port;
+    return s.port == 0 ? FormatAddress(e) : FormatEndpoint(e);
+  }
   return s.port == 0 ? FormatIpv4(s.ip) : FormatEndpoint(route::Endpoint{s.ip, s.port});
 }
 

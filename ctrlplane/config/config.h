@@ -185,6 +185,8 @@ struct DpdkSection {
 struct XdpSource {
   uint32_t ip = 0;  // host byte order
   uint16_t port = 0;
+  bool v6 = false;  // an IPv6 source (a configured peer's address): ip6, ip unused
+  std::array<uint8_t, 16> ip6{};
   bool operator==(const XdpSource&) const = default;
 };
 

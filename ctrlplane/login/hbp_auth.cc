@@ -741,7 +741,9 @@ bool HbpAuth::ChargeLogin(Endpoint from, uint32_t id, TimeNs now) {
   if (++c.logins > settings_.login_burst) {
     c.blocked_until = now + settings_.block_time;
     ++counters_.rate_limited;
-    blocked_.push_back(SourceBlocked{from.ip, now, settings_.block_time, from.v6});
+    SourceBlocked b{from.ip, now, settings_.block_time, from.v6, {}};
+    if (from.v6) std::copy(std::begin(from.ip6), std::end(from.ip6), b.ip6.begin());
+    blocked_.push_back(b);
     ++counters_.blocked_drops;
     Endpoint source = from;  // the address (any port)
     source.port = 0;

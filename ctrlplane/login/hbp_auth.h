@@ -192,7 +192,8 @@ struct SourceBlocked {
   uint32_t ip = 0;
   route::TimeNs at = 0;
   route::TimeNs duration = 0;
-  bool v6 = false;  // an IPv6 source: the shield blocks IPv4 sources only (ip is 0)
+  bool v6 = false;  // an IPv6 source (ip is 0): the shield blocks its /64
+  std::array<uint8_t, 16> ip6{};
   bool operator==(const SourceBlocked&) const = default;
 };
 
