@@ -208,6 +208,19 @@ TEST(ConfigTest, XdpExemptAddsSourcesAfterThePeers) {
   EXPECT_EQ(FormatXdpSource(ShieldExemptSources(c)[2]), "198.18.3.2:62050");
 }
 
+// An IPv6 peer is exempt in the shield like an IPv4 one (the shield filters both families).
+TEST(ConfigTest, Ipv6PeersAreExemptInTheShieldToo) {
+  const HubConfig c = MustParse(
+      "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\nlisten = \"[::]:62031\"\n[[obp]]\n"
+      "name = \"a\"\nlisten = \"[::]:62035\"\ntarget = \"[2001:2::7]:62036\"\nnetwork_id = 2\n"
+      "passphrase = \"k\"\n");
+  const std::vector<XdpSource> exempt = ShieldExemptSources(c);
+  ASSERT_EQ(exempt.size(), 1u);
+  EXPECT_TRUE(exempt[0].v6);
+  EXPECT_EQ(exempt[0].port, 0);
+  EXPECT_EQ(FormatXdpSource(exempt[0]), "2001:2::7");
+}
+
 // The smallest valid file: a passphrase (docs/config.md, "An empty file is refused").
 constexpr std::string_view kMinimal = "[hbp]\npassphrase = \"p\"\n";
 

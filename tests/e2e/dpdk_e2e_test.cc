@@ -950,6 +950,117 @@ TEST_P(Ipv6E2eTest, SilentIpv6PeerIsSolicitedAndItsCallReachesAClient) {
   ExpectOneCall(*a, Delivered(3100, 2, 2341777, kA));
 }
 
+// The shield in front of a kernel-mode hub on [::] (dual-stack) with IPv6 clients: IPv6 floods
+// are cut to their bucket and IPv6 login churn is blocked in the shield by /64, as for IPv4.
+class Ipv6ShieldE2eTest : public Ipv6E2eTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(Ipv6E2eTest::SetUp());
+    ASSERT_TRUE(env_->SetHubIpv6(true).ok());
+  }
+  void TearDown() override {
+    Ipv6E2eTest::TearDown();
+    EXPECT_TRUE(env_->SetHubIpv6(false).ok());
+  }
+  // The kernel-mode hub's configuration, listening on [::] (IPv4 and IPv6 on one socket).
+  std::string DualStackToml(const std::string& hbp_extra = "", const std::string& xdp_extra = "") {
+    std::string toml = Toml("", "hosted", hbp_extra, xdp_extra);
+    const std::string v4 = absl::StrCat("listen = \"", DpdkTestEnv::kHubAddress, ":", kHbpPort);
+    const size_t at = toml.find(v4);
+    EXPECT_NE(at, std::string::npos) << toml;
+    if (at != std::string::npos)
+      toml.replace(at, v4.size(), absl::StrCat("listen = \"[::]:", kHbpPort));
+    return toml;
+  }
+  uint64_t Verdict(const std::string& name) const {
+    const nlohmann::json status = CtlStatus();
+    EXPECT_EQ(status["xdp"]["state"], "attached") << status.dump();
+    return status["xdp"]["verdicts"].value(name, uint64_t{0});
+  }
+};
+
+// A flood of well-formed DMRD from an IPv6 source's other port while an IPv6 client's call
+// crosses the hub: the flood is cut to its bucket, the call arrives whole, the IPv4 client too.
+TEST_P(Ipv6ShieldE2eTest, Ipv6FloodIsRateLimitedWhileAnIpv6CallArrivesWhole) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartHubWith(DualStackToml("", "source_pps = 200\nsource_burst = 400\n")));
+  HbpClient* a = AddClient6(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  Settle();
+  const uint64_t limited_before = Verdict("drop_rate_limited");
+  constexpr int kFloodFrames = 6000;
+  int flood_sent = 0;
+  std::thread flood([&] {
+    flood_sent = env_->InNamespace([] {
+      auto s = sim::UdpSocket::Open({DpdkTestEnv::ClientAddress6(5), 50000},
+                                    sim::Endpoint{DpdkTestEnv::kHubAddress6, kHbpPort});
+      if (!s.ok()) return 0;
+      const std::vector<sim::DmrdFrame> frames =
+          sim::BuildVoiceCall(GroupCall(3100, 2, 3129999), 3129999);
+      int n = 0;
+      const absl::Time start = absl::Now();
+      for (int i = 0; i < kFloodFrames; ++i) {
+        if (s->Send(frames[static_cast<size_t>(i) % frames.size()]).ok()) ++n;
+        // ~3000 pps: well above the bucket, well within what the veth carries.
+        if (i % 30 == 29)
+          absl::SleepFor(start + absl::Milliseconds(10 * (i / 30 + 1)) - absl::Now());
+      }
+      return n;
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const sim::SentCall sent = a->SendVoiceCall(GroupCall(3100, 2, kSrcA, absl::Milliseconds(60), 5));
+  flood.join();
+  ASSERT_EQ(sent.frames, VoiceFrames(5));
+  ExpectOneCall(*b, Delivered(3100, 2, kSrcA, kB, 5));
+  EXPECT_EQ(flood_sent, kFloodFrames);
+  const uint64_t limited = Verdict("drop_rate_limited") - limited_before;
+  EXPECT_GE(limited, static_cast<uint64_t>(kFloodFrames - 400 - 200 * 3)) << "flood not cut";
+  EXPECT_LE(limited, static_cast<uint64_t>(kFloodFrames));
+  EXPECT_TRUE(a->running());
+}
+
+// IPv6 login churn: HbpAuth blocks the (address, ID) pair and the control plane blocks the
+// sender's /64 in the shield; nothing more from that /64 reaches the hub, IPv4 logs in as before.
+TEST_P(Ipv6ShieldE2eTest, Ipv6LoginChurnBlocksTheSlash64InTheShield) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWith(DualStackToml("login_burst = 2\nlogin_block_s = 30\n")));
+  constexpr uint32_t kChurnerId = 3129000;
+  for (int i = 0; i < 2; ++i) {
+    HbpClient* c = NewClient(ClientOptions6(kChurnerId, 7));
+    ASSERT_TRUE(c->Login(absl::Seconds(5)).ok()) << c->status() << "\n" << hub_->Log();
+    c->Close(absl::Seconds(1));
+    clients_.pop_back();
+  }
+  {
+    HbpClient* c = NewClient(ClientOptions6(kChurnerId, 7));
+    EXPECT_FALSE(c->Login(absl::Seconds(2)).ok()) << "the third login went through";
+    clients_.pop_back();
+  }
+  ASSERT_TRUE(hub_->WaitForLog("login churn from 2001:2::/64: blocked for 30 s (XDP shield)",
+                               absl::Seconds(3)))
+      << hub_->Log();
+  const auto [rc, listed] = Ctl({"blocked"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(absl::StrContains(listed, "2001:2::/64")) << listed;
+  // Another address of the /64 is dropped too.
+  auto s = env_->InNamespace([&] {
+    return sim::UdpSocket::Open({DpdkTestEnv::ClientAddress6(3), 0},
+                                sim::Endpoint{DpdkTestEnv::kHubAddress6, kHbpPort});
+  });
+  ASSERT_TRUE(s.ok()) << s.status();
+  const uint64_t before = Verdict("drop_blocked");
+  for (int i = 0; i < 20; ++i) {
+    Bytes rptl = {'R', 'P', 'T', 'L', 0, 0x2F, 0x9A, 0x77};
+    ASSERT_TRUE(s->Send(rptl).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Verdict("drop_blocked") - before, 20u);
+  AddClient(kA, 0);  // IPv4
+}
+
+INSTANTIATE_TEST_SUITE_P(Shield, Ipv6ShieldE2eTest,
+                         ::testing::Values(Variant{Plane::kKernelShield, 2}), VariantName);
+
 INSTANTIATE_TEST_SUITE_P(Planes, Ipv6E2eTest,
                          ::testing::Values(Variant{Plane::kDpdk, 1}, Variant{Plane::kDpdk, 2}),
                          VariantName);

@@ -600,6 +600,24 @@ absl::StatusOr<int> DpdkTestEnv::Ping(const std::string& address, int count,
   });
 }
 
+absl::Status DpdkTestEnv::SetHubIpv6(bool on) {
+  const std::string conf = absl::StrCat("/proc/sys/net/ipv6/conf/", hub_if_, "/");
+  if (!on) {
+    InHubNamespace([&] { WriteFile(conf + "disable_ipv6", "1\n"); });
+    return absl::OkStatus();
+  }
+  InHubNamespace([&] {
+    WriteFile(conf + "accept_ra", "0\n");
+    WriteFile(conf + "autoconf", "0\n");
+    WriteFile(conf + "router_solicitations", "0\n");
+    WriteFile(conf + "accept_dad", "0\n");
+    WriteFile(conf + "forwarding", "0\n");
+    WriteFile(conf + "disable_ipv6", "0\n");
+  });
+  return RunCommand({"ip", "-n", hub_netns_, "-6", "addr", "replace",
+                     absl::StrCat(kHubAddress6, "/48"), "dev", hub_if_, "nodad"});
+}
+
 absl::StatusOr<int> DpdkTestEnv::Ping6(const std::string& address, int count,
                                        absl::Duration timeout) {
   sockaddr_in6 to{};

@@ -65,6 +65,9 @@ class DpdkTestEnv {
   // solicitations or autoconfiguration), or off again (the default: the other tests see no
   // IPv6 chatter). The hub end keeps IPv6 off: in dpdk mode the dp, not the kernel, owns it.
   absl::Status SetClientIpv6(bool on);
+  // Puts kHubAddress6/48 on the hub end in the kernel (kernel mode over IPv6), or turns IPv6
+  // off there again.
+  absl::Status SetHubIpv6(bool on);
   // The [dpdk] eal_args for a dp with `shards` shards on the hub end (TOML array text).
   // `shared`: memory in hugepage files (no --in-memory), for a separate control plane. `port`:
   // the net_af_packet vdev on the hub end (dpdk mode); afxdp mode's dp makes its port itself.
