@@ -941,12 +941,10 @@ void Finish(Ctx& ctx, HubConfig& c) {
   }
   // In DPDK/AF_XDP mode the data plane owns one address (CONFIG.md): listeners keep their port
   // and use dpdk.address, whatever address they name (so one file serves every mode); every
-  // listener port serves IPv6 too when dpdk mode has dpdk.address6. afxdp mode speaks IPv4 only
-  // (its kernel neighbours are not asked for IPv6 next hops yet).
+  // listener port serves IPv6 too when dpdk.address6 is set.
   const auto ipv6_refusal = [&c]() -> std::optional<string> {
-    if (c.hub.mode == HubMode::kAfXdp) return "afxdp mode speaks IPv4 only";
-    if (c.hub.mode == HubMode::kDpdk && !c.dpdk.has_address6) {
-      return "dpdk mode serves IPv6 only with dpdk.address6 set";
+    if (c.hub.mode != HubMode::kKernel && !c.dpdk.has_address6) {
+      return string(HubModeName(c.hub.mode)) + " mode serves IPv6 only with dpdk.address6 set";
     }
     return std::nullopt;
   };

@@ -141,7 +141,7 @@ absl::StatusOr<std::unique_ptr<KernelNeighbors>> KernelNeighbors::Start(
   dump.h.nlmsg_type = RTM_GETNEIGH;
   dump.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   dump.h.nlmsg_seq = ++k->sequence_;
-  dump.n.ndm_family = AF_INET;
+  dump.n.ndm_family = AF_UNSPEC;  // IPv4 and IPv6 neighbours
   if (send(k->netlink_, &dump, sizeof(dump), 0) < 0) {
     const int err = errno;
     close(k->netlink_);
@@ -164,36 +164,42 @@ void KernelNeighbors::Loop() {
     pollfd p{netlink_, POLLIN, 0};
     if (poll(&p, 1, 10) > 0) Receive();
     for (rte_ring* r : requests_) {
-      uint32_t ips[32];
-      const unsigned n = rte_ring_dequeue_burst_elem(r, ips, sizeof(uint32_t), 32, nullptr);
-      for (unsigned i = 0; i < n; ++i) Resolve(ips[i]);
+      NeighborRequest reqs[32];
+      const unsigned n = rte_ring_dequeue_burst_elem(r, reqs, sizeof(NeighborRequest), 32, nullptr);
+      for (unsigned i = 0; i < n; ++i) Resolve(reqs[i]);
     }
   }
 }
 
-void KernelNeighbors::Resolve(uint32_t ip) {
+void KernelNeighbors::Resolve(const NeighborRequest& r) {
   struct {
     nlmsghdr h;
     ndmsg n;
     rtattr dst_attr;
-    uint32_t dst;
+    uint8_t dst[16];
   } req{};
-  req.h.nlmsg_len = sizeof(req);
+  const size_t addr_bytes = r.v6 != 0 ? 16 : 4;
+  req.h.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(ndmsg)) + RTA_LENGTH(addr_bytes));
   req.h.nlmsg_type = RTM_NEWNEIGH;
   // NTF_USE: "this neighbour is in use": the kernel resolves it (ARP) if it has no valid MAC
   // and otherwise only refreshes it; NLM_F_CREATE makes the entry when there is none.
   req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE;
   req.h.nlmsg_seq = ++sequence_;
-  req.n.ndm_family = AF_INET;
+  req.n.ndm_family = r.v6 != 0 ? AF_INET6 : AF_INET;
   req.n.ndm_ifindex = ifindex_;
   req.n.ndm_state = NUD_NONE;
   req.n.ndm_flags = NTF_USE;
-  req.dst_attr.rta_len = RTA_LENGTH(sizeof(uint32_t));
+  req.dst_attr.rta_len = static_cast<uint16_t>(RTA_LENGTH(addr_bytes));
   req.dst_attr.rta_type = NDA_DST;
-  req.dst = htonl(ip);
+  if (r.v6 != 0) {
+    std::memcpy(req.dst, r.ip6.data(), 16);
+  } else {
+    const uint32_t be = htonl(r.ip);
+    std::memcpy(req.dst, &be, 4);
+  }
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
   // Best effort: the shard asks again (at most once a second) while it has no MAC.
-  (void)send(netlink_, &req, sizeof(req), 0);
+  (void)send(netlink_, &req, req.h.nlmsg_len, 0);
 }
 
 void KernelNeighbors::Receive() {
@@ -206,28 +212,38 @@ void KernelNeighbors::Receive() {
          h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_type != RTM_NEWNEIGH) continue;
       const auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
-      if (nd->ndm_family != AF_INET || nd->ndm_ifindex != ifindex_) continue;
+      if ((nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6) ||
+          nd->ndm_ifindex != ifindex_) {
+        continue;
+      }
       if ((nd->ndm_state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT)) ==
           0) {
         continue;  // incomplete or failed: no MAC (yet)
       }
       uint32_t ip = 0;
+      const uint8_t* ip6 = nullptr;
       const uint8_t* mac = nullptr;
       int len = static_cast<int>(h->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(ndmsg)));
       for (const rtattr* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(nd) +
                                                              NLMSG_ALIGN(sizeof(ndmsg)));
            RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4) {
+        if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 4 && nd->ndm_family == AF_INET) {
           uint32_t be;
           std::memcpy(&be, RTA_DATA(a), 4);
           ip = ntohl(be);
+        } else if (a->rta_type == NDA_DST && RTA_PAYLOAD(a) == 16 && nd->ndm_family == AF_INET6) {
+          ip6 = static_cast<const uint8_t*>(RTA_DATA(a));
         } else if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
           mac = static_cast<const uint8_t*>(RTA_DATA(a));
         }
       }
-      if (ip == 0 || mac == nullptr) continue;
+      if ((ip == 0 && ip6 == nullptr) || mac == nullptr) continue;
       NeighborUpdate u{};
       u.ip = ip;
+      if (ip6 != nullptr) {
+        u.v6 = 1;
+        std::memcpy(u.ip6.data(), ip6, 16);
+      }
       std::memcpy(u.mac.data(), mac, u.mac.size());
       u.port = port_;
       u.vlan_present = kNeighborVlanUnknown;

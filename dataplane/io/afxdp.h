@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/io/dpdk_shard_loop.h"
 #include "dataplane/io/plane_config.h"
 
 struct rte_ring;
@@ -64,7 +65,7 @@ class KernelNeighbors {
   KernelNeighbors() = default;
   void Loop();
   void Receive();
-  void Resolve(uint32_t ip);
+  void Resolve(const NeighborRequest& r);
 
   int netlink_ = -1;
   int ifindex_ = 0;

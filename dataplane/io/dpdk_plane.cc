@@ -171,7 +171,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     for (uint32_t s = 0; s < n; ++s) {
       const std::string rq = absl::StrCat(ring_prefix, "_rq", s);
       const std::string kn = absl::StrCat(ring_prefix, "_kn", s);
-      resolve[s] = rte_ring_create_elem(rq.c_str(), sizeof(uint32_t), 1024, SOCKET_ID_ANY,
+      resolve[s] = rte_ring_create_elem(rq.c_str(), sizeof(NeighborRequest), 1024, SOCKET_ID_ANY,
                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
       kernel_nbr[s] = rte_ring_create_elem(kn.c_str(), sizeof(NeighborUpdate), 1024, SOCKET_ID_ANY,
                                            RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -213,7 +213,8 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     for (const route::Endpoint& e : config.listeners) sc.listener_ports.push_back(e.port);
     sc.port_mac = macs;
     sc.address = config.address;
-    if (config.address6 && !afxdp) sc.address6 = *config.address6;
+    // afxdp mode: the interface's IPv6 address in the kernel, which answers ND for it.
+    if (config.address6) sc.address6 = *config.address6;
     sc.tx_port = config.tx_port;
     sc.udp_checksum_offload = udp_offload_by_port[config.tx_port];
     if (config.gateway_mac) sc.gateway_mac = *config.gateway_mac;

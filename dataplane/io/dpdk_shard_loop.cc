@@ -211,9 +211,18 @@ uint8_t* DpdkShardLoop::Begin6(uint32_t listener, const route::Endpoint& to) {
     if (!mac) mac = config_.gateway_mac;
     if (!mac) {
       ++counters_.no_neighbor;
-      // afxdp mode leaves IPv6 neighbours to the kernel (not yet asked over resolve_out).
-      if (config_.resolve_out == nullptr && neighbors6_.NeedsArp(ip, now)) {
-        SendNeighborSolicit(config_.tx_port, ip);
+      if (neighbors6_.NeedsArp(ip, now)) {
+        if (config_.resolve_out == nullptr) {
+          SendNeighborSolicit(config_.tx_port, ip);
+        } else {
+          // afxdp mode: the kernel solicits. A full ring: asked again a second later.
+          NeighborRequest r{};
+          r.v6 = 1;
+          r.ip6 = ip;
+          if (rte_ring_enqueue_elem(config_.resolve_out, &r, sizeof(r)) == 0) {
+            ++counters_.nd_solicits;
+          }
+        }
       }
       return nullptr;
     }
@@ -275,7 +284,9 @@ void DpdkShardLoop::ResolveNeighbor(uint32_t ip) {
     return;
   }
   // A full ring: the next NeedsArp (a second later) asks again.
-  if (rte_ring_enqueue_elem(config_.resolve_out, &ip, sizeof(ip)) == 0) ++counters_.arp_requests;
+  NeighborRequest r{};
+  r.ip = ip;
+  if (rte_ring_enqueue_elem(config_.resolve_out, &r, sizeof(r)) == 0) ++counters_.arp_requests;
 }
 
 void DpdkShardLoop::SendNeighborSolicit(size_t p, const net::Ip6& target) {

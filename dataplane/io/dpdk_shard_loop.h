@@ -62,6 +62,14 @@ struct NeighborUpdate {
   net::Ip6 ip6;           // IPv6 (v6 == 1)
   uint32_t v6;
 };
+// A next hop a shard asks the kernel to resolve (afxdp mode, over resolve_out).
+struct NeighborRequest {
+  uint32_t ip;  // IPv4 (v6 == 0)
+  uint32_t v6;
+  net::Ip6 ip6;
+};
+static_assert(sizeof(NeighborRequest) % 4 == 0, "ring elements are multiples of 4 bytes");
+
 // vlan_present of an update that knows nothing of VLANs (afxdp mode's kernel neighbours): the
 // port keeps the VLAN its clients speak.
 inline constexpr uint16_t kNeighborVlanUnknown = 0xFFFF;
@@ -78,10 +86,10 @@ struct DpdkShardLoopConfig {
   std::optional<net::Mac> gateway_mac;   // next hop of destinations never learned (no ARP then)
   bool udp_checksum_offload = false;     // the TX port computes UDP checksums
   size_t neighbor_capacity = 16384;
-  // afxdp mode: the kernel owns the interface's address, ARP and ICMP (the shield redirects only
-  // hub traffic here), so a next hop nobody spoke from is not ARPed by the shard: its address
-  // goes on this ring (uint32_t elements) to KernelNeighbors, whose answer arrives as a
-  // NeighborUpdate like another shard's. Null: ARP from the shard (dpdk mode).
+  // afxdp mode: the kernel owns the interface's addresses, ARP, ICMP and Neighbour Discovery (the
+  // shield redirects only hub traffic here), so a next hop nobody spoke from is not ARPed or
+  // solicited by the shard: a NeighborRequest goes on this ring to KernelNeighbors, whose answer
+  // arrives as a NeighborUpdate like another shard's. Null: ARP/NS from the shard (dpdk mode).
   rte_ring* resolve_out = nullptr;
 };
 

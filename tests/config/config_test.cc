@@ -570,13 +570,19 @@ passphrase = "k"
     EXPECT_EQ(ErrorOf(dpdk6 + "address6 = \"198.18.0.1\"\n"),
               "config.toml: dpdk.address6 = \"198.18.0.1\": must be an IPv6 address such as "
               "\"2001:db8::1\" (no brackets, no port)");
-    // afxdp mode does not serve IPv6 yet, address6 or not.
-    EXPECT_EQ(ErrorOf("[hub]\nmode = \"afxdp\"\n[xdp]\ninterface = \"veth0\"\n[dpdk]\n"
-                      "address = \"198.18.0.1\"\naddress6 = \"2001:2::1\"\n[hbp]\npassphrase = "
-                      "\"p\"\n[[hbp.fixed_client]]\nid = 3120001\naddress = "
-                      "\"[2001:2::5]:40001\"\n"),
+    // afxdp mode the same way: with address6 (the interface's, in the kernel) it serves IPv6.
+    const std::string afxdp =
+        "[hub]\nmode = \"afxdp\"\n[xdp]\ninterface = \"veth0\"\n[dpdk]\naddress = "
+        "\"198.18.0.1\"\n[hbp]\npassphrase = \"p\"\n[[hbp.fixed_client]]\nid = 3120001\naddress = "
+        "\"[2001:2::5]:40001\"\n";
+    EXPECT_EQ(ErrorOf(afxdp),
               "config.toml: hbp.fixed_client[0].address = \"[2001:2::5]:40001\": an IPv6 client "
-              "cannot be served: afxdp mode speaks IPv4 only");
+              "cannot be served: afxdp mode serves IPv6 only with dpdk.address6 set");
+    std::string with6 = afxdp;
+    with6.replace(with6.find("[hbp]"), 0, "address6 = \"2001:2::1\"\n");
+    const HubConfig x = MustParse(with6);
+    EXPECT_TRUE(x.dpdk.has_address6);
+    EXPECT_TRUE(x.hbp.fixed_clients[0].addr.v6);
   }
   const std::string peer =
       "[hub]\nserver_id = 1\n[hbp]\npassphrase = \"p\"\n[[obp]]\nname = \"a\"\n"
