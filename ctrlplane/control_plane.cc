@@ -897,6 +897,20 @@ void ControlPlane::MirrorLoginBlocks() {
   }
 }
 
+namespace {
+
+// A block command's address as the answer and the log show it: "a.b.c.d", "2001:db8::1/128",
+// "2001:db8::/64" (an IPv6 prefix masked as the shield keys it).
+std::string CtlAddress(const BlockAddress& c) {
+  if (!c.v6) return FormatIpv4(c.ip);
+  route::Endpoint e;
+  e.v6 = true;
+  std::copy(c.ip6.begin(), c.ip6.begin() + c.prefix_len / 8, e.ip6);
+  return absl::StrCat(FormatAddress(e), "/", c.prefix_len);
+}
+
+}  // namespace
+
 nlohmann::json ControlPlane::OnShieldCtl(const CtlCommand& c) {
   const auto error = [](const absl::Status& st) {
     return nlohmann::json{{"ok", false}, {"error", std::string(st.message())}};
@@ -907,11 +921,14 @@ nlohmann::json ControlPlane::OnShieldCtl(const CtlCommand& c) {
       if (c.block_s > 0) {
         duration = std::chrono::nanoseconds(static_cast<int64_t>(c.block_s * 1e9));
       }
-      if (absl::Status st = shield_.Block(c.ip, duration); !st.ok()) return error(st);
+      const absl::Status st = c.block.v6 ? shield_.Block6(c.block.ip6, c.block.prefix_len, duration)
+                                         : shield_.Block(c.block.ip, duration);
+      if (!st.ok()) return error(st);
+      const std::string what = CtlAddress(c.block);
       spdlog::info(
-          "dmrswitch-ctl: {} blocked {}", FormatIpv4(c.ip),
+          "dmrswitch-ctl: {} blocked {}", what,
           duration ? absl::StrCat("for ", c.block_s, " s") : std::string("until unblocked"));
-      nlohmann::json answer{{"ok", true}, {"address", FormatIpv4(c.ip)}};
+      nlohmann::json answer{{"ok", true}, {"address", what}};
       if (duration) {
         answer["for_s"] = c.block_s;
       } else {
@@ -919,10 +936,13 @@ nlohmann::json ControlPlane::OnShieldCtl(const CtlCommand& c) {
       }
       return answer;
     }
-    case CtlCommand::kUnblock:
-      if (absl::Status st = shield_.Unblock(c.ip); !st.ok()) return error(st);
-      spdlog::info("dmrswitch-ctl: {} unblocked", FormatIpv4(c.ip));
-      return {{"ok", true}, {"address", FormatIpv4(c.ip)}};
+    case CtlCommand::kUnblock: {
+      const absl::Status st = c.block.v6 ? shield_.Unblock6(c.block.ip6, c.block.prefix_len)
+                                         : shield_.Unblock(c.block.ip);
+      if (!st.ok()) return error(st);
+      spdlog::info("dmrswitch-ctl: {} unblocked", CtlAddress(c.block));
+      return {{"ok", true}, {"address", CtlAddress(c.block)}};
+    }
     case CtlCommand::kBlocked: {
       absl::StatusOr<std::vector<io::XdpBlockedSource>> blocked = shield_.Blocked();
       if (!blocked.ok()) return error(blocked.status());
@@ -1285,7 +1305,7 @@ ApiAnswer ControlPlane::ApiWriteAnswer(const ApiWrite& w, route::TimeNs now) {
     case ApiWrite::kUnblock: {
       CtlCommand c;
       c.kind = w.kind == ApiWrite::kBlock ? CtlCommand::kBlock : CtlCommand::kUnblock;
-      c.ip = w.ip;
+      c.block = w.block;
       c.block_s = w.block_s;
       nlohmann::json answer = OnShieldCtl(c);
       const bool ok = answer.value("ok", false);

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace dmrswitch::cp {
@@ -10,6 +12,45 @@ absl::StatusOr<std::unique_ptr<CtlApi>> CtlApi::Listen(const std::string& path) 
   auto server = CtlServer::Listen(path);
   if (!server.ok()) return server.status();
   return std::unique_ptr<CtlApi>(new CtlApi(*std::move(server)));
+}
+
+absl::StatusOr<BlockAddress> ParseBlockAddress(const std::string& text) {
+  BlockAddress b;
+  const size_t slash = text.find('/');
+  const std::string host = text.substr(0, slash);
+  in6_addr addr6{};
+  if (text.size() < 64 && host.find(':') != std::string::npos &&
+      inet_pton(AF_INET6, host.c_str(), &addr6) == 1) {
+    b.v6 = true;
+    std::memcpy(b.ip6.data(), addr6.s6_addr, 16);
+    if (slash != std::string::npos) {
+      const std::string len = text.substr(slash + 1);
+      if (len != "64" && len != "128") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "an IPv6 block covers an address (/128) or its /64, not /", len.substr(0, 8)));
+      }
+      b.prefix_len = len == "64" ? 64 : 128;
+    }
+    std::array<uint8_t, 16> loopback{};
+    loopback[15] = 1;
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&addr6);
+    if (b.ip6 == std::array<uint8_t, 16>{} || b.ip6 == loopback || b.ip6[0] == 0xFF || mapped) {
+      return absl::InvalidArgumentError(absl::StrCat(host, " is not a unicast IPv6 address",
+                                                     mapped ? " (write it as IPv4)" : ""));
+    }
+    return b;
+  }
+  in_addr addr{};
+  if (slash != std::string::npos || text.size() > 15 ||
+      inet_pton(AF_INET, text.c_str(), &addr) != 1) {
+    return absl::InvalidArgumentError(
+        "needs an address: \"a.b.c.d\", \"2001:db8::1\" or \"2001:db8::/64\"");
+  }
+  b.ip = ntohl(addr.s_addr);
+  if (b.ip == 0 || b.ip == 0xFFFFFFFF || (b.ip >> 28) == 0xE) {
+    return absl::InvalidArgumentError(absl::StrCat(text, " is not a unicast address"));
+  }
+  return b;
 }
 
 absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
@@ -46,16 +87,16 @@ absl::StatusOr<CtlCommand> CtlApi::Parse(const nlohmann::json& body) {
   } else if (cmd == "block" || cmd == "unblock") {
     c.kind = cmd == "block" ? CtlCommand::kBlock : CtlCommand::kUnblock;
     const nlohmann::json& a = body.contains("address") ? body["address"] : nlohmann::json();
-    in_addr addr{};
-    if (!a.is_string() || inet_pton(AF_INET, a.get<std::string>().c_str(), &addr) != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(cmd, " needs an IPv4 address (\"address\": \"a.b.c.d\")"));
+    if (!a.is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          cmd,
+          " needs an address (\"address\": \"a.b.c.d\", \"2001:db8::1\" or \"2001:db8::/64\")"));
     }
-    c.ip = ntohl(addr.s_addr);
-    if (c.ip == 0 || c.ip == 0xFFFFFFFF || (c.ip >> 28) == 0xE) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(cmd, ": ", a.get<std::string>(), " is not a unicast address"));
+    absl::StatusOr<BlockAddress> block = ParseBlockAddress(a.get<std::string>());
+    if (!block.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(cmd, ": ", block.status().message()));
     }
+    c.block = *block;
     if (body.contains("for_s")) {
       const nlohmann::json& f = body["for_s"];
       if (cmd != "block" || !f.is_number() || f.get<double>() <= 0 ||

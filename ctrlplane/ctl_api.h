@@ -3,6 +3,7 @@
 // itself — and carries the answers back. What a command does is the caller's business.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +14,17 @@
 #include "nlohmann/json.hpp"
 
 namespace dmrswitch::cp {
+
+// The address of a shield block: IPv4, or an IPv6 address (/128) or its /64.
+struct BlockAddress {
+  uint32_t ip = 0;  // IPv4, host order
+  bool v6 = false;
+  std::array<uint8_t, 16> ip6{};
+  uint32_t prefix_len = 128;  // IPv6: 128 or 64
+};
+// "a.b.c.d", "2001:db8::1", "2001:db8::1/128" or "2001:db8::/64"; unicast only. The error says
+// what is wrong with `text` (without naming the command).
+absl::StatusOr<BlockAddress> ParseBlockAddress(const std::string& text);
 
 struct CtlCommand {
   enum Kind : uint8_t {
@@ -33,7 +45,7 @@ struct CtlCommand {
   double timeout_s = 60;     // kDrain
   uint32_t pings = 10000;    // kProbe
   uint32_t publishes = 100;  // kProbe
-  uint32_t ip = 0;           // kBlock, kUnblock: IPv4, host order
+  BlockAddress block;        // kBlock, kUnblock
   double block_s = 0;        // kBlock: seconds; 0 = until unblocked
   uint32_t limit = 100;      // kLastheard: calls (and talkgroups) at most
 };

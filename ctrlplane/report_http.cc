@@ -669,13 +669,13 @@ void ReportHttp::Routes() {
   };
   s.Post("/api/v1/resume", simple(ApiWrite::kResume));
   s.Post("/api/v1/reload", simple(ApiWrite::kReload));
-  const auto address_of = [](const std::string& text, httplib::Response& res, uint32_t* ip) {
-    in_addr a{};
-    if (inet_pton(AF_INET, text.c_str(), &a) != 1) {
-      Error(res, 400, "\"address\" must be an IPv4 address (a.b.c.d)");
+  const auto address_of = [](const std::string& text, httplib::Response& res, BlockAddress* out) {
+    absl::StatusOr<BlockAddress> b = ParseBlockAddress(text);
+    if (!b.ok()) {
+      Error(res, 400, absl::StrCat("\"address\" ", b.status().message()));
       return false;
     }
-    *ip = ntohl(a.s_addr);
+    *out = *b;
     return true;
   };
   s.Post("/api/v1/blocks",
@@ -687,7 +687,7 @@ void ReportHttp::Routes() {
            const std::string a = body.contains("address") && body["address"].is_string()
                                      ? body["address"].get<std::string>()
                                      : std::string();
-           if (!address_of(a, res, &w.ip)) return;
+           if (!address_of(a, res, &w.block)) return;
            if (body.contains("for_s")) {
              uint64_t f = 0;
              if (!UintMember(body, res, "for_s", 1, 366 * 86400, &f)) return;
@@ -695,12 +695,17 @@ void ReportHttp::Routes() {
            }
            write(req, res, std::move(w));
          });
-  s.Delete(R"(/api/v1/blocks/(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))",
+  // IPv4, or IPv6 with an optional /64 or /128 (the slash raw or as %2F).
+  s.Delete(R"(/api/v1/blocks/([0-9A-Fa-f:.]{2,45}(?:(?:/|%2[Ff])\d{1,3})?))",
            [write, address_of, authenticated](const httplib::Request& req, httplib::Response& res) {
              ApiWrite w;
              w.kind = ApiWrite::kUnblock;
              if (!authenticated(req, res)) return;
-             if (!address_of(req.matches[1].str(), res, &w.ip)) return;
+             std::string text = req.matches[1].str();
+             if (const size_t pct = text.find('%'); pct != std::string::npos) {
+               text.replace(pct, 3, "/");
+             }
+             if (!address_of(text, res, &w.block)) return;
              write(req, res, std::move(w));
            });
 

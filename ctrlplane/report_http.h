@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ctrlplane/ctl_api.h"
 #include "ctrlplane/http_server.h"
 #include "ctrlplane/report/event_stream.h"
 #include "ctrlplane/report/model.h"
@@ -68,7 +69,7 @@ struct ApiWrite {
   uint32_t tg = 0;
   std::string options;
   double timeout_s = 60;
-  uint32_t ip = 0;  // IPv4, host order
+  BlockAddress block;  // kBlock, kUnblock
   double block_s = 0;
   // Who asks: the API token (admin), else a bearer that may be the options KEY of the client it
   // names, which only the control plane can check.

@@ -85,6 +85,11 @@ absl::Status ShieldControl::Unblock(uint32_t ip) {
   return maps_->Unblock(ip);
 }
 
+absl::Status ShieldControl::Unblock6(const std::array<uint8_t, 16>& ip6, uint32_t prefix_len) {
+  if (!maps_.has_value()) return Unavailable();
+  return maps_->Unblock6(ip6, prefix_len);
+}
+
 absl::StatusOr<std::vector<io::XdpBlockedSource>> ShieldControl::Blocked() {
   if (!maps_.has_value()) return Unavailable();
   return maps_->Blocked();

@@ -53,6 +53,7 @@ class ShieldControl {
                       std::optional<std::chrono::nanoseconds> duration);
   // NotFound when ip was not blocked.
   absl::Status Unblock(uint32_t ip);
+  absl::Status Unblock6(const std::array<uint8_t, 16>& ip6, uint32_t prefix_len);
   absl::StatusOr<std::vector<io::XdpBlockedSource>> Blocked();
 
   // For the status line: "xdp pass_hub 1234, drop_rate_limited 56" (the non-zero verdicts, by

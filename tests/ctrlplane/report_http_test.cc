@@ -103,9 +103,24 @@ TEST(ReportHttp, AWriteReachesTheLoopCheckedAndTypedAndItsAnswerComesBack) {
   r = c.Delete("/api/v1/blocks/198.18.0.7", Bearer(kToken));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // IPv6: an address, and a /64 with the slash escaped.
+  r = c.Post("/api/v1/blocks", Bearer(kToken), R"({"address":"2001:2::7","for_s":60})",
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = c.Delete("/api/v1/blocks/2001:2::%2F64", Bearer(kToken));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = c.Post("/api/v1/blocks", Bearer(kToken), R"({"address":"2001:2::/48"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(absl::StrContains(r->body, "not /48")) << r->body;
+  r = c.Post("/api/v1/blocks", Bearer(kToken), R"({"address":"ff02::1"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
 
   const std::vector<ApiWrite> seen = loop.seen();
-  ASSERT_EQ(seen.size(), 6u);
+  ASSERT_EQ(seen.size(), 8u);
   EXPECT_EQ(seen[0].kind, ApiWrite::kSetOptions);
   EXPECT_EQ(seen[0].client_id, 3120001u);
   EXPECT_EQ(seen[0].options, "TS2=3100");
@@ -124,7 +139,16 @@ TEST(ReportHttp, AWriteReachesTheLoopCheckedAndTypedAndItsAnswerComesBack) {
   EXPECT_EQ(seen[4].kind, ApiWrite::kDrain);
   EXPECT_EQ(seen[4].timeout_s, 30);
   EXPECT_EQ(seen[5].kind, ApiWrite::kUnblock);
-  EXPECT_EQ(seen[5].ip, (198u << 24) | (18u << 16) | 7u);
+  EXPECT_EQ(seen[5].block.ip, (198u << 24) | (18u << 16) | 7u);
+  EXPECT_FALSE(seen[5].block.v6);
+  EXPECT_EQ(seen[6].kind, ApiWrite::kBlock);
+  EXPECT_TRUE(seen[6].block.v6);
+  EXPECT_EQ(seen[6].block.prefix_len, 128u);
+  EXPECT_EQ(seen[6].block.ip6[15], 7);
+  EXPECT_EQ(seen[6].block_s, 60);
+  EXPECT_EQ(seen[7].kind, ApiWrite::kUnblock);
+  EXPECT_TRUE(seen[7].block.v6);
+  EXPECT_EQ(seen[7].block.prefix_len, 64u);
 }
 
 TEST(ReportHttp, WritesWithoutAValidFormOrBearerNeverReachTheLoop) {

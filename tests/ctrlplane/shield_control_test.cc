@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -150,6 +152,37 @@ TEST_F(ShieldControlTest, BlocksUnblocksAndListsSources) {
   ASSERT_TRUE(blocked.ok());
   ASSERT_EQ(blocked->size(), 1u);
   EXPECT_EQ(control.StatusJson()["blocked"], 1);
+}
+
+// IPv6: a configured IPv6 peer is exempt in the IPv6 map; blocks by address or /64.
+TEST_F(ShieldControlTest, Ipv6PeersAreExemptAndIpv6SourcesBlocked) {
+  const std::string toml =
+      absl::StrCat("[hub]\nserver_id = 310999\nruntime_name = \"", runtime_,
+                   "\"\n[hbp]\nlisten = \"[::]:62031\"\npassphrase = \"p\"\n[[obp]]\nname = \"p\"\n"
+                   "listen = \"[::]:62035\"\ntarget = \"[2001:2::9]:62036\"\nnetwork_id = 2\n"
+                   "passphrase = \"k\"\n[xdp]\ninterface = \"x\"\n");
+  auto c = ParseConfig(toml, "shield6.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ShieldControl control(*c);
+  control.Tick(0);
+  ASSERT_TRUE(control.open());
+  std::array<uint8_t, 16> peer = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+  dmrswitch_shield_source6 key{};
+  std::memcpy(key.addr, peer.data(), 16);
+  uint32_t value = 0;
+  EXPECT_EQ(bpf_map_lookup_elem(shield_->maps().exempt6_fd(), &key, &value), 0)
+      << "the IPv6 peer is exempt on every port";
+  EXPECT_TRUE(Exempt().empty()) << "nothing in the IPv4 map";
+
+  ASSERT_TRUE(control.Block6(peer, 64, std::chrono::seconds(30)).ok());
+  auto blocked = control.Blocked();
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  ASSERT_EQ(blocked->size(), 1u);
+  EXPECT_TRUE((*blocked)[0].v6);
+  EXPECT_EQ((*blocked)[0].prefix_len, 64u);
+  ASSERT_TRUE(control.Unblock6(peer, 64).ok());
+  EXPECT_TRUE(absl::IsNotFound(control.Unblock6(peer, 64)));
+  EXPECT_EQ(control.Block6(peer, 56, std::nullopt).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ShieldControlTest, StatusNamesTheNonZeroVerdicts) {

@@ -1059,6 +1059,34 @@ TEST_P(Ipv6ShieldE2eTest, Ipv6LoginChurnBlocksTheSlash64InTheShield) {
   AddClient(kA, 0);  // IPv4
 }
 
+// dmrswitch-ctl block with an IPv6 address (and its /64): the source's call is dropped by the
+// shield, the listing names it, unblock lets the next call through; bad prefixes are refused.
+TEST_P(Ipv6ShieldE2eTest, OperatorBlocksAnIpv6AddressAndUnblocksIt) {
+  ASSERT_NO_FATAL_FAILURE(StartHubWith(DualStackToml()));
+  HbpClient* a = AddClient6(kA, 0, "TS2=3100");
+  HbpClient* b = AddClient(kB, 1, "TS2=3100");
+  Settle();
+  const std::string blocked = DpdkTestEnv::ClientAddress6(0);
+  const auto [rc, said] = Ctl({"block", blocked, "--for", "120"});
+  ASSERT_EQ(rc, 0) << said;
+  EXPECT_TRUE(absl::StrContains(said, "blocked for 120 s")) << said;
+  EXPECT_TRUE(absl::StrContains(Ctl({"blocked"}).second, blocked + "/128"));
+  const uint64_t dropped_before = Verdict("drop_blocked");
+  a->SendVoiceCall(GroupCall(3100, 2, kSrcA));
+  ExpectNothing(*b, absl::Milliseconds(500));
+  EXPECT_GE(Verdict("drop_blocked") - dropped_before, VoiceFrames(2));
+  ASSERT_EQ(Ctl({"unblock", blocked}).first, 0);
+  EXPECT_EQ(Ctl({"unblock", blocked}).first, 1) << "not blocked any more";
+  const auto [rc48, said48] = Ctl({"block", "2001:2::/48"});
+  EXPECT_EQ(rc48, 1);
+  EXPECT_TRUE(absl::StrContains(said48, "not /48")) << said48;
+  ASSERT_EQ(Ctl({"block", "2001:2::7/64"}).first, 0);
+  EXPECT_TRUE(absl::StrContains(Ctl({"blocked"}).second, "2001:2::/64"));
+  ASSERT_EQ(Ctl({"unblock", "2001:2::/64"}).first, 0);
+  Settle(absl::Milliseconds(1500));
+  CallAndExpect(a, 3100, 2, kSrcA, b, Delivered(3100, 2, kSrcA, kB));
+}
+
 INSTANTIATE_TEST_SUITE_P(Shield, Ipv6ShieldE2eTest,
                          ::testing::Values(Variant{Plane::kKernelShield, 2}), VariantName);
 

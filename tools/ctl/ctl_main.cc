@@ -238,7 +238,8 @@ int main(int argc, char** argv) {
     return Fail("--json applies to stats, errors and lastheard (status and probe print JSON)");
   }
   if ((cmd == "block" || cmd == "unblock") && address.empty()) {
-    return Fail(cmd + " needs an address: dmrswitch-ctl " + cmd + " a.b.c.d");
+    return Fail(cmd + " needs an address: dmrswitch-ctl " + cmd +
+                " a.b.c.d (or an IPv6 address, or its /64: 2001:db8::/64)");
   }
   if (block_s > 0 && cmd != "block") return Fail("--for applies to block only");
   if ((pings >= 0 || publishes >= 0) && cmd != "probe") {
