@@ -12,7 +12,9 @@ namespace {
 // How often a control plane without the shield's pins looks for them again.
 constexpr route::TimeNs kRetryOpen = 5 * route::kSec;
 
-io::XdpRate RateOf(const HubConfig& c) { return io::XdpRate{c.xdp.source_pps, c.xdp.source_burst}; }
+io::XdpRate RateOf(const HubConfig& c) {
+  return io::XdpRate{c.xdp.source_pps, c.xdp.source_burst, c.xdp.source_prefix6};
+}
 
 std::vector<io::XdpSource> ExemptOf(const HubConfig& c) {
   std::vector<io::XdpSource> out;

@@ -400,7 +400,7 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   for (const cp::XdpSource& x : cp::ShieldExemptSources(c)) {
     p.shield.exempt.push_back(io::XdpSource{x.ip, x.port, x.v6, x.ip6});
   }
-  p.shield.rate = io::XdpRate{c.xdp.source_pps, c.xdp.source_burst};
+  p.shield.rate = io::XdpRate{c.xdp.source_pps, c.xdp.source_burst, c.xdp.source_prefix6};
   p.address = c.dpdk.address;
   if (c.dpdk.has_address6) p.address6 = c.dpdk.address6;
   p.tx_port = c.dpdk.tx_port;

@@ -847,6 +847,7 @@ void ReadXdp(Table& top, HubConfig& c) {
   Read(t, keys::kXdpAttach, EnumNames<XdpAttach>(kXdpAttachNames), &x.attach);
   Read(t, keys::kXdpSourcePps, &x.source_pps);
   Read(t, keys::kXdpSourceBurst, &x.source_burst);
+  Read(t, keys::kXdpSourcePrefix6, &x.source_prefix6);
   if (const toml::node* n = t.Take(keys::kXdpExempt.name())) {
     const string path = t.Path("exempt");
     const auto* a = n->as_array();

@@ -196,6 +196,8 @@ struct XdpSection {
   XdpAttach attach = EnumDefault(keys::kXdpAttach, kXdpAttachNames);
   uint32_t source_pps = keys::kXdpSourcePps.u32_default();  // 0 = no rate limit
   uint32_t source_burst = keys::kXdpSourceBurst.u32_default();
+  // IPv6 sources share a bucket per prefix of this many bits (and source port).
+  uint32_t source_prefix6 = keys::kXdpSourcePrefix6.u32_default();
   // Beyond the [[obp]] targets, which are always exempt.
   std::vector<XdpSource> exempt;
 };

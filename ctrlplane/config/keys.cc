@@ -81,6 +81,7 @@ constexpr std::array kKeys = {
     &kXdpAttach,
     &kXdpSourcePps,
     &kXdpSourceBurst,
+    &kXdpSourcePrefix6,
     &kXdpExempt,
     &kFbpMaxHops,
     &kFbpMaxAgeS,

@@ -463,6 +463,12 @@ inline constexpr ConfigKey kXdpSourceBurst{.path = "xdp.source_burst",
                                            .max = 1000000,
                                            .int_default = 400,
                                            .applier = Applier::kShield};
+inline constexpr ConfigKey kXdpSourcePrefix6{.path = "xdp.source_prefix6",
+                                             .type = kInteger,
+                                             .min = 1,
+                                             .max = 128,
+                                             .int_default = 64,
+                                             .applier = Applier::kShield};
 inline constexpr ConfigKey kXdpExempt{.path = "xdp.exempt",
                                       .type = kStringList,
                                       .type_note = "=array of `\"a.b.c.d\"` or `\"a.b.c.d:port\"`",

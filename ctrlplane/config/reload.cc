@@ -154,6 +154,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("xdp.attach", EnumName(c.xdp.attach, kXdpAttachNames));
   add("xdp.source_pps", num(c.xdp.source_pps));
   add("xdp.source_burst", num(c.xdp.source_burst));
+  add("xdp.source_prefix6", num(c.xdp.source_prefix6));
   std::vector<std::string> exempt;
   for (const XdpSource& x : c.xdp.exempt)
     exempt.push_back(absl::StrCat("\"", FormatXdpSource(x), "\""));

@@ -96,6 +96,7 @@ interface = "eth1"
 attach = "auto"
 source_pps = 200
 source_burst = 400
+source_prefix6 = 64
 exempt = ["198.18.3.1"]
 
 [fbp]
@@ -224,6 +225,7 @@ interface = "eth2"
 attach = "native"
 source_pps = 100
 source_burst = 150
+source_prefix6 = 128
 exempt = ["198.18.3.2:62050", "198.18.3.3"]
 
 [fbp]

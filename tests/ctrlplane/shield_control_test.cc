@@ -117,9 +117,12 @@ TEST_F(ShieldControlTest, OpensThePinsByRuntimeNameAndAppliesRateAndExemptSource
                                                                   {Ip(198, 18, 3, 1), 4000}}));
   EXPECT_EQ(ShieldConfig().rate_interval_ns, 1'000'000'000u / 50);
   EXPECT_EQ(ShieldConfig().rate_burst_ns, 100u * (1'000'000'000u / 50));
+  EXPECT_EQ(ShieldConfig().rate_prefix6, 64u) << "xdp.source_prefix6's default";
 
   // A reload: new rate, the extra exemption gone, the peer still exempt.
-  ASSERT_TRUE(control.Apply(Config("interface = \"x\"\nsource_pps = 0\n")).ok());
+  ASSERT_TRUE(
+      control.Apply(Config("interface = \"x\"\nsource_pps = 0\nsource_prefix6 = 128\n")).ok());
+  EXPECT_EQ(ShieldConfig().rate_prefix6, 128u);
   EXPECT_EQ(Exempt(), (std::vector<std::pair<uint32_t, uint16_t>>{{Ip(198, 18, 2, 1), 0}}));
   EXPECT_EQ(ShieldConfig().rate_interval_ns, 0u) << "source_pps = 0 turns the limit off";
   // The afxdp flag and the listeners are the packet plane's: untouched.
