@@ -249,33 +249,30 @@ uint8_t* DpdkShardLoop::Begin6(uint32_t listener, const route::Endpoint& to) {
   return rte_pktmbuf_mtod(m, uint8_t*) + c.tmpl.header_bytes();
 }
 
-void DpdkShardLoop::Commit(uint16_t len) {
-  if (ABSL_PREDICT_FALSE(cur_tmpl6_ != nullptr)) {
-    // The template sums the payload the core has just written (no offload on most vdevs).
-    const size_t header = cur_tmpl6_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
-    cur_->data_len = static_cast<uint16_t>(header + len);
-    cur_->pkt_len = cur_->data_len;
-    if (config_.udp_checksum_offload) {
-      cur_->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
-      cur_->l2_len = static_cast<uint16_t>(cur_tmpl6_->tmpl.l2_bytes());
-      cur_->l3_len = net::kIpv6HeaderBytes;
-    }
-    Transmit(cur_port_, cur_);
-    cur_ = nullptr;
-    cur_tmpl6_ = nullptr;
-    return;
-  }
-  const size_t header = cur_tmpl_->tmpl.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
+template <typename Template>
+[[gnu::always_inline]] inline void DpdkShardLoop::Finish(const Template& t, uint16_t len,
+                                                         uint64_t l3_flag, uint16_t l3_len) {
+  const size_t header = t.Write(rte_pktmbuf_mtod(cur_, uint8_t*), len);
   cur_->data_len = static_cast<uint16_t>(header + len);
   cur_->pkt_len = cur_->data_len;
   if (config_.udp_checksum_offload) {
     // The template wrote the pseudo-header sum; the port completes the UDP checksum.
-    cur_->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
-    cur_->l2_len = static_cast<uint16_t>(cur_tmpl_->tmpl.l2_bytes());
-    cur_->l3_len = net::kIpv4MinHeaderBytes;
+    cur_->ol_flags |= l3_flag | RTE_MBUF_F_TX_UDP_CKSUM;
+    cur_->l2_len = static_cast<uint16_t>(t.l2_bytes());
+    cur_->l3_len = l3_len;
   }
   Transmit(cur_port_, cur_);
   cur_ = nullptr;
+}
+
+void DpdkShardLoop::Commit(uint16_t len) {
+  if (ABSL_PREDICT_FALSE(cur_tmpl6_ != nullptr)) {
+    // Without offload the IPv6 template sums the payload the core has just written.
+    Finish(cur_tmpl6_->tmpl, len, RTE_MBUF_F_TX_IPV6, net::kIpv6HeaderBytes);
+    cur_tmpl6_ = nullptr;
+    return;
+  }
+  Finish(cur_tmpl_->tmpl, len, RTE_MBUF_F_TX_IPV4, net::kIpv4MinHeaderBytes);
 }
 
 void DpdkShardLoop::ResolveNeighbor(uint32_t ip) {

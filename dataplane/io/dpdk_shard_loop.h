@@ -152,6 +152,9 @@ class DpdkShardLoop final : public route::PacketSink {
                       route::TimeNs now, rte_mbuf* m, bool voice);
   void HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now);
   void Transmit(size_t p, rte_mbuf* m);
+  // Commit's work for either header template: write it, set lengths and offload flags, queue.
+  template <typename Template>
+  void Finish(const Template& t, uint16_t len, uint64_t l3_flag, uint16_t l3_len);
   void FlushTx();
   unsigned PollSteered(route::TimeNs now);
   unsigned PollNeighbors(route::TimeNs now);

@@ -64,6 +64,13 @@ NetReject ParseArp(const uint8_t* a, size_t avail, FrameView* v) {
   return NetReject::kOk;
 }
 
+// Ports and payload of a UDP header whose length was checked against the IP payload.
+void TakeUdp(const uint8_t* l4, size_t l4_len, FrameView* v) {
+  v->src_port = LoadBe16(l4);
+  v->dst_port = LoadBe16(l4 + 2);
+  v->payload = ByteSpan(l4 + kUdpHeaderBytes, l4_len - kUdpHeaderBytes);
+}
+
 NetReject ParseIpv4(const uint8_t* ip, size_t avail, const ParseOptions& opts, FrameView* v) {
   if (avail < kIpv4MinHeaderBytes) return NetReject::kBadIpHeader;
   const uint8_t vihl = ip[0];
@@ -96,9 +103,7 @@ NetReject ParseIpv4(const uint8_t* ip, size_t avail, const ParseOptions& opts, F
           ChecksumPartial(l4, l4_len));
       if (sum != 0xffff) return NetReject::kUdpChecksum;
     }
-    v->src_port = LoadBe16(l4);
-    v->dst_port = LoadBe16(l4 + 2);
-    v->payload = ByteSpan(l4 + kUdpHeaderBytes, l4_len - kUdpHeaderBytes);
+    TakeUdp(l4, l4_len, v);
     return NetReject::kOk;
   }
   if (v->ip_proto == kIpProtoIcmp) {
@@ -211,9 +216,7 @@ NetReject ParseIpv6(const uint8_t* ip, size_t avail, const ParseOptions& opts, F
                       ChecksumPartial(l4, l4_len));
       if (sum != 0xffff) return NetReject::kUdpChecksum;
     }
-    v->src_port = LoadBe16(l4);
-    v->dst_port = LoadBe16(l4 + 2);
-    v->payload = ByteSpan(l4 + kUdpHeaderBytes, l4_len - kUdpHeaderBytes);
+    TakeUdp(l4, l4_len, v);
     return NetReject::kOk;
   }
   if (l4_len < kIcmpHeaderBytes) return NetReject::kBadIcmp;

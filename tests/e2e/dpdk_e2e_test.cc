@@ -207,7 +207,9 @@ class DpdkE2eTest : public ::testing::TestWithParam<Variant> {
   }
   void StartHub(const std::string& tail = "") { StartHubWith(Toml(tail)); }
 
-  void StartHubWithPeer(bool peer_keepalives);
+  // An FBP peer at ClientAddress(kPeerAddress) (IPv6: ClientAddress6) configured as the hub's
+  // [[obp]] target, and the hub.
+  void StartHubWithPeer(bool peer_keepalives, bool ipv6 = false);
 
   // control_plane = "separate": the dp with its memory in hugepage files, then dmrswitch-cp.
   void StartSeparateHub() {
@@ -395,13 +397,15 @@ TEST_P(DpdkE2eTest, DialATgIsHeardAndSpokenAsTg9OnTs2) {
 
 // The FBP peer at ClientAddress(kPeerAddress):kPeerPort, and a hub configured for it (client A
 // has TG 3100 on TS2).
-void DpdkE2eTest::StartHubWithPeer(bool peer_keepalives) {
+void DpdkE2eTest::StartHubWithPeer(bool peer_keepalives, bool ipv6) {
+  const std::string peer_address =
+      ipv6 ? DpdkTestEnv::ClientAddress6(kPeerAddress) : DpdkTestEnv::ClientAddress(kPeerAddress);
   sim::ObpPeerOptions po;
   po.mode = sim::ObpMode::kFbpV5;
   po.network_id = kPeerId;
   po.passphrase = kPeerPass;
-  po.hub = {DpdkTestEnv::kHubAddress, kObpListen};
-  po.local = {DpdkTestEnv::ClientAddress(kPeerAddress), kPeerPort};
+  po.hub = {ipv6 ? DpdkTestEnv::kHubAddress6 : DpdkTestEnv::kHubAddress, kObpListen};
+  po.local = {peer_address, kPeerPort};
   po.keepalive_interval = absl::Seconds(1);
   po.keepalives = peer_keepalives;
   peer_ = env_->InNamespace([&] { return std::make_unique<ObpPeer>(po); });
@@ -409,8 +413,9 @@ void DpdkE2eTest::StartHubWithPeer(bool peer_keepalives) {
   ASSERT_NO_FATAL_FAILURE(StartHub(absl::StrCat(
       "[[hbp.static]]\nclient = ", kA, "\nts1 = []\nts2 = [3100]\n\n[[obp]]\nname = \"fbp\"\n",
       "listen = \"198.18.0.1:", kObpListen, "\"\ntarget = \"",
-      DpdkTestEnv::ClientAddress(kPeerAddress), ":", kPeerPort, "\"\nnetwork_id = ", kPeerId,
-      "\npassphrase = \"", kPeerPass, "\"\nversion = 5\nkeepalive_s = 1\ndead_after_s = 10\n")));
+      ipv6 ? absl::StrCat("[", peer_address, "]") : peer_address, ":", kPeerPort,
+      "\"\nnetwork_id = ", kPeerId, "\npassphrase = \"", kPeerPass,
+      "\"\nversion = 5\nkeepalive_s = 1\ndead_after_s = 10\n")));
 }
 
 // A configured peer that has not said anything yet: the hub resolves its MAC by ARP and its
@@ -859,24 +864,6 @@ class Ipv6E2eTest : public DpdkE2eTest {
     EXPECT_TRUE(st.ok()) << "client " << id << ": " << st << "\n" << hub_->Log();
     return c;
   }
-  // An FBP peer at ClientAddress6(kPeerAddress) configured as the hub's [[obp]] target.
-  void StartHubWithPeer6(bool peer_keepalives) {
-    sim::ObpPeerOptions po;
-    po.mode = sim::ObpMode::kFbpV5;
-    po.network_id = kPeerId;
-    po.passphrase = kPeerPass;
-    po.hub = {DpdkTestEnv::kHubAddress6, kObpListen};
-    po.local = {DpdkTestEnv::ClientAddress6(kPeerAddress), kPeerPort};
-    po.keepalive_interval = absl::Seconds(1);
-    po.keepalives = peer_keepalives;
-    peer_ = env_->InNamespace([&] { return std::make_unique<ObpPeer>(po); });
-    ASSERT_TRUE(peer_->status().ok()) << peer_->status();
-    ASSERT_NO_FATAL_FAILURE(StartHub(absl::StrCat(
-        "[[hbp.static]]\nclient = ", kA, "\nts1 = []\nts2 = [3100]\n\n[[obp]]\nname = \"fbp\"\n",
-        "listen = \"198.18.0.1:", kObpListen, "\"\ntarget = \"[",
-        DpdkTestEnv::ClientAddress6(kPeerAddress), "]:", kPeerPort, "\"\nnetwork_id = ", kPeerId,
-        "\npassphrase = \"", kPeerPass, "\"\nversion = 5\nkeepalive_s = 1\ndead_after_s = 10\n")));
-  }
   // One of the dp's io counters summed over its shards (dmrswitch-ctl stats), once it is at
   // least `want` (the shards publish every status_interval_s) or after 5 s.
   uint64_t IoCounterAtLeast(const std::string& name, uint64_t want) {
@@ -946,7 +933,7 @@ TEST_P(Ipv6E2eTest, Ipv6AndIpv4ClientsTalkToEachOther) {
 // A configured IPv6 peer that has not spoken: the dp solicits its MAC and its BCKAs reach it;
 // then the peer's call reaches a client.
 TEST_P(Ipv6E2eTest, SilentIpv6PeerIsSolicitedAndItsCallReachesAClient) {
-  ASSERT_NO_FATAL_FAILURE(StartHubWithPeer6(/*peer_keepalives=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartHubWithPeer(/*peer_keepalives=*/false, /*ipv6=*/true));
   EXPECT_TRUE(sim::PollUntil(
       Pollables(), [&] { return peer_->counters().bcka_rx >= 2; }, absl::Seconds(5)))
       << "BCKAs received: " << peer_->counters().bcka_rx << "\n"

@@ -25,6 +25,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -544,6 +546,46 @@ void DpdkTestEnv::CheckEntered(const absl::Status& entered) {
   std::abort();
 }
 
+namespace {
+
+// Sends `count` echo requests over `fd` (send_one(seq) builds and sends one), one every 200 ms,
+// and waits up to `timeout` after the last for the replies; `reply` takes a received datagram
+// and says which request it answers (nullopt: not ours or corrupt). Distinct answers, counted.
+int EchoRounds(int fd, int count, absl::Duration timeout, const std::function<void(int)>& send_one,
+               const std::function<std::optional<uint16_t>(const uint8_t*, size_t,
+                                                           const sockaddr_storage&)>& reply) {
+  std::set<uint16_t> answered;
+  absl::Time next_send = absl::Now();
+  absl::Time deadline = absl::InfiniteFuture();
+  int sent = 0;
+  while (absl::Now() < deadline && static_cast<int>(answered.size()) < count) {
+    const absl::Time now = absl::Now();
+    if (sent < count && now >= next_send) {
+      send_one(sent);
+      ++sent;
+      next_send = now + absl::Milliseconds(200);
+      if (sent == count) deadline = now + timeout;
+    }
+    const absl::Time wake = sent < count ? next_send : deadline;
+    pollfd p{fd, POLLIN, 0};
+    const int ms =
+        static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
+    if (poll(&p, 1, ms) <= 0) continue;
+    uint8_t buf[1500];
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof(from);
+    const ssize_t n =
+        recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    if (n <= 0) continue;
+    if (const std::optional<uint16_t> seq = reply(buf, static_cast<size_t>(n), from)) {
+      answered.insert(*seq);
+    }
+  }
+  return static_cast<int>(answered.size());
+}
+
+}  // namespace
+
 absl::StatusOr<int> DpdkTestEnv::Ping(const std::string& address, int count,
                                       absl::Duration timeout) {
   sockaddr_in to{};
@@ -555,48 +597,36 @@ absl::StatusOr<int> DpdkTestEnv::Ping(const std::string& address, int count,
     const int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
     if (fd < 0) return absl::InternalError(absl::StrCat("raw socket: ", std::strerror(errno)));
     const uint16_t ident = static_cast<uint16_t>(getpid());
-    std::set<uint16_t> answered;
-    absl::Time next_send = absl::Now();
-    absl::Time deadline = absl::InfiniteFuture();
-    int sent = 0;
-    while (absl::Now() < deadline && static_cast<int>(answered.size()) < count) {
-      const absl::Time now = absl::Now();
-      if (sent < count && now >= next_send) {
-        uint8_t pkt[64] = {};
-        pkt[0] = ICMP_ECHO;
-        pkt[4] = static_cast<uint8_t>(ident >> 8);
-        pkt[5] = static_cast<uint8_t>(ident);
-        pkt[6] = static_cast<uint8_t>(sent >> 8);
-        pkt[7] = static_cast<uint8_t>(sent);
-        for (size_t i = 8; i < sizeof(pkt); ++i) pkt[i] = static_cast<uint8_t>(i);
-        const uint16_t sum = InetChecksum(pkt, sizeof(pkt));
-        pkt[2] = static_cast<uint8_t>(sum >> 8);
-        pkt[3] = static_cast<uint8_t>(sum);
-        sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-        ++sent;
-        next_send = now + absl::Milliseconds(200);
-        if (sent == count) deadline = now + timeout;
-      }
-      const absl::Time wake = sent < count ? next_send : deadline;
-      pollfd p{fd, POLLIN, 0};
-      const int ms =
-          static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
-      if (poll(&p, 1, ms) <= 0) continue;
-      uint8_t buf[1500];
-      sockaddr_in from{};
-      socklen_t from_len = sizeof(from);
-      const ssize_t n =
-          recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-      if (n < 20 || from.sin_addr.s_addr != to.sin_addr.s_addr) continue;
-      const size_t ihl = size_t{buf[0] & 0x0Fu} * 4;
-      if (static_cast<size_t>(n) < ihl + 8) continue;
-      const uint8_t* icmp = buf + ihl;
-      if (icmp[0] != ICMP_ECHOREPLY || (icmp[4] << 8 | icmp[5]) != ident) continue;
-      if (InetChecksum(icmp, static_cast<size_t>(n) - ihl) != 0) continue;  // corrupt reply
-      answered.insert(static_cast<uint16_t>(icmp[6] << 8 | icmp[7]));
-    }
+    const int answered = EchoRounds(
+        fd, count, timeout,
+        [&](int seq) {
+          uint8_t pkt[64] = {};
+          pkt[0] = ICMP_ECHO;
+          pkt[4] = static_cast<uint8_t>(ident >> 8);
+          pkt[5] = static_cast<uint8_t>(ident);
+          pkt[6] = static_cast<uint8_t>(seq >> 8);
+          pkt[7] = static_cast<uint8_t>(seq);
+          for (size_t i = 8; i < sizeof(pkt); ++i) pkt[i] = static_cast<uint8_t>(i);
+          const uint16_t sum = InetChecksum(pkt, sizeof(pkt));
+          pkt[2] = static_cast<uint8_t>(sum >> 8);
+          pkt[3] = static_cast<uint8_t>(sum);
+          sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        },
+        [&](const uint8_t* buf, size_t n, const sockaddr_storage& from) -> std::optional<uint16_t> {
+          // A raw IPv4 socket hands over the IP header too.
+          if (n < 20 ||
+              reinterpret_cast<const sockaddr_in&>(from).sin_addr.s_addr != to.sin_addr.s_addr) {
+            return std::nullopt;
+          }
+          const size_t ihl = size_t{buf[0] & 0x0Fu} * 4;
+          if (n < ihl + 8) return std::nullopt;
+          const uint8_t* icmp = buf + ihl;
+          if (icmp[0] != ICMP_ECHOREPLY || (icmp[4] << 8 | icmp[5]) != ident) return std::nullopt;
+          if (InetChecksum(icmp, n - ihl) != 0) return std::nullopt;  // corrupt reply
+          return static_cast<uint16_t>(icmp[6] << 8 | icmp[7]);
+        });
     close(fd);
-    return static_cast<int>(answered.size());
+    return answered;
   });
 }
 
@@ -631,42 +661,27 @@ absl::StatusOr<int> DpdkTestEnv::Ping6(const std::string& address, int count,
     const int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
     if (fd < 0) return absl::InternalError(absl::StrCat("raw socket: ", std::strerror(errno)));
     const uint16_t ident = static_cast<uint16_t>(getpid() ^ 0x6666);
-    std::set<uint16_t> answered;
-    absl::Time next_send = absl::Now();
-    absl::Time deadline = absl::InfiniteFuture();
-    int sent = 0;
-    while (absl::Now() < deadline && static_cast<int>(answered.size()) < count) {
-      const absl::Time now = absl::Now();
-      if (sent < count && now >= next_send) {
-        uint8_t pkt[64] = {};
-        pkt[0] = 128;  // echo request
-        pkt[4] = static_cast<uint8_t>(ident >> 8);
-        pkt[5] = static_cast<uint8_t>(ident);
-        pkt[6] = static_cast<uint8_t>(sent >> 8);
-        pkt[7] = static_cast<uint8_t>(sent);
-        for (size_t i = 8; i < sizeof(pkt); ++i) pkt[i] = static_cast<uint8_t>(i);
-        sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-        ++sent;
-        next_send = now + absl::Milliseconds(200);
-        if (sent == count) deadline = now + timeout;
-      }
-      const absl::Time wake = sent < count ? next_send : deadline;
-      pollfd p{fd, POLLIN, 0};
-      const int ms =
-          static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(wake - absl::Now()) + 1));
-      if (poll(&p, 1, ms) <= 0) continue;
-      uint8_t buf[1500];
-      sockaddr_in6 from{};
-      socklen_t from_len = sizeof(from);
-      const ssize_t n =
-          recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-      if (n < 8 || std::memcmp(&from.sin6_addr, &to.sin6_addr, 16) != 0) continue;
-      if (buf[0] != 129 || (buf[4] << 8 | buf[5]) != ident) continue;
-      if (n != 64 || std::memcmp(buf + 8, "\x08\x09\x0a\x0b", 4) != 0) continue;  // echoed whole
-      answered.insert(static_cast<uint16_t>(buf[6] << 8 | buf[7]));
-    }
+    const int answered = EchoRounds(
+        fd, count, timeout,
+        [&](int seq) {
+          uint8_t pkt[64] = {};
+          pkt[0] = 128;  // echo request
+          pkt[4] = static_cast<uint8_t>(ident >> 8);
+          pkt[5] = static_cast<uint8_t>(ident);
+          pkt[6] = static_cast<uint8_t>(seq >> 8);
+          pkt[7] = static_cast<uint8_t>(seq);
+          for (size_t i = 8; i < sizeof(pkt); ++i) pkt[i] = static_cast<uint8_t>(i);
+          sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        },
+        [&](const uint8_t* buf, size_t n, const sockaddr_storage& from) -> std::optional<uint16_t> {
+          const auto& f6 = reinterpret_cast<const sockaddr_in6&>(from);
+          if (n != 64 || std::memcmp(&f6.sin6_addr, &to.sin6_addr, 16) != 0) return std::nullopt;
+          if (buf[0] != 129 || (buf[4] << 8 | buf[5]) != ident) return std::nullopt;
+          if (std::memcmp(buf + 8, "\x08\x09\x0a\x0b", 4) != 0) return std::nullopt;  // echoed
+          return static_cast<uint16_t>(buf[6] << 8 | buf[7]);
+        });
     close(fd);
-    return static_cast<int>(answered.size());
+    return answered;
   });
 }
 

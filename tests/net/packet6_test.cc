@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataplane/net/packet.h"
+#include "tests/net/frame_writer.h"
 
 namespace dmrswitch::net {
 namespace {
@@ -25,41 +26,10 @@ constexpr Ip6 kHubIp6 = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 constexpr Ip6 kClientIp6 = {0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
 constexpr uint32_t kHubIp = 0xc6120001;
 
-uint16_t RefChecksum(const Bytes& d) {
-  uint32_t s = 0;
-  for (size_t i = 0; i < d.size(); i += 2) {
-    s += static_cast<uint32_t>(d[i]) << 8;
-    if (i + 1 < d.size()) s += d[i + 1];
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
-
-struct W {
-  Bytes b;
-  W& u8(uint8_t v) {
-    b.push_back(v);
-    return *this;
-  }
-  W& u16(uint16_t v) { return u8(static_cast<uint8_t>(v >> 8)).u8(static_cast<uint8_t>(v)); }
-  W& u32(uint32_t v) { return u16(static_cast<uint16_t>(v >> 16)).u16(static_cast<uint16_t>(v)); }
-  template <size_t N>
-  W& raw(const std::array<uint8_t, N>& r) {
-    b.insert(b.end(), r.begin(), r.end());
-    return *this;
-  }
-  W& raw(const Bytes& r) {
-    b.insert(b.end(), r.begin(), r.end());
-    return *this;
-  }
-  size_t size() const { return b.size(); }
-};
-
-void Put16(Bytes& b, size_t at, uint16_t v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
-uint16_t Get16(const Bytes& b, size_t at) { return static_cast<uint16_t>(b[at] << 8 | b[at + 1]); }
+using testing::Get16;
+using testing::Put16;
+using testing::RefChecksum;
+using testing::W;
 
 struct V6Spec {
   Mac dst_mac = kHubMac;

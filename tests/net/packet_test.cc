@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/net/frame_writer.h"
+
 namespace dmrswitch::net {
 namespace {
 
@@ -22,43 +24,10 @@ constexpr Mac kClientMac = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 constexpr uint32_t kHubIp = 0xc6120001;     // 198.18.0.1
 constexpr uint32_t kClientIp = 0xc6120002;  // 198.18.0.2
 
-// RFC 1071 the slow, obvious way: 16-bit big-endian words, 32-bit sum, carries folded at the end.
-uint16_t RefChecksum(const uint8_t* d, size_t n) {
-  uint32_t s = 0;
-  for (size_t i = 0; i < n; i += 2) {
-    s += static_cast<uint32_t>(d[i]) << 8;
-    if (i + 1 < n) s += d[i + 1];
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<uint16_t>(~s);
-}
-uint16_t RefChecksum(const Bytes& b) { return RefChecksum(b.data(), b.size()); }
-
-// A byte writer for hand-built frames.
-struct W {
-  Bytes b;
-  W& u8(uint8_t v) {
-    b.push_back(v);
-    return *this;
-  }
-  W& u16(uint16_t v) { return u8(static_cast<uint8_t>(v >> 8)).u8(static_cast<uint8_t>(v)); }
-  W& u32(uint32_t v) { return u16(static_cast<uint16_t>(v >> 16)).u16(static_cast<uint16_t>(v)); }
-  W& mac(const Mac& m) {
-    b.insert(b.end(), m.begin(), m.end());
-    return *this;
-  }
-  W& raw(const Bytes& r) {
-    b.insert(b.end(), r.begin(), r.end());
-    return *this;
-  }
-  size_t size() const { return b.size(); }
-};
-
-void Put16(Bytes& b, size_t at, uint16_t v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
-uint16_t Get16(const Bytes& b, size_t at) { return static_cast<uint16_t>(b[at] << 8 | b[at + 1]); }
+using testing::Get16;
+using testing::Put16;
+using testing::RefChecksum;
+using testing::W;
 
 struct UdpSpec {
   Mac dst_mac = kHubMac;
