@@ -196,7 +196,8 @@ class CompleteTest(ImportTestCase):
 
     def test_peers(self) -> None:
         peers = {p["name"]: p for p in self.config["obp"]}
-        self.assertEqual(list(peers), ["OBP-FREEDMR", "BM-2341", "OBP-V4", "OBP_Backup"])
+        self.assertEqual(list(peers),
+                         ["OBP-FREEDMR", "BM-2341", "OBP-V4", "OBP_Backup", "OBP-V6"])
         self.assertEqual(peers["OBP-FREEDMR"]["passphrase"], "a-passphrase-longer-")
         self.assertEqual(peers["BM-2341"], {
             "name": "BM-2341", "listen": "0.0.0.0:62035", "target": "198.18.8.1:62035",
@@ -207,11 +208,14 @@ class CompleteTest(ImportTestCase):
         self.assertEqual(peers["OBP-V4"]["listen"], "198.18.0.1:62046")
         self.assertEqual((peers["OBP_Backup"]["sub_acl"], peers["OBP_Backup"]["use_acl"]),
                          ("PERMIT:ALL", False))
+        # An IPv6 peer on a dual-stack listener ("::" in FreeDMR) carries over as it is.
+        self.assertEqual((peers["OBP-V6"]["listen"], peers["OBP-V6"]["target"]),
+                         ("[::]:62052", "[2001:2::7]:62052"))
 
     def test_unusable_peers_are_written_commented_out(self) -> None:
         text = self.run_result.toml
         for name, target in (("OBP-HOSTNAME", "fbp.example.org:62048"),
-                             ("OBP-DYNAMIC", "<peer IPv4 address>:62049"),
+                             ("OBP-DYNAMIC", "<peer address>:62049"),
                              ("OBP-CLASH", "198.18.7.8:62031")):
             self.assertIn(f'# name = "{name}"', text)
             self.assertIn(f'# target = "{target}"', text)
@@ -319,13 +323,11 @@ class CompleteTest(ImportTestCase):
             f"{f}:175: [OBP Backup]: note: peer named 'OBP_Backup' (dmrswitch names are 1..64 of "
             "A-Z a-z 0-9 . _ -)",
             f"{f}:184: [OBP-HOSTNAME]: not carried over: peer written commented out: TARGET_IP "
-            "'fbp.example.org' is a host name; dmrswitch takes IPv4 addresses only and the "
-            "import resolves nothing: put the address in",
+            "'fbp.example.org' is a host name; dmrswitch takes IPv4 and global IPv6 addresses "
+            "and the import resolves nothing: put the address in",
             f"{f}:193: [OBP-DYNAMIC]: not carried over: peer written commented out: TARGET_IP is "
             "empty (FreeDMR learns the peer's address from its keepalives); dmrswitch needs the "
-            "peer's IPv4 address",
-            f"{f}:196: [OBP-DYNAMIC] IP: not carried over: '::' is not an IPv4 address; "
-            "dmrswitch listens on IPv4 only: the output listens on 0.0.0.0",
+            "peer's address",
             f"{f}:203: [OBP-CLASH]: not carried over: peer written commented out: its listen "
             "address 198.18.0.1:62031 collides with hbp.listen",
             f"{f}:213: [OBP-LEGACY]: note: ENABLED is False: FreeDMR skips this section; so does "
