@@ -286,42 +286,42 @@ void DpdkShardLoop::ResolveNeighbor(uint32_t ip) {
   if (rte_ring_enqueue_elem(config_.resolve_out, &r, sizeof(r)) == 0) ++counters_.arp_requests;
 }
 
-void DpdkShardLoop::SendNeighborSolicit(size_t p, const net::Ip6& target) {
+// A control frame (ARP or NS) built by `build` into a fresh mbuf and queued on port p; true when
+// it went out. A template, not std::function: nothing may allocate on the lcore.
+template <typename Build>
+bool DpdkShardLoop::SendControlFrame(size_t p, const Build& build) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) {
     ++counters_.no_mbuf;
-    return;
+    return false;
   }
-  const size_t len = net::BuildNeighborSolicit(
-      config_.port_mac[p], *address6_, target, port_vlan_[p],
-      net::MutableByteSpan(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
+  const size_t len =
+      build(net::MutableByteSpan(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
   if (len == 0) {
     rte_pktmbuf_free(m);
-    return;
+    return false;
   }
   m->data_len = static_cast<uint16_t>(len);
   m->pkt_len = m->data_len;
   Transmit(p, m);
-  ++counters_.nd_solicits;
+  return true;
+}
+
+void DpdkShardLoop::SendNeighborSolicit(size_t p, const net::Ip6& target) {
+  if (SendControlFrame(p, [&](net::MutableByteSpan out) {
+        return net::BuildNeighborSolicit(config_.port_mac[p], *address6_, target, port_vlan_[p],
+                                         out);
+      })) {
+    ++counters_.nd_solicits;
+  }
 }
 
 void DpdkShardLoop::SendArpRequest(size_t p, uint32_t ip) {
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-  if (m == nullptr) {
-    ++counters_.no_mbuf;
-    return;
+  if (SendControlFrame(p, [&](net::MutableByteSpan out) {
+        return net::BuildArpRequest(config_.port_mac[p], config_.address, ip, port_vlan_[p], out);
+      })) {
+    ++counters_.arp_requests;
   }
-  const size_t len = net::BuildArpRequest(
-      config_.port_mac[p], config_.address, ip, port_vlan_[p],
-      net::MutableByteSpan(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
-  if (len == 0) {
-    rte_pktmbuf_free(m);
-    return;
-  }
-  m->data_len = static_cast<uint16_t>(len);
-  m->pkt_len = m->data_len;
-  Transmit(p, m);
-  ++counters_.arp_requests;
 }
 
 // ---------------------------------------------------------------------------------------------

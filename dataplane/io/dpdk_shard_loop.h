@@ -169,6 +169,8 @@ class DpdkShardLoop final : public route::PacketSink {
   void SendNeighborSolicit(size_t p, const net::Ip6& target);
   void SetPortVlan(size_t p, net::Vlan vlan);
   void SendArpRequest(size_t p, uint32_t ip);
+  template <typename Build>  // size_t(net::MutableByteSpan)
+  bool SendControlFrame(size_t p, const Build& build);
   // A destination has no MAC: ARP for it, or ask the kernel (afxdp mode).
   void ResolveNeighbor(uint32_t ip);
   int ListenerOf(uint16_t udp_port) const;
