@@ -285,6 +285,12 @@ class DpdkE2eTest : public ::testing::TestWithParam<Variant> {
   }
 
   std::string HubMac() const { return env_->HubMac(); }
+  // An XDP shield verdict counter from dmrswitch-ctl status (hubs with a shield).
+  uint64_t Verdict(const std::string& name) const {
+    const nlohmann::json status = CtlStatus();
+    EXPECT_EQ(status["xdp"]["state"], "attached") << status.dump();
+    return status["xdp"]["verdicts"].value(name, uint64_t{0});
+  }
 
   DpdkTestEnv* env_ = nullptr;
   std::unique_ptr<HubProcess> hub_;
@@ -656,12 +662,6 @@ TEST_P(DpdkE2eTest, BadInputBarrageLeavesClientsTalking) {
 
 class ShieldE2eTest : public DpdkE2eTest {
  protected:
-  // A verdict counter from dmrswitch-ctl status.
-  uint64_t Verdict(const std::string& name) const {
-    const nlohmann::json status = CtlStatus();
-    EXPECT_EQ(status["xdp"]["state"], "attached") << status.dump();
-    return status["xdp"]["verdicts"].value(name, uint64_t{0});
-  }
   // The box's own services, through the shield: ping (from 198.18.0.2) and TCP.
   void ExpectBoxReachable() {
     auto tcp =
@@ -959,11 +959,6 @@ class Ipv6ShieldE2eTest : public Ipv6E2eTest {
     if (at != std::string::npos)
       toml.replace(at, v4.size(), absl::StrCat("listen = \"[::]:", kHbpPort));
     return toml;
-  }
-  uint64_t Verdict(const std::string& name) const {
-    const nlohmann::json status = CtlStatus();
-    EXPECT_EQ(status["xdp"]["state"], "attached") << status.dump();
-    return status["xdp"]["verdicts"].value(name, uint64_t{0});
   }
 };
 
