@@ -12,7 +12,10 @@ ShardHealth::ShardHealth(uint32_t nshards, route::TimeNs now)
       seen_at_(nshards, 0),
       silent_reported_(nshards, false),
       started_at_(now),
-      last_rates_at_(now) {}
+      rates_(nshards) {
+  // A shard starts counting from zero about when the plane starts.
+  for (ShardRate& r : rates_) r.rated.at = now;
+}
 
 void ShardHealth::OnHeartbeat(uint32_t shard, const ipc::WorkerHealth& h, route::TimeNs now) {
   if (shard >= health_.size()) return;
@@ -55,19 +58,31 @@ PlaneTotals ShardHealth::Totals() const {
 }
 
 std::string ShardHealth::Rates(route::TimeNs now) {
+  double in = 0, out = 0, dropped = 0;
+  for (size_t s = 0; s < health_.size(); ++s) {
+    const ipc::WorkerHealth& h = health_[s];
+    ShardRate& r = rates_[s];
+    if (h.at > r.rated.at) {
+      const double secs = static_cast<double>(h.at - r.rated.at) / route::kSec;
+      // A counter that went backwards (a shard's state reset) starts a new baseline at 0 pps.
+      const auto rate = [&](uint64_t cur, uint64_t prev) {
+        return cur >= prev ? static_cast<double>(cur - prev) / secs : 0.0;
+      };
+      r.in = rate(h.packets_in, r.rated.packets_in);
+      r.out = rate(h.packets_out, r.rated.packets_out);
+      r.dropped = rate(h.dropped, r.rated.dropped);
+      r.rated = h;
+    } else if (now - std::max(seen_at_[s], started_at_) > kSilentAfter) {
+      r.in = r.out = r.dropped = 0;  // silent: nothing known to be moving
+    }
+    in += r.in;
+    out += r.out;
+    dropped += r.dropped;
+  }
   const PlaneTotals t = Totals();
-  const double secs = static_cast<double>(now - last_rates_at_) / route::kSec;
-  const auto rate = [&](uint64_t cur, uint64_t prev) {
-    return secs > 0 && cur >= prev ? static_cast<double>(cur - prev) / secs : 0.0;
-  };
-  std::string out = absl::StrFormat(
+  return absl::StrFormat(
       "streams %u live, in %.0f pps, out %.0f pps, dropped %.0f pps, events dropped %u",
-      t.live_streams, rate(t.packets_in, last_totals_.packets_in),
-      rate(t.packets_out, last_totals_.packets_out), rate(t.dropped, last_totals_.dropped),
-      t.events_dropped);
-  last_totals_ = t;
-  last_rates_at_ = now;
-  return out;
+      t.live_streams, in, out, dropped, t.events_dropped);
 }
 
 }  // namespace dmrswitch::cp

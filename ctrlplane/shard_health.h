@@ -36,7 +36,12 @@ class ShardHealth {
 
   PlaneTotals Totals() const;
   const std::vector<ipc::WorkerHealth>& last() const { return health_; }
-  // Packet rates since the previous call, as the status line shows them.
+  // Packet rates as the status line shows them: each shard's counters over the span between the
+  // heartbeat used at the previous call and its latest one, by the shard's own clock stamps
+  // (`WorkerHealth::at`), summed. Dividing by the control plane's call interval instead would
+  // alias: heartbeats and status lines both come about once a second, so a window would hold
+  // two heartbeats' increments or none. A shard with no new heartbeat since keeps its last rate
+  // until it is silent (then 0).
   std::string Rates(route::TimeNs now);
 
  private:
@@ -44,8 +49,11 @@ class ShardHealth {
   std::vector<route::TimeNs> seen_at_;  // the control plane's clock at the last heartbeat
   std::vector<bool> silent_reported_;
   route::TimeNs started_at_;
-  PlaneTotals last_totals_;
-  route::TimeNs last_rates_at_;
+  struct ShardRate {
+    ipc::WorkerHealth rated{};  // the heartbeat the last rate was computed up to
+    double in = 0, out = 0, dropped = 0;
+  };
+  std::vector<ShardRate> rates_;
 };
 
 }  // namespace dmrswitch::cp

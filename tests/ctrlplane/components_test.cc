@@ -170,7 +170,7 @@ TEST(ShardHealthTest, ASilentShardIsNamedAndRecoversWithItsNextHeartbeat) {
   s.OnHeartbeat(7, Health(107 * kSec, false, 0), 107 * kSec);  // no such shard: ignored
 }
 
-TEST(ShardHealthTest, TotalsSumTheLastHeartbeatsAndRatesAreSinceTheLastCall) {
+TEST(ShardHealthTest, TotalsSumTheLastHeartbeats) {
   ShardHealth s(2, 0);
   ipc::WorkerHealth a = Health(kSec, false, 3);
   a.packets_in = 1000;
@@ -187,13 +187,56 @@ TEST(ShardHealthTest, TotalsSumTheLastHeartbeatsAndRatesAreSinceTheLastCall) {
   EXPECT_EQ(t.dropped, 10u);
   EXPECT_EQ(t.events_dropped, 2u);
   EXPECT_EQ(t.live_streams, 4u);
-  EXPECT_EQ(s.Rates(2 * kSec),
-            "streams 4 live, in 750 pps, out 2000 pps, dropped 5 pps, events dropped 2");
   a.packets_in = 2000;  // a heartbeat replaces the shard's figures, it does not add to them
   s.OnHeartbeat(0, a, 3 * kSec);
   EXPECT_EQ(s.Totals().packets_in, 2500u);
-  EXPECT_EQ(s.Rates(4 * kSec),
-            "streams 4 live, in 500 pps, out 0 pps, dropped 0 pps, events dropped 2");
+}
+
+TEST(ShardHealthTest, RatesAreOverEachShardsOwnHeartbeatSpan) {
+  ShardHealth s(2, 0);
+  ipc::WorkerHealth a = Health(kSec, false, 3);
+  a.packets_in = 1000;
+  a.packets_out = 4000;
+  a.dropped = 10;
+  a.events_dropped = 2;
+  ipc::WorkerHealth b = Health(kSec / 2, false, 1);
+  b.packets_in = 500;
+  s.OnHeartbeat(0, a, kSec);
+  s.OnHeartbeat(1, b, kSec);
+  // Shard 0: 1000 in over its first second; shard 1: 500 in over half a second. The control
+  // plane's own call time (2 s) does not enter.
+  EXPECT_EQ(s.Rates(2 * kSec),
+            "streams 4 live, in 2000 pps, out 4000 pps, dropped 10 pps, events dropped 2");
+  // No heartbeat since: the same rates (a status line between two heartbeats shows no dip).
+  EXPECT_EQ(s.Rates(2 * kSec + kSec / 2),
+            "streams 4 live, in 2000 pps, out 4000 pps, dropped 10 pps, events dropped 2");
+  // Two heartbeats of shard 0 land in one status interval: the rate is over both, not doubled.
+  a.packets_in = 2000;
+  a.packets_out = 8000;
+  a.at = 2 * kSec;
+  s.OnHeartbeat(0, a, 2 * kSec);
+  a.packets_in = 3000;
+  a.packets_out = 12000;
+  a.at = 3 * kSec;
+  s.OnHeartbeat(0, a, 3 * kSec);
+  EXPECT_EQ(s.Rates(3 * kSec),
+            "streams 4 live, in 2000 pps, out 4000 pps, dropped 0 pps, events dropped 2");
+  // Shard 1 has been silent for more than kSilentAfter: its rate drops to 0.
+  a.at = 4 * kSec;
+  s.OnHeartbeat(0, a, 4 * kSec + kSec / 2);
+  EXPECT_EQ(s.Rates(4 * kSec + kSec / 2),
+            "streams 4 live, in 0 pps, out 0 pps, dropped 0 pps, events dropped 2");
+  // A counter that went backwards (a shard's state reset) reads as 0, then counts on from there.
+  a.packets_in = 100;
+  a.at = 5 * kSec;
+  s.OnHeartbeat(0, a, 5 * kSec);
+  EXPECT_EQ(s.Rates(5 * kSec),
+            "streams 4 live, in 0 pps, out 0 pps, dropped 0 pps, events dropped 2");
+  a.packets_in = 1100;
+  a.at = 6 * kSec;
+  s.OnHeartbeat(0, a, 6 * kSec);
+  EXPECT_EQ(s.Rates(6 * kSec),
+            "streams 4 live, in 1000 pps, out 0 pps, dropped 0 pps, events dropped 2");
 }
 
 }  // namespace
