@@ -8,21 +8,29 @@
 //    core can push through kernel UDP here.
 // 2. Hub: dmrswitch-dp (kernel mode, K shards) with N + 1 logged-in hotspots; N hear TG 91 on
 //    TS2 as a static TG, one talks on it: one voice stream, sent at P packets/s, fanned out to N.
-//    Egress is read from the hub's own status line; CPU from /proc for the shard threads.
+//    Egress is counted where it lands: the DMRD datagrams the receivers' sockets got plus what
+//    their kernel dropped (/proc/net/udp, full socket buffers), over the whole stream. CPU from
+//    /proc for the shard threads.
 // By default the receivers are not drained in either phase: the work measured is the sender's,
 // and the kernel drops what a full socket buffer cannot take in both cases alike. With --drain 1
 // a second thread reads them in both phases (closer to real clients; costs the sender more).
 //
 // Prints one table and the ratio egress-per-shard-core / ceiling-per-core (target ≥ 0.80).
+// Every figure is cross-checked: the landed egress may not exceed what was offered times the
+// receivers, and must equal the hub's own voice egress counter (its stop lines) and, as a rate, its
+// status lines within 5 %. A run that disagrees is reported as INVALID (exit status 3), never
+// averaged.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +44,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/hub_threads.h"
 #include "tests/e2e/hub_process.h"
@@ -56,29 +65,69 @@ struct Args {
   bool drain = false;  // a second thread reads the receivers' sockets in both phases
 };
 
-// Reads everything that arrives on `fds` until `stop` (the receivers of a drained run).
-void Drain(const std::vector<int>& fds, const std::atomic<bool>& stop, uint64_t* received) {
+// What reached the receivers' sockets: DMRD datagrams (the egress measured) and anything else.
+struct Landed {
+  std::atomic<uint64_t> dmrd{0};
+  std::atomic<uint64_t> other{0};
+};
+
+// One pass over `fds`, reading what is queued; true if anything was.
+bool DrainOnce(const std::vector<int>& fds, Landed* landed) {
   constexpr unsigned kBatch = 64;
   uint8_t buf[kBatch][128];
   iovec iov[kBatch];
   mmsghdr msg[kBatch];
-  while (!stop.load(std::memory_order_relaxed)) {
-    bool any = false;
-    for (int fd : fds) {
-      for (unsigned i = 0; i < kBatch; ++i) {
-        iov[i] = {buf[i], sizeof(buf[i])};
-        msg[i] = {};
-        msg[i].msg_hdr.msg_iov = &iov[i];
-        msg[i].msg_hdr.msg_iovlen = 1;
-      }
-      const int n = recvmmsg(fd, msg, kBatch, MSG_DONTWAIT, nullptr);
-      if (n > 0) {
-        *received += static_cast<unsigned>(n);
-        any = true;
+  bool any = false;
+  for (int fd : fds) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      iov[i] = {buf[i], sizeof(buf[i])};
+      msg[i] = {};
+      msg[i].msg_hdr.msg_iov = &iov[i];
+      msg[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(fd, msg, kBatch, MSG_DONTWAIT, nullptr);
+    for (int i = 0; i < n; ++i) {
+      if (msg[i].msg_len >= 4 && std::memcmp(buf[i], "DMRD", 4) == 0) {
+        landed->dmrd.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        landed->other.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    if (!any) std::this_thread::yield();
+    any = any || n > 0;
   }
+  return any;
+}
+
+// Reads everything that arrives on `fds` until `stop` (the receivers of a drained run).
+void Drain(const std::vector<int>& fds, const std::atomic<bool>& stop, Landed* landed) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (!DrainOnce(fds, landed)) std::this_thread::yield();
+  }
+}
+
+// Datagrams the kernel dropped on `fds` because their receive buffers were full: the last
+// column of /proc/net/udp (and udp6), matched by socket inode.
+uint64_t SocketDrops(const std::vector<int>& fds) {
+  std::vector<uint64_t> inodes;
+  for (int fd : fds) {
+    struct stat st {};
+    if (fstat(fd, &st) == 0) inodes.push_back(st.st_ino);
+  }
+  uint64_t drops = 0;
+  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+      std::vector<std::string> col = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (col.size() < 13) continue;
+      const uint64_t inode = std::strtoull(col[9].c_str(), nullptr, 10);
+      if (std::find(inodes.begin(), inodes.end(), inode) != inodes.end()) {
+        drops += std::strtoull(col[12].c_str(), nullptr, 10);
+      }
+    }
+  }
+  return drops;
 }
 
 double ThreadCpuSeconds() {
@@ -108,7 +157,7 @@ Ceiling MeasureCeiling(const Args& a) {
   }
   const int tx = socket(AF_INET, SOCK_DGRAM, 0);
   std::atomic<bool> stop{false};
-  uint64_t drained = 0;
+  Landed drained;
   std::thread drainer;
   if (a.drain) drainer = std::thread(Drain, std::cref(rx), std::cref(stop), &drained);
   constexpr unsigned kBatch = 64;
@@ -154,6 +203,57 @@ std::vector<double> EgressFromStatus(const std::string& log, size_t from) {
     pos = o;
   }
   return out;
+}
+
+// Waits until the hub's shard threads stop using CPU (under 1 % of a core over two 50 ms steps
+// in a row; they sleep in the kernel when there is nothing to do) and returns when they were
+// last busy.
+std::chrono::steady_clock::time_point WaitHubIdle(pid_t pid) {
+  constexpr auto kStep = std::chrono::milliseconds(50);
+  auto last_busy = std::chrono::steady_clock::now();
+  double cpu = dmrswitch::bench::ShardCpuSeconds(pid);
+  int idle_steps = 0;
+  for (int i = 0; i < 200; ++i) {  // 10 s at most
+    std::this_thread::sleep_for(kStep);
+    const double now_cpu = dmrswitch::bench::ShardCpuSeconds(pid);
+    const bool idle = now_cpu - cpu < 0.01 * std::chrono::duration<double>(kStep).count();
+    cpu = now_cpu;
+    if (idle && ++idle_steps == 2) break;
+    if (idle) continue;
+    idle_steps = 0;
+    last_busy = std::chrono::steady_clock::now();
+  }
+  return last_busy;
+}
+
+// Datagrams the loopback path dropped before any socket (the per-CPU backlog: the second
+// column of /proc/net/softnet_stat, hexadecimal, summed over CPUs).
+uint64_t SoftnetDrops() {
+  std::ifstream f("/proc/net/softnet_stat");
+  std::string line;
+  uint64_t drops = 0;
+  while (std::getline(f, line)) {
+    std::vector<std::string> col = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (col.size() >= 2) drops += std::strtoull(col[1].c_str(), nullptr, 16);
+  }
+  return drops;
+}
+
+// A counter summed over the lines the hub logs at stop ("shard N: rx R tx T tx_errors E routed
+// P out O ..."): `key` is " out ", " tx_errors ", ...
+uint64_t SumOfStopLines(const std::string& log, const std::string& key) {
+  uint64_t sum = 0;
+  size_t pos = 0;
+  while ((pos = log.find("shard ", pos)) != std::string::npos) {
+    const size_t eol = std::min(log.find('\n', pos), log.size());
+    const size_t colon = log.find(": rx ", pos);
+    const size_t k = log.find(key, pos);
+    if (colon != std::string::npos && colon < eol && k != std::string::npos && k < eol) {
+      sum += std::strtoull(log.c_str() + k + key.size(), nullptr, 10);
+    }
+    pos = eol;
+  }
+  return sum;
 }
 
 }  // namespace
@@ -207,73 +307,105 @@ login_burst = 0
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // snapshot with the statics
-  std::atomic<bool> stop_drain{false};
-  uint64_t drained = 0;
   std::vector<int> receiver_fds;
   for (size_t i = 1; i < clients.size(); ++i) receiver_fds.push_back(clients[i]->poll_fd());
+  Landed before;  // whatever arrived during the logins is not the run's
+  while (DrainOnce(receiver_fds, &before)) {
+  }
+  std::atomic<bool> stop_drain{false};
+  Landed landed;
   std::thread drainer;
   if (a.drain) {
-    drainer = std::thread(Drain, std::cref(receiver_fds), std::cref(stop_drain), &drained);
+    drainer = std::thread(Drain, std::cref(receiver_fds), std::cref(stop_drain), &landed);
   }
 
-  // One long voice stream on TG 91, paced in 1 ms bursts at ingress_pps.
+  // One long voice stream on TG 91, paced in 1 ms bursts at ingress_pps for `seconds`, then its
+  // terminator. Everything is counted over the whole stream: no window edges to straddle.
   dmrswitch::sim::VoiceCallSpec spec;
   spec.tg = 91;
   spec.ts = 2;
   spec.rf_src = 3120001;
-  spec.superframes = static_cast<unsigned>(a.ingress_pps * (a.seconds + 4) / 6) + 1;
+  spec.superframes = static_cast<unsigned>(a.ingress_pps * (a.seconds + 1) / 6) + 1;
   spec.terminator = true;
   const std::vector<dmrswitch::sim::DmrdFrame> frames =
       dmrswitch::sim::BuildVoiceCall(spec, clients[0]->id());
 
-  // Skip the first second (status lines straddle the start), then measure.
   const pid_t pid = (*hub)->pid();
   dmrswitch::sim::HbpClient& source = *clients[0];
   const double interval = 1e-3;
   const unsigned per_tick = std::max(1u, static_cast<unsigned>(a.ingress_pps * interval));
+  const size_t log_from = (*hub)->LogSize();
+  const uint64_t drops0 = SocketDrops(receiver_fds);
+  const uint64_t softnet0 = SoftnetDrops();
+  const double cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
+  uint64_t sent = 0;
   size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
   auto tick = start;
-  size_t log_from = 0;
-  double cpu0 = 0;
-  std::chrono::steady_clock::time_point measure_start;
-  bool measuring = false;
-  uint64_t sent = 0;
-  for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    const double elapsed = std::chrono::duration<double>(now - start).count();
-    if (!measuring && elapsed >= 1.0) {
-      measuring = true;
-      measure_start = now;
-      log_from = (*hub)->LogSize();
-      cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
-      sent = 0;
-    }
-    if (elapsed >= a.seconds + 1.0) break;
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+             a.seconds &&
+         next < frames.size() - 1) {
     for (unsigned i = 0; i < per_tick && next < frames.size() - 1; ++i) {
-      (void)source.SendRaw(frames[next++]);
-      ++sent;
+      if (source.SendRaw(frames[next++]).ok()) ++sent;
     }
     tick += std::chrono::microseconds(static_cast<int64_t>(interval * 1e6));
     std::this_thread::sleep_until(tick);
   }
-  const double wall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
+  if (source.SendRaw(frames.back()).ok()) ++sent;  // terminator
+  const double send_wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // An overloaded hub works on after the generator stops (its socket holds a backlog): the run
+  // ends when its shards go idle, and the egress rate is over that span.
+  const auto busy_until = WaitHubIdle(pid);
+  const double wall = std::chrono::duration<double>(busy_until - start).count();
   const double shard_cpu = dmrswitch::bench::ShardCpuSeconds(pid) - cpu0;
   stop_drain.store(true);
   if (drainer.joinable()) drainer.join();
-  (void)source.SendRaw(frames.back());  // terminator
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  const std::string log = (*hub)->Log();
-  std::vector<double> egress = EgressFromStatus(log, log_from);
+  while (DrainOnce(receiver_fds, &landed)) {
+  }
+  const uint64_t receiver_drops = SocketDrops(receiver_fds) - drops0;
+  const uint64_t softnet_drops = SoftnetDrops() - softnet0;
+  const std::string status_log = (*hub)->Log();
+  clients.clear();
+  (*hub)->Stop();
+  // The routing core's egress datagrams (voice only: the logins' acknowledgements are not in
+  // it) less what the kernel refused to send.
+  const std::string stop_log = (*hub)->Log();
+  const uint64_t hub_out =
+      SumOfStopLines(stop_log, " out ") - SumOfStopLines(stop_log, " tx_errors ");
+
+  const uint64_t received = landed.dmrd.load();
+  const uint64_t landed_total = received + receiver_drops;
+  const uint64_t expected = sent * a.receivers;
+  const double egress_pps = static_cast<double>(landed_total) / wall;
+  std::vector<double> status = EgressFromStatus(status_log, log_from);
   // The first and last status lines cover partly idle time.
-  if (egress.size() > 2) egress = std::vector<double>(egress.begin() + 1, egress.end() - 1);
-  double egress_pps = 0;
-  for (double e : egress) egress_pps += e;
-  egress_pps = egress.empty() ? 0 : egress_pps / static_cast<double>(egress.size());
-  const double egress_per_core =
-      shard_cpu > 0 ? egress_pps * wall / shard_cpu : 0;  // packets per CPU-second of the shards
-  const double ns_per_packet = egress_pps > 0 ? shard_cpu * 1e9 / (egress_pps * wall) : 0;
+  if (status.size() > 2) status = std::vector<double>(status.begin() + 1, status.end() - 1);
+  double status_pps = 0;
+  for (double e : status) status_pps += e;
+  status_pps = status.empty() ? 0 : status_pps / static_cast<double>(status.size());
+  const double egress_per_core = shard_cpu > 0 ? static_cast<double>(landed_total) / shard_cpu : 0;
+  const double ns_per_packet =
+      landed_total > 0 ? shard_cpu * 1e9 / static_cast<double>(landed_total) : 0;
+
+  // Cross-checks: a figure that disagrees with another count of the same packets is not a figure.
+  std::vector<std::string> invalid;
+  if (landed_total > expected) {
+    invalid.push_back(absl::StrCat("landed ", landed_total, " > offered ", sent, " x ", a.receivers,
+                                   " receivers = ", expected));
+  }
+  // Every voice datagram the hub sent went to a receiver (the source is never sent its own
+  // stream): its count must match what landed. Datagrams the loopback backlog dropped reached
+  // no socket: the machine's loss, not the hub's, and they make the run uncountable.
+  if (hub_out != landed_total) {
+    invalid.push_back(absl::StrCat("hub's voice egress counter ", hub_out, " != landed ",
+                                   landed_total, " (loopback backlog drops ", softnet_drops,
+                                   ", other datagrams landed ", landed.other.load(), ")"));
+  }
+  if (status.size() >= 2 && std::abs(status_pps - egress_pps) > 0.05 * egress_pps) {
+    invalid.push_back(
+        absl::StrFormat("status lines say %.0f pps, landed %.0f pps", status_pps, egress_pps));
+  }
 
   std::printf("kernel_mode_bench: %u receivers (%s), %u shard(s), offered ingress %u pps, %.0f s\n",
               a.receivers, a.drain ? "drained by a second thread" : "not drained", a.shards,
@@ -281,14 +413,35 @@ login_burst = 0
   std::printf("| measure | value |\n|---|---|\n");
   std::printf("| bare sendmmsg loop, pps (wall, one thread) | %.0f |\n", ceiling.pps_wall);
   std::printf("| bare sendmmsg loop, pps per CPU-second | %.0f |\n", ceiling.pps_per_core);
-  std::printf("| generator ingress sent, pps | %.0f |\n", static_cast<double>(sent) / wall);
-  std::printf("| hub egress, pps (wall, status line) | %.0f |\n", egress_pps);
+  std::printf("| generator ingress sent, pps | %.0f |\n", static_cast<double>(sent) / send_wall);
+  std::printf("| egress expected (ingress x receivers), packets | %llu |\n",
+              static_cast<unsigned long long>(expected));
+  std::printf("| egress landed (received + receivers' kernel drops), packets | %llu |\n",
+              static_cast<unsigned long long>(landed_total));
+  std::printf("| of which dropped by the receivers' kernel (full buffers) | %llu |\n",
+              static_cast<unsigned long long>(receiver_drops));
+  std::printf("| dropped by the loopback backlog (softnet_stat) | %llu |\n",
+              static_cast<unsigned long long>(softnet_drops));
+  std::printf("| hub voice egress sent (stop lines: out - tx_errors), packets | %llu |\n",
+              static_cast<unsigned long long>(hub_out));
+  std::printf("| hub loss (expected - landed) | %.4f %% |\n",
+              expected > 0
+                  ? 100.0 * static_cast<double>(expected - std::min(expected, landed_total)) /
+                        static_cast<double>(expected)
+                  : 0.0);
+  std::printf("| hub egress, pps (landed, over the busy span) | %.0f |\n", egress_pps);
+  std::printf("| hub egress, pps (status lines, mean) | %.0f |\n", status_pps);
   std::printf("| hub shard CPU utilisation | %.2f cores |\n", shard_cpu / wall);
   std::printf("| hub egress per shard CPU-second | %.0f |\n", egress_per_core);
   std::printf("| shard CPU per egress packet | %.0f ns |\n", ns_per_packet);
   std::printf("| ratio: hub egress per core / bare loop per core | %.2f |\n",
               ceiling.pps_per_core > 0 ? egress_per_core / ceiling.pps_per_core : 0);
-  clients.clear();
-  (*hub)->Stop();
+  if (!invalid.empty()) {
+    std::printf("INVALID RUN:");
+    for (const std::string& why : invalid) std::printf(" %s;", why.c_str());
+    std::printf("\n");
+    return 3;
+  }
+  std::printf("valid: every count agrees\n");
   return 0;
 }

@@ -146,6 +146,37 @@ def hub(dp, config, pcap, seconds, workdir, shards):
     return steady(ins), steady(outs), steady(drops), lat, out
 
 
+def stop_totals(log):
+    """rx, tx and tx_dropped summed over the shard lines the hub logs at stop."""
+    tot = {"rx": 0, "tx": 0, "tx_dropped": 0}
+    for m in re.finditer(r"shard \d+: rx (\d+) tx (\d+) tx_dropped (\d+)", log):
+        tot["rx"] += int(m.group(1))
+        tot["tx"] += int(m.group(2))
+        tot["tx_dropped"] += int(m.group(3))
+    return tot
+
+
+def cross_check(log, h_in, h_out, dests):
+    """"ok", or why the run's figures disagree with each other (issue 15 item 5): every frame of
+    the load fans out to exactly `dests` destinations, so the shards' own totals must show
+    tx + tx_dropped = rx x dests, the steady rates egress = ingress x dests, and nothing may be
+    dropped. A disagreement makes the row invalid: it is reported, never averaged."""
+    tot = stop_totals(log)
+    why = []
+    if tot["rx"] == 0:
+        return "no shard stop line (the hub did not stop cleanly)"
+    # A few datagrams are not voice (the load's logins and their acks): 0.1 % of slack.
+    want = tot["rx"] * dests
+    if abs(tot["tx"] + tot["tx_dropped"] - want) > 0.001 * want:
+        why.append(f"shard totals tx {tot['tx']} + dropped {tot['tx_dropped']} != rx {tot['rx']} "
+                   f"x {dests}")
+    if tot["tx_dropped"]:
+        why.append(f"{tot['tx_dropped']} egress packets dropped at the TX queue")
+    if h_in == 0 or abs(h_out - h_in * dests) > 0.02 * h_in * dests:
+        why.append(f"steady egress {h_out:.0f} pps != ingress {h_in:.0f} x {dests}")
+    return "; ".join(why) if why else "ok"
+
+
 class Proc:
     """A background process whose output is collected by a thread; waits for a ready line."""
 
@@ -476,23 +507,33 @@ def main():
             t_rx, t_tx, _ = testpmd(pcap, args.seconds, work)
             h_in, h_out, h_drop, lat, log = hub(dp, config, pcap, args.seconds, work, args.shards)
             dests = peers + 1 if peers else fanout  # OBP scenario: 1 client + P peers
+            check = cross_check(log, h_in, h_out, dests)
             rows.append(dict(kind=kind, fanout=dests, testpmd=t_rx, testpmd_tx=t_tx, hub_in=h_in,
-                             hub_out=h_out, drop=h_drop, lat=lat[0] if lat else ("-",) * 3))
+                             hub_out=h_out, drop=h_drop, lat=lat[0] if lat else ("-",) * 3,
+                             check=check))
+            if check != "ok":
+                print(f"{kind} fanout {dests}: INVALID RUN: {check}", flush=True)
             print(f"{kind} fanout {dests}: testpmd {t_rx/1e6:.2f} Mpps, hub in {h_in/1e6:.2f} "
                   f"out {h_out/1e6:.2f} Mpps, dropped {h_drop/1e6:.3f} Mpps", flush=True)
             if h_in == 0:
                 print(log[-3000:], file=sys.stderr)
 
+    def verdict(r):
+        if "check" not in r:
+            return "-"  # memif rows: the generator's own counts, in the zero-loss tables
+        return "yes" if r["check"] == "ok" else "INVALID: " + r["check"]
+
     mhz = tsc_mhz()
     lines = ["| destinations | testpmd io (Mpps) | hub ingress (Mpps) | ingress / testpmd | "
              "hub egress (Mpps) | hub drops (Mpps) | cycles per ingress pkt | loop p50 / p99 / "
-             "p99.9 (ns) |", "|---|---|---|---|---|---|---|---|"]
+             "p99.9 (ns) | counts agree |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cyc = mhz * 1e6 / r["hub_in"] if r["hub_in"] else 0
         lines.append(
             f"| {r['fanout']} {r['kind']} | {r['testpmd']/1e6:.2f} | {r['hub_in']/1e6:.2f} | "
             f"{(r['hub_in']/r['testpmd'] if r['testpmd'] else 0):.2f} | {r['hub_out']/1e6:.2f} | "
-            f"{r['drop']/1e6:.3f} | {cyc:.0f} | {' / '.join(r['lat'])} |")
+            f"{r['drop']/1e6:.3f} | {cyc:.0f} | {' / '.join(r['lat'])} | "
+            f"{verdict(r)} |")
     table = "\n".join(lines)
     if zl_results:
         table += "\n\n" + zero_loss_tables(zl_results, args)
@@ -503,6 +544,7 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        rows = [r for r in rows if r.get("check", "ok") == "ok"]  # invalid runs are not plotted
         labels = [f"{r['fanout']} {r['kind']}" for r in rows]
         x = range(len(rows))
         fig, ax = plt.subplots(figsize=(8, 4.5))
