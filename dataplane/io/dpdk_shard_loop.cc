@@ -435,7 +435,7 @@ void DpdkShardLoop::SetPortVlan(size_t p, net::Vlan vlan) {
 
 [[gnu::always_inline]] inline bool DpdkShardLoop::DeliverInPlace(uint32_t listener,
                                                                  std::span<const uint8_t> payload,
-                                                                 route::Endpoint from,
+                                                                 const route::Endpoint& from,
                                                                  route::TimeNs now, rte_mbuf* m,
                                                                  bool voice) {
   // For a voice frame (DMRD/DMRE) the routing core copies the datagram before it asks for its

@@ -148,8 +148,8 @@ class DpdkShardLoop final : public route::PacketSink {
   void ReceivePort(size_t p, route::TimeNs now);
   // Delivers one datagram owned by this shard. For a voice frame, the first egress datagram the
   // core builds is written into `m` (see Begin); true if that happened and `m` is on its way out.
-  bool DeliverInPlace(uint32_t listener, std::span<const uint8_t> payload, route::Endpoint from,
-                      route::TimeNs now, rte_mbuf* m, bool voice);
+  bool DeliverInPlace(uint32_t listener, std::span<const uint8_t> payload,
+                      const route::Endpoint& from, route::TimeNs now, rte_mbuf* m, bool voice);
   void HandleFrame(size_t p, rte_mbuf* m, route::TimeNs now);
   void Transmit(size_t p, rte_mbuf* m);
   // Commit's work for either header template: write it, set lengths and offload flags, queue.

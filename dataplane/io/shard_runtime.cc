@@ -146,7 +146,7 @@ void ShardRuntime::ToControl(uint32_t listener, uint32_t peer, std::span<const u
 // ---------------------------------------------------------------------------------------------
 // Receive
 
-int64_t ShardRuntime::ResolvePeer(uint32_t listener, route::Endpoint from) const {
+int64_t ShardRuntime::ResolvePeer(uint32_t listener, const route::Endpoint& from) const {
   const route::RouteSnapshot* snap = core_.snapshot();
   if (snap == nullptr) return -1;
   const std::span<const uint32_t> peers = snap->PeersOn(listener);
@@ -159,8 +159,8 @@ int64_t ShardRuntime::ResolvePeer(uint32_t listener, route::Endpoint from) const
   return -1;
 }
 
-void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
-                           route::TimeNs now) {
+void ShardRuntime::Deliver(uint32_t listener, std::span<const uint8_t> pkt,
+                           const route::Endpoint& from, route::TimeNs now) {
   if (listener == route::kHbpListener) {
     if (core_.OnHbpPacket(pkt, from, now) != route::Verdict::kToControl) return;
     // Keepalives of logged-in clients are answered here, so they survive a busy or absent

@@ -60,7 +60,7 @@ class ShardRuntime {
   // Datagrams the control plane wants sent. Returns how many.
   unsigned PollFromControl();
   // One datagram received on `listener` from `from`, owned by this shard.
-  void Deliver(uint32_t listener, std::span<const uint8_t> pkt, route::Endpoint from,
+  void Deliver(uint32_t listener, std::span<const uint8_t> pkt, const route::Endpoint& from,
                route::TimeNs now);
   // Stream timers, client liveness, heartbeat.
   void Timers(route::TimeNs now, const IoTotals& io);
@@ -96,7 +96,7 @@ class ShardRuntime {
   void ToControl(uint32_t listener, uint32_t peer, std::span<const uint8_t> pkt,
                  route::Endpoint from);
   void Send(uint32_t listener, route::Endpoint to, std::span<const uint8_t> bytes);
-  int64_t ResolvePeer(uint32_t listener, route::Endpoint from) const;
+  int64_t ResolvePeer(uint32_t listener, const route::Endpoint& from) const;
   void SendHealth(route::TimeNs now, const IoTotals& io);
 
   RuntimeConfig config_;

@@ -201,7 +201,7 @@ void RoutingCore::RenumberPeers(const RouteSnapshot& old) {
 // ---------------------------------------------------------------------------------------------
 // Ingress
 
-Verdict RoutingCore::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
+Verdict RoutingCore::OnHbpPacket(ByteSpan pkt, const Endpoint& from, TimeNs now) {
   ++counters_.packets_in;
   const proto::HbpType type = proto::ClassifyHbp(pkt);
   if (ABSL_PREDICT_FALSE(type != proto::HbpType::kDmrd)) {
@@ -217,7 +217,8 @@ Verdict RoutingCore::OnHbpPacket(ByteSpan pkt, Endpoint from, TimeNs now) {
   return OnDmrd(Ingress{&d, SystemRef{}, d.repeater_id, from, nullptr}, now);
 }
 
-Verdict RoutingCore::OnObpPacket(uint32_t peer_index, ByteSpan pkt, Endpoint from, TimeNs now) {
+Verdict RoutingCore::OnObpPacket(uint32_t peer_index, ByteSpan pkt, const Endpoint& from,
+                                 TimeNs now) {
   ++counters_.packets_in;
   if (ABSL_PREDICT_FALSE(!snap_)) return Drop(DropReason::kNoSnapshot);
   if (ABSL_PREDICT_FALSE(peer_index >= snap_->peers().size())) {
@@ -292,7 +293,8 @@ Verdict RoutingCore::OnDmrd(const Ingress& in, TimeNs now) {
   return OnKnownStream(s, in, now);
 }
 
-DropReason RoutingCore::AdmitHbp(const DmrdView& d, Endpoint from, uint32_t* client_slot) const {
+DropReason RoutingCore::AdmitHbp(const DmrdView& d, const Endpoint& from,
+                                 uint32_t* client_slot) const {
   const int64_t slot = snap_->FindClient(d.repeater_id);
   if (slot < 0) return DropReason::kUnknownClient;
   const ClientInfo* c = snap_->client(static_cast<uint32_t>(slot));

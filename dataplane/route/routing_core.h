@@ -102,9 +102,9 @@ class RoutingCore {
   const RouteSnapshot* snapshot() const { return snap_.get(); }
 
   // A datagram that arrived on the HBP listener from `from`.
-  Verdict OnHbpPacket(proto::ByteSpan pkt, Endpoint from, TimeNs now);
+  Verdict OnHbpPacket(proto::ByteSpan pkt, const Endpoint& from, TimeNs now);
   // A datagram that arrived on the listener of peer `peer` (index in the snapshot) from `from`.
-  Verdict OnObpPacket(uint32_t peer, proto::ByteSpan pkt, Endpoint from, TimeNs now);
+  Verdict OnObpPacket(uint32_t peer, proto::ByteSpan pkt, const Endpoint& from, TimeNs now);
   // Timers: lease release of silent streams, StreamLost, forgetting ended streams. Call every
   // few tens of milliseconds; bounded work per call.
   void Expire(TimeNs now);
@@ -210,7 +210,9 @@ class RoutingCore {
     const proto::DmrdView* dmrd;
     SystemRef source;
     uint32_t source_id;
-    Endpoint from;
+    // A reference: an Endpoint is built field by field just before (the L4 parse), and copying
+    // it whole reads wider than those stores wrote, which stalls store-to-load forwarding.
+    const Endpoint& from;
     const proto::DmreView* dmre;  // FBP only
   };
 
@@ -229,7 +231,7 @@ class RoutingCore {
   Verdict OnDuplicateSource(StreamState* s, const Ingress& in, TimeNs now);
   Verdict OnBcsq(uint32_t peer, const proto::Bcsq& q, TimeNs now);
 
-  DropReason AdmitHbp(const proto::DmrdView& d, Endpoint from, uint32_t* client_slot) const;
+  DropReason AdmitHbp(const proto::DmrdView& d, const Endpoint& from, uint32_t* client_slot) const;
   DropReason CheckAcls(const proto::DmrdView& d, SystemRef source, unsigned ts) const;
   DropReason CheckPeerIngress(const PeerInfo& peer, const Ingress& in, TimeNs now) const;
 
