@@ -78,6 +78,10 @@ uint32_t RoutingCore::live_streams() const {
 void RoutingCore::SetSnapshot(std::shared_ptr<const RouteSnapshot> snapshot, TimeNs now) {
   std::shared_ptr<const RouteSnapshot> old = std::move(snap_);
   snap_ = std::move(snapshot);
+  if (snap_) {
+    const uint32_t pps = snap_->policy().rate_limit_pps;
+    rate_interval_ = kSec / (pps == 0 ? 1 : pps);
+  }
   if (!old || !snap_) return;
   if (old->peer_table() != snap_->peer_table()) RenumberPeers(*old);
   // Re-resolve live streams whose route may differ, while the old destination lists are still
@@ -625,8 +629,7 @@ Verdict RoutingCore::OnKnownStream(StreamState* s, const Ingress& in_arg, TimeNs
   // Faster than rate_limit_pps on average since the start: packets × (1 s / pps) > elapsed.
   // (Written this way so that no product can overflow, whatever the configured rate.)
   if (s->packets > p.rate_limit_after_packets &&
-      uint64_t{s->packets} * (kSec / (p.rate_limit_pps == 0 ? 1 : p.rate_limit_pps)) >
-          now - s->start) {
+      uint64_t{s->packets} * rate_interval_ > now - s->start) {
     return Drop(DropReason::kRateLimit);
   }
   unsigned seq_delta = 1;
@@ -882,13 +885,12 @@ void RoutingCore::FanOut(StreamState* s, const DmrdView& d, TimeNs now) {
   const bool embedded = d.flags.carries_embedded_lc();
   const unsigned vseq = d.flags.low_nibble();
   const bool lc_frame = header || terminator || embedded;
-  proto::dmr::LcRewrite scratch;
 
   auto apply_tg = [&](uint8_t* b, uint32_t tg) {
     if (tg == s->dst) return;
     proto::StoreBe24(b + proto::dmrd_offset::kDst, tg);
     if (!lc_frame) return;
-    const proto::dmr::LcRewrite& rw = RewriteFor(s, tg, &scratch);
+    const proto::dmr::LcRewrite& rw = RewriteFor(s, tg, &lc_scratch_);
     proto::dmr::Burst burst(b + proto::dmrd_offset::kPayload, proto::dmr::kBurstBytes);
     if (header) {
       rw.ApplyHeader(burst);

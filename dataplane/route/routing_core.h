@@ -299,6 +299,12 @@ class RoutingCore {
   PacketSink* out_;
   EventSink* events_;
   std::shared_ptr<const RouteSnapshot> snap_;
+  // 1 s / the snapshot's rate_limit_pps, set with the snapshot: the per-packet rate check
+  // multiplies by it instead of dividing by the rate.
+  TimeNs rate_interval_ = kSec;
+  // Where RewriteFor builds the images of a TG it has not cached; a member so that FanOut does
+  // not zero ~80 bytes per packet for a rewrite few destinations need.
+  proto::dmr::LcRewrite lc_scratch_;
   bool admitting_ = true;
   TimeNs wall_offset_ = 0;
   Table table_;
