@@ -2,6 +2,7 @@
 // any driver is involved. Figures and the command are recorded in docs/benchmarks.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -176,6 +177,81 @@ void BM_RouteFanoutHbp(benchmark::State& state) { RouteFanout(state, false); }
 void BM_RouteFanoutObpV1(benchmark::State& state) { RouteFanout(state, true); }
 BENCHMARK(BM_RouteFanoutHbp)->Arg(1)->Arg(16)->Arg(256);
 BENCHMARK(BM_RouteFanoutObpV1)->Arg(1)->Arg(16)->Arg(256);
+
+// Route + fanout at scale (issue 15 items 1 and 3): N live streams, each from its own client on
+// its own TG to one listener (2N clients), their voice bursts interleaved round-robin in a
+// shuffled order as a busy hub receives them, with the stream table and client state far
+// bigger than the caches for large N (the per-packet cost as the working set outgrows L1, L2,
+// L3 and the TLB).
+void BM_RouteManyStreams(benchmark::State& state) {
+  const auto n = static_cast<uint32_t>(state.range(0));
+  route::HubPolicy policy;
+  policy.server_id = 310999;
+  policy.max_stream_age = ~TimeNs{0} / 4;
+  policy.rate_limit_pps = 1'000'000'000;
+  const uint32_t clients = 2 * n;
+  route::SlotLeases leases(clients);
+  route::RouteSnapshotBuilder b(policy, clients);
+  for (uint32_t i = 0; i < clients; ++i) {
+    route::ClientSpec c;
+    c.id = 3120000 + i;
+    c.addr = route::Endpoint{0xC6120000 + i, static_cast<uint16_t>(50000 + (i & 0x3FFF))};
+    const uint32_t tg = 100000 + (i % n);  // source i and listener n + i share TG 100000 + i
+    if (!b.AddClient(i, c).ok() ||
+        !b.Subscribe(i, route::kTs2, tg, route::MemberKind::kStatic).ok()) {
+      state.SkipWithError("snapshot");
+      return;
+    }
+  }
+  auto snap = b.Build(1);
+  BurstSink sink;
+  NullEvents events;
+  route::RoutingCoreConfig cfg;
+  cfg.stream_capacity = n + n / 8;
+  route::RoutingCore shard(cfg, &leases, &sink, &events);
+  TimeNs now = 1'700'000'000 * kSec;
+  shard.SetSnapshot(*snap, now);
+
+  std::vector<std::vector<uint8_t>> pkts(n);
+  std::vector<route::Endpoint> from(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    proto::DmrdFields f;
+    f.rf_src = 3200000 + i;
+    f.dst = 100000 + i;
+    f.repeater_id = 3120000 + i;
+    f.flags = proto::DmrdFlags{0xA1};  // TS2, group, voice header
+    f.stream_id = 0x10000000 + i * 7919;
+    pkts[i].resize(proto::kDmrdBytes);
+    proto::EncodeDmrd(f, pkts[i]);
+    from[i] = route::Endpoint{0xC6120000 + i, static_cast<uint16_t>(50000 + (i & 0x3FFF))};
+    if (shard.OnHbpPacket(pkts[i], from[i], now) != route::Verdict::kConsumed) {
+      state.SkipWithError("header not routed");
+      return;
+    }
+    pkts[i][15] = 0x81;  // voice burst B from here on
+  }
+  std::vector<uint32_t> order(n);
+  for (uint32_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937 rng(7);
+  std::shuffle(order.begin(), order.end(), rng);
+  const TimeNs step = 60 * kMs / n;  // every stream at its 60 ms cadence
+  const uint64_t before = sink.packets();
+  size_t k = 0;
+  for (auto _ : state) {
+    const uint32_t i = order[k];
+    ++pkts[i][4];
+    now += step;
+    benchmark::DoNotOptimize(shard.OnHbpPacket(pkts[i], from[i], now));
+    if (++k == n) k = 0;
+  }
+  const uint64_t out = sink.packets() - before;
+  if (out != static_cast<uint64_t>(state.iterations())) {
+    state.SkipWithError("unexpected egress count");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(out));
+  state.counters["streams"] = n;
+}
+BENCHMARK(BM_RouteManyStreams)->Arg(64)->Arg(2048)->Arg(16384)->Arg(131072);
 
 }  // namespace
 }  // namespace dmrswitch
