@@ -9,23 +9,43 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dataplane/io/mbuf_budget.h"
 
 namespace dmrswitch::io {
 namespace {
 
 constexpr uint16_t kRxDesc = 1024;
 constexpr uint16_t kTxDesc = 1024;
-constexpr unsigned kMbufsPerSocket = 65535;  // 2^16 - 1: the mempool's optimum
 constexpr unsigned kMbufCache = 256;
 constexpr unsigned kRingSize = 4096;
 
 std::string MacString(const net::Mac& m) {
   return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
+
+// A shard loop's constructor arguments, and the loop, for building it on another lcore.
+struct ShardBuild {
+  DpdkShardLoopConfig config;
+  route::SlotLeases* leases;
+  ipc::ShardChannel channel;
+  rte_mempool* pool;
+  rte_mempool* control_pool;
+  std::vector<rte_ring*> steer_in, steer_out, nbr_in, nbr_out;
+  std::unique_ptr<DpdkShardLoop> loop;
+
+  static int Run(void* arg) {
+    auto* b = static_cast<ShardBuild*>(arg);
+    b->loop =
+        std::make_unique<DpdkShardLoop>(b->config, b->leases, b->channel, b->pool, b->control_pool,
+                                        b->steer_in, b->steer_out, b->nbr_in, b->nbr_out);
+    return 0;
+  }
+};
 
 }  // namespace
 
@@ -49,20 +69,66 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
         "0000:01:00.0\")");
   }
 
-  // One mbuf pool per NUMA socket that has a port; the private area carries steering metadata.
+  // Shard s runs on the s-th worker lcore (Plane::Launch). Its RX/TX queues, its mbufs and its
+  // state belong on that lcore's NUMA socket, as l3fwd places them; too few workers is
+  // reported by Launch.
+  std::vector<int> shard_socket(n, 0);
+  std::vector<int> shard_lcore(n, -1);
+  {
+    uint32_t s = 0;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+      if (s == n) break;
+      const unsigned socket = rte_lcore_to_socket_id(lcore);
+      shard_socket[s] = static_cast<int>(socket) == SOCKET_ID_ANY ? 0 : static_cast<int>(socket);
+      shard_lcore[s++] = static_cast<int>(lcore);
+    }
+  }
+  // Descriptors per queue, as requested before the PMD adjusts them (never below its minimum).
+  uint32_t rx_desc = kRxDesc, tx_desc = kTxDesc;
+  for (uint16_t p : d->ports_) {
+    rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(p, &info) == 0) {
+      rx_desc = std::max<uint32_t>(rx_desc, info.rx_desc_lim.nb_min);
+      tx_desc = std::max<uint32_t>(tx_desc, info.tx_desc_lim.nb_min);
+    }
+  }
+
+  // One mbuf pool per NUMA socket that has a shard, sized from what can hold its mbufs at once
+  // (MbufsFor); the private area carries steering metadata.
   std::map<int, rte_mempool*> pools;
   const uint16_t priv = RTE_ALIGN(sizeof(ipc::PacketMeta), RTE_MBUF_PRIV_ALIGN);
   auto pool_for = [&](int socket) -> absl::StatusOr<rte_mempool*> {
-    if (socket < 0) socket = 0;
     if (auto it = pools.find(socket); it != pools.end()) return it->second;
-    rte_mempool* mp =
-        rte_pktmbuf_pool_create(absl::StrCat(ring_prefix, "_mb", socket).c_str(), kMbufsPerSocket,
-                                kMbufCache, priv, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    MbufDemand demand;
+    demand.ports = static_cast<uint32_t>(d->ports_.size());
+    demand.total_ports = demand.ports;
+    demand.shards =
+        static_cast<uint32_t>(std::count(shard_socket.begin(), shard_socket.end(), socket));
+    demand.rx_descriptors = rx_desc;
+    demand.tx_descriptors = tx_desc;
+    demand.burst = DpdkShardLoop::kBurst;
+    demand.tx_buffer = DpdkShardLoop::kTxBuffer;
+    demand.steer_rings = demand.shards * (n - 1);
+    demand.steer_ring_size = kRingSize;
+    demand.lcores = demand.shards + 1;
+    demand.cache = kMbufCache;
+    const uint64_t count = MbufsFor(demand);
+    rte_mempool* mp = rte_pktmbuf_pool_create(absl::StrCat(ring_prefix, "_mb", socket).c_str(),
+                                              static_cast<unsigned>(count), kMbufCache, priv,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket);
     if (mp == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "cannot create the mbuf pool on socket ", socket, ": ", rte_strerror(rte_errno),
-          " (hugepages: echo 512 > /proc/sys/vm/nr_hugepages)"));
+      const uint64_t mib =
+          count * (sizeof(rte_mbuf) + priv + RTE_MBUF_DEFAULT_BUF_SIZE) / (1024 * 1024) + 1;
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot create the mbuf pool on socket ", socket, " (", count, " mbufs, ~",
+                       mib, " MiB): ", rte_strerror(rte_errno),
+                       " (hugepages: echo 512 > /proc/sys/vm/nr_hugepages)"));
     }
+    d->port_descriptions_.push_back(absl::StrCat(
+        "mbuf pool on socket ", socket, ": ", count, " mbufs (", demand.ports, " port(s) x ",
+        demand.shards, " shard queue pair(s) x ", rx_desc, "+", tx_desc,
+        " descriptors, TX buffers, ", demand.steer_rings, " steering ring(s), caches)"));
     pools[socket] = mp;
     return mp;
   };
@@ -102,10 +168,11 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     }
     uint16_t rxd = kRxDesc, txd = kTxDesc;
     rte_eth_dev_adjust_nb_rx_tx_desc(p, &rxd, &txd);
-    auto mp = pool_for(rte_eth_dev_socket_id(p));
-    if (!mp.ok()) return mp.status();
     for (uint16_t q = 0; q < n; ++q) {
-      const int socket = rte_eth_dev_socket_id(p) < 0 ? 0 : rte_eth_dev_socket_id(p);
+      // Queue q is shard q's: its descriptors and mbufs on that shard's socket.
+      const int socket = shard_socket[q];
+      auto mp = pool_for(socket);
+      if (!mp.ok()) return mp.status();
       if (int rc = rte_eth_rx_queue_setup(p, q, rxd, socket, nullptr, *mp); rc != 0) {
         return absl::InternalError(
             absl::StrCat("port ", p, " (", name, "): RX queue ", q, ": ", rte_strerror(-rc)));
@@ -227,11 +294,21 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
       bout[o] = nbr[size_t{s} * n + o];
     }
     if (kernel_nbr[s] != nullptr) bin.push_back(kernel_nbr[s]);
-    auto mp = pool_for(rte_eth_dev_socket_id(d->ports_[0]));
+    auto mp = pool_for(shard_socket[s]);
     if (!mp.ok()) return mp.status();
-    d->shards_.push_back(
-        std::make_unique<DpdkShardLoop>(sc, d->leases_.get(), d->channels_.shard(s), *mp,
-                                        d->channels_.pool(), sin, sout, bin, bout));
+    // Built on the lcore that will run it, so that its tables (stream table, neighbour and
+    // template caches, TX buffers: the per-packet working set) are first touched, and placed,
+    // on that lcore's NUMA node.
+    ShardBuild build{
+        sc,   d->leases_.get(), d->channels_.shard(s), *mp, d->channels_.pool(), sin, sout, bin,
+        bout, nullptr};
+    if (shard_lcore[s] >= 0 && rte_eal_remote_launch(&ShardBuild::Run, &build,
+                                                     static_cast<unsigned>(shard_lcore[s])) == 0) {
+      rte_eal_wait_lcore(static_cast<unsigned>(shard_lcore[s]));
+    } else {
+      ShardBuild::Run(&build);
+    }
+    d->shards_.push_back(std::move(build.loop));
   }
   return std::unique_ptr<Plane>(std::move(d));
 }

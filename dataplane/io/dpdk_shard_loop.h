@@ -118,9 +118,12 @@ class DpdkShardLoop final : public route::PacketSink {
   uint8_t* Begin(uint32_t listener, const route::Endpoint& to) override;
   void Commit(uint16_t len) override;
 
- private:
+  // Mbufs a shard can hold at once besides its queues' (the mbuf pool's size counts them):
+  // one RX burst, and a software TX buffer per port.
   static constexpr unsigned kBurst = 32;
   static constexpr unsigned kTxBuffer = 1024;
+
+ private:
   static constexpr size_t kTemplateCache = 4096;  // direct-mapped, by destination
   static constexpr size_t kTemplateCache6 = 1024;
 
