@@ -103,6 +103,18 @@ inline uint16_t Ipv4HeaderChecksum(const uint8_t* ip, size_t ihl_bytes) {
 // True when the IPv4 header at `ip` carries a correct checksum (the sum over the whole header,
 // field included, is all ones).
 inline bool Ipv4HeaderChecksumOk(const uint8_t* ip, size_t ihl_bytes) {
+  if (ihl_bytes == 20) {
+    // The header without options, every received frame's: three fixed loads and one fold
+    // instead of ChecksumPartial's loops (~15 instructions, not ~55). All ones is all ones in
+    // either byte order, so the native-order sum needs no swap.
+    uint64_t a;
+    uint64_t b;
+    uint32_t c;
+    std::memcpy(&a, ip, 8);
+    std::memcpy(&b, ip + 8, 8);
+    std::memcpy(&c, ip + 16, 4);
+    return ChecksumFold((a & 0xffffffff) + (a >> 32) + (b & 0xffffffff) + (b >> 32) + c) == 0xffff;
+  }
   return ChecksumPartial(ip, ihl_bytes) == 0xffff;
 }
 

@@ -82,6 +82,22 @@ TEST(Checksum, Ipv4HeaderHelpers) {
   }
 }
 
+// The 20-byte header has its own fixed-load path: it must agree with the general sum on every
+// header, valid or not (all-zero and all-ones headers included).
+TEST(Checksum, Ipv4HeaderChecksumOkWithoutOptionsAgreesWithTheGeneralSum) {
+  std::mt19937 rng(5);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> h = Random(rng, 20);
+    if (i % 3 == 0) StoreBe16(h.data() + 10, Ipv4HeaderChecksum(h.data(), 20));
+    if (i == 1) std::fill(h.begin(), h.end(), 0);
+    if (i == 2) std::fill(h.begin(), h.end(), 0xff);
+    ASSERT_EQ(Ipv4HeaderChecksumOk(h.data(), 20), ChecksumPartial(h.data(), 20) == 0xffff) << i;
+    if (i % 3 == 0 && i > 2) {
+      ASSERT_TRUE(Ipv4HeaderChecksumOk(h.data(), 20));
+    }
+  }
+}
+
 TEST(Checksum, Update16EqualsFullRecompute) {
   std::mt19937 rng(3);
   for (int i = 0; i < 20000; ++i) {
