@@ -341,13 +341,25 @@ std::vector<std::string> DpdkPlane::ShardSummaries() const {
   for (const auto& s : shards_) {
     const DpdkShardLoopCounters& c = s->counters();
     const route::RoutingCounters& r = s->runtime().core().counters();
+    // What the routing core dropped, by reason: every received frame is accounted for.
+    uint64_t dropped = 0;
+    std::string reasons;
+    for (size_t i = 0; i < r.drops.size(); ++i) {
+      if (r.drops[i] == 0) continue;
+      dropped += r.drops[i];
+      absl::StrAppend(&reasons, reasons.empty() ? " (" : ", ",
+                      std::string(route::DropReasonName(static_cast<route::DropReason>(i))), " ",
+                      r.drops[i]);
+    }
+    if (!reasons.empty()) reasons += ")";
     out.push_back(absl::StrFormat(
-        "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u "
-        "no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 %.0f ns "
-        "p99 %.0f ns p99.9 %.0f ns",
+        "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u steer_full %u "
+        "dropped %u%s no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 "
+        "%.0f ns p99 %.0f ns p99.9 %.0f ns",
         s->runtime().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
-        r.packets_out, c.steered_out, c.steered_in, c.no_neighbor, c.no_mbuf, c.net.total_rejects(),
-        c.arp_replies, c.icmp_replies, HistogramPercentileNs(c.loop.buckets, 0.5, hz),
+        r.packets_out, c.steered_out, c.steered_in, c.steer_full, dropped, reasons, c.no_neighbor,
+        c.no_mbuf, c.net.total_rejects(), c.arp_replies, c.icmp_replies,
+        HistogramPercentileNs(c.loop.buckets, 0.5, hz),
         HistogramPercentileNs(c.loop.buckets, 0.99, hz),
         HistogramPercentileNs(c.loop.buckets, 0.999, hz)));
   }
