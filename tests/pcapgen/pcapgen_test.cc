@@ -261,6 +261,33 @@ TEST(PcapGen, ConfigParsesAndEveryStreamFansOutToFClientsAndThePeers) {
   }
 }
 
+// One file per RX queue: every stream on exactly one queue, its frames in their order.
+TEST(PcapGen, SplitByStreamPutsEachStreamWhollyInOnePartInOrder) {
+  Params p;
+  p.streams = 12;
+  p.frames = 10;
+  auto plan = MakePlan(p);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const auto frames = MakeFrames(*plan, MakeDatagrams(*plan));
+  for (uint32_t n : {1u, 2u, 3u, 4u}) {
+    const auto parts = SplitByStream(*plan, frames, n);
+    ASSERT_EQ(parts.size(), n);
+    size_t total = 0;
+    for (uint32_t q = 0; q < n; ++q) {
+      EXPECT_EQ(parts[q].size(), frames.size() / n);
+      total += parts[q].size();
+      // Part q holds streams q, q + n, ...: round r of it is those streams' round-r frames.
+      const size_t per_round = p.streams / n;
+      for (size_t k = 0; k < parts[q].size(); ++k) {
+        const size_t round = k / per_round;
+        const size_t stream = q + (k % per_round) * n;
+        EXPECT_EQ(parts[q][k], frames[round * p.streams + stream]) << n << " " << q << " " << k;
+      }
+    }
+    EXPECT_EQ(total, frames.size());
+  }
+}
+
 TEST(PcapGen, TgPopularityPicksDistinctTgs) {
   Params p;
   p.streams = 50;

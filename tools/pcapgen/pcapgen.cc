@@ -299,6 +299,15 @@ std::string MakeConfigToml(const Plan& plan, const std::string& command_line) {
   return o.str();
 }
 
+std::vector<std::vector<std::vector<uint8_t>>> SplitByStream(
+    const Plan& plan, const std::vector<std::vector<uint8_t>>& frames, uint32_t n) {
+  // Frames come in rounds of one per stream, stream j at index j of each round.
+  std::vector<std::vector<std::vector<uint8_t>>> parts(n == 0 ? 1 : n);
+  const size_t m = std::max<size_t>(plan.streams.size(), 1);
+  for (size_t i = 0; i < frames.size(); ++i) parts[(i % m) % parts.size()].push_back(frames[i]);
+  return parts;
+}
+
 absl::Status WritePcap(const std::string& path, const Plan& plan,
                        const std::vector<std::vector<uint8_t>>& frames) {
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);

@@ -100,6 +100,10 @@ std::vector<Datagram> MakeDatagrams(const Plan& plan);
 // Ethernet (+VLAN) / IPv4 / UDP frames carrying `datagrams` from their clients to the hub.
 std::vector<std::vector<uint8_t>> MakeFrames(const Plan& plan,
                                              const std::vector<Datagram>& datagrams);
+// The frames split into `n` files for a port with n RX queues (net_pcap takes one file per
+// queue): stream j's frames, in order, all in part j mod n. `frames` is MakeFrames's output.
+std::vector<std::vector<std::vector<uint8_t>>> SplitByStream(
+    const Plan& plan, const std::vector<std::vector<uint8_t>>& frames, uint32_t n);
 // The hub configuration (dpdk mode) that accepts the load.
 std::string MakeConfigToml(const Plan& plan, const std::string& command_line);
 // Classic libpcap file, Ethernet link type, timestamps 60 ms / M apart (the real cadence).

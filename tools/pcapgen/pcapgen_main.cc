@@ -25,6 +25,9 @@ constexpr char kUsage[] =
     "  --dmrd-bytes 55|53   DMRD length (55: 97-byte frames; 53: 95-byte frames)\n"
     "  --hub-mac MAC        destination MAC (default 02:00:c6:12:00:01)\n"
     "  --shards S           hub.shards in the config (default 1)\n"
+    "  --split N            also write FILE.0 .. FILE.N-1, stream j's frames in FILE.(j mod N):\n"
+    "                       one file per RX queue of a multi-queue net_pcap port, every\n"
+    "                       stream on exactly one queue (default 1: no split)\n"
     "  --seed N             stream IDs and TG choice (default 1)\n";
 
 bool ParseU32(const char* s, uint32_t* out) {
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
   using namespace dmrswitch;
   pcapgen::Params p;
   std::string out_pcap, out_config, command = "dmrswitch-pcapgen";
+  uint32_t split = 1;
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -106,6 +110,9 @@ int main(int argc, char** argv) {
       } else if (a == "--shards") {
         ok = ok && n >= 1 && n <= 64;
         p.shards = n;
+      } else if (a == "--split") {
+        ok = ok && n >= 1 && n <= 64;
+        split = n;
       } else {
         std::fprintf(stderr, "unknown option %s\n%s", a.c_str(), kUsage);
         return 2;
@@ -130,6 +137,23 @@ int main(int argc, char** argv) {
   if (absl::Status st = pcapgen::WritePcap(out_pcap, *plan, frames); !st.ok()) {
     std::fprintf(stderr, "dmrswitch-pcapgen: %s\n", std::string(st.message()).c_str());
     return 1;
+  }
+  if (split > 1 && p.streams % split != 0) {
+    std::fprintf(stderr, "dmrswitch-pcapgen: --split %u: --streams must be a multiple of it\n",
+                 split);
+    return 2;
+  }
+  if (split > 1) {
+    const auto parts = pcapgen::SplitByStream(*plan, frames, split);
+    for (uint32_t q = 0; q < split; ++q) {
+      const std::string path = out_pcap + "." + std::to_string(q);
+      if (absl::Status st = pcapgen::WritePcap(path, *plan, parts[q]); !st.ok()) {
+        std::fprintf(stderr, "dmrswitch-pcapgen: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
+      std::printf("%zu frames (streams j with j mod %u = %u) -> %s\n", parts[q].size(), split, q,
+                  path.c_str());
+    }
   }
   std::ofstream cfg(out_config, std::ios::trunc);
   cfg << pcapgen::MakeConfigToml(*plan, command);
