@@ -121,12 +121,26 @@ def testpmd(pcap, seconds, workdir):
     return steady(rx), steady(tx), out
 
 
+def lcore_map(shards):
+    """EAL --lcores for the main lcore and `shards` shard lcores on this machine's CPUs: shard s
+    on CPU s mod ncpu, so with more lcores than CPUs the last shards share (on 2 CPUs, 2 shards:
+    shard 1 alone on CPU 1, shard 2 beside the mostly idle main lcore on CPU 0)."""
+    ncpu = os.cpu_count() or 1
+    return ",".join(f"{i}@{i % ncpu}" for i in range(shards + 1))
+
+
 def hub(dp, config, pcap, seconds, workdir, shards):
+    """The hub on net_pcap -> net_null. With several shards, queue q replays `pcap`.q (pcapgen
+    --split): one file per RX queue, every stream on one queue, about half of them arriving at a
+    shard that does not own them (steered)."""
     text = open(config).read()
-    lcores = f"0-{shards}"
-    eal = (f'eal_args = ["--no-pci", "--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1", '
-           f'"--vdev=net_null0,no-rx=1", "--file-prefix=pps-dp", "-l", "{lcores}", '
-           f'"--log-level=lib.eal:error"]\ntx_port = 1\ngateway_mac = "02:00:00:00:00:fe"\n')
+    text = re.sub(r"^shards\s*=.*$", f"shards = {shards}", text, flags=re.M)
+    files = [pcap] if shards == 1 else [f"{pcap}.{q}" for q in range(shards)]
+    rx = ",".join(f"rx_pcap={f}" for f in files)
+    eal = (f'eal_args = ["--no-pci", "--vdev=net_pcap0,{rx},infinite_rx=1", '
+           f'"--vdev=net_null0,no-rx=1", "--file-prefix=pps-dp", "--lcores", '
+           f'"{lcore_map(shards)}", "--log-level=lib.eal:error"]\ntx_port = 1\n'
+           f'gateway_mac = "02:00:00:00:00:fe"\n')
     text = re.sub(r"^eal_args\s*=.*$", eal.rstrip("\n"), text, flags=re.M)
     text = re.sub(r"^status_interval_s\s*=.*$", "status_interval_s = 1", text, flags=re.M)
     if "status_interval_s" not in text:
@@ -148,33 +162,45 @@ def hub(dp, config, pcap, seconds, workdir, shards):
 
 def stop_totals(log):
     """rx, tx and tx_dropped summed over the shard lines the hub logs at stop."""
-    tot = {"rx": 0, "tx": 0, "tx_dropped": 0}
+    tot = {"rx": 0, "tx": 0, "tx_dropped": 0, "steered_in": 0, "lost": 0}
     for m in re.finditer(r"shard \d+: rx (\d+) tx (\d+) tx_dropped (\d+)", log):
         tot["rx"] += int(m.group(1))
         tot["tx"] += int(m.group(2))
         tot["tx_dropped"] += int(m.group(3))
+    for m in re.finditer(r"shard \d+: .*steered out/in (\d+)/(\d+) steer_full (\d+) dropped "
+                         r"(\d+).* net_rejects (\d+)", log):
+        tot["steered_in"] += int(m.group(2))
+        # Received frames that were not routed: steering ring full, routing core drops (a
+        # sequence gap a full ring left is an out-of-order or after-end drop), L2-L4 rejects.
+        tot["lost"] += int(m.group(3)) + int(m.group(4)) + int(m.group(5))
     return tot
 
 
-def cross_check(log, h_in, h_out, dests):
+def cross_check(log, h_in, h_out, dests, h_drop=0.0):
     """"ok", or why the run's figures disagree with each other (issue 15 item 5): every frame of
-    the load fans out to exactly `dests` destinations, so the shards' own totals must show
-    tx + tx_dropped = rx x dests, the steady rates egress = ingress x dests, and nothing may be
-    dropped. A disagreement makes the row invalid: it is reported, never averaged."""
+    the load that is routed fans out to exactly `dests` destinations, so the shards' own totals
+    must show tx + tx_dropped = (rx - lost) x dests, and the steady rates egress = (ingress -
+    dropped) x dests. A disagreement makes the row invalid: it is reported, never averaged.
+    Loss itself is not a disagreement: the tables report it."""
     tot = stop_totals(log)
     why = []
     if tot["rx"] == 0:
         return "no shard stop line (the hub did not stop cleanly)"
     # A few datagrams are not voice (the load's logins and their acks): 0.1 % of slack.
-    want = tot["rx"] * dests
+    want = (tot["rx"] - tot["lost"]) * dests
     if abs(tot["tx"] + tot["tx_dropped"] - want) > 0.001 * want:
-        why.append(f"shard totals tx {tot['tx']} + dropped {tot['tx_dropped']} != rx {tot['rx']} "
-                   f"x {dests}")
-    if tot["tx_dropped"]:
-        why.append(f"{tot['tx_dropped']} egress packets dropped at the TX queue")
-    if h_in == 0 or abs(h_out - h_in * dests) > 0.02 * h_in * dests:
-        why.append(f"steady egress {h_out:.0f} pps != ingress {h_in:.0f} x {dests}")
+        why.append(f"shard totals tx {tot['tx']} + dropped {tot['tx_dropped']} != (rx "
+                   f"{tot['rx']} - lost {tot['lost']}) x {dests}")
+    if h_in == 0 or abs(h_out - (h_in - h_drop) * dests) > 0.02 * h_in * dests:
+        why.append(f"steady egress {h_out:.0f} pps != (ingress {h_in:.0f} - dropped "
+                   f"{h_drop:.0f}) x {dests}")
     return "; ".join(why) if why else "ok"
+
+
+def loss_share(log):
+    """Received frames not routed, as a share of all received (stop lines)."""
+    tot = stop_totals(log)
+    return (tot["lost"] + tot["tx_dropped"]) / tot["rx"] if tot["rx"] else 0.0
 
 
 class Proc:
@@ -370,6 +396,43 @@ def zero_loss(dp, gen, config, pcap, sock, fanout, args, workdir, flat_out=None)
     return trials, best
 
 
+def run_shard_ratio(args, dp, gen, work):
+    """Issue 15 item 4: per HBP fanout, the same load through 1 shard and through 2 (queue q
+    replays pcapgen's file q; a stream's owner is a function of its ID, so about half of each
+    queue's streams are steered to the other shard), one after the other in this run. Returns
+    the markdown table."""
+    lines = ["| fanout | ingress, 1 shard (Mpps) | ingress, 2 shards (Mpps) | egress, 1 shard "
+             "(Mpps) | egress, 2 shards (Mpps) | egress 2 / 1 | ingress lost 1 / 2 shards | "
+             "steered to the other shard | counts agree |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for f in [int(x) for x in args.fanouts.split(",") if x]:
+        pcap = os.path.join(work, "ratio.pcap")
+        config = os.path.join(work, "ratio.toml")
+        sh([gen, "--out-pcap", pcap, "--out-config", config, "--streams", str(args.streams),
+            "--frames", "400", "--hub-mac", PCAP_MAC, "--dmrd-bytes", "53", "--shards", "2",
+            "--split", "2", "--fanout", str(f)])
+        res = {}
+        for shards in (1, 2):
+            h_in, h_out, h_drop, _, log = hub(dp, config, pcap, args.seconds, work, shards)
+            tot = stop_totals(log)
+            res[shards] = dict(h_in=h_in, h_out=h_out, check=cross_check(log, h_in, h_out, f,
+                                                                         h_drop),
+                               loss=loss_share(log),
+                               steered=tot["steered_in"] / tot["rx"] if tot["rx"] else 0)
+            print(f"ratio fanout {f}, {shards} shard(s): in {h_in/1e6:.2f} out {h_out/1e6:.2f} "
+                  f"Mpps, steered {res[shards]['steered']:.2f}, lost {res[shards]['loss']:.2%}, "
+                  f"{res[shards]['check']}", flush=True)
+        one, two = res[1], res[2]
+        ok = one["check"] == "ok" and two["check"] == "ok"
+        lines.append(
+            f"| {f} | {one['h_in']/1e6:.2f} | {two['h_in']/1e6:.2f} | "
+            f"{one['h_out']/1e6:.2f} | {two['h_out']/1e6:.2f} | "
+            f"**{(two['h_out']/one['h_out'] if one['h_out'] else 0):.2f}** | "
+            f"{one['loss']:.1%} / {two['loss']:.1%} | {two['steered']:.0%} | "
+            f"{'yes' if ok else 'INVALID: ' + one['check'] + ' / ' + two['check']} |")
+    return "\n".join(lines)
+
+
 def run_memif(args, dp, gen, tgen, work, rows):
     """The memif rows (flat out, per HBP fanout) and, with --zero-loss, the searches."""
     sock = os.path.join(work, "memif.sock")
@@ -452,6 +515,8 @@ def main():
     ap.add_argument("--fanouts", default="1,16")
     ap.add_argument("--obp-fanout", type=int, default=16, help="OBP v1 peers scenario (0: skip)")
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--shard-ratio", action="store_true",
+                    help="per HBP fanout, 1 shard against 2 on the same load (2 RX queues)")
     ap.add_argument("--out-md", default="")
     ap.add_argument("--out-png", default="")
     ap.add_argument("--memif", action="store_true",
@@ -488,7 +553,10 @@ def main():
         scenarios = []
     rows = []
     zl_results = []
+    ratio_table = ""
     with Hugepages(1024), tempfile.TemporaryDirectory(prefix="dsw-pps-") as work:
+        if args.shard_ratio:
+            ratio_table = run_shard_ratio(args, dp, gen, work)
         if args.memif:
             if args.shards != 1:
                 sys.exit("--memif: one shard only (2 cores: the generator needs one)")
@@ -498,7 +566,7 @@ def main():
             config = os.path.join(work, "load.toml")
             cmd = [gen, "--out-pcap", pcap, "--out-config", config, "--streams",
                    str(args.streams), "--frames", "400", "--hub-mac", PCAP_MAC, "--dmrd-bytes",
-                   "53", "--shards", str(args.shards)]
+                   "53", "--shards", str(args.shards), "--split", str(max(args.shards, 2))]
             if peers:
                 cmd += ["--fanout", "1", "--obp-peers", str(peers)]
             else:
@@ -507,7 +575,9 @@ def main():
             t_rx, t_tx, _ = testpmd(pcap, args.seconds, work)
             h_in, h_out, h_drop, lat, log = hub(dp, config, pcap, args.seconds, work, args.shards)
             dests = peers + 1 if peers else fanout  # OBP scenario: 1 client + P peers
-            check = cross_check(log, h_in, h_out, dests)
+            check = cross_check(log, h_in, h_out, dests, h_drop)
+            if check == "ok" and loss_share(log) > 0:
+                check = f"ok, {loss_share(log):.2%} of ingress lost"
             rows.append(dict(kind=kind, fanout=dests, testpmd=t_rx, testpmd_tx=t_tx, hub_in=h_in,
                              hub_out=h_out, drop=h_drop, lat=lat[0] if lat else ("-",) * 3,
                              check=check))
@@ -521,7 +591,7 @@ def main():
     def verdict(r):
         if "check" not in r:
             return "-"  # memif rows: the generator's own counts, in the zero-loss tables
-        return "yes" if r["check"] == "ok" else "INVALID: " + r["check"]
+        return "yes" + r["check"][2:] if r["check"].startswith("ok") else "INVALID: " + r["check"]
 
     mhz = tsc_mhz()
     lines = ["| destinations | testpmd io (Mpps) | hub ingress (Mpps) | ingress / testpmd | "
@@ -537,6 +607,8 @@ def main():
     table = "\n".join(lines)
     if zl_results:
         table += "\n\n" + zero_loss_tables(zl_results, args)
+    if ratio_table:
+        table += "\n\n" + ratio_table
     print(table)
     if args.out_md:
         open(args.out_md, "w").write(table + "\n")
@@ -544,7 +616,7 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        rows = [r for r in rows if r.get("check", "ok") == "ok"]  # invalid runs are not plotted
+        rows = [r for r in rows if r.get("check", "ok").startswith("ok")]  # invalid: not plotted
         labels = [f"{r['fanout']} {r['kind']}" for r in rows]
         x = range(len(rows))
         fig, ax = plt.subplots(figsize=(8, 4.5))
