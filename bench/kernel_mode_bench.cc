@@ -357,6 +357,9 @@ login_burst = 0
   // An overloaded hub works on after the generator stops (its socket holds a backlog): the run
   // ends when its shards go idle, and the egress rate is over that span.
   const auto busy_until = WaitHubIdle(pid);
+  // Status lines up to here cover the busy span (the last one partly: it is dropped below);
+  // later ones would average idle seconds in.
+  const std::string status_log = (*hub)->Log();
   const double wall = std::chrono::duration<double>(busy_until - start).count();
   const double shard_cpu = dmrswitch::bench::ShardCpuSeconds(pid) - cpu0;
   stop_drain.store(true);
@@ -365,7 +368,6 @@ login_burst = 0
   }
   const uint64_t receiver_drops = SocketDrops(receiver_fds) - drops0;
   const uint64_t softnet_drops = SoftnetDrops() - softnet0;
-  const std::string status_log = (*hub)->Log();
   clients.clear();
   (*hub)->Stop();
   // The routing core's egress datagrams (voice only: the logins' acknowledgements are not in
