@@ -46,6 +46,7 @@
 #include "dataplane/io/afxdp.h"
 #include "dataplane/io/clock.h"
 #include "dataplane/io/instance_lock.h"
+#include "dataplane/io/mbuf_budget.h"
 #include "dataplane/io/plane.h"
 #include "dataplane/io/telemetry.h"
 #include "dataplane/io/udp_socket.h"
@@ -457,8 +458,10 @@ uint64_t EalMemoryMiB(const std::vector<std::string>& eal_args) {
 // How many 2 MiB hugepages this configuration's dp (and its separate cp) use, so that the unit
 // reserves that many rather than a fixed figure (0: none, NeedsHugepages says no). What the
 // operator's EAL arguments give EAL when they say (-m, --socket-mem); else an estimate with
-// margin: in dpdk/afxdp mode one mbuf pool of 65,535 mbufs (~160 MiB; measured: 168 MiB in use
-// with one shard and one port) and rings and per-shard state (16 MiB a shard); with a separate
+// margin: in dpdk/afxdp mode the mbuf pool (~160 MiB for the minimum of 65,535 mbufs; measured:
+// 168 MiB in use with one shard and one port; more with many shards, as MbufsFor sizes it for
+// the ports the EAL arguments name, at least two) and rings and per-shard state (16 MiB a
+// shard); with a separate
 // control plane twice the table memory (as margin), the rings and the snapshot arena the dp
 // reserves at start (hub.snapshot_arena_mb, or sized from hbp.max_clients), and in kernel mode
 // at least what HugepagesMissing asks for (EAL's -m 128 and the arena); EAL's own 64 MiB.
@@ -473,7 +476,24 @@ uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
     }
   }
   uint64_t bytes = 64 * kMiB;
-  if (config.hub.mode != cp::HubMode::kKernel) bytes += 160 * kMiB;
+  if (config.hub.mode != cp::HubMode::kKernel) {
+    // The pool DpdkPlane::Create will make (one socket assumed), scaled from 160 MiB per 65,535.
+    uint32_t ports = 0;
+    for (const std::string& a : config.dpdk.eal_args) {
+      if (a.rfind("--vdev", 0) == 0 || a == "-a" || a.rfind("--allow", 0) == 0) ++ports;
+    }
+    io::MbufDemand d;
+    d.ports = d.total_ports = std::max<uint32_t>(ports, 2);
+    d.shards = config.hub.shards;
+    d.rx_descriptors = d.tx_descriptors = 1024;
+    d.burst = 32;
+    d.tx_buffer = 1024;
+    d.steer_rings = d.shards * (d.shards - 1);
+    d.steer_ring_size = 4096;
+    d.lcores = d.shards + 1;
+    d.cache = 256;
+    bytes += 160 * kMiB * io::MbufsFor(d) / io::kMinMbufs;
+  }
   bytes += uint64_t{config.hub.shards} * 16 * kMiB;
   if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
     const uint64_t arena = ipc::SnapshotArena::RegionBytesFor(cp::SnapshotArenaBytes(config));
