@@ -170,17 +170,25 @@ TEST(ShardHealthTest, ASilentShardIsNamedAndRecoversWithItsNextHeartbeat) {
   s.OnHeartbeat(7, Health(107 * kSec, false, 0), 107 * kSec);  // no such shard: ignored
 }
 
-TEST(ShardHealthTest, TotalsSumTheLastHeartbeats) {
-  ShardHealth s(2, 0);
+// Two shards' first heartbeats, both seen at 1 s: shard 0 (stamped 1 s, 3 live streams) has had
+// 1000 in, 4000 out, 10 dropped and 2 events dropped; shard 1 (stamped `b_at`, 1 live) 500 in.
+// Returns shard 0's heartbeat, for the test to send on from.
+ipc::WorkerHealth FirstHeartbeats(ShardHealth* s, route::TimeNs b_at) {
   ipc::WorkerHealth a = Health(kSec, false, 3);
   a.packets_in = 1000;
   a.packets_out = 4000;
   a.dropped = 10;
   a.events_dropped = 2;
-  ipc::WorkerHealth b = Health(kSec, false, 1);
+  ipc::WorkerHealth b = Health(b_at, false, 1);
   b.packets_in = 500;
-  s.OnHeartbeat(0, a, kSec);
-  s.OnHeartbeat(1, b, kSec);
+  s->OnHeartbeat(0, a, kSec);
+  s->OnHeartbeat(1, b, kSec);
+  return a;
+}
+
+TEST(ShardHealthTest, TotalsSumTheLastHeartbeats) {
+  ShardHealth s(2, 0);
+  ipc::WorkerHealth a = FirstHeartbeats(&s, kSec);
   const PlaneTotals t = s.Totals();
   EXPECT_EQ(t.packets_in, 1500u);
   EXPECT_EQ(t.packets_out, 4000u);
@@ -194,15 +202,7 @@ TEST(ShardHealthTest, TotalsSumTheLastHeartbeats) {
 
 TEST(ShardHealthTest, RatesAreOverEachShardsOwnHeartbeatSpan) {
   ShardHealth s(2, 0);
-  ipc::WorkerHealth a = Health(kSec, false, 3);
-  a.packets_in = 1000;
-  a.packets_out = 4000;
-  a.dropped = 10;
-  a.events_dropped = 2;
-  ipc::WorkerHealth b = Health(kSec / 2, false, 1);
-  b.packets_in = 500;
-  s.OnHeartbeat(0, a, kSec);
-  s.OnHeartbeat(1, b, kSec);
+  ipc::WorkerHealth a = FirstHeartbeats(&s, kSec / 2);
   // Shard 0: 1000 in over its first second; shard 1: 500 in over half a second. The control
   // plane's own call time (2 s) does not enter.
   EXPECT_EQ(s.Rates(2 * kSec),
