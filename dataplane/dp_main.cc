@@ -45,6 +45,7 @@
 #include "ctrlplane/version.h"
 #include "dataplane/io/afxdp.h"
 #include "dataplane/io/clock.h"
+#include "dataplane/io/dpdk_plane.h"
 #include "dataplane/io/instance_lock.h"
 #include "dataplane/io/mbuf_budget.h"
 #include "dataplane/io/plane.h"
@@ -482,16 +483,9 @@ uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
     for (const std::string& a : config.dpdk.eal_args) {
       if (a.rfind("--vdev", 0) == 0 || a == "-a" || a.rfind("--allow", 0) == 0) ++ports;
     }
-    io::MbufDemand d;
-    d.ports = d.total_ports = std::max<uint32_t>(ports, 2);
-    d.shards = config.hub.shards;
-    d.rx_descriptors = d.tx_descriptors = 1024;
-    d.burst = 32;
-    d.tx_buffer = 1024;
-    d.steer_rings = d.shards * (d.shards - 1);
-    d.steer_ring_size = 4096;
-    d.lcores = d.shards + 1;
-    d.cache = 256;
+    const uint32_t shards = config.hub.shards;
+    const io::MbufDemand d =
+        io::DpdkPlane::PoolDemand(std::max<uint32_t>(ports, 2), shards, shards);
     bytes += 160 * kMiB * io::MbufsFor(d) / io::kMinMbufs;
   }
   bytes += uint64_t{config.hub.shards} * 16 * kMiB;

@@ -14,7 +14,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "dataplane/io/mbuf_budget.h"
 
 namespace dmrswitch::io {
 namespace {
@@ -48,6 +47,22 @@ struct ShardBuild {
 };
 
 }  // namespace
+
+MbufDemand DpdkPlane::PoolDemand(uint32_t ports, uint32_t shards_here, uint32_t shards,
+                                 uint32_t rx_desc, uint32_t tx_desc) {
+  MbufDemand d;
+  d.ports = d.total_ports = ports;
+  d.shards = shards_here;
+  d.rx_descriptors = rx_desc != 0 ? rx_desc : kRxDesc;
+  d.tx_descriptors = tx_desc != 0 ? tx_desc : kTxDesc;
+  d.burst = DpdkShardLoop::kBurst;
+  d.tx_buffer = DpdkShardLoop::kTxBuffer;
+  d.steer_rings = shards_here * (shards == 0 ? 0 : shards - 1);
+  d.steer_ring_size = kRingSize;
+  d.lcores = shards_here + 1;
+  d.cache = kMbufCache;
+  return d;
+}
 
 absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& config) {
   std::unique_ptr<DpdkPlane> d(new DpdkPlane(config));
@@ -100,19 +115,10 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
   const uint16_t priv = RTE_ALIGN(sizeof(ipc::PacketMeta), RTE_MBUF_PRIV_ALIGN);
   auto pool_for = [&](int socket) -> absl::StatusOr<rte_mempool*> {
     if (auto it = pools.find(socket); it != pools.end()) return it->second;
-    MbufDemand demand;
-    demand.ports = static_cast<uint32_t>(d->ports_.size());
-    demand.total_ports = demand.ports;
-    demand.shards =
-        static_cast<uint32_t>(std::count(shard_socket.begin(), shard_socket.end(), socket));
-    demand.rx_descriptors = rx_desc;
-    demand.tx_descriptors = tx_desc;
-    demand.burst = DpdkShardLoop::kBurst;
-    demand.tx_buffer = DpdkShardLoop::kTxBuffer;
-    demand.steer_rings = demand.shards * (n - 1);
-    demand.steer_ring_size = kRingSize;
-    demand.lcores = demand.shards + 1;
-    demand.cache = kMbufCache;
+    const MbufDemand demand = PoolDemand(
+        static_cast<uint32_t>(d->ports_.size()),
+        static_cast<uint32_t>(std::count(shard_socket.begin(), shard_socket.end(), socket)), n,
+        rx_desc, tx_desc);
     const uint64_t count = MbufsFor(demand);
     rte_mempool* mp = rte_pktmbuf_pool_create(absl::StrCat(ring_prefix, "_mb", socket).c_str(),
                                               static_cast<unsigned>(count), kMbufCache, priv,

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "dataplane/io/afxdp.h"
 #include "dataplane/io/dpdk_shard_loop.h"
+#include "dataplane/io/mbuf_budget.h"
 #include "dataplane/io/plane.h"
 #include "dataplane/io/xdp/xdp_shield.h"
 
@@ -24,6 +25,11 @@ namespace dmrswitch::io {
 class DpdkPlane final : public Plane {
  public:
   static absl::StatusOr<std::unique_ptr<Plane>> Create(const PlaneConfig& config);
+  // What can hold mbufs of one socket's pool (MbufsFor sizes it): `ports` ports, `shards_here` of
+  // the plane's `shards` shards on that socket, queues of `rx_desc`/`tx_desc` descriptors (0:
+  // what the plane asks the ports for). dmrswitch-dp --hugepages estimates from it too.
+  static MbufDemand PoolDemand(uint32_t ports, uint32_t shards_here, uint32_t shards,
+                               uint32_t rx_desc = 0, uint32_t tx_desc = 0);
   ~DpdkPlane() override;
 
   std::string Summary() const override;
