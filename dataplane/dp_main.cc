@@ -406,6 +406,7 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   p.address = c.dpdk.address;
   if (c.dpdk.has_address6) p.address6 = c.dpdk.address6;
   p.tx_port = c.dpdk.tx_port;
+  p.promiscuous = c.dpdk.promiscuous;
   if (c.dpdk.has_gateway_mac) p.gateway_mac = c.dpdk.gateway_mac;
   return p;
 }

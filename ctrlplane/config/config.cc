@@ -785,6 +785,7 @@ void ReadDpdk(Table& top, HubConfig& c) {
     }
   }
   Read(t, keys::kDpdkTxPort, &c.dpdk.tx_port);
+  Read(t, keys::kDpdkPromiscuous, &c.dpdk.promiscuous);
   string gateway;
   if (const toml::node* n = Read(t, keys::kDpdkGatewayMac, &gateway)) {
     unsigned b[6];

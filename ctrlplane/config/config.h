@@ -175,6 +175,8 @@ struct DpdkSection {
   bool has_address6 = false;
   std::array<uint8_t, 16> address6{};
   uint32_t tx_port = keys::kDpdkTxPort.u32_default();  // position among the probed ports
+  // Ports take frames for every MAC (the dp drops what is not its own in software).
+  bool promiscuous = keys::kDpdkPromiscuous.bool_default;
   // Next hop for destinations whose MAC was never learned (a router in front of the hub, or a
   // replayed load whose listeners never send): used instead of ARP when set.
   bool has_gateway_mac = false;

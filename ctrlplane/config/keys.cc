@@ -77,6 +77,7 @@ constexpr std::array kKeys = {
     &kDpdkAddress6,
     &kDpdkGatewayMac,
     &kDpdkTxPort,
+    &kDpdkPromiscuous,
     &kXdpInterface,
     &kXdpAttach,
     &kXdpSourcePps,

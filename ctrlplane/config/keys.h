@@ -434,6 +434,8 @@ inline constexpr ConfigKey kDpdkTxPort{.path = "dpdk.tx_port",
                                        .max = 31,
                                        .int_default = 0,
                                        .reload = kRestart};
+inline constexpr ConfigKey kDpdkPromiscuous{
+    .path = "dpdk.promiscuous", .type = kBoolean, .bool_default = false, .reload = kRestart};
 
 // --- [xdp] ---------------------------------------------------------------------------------------
 // The XDP shield (docs/ebpf.md): where it is attached is fixed for the life of the dp; what it

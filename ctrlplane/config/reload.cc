@@ -149,6 +149,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("dpdk.address6", c.dpdk.has_address6 ? FormatIpv6(c.dpdk.address6) : "none");
   add("dpdk.gateway_mac", c.dpdk.has_gateway_mac ? Mac(c.dpdk.gateway_mac) : "none");
   add("dpdk.tx_port", num(c.dpdk.tx_port));
+  add("dpdk.promiscuous", Bool(c.dpdk.promiscuous));
 
   add("xdp.interface", c.xdp.interface);
   add("xdp.attach", EnumName(c.xdp.attach, kXdpAttachNames));

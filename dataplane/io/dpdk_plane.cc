@@ -200,19 +200,32 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
       return absl::InternalError(
           absl::StrCat("port ", p, " (", name, "): start failed: ", rte_strerror(-rc)));
     }
-    // Best effort: not every vdev has it. Not for net_af_xdp, where it would put the kernel's
-    // own interface into promiscuous mode for nothing: the shield sees what the NIC accepts.
-    if (!afxdp) rte_eth_promiscuous_enable(p);
+    // Promiscuous only when asked for: the dp keeps only frames for its port's MAC, broadcast
+    // and the IPv6 groups below, so every other frame a promiscuous NIC hands up is a wasted
+    // descriptor and parse. Never for net_af_xdp, where it would put the kernel's own interface
+    // into promiscuous mode: the shield sees what the NIC accepts.
+    std::string promiscuous;
+    if (!afxdp && config.promiscuous) {
+      promiscuous =
+          rte_eth_promiscuous_enable(p) == 0 ? ", promiscuous" : ", promiscuous not supported";
+    }
     if (!afxdp && config.address6) {
       // Neighbour Discovery comes to multicast groups: our solicited-node group (NS for our
       // address) and all-nodes (unsolicited NA). A port that cannot filter exactly takes every
-      // multicast; promiscuous mode, when the vdev has it, takes them anyway.
+      // multicast; one that cannot do that either needs promiscuous mode, or IPv6 would not
+      // resolve.
       const net::Mac groups[2] = {
           net::Ipv6MulticastMac(net::SolicitedNodeAddress(*config.address6)),
           net::Ipv6MulticastMac(net::kAllNodesAddress)};
       rte_ether_addr list[2];
       for (int i = 0; i < 2; ++i) std::memcpy(list[i].addr_bytes, groups[i].data(), 6);
-      if (rte_eth_dev_set_mc_addr_list(p, list, 2) != 0) rte_eth_allmulticast_enable(p);
+      if (rte_eth_dev_set_mc_addr_list(p, list, 2) == 0) {
+        absl::StrAppend(&promiscuous, ", IPv6 groups filtered");
+      } else if (rte_eth_allmulticast_enable(p) == 0) {
+        absl::StrAppend(&promiscuous, ", all-multicast (IPv6 groups)");
+      } else if (!config.promiscuous && rte_eth_promiscuous_enable(p) == 0) {
+        absl::StrAppend(&promiscuous, ", promiscuous (no multicast filter, for IPv6)");
+      }
     }
     rte_ether_addr addr;
     rte_eth_macaddr_get(p, &addr);
@@ -223,7 +236,7 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     d->port_descriptions_.push_back(
         absl::StrCat("port ", p, " ", name, " (", info.driver_name, ") ", MacString(mac), ", ", n,
                      " queue pair(s)", conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? ", RSS" : "",
-                     udp_offload ? ", UDP checksum offload" : "",
+                     udp_offload ? ", UDP checksum offload" : "", promiscuous,
                      afxdp ? absl::StrCat(", AF_XDP ", d->bind_mode_, " mode") : ""));
   }
 

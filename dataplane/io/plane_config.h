@@ -55,7 +55,8 @@ struct PlaneConfig {
   // dpdk / afxdp mode
   uint32_t address;  // the hub's IPv4 address on its ports (host order)
   std::optional<std::array<uint8_t, 16>> address6;  // dpdk mode: its IPv6 address, if any
-  uint32_t tx_port;  // position among the probed ports that routed egress leaves by
+  uint32_t tx_port;          // position among the probed ports that routed egress leaves by
+  bool promiscuous = false;  // dpdk mode: ports take frames for any MAC (dpdk.promiscuous)
   std::optional<std::array<uint8_t, 6>> gateway_mac;
 };
 

@@ -219,6 +219,7 @@ address = "198.18.0.2"
 address6 = "2001:2::2"
 gateway_mac = "02:00:00:00:00:02"
 tx_port = 1
+promiscuous = true
 
 [xdp]
 interface = "eth2"

@@ -39,6 +39,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "dataplane/proto/bytes.h"
 #include "nlohmann/json.hpp"
@@ -315,6 +316,44 @@ TEST_P(DpdkE2eTest, AnswersArpAndPing) {
   auto other = env_->Ping("198.18.0.99", 1, absl::Milliseconds(500));
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_EQ(*other, 0);
+}
+
+// Whether the hub end's interface is in promiscuous mode (its flags, as `ip link` shows them).
+bool HubIfPromiscuous(const DpdkTestEnv& env) {
+  std::string out;
+  EXPECT_TRUE(RunCommand({"ip", "-n", env.hub_netns(), "link", "show", env.hub_if()}, &out).ok());
+  return absl::StrContains(out, ",PROMISC") || absl::StrContains(out, "<PROMISC");
+}
+
+// The port takes frames for any MAC only when dpdk.promiscuous asks for it (net_af_packet turns
+// the kernel interface's flag); afxdp and kernel mode never touch it. IPv6 without a multicast
+// filter (net_af_packet has neither a list nor all-multicast) needs it too, and says so.
+TEST_P(DpdkE2eTest, PortIsPromiscuousOnlyWhenAsked) {
+  const std::string v6_line = absl::StrCat("address6 = \"", DpdkTestEnv::kHubAddress6, "\"\n");
+  const std::string v4_only = absl::StrReplaceAll(Toml(), {{v6_line, ""}});
+  ASSERT_NO_FATAL_FAILURE(StartHubWith(v4_only));
+  EXPECT_TRUE(AddClient(kA, 0)->running());
+  EXPECT_FALSE(HubIfPromiscuous(*env_)) << hub_->Log();
+  EXPECT_FALSE(absl::StrContains(hub_->Log(), "promiscuous")) << hub_->Log();
+  if (GetParam().plane != Plane::kDpdk) return;  // the key is dpdk mode's alone
+
+  auto restart = [&](const std::string& toml) {
+    clients_.clear();
+    const int status = hub_->Stop();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << hub_->Log();
+    hub_.reset();
+    StartHubWith(toml);
+  };
+  ASSERT_NO_FATAL_FAILURE(restart(v4_only + "promiscuous = true\n"));
+  EXPECT_TRUE(AddClient(kA, 0)->running());
+  EXPECT_TRUE(HubIfPromiscuous(*env_));
+  EXPECT_TRUE(absl::StrContains(hub_->Log(), ", promiscuous")) << hub_->Log();
+
+  ASSERT_NO_FATAL_FAILURE(restart(Toml()));
+  EXPECT_TRUE(AddClient(kA, 0)->running());
+  EXPECT_EQ(HubIfPromiscuous(*env_),
+            absl::StrContains(hub_->Log(), "promiscuous (no multicast filter, for IPv6)"))
+      << hub_->Log();
 }
 
 TEST_P(DpdkE2eTest, LoginWithGoodPassphraseAndNakForBadOne) {
