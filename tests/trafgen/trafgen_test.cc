@@ -8,8 +8,10 @@
 #include <pcap/pcap.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -22,26 +24,41 @@ std::string TempPath(const std::string& name) {
   return "/tmp/dsw-trafgen-test-" + std::to_string(getpid()) + "-" + name;
 }
 
-// A pcap of `n` 95-byte UDP/IPv4 frames (contents do not matter to the generator).
+// Frame i of WritePcap: 95 bytes of Ethernet/IPv4/UDP carrying a 53-byte DMRD, stream ID
+// 0x1000 + i / 8, sequence number i % 8 (the counting does not look past the EtherType; the
+// latency index keys on the DMRD).
+std::array<uint8_t, 95> TestFrame(int i) {
+  std::array<uint8_t, 95> f{};
+  f[0] = 0x02;  // dst 02:00:c6:12:00:01
+  f[2] = 0xc6;
+  f[3] = 0x12;
+  f[5] = 0x01;
+  f[6] = 0x02;
+  f[11] = static_cast<uint8_t>(i);
+  f[12] = 0x08;  // IPv4
+  f[14] = 0x45;
+  f[23] = 17;
+  std::memcpy(&f[42], "DMRD", 4);
+  f[46] = static_cast<uint8_t>(i % 8);
+  const uint32_t stream = 0x1000 + static_cast<uint32_t>(i / 8);
+  f[58] = static_cast<uint8_t>(stream >> 24);
+  f[59] = static_cast<uint8_t>(stream >> 16);
+  f[60] = static_cast<uint8_t>(stream >> 8);
+  f[61] = static_cast<uint8_t>(stream);
+  return f;
+}
+
+// A pcap of `n` TestFrames.
 std::string WritePcap(const std::string& path, int n) {
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
   EXPECT_NE(d, nullptr);
   for (int i = 0; i < n; ++i) {
-    uint8_t f[95] = {};
-    f[0] = 0x02;  // dst 02:00:c6:12:00:01
-    f[2] = 0xc6;
-    f[3] = 0x12;
-    f[5] = 0x01;
-    f[6] = 0x02;
-    f[11] = static_cast<uint8_t>(i);
-    f[12] = 0x08;  // IPv4
-    f[14] = 0x45;
-    f[23] = 17;
+    const std::array<uint8_t, 95> f = TestFrame(i);
     pcap_pkthdr h{};
     h.caplen = h.len = sizeof(f);
     h.ts.tv_usec = i;
-    pcap_dump(reinterpret_cast<u_char*>(d), &h, f);
+    pcap_dump(reinterpret_cast<u_char*>(d), &h, f.data());
   }
   pcap_dump_close(d);
   pcap_close(dead);
@@ -103,6 +120,11 @@ TEST(TrafgenArgs, DefaultsEalAndErrors) {
   std::vector<std::string> rx = {"x", "--rx-only"};
   std::vector<char*> v = {rx[0].data(), rx[1].data()};
   EXPECT_TRUE(ParseArgs(2, v.data()).ok());
+  std::vector<std::string> both = {"x", "--rx-only", "--latency"};
+  std::vector<char*> b = {both[0].data(), both[1].data(), both[2].data()};
+  const auto refused = ParseArgs(3, b.data());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--latency"), absl::string_view::npos);
 }
 
 TEST(TrafgenTokenBucket, RateAndDepth) {
@@ -148,6 +170,81 @@ TEST(TrafgenResult, Line) {
             "received=380 rx_other=0 rx_missed=0 rx_pps=190 seconds=2.000 busy=0.000");
 }
 
+TEST(TrafgenLatency, ADmrdFrameIsKnownByItsStreamAndSequence) {
+  std::array<uint8_t, 95> f = TestFrame(8 * 3 + 5);
+  EXPECT_EQ(DmrdKey(f.data(), f.size()), int64_t{0x1003} << 8 | 5);
+  // One 802.1Q tag in front: the same key.
+  std::vector<uint8_t> tagged(f.begin(), f.begin() + 12);
+  for (uint8_t b : {0x81, 0x00, 0x00, 0x07}) tagged.push_back(b);
+  tagged.insert(tagged.end(), f.begin() + 12, f.end());
+  EXPECT_EQ(DmrdKey(tagged.data(), tagged.size()), int64_t{0x1003} << 8 | 5);
+  // IP options move the UDP header: the IHL is read, not assumed.
+  std::vector<uint8_t> options(f.begin(), f.begin() + 34);
+  options[14] = 0x46;
+  for (int i = 0; i < 4; ++i) options.push_back(0x01);  // four NOPs
+  options.insert(options.end(), f.begin() + 34, f.end());
+  EXPECT_EQ(DmrdKey(options.data(), options.size()), int64_t{0x1003} << 8 | 5);
+  EXPECT_EQ(DmrdKey(f.data(), 61), -1);  // cut inside the stream ID
+  std::array<uint8_t, 95> other = f;
+  std::memcpy(&other[42], "RPTP", 4);
+  EXPECT_EQ(DmrdKey(other.data(), other.size()), -1);
+  other = f;
+  other[23] = 6;  // TCP
+  EXPECT_EQ(DmrdKey(other.data(), other.size()), -1);
+  other = f;
+  other[12] = 0x86;  // IPv6 EtherType
+  other[13] = 0xdd;
+  EXPECT_EQ(DmrdKey(other.data(), other.size()), -1);
+}
+
+TEST(TrafgenLatency, FramesWithOneKeyShareASlotAndOthersHaveNone) {
+  std::vector<std::string> frames;
+  auto add = [&](const std::array<uint8_t, 95>& f) {
+    frames.emplace_back(reinterpret_cast<const char*>(f.data()), f.size());
+  };
+  add(TestFrame(0));
+  add(TestFrame(1));
+  add(TestFrame(8));
+  add(TestFrame(0));  // the same key again (a sequence number that wrapped)
+  std::array<uint8_t, 95> rptp = TestFrame(2);
+  std::memcpy(&rptp[42], "RPTP", 4);
+  add(rptp);
+  const LatencyIndex index(frames);
+  EXPECT_EQ(index.slots(), 3u);
+  EXPECT_EQ(index.frame_slot(0), index.frame_slot(3));
+  EXPECT_NE(index.frame_slot(0), index.frame_slot(1));
+  EXPECT_NE(index.frame_slot(1), index.frame_slot(2));
+  EXPECT_EQ(index.frame_slot(4), -1);
+  const std::array<uint8_t, 95> back = TestFrame(8);
+  EXPECT_EQ(index.Find(back.data(), back.size()), index.frame_slot(2));
+  const std::array<uint8_t, 95> unknown = TestFrame(9);
+  EXPECT_EQ(index.Find(unknown.data(), unknown.size()), -1);
+}
+
+TEST(TrafgenLatency, HistogramBucketsAreNarrowAndPercentilesNeverLow) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{15}, uint64_t{16}, uint64_t{17},
+                     uint64_t{1000}, uint64_t{19999}, uint64_t{20000}, uint64_t{1} << 40}) {
+    const size_t b = LatencyHistogram::Bucket(v);
+    ASSERT_LT(b, LatencyHistogram::kBuckets);
+    EXPECT_GE(LatencyHistogram::UpperBound(b), v) << v;
+    EXPECT_LE(LatencyHistogram::UpperBound(b), v + v / 16) << v;  // at most 6.25 % above
+    if (b > 0) {
+      EXPECT_LT(LatencyHistogram::UpperBound(b - 1), v) << v;
+    }
+  }
+  LatencyHistogram h;
+  EXPECT_EQ(h.Percentile(0.99), 0u);
+  for (uint64_t v = 1; v <= 1000; ++v) h.Add(v * 100);  // 100 ns .. 100 us
+  EXPECT_EQ(h.count(), 1000u);
+  EXPECT_EQ(h.max(), 100000u);
+  const uint64_t p50 = h.Percentile(0.5), p99 = h.Percentile(0.99);
+  EXPECT_GE(p50, 50000u);
+  EXPECT_LE(p50, 50000u + 50000u / 16);
+  EXPECT_GE(p99, 99000u);
+  EXPECT_LE(p99, 100000u);  // never above the largest sample
+  EXPECT_EQ(h.Percentile(1.0), 100000u);
+}
+
 constexpr char kEal[] = "--no-huge -m 256";
 
 // One second at 200 kpps into a net_ring loopback: the generator receives what it sent. The
@@ -173,6 +270,31 @@ TEST(TrafgenRun, RingLoopback) {
   EXPECT_EQ(kv["received"], kv["sent"]) << text;
   EXPECT_EQ(kv["rx_other"], 0) << text;
   EXPECT_EQ(kv["frames"], 64) << text;
+  EXPECT_EQ(kv.count("lat_samples"), 0u) << "latency fields only with --latency: " << text;
+}
+
+// --latency on the loopback: every frame comes back as itself, so every one is a sample.
+TEST(TrafgenRun, RingLoopbackTimesEveryFrame) {
+  const std::string pcap = WritePcap(TempPath("ring-lat.pcap"), 64);
+  const std::string out = TempPath("ring-lat.out");
+  const std::string cmd = std::string(TRAFGEN_BIN) + " --pcap " + pcap +
+                          " --latency --rate-pps 50000 --bucket 50000 --seconds 0.5 "
+                          "--link-timeout-s 2 -- " +
+                          kEal + " --vdev=net_ring0 --file-prefix=dsw-trafgen-ringlat-" +
+                          std::to_string(getpid()) + " > " + out + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string text = Slurp(out);
+  std::remove(pcap.c_str());
+  std::remove(out.c_str());
+  ASSERT_EQ(rc, 0) << text;
+  auto kv = ParseLine(text);
+  ASSERT_GT(kv["received"], 0) << text;
+  EXPECT_EQ(kv["lat_samples"], kv["received"]) << text;
+  EXPECT_EQ(kv["lat_unmatched"], 0) << text;
+  EXPECT_GT(kv["lat_p50_ns"], 0) << text;
+  EXPECT_LE(kv["lat_p50_ns"], kv["lat_p99_ns"]) << text;
+  EXPECT_LE(kv["lat_p99_ns"], kv["lat_p999_ns"]) << text;
+  EXPECT_LE(kv["lat_p999_ns"], kv["lat_max_ns"]) << text;
 }
 
 // Two generators over net_memif: the client sends for one second at 200 kpps, the server

@@ -25,6 +25,7 @@ constexpr char kUsage[] =
     "  --link-timeout-s T   wait this long for the link (memif: the peer) (default 10)\n"
     "  --drain-ms M         keep receiving this long after the last send (default 200)\n"
     "  --rx-only            send nothing; count what arrives for S seconds\n"
+    "  --latency            time each DMRD copy from TX to its return (lat_* fields)\n"
     "EAL arguments follow `--`, e.g. -- --vdev=net_memif0,role=client,socket=/tmp/x.sock\n"
     "(--no-pci, -l0, --file-prefix=dsw-trafgen-PID, --in-memory (--no-shconf with --no-huge),\n"
     "--log-level=lib.eal:error and --no-telemetry are added unless given). At the end:\n"
@@ -55,6 +56,10 @@ absl::StatusOr<Options> ParseArgs(int argc, char** argv) {
     if (a == "-h" || a == "--help") return absl::InvalidArgumentError(kUsage);
     if (a == "--rx-only") {
       o.rx_only = true;
+      continue;
+    }
+    if (a == "--latency") {
+      o.latency = true;
       continue;
     }
     if (i + 1 >= argc)
@@ -99,6 +104,10 @@ absl::StatusOr<Options> ParseArgs(int argc, char** argv) {
   }
   if (o.pcap.empty() && !o.rx_only) {
     return absl::InvalidArgumentError(absl::StrCat("--pcap is required (or --rx-only)\n", kUsage));
+  }
+  if (o.latency && o.rx_only) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--latency times the frames this generator sends: not with --rx-only\n", kUsage));
   }
   if (o.bucket < o.burst) o.bucket = o.burst;
   return o;
@@ -179,11 +188,90 @@ uint32_t TokenBucket::Take(uint64_t now, uint32_t want) {
 
 std::string FormatResult(const Result& r) {
   const double s = r.seconds > 0 ? r.seconds : 1;
-  return absl::StrFormat(
+  const std::string line = absl::StrFormat(
       "trafgen: frames=%u requested_pps=%.0f offered_pps=%.0f sent=%u tx_failed=%u "
       "received=%u rx_other=%u rx_missed=%u rx_pps=%.0f seconds=%.3f busy=%.3f",
       r.frames, r.requested_pps, static_cast<double>(r.sent + r.tx_failed) / s, r.sent, r.tx_failed,
       r.received, r.rx_other, r.rx_missed, static_cast<double>(r.received) / s, r.seconds, r.busy);
+  if (!r.latency) return line;
+  return absl::StrFormat(
+      "%s lat_samples=%u lat_unmatched=%u lat_p50_ns=%u lat_p99_ns=%u lat_p999_ns=%u "
+      "lat_max_ns=%u",
+      line, r.lat.count(), r.lat_unmatched, r.lat.Percentile(0.5), r.lat.Percentile(0.99),
+      r.lat.Percentile(0.999), r.lat.max());
+}
+
+int64_t DmrdKey(const uint8_t* f, size_t len) {
+  size_t l3 = 14;
+  if (len < l3) return -1;
+  uint16_t type = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  if (type == 0x8100) {
+    l3 = 18;
+    if (len < l3) return -1;
+    type = static_cast<uint16_t>(f[16] << 8 | f[17]);
+  }
+  if (type != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17) return -1;
+  const size_t l4 = l3 + 4 * static_cast<size_t>(f[l3] & 0x0f);
+  const size_t dmrd = l4 + 8;
+  if (len < dmrd + 20 || std::memcmp(f + dmrd, "DMRD", 4) != 0) return -1;
+  const uint32_t stream = static_cast<uint32_t>(f[dmrd + 16]) << 24 |
+                          static_cast<uint32_t>(f[dmrd + 17]) << 16 |
+                          static_cast<uint32_t>(f[dmrd + 18]) << 8 | f[dmrd + 19];
+  return static_cast<int64_t>(stream) << 8 | f[dmrd + 4];
+}
+
+LatencyIndex::LatencyIndex(const std::vector<std::string>& frames) {
+  frame_slot_.reserve(frames.size());
+  for (const std::string& f : frames) {
+    const int64_t key = DmrdKey(reinterpret_cast<const uint8_t*>(f.data()), f.size());
+    if (key < 0) {
+      frame_slot_.push_back(-1);
+      continue;
+    }
+    auto [it, added] = slots_.try_emplace(key, static_cast<int32_t>(slots_.size()));
+    frame_slot_.push_back(it->second);
+  }
+}
+
+int32_t LatencyIndex::Find(const uint8_t* frame, size_t len) const {
+  const int64_t key = DmrdKey(frame, len);
+  if (key < 0) return -1;
+  const auto it = slots_.find(key);
+  return it == slots_.end() ? -1 : it->second;
+}
+
+size_t LatencyHistogram::Bucket(uint64_t ns) {
+  if (ns < kSub) return static_cast<size_t>(ns);
+  const int e = 63 - __builtin_clzll(ns);  // >= 4
+  const uint64_t sub = (ns >> (e - 4)) & (kSub - 1);
+  return static_cast<size_t>(kSub + (e - 4) * kSub) + static_cast<size_t>(sub);
+}
+
+uint64_t LatencyHistogram::UpperBound(size_t b) {
+  if (b < kSub) return b;
+  const int e = static_cast<int>((b - kSub) / kSub) + 4;
+  const uint64_t sub = (b - kSub) % kSub;
+  // Bucket b holds [(16 + sub) << (e - 4), (17 + sub) << (e - 4)).
+  return ((kSub + sub + 1) << (e - 4)) - 1;
+}
+
+void LatencyHistogram::Add(uint64_t ns) {
+  ++buckets_[Bucket(ns)];
+  ++count_;
+  max_ = std::max(max_, ns);
+}
+
+uint64_t LatencyHistogram::Percentile(double q) const {
+  if (count_ == 0) return 0;
+  const double want = q * static_cast<double>(count_);
+  uint64_t seen = 0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    seen += buckets_[b];
+    if (static_cast<double>(seen) >= want && buckets_[b] != 0) {
+      return std::min(UpperBound(b), max_);
+    }
+  }
+  return max_;
 }
 
 bool IsIpv4Frame(const uint8_t* f, size_t len) {

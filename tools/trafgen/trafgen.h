@@ -5,10 +5,12 @@
 #ifndef DMRSWITCH_TOOLS_TRAFGEN_TRAFGEN_H_
 #define DMRSWITCH_TOOLS_TRAFGEN_TRAFGEN_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 
 namespace dmrswitch::trafgen {
@@ -23,6 +25,7 @@ struct Options {
   double link_timeout_s = 10;    // how long to wait for the link (memif: the peer) to come up
   double drain_ms = 200;         // receiving after the last send
   bool rx_only = false;          // send nothing, count what arrives for `seconds`
+  bool latency = false;          // time every DMRD copy from TX to its return (LatencyIndex)
   std::vector<std::string> eal;  // EAL arguments, completed by CompleteEalArgs
 };
 
@@ -57,6 +60,50 @@ class TokenBucket {
   uint64_t last_;
 };
 
+// The key of a DMRD datagram in an Ethernet/IPv4/UDP frame (untagged or one 802.1Q tag): its
+// stream ID and sequence number, (stream_id << 8) | seq. The hub keeps both on every copy it
+// sends of a frame (to HBP clients and OBP peers alike) while it rewrites the rest of the header
+// and, per destination, the payload; so they identify the frame a copy came from. -1: not DMRD.
+int64_t DmrdKey(const uint8_t* frame, size_t len);
+
+// --latency: which frames of the pcap are DMRD, and one timestamp slot per distinct key. Frames
+// that share a key (a call longer than 256 frames wraps its sequence number) share a slot; they
+// are sent hundreds of frames apart, long after the first one's copies came back.
+class LatencyIndex {
+ public:
+  explicit LatencyIndex(const std::vector<std::string>& frames);
+  // The slot of pcap frame i, or -1 (not DMRD).
+  int32_t frame_slot(size_t i) const { return frame_slot_[i]; }
+  // The slot of a received frame, or -1 (not DMRD, or a key the pcap does not have).
+  int32_t Find(const uint8_t* frame, size_t len) const;
+  size_t slots() const { return slots_.size(); }
+
+ private:
+  absl::flat_hash_map<int64_t, int32_t> slots_;
+  std::vector<int32_t> frame_slot_;
+};
+
+// Latency samples in nanoseconds, log-linear buckets: exact below 16 ns, then 16 buckets per
+// power of two (a bucket is at most 1/16 = 6.25 % wide). Percentiles are the bucket's upper
+// bound: never below the true value.
+class LatencyHistogram {
+ public:
+  static constexpr int kSub = 16;
+  static constexpr size_t kBuckets = kSub + (64 - 4) * kSub;
+  void Add(uint64_t ns);
+  // The q-quantile (0 < q <= 1) of the samples, 0 without samples.
+  uint64_t Percentile(double q) const;
+  uint64_t count() const { return count_; }
+  uint64_t max() const { return max_; }
+  static size_t Bucket(uint64_t ns);
+  static uint64_t UpperBound(size_t bucket);
+
+ private:
+  std::array<uint64_t, kBuckets> buckets_{};
+  uint64_t count_ = 0;
+  uint64_t max_ = 0;
+};
+
 struct Result {
   uint64_t frames = 0;  // distinct frames in the pcap
   double requested_pps = 0;
@@ -67,6 +114,9 @@ struct Result {
   uint64_t rx_other = 0;   // anything else received (ARP, ...)
   uint64_t rx_missed = 0;  // port statistics: imissed + rx_nombuf + ierrors
   double busy = 0;         // share of loop cycles that moved at least one packet
+  bool latency = false;    // --latency: the fields below are printed
+  LatencyHistogram lat;    // TX of a DMRD frame to the return of each copy
+  uint64_t lat_unmatched = 0;  // received frames with no DMRD key the generator sent
 };
 
 // `trafgen: offered_pps=... sent=... tx_failed=... received=... rx_pps=... ...`: the one

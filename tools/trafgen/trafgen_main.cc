@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,22 +46,40 @@ struct FrameSet {
   std::vector<uint16_t> len;
 };
 
+// --latency: the TSC at which each slot's frame was last handed to the port (0: never).
+struct LatencyClock {
+  const dmrswitch::trafgen::LatencyIndex* index = nullptr;  // null without --latency
+  std::vector<uint64_t> sent;
+  double ns_per_cycle = 0;
+};
+
 // Receives one burst; returns how many packets arrived.
-uint16_t RxOnce(uint16_t port, rte_mbuf** rx, uint16_t burst, Result* r) {
+uint16_t RxOnce(uint16_t port, rte_mbuf** rx, uint16_t burst, Result* r, const LatencyClock& lc) {
   const uint16_t n = rte_eth_rx_burst(port, 0, rx, burst);
+  const uint64_t now = lc.index != nullptr ? rte_rdtsc() : 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (dmrswitch::trafgen::IsIpv4Frame(rte_pktmbuf_mtod(rx[i], const uint8_t*),
-                                        rte_pktmbuf_data_len(rx[i]))) {
+    const uint8_t* f = rte_pktmbuf_mtod(rx[i], const uint8_t*);
+    const size_t len = rte_pktmbuf_data_len(rx[i]);
+    if (dmrswitch::trafgen::IsIpv4Frame(f, len)) {
       ++r->received;
     } else {
       ++r->rx_other;
+    }
+    if (lc.index != nullptr) {
+      const int32_t slot = lc.index->Find(f, len);
+      if (slot >= 0 && lc.sent[slot] != 0 && now >= lc.sent[slot]) {
+        r->lat.Add(
+            static_cast<uint64_t>(static_cast<double>(now - lc.sent[slot]) * lc.ns_per_cycle));
+      } else {
+        ++r->lat_unmatched;
+      }
     }
   }
   if (n > 0) rte_pktmbuf_free_bulk(rx, n);
   return n;
 }
 
-int Run(const Options& o, const FrameSet& frames) {
+int Run(const Options& o, const FrameSet& frames, LatencyClock& lc) {
   const uint16_t port = o.port;
   if (!rte_eth_dev_is_valid_port(port)) {
     return Fail("port " + std::to_string(port) + " does not exist: name it in the EAL arguments " +
@@ -108,6 +127,8 @@ int Run(const Options& o, const FrameSet& frames) {
                rte_lcore_id(), frames.len.size(), o.rate_pps, o.seconds);
 
   Result r;
+  r.latency = lc.index != nullptr;
+  lc.ns_per_cycle = 1e9 / static_cast<double>(hz);
   r.frames = frames.len.size();
   r.requested_pps = o.rate_pps;
   std::vector<rte_mbuf*> rx(o.burst), tx(o.burst);
@@ -139,7 +160,12 @@ int Run(const Options& o, const FrameSet& frames) {
     if (!o.rx_only) {
       const uint32_t n = bucket.Take(now, o.burst);
       if (n > 0 && rte_pktmbuf_alloc_bulk(pool, tx.data(), n) == 0) {
+        const uint64_t tx_tsc = lc.index != nullptr ? rte_rdtsc() : 0;
         for (uint32_t i = 0; i < n; ++i) {
+          if (lc.index != nullptr) {
+            const int32_t slot = lc.index->frame_slot(next);
+            if (slot >= 0) lc.sent[slot] = tx_tsc;
+          }
           rte_mbuf* m = tx[i];
           const uint16_t len = frames.len[next];
           rte_memcpy(rte_pktmbuf_mtod(m, uint8_t*), &frames.bytes[frames.off[next]], len);
@@ -161,7 +187,7 @@ int Run(const Options& o, const FrameSet& frames) {
       }
     }
     for (int b = 0; b < kMaxRxBurstsPerLoop; ++b) {
-      if (RxOnce(port, rx.data(), o.burst, &r) < o.burst) break;
+      if (RxOnce(port, rx.data(), o.burst, &r, lc) < o.burst) break;
       moved = true;
     }
     now = rte_rdtsc();
@@ -171,7 +197,7 @@ int Run(const Options& o, const FrameSet& frames) {
   r.busy = now > start ? static_cast<double>(busy_cycles) / static_cast<double>(now - start) : 0;
   // Egress still in flight (the hub's queues, the memif rings).
   const uint64_t drain_end = rte_rdtsc() + static_cast<uint64_t>(o.drain_ms * 1e-3 * hz);
-  while (rte_rdtsc() < drain_end) RxOnce(port, rx.data(), o.burst, &r);
+  while (rte_rdtsc() < drain_end) RxOnce(port, rx.data(), o.burst, &r, lc);
   rte_eth_stats st{};
   if (rte_eth_stats_get(port, &st) == 0) r.rx_missed = st.imissed + st.rx_nombuf + st.ierrors;
   std::printf("%s\n", dmrswitch::trafgen::FormatResult(r).c_str());
@@ -191,9 +217,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   FrameSet frames;
+  std::optional<dmrswitch::trafgen::LatencyIndex> index;
+  LatencyClock lc;
   if (!opts->rx_only) {
     auto loaded = dmrswitch::trafgen::LoadPcapFrames(opts->pcap);
     if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    if (opts->latency) {
+      index.emplace(*loaded);
+      lc.index = &*index;
+      lc.sent.assign(index->slots(), 0);
+    }
     for (const std::string& f : *loaded) {
       frames.off.push_back(static_cast<uint32_t>(frames.bytes.size()));
       frames.len.push_back(static_cast<uint16_t>(f.size()));
@@ -209,7 +242,7 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   const std::string runtime_dir = rte_eal_get_runtime_dir();
-  const int rc = Run(*opts, frames);
+  const int rc = Run(*opts, frames, lc);
   rte_eal_cleanup();
   rmdir(runtime_dir.c_str());  // EAL leaves /var/run/dpdk/PREFIX behind, empty without shconf
   return rc;
