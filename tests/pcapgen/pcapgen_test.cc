@@ -261,6 +261,41 @@ TEST(PcapGen, ConfigParsesAndEveryStreamFansOutToFClientsAndThePeers) {
   }
 }
 
+// The named load profiles: the sizes docs/benchmarks.md gives them, a configuration the hub
+// loads with every fixed client, and every stream heard by exactly `fanout` listeners.
+TEST(PcapGen, ProfilesHaveTheirSizesAndLoad) {
+  struct Want {
+    const char* name;
+    size_t clients, streams, fanout;
+  };
+  for (const Want& w : {Want{"pi-club", 100, 10, 8}, Want{"national", 2000, 100, 16},
+                        Want{"backbone", 16384 + 8192, 16384, 1}}) {
+    SCOPED_TRACE(w.name);
+    Params p;
+    ASSERT_TRUE(ApplyProfile(w.name, &p).ok());
+    p.frames = 4;
+    const Generated g = Generate(p, w.name);
+    EXPECT_EQ(g.plan.clients.size(), w.clients);
+    EXPECT_EQ(g.plan.streams.size(), w.streams);
+    EXPECT_EQ(p.fanout, w.fanout);
+    EXPECT_EQ(p.popularity, Popularity::kZipf);
+    auto c = cp::LoadConfigFile(g.config);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->hbp.fixed_clients.size(), w.clients);
+    EXPECT_GE(c->hub.stream_capacity, 2 * w.streams);
+    const auto snap = SnapshotFrom(*c);
+    ASSERT_NE(snap, nullptr);
+    for (const StreamPlan& s : g.plan.streams) {
+      EXPECT_EQ(snap->FindConference(s.tg).members.size(), w.fanout + 1) << "TG " << s.tg;
+    }
+    Remove(g);
+  }
+  Params p;
+  const absl::Status bad = ApplyProfile("huge", &p);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("pi-club, national or backbone"), absl::string_view::npos);
+}
+
 // One file per RX queue: every stream on exactly one queue, its frames in their order.
 TEST(PcapGen, SplitByStreamPutsEachStreamWhollyInOnePartInOrder) {
   Params p;

@@ -94,6 +94,29 @@ absl::Status ParsePopularity(const std::string& text, Params* p) {
       absl::StrCat("--tg-popularity ", text, ": expected uniform or zipf:S with 0 <= S <= 10"));
 }
 
+absl::Status ApplyProfile(const std::string& name, Params* p) {
+  struct Profile {
+    const char* name;
+    uint32_t clients, streams, fanout;
+  };
+  static constexpr Profile kProfiles[] = {
+      {"pi-club", 100, 10, 8},
+      {"national", 2000, 100, 16},
+      {"backbone", 0, 16384, 1},  // 0: the minimum, 16,384 sources + 8,192 listeners
+  };
+  for (const Profile& f : kProfiles) {
+    if (name != f.name) continue;
+    p->clients = f.clients;
+    p->streams = f.streams;
+    p->fanout = f.fanout;
+    p->popularity = Popularity::kZipf;
+    p->zipf_s = 1.0;
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--profile ", name, ": expected pi-club, national or backbone"));
+}
+
 absl::StatusOr<Plan> MakePlan(const Params& p) {
   if (p.streams == 0) return absl::InvalidArgumentError("--streams must be at least 1");
   if (p.fanout == 0) return absl::InvalidArgumentError("--fanout must be at least 1");

@@ -112,6 +112,15 @@ absl::Status WritePcap(const std::string& path, const Plan& plan,
 
 // Parses "uniform" or "zipf:S".
 absl::Status ParsePopularity(const std::string& text, Params* p);
+
+// The load profiles of docs/benchmarks.md (issue 15 item 3), as parameters: `pi-club` (100
+// clients, 10 calls, each heard by 8 listener timeslots), `national` (2,000 clients, 100 calls
+// on Zipf-popular TGs, 16 listeners each) and `backbone` (16,384 live streams, one listener each;
+// every stream needs a source client of its own here, so 24,576 clients rather than a backbone's
+// ~10,000 with most streams arriving from peers). Sets clients, streams, fanout and TG
+// popularity; options given on the command line override them.
+absl::Status ApplyProfile(const std::string& name, Params* p);
+inline constexpr const char* kProfileNames[] = {"pi-club", "national", "backbone"};
 std::string FormatIpv4(uint32_t ip);
 
 }  // namespace dmrswitch::pcapgen

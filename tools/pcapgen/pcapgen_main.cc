@@ -13,6 +13,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: dmrswitch-pcapgen --out-pcap FILE --out-config FILE [options]\n"
+    "  --profile NAME       pi-club | national | backbone: clients, streams, fanout and TG\n"
+    "                       popularity of that load (README); other options override them\n"
     "  --clients N          fixed clients (0 = the minimum: streams + ceil(streams*fanout/2))\n"
     "  --streams M          concurrent calls, each from its own client on TS2 (default 16)\n"
     "  --fanout F           HBP listener timeslots per TG (default 1)\n"
@@ -60,6 +62,14 @@ int main(int argc, char** argv) {
   std::string out_pcap, out_config, command = "dmrswitch-pcapgen";
   uint32_t split = 1;
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  // A profile first, whatever its place: the other options override what it sets.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) != "--profile") continue;
+    if (absl::Status st = pcapgen::ApplyProfile(argv[i + 1], &p); !st.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(st.message()).c_str());
+      return 2;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -73,7 +83,9 @@ int main(int argc, char** argv) {
     const char* v = argv[++i];
     uint32_t n = 0;
     bool ok = true;
-    if (a == "--out-pcap") {
+    if (a == "--profile") {
+      continue;  // applied above
+    } else if (a == "--out-pcap") {
       out_pcap = v;
     } else if (a == "--out-config") {
       out_config = v;
