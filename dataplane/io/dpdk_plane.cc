@@ -374,13 +374,17 @@ std::vector<std::string> DpdkPlane::ShardSummaries() const {
     out.push_back(absl::StrFormat(
         "shard %u: rx %u tx %u tx_dropped %u routed %u out %u steered out/in %u/%u steer_full %u "
         "dropped %u%s no_neighbor %u no_mbuf %u net_rejects %u arp %u icmp %u; loop latency p50 "
-        "%.0f ns p99 %.0f ns p99.9 %.0f ns",
+        "%.0f ns p99 %.0f ns p99.9 %.0f ns; %.0f busy cycles per rx frame",
         s->runtime().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
         r.packets_out, c.steered_out, c.steered_in, c.steer_full, dropped, reasons, c.no_neighbor,
         c.no_mbuf, c.net.total_rejects(), c.arp_replies, c.icmp_replies,
         HistogramPercentileNs(c.loop.buckets, 0.5, hz),
         HistogramPercentileNs(c.loop.buckets, 0.99, hz),
-        HistogramPercentileNs(c.loop.buckets, 0.999, hz)));
+        HistogramPercentileNs(c.loop.buckets, 0.999, hz),
+        // The cycles of the iterations that received something, over what they received: the
+        // per-frame cost at any offered rate (idle polling is not in it).
+        c.rx_packets ? static_cast<double>(c.loop.sum_cycles) / static_cast<double>(c.rx_packets)
+                     : 0.0));
   }
   return out;
 }
