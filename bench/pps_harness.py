@@ -25,6 +25,11 @@ loss on memif (RFC 2544 style: binary search, a fresh hub per trial): a trial pa
 generator's port refused nothing (tx_failed = 0), received = sent x fanout within
 --loss-tolerance (default 0: exact), and the hub counted no drops (status lines, shard counters).
 
+With --profiles pi-club,national,backbone (issue 15 items 3 and 6) it runs each load profile
+(dmrswitch-pcapgen --profile) on memif at its real rate (live streams x 16.7 pps) and at
+headroom, the generator timing every copy (trafgen --latency): loss, the hub's busy cycles per
+frame and loop latency, and TX -> return latency, one row per trial.
+
 Run as root on a box with hugepages (the harness reserves them if needed and restores the
 previous reservation). Example:
   bench/pps_harness.py --build build --seconds 6 --out-md /tmp/pps.md --out-png docs/pps.png
@@ -243,10 +248,10 @@ def memif_vdev(sock, role, mac):
     return f"net_memif0,role={role},socket={sock},socket-abstract=no,mac={mac}"
 
 
-def trafgen(gen, pcap, sock, rate, seconds, workdir):
+def trafgen(gen, pcap, sock, rate, seconds, workdir, latency=False, bucket=None):
     """One generator run on the memif client end; returns its result line as a dict."""
     cmd = [gen, "--pcap", pcap, "--rate-pps", str(int(rate)), "--seconds", str(seconds),
-           "--bucket", str(BUCKET),
+           "--bucket", str(bucket or BUCKET)] + (["--latency"] if latency else []) + [
            "--link-timeout-s", "15", "--drain-ms", "300", "--",
            f"--vdev={memif_vdev(sock, 'client', GEN_MEMIF_MAC)}", "-l", "0",
            "--file-prefix=pps-gen", "--log-level=lib.eal:error"]
@@ -275,7 +280,8 @@ SHARD_RE = re.compile(r"shard \d+: rx (\d+) tx (\d+) tx_dropped (\d+) routed (\d
                       r"no_neighbor (\d+) no_mbuf (\d+) net_rejects (\d+)")
 
 
-def memif_trial(dp, gen, hub_config, pcap, sock, rate, seconds, workdir):
+def memif_trial(dp, gen, hub_config, pcap, sock, rate, seconds, workdir, latency=False,
+                bucket=None):
     """A fresh hub on the memif server end, the generator at `rate` (0: flat out) on the client
     end; returns the generator's counters plus the hub's."""
     if os.path.exists(sock):
@@ -284,7 +290,7 @@ def memif_trial(dp, gen, hub_config, pcap, sock, rate, seconds, workdir):
     try:
         if not hub_p.wait_ready(30):
             raise RuntimeError("hub did not start:\n" + hub_p.stop()[-3000:])
-        g = trafgen(gen, pcap, sock, rate, seconds, workdir)
+        g = trafgen(gen, pcap, sock, rate, seconds, workdir, latency, bucket)
     finally:
         out = hub_p.stop()
         if os.path.exists(sock):
@@ -298,6 +304,8 @@ def memif_trial(dp, gen, hub_config, pcap, sock, rate, seconds, workdir):
     for m in SHARD_RE.finditer(out):
         h = [a + int(b) for a, b in zip(h, m.groups())]
     lat = re.findall(r"loop latency p50 (\d+) ns p99 (\d+) ns p99\.9 (\d+) ns", out)
+    cycles = [float(c) for c in re.findall(r"(\d+) busy cycles per rx frame", out)]
+    g.update(cycles_per_frame=max(cycles) if cycles else 0.0)
     g.update(hub_rx=h[0], hub_tx=h[1], hub_tx_dropped=h[2], hub_routed=h[3], hub_out=h[4],
              hub_no_neighbor=h[5], hub_no_mbuf=h[6], hub_net_rejects=h[7],
              hub_status_dropped=sum(drops),
@@ -433,6 +441,68 @@ def run_shard_ratio(args, dp, gen, work):
     return "\n".join(lines)
 
 
+# Issue 15 items 3 and 6: the load profiles (dmrswitch-pcapgen --profile) and the offered rates
+# each is measured at: its real rate (live streams x 16.7 pps: a DMR stream is 60 ms per frame)
+# and headroom. Frames per call: long calls as on the air; the backbone's fewer so that its
+# 16,384 streams fit the generator's memory.
+PROFILES = {
+    "pi-club": dict(streams=10, dests=8, frames=400, rates=[10 * 50 / 3, 100_000]),
+    "national": dict(streams=100, dests=16, frames=400, rates=[100 * 50 / 3, 100_000]),
+    "backbone": dict(streams=16384, dests=1, frames=200, rates=[16384 * 50 / 3, 1_000_000]),
+}
+
+
+def run_profiles(args, dp, gen, tgen, work):
+    """Per profile and offered rate, one memif trial with the generator timing every copy:
+    loss (the zero-loss verdict), the hub's cycles per frame and loop latency, and the
+    generator's TX -> return latency (an upper bound of the time in the hub). Returns the
+    markdown table."""
+    sock = os.path.join(work, "memif.sock")
+    lines = ["| profile | live streams | destinations per frame | offered (pps) | sent | "
+             "received / expected | loss | hub cycles per frame | hub loop p50 / p99 / p99.9 "
+             "(us) | TX -> return p50 / p99 / p99.9 (us) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in [p for p in args.profiles.split(",") if p]:
+        prof = PROFILES[name]
+        pcap = os.path.join(work, f"{name}.pcap")
+        config = os.path.join(work, f"{name}.toml")
+        sh([gen, "--profile", name, "--out-pcap", pcap, "--out-config", config, "--frames",
+            str(prof["frames"]), "--hub-mac", HUB_MEMIF_MAC, "--dmrd-bytes", "53",
+            "--shards", "1"])
+        hub_config = memif_hub_config(config, sock, work, 1)
+        for rate in prof["rates"]:
+            # The generator shares CPU 0 with the hub's control plane, which works hardest on
+            # exactly these loads (every call start and end is an event): a bucket of up to 2 ms
+            # lets it catch up on what a time slice away cost it, as a real network's jitter
+            # would, but never more than half the memif ring (1024) in one go.
+            g = memif_trial(dp, tgen, hub_config, pcap, sock, rate, args.seconds, work,
+                            latency=True, bucket=max(BUCKET, min(512, int(rate / 500))))
+            ok, why, loss = trial_verdict(g, prof["dests"], args.loss_tolerance)
+            # Every copy that came back is a latency sample; anything else is not ours.
+            if ok and g["lat_samples"] != g["received"]:
+                ok, why = False, (f"{int(g['received'] - g['lat_samples'])} received frames "
+                                  "not timed")
+            us = lambda ns: f"{float(ns) / 1000:.1f}"  # noqa: E731
+            hub_lat = " / ".join(us(x) for x in g["lat"]) if g["lat"][0] != "-" else "-"
+            gen_lat = " / ".join(us(g[k]) for k in ("lat_p50_ns", "lat_p99_ns", "lat_p999_ns"))
+            expected = g["sent"] * prof["dests"]
+            print(f"profile {name} at {rate:.0f} pps: offered {g['offered_pps']:.0f}, sent "
+                  f"{int(g['sent'])}, received {int(g['received'])} of {int(expected)}, hub drops "
+                  f"{int(g['hub_drops'])}, {g['cycles_per_frame']:.0f} cycles/frame, hub loop "
+                  f"{hub_lat} us, TX->return {gen_lat} us: {'PASS' if ok else 'FAIL ' + why}",
+                  flush=True)
+            if not ok:  # where it went: the hub's own accounting
+                for line in g["hub_log"].splitlines():
+                    if " shard " in line and " rx " in line:
+                        print("   ", line.split(" info ")[-1], flush=True)
+            lines.append(
+                f"| {name} | {prof['streams']} | {prof['dests']} | {g['offered_pps']:.0f} | "
+                f"{int(g['sent'])} | {int(g['received'])} / {int(expected)} | "
+                f"{loss * 100:.4f} % | {g['cycles_per_frame']:.0f} | {hub_lat} | {gen_lat} | "
+                f"{'no loss' if ok else 'FAIL: ' + why} |")
+    return "\n".join(lines)
+
+
 def run_memif(args, dp, gen, tgen, work, rows):
     """The memif rows (flat out, per HBP fanout) and, with --zero-loss, the searches."""
     sock = os.path.join(work, "memif.sock")
@@ -531,6 +601,10 @@ def main():
     ap.add_argument("--zl-min-mpps", type=float, default=0.1)
     ap.add_argument("--zl-max-mpps", type=float, default=20.0)
     ap.add_argument("--zl-iterations", type=int, default=7)
+    ap.add_argument("--profiles", default="",
+                    help="comma-separated load profiles (pi-club,national,backbone) on memif "
+                    "at their real rate and at headroom, with latency; skips the other scenarios "
+                    "unless --memif or --fanouts are asked for")
     ap.add_argument("--bucket", type=int, default=64,
                     help="memif: the generator's token bucket depth in packets")
     args = ap.parse_args()
@@ -542,7 +616,7 @@ def main():
     dp = os.path.abspath(os.path.join(args.build, "dataplane", "dmrswitch-dp"))
     gen = os.path.abspath(os.path.join(args.build, "tools", "pcapgen", "dmrswitch-pcapgen"))
     tgen = os.path.abspath(os.path.join(args.build, "tools", "trafgen", "dmrswitch-trafgen"))
-    for b in (dp, gen) + ((tgen,) if args.memif else ()):
+    for b in (dp, gen) + ((tgen,) if args.memif or args.profiles else ()):
         if not os.path.exists(b):
             sys.exit(f"missing {b}: build first (tools/test.sh or meson compile -C {args.build})")
 
@@ -551,10 +625,19 @@ def main():
         scenarios.append(("OBP v1", 0, args.obp_fanout))
     if args.memif_only:
         scenarios = []
+    if args.profiles:
+        unknown = [p for p in args.profiles.split(",") if p and p not in PROFILES]
+        if unknown:
+            sys.exit(f"--profiles: unknown {', '.join(unknown)} (known: {', '.join(PROFILES)})")
+        if "--fanouts" not in sys.argv:
+            scenarios = []
     rows = []
     zl_results = []
     ratio_table = ""
+    profile_table = ""
     with Hugepages(1024), tempfile.TemporaryDirectory(prefix="dsw-pps-") as work:
+        if args.profiles:
+            profile_table = run_profiles(args, dp, gen, tgen, work)
         if args.shard_ratio:
             ratio_table = run_shard_ratio(args, dp, gen, work)
         if args.memif:
@@ -609,6 +692,8 @@ def main():
         table += "\n\n" + zero_loss_tables(zl_results, args)
     if ratio_table:
         table += "\n\n" + ratio_table
+    if profile_table:
+        table = profile_table if not rows else table + "\n\n" + profile_table
     print(table)
     if args.out_md:
         open(args.out_md, "w").write(table + "\n")
