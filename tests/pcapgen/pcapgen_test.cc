@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/subscriptions/subscriptions.h"
@@ -268,8 +270,9 @@ TEST(PcapGen, ProfilesHaveTheirSizesAndLoad) {
     const char* name;
     size_t clients, streams, fanout;
   };
-  for (const Want& w : {Want{"pi-club", 100, 10, 8}, Want{"national", 2000, 100, 16},
-                        Want{"backbone", 16384 + 8192, 16384, 1}}) {
+  for (const Want& w :
+       {Want{"pi-club", 100, 10, 8}, Want{"national", 2000, 100, 16},
+        Want{"backbone", 16384 + 8192, 16384, 1}, Want{"storm", 16384 + 8192, 16384, 1}}) {
     SCOPED_TRACE(w.name);
     Params p;
     ASSERT_TRUE(ApplyProfile(w.name, &p).ok());
@@ -279,6 +282,7 @@ TEST(PcapGen, ProfilesHaveTheirSizesAndLoad) {
     EXPECT_EQ(g.plan.streams.size(), w.streams);
     EXPECT_EQ(p.fanout, w.fanout);
     EXPECT_EQ(p.popularity, Popularity::kZipf);
+    EXPECT_EQ(p.flood_share, std::string(w.name) == "storm" ? 0.5 : 0.0);
     auto c = cp::LoadConfigFile(g.config);
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_EQ(c->hbp.fixed_clients.size(), w.clients);
@@ -293,7 +297,7 @@ TEST(PcapGen, ProfilesHaveTheirSizesAndLoad) {
   Params p;
   const absl::Status bad = ApplyProfile("huge", &p);
   EXPECT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find("pi-club, national or backbone"), absl::string_view::npos);
+  EXPECT_NE(bad.message().find("pi-club, national, backbone or storm"), absl::string_view::npos);
 }
 
 // One file per RX queue: every stream on exactly one queue, its frames in their order.
@@ -452,6 +456,66 @@ TEST(PcapGen, ALoopingReplayIsRoutedAsContinuousVoice) {
   EXPECT_EQ(skipped.routed, total);
   EXPECT_EQ(skipped.to_clients, total * p.fanout);
   Remove(g);
+}
+
+// A flood: the share asked for, from sources no client has, none of it a complete DMRD; the voice
+// frames in their order in between; and through the routing core the voice is routed whole while
+// the flood is routed nowhere.
+TEST(PcapGen, AFloodIsInterleavedFromStrangersAndLeavesTheVoiceWhole) {
+  Params p = Small();
+  p.obp_peers = 0;
+  p.flood_share = 0.5;
+  auto plan = MakePlan(p);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const auto voice = MakeFrames(*plan, MakeDatagrams(*plan));
+  const auto all = AddFlood(*plan, voice);
+  ASSERT_EQ(all.size(), 2 * voice.size());
+  absl::flat_hash_set<uint32_t> client_ips;
+  for (const ClientPlan& c : plan->clients) client_ips.insert(c.addr.ip);
+  size_t v = 0, garbage = 0, short_dmrd = 0, logins = 0;
+  std::vector<Packet> packets;
+  for (const auto& f : all) {
+    packets.push_back(Packet{f, {}});
+    if (v < voice.size() && f == voice[v]) {
+      ++v;
+      continue;
+    }
+    net::FrameView view;
+    ASSERT_EQ(net::ParseFrame(f, &view), net::NetReject::kOk);
+    EXPECT_EQ(view.dst_port, plan->hub_port);
+    EXPECT_FALSE(client_ips.contains(view.src_ip));
+    EXPECT_EQ(view.src_ip >> 17, uint32_t{0xC6120000} >> 17) << "in 198.18.0.0/15";
+    const auto& pl = view.payload;
+    const bool dmrd = pl.size() >= 4 && std::memcmp(pl.data(), "DMRD", 4) == 0;
+    EXPECT_FALSE(dmrd && pl.size() >= 20) << "a complete DMRD in the flood";
+    if (dmrd) {
+      ++short_dmrd;
+    } else if (pl.size() == 8 && std::memcmp(pl.data(), "RPTL", 4) == 0) {
+      ++logins;
+    } else {
+      ++garbage;
+    }
+  }
+  EXPECT_EQ(v, voice.size()) << "every voice frame, in order";
+  EXPECT_GT(garbage, voice.size() / 4);
+  EXPECT_GT(short_dmrd, voice.size() / 4);
+  EXPECT_GT(logins, voice.size() / 4);
+  EXPECT_EQ(AddFlood(*plan, voice), all) << "deterministic";
+
+  const std::string config = MakeConfigToml(*plan, "pcapgen_test");
+  const std::string path =
+      (std::filesystem::temp_directory_path() / absl::StrCat("pcapgen-", getpid(), "-flood.toml"))
+          .string();
+  std::ofstream(path) << config;
+  auto c = cp::LoadConfigFile(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ReplayResult r = Replay(*c, packets, 2);
+  EXPECT_EQ(r.routed, 2 * voice.size()) << r.drops;
+  EXPECT_EQ(r.to_clients, 2 * voice.size() * p.fanout);
+
+  p.flood_share = 0.95;
+  EXPECT_FALSE(MakePlan(p).ok());
 }
 
 }  // namespace

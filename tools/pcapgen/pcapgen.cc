@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <sstream>
 #include <utility>
@@ -98,11 +99,13 @@ absl::Status ApplyProfile(const std::string& name, Params* p) {
   struct Profile {
     const char* name;
     uint32_t clients, streams, fanout;
+    double flood_share;
   };
   static constexpr Profile kProfiles[] = {
-      {"pi-club", 100, 10, 8},
-      {"national", 2000, 100, 16},
-      {"backbone", 0, 16384, 1},  // 0: the minimum, 16,384 sources + 8,192 listeners
+      {"pi-club", 100, 10, 8, 0},
+      {"national", 2000, 100, 16, 0},
+      {"backbone", 0, 16384, 1, 0},  // 0: the minimum, 16,384 sources + 8,192 listeners
+      {"storm", 0, 16384, 1, 0.5},
   };
   for (const Profile& f : kProfiles) {
     if (name != f.name) continue;
@@ -111,10 +114,11 @@ absl::Status ApplyProfile(const std::string& name, Params* p) {
     p->fanout = f.fanout;
     p->popularity = Popularity::kZipf;
     p->zipf_s = 1.0;
+    p->flood_share = f.flood_share;
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("--profile ", name, ": expected pi-club, national or backbone"));
+      absl::StrCat("--profile ", name, ": expected pi-club, national, backbone or storm"));
 }
 
 absl::StatusOr<Plan> MakePlan(const Params& p) {
@@ -130,6 +134,9 @@ absl::StatusOr<Plan> MakePlan(const Params& p) {
         absl::StrCat("--dmrd-bytes ", p.dmrd_bytes, ": must be 55 or 53"));
   }
   if (p.vlan > 4095) return absl::InvalidArgumentError("--vlan must be in 0..4095");
+  if (!(p.flood_share >= 0 && p.flood_share <= 0.9)) {
+    return absl::InvalidArgumentError("--flood-share must be in 0..0.9");
+  }
   if (p.obp_peers > kMaxPeers) {
     return absl::InvalidArgumentError(absl::StrCat("--obp-peers: at most ", kMaxPeers));
   }
@@ -259,6 +266,68 @@ std::vector<std::vector<uint8_t>> MakeFrames(const Plan& plan,
     frames.push_back(std::move(f));
   }
   return frames;
+}
+
+std::vector<std::vector<uint8_t>> AddFlood(const Plan& plan,
+                                           std::vector<std::vector<uint8_t>> voice) {
+  const double share = plan.params.flood_share;
+  if (share <= 0 || voice.empty()) return voice;
+  // Flood sources: addresses no client has (above the last client's), in the benchmarking /15.
+  const uint32_t first_free = kFirstClientIp + static_cast<uint32_t>(plan.clients.size());
+  const uint32_t free_span = kLastIp - first_free + 1;
+  const double ratio = share / (1 - share);  // flood frames per voice frame
+  std::vector<std::vector<uint8_t>> out;
+  out.reserve(voice.size() + static_cast<size_t>(static_cast<double>(voice.size()) * ratio) + 1);
+  uint64_t n = 0;  // flood frames so far
+  for (size_t i = 0; i < voice.size(); ++i) {
+    out.push_back(std::move(voice[i]));
+    const uint64_t due = static_cast<uint64_t>(static_cast<double>(i + 1) * ratio);
+    for (; n < due; ++n) {
+      const uint64_t r = SplitMix64(plan.params.seed * 0x9E3779B97F4A7C15ULL + n);
+      const uint64_t r2 = SplitMix64(r);
+      const auto kind = static_cast<FloodKind>(r % 3);
+      std::vector<uint8_t> payload;
+      switch (kind) {
+        case FloodKind::kGarbage:
+          payload.resize(1 + (r2 % 200));
+          for (size_t b = 0; b < payload.size(); ++b) {
+            payload[b] = static_cast<uint8_t>(SplitMix64(r2 + b) >> 56);
+          }
+          if (payload.size() >= 4 && std::memcmp(payload.data(), "DMRD", 4) == 0) payload[0] = 0;
+          break;
+        case FloodKind::kShortDmrd:
+          payload = {'D', 'M', 'R', 'D'};
+          payload.resize(4 + (r2 % 16), static_cast<uint8_t>(r2 >> 32));
+          break;
+        case FloodKind::kLogin:
+          payload = {'R',
+                     'P',
+                     'T',
+                     'L',
+                     static_cast<uint8_t>(r2 >> 24),
+                     static_cast<uint8_t>(r2 >> 16),
+                     static_cast<uint8_t>(r2 >> 8),
+                     static_cast<uint8_t>(r2)};
+          break;
+      }
+      net::UdpHeaderTemplate::Params t;
+      t.dst_mac = plan.params.hub_mac;
+      const uint32_t ip = first_free + static_cast<uint32_t>((r2 >> 8) % free_span);
+      t.src_mac = MacFor(ip);
+      if (plan.params.vlan >= 0) t.vlan = net::Vlan::Tag(static_cast<uint16_t>(plan.params.vlan));
+      t.src_ip = ip;
+      t.dst_ip = plan.hub_ip;
+      t.src_port = static_cast<uint16_t>(1024 + (r2 >> 40) % 64000);
+      t.dst_port = plan.hub_port;
+      const net::UdpHeaderTemplate tmpl(t);
+      std::vector<uint8_t> f(tmpl.header_bytes() + payload.size());
+      tmpl.Write(f.data(), static_cast<uint16_t>(payload.size()));
+      std::copy(payload.begin(), payload.end(),
+                f.begin() + static_cast<ptrdiff_t>(tmpl.header_bytes()));
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
 }
 
 std::string MakeConfigToml(const Plan& plan, const std::string& command_line) {

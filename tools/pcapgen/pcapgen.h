@@ -51,6 +51,8 @@ struct Params {
   size_t dmrd_bytes = 55;  // 55, or 53 (no BER/RSSI)
   uint32_t shards = 1;
   uint64_t seed = 1;
+  // Share of the file's frames that are flood (AddFlood): 0 = none, at most 0.9.
+  double flood_share = 0;
   net::Mac hub_mac = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x01};
   std::string pcap_path_hint = "load.pcap";  // for the eal_args placeholder only
 };
@@ -100,6 +102,22 @@ std::vector<Datagram> MakeDatagrams(const Plan& plan);
 // Ethernet (+VLAN) / IPv4 / UDP frames carrying `datagrams` from their clients to the hub.
 std::vector<std::vector<uint8_t>> MakeFrames(const Plan& plan,
                                              const std::vector<Datagram>& datagrams);
+// What the flood frames of AddFlood are (cycled pseudo-randomly, one in three each).
+enum class FloodKind : uint8_t {
+  kGarbage,    // 1..200 random bytes to the HBP port
+  kShortDmrd,  // "DMRD" and 0..15 more bytes: a truncated voice frame
+  kLogin,      // RPTL with a random 32-bit ID: the first step of a login nobody finishes
+};
+
+// `voice` (MakeFrames's output) with flood frames interleaved evenly so that they make up
+// `plan.params.flood_share` of the result: garbage, truncated DMRD and login requests (RPTL)
+// to the hub's HBP port from sources that are no client's (random addresses above the last
+// client's in 198.18.0.0/15, random ports, locally administered MACs). None of them carries a
+// complete DMRD, so a generator that times DMRD copies (trafgen --latency) counts voice only.
+// Deterministic in plan.params.seed.
+std::vector<std::vector<uint8_t>> AddFlood(const Plan& plan,
+                                           std::vector<std::vector<uint8_t>> voice);
+
 // The frames split into `n` files for a port with n RX queues (net_pcap takes one file per
 // queue): stream j's frames, in order, all in part j mod n. `frames` is MakeFrames's output.
 std::vector<std::vector<std::vector<uint8_t>>> SplitByStream(
@@ -115,12 +133,13 @@ absl::Status ParsePopularity(const std::string& text, Params* p);
 
 // The load profiles of docs/benchmarks.md (issue 15 item 3), as parameters: `pi-club` (100
 // clients, 10 calls, each heard by 8 listener timeslots), `national` (2,000 clients, 100 calls
-// on Zipf-popular TGs, 16 listeners each) and `backbone` (16,384 live streams, one listener each;
+// on Zipf-popular TGs, 16 listeners each), `backbone` (16,384 live streams, one listener each;
 // every stream needs a source client of its own here, so 24,576 clients rather than a backbone's
-// ~10,000 with most streams arriving from peers). Sets clients, streams, fanout and TG
-// popularity; options given on the command line override them.
+// ~10,000 with most streams arriving from peers) and `storm` (the backbone with as many flood
+// frames as voice: garbage, truncated DMRD and a login storm). Sets clients, streams, fanout, TG
+// popularity and the flood share; options given on the command line override them.
 absl::Status ApplyProfile(const std::string& name, Params* p);
-inline constexpr const char* kProfileNames[] = {"pi-club", "national", "backbone"};
+inline constexpr const char* kProfileNames[] = {"pi-club", "national", "backbone", "storm"};
 std::string FormatIpv4(uint32_t ip);
 
 }  // namespace dmrswitch::pcapgen

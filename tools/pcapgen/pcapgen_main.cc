@@ -13,8 +13,11 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: dmrswitch-pcapgen --out-pcap FILE --out-config FILE [options]\n"
-    "  --profile NAME       pi-club | national | backbone: clients, streams, fanout and TG\n"
-    "                       popularity of that load (README); other options override them\n"
+    "  --profile NAME       pi-club | national | backbone | storm: clients, streams, fanout,\n"
+    "                       TG popularity and flood of that load (README); other options\n"
+    "                       override them\n"
+    "  --flood-share S      share of the frames that are flood from non-clients: garbage,\n"
+    "                       truncated DMRD, login requests (default 0; at most 0.9)\n"
     "  --clients N          fixed clients (0 = the minimum: streams + ceil(streams*fanout/2))\n"
     "  --streams M          concurrent calls, each from its own client on TS2 (default 16)\n"
     "  --fanout F           HBP listener timeslots per TG (default 1)\n"
@@ -102,6 +105,10 @@ int main(int argc, char** argv) {
     } else if (a == "--dmrd-bytes") {
       ok = ParseU32(v, &n);
       p.dmrd_bytes = n;
+    } else if (a == "--flood-share") {
+      char* end = nullptr;
+      p.flood_share = std::strtod(v, &end);
+      ok = end != v && *end == '\0';
     } else if (a == "--seed") {
       ok = ParseU32(v, &n);
       p.seed = n;
@@ -145,7 +152,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dmrswitch-pcapgen: %s\n", std::string(plan.status().message()).c_str());
     return 2;
   }
-  const auto frames = pcapgen::MakeFrames(*plan, pcapgen::MakeDatagrams(*plan));
+  if (split > 1 && p.flood_share > 0) {
+    std::fprintf(stderr,
+                 "dmrswitch-pcapgen: --split and a flood do not go together (the flood "
+                 "has no stream to follow)\n");
+    return 2;
+  }
+  const auto frames =
+      pcapgen::AddFlood(*plan, pcapgen::MakeFrames(*plan, pcapgen::MakeDatagrams(*plan)));
   if (absl::Status st = pcapgen::WritePcap(out_pcap, *plan, frames); !st.ok()) {
     std::fprintf(stderr, "dmrswitch-pcapgen: %s\n", std::string(st.message()).c_str());
     return 1;
@@ -174,9 +188,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "%zu frames of %zu bytes (%u streams × %u frames, fanout %u HBP + %zu OBP) -> %s\n"
+      "%zu frames, the first of %zu bytes (%u streams × %u frames, fanout %u HBP + %zu OBP, "
+      "flood share %.2f) -> %s\n"
       "%zu fixed clients -> %s\n",
       frames.size(), frames.empty() ? size_t{0} : frames[0].size(), p.streams, p.frames, p.fanout,
-      plan->peers.size(), out_pcap.c_str(), plan->clients.size(), out_config.c_str());
+      plan->peers.size(), p.flood_share, out_pcap.c_str(), plan->clients.size(),
+      out_config.c_str());
   return 0;
 }
