@@ -290,6 +290,7 @@ TEST(TrafgenRun, RingLoopbackTimesEveryFrame) {
   auto kv = ParseLine(text);
   ASSERT_GT(kv["received"], 0) << text;
   EXPECT_EQ(kv["lat_samples"], kv["received"]) << text;
+  EXPECT_EQ(kv["lat_sent"], kv["sent"]) << "every test frame is DMRD: " << text;
   EXPECT_EQ(kv["lat_unmatched"], 0) << text;
   EXPECT_GT(kv["lat_p50_ns"], 0) << text;
   EXPECT_LE(kv["lat_p50_ns"], kv["lat_p99_ns"]) << text;

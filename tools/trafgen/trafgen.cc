@@ -195,10 +195,10 @@ std::string FormatResult(const Result& r) {
       r.received, r.rx_other, r.rx_missed, static_cast<double>(r.received) / s, r.seconds, r.busy);
   if (!r.latency) return line;
   return absl::StrFormat(
-      "%s lat_samples=%u lat_unmatched=%u lat_p50_ns=%u lat_p99_ns=%u lat_p999_ns=%u "
-      "lat_max_ns=%u",
-      line, r.lat.count(), r.lat_unmatched, r.lat.Percentile(0.5), r.lat.Percentile(0.99),
-      r.lat.Percentile(0.999), r.lat.max());
+      "%s lat_sent=%u lat_samples=%u lat_unmatched=%u lat_p50_ns=%u lat_p99_ns=%u "
+      "lat_p999_ns=%u lat_max_ns=%u",
+      line, r.lat_sent, r.lat.count(), r.lat_unmatched, r.lat.Percentile(0.5),
+      r.lat.Percentile(0.99), r.lat.Percentile(0.999), r.lat.max());
 }
 
 int64_t DmrdKey(const uint8_t* f, size_t len) {

@@ -117,6 +117,7 @@ struct Result {
   bool latency = false;    // --latency: the fields below are printed
   LatencyHistogram lat;    // TX of a DMRD frame to the return of each copy
   uint64_t lat_unmatched = 0;  // received frames with no DMRD key the generator sent
+  uint64_t lat_sent = 0;       // frames the port took that carry a DMRD key (voice)
 };
 
 // `trafgen: offered_pps=... sent=... tx_failed=... received=... rx_pps=... ...`: the one

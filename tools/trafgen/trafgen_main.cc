@@ -132,6 +132,7 @@ int Run(const Options& o, const FrameSet& frames, LatencyClock& lc) {
   r.frames = frames.len.size();
   r.requested_pps = o.rate_pps;
   std::vector<rte_mbuf*> rx(o.burst), tx(o.burst);
+  std::vector<bool> keyed(o.burst, false);  // --latency: which frames of the burst are DMRD
 
   // Link up (memif: the peer connected).
   for (;;) {
@@ -164,6 +165,7 @@ int Run(const Options& o, const FrameSet& frames, LatencyClock& lc) {
         for (uint32_t i = 0; i < n; ++i) {
           if (lc.index != nullptr) {
             const int32_t slot = lc.index->frame_slot(next);
+            keyed[i] = slot >= 0;
             if (slot >= 0) lc.sent[slot] = tx_tsc;
           }
           rte_mbuf* m = tx[i];
@@ -175,6 +177,9 @@ int Run(const Options& o, const FrameSet& frames, LatencyClock& lc) {
         }
         const uint16_t sent = rte_eth_tx_burst(port, 0, tx.data(), static_cast<uint16_t>(n));
         r.sent += sent;
+        if (lc.index != nullptr) {
+          for (uint16_t i = 0; i < sent; ++i) r.lat_sent += keyed[i] ? 1 : 0;
+        }
         if (sent < n) {
           // Refused frames count as offered and lost, but the replay goes on with them: the
           // hub must see every call's frames in order (a lost header or terminator would turn
