@@ -1,6 +1,6 @@
 // Kernel mode under the load profiles, with latency (issue 15 items 3 and 6).
 //
-//   kernel_profile_bench --profile pi-club|national|backbone [--rate-pps R] [--seconds S]
+//   kernel_profile_bench --profile pi-club|national|backbone|storm [--rate-pps R] [--seconds S]
 //                        [--shards K] [--frames F]
 //
 // The load is dmrswitch-pcapgen's (the same library, the same profile, the same fixed clients
@@ -62,7 +62,7 @@ struct Args {
   double rate_pps = 0;  // 0: the profile's real rate
   double seconds = 5;
   unsigned shards = 1;
-  unsigned frames = 0;  // per call; 0: 400 (long calls, as on the air), 200 for the backbone
+  unsigned frames = 0;  // per call; 0: 400 (long calls, as on the air), backbone 200, storm 64
 };
 
 // A DMRD datagram's (stream ID << 8 | sequence number), or -1.
@@ -117,33 +117,6 @@ uint64_t SumOfStopLines(const std::string& log, const std::string& key) {
   return sum;
 }
 
-// IPv4 + UDP headers from `from` to the hub and the DMRD into `out` (a raw socket's packet);
-// returns its length. UDP checksum 0 (none): what loopback delivers as is.
-size_t BuildPacket(const dmrswitch::route::Endpoint& from, const dmrswitch::pcapgen::Plan& plan,
-                   const std::vector<uint8_t>& dmrd, uint8_t* out) {
-  const size_t len = 28 + dmrd.size();
-  std::memset(out, 0, 28);
-  out[0] = 0x45;
-  out[2] = static_cast<uint8_t>(len >> 8);
-  out[3] = static_cast<uint8_t>(len);
-  out[8] = 64;
-  out[9] = IPPROTO_UDP;
-  const uint32_t src = from.ip, dst = plan.hub_ip;
-  for (int i = 0; i < 4; ++i) {
-    out[12 + i] = static_cast<uint8_t>(src >> (24 - 8 * i));
-    out[16 + i] = static_cast<uint8_t>(dst >> (24 - 8 * i));
-  }
-  // The kernel fills the IPv4 checksum (and the ID) of an IP_HDRINCL packet.
-  out[20] = static_cast<uint8_t>(from.port >> 8);
-  out[21] = static_cast<uint8_t>(from.port);
-  out[22] = static_cast<uint8_t>(plan.hub_port >> 8);
-  out[23] = static_cast<uint8_t>(plan.hub_port);
-  out[24] = static_cast<uint8_t>((8 + dmrd.size()) >> 8);
-  out[25] = static_cast<uint8_t>(8 + dmrd.size());
-  std::memcpy(out + 28, dmrd.data(), dmrd.size());
-  return len;
-}
-
 // The kernel-mode configuration of the plan: pcapgen's, with the mode switched and the [dpdk]
 // section (the pps runner's placeholder) left out.
 std::string KernelToml(const dmrswitch::pcapgen::Plan& plan, unsigned shards) {
@@ -174,16 +147,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kernel_profile_bench: %s\n", std::string(st.message()).c_str());
     return 2;
   }
-  p.frames = a.frames != 0 ? a.frames : a.profile == "backbone" ? 200 : 400;
+  p.frames = a.frames != 0             ? a.frames
+             : a.profile == "backbone" ? 200
+             : a.profile == "storm"    ? 64
+                                       : 400;
   auto plan = dmrswitch::pcapgen::MakePlan(p);
   if (!plan.ok()) {
     std::fprintf(stderr, "kernel_profile_bench: %s\n",
                  std::string(plan.status().message()).c_str());
     return 2;
   }
-  const double rate = a.rate_pps > 0 ? a.rate_pps : p.streams * 50.0 / 3.0;
-  const std::vector<dmrswitch::pcapgen::Datagram> datagrams =
-      dmrswitch::pcapgen::MakeDatagrams(*plan);
+  // The real rate: every live stream at 16.7 pps, plus the flood's share on top of the voice.
+  const double rate = a.rate_pps > 0 ? a.rate_pps : p.streams * 50.0 / 3.0 / (1.0 - p.flood_share);
+  // The file's frames (the storm's flood among them) as IPv4 packets for the raw socket: pcapgen
+  // writes them untagged, with their checksums.
+  std::vector<std::vector<uint8_t>> packets;
+  for (std::vector<uint8_t>& f : dmrswitch::pcapgen::AddFlood(
+           *plan,
+           dmrswitch::pcapgen::MakeFrames(*plan, dmrswitch::pcapgen::MakeDatagrams(*plan)))) {
+    packets.emplace_back(f.begin() + 14, f.end());
+  }
 
   // A network namespace of our own (gone when we exit, whatever happens), its loopback up and
   // holding the whole benchmarking /15: the hub's address and every client's are local.
@@ -250,13 +233,15 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // fixed clients in the snapshot
 
-  // Slots: one per distinct (stream, seq), stamped at send.
+  // Slots: one per distinct (stream, seq) of the voice, stamped at send; the flood has none.
   absl::flat_hash_map<int64_t, uint32_t> slot_of;
-  std::vector<uint32_t> frame_slot;
-  for (const auto& d : datagrams) {
-    const int64_t key = PayloadKey(d.dmrd.data(), d.dmrd.size());
+  std::vector<int32_t> frame_slot;
+  for (const auto& pk : packets) {
+    const size_t udp = 4 * static_cast<size_t>(pk[0] & 0x0f);
+    const int64_t key = pk.size() > udp + 8 ? PayloadKey(&pk[udp + 8], pk.size() - udp - 8) : -1;
     frame_slot.push_back(
-        slot_of.try_emplace(key, static_cast<uint32_t>(slot_of.size())).first->second);
+        key < 0 ? -1
+                : static_cast<int32_t>(slot_of.try_emplace(key, slot_of.size()).first->second));
   }
   std::vector<std::atomic<int64_t>> sent_ns(slot_of.size());
   for (auto& s : sent_ns) s.store(0, std::memory_order_relaxed);
@@ -333,7 +318,7 @@ int main(int argc, char** argv) {
   const uint64_t drops0 = SocketDrops(fds);
   const double cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
   uint64_t sent = 0, send_failed = 0;
-  uint8_t packet[2048];
+  uint64_t sent_voice = 0;  // of `sent`, the voice (the rest is the storm's flood)
   size_t next = 0;
   double due = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -342,16 +327,17 @@ int main(int argc, char** argv) {
          a.seconds) {
     due += rate / 1000.0;
     for (; due >= 1; due -= 1) {
-      const auto& d = datagrams[next];
-      const size_t len = BuildPacket(plan->clients[d.client].addr, *plan, d.dmrd, packet);
-      sent_ns[frame_slot[next]].store(NowRealtimeNs(), std::memory_order_relaxed);
-      if (sendto(raw, packet, len, 0, reinterpret_cast<const sockaddr*>(&hub_addr),
-                 sizeof(hub_addr)) == static_cast<ssize_t>(len)) {
+      const std::vector<uint8_t>& pk = packets[next];
+      const int32_t slot = frame_slot[next];
+      if (slot >= 0) sent_ns[slot].store(NowRealtimeNs(), std::memory_order_relaxed);
+      if (sendto(raw, pk.data(), pk.size(), 0, reinterpret_cast<const sockaddr*>(&hub_addr),
+                 sizeof(hub_addr)) == static_cast<ssize_t>(pk.size())) {
         ++sent;
+        if (slot >= 0) ++sent_voice;
       } else {
         ++send_failed;
       }
-      if (++next == datagrams.size()) next = 0;
+      if (++next == packets.size()) next = 0;
     }
     tick += std::chrono::milliseconds(1);
     std::this_thread::sleep_until(tick);
@@ -373,12 +359,14 @@ int main(int argc, char** argv) {
   close(raw);
 
   const unsigned dests = p.fanout + p.obp_peers;
-  const uint64_t expected = sent * dests;
+  const uint64_t expected = sent_voice * dests;
   std::printf(
       "kernel_profile_bench: profile %s (%u clients, %u live streams, %u destinations per "
-      "frame), kernel mode, %u shard(s)%s, %.0f pps offered for %.1f s\n",
+      "frame), kernel mode, %u shard(s)%s, %.0f pps asked for %.1f s; %lu of the %lu frames "
+      "sent are voice\n",
       a.profile.c_str(), static_cast<unsigned>(plan->clients.size()), p.streams, dests, a.shards,
-      pinned ? " pinned alone" : "", rate, wall);
+      pinned ? " pinned alone" : "", rate, wall, static_cast<unsigned long>(sent_voice),
+      static_cast<unsigned long>(sent));
   std::printf(
       "| profile | offered (pps) | sent | received / expected | receivers' kernel drops | "
       "hub rx / routed | shard CPU per ingress frame (us) | latency p50 / p99 / p99.9 / "
@@ -405,9 +393,9 @@ int main(int argc, char** argv) {
   // behind: the sequence number wrapped) cannot be timed; only an overloaded hub gets there.
   const bool untimed = unmatched != 0 || lat.count() != received;
   if (send_failed != 0) failed.push_back(absl::StrCat(send_failed, " sends refused by our kernel"));
-  if (hub_rx != sent || hub_routed != sent) {
-    failed.push_back(absl::StrCat("the hub received ", hub_rx, " and routed ", hub_routed, " of ",
-                                  sent, " sent"));
+  if (hub_rx != sent || hub_routed != sent_voice) {
+    failed.push_back(absl::StrCat("the hub received ", hub_rx, " of ", sent, " sent and routed ",
+                                  hub_routed, " of ", sent_voice, " voice frames"));
   }
   if (received + receiver_drops < expected) {
     failed.push_back(
