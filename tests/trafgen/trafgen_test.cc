@@ -247,20 +247,27 @@ TEST(TrafgenLatency, HistogramBucketsAreNarrowAndPercentilesNeverLow) {
 
 constexpr char kEal[] = "--no-huge -m 256";
 
+// The generator with `options` on 64 TestFrames into a net_ring loopback port; its output.
+std::string RunOnRing(const std::string& tag, const std::string& options, int* rc) {
+  const std::string pcap = WritePcap(TempPath(tag + ".pcap"), 64);
+  const std::string out = TempPath(tag + ".out");
+  const std::string cmd = std::string(TRAFGEN_BIN) + " --pcap " + pcap + " " + options +
+                          " --link-timeout-s 2 -- " + kEal +
+                          " --vdev=net_ring0 --file-prefix=dsw-" + tag + "-" +
+                          std::to_string(getpid()) + " > " + out + " 2>&1";
+  *rc = std::system(cmd.c_str());
+  const std::string text = Slurp(out);
+  std::remove(pcap.c_str());
+  std::remove(out.c_str());
+  return text;
+}
+
 // One second at 200 kpps into a net_ring loopback: the generator receives what it sent. The
 // bucket is deep (0.5 s) so that a generator descheduled by a busy machine catches up: the test
 // checks the counting, not how smooth the rate is.
 TEST(TrafgenRun, RingLoopback) {
-  const std::string pcap = WritePcap(TempPath("ring.pcap"), 64);
-  const std::string out = TempPath("ring.out");
-  const std::string cmd = std::string(TRAFGEN_BIN) + " --pcap " + pcap +
-                          " --rate-pps 200000 --bucket 100000 --seconds 1 --link-timeout-s 2 -- " +
-                          kEal + " --vdev=net_ring0 --file-prefix=dsw-trafgen-ring-" +
-                          std::to_string(getpid()) + " > " + out + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  const std::string text = Slurp(out);
-  std::remove(pcap.c_str());
-  std::remove(out.c_str());
+  int rc = 0;
+  const std::string text = RunOnRing("ring", "--rate-pps 200000 --bucket 100000 --seconds 1", &rc);
   ASSERT_EQ(rc, 0) << text;
   auto kv = ParseLine(text);
   ASSERT_FALSE(kv.empty()) << text;
@@ -275,17 +282,9 @@ TEST(TrafgenRun, RingLoopback) {
 
 // --latency on the loopback: every frame comes back as itself, so every one is a sample.
 TEST(TrafgenRun, RingLoopbackTimesEveryFrame) {
-  const std::string pcap = WritePcap(TempPath("ring-lat.pcap"), 64);
-  const std::string out = TempPath("ring-lat.out");
-  const std::string cmd = std::string(TRAFGEN_BIN) + " --pcap " + pcap +
-                          " --latency --rate-pps 50000 --bucket 50000 --seconds 0.5 "
-                          "--link-timeout-s 2 -- " +
-                          kEal + " --vdev=net_ring0 --file-prefix=dsw-trafgen-ringlat-" +
-                          std::to_string(getpid()) + " > " + out + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  const std::string text = Slurp(out);
-  std::remove(pcap.c_str());
-  std::remove(out.c_str());
+  int rc = 0;
+  const std::string text =
+      RunOnRing("ringlat", "--latency --rate-pps 50000 --bucket 50000 --seconds 0.5", &rc);
   ASSERT_EQ(rc, 0) << text;
   auto kv = ParseLine(text);
   ASSERT_GT(kv["received"], 0) << text;
