@@ -516,6 +516,9 @@ TEST(PcapGen, AFloodIsInterleavedFromStrangersAndLeavesTheVoiceWhole) {
 
   p.flood_share = 0.95;
   EXPECT_FALSE(MakePlan(p).ok());
+  p.flood_share = 0.5;
+  p.clients = 0xC613FFFE - 0xC6120100 + 1;  // every address of the /15 is a client's
+  EXPECT_FALSE(MakePlan(p).ok()) << "no address left for the flood";
 }
 
 }  // namespace

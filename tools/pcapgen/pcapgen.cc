@@ -157,6 +157,10 @@ absl::StatusOr<Plan> MakePlan(const Params& p) {
   if (clients > max_clients) {
     return absl::InvalidArgumentError(absl::StrCat("--clients: at most ", max_clients));
   }
+  if (p.flood_share > 0 && kFirstClientIp + clients > kLastIp) {
+    return absl::InvalidArgumentError(
+        "--flood-share: the clients take every address; the flood needs some of its own");
+  }
   const uint64_t universe = p.tgs == 0 ? uint64_t{p.streams} * 4 : p.tgs;
   if (universe < p.streams || universe > 1000000) {
     return absl::InvalidArgumentError(
