@@ -205,9 +205,10 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
     // descriptor and parse. Never for net_af_xdp, where it would put the kernel's own interface
     // into promiscuous mode: the shield sees what the NIC accepts.
     std::string promiscuous;
+    bool promiscuous_on = false;
     if (!afxdp && config.promiscuous) {
-      promiscuous =
-          rte_eth_promiscuous_enable(p) == 0 ? ", promiscuous" : ", promiscuous not supported";
+      promiscuous_on = rte_eth_promiscuous_enable(p) == 0;
+      promiscuous = promiscuous_on ? ", promiscuous" : ", promiscuous not supported";
     }
     if (!afxdp && config.address6) {
       // Neighbour Discovery comes to multicast groups: our solicited-node group (NS for our
@@ -225,6 +226,11 @@ absl::StatusOr<std::unique_ptr<Plane>> DpdkPlane::Create(const PlaneConfig& conf
         absl::StrAppend(&promiscuous, ", all-multicast (IPv6 groups)");
       } else if (!config.promiscuous && rte_eth_promiscuous_enable(p) == 0) {
         absl::StrAppend(&promiscuous, ", promiscuous (no multicast filter, for IPv6)");
+      } else if (!promiscuous_on) {
+        // Neighbour Discovery to our groups may never arrive: say so where the operator looks.
+        absl::StrAppend(&promiscuous,
+                        ", IPv6 multicast NOT received (no multicast filter, all-multicast or "
+                        "promiscuous mode): neighbours must be learned from their traffic");
       }
     }
     rte_ether_addr addr;
