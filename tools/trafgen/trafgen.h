@@ -67,8 +67,10 @@ class TokenBucket {
 int64_t DmrdKey(const uint8_t* frame, size_t len);
 
 // --latency: which frames of the pcap are DMRD, and one timestamp slot per distinct key. Frames
-// that share a key (a call longer than 256 frames wraps its sequence number) share a slot; they
-// are sent hundreds of frames apart, long after the first one's copies came back.
+// that share a key share a slot, and a copy is timed against the slot's last send: one that
+// comes back after its key was sent again is timed too short, undetected. A key comes back once
+// per pass over the file, or sooner in a call longer than 256 frames (its sequence number
+// wraps): keep calls at most 256 frames and the pass longer than any latency of interest.
 class LatencyIndex {
  public:
   explicit LatencyIndex(const std::vector<std::string>& frames);
