@@ -1,8 +1,10 @@
 #include "bench/hub_threads.h"
 
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +65,45 @@ bool PinHub(pid_t pid, unsigned shards) {
     ok &= sched_setaffinity(tid, sizeof(set), &set) == 0;
   }
   return ok && !ec && next == shards;
+}
+
+uint64_t UdpSocketDrops(const std::vector<int>& fds) {
+  std::vector<uint64_t> inodes;
+  for (int fd : fds) {
+    struct stat st {};
+    if (fstat(fd, &st) == 0) inodes.push_back(st.st_ino);
+  }
+  std::sort(inodes.begin(), inodes.end());
+  uint64_t drops = 0;
+  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+      std::vector<std::string> col = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (col.size() < 13) continue;
+      const uint64_t inode = std::strtoull(col[9].c_str(), nullptr, 10);
+      if (std::binary_search(inodes.begin(), inodes.end(), inode)) {
+        drops += std::strtoull(col[12].c_str(), nullptr, 10);
+      }
+    }
+  }
+  return drops;
+}
+
+uint64_t SumOfStopLines(const std::string& log, const std::string& key) {
+  uint64_t sum = 0;
+  size_t pos = 0;
+  while ((pos = log.find("shard ", pos)) != std::string::npos) {
+    const size_t eol = std::min(log.find('\n', pos), log.size());
+    const size_t colon = log.find(": rx ", pos);
+    const size_t k = log.find(key, pos);
+    if (colon != std::string::npos && colon < eol && k != std::string::npos && k < eol) {
+      sum += std::strtoull(log.c_str() + k + key.size(), nullptr, 10);
+    }
+    pos = eol;
+  }
+  return sum;
 }
 
 }  // namespace dmrswitch::bench

@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,31 +102,6 @@ void Drain(const std::vector<int>& fds, const std::atomic<bool>& stop, Landed* l
   while (!stop.load(std::memory_order_relaxed)) {
     if (!DrainOnce(fds, landed)) std::this_thread::yield();
   }
-}
-
-// Datagrams the kernel dropped on `fds` because their receive buffers were full: the last
-// column of /proc/net/udp (and udp6), matched by socket inode.
-uint64_t SocketDrops(const std::vector<int>& fds) {
-  std::vector<uint64_t> inodes;
-  for (int fd : fds) {
-    struct stat st {};
-    if (fstat(fd, &st) == 0) inodes.push_back(st.st_ino);
-  }
-  uint64_t drops = 0;
-  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
-    std::ifstream f(path);
-    std::string line;
-    std::getline(f, line);  // header
-    while (std::getline(f, line)) {
-      std::vector<std::string> col = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      if (col.size() < 13) continue;
-      const uint64_t inode = std::strtoull(col[9].c_str(), nullptr, 10);
-      if (std::find(inodes.begin(), inodes.end(), inode) != inodes.end()) {
-        drops += std::strtoull(col[12].c_str(), nullptr, 10);
-      }
-    }
-  }
-  return drops;
 }
 
 double ThreadCpuSeconds() {
@@ -239,23 +213,6 @@ uint64_t SoftnetDrops() {
   return drops;
 }
 
-// A counter summed over the lines the hub logs at stop ("shard N: rx R tx T tx_errors E routed
-// P out O ..."): `key` is " out ", " tx_errors ", ...
-uint64_t SumOfStopLines(const std::string& log, const std::string& key) {
-  uint64_t sum = 0;
-  size_t pos = 0;
-  while ((pos = log.find("shard ", pos)) != std::string::npos) {
-    const size_t eol = std::min(log.find('\n', pos), log.size());
-    const size_t colon = log.find(": rx ", pos);
-    const size_t k = log.find(key, pos);
-    if (colon != std::string::npos && colon < eol && k != std::string::npos && k < eol) {
-      sum += std::strtoull(log.c_str() + k + key.size(), nullptr, 10);
-    }
-    pos = eol;
-  }
-  return sum;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,7 +292,7 @@ login_burst = 0
   const double interval = 1e-3;
   const unsigned per_tick = std::max(1u, static_cast<unsigned>(a.ingress_pps * interval));
   const size_t log_from = (*hub)->LogSize();
-  const uint64_t drops0 = SocketDrops(receiver_fds);
+  const uint64_t drops0 = dmrswitch::bench::UdpSocketDrops(receiver_fds);
   const uint64_t softnet0 = SoftnetDrops();
   const double cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
   uint64_t sent = 0;
@@ -366,15 +323,15 @@ login_burst = 0
   if (drainer.joinable()) drainer.join();
   while (DrainOnce(receiver_fds, &landed)) {
   }
-  const uint64_t receiver_drops = SocketDrops(receiver_fds) - drops0;
+  const uint64_t receiver_drops = dmrswitch::bench::UdpSocketDrops(receiver_fds) - drops0;
   const uint64_t softnet_drops = SoftnetDrops() - softnet0;
   clients.clear();
   (*hub)->Stop();
   // The routing core's egress datagrams (voice only: the logins' acknowledgements are not in
   // it) less what the kernel refused to send.
   const std::string stop_log = (*hub)->Log();
-  const uint64_t hub_out =
-      SumOfStopLines(stop_log, " out ") - SumOfStopLines(stop_log, " tx_errors ");
+  const uint64_t hub_out = dmrswitch::bench::SumOfStopLines(stop_log, " out ") -
+                           dmrswitch::bench::SumOfStopLines(stop_log, " tx_errors ");
 
   const uint64_t received = landed.dmrd.load();
   const uint64_t landed_total = received + receiver_drops;

@@ -27,7 +27,6 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,7 +36,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,7 +44,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "bench/hub_threads.h"
 #include "tests/e2e/hub_process.h"
 #include "tools/pcapgen/pcapgen.h"
@@ -84,39 +81,6 @@ int64_t NowRealtimeNs() {
 int Run(const std::string& cmd) {
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// Datagrams dropped on `fds` because their receive buffers were full (/proc/net/udp, by inode).
-uint64_t SocketDrops(const std::vector<int>& fds) {
-  absl::flat_hash_map<uint64_t, bool> inodes;
-  for (int fd : fds) {
-    struct stat st {};
-    if (fstat(fd, &st) == 0) inodes[st.st_ino] = true;
-  }
-  uint64_t drops = 0;
-  std::ifstream f("/proc/net/udp");
-  std::string line;
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::vector<std::string> col = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (col.size() < 13) continue;
-    if (inodes.contains(std::strtoull(col[9].c_str(), nullptr, 10))) {
-      drops += std::strtoull(col[12].c_str(), nullptr, 10);
-    }
-  }
-  return drops;
-}
-
-// A counter summed over the hub's stop lines ("shard N: rx R tx T tx_errors E routed P out O").
-uint64_t SumOfStopLines(const std::string& log, const std::string& key) {
-  uint64_t sum = 0;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (line.find(": rx ") == absl::string_view::npos || line.find("shard ") == line.npos) continue;
-    const size_t k = line.find(key);
-    if (k != line.npos)
-      sum += std::strtoull(std::string(line.substr(k + key.size())).c_str(), nullptr, 10);
-  }
-  return sum;
 }
 
 // The kernel-mode configuration of the plan: pcapgen's, with the mode switched and the [dpdk]
@@ -337,7 +301,7 @@ int main(int argc, char** argv) {
   hub_addr.sin_family = AF_INET;
   hub_addr.sin_addr.s_addr = htonl(plan->hub_ip);
   hub_addr.sin_port = htons(plan->hub_port);
-  const uint64_t drops0 = SocketDrops(fds);
+  const uint64_t drops0 = dmrswitch::bench::UdpSocketDrops(fds);
   const double cpu0 = dmrswitch::bench::ShardCpuSeconds(pid);
   uint64_t sent = 0, send_failed = 0;
   uint64_t sent_voice = 0;  // of `sent`, the voice (the rest is the storm's flood)
@@ -370,12 +334,13 @@ int main(int argc, char** argv) {
   const double shard_cpu = dmrswitch::bench::ShardCpuSeconds(pid) - cpu0;
   stop_rx.store(true);
   receiver.join();
-  const uint64_t receiver_drops = SocketDrops(fds) - drops0;
+  const uint64_t receiver_drops = dmrswitch::bench::UdpSocketDrops(fds) - drops0;
   (*hub)->Stop();
   const std::string log = (*hub)->Log();
-  const uint64_t hub_rx = SumOfStopLines(log, " rx ");
-  const uint64_t hub_out = SumOfStopLines(log, " out ") - SumOfStopLines(log, " tx_errors ");
-  const uint64_t hub_routed = SumOfStopLines(log, " routed ");
+  const uint64_t hub_rx = dmrswitch::bench::SumOfStopLines(log, " rx ");
+  const uint64_t hub_out = dmrswitch::bench::SumOfStopLines(log, " out ") -
+                           dmrswitch::bench::SumOfStopLines(log, " tx_errors ");
+  const uint64_t hub_routed = dmrswitch::bench::SumOfStopLines(log, " routed ");
   for (int fd : fds) close(fd);
   close(ep);
   close(raw);
