@@ -64,14 +64,6 @@ struct Args {
   unsigned frames = 0;
 };
 
-// A DMRD datagram's (stream ID << 8 | sequence number), or -1.
-int64_t PayloadKey(const uint8_t* d, size_t len) {
-  if (len < 20 || std::memcmp(d, "DMRD", 4) != 0) return -1;
-  const uint32_t stream = static_cast<uint32_t>(d[16]) << 24 | static_cast<uint32_t>(d[17]) << 16 |
-                          static_cast<uint32_t>(d[18]) << 8 | d[19];
-  return static_cast<int64_t>(stream) << 8 | d[4];
-}
-
 int64_t NowRealtimeNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -224,7 +216,9 @@ int main(int argc, char** argv) {
   std::vector<int32_t> frame_slot;
   for (const auto& pk : packets) {
     const size_t udp = 4 * static_cast<size_t>(pk[0] & 0x0f);
-    const int64_t key = pk.size() > udp + 8 ? PayloadKey(&pk[udp + 8], pk.size() - udp - 8) : -1;
+    const int64_t key = pk.size() > udp + 8
+                            ? dmrswitch::trafgen::DmrdPayloadKey(&pk[udp + 8], pk.size() - udp - 8)
+                            : -1;
     frame_slot.push_back(
         key < 0 ? -1
                 : static_cast<int32_t>(slot_of.try_emplace(key, slot_of.size()).first->second));
@@ -266,7 +260,7 @@ int main(int argc, char** argv) {
           const int got = recvmmsg(fd, msg, kBatch, MSG_DONTWAIT, nullptr);
           if (got <= 0) break;
           for (int i = 0; i < got; ++i) {
-            const int64_t key = PayloadKey(buf[i], msg[i].msg_len);
+            const int64_t key = dmrswitch::trafgen::DmrdPayloadKey(buf[i], msg[i].msg_len);
             if (key < 0) {
               ++other;
               continue;

@@ -213,11 +213,14 @@ int64_t DmrdKey(const uint8_t* f, size_t len) {
   if (type != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17) return -1;
   const size_t l4 = l3 + 4 * static_cast<size_t>(f[l3] & 0x0f);
   const size_t dmrd = l4 + 8;
-  if (len < dmrd + 20 || std::memcmp(f + dmrd, "DMRD", 4) != 0) return -1;
-  const uint32_t stream = static_cast<uint32_t>(f[dmrd + 16]) << 24 |
-                          static_cast<uint32_t>(f[dmrd + 17]) << 16 |
-                          static_cast<uint32_t>(f[dmrd + 18]) << 8 | f[dmrd + 19];
-  return static_cast<int64_t>(stream) << 8 | f[dmrd + 4];
+  return len < dmrd ? -1 : DmrdPayloadKey(f + dmrd, len - dmrd);
+}
+
+int64_t DmrdPayloadKey(const uint8_t* d, size_t len) {
+  if (len < 20 || std::memcmp(d, "DMRD", 4) != 0) return -1;
+  const uint32_t stream = static_cast<uint32_t>(d[16]) << 24 | static_cast<uint32_t>(d[17]) << 16 |
+                          static_cast<uint32_t>(d[18]) << 8 | d[19];
+  return static_cast<int64_t>(stream) << 8 | d[4];
 }
 
 LatencyIndex::LatencyIndex(const std::vector<std::string>& frames) {

@@ -65,6 +65,8 @@ class TokenBucket {
 // sends of a frame (to HBP clients and OBP peers alike) while it rewrites the rest of the header
 // and, per destination, the payload; so they identify the frame a copy came from. -1: not DMRD.
 int64_t DmrdKey(const uint8_t* frame, size_t len);
+// The same key of a UDP payload (a datagram a socket received), or -1.
+int64_t DmrdPayloadKey(const uint8_t* payload, size_t len);
 
 // --latency: which frames of the pcap are DMRD, and one timestamp slot per distinct key. Frames
 // that share a key share a slot, and a copy is timed against the slot's last send: one that
