@@ -13,6 +13,7 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -26,6 +27,8 @@ template <typename V, unsigned kLists = 2>
 class StreamTable {
  public:
   static constexpr uint32_t kNil = 0xFFFFFFFF;
+  // Bytes of table state in front of each value (key, list links, list, touch time).
+  static constexpr size_t kNodeHeaderBytes = 24;
 
   // Room for `capacity` entries; the probe array has the next power of two >= capacity / 0.9
   // slots, so a full table is at most 90% loaded.
@@ -175,14 +178,21 @@ class StreamTable {
   }
 
  private:
-  struct Node {
-    V value{};
+  static constexpr size_t kNodeAlign = sizeof(V) + kNodeHeaderBytes > 64
+                                           ? 64
+                                           : (alignof(V) > 8 ? alignof(V) : 8);
+  // The table's bookkeeping first, written on every Touch, then the value: a node bigger than a
+  // cache line starts one, so that the bookkeeping and the value's first bytes (where a value
+  // keeps what it reads per lookup) share one line pair.
+  struct alignas(kNodeAlign) Node {
     uint32_t key = 0;
     uint32_t prev = kNil;
     uint32_t next = kNil;
     uint8_t list = 0;
     TimeNs touched = 0;
+    V value{};
   };
+  static_assert(alignof(V) > 8 || offsetof(Node, value) == kNodeHeaderBytes);
   struct ListHead {
     uint32_t head = kNil;
     uint32_t tail = kNil;
@@ -200,12 +210,10 @@ class StreamTable {
     return static_cast<uint32_t>((uint64_t{key ^ seed_} * 0x9E3779B97F4A7C15ull) >> shift_);
   }
 
-  const Node& NodeOf(const V* v) const {
-    return pool_[static_cast<uint32_t>(reinterpret_cast<const Node*>(v) - pool_.get())];
-  }
+  const Node& NodeOf(const V* v) const { return pool_[IndexOf(v)]; }
   uint32_t IndexOf(const V* v) const {
-    static_assert(offsetof(Node, value) == 0);
-    return static_cast<uint32_t>(reinterpret_cast<const Node*>(v) - pool_.get());
+    const auto* first = reinterpret_cast<const char*>(&pool_[0].value);
+    return static_cast<uint32_t>((reinterpret_cast<const char*>(v) - first) / sizeof(Node));
   }
 
   void LinkBack(uint32_t idx, unsigned list) {
