@@ -384,9 +384,7 @@ std::vector<std::string> DpdkPlane::ShardSummaries() const {
         s->runtime().index(), c.rx_packets, c.tx_packets, c.tx_dropped, r.packets_routed,
         r.packets_out, c.steered_out, c.steered_in, c.steer_full, dropped, reasons, c.no_neighbor,
         c.no_mbuf, c.net.total_rejects(), c.arp_replies, c.icmp_replies,
-        HistogramPercentileNs(c.loop.buckets, 0.5, hz),
-        HistogramPercentileNs(c.loop.buckets, 0.99, hz),
-        HistogramPercentileNs(c.loop.buckets, 0.999, hz),
+        c.loop.PercentileNs(0.5, hz), c.loop.PercentileNs(0.99, hz), c.loop.PercentileNs(0.999, hz),
         // The cycles of the iterations that received something, over what they received: the
         // per-frame cost at any offered rate (idle polling is not in it).
         c.rx_packets ? static_cast<double>(c.loop.sum_cycles) / static_cast<double>(c.rx_packets)

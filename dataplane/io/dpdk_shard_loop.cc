@@ -619,20 +619,6 @@ unsigned DpdkShardLoop::PollNeighbors(route::TimeNs now) {
   return total;
 }
 
-double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64_t tsc_hz) {
-  uint64_t total = 0;
-  for (uint64_t c : h) total += c;
-  if (total == 0 || tsc_hz == 0) return 0;
-  const auto want = static_cast<uint64_t>(q * static_cast<double>(total));
-  uint64_t seen = 0;
-  for (size_t b = 0; b < h.size(); ++b) {
-    seen += h[b];
-    if (seen > want)
-      return static_cast<double>(uint64_t{1} << b) * 1e9 / static_cast<double>(tsc_hz);
-  }
-  return 0;
-}
-
 void DpdkShardLoop::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !runtime_.stop_requested()) Step();
   FlushTx();

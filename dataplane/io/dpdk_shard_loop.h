@@ -44,12 +44,9 @@ struct DpdkShardLoopCounters {
   uint64_t icmp6_replies = 0;
   net::NetRejectCounters net;
   // Service latency of busy loop iterations (RX burst to TX burst handed to the port), in TSC
-  // cycles, log2 buckets: bucket b counts iterations of [2^(b-1), 2^b) cycles.
+  // cycles (ipc::LoopHistogram: log2 buckets and, for percentiles, quarter octaves).
   ipc::LoopHistogram loop;
 };
-
-// Percentile (0..1) of a log2 cycle histogram, in nanoseconds (upper bound of the bucket).
-double HistogramPercentileNs(const std::array<uint64_t, 48>& h, double q, uint64_t tsc_hz);
 
 // A learned next hop, announced by the shard that saw it to every other shard (each shard keeps
 // its own replica: the shard that receives a client's packets owns that knowledge).

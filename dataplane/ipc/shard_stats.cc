@@ -32,20 +32,22 @@ size_t ZoneBytes(uint32_t nshards) {
 
 }  // namespace
 
-double ShardStatsSnapshot::LoopPercentileNs(double q) const {
+double LoopHistogram::PercentileNs(double q, uint64_t tsc_hz) const {
   uint64_t total = 0;
-  for (uint64_t c : loop.buckets) total += c;
+  for (uint64_t c : fine) total += c;
   if (total == 0 || tsc_hz == 0) return 0;
   const auto want = static_cast<uint64_t>(q * static_cast<double>(total));
   uint64_t seen = 0;
-  for (size_t b = 0; b < loop.buckets.size(); ++b) {
-    seen += loop.buckets[b];
+  for (size_t b = 0; b < fine.size(); ++b) {
+    seen += fine[b];
     if (seen > want) {
-      return static_cast<double>(uint64_t{1} << b) * 1e9 / static_cast<double>(tsc_hz);
+      return static_cast<double>(LoopFineUpperCycles(b)) * 1e9 / static_cast<double>(tsc_hz);
     }
   }
   return 0;
 }
+
+double ShardStatsSnapshot::LoopPercentileNs(double q) const { return loop.PercentileNs(q, tsc_hz); }
 
 void ShardStats::Publish(const ShardStatsSnapshot& s) {
   const uint64_t start = seq.load(kRelaxed) + 1;
@@ -63,6 +65,7 @@ void ShardStats::Publish(const ShardStatsSnapshot& s) {
   Store(net_rejects, s.net_rejects);
   Store(gauges, s.gauges);
   Store(loop_buckets, s.loop.buckets);
+  Store(loop_fine, s.loop.fine);
   loop_sum_cycles.store(s.loop.sum_cycles, kRelaxed);
   seq.store(start + 1, std::memory_order_release);
 }
@@ -97,6 +100,7 @@ ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps) {
     add(t.net_rejects, s.net_rejects);
     add(t.gauges, s.gauges);
     add(t.loop.buckets, s.loop.buckets);
+    add(t.loop.fine, s.loop.fine);
     t.loop.sum_cycles += s.loop.sum_cycles;
   }
   const size_t gen = static_cast<size_t>(ShardGauge::kSnapshotGeneration);
@@ -121,6 +125,7 @@ bool ReadShardStats(const ShardStats& b, ShardStatsSnapshot* out) {
     Load(b.net_rejects, &out->net_rejects);
     Load(b.gauges, &out->gauges);
     Load(b.loop_buckets, &out->loop.buckets);
+    Load(b.loop_fine, &out->loop.fine);
     out->loop.sum_cycles = b.loop_sum_cycles.load(kRelaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (b.seq.load(kRelaxed) == before) return true;

@@ -70,6 +70,7 @@ ShardStatsSnapshot Filled(uint64_t v) {
   s.net_rejects.fill(v);
   s.gauges.fill(v);
   s.loop.buckets.fill(v);
+  s.loop.fine.fill(v);
   s.loop.sum_cycles = v;
   return s;
 }
@@ -84,7 +85,7 @@ bool AllAre(const ShardStatsSnapshot& s, uint64_t v) {
   };
   return s.published_ns == v && s.tsc_hz == v && s.io_present == v && all(s.io) && all(s.route) &&
          all(s.runtime) && all(s.drops) && all(s.rejects) && all(s.net_rejects) && all(s.gauges) &&
-         all(s.loop.buckets) && s.loop.sum_cycles == v;
+         all(s.loop.buckets) && all(s.loop.fine) && s.loop.sum_cycles == v;
 }
 
 TEST_F(ShardStatsTest, AReaderFindsTheZoneByNameAndRefusesAnotherLayout) {
@@ -140,9 +141,41 @@ TEST_F(ShardStatsTest, ACopyReadsBackWordForWordAndCountsItsUpdates) {
   EXPECT_EQ(r.loop.buckets[10], 2u);
   EXPECT_EQ(r.loop.buckets[12], 1u);
   EXPECT_EQ(r.loop.sum_cycles, 5000u);
-  // At 1 GHz a cycle is a nanosecond: the median is in [512, 1024), the p99 in [2048, 4096).
+  // At 1 GHz a cycle is a nanosecond. Percentiles come from the quarter octaves: the median is
+  // in [896, 1024), the p99 in [2560, 3072).
+  EXPECT_EQ(r.loop.fine[LoopFineBucket(1000)], 2u);
+  EXPECT_EQ(r.loop.fine[LoopFineBucket(3000)], 1u);
   EXPECT_EQ(r.LoopPercentileNs(0.5), 1024.0);
-  EXPECT_EQ(r.LoopPercentileNs(0.99), 4096.0);
+  EXPECT_EQ(r.LoopPercentileNs(0.99), 3072.0);
+}
+
+TEST(LoopFineBucket, QuarterOctavesCoverEveryCountOnceAndInOrder) {
+  // Every count falls in the bucket whose bounds hold it, and buckets follow one another with
+  // no gap: checked for every count below 2^16 and around every power of two above.
+  auto check = [](uint64_t c) {
+    const size_t b = LoopFineBucket(c);
+    ASSERT_LT(c, LoopFineUpperCycles(b)) << c;
+    if (b > 0) {
+      ASSERT_GE(c, LoopFineUpperCycles(b - 1)) << c;
+    }
+  };
+  for (uint64_t c = 0; c < (1u << 16); ++c) check(c);
+  for (unsigned e = 16; e < 48; ++e) {
+    for (uint64_t c : {(uint64_t{1} << e) - 1, uint64_t{1} << e, (uint64_t{1} << e) + 1,
+                       (uint64_t{5} << (e - 2)) - 1, uint64_t{5} << (e - 2)}) {
+      check(c);
+    }
+  }
+  // A quarter octave's upper bound is at most 25 % above the smallest count it holds.
+  for (size_t b = 4; b + 1 < kLoopFineBuckets; ++b) {
+    const uint64_t lo = LoopFineUpperCycles(b - 1);
+    EXPECT_LE(LoopFineUpperCycles(b) * 4, lo * 5) << b;
+  }
+  // Beyond the last bucket everything is counted in it.
+  EXPECT_EQ(LoopFineBucket(~uint64_t{0}), kLoopFineBuckets - 1);
+  EXPECT_EQ(LoopFineBucket(0), 0u);
+  EXPECT_EQ(LoopFineBucket(4), 4u);
+  EXPECT_EQ(LoopFineBucket(8), 8u);
 }
 
 TEST_F(ShardStatsTest, AReaderNeverSeesHalfACopyWhileTheShardWrites) {
