@@ -196,7 +196,8 @@ inline constexpr size_t kGauges = static_cast<size_t>(ShardGauge::kCount);
 inline constexpr size_t kLoopBuckets = 48;  // bucket b: [2^(b-1), 2^b) TSC cycles
 // The same iterations in quarter octaves (LoopFineBucket), for percentiles: a log2 bucket's
 // upper bound can be twice the value it stands for (a p99 "in 12.6-25.2 us" cannot say whether
-// it is under 20), a quarter octave's at most 25 % more.
+// it is under 20), a quarter octave's at most 25 % more (from 4 cycles up; the last bucket
+// also holds everything beyond it).
 inline constexpr size_t kLoopFineBuckets = 192;
 
 // Quarter-octave bucket of `cycles`: 0..3 hold 0..3 exactly; from there each octave
@@ -252,7 +253,7 @@ struct ShardStatsSnapshot {
   uint64_t drop(route::DropReason r) const { return drops[static_cast<size_t>(r)]; }
   bool has_io(IoStat s) const { return (io_present >> static_cast<size_t>(s)) & 1; }
   // The latency below which fraction `q` of the busy iterations fall (the upper bound of the
-  // bucket), in nanoseconds; 0 without samples.
+  // quarter octave, LoopHistogram::PercentileNs), in nanoseconds; 0 without samples.
   double LoopPercentileNs(double q) const;
 };
 
@@ -301,8 +302,9 @@ ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps);
 // The memzone "<prefix>_stats": a header and one block per shard.
 struct ShardStatsZone {
   static constexpr uint32_t kMagic = 0x44535753;  // "DSWS"
-  static constexpr uint32_t kLayoutVersion = 2;   // 2: IPv6 rejects and ND counters
-  std::atomic<uint32_t> magic;                    // written last by the dp
+  // 2: IPv6 rejects and ND counters; 3: quarter-octave loop histogram
+  static constexpr uint32_t kLayoutVersion = 3;
+  std::atomic<uint32_t> magic;  // written last by the dp
   uint32_t layout_version;
   uint32_t nshards;
   uint32_t block_bytes;  // sizeof(ShardStats) as the dp laid it out
