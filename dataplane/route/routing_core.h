@@ -141,13 +141,15 @@ class RoutingCore {
     kParrot,        // a call to the parrot (9990): recorded, played back to the caller alone
   };
 
-  // Laid out for the per-packet path: a voice frame of a live stream reads and writes only the
-  // fields up to `source_addr`'s IPv4 part, which the stream table keeps in the same two cache
-  // lines as its own bookkeeping (StreamTable: a node starts a cache line, the value follows 24
-  // bytes of table state). A packet costs its stream two lines, whose misses overlap (both
-  // addresses are known at once), instead of the five or six the declaration order used to
-  // spread them over. Everything after is read when a stream starts, ends, turns or is sent to
-  // peers, or on an irregular frame. The static_asserts below keep it so.
+  // Laid out for the per-packet path: a voice frame of a live group call reads and writes only
+  // the fields up to `source_addr`'s IPv4 part, which the stream table keeps in the same two
+  // cache lines as its own bookkeeping (StreamTable: a node starts a cache line, the value
+  // follows 24 bytes of table state). A packet costs its stream two lines, whose misses overlap
+  // (both addresses are known at once), instead of the five or six the declaration order used
+  // to spread them over. The fields after are read when a stream starts, ends or turns, on an
+  // irregular frame, for peers, for a destination whose TG is rewritten (the LC rewrites, on
+  // frames that carry LC) and by the parrot. The static_asserts below hold where the
+  // per-packet part ends.
   struct StreamState {
     // --- per packet
     uint64_t generation = 0;  // snapshot generation the route was resolved in
@@ -212,16 +214,15 @@ class RoutingCore {
     std::array<proto::dmr::LcRewrite, 2> rewrites{};
     int32_t parrot = -1;  // kParrot: the recording, while the call is live
   };
-  // The per-packet fields end inside the first 104 bytes: 128 with the table's 24, two lines.
-  static_assert(std::is_standard_layout_v<StreamState>);
-  static_assert(offsetof(StreamState, source_addr) + 8 <=
-                128 - StreamTable<StreamState>::kNodeHeaderBytes);
 
   // Lists of the stream table: ordered by last packet.
   static constexpr unsigned kHot = 0;    // live, leases held
   static constexpr unsigned kQuiet = 1;  // live, silent > stream_timeout, leases released
   static constexpr unsigned kGone = 2;   // ended, lost or refused: remembered, then forgotten
   using Table = StreamTable<StreamState, 3>;
+  // The per-packet fields end inside the first 104 bytes: 128 with the table's 24, two lines.
+  static_assert(std::is_standard_layout_v<StreamState> && alignof(StreamState) <= 8);
+  static_assert(offsetof(StreamState, source_addr) + 8 <= 128 - Table::kNodeHeaderBytes);
 
   // Ingress description shared by HBP and OBP paths.
   struct Ingress {

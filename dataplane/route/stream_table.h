@@ -12,6 +12,7 @@
 // Stream ID 0 is never a valid key (every decoder rejects it), so it marks empty slots.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +28,8 @@ template <typename V, unsigned kLists = 2>
 class StreamTable {
  public:
   static constexpr uint32_t kNil = 0xFFFFFFFF;
-  // Bytes of table state in front of each value (key, list links, list, touch time).
+  // Bytes of table state in front of each value (key, list links, list, touch time), for a
+  // value aligned to at most 8.
   static constexpr size_t kNodeHeaderBytes = 24;
 
   // Room for `capacity` entries; the probe array has the next power of two >= capacity / 0.9
@@ -178,9 +180,8 @@ class StreamTable {
   }
 
  private:
-  static constexpr size_t kNodeAlign = sizeof(V) + kNodeHeaderBytes > 64
-                                           ? 64
-                                           : (alignof(V) > 8 ? alignof(V) : 8);
+  static constexpr size_t kNodeAlign =
+      std::max<size_t>(sizeof(V) + kNodeHeaderBytes > 64 ? 64 : 8, alignof(V));
   // The table's bookkeeping first, written on every Touch, then the value: a node bigger than a
   // cache line starts one, so that the bookkeeping and the value's first bytes (where a value
   // keeps what it reads per lookup) share one line pair.
