@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -325,7 +326,16 @@ TEST(SnapshotMemoryTest, AChainOfControlPlanesKilledAtRandomInstantsLeaksNothing
       _exit(4);
     }
     ASSERT_GT(pid, 0);
-    // 0 to 4 ms: some die while adopting, most while building, publishing or freeing.
+    // Every other control plane is let publish a few generations first, however slow the
+    // machine (sanitizers, a busy VM), so that the chain gets work done; then 0 to 4 ms: some
+    // die while adopting, most while building, publishing or freeing.
+    if (i % 2 == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (plane.info()->current_generation.load() < last_generation + 4 &&
+             std::chrono::steady_clock::now() < deadline) {
+        usleep(100);
+      }
+    }
     usleep(static_cast<useconds_t>(rng() % 4000));
     kill(pid, SIGKILL);
     int status = 0;
