@@ -226,7 +226,10 @@ TEST(Mqtt, StoppedBrokerMakesThePublisherDropNotBlock) {
       static_cast<long long>(push_ns.back()),
       static_cast<unsigned long long>(stalled.messages_dropped),
       static_cast<unsigned long long>(stalled.events_dropped_queue));
-  EXPECT_LT(push_ns[push_ns.size() * 99 / 100], 200'000);
+  // A push blocked on the stopped broker would wait for its full socket until the broker comes
+  // back (the 20 s above); one that only queues or drops takes microseconds, but under the
+  // sanitizers on a busy 2-CPU VM p99 was seen at 0.4-4 ms and the max at 13 ms (descheduled).
+  EXPECT_LT(push_ns[push_ns.size() * 99 / 100], 20'000'000);
   EXPECT_LT(push_ns.back(), 50'000'000);
 
   broker.Continue();
