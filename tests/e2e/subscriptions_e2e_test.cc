@@ -202,7 +202,9 @@ TEST_F(UaTest, SingleModeDropsTheOtherUaTgOnThatSlot) {
 
   s->SendVoiceCall(GroupCall(2345, 2, kSrcA));
   s->SendVoiceCall(GroupCall(2346, 2, kSrcA));  // replaces 2345 on TS2
-  clients_->Settle(absl::Milliseconds(500));
+  // The activation goes through the control plane and a new snapshot: give a slow machine
+  // (sanitizers) time, well inside the 3 s UA timer that the rest of the test needs.
+  clients_->Settle(absl::Milliseconds(1500));
   u->SendVoiceCall(GroupCall(2345, 2, kSrcD));
   ExpectNothing(*s);
   u->SendVoiceCall(GroupCall(2346, 2, kSrcD));
