@@ -456,6 +456,9 @@ void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
       locations_.Heard(e.rf_src, e.source, e.ts, now);
       spdlog::debug("stream {:08x} started: rf_src {} → {} TS{} from {} {}", e.stream_id, e.rf_src,
                     e.dst, e.ts + 1, e.source.is_peer() ? "peer" : "client", e.source_id);
+      // Subscriptions needs every start: it orders a client's overs by them (single mode follows
+      // the over that started last), and with activate_on = start a start is traffic.
+      supervisor_.Run(subs_id_, now, [&] { subs_->OnEvent(e, now); });
       break;
     case route::EventType::kStreamEnded:
     case route::EventType::kStreamLost:

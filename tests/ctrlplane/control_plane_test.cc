@@ -473,6 +473,56 @@ TEST_F(ControlPlaneTest, EventsFromDifferentShardsAreAppliedInTimeOrder) {
   EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
 }
 
+// The same client's two overs on different shards, the first one's shard lagging: its end (and
+// its single-mode trigger for 2345) reaches the control plane after the second over (2346) has
+// started and been activated. The later start wins, as Subscriptions documents; the control plane
+// must hand it every kStreamStarted for that (it once passed only ends and requests on).
+TEST_F(ControlPlaneTest, ALaggingShardsEndOfAnEarlierOverDoesNotDropTheNextOversTg) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);
+  const route::RouteSnapshot* snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  auto event = [&](route::EventType type, uint32_t stream_id, uint32_t tg, route::TimeNs at) {
+    route::Event e;
+    e.type = type;
+    if (type == route::EventType::kSubscriptionRequest) {
+      e.action = route::SubscriptionAction::kActivateUa;
+    }
+    e.ts = route::kTs2;
+    e.source = route::SystemRef::Client(slot);
+    e.source_id = 3120001;
+    e.stream_id = stream_id;
+    e.rf_src = 3120001;
+    e.dst = tg;
+    e.tg = tg;
+    e.at = at;
+    return e;
+  };
+  auto send = [&](uint32_t shard, const route::Event& e) {
+    return ipc::SendMessage(channels_->shard(shard).evt,
+                            ipc::Message::Make(ipc::MsgType::kEvent, shard, e));
+  };
+  const route::TimeNs t0 = now;
+  ASSERT_TRUE(send(1, event(route::EventType::kStreamStarted, 0xA1, 2345, t0)));
+  ASSERT_TRUE(send(1, event(route::EventType::kSubscriptionRequest, 0xA1, 2345, t0)));
+  ASSERT_TRUE(send(0, event(route::EventType::kStreamStarted, 0xB2, 2346, t0 + 65 * kMs)));
+  ASSERT_TRUE(send(0, event(route::EventType::kSubscriptionRequest, 0xB2, 2346, t0 + 65 * kMs)));
+  cp_->Step(now += 70 * kMs);
+  snap = LatestSnapshot();
+  ASSERT_NE(snap, nullptr);
+  ASSERT_TRUE(snap->IsMember(slot, route::kTs2, 2346));
+  // Shard 1 reports the end of 2345 late, stamped after 2346's start.
+  ASSERT_TRUE(send(1, event(route::EventType::kStreamEnded, 0xA1, 2345, t0 + 66 * kMs)));
+  cp_->Step(now += 50 * kMs);
+  LatestSnapshot();
+  snap = CurrentSnapshot();
+  EXPECT_TRUE(snap->IsMember(slot, route::kTs2, 2346));
+  EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
+}
+
 // Private calls (Part A §9) find a subscriber where it last spoke: a stream from a client puts it
 // at that client's slot, a stream from an OpenBridge/FBP peer at that peer; a logout forgets the
 // client's subscribers.
