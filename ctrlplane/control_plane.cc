@@ -280,7 +280,8 @@ void ControlPlane::Step(route::TimeNs now) {
   LogAuthNotices(now);
 
   bool peers_changed = false;
-  if (now >= next_second_) {
+  const bool second_passed = now >= next_second_;
+  if (second_passed) {
     next_second_ = now + route::kSec;
     LogSuppressed();
     supervisor_.Run(auth_id_, now, [&] { auth_->Expire(now, &outbox_, &changes_); });
@@ -307,7 +308,10 @@ void ControlPlane::Step(route::TimeNs now) {
     for (const std::string& w : subs_->TakeWarnings()) {
       if (client_text_log_.Allow(0, now)) spdlog::info("subscriptions: {}", w);
     }
-    FeedSubscriptions();
+    // Timers that traffic extended change no membership, but the snapshot's expiries and the
+    // restart records (what a successor control plane restores) must follow them: once a
+    // second, all such clients in one publication rather than one per call end.
+    FeedSubscriptions(/*with_timers=*/second_passed);
   });
   FeedLocations();
   supervisor_.Run(snapshot_id_, now, [&] { return PublishIfDue(now); });
@@ -586,10 +590,14 @@ void ControlPlane::LogSuppressed() {
   }
 }
 
-void ControlPlane::FeedSubscriptions() {
-  route::RouteSnapshotBuilder& b = snapshots_.builder();
-  const std::vector<uint32_t> changed = subs_->TakeChangedClients();
+void ControlPlane::FeedSubscriptions(bool with_timers) {
+  std::vector<uint32_t> changed = subs_->TakeChangedClients();
   if (!changed.empty() && reporting_) reporting_->StateChanged();
+  if (with_timers) {
+    const std::vector<uint32_t> timers = subs_->TakeTimerChangedClients();
+    changed.insert(changed.end(), timers.begin(), timers.end());
+  }
+  route::RouteSnapshotBuilder& b = snapshots_.builder();
   for (uint32_t id : changed) {
     const ClientRecord* r = auth_->Find(id);
     if (r == nullptr) continue;  // logged out: its slot is empty already
@@ -642,6 +650,7 @@ absl::Status ControlPlane::PublishIfDue(route::TimeNs now, bool force) {
 absl::Status ControlPlane::FeedEverything() {
   // The pending change lists are covered by what follows.
   (void)subs_->TakeChangedClients();
+  (void)subs_->TakeTimerChangedClients();
   (void)locations_.TakeChanges();
   snapshots_.ResetBuilder(MakeHubPolicy(config_));
   route::RouteSnapshotBuilder& b = snapshots_.builder();

@@ -153,7 +153,9 @@ class ControlPlane {
   void LogAuthNotices(route::TimeNs now);
   // How many lines the log budgets refused since the last call.
   void LogSuppressed();
-  void FeedSubscriptions();
+  // Rebuilds the snapshot pieces and restart records of clients whose memberships changed, and
+  // with `with_timers` of those whose timers alone moved.
+  void FeedSubscriptions(bool with_timers = false);
   void FeedLocations();
   void FeedPeers();
   void FeedRestartRecords();

@@ -115,6 +115,8 @@ Subscriptions::Effective Subscriptions::EffectiveOf(const Client& c) {
 template <typename F>
 bool Subscriptions::Mutate(Client& c, F&& f) {
   const Effective before = EffectiveOf(c);
+  const TimeNs dial_expiry_before = c.dialled_expires_at;
+  const std::array<Suspension, 2> suspension_before = c.suspension;
   f();
   const Effective after = EffectiveOf(c);
   next_expiry_valid_ = false;
@@ -126,8 +128,10 @@ bool Subscriptions::Mutate(Client& c, F&& f) {
   if (members_changed) {
     changed_ = true;
     changed_clients_.insert(c.id);
-  } else if (before.members != after.members) {
+  } else if (before.members != after.members || c.dialled_expires_at != dial_expiry_before ||
+             c.suspension != suspension_before) {
     timers_changed_ = true;
+    timer_changed_clients_.insert(c.id);
   }
   return members_changed;
 }
@@ -687,6 +691,13 @@ std::optional<RestoredClient> Subscriptions::ExportClient(uint32_t id) const {
 std::vector<uint32_t> Subscriptions::TakeChangedClients() {
   std::vector<uint32_t> out(changed_clients_.begin(), changed_clients_.end());
   changed_clients_.clear();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<uint32_t> Subscriptions::TakeTimerChangedClients() {
+  std::vector<uint32_t> out(timer_changed_clients_.begin(), timer_changed_clients_.end());
+  timer_changed_clients_.clear();
   std::sort(out.begin(), out.end());
   return out;
 }

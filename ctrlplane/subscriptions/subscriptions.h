@@ -214,6 +214,10 @@ class Subscriptions {
   // Clients whose memberships or dial link changed (or who logged in or out) since the last call:
   // the routing snapshot's pieces of these clients, and nobody else's, need rebuilding.
   std::vector<uint32_t> TakeChangedClients();
+  // Clients whose timers moved without a membership change since the last call: a UA TG's
+  // expiry, a dialled link's, a single-mode suspension's (traffic extends them). Their restart
+  // records and the snapshot's expiries are stale; the caller may batch these.
+  std::vector<uint32_t> TakeTimerChangedClients();
   // A logged-in client's memberships as the routing snapshot takes them (statics with expiry 0),
   // and its dial link. nullopt: not logged in.
   struct Memberships {
@@ -319,7 +323,8 @@ class Subscriptions {
   absl::flat_hash_map<uint32_t, LatchedKey> keys_;   // latched KEY by client ID
   std::vector<std::string> pending_warnings_;
   bool changed_ = false;
-  absl::flat_hash_set<uint32_t> changed_clients_;  // TakeChangedClients()
+  absl::flat_hash_set<uint32_t> changed_clients_;        // TakeChangedClients()
+  absl::flat_hash_set<uint32_t> timer_changed_clients_;  // TakeTimerChangedClients()
   bool timers_changed_ = false;
   mutable bool next_expiry_valid_ = false;
   mutable route::TimeNs next_expiry_ = kNever;

@@ -678,6 +678,85 @@ TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
   (*info)->current_generation = 0;
 }
 
+// A UA TG kept alive by talking changes no membership, only its timer; a successor control plane
+// must restore the extended timer, not the one of the activation (the restart record follows
+// timer-only changes within about a second).
+TEST_F(ControlPlaneTest, ASuccessorRestoresUaTimersThatTrafficExtended) {
+  auto info = ipc::CreatePlaneInfo(absl::StrCat("pu", getpid()), kShards, 10000,
+                                   std::vector<route::Endpoint>{{0x7F000001, 62031}}, false);
+  ASSERT_TRUE(info.ok()) << info.status();
+  auto config = LoadConfigFile(path_);
+  ASSERT_TRUE(config.ok());
+  std::vector<ipc::ShardChannel> ch;
+  for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+  auto make = [&] {
+    return std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(),
+                                          channels_->pool(), std::vector<int>{-1, -1}, *info);
+  };
+  cp_ = make();
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  LatestSnapshot();
+  ASSERT_EQ(Login(3120001, "passw0rd", now)[0], 'R');  // RPTACK
+  cp_->Step(now += 100 * kMs);
+  const route::RouteSnapshot* snap = CurrentSnapshot();
+  ASSERT_NE(snap, nullptr);
+  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  auto event = [&](route::EventType type, route::TimeNs at) {
+    route::Event e;
+    e.type = type;
+    if (type == route::EventType::kSubscriptionRequest) {
+      e.action = route::SubscriptionAction::kActivateUa;
+    }
+    e.ts = route::kTs2;
+    e.source = route::SystemRef::Client(slot);
+    e.source_id = 3120001;
+    e.stream_id = 0xA1;
+    e.rf_src = 3120001;
+    e.dst = 2345;
+    e.tg = 2345;
+    e.at = at;
+    return ipc::SendMessage(channels_->shard(0).evt,
+                            ipc::Message::Make(ipc::MsgType::kEvent, 0, e));
+  };
+  // Activated at t0 for the default 10 minutes; the call's end at t0 + 5 min extends it to t0 +
+  // 15 min.
+  const route::TimeNs t0 = now;
+  ASSERT_TRUE(event(route::EventType::kStreamStarted, t0));
+  ASSERT_TRUE(event(route::EventType::kSubscriptionRequest, t0));
+  cp_->Step(now += 50 * kMs);
+  ASSERT_TRUE(LatestSnapshot()->IsMember(slot, route::kTs2, 2345));
+  now = t0 + 300 * kSec;
+  ASSERT_TRUE(event(route::EventType::kStreamEnded, now));
+  for (int i = 0; i < 30; ++i) {
+    cp_->Step(now += 100 * kMs);
+    LatestSnapshot();
+  }
+  cp_.reset();
+
+  cp_ = make();
+  ASSERT_TRUE(cp_->Start(now += kSec).ok());
+  ASSERT_TRUE(cp_->restored());
+  LatestSnapshot();
+  // Past the activation's expiry, before the extended one.
+  cp_->Step(now = t0 + 700 * kSec);
+  cp_->Step(now += 100 * kMs);
+  snap = CurrentSnapshot();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_TRUE(snap->IsMember(slot, route::kTs2, 2345));
+  // And it still ends when the extended timer runs out.
+  cp_->Step(now = t0 + 901 * kSec);
+  cp_->Step(now += 100 * kMs);
+  snap = CurrentSnapshot();
+  EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
+  cp_.reset();
+  for (ipc::SnapshotRecord& r : (*info)->retained) {
+    r.generation = 0;
+    r.snapshot = nullptr;
+  }
+  (*info)->current_generation = 0;
+}
+
 TEST_F(ControlPlaneTest, DrainTellsEveryShardAndEndsWhenTheyReportIdle) {
   route::TimeNs now = 1000 * kSec;
   ASSERT_TRUE(cp_->Start(now).ok());

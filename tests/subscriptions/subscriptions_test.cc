@@ -680,6 +680,55 @@ TEST(SubscriptionsTest, NextExpiryAndChangeFlags) {
   EXPECT_EQ(s.NextExpiry(), kNever);
 }
 
+// Traffic that only moves timers (a UA TG's expiry, a dialled link's, a single-mode suspension's)
+// names the client in TakeTimerChangedClients(), once: the control plane refreshes its restart
+// record from there. Membership changes go to TakeChangedClients() instead.
+TEST(SubscriptionsTest, TimerOnlyChangesNameTheClientOnce) {
+  auto ended = [](uint32_t id, unsigned ts, uint32_t dst, uint32_t tg) {
+    Event e = Request(id, 0, SubscriptionAction::kNone, ts, tg);
+    e.type = EventType::kStreamEnded;
+    e.dst = dst;
+    return e;
+  };
+  {
+    SCOPED_TRACE("UA expiry and suspension, single mode");
+    Subscriptions s(Settings(true, ActivateOn::kStart, 10, {{A, Tgs({}, {3100})}}));
+    s.OnClientUp(A, 0, 3, 0);
+    s.TakeChangedClients();
+    EXPECT_TRUE(s.TakeTimerChangedClients().empty());
+    s.OnEvent(Request(A, 0, SubscriptionAction::kActivateUa, 1, 235), 10 * kSec);
+    EXPECT_EQ(s.TakeChangedClients(), std::vector<uint32_t>{A});  // 235 in, 3100 suspended
+    EXPECT_TRUE(s.TakeTimerChangedClients().empty());
+    s.OnEvent(ended(A, 1, 235, 235), 30 * kSec);  // extends 235 and the suspension
+    EXPECT_TRUE(s.TakeChangedClients().empty());
+    EXPECT_EQ(s.TakeTimerChangedClients(), std::vector<uint32_t>{A});
+    EXPECT_TRUE(s.TakeTimerChangedClients().empty());
+    EXPECT_EQ(s.View(A)->ua, (std::vector<UaMembership>{{1, 235, 630 * kSec}}));
+  }
+  {
+    SCOPED_TRACE("suspension alone: talking on the static itself");
+    Subscriptions s(Settings(true, ActivateOn::kStart, 10, {{A, Tgs({}, {3100})}}));
+    s.OnClientUp(A, 0, 3, 0);
+    s.TakeChangedClients();
+    s.OnEvent(ended(A, 1, 3100, 3100), 10 * kSec);
+    EXPECT_TRUE(s.TakeChangedClients().empty());
+    EXPECT_EQ(s.TakeTimerChangedClients(), std::vector<uint32_t>{A});
+    EXPECT_EQ(s.View(A)->suspension[1], (Suspension{610 * kSec, 3100}));
+  }
+  {
+    SCOPED_TRACE("a dialled link's expiry");
+    Subscriptions s(Settings(false, ActivateOn::kStart, 10, {{A, Tgs({}, {})}}));
+    s.OnClientUp(A, 0, 3, 0);
+    s.OnEvent(Request(A, 0, SubscriptionAction::kDial, 1, 1234), 10 * kSec);
+    EXPECT_EQ(s.TakeChangedClients(), std::vector<uint32_t>{A});
+    EXPECT_TRUE(s.TakeTimerChangedClients().empty());
+    s.OnEvent(ended(A, 1, route::kDialTg, 1234), 40 * kSec);  // TG 9 on TS2: the dialled link
+    EXPECT_TRUE(s.TakeChangedClients().empty());
+    EXPECT_EQ(s.TakeTimerChangedClients(), std::vector<uint32_t>{A});
+    EXPECT_EQ(s.View(A)->dial_expires_at, 640 * kSec);
+  }
+}
+
 // The JSON API's dropDynamicGroups: UA TGs of the slots named go, and on TS2 a dialled link; the
 // DIAL= default and the statics stay.
 TEST(SubscriptionsTest, DropDynamicDropsUaTgsAndTheDialledLinkOfTheSlotsNamed) {
