@@ -284,7 +284,11 @@ void ControlPlane::Step(route::TimeNs now) {
   if (second_passed) {
     next_second_ = now + route::kSec;
     LogSuppressed();
-    supervisor_.Run(auth_id_, now, [&] { auth_->Expire(now, &outbox_, &changes_); });
+    supervisor_.Run(auth_id_, now, [&] {
+      auth_->Expire(now, &outbox_, &changes_);
+      for (uint32_t id : lost_while_auth_down_) auth_->OnClientLost(id, now, &outbox_, &changes_);
+      lost_while_auth_down_.clear();
+    });
     ApplyAuthChanges(now);
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
     locations_.Expire(now);
@@ -420,8 +424,17 @@ void ControlPlane::OnSupervision(const ShardLink::Supervision& s, route::TimeNs 
     }
     case ipc::MsgType::kClientLost: {
       const auto lost = m.As<ipc::ClientLost>();
-      supervisor_.Run(auth_id_, now,
-                      [&] { auth_->OnClientLost(lost.id, now, &outbox_, &changes_); });
+      bool ran = false;
+      supervisor_.Run(auth_id_, now, [&] {
+        ran = true;
+        auth_->OnClientLost(lost.id, now, &outbox_, &changes_);
+      });
+      // A shard reports a silent client once. With auth down (failed, waiting for its restart)
+      // the report would be lost and the restarted auth, restoring its clients from the
+      // snapshot, would keep this one logged in for ever: keep it for when auth is back.
+      if (!ran && lost_while_auth_down_.size() < kMaxLostWhileAuthDown) {
+        lost_while_auth_down_.insert(lost.id);
+      }
       break;
     }
     default:

@@ -233,7 +233,9 @@ void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
       const ipc::Message m =
           ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
                              ipc::ClientLost{slot, id, now});
-      if (!ipc::SendMessage(channel_.sup, m)) ++counters_.supervision_dropped;
+      if (ipc::SendMessage(channel_.sup, m)) return true;
+      ++counters_.supervision_dropped;
+      return false;  // reported again at the next pass
     });
     SendHealth(now, io);
   }

@@ -77,14 +77,14 @@ class ClientLiveness {
   // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
   uint32_t clients() const { return clients_; }
 
-  // Calls `lost(slot, id)` once for each client silent longer than the timeout.
+  // Calls `lost(slot, id)` for each client silent longer than the timeout, once: `lost` returns
+  // whether the report went out, and one that did not (a full ring) is tried again next time.
   template <typename Fn>
   void Expire(TimeNs now, Fn&& lost) {
     for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
       Entry& e = entries_[slot];
       if (e.id == 0 || e.fixed || e.reported || now < e.last_seen + timeout_) continue;
-      e.reported = true;
-      lost(slot, e.id);
+      e.reported = lost(slot, e.id);
     }
   }
 

@@ -623,6 +623,34 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
   EXPECT_EQ(cp_->supervisor().restarts(auth), 1u);
 }
 
+// A shard reports a silent client once. A report that arrives while auth is down is not lost:
+// the restarted auth closes the client, instead of restoring it from the snapshot for ever.
+TEST_F(ControlPlaneTest, AClientLostWhileAuthIsDownIsClosedWhenAuthIsBack) {
+  route::TimeNs now = 1000 * kSec;
+  ASSERT_TRUE(cp_->Start(now).ok());
+  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+  cp_->Step(now += 50 * kMs);
+  LatestSnapshot();
+  ASSERT_TRUE(cp_->InjectFault("auth"));
+  Arrive(0, Id(proto::HbpType::kRptping, 3120001));  // fails auth
+  cp_->Step(now += kMs);
+  ASSERT_TRUE(cp_->supervisor().failed(0));
+  ipc::SendMessage(channels_->shard(1).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
+                                                               ipc::ClientLost{0, 3120001, now}));
+  cp_->Step(now += kMs);
+  EXPECT_TRUE(Sent(0).empty());
+  // Past the backoff and the next once-a-second pass: auth is back and closes the client.
+  for (int i = 0; i < 30; ++i) {
+    cp_->Step(now += 100 * kMs);
+    LatestSnapshot();
+  }
+  EXPECT_EQ(cp_->supervisor().restarts(0), 1u);
+  auto sent = Sent(0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].second, Id(proto::HbpType::kMstcl, 3120001));
+  EXPECT_LT(CurrentSnapshot()->FindClient(3120001), 0);
+}
+
 // A control plane that goes away (dmrswitch-cp killed or stopped) frees none of the generations
 // it recorded in PlaneInfo; its successor adopts them, restores the logged-in clients and their
 // subscriptions from the current one, publishes it again, and frees the older ones once acked.

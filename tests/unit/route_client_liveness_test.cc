@@ -35,7 +35,10 @@ std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoi
 
 std::vector<std::pair<uint32_t, uint32_t>> Lost(ClientLiveness& l, TimeNs now) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
-  l.Expire(now, [&](uint32_t slot, uint32_t id) { out.emplace_back(slot, id); });
+  l.Expire(now, [&](uint32_t slot, uint32_t id) {
+    out.emplace_back(slot, id);
+    return true;
+  });
   return out;
 }
 
@@ -49,6 +52,24 @@ TEST(ClientLiveness, OneShardOwnsEveryClientAndReportsSilenceOnce) {
   EXPECT_EQ(Lost(l, 130 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}));
   EXPECT_TRUE(Lost(l, 140 * kSec).empty()) << "reported once";
   EXPECT_EQ(Lost(l, 150 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
+// A report the shard could not send (its supervision ring to the control plane was full) is
+// made again at the next pass, until one goes out; then once only, as ever.
+TEST(ClientLiveness, AReportThatCouldNotBeSentIsMadeAgain) {
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  int attempts = 0;
+  auto full_ring = [&](uint32_t, uint32_t) {
+    ++attempts;
+    return false;
+  };
+  l.Expire(130 * kSec, full_ring);
+  l.Expire(131 * kSec, full_ring);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(Lost(l, 132 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+  EXPECT_TRUE(Lost(l, 133 * kSec).empty()) << "sent: reported once";
 }
 
 TEST(ClientLiveness, PingFromAnotherAddressOrUnknownIdIsNotAnswered) {
