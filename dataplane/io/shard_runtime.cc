@@ -263,6 +263,9 @@ void ShardRuntime::PublishStats(route::TimeNs now, ipc::ShardStatsSnapshot* s) {
   route(RouteStat::kFramesEarly, c.frames_early);
   route(RouteStat::kRouteResolutions, c.route_resolutions);
   route(RouteStat::kSupersededSkips, c.superseded_skips);
+  route(RouteStat::kParrotRecorded, c.parrot_recorded);
+  route(RouteStat::kParrotPlayed, c.parrot_played);
+  route(RouteStat::kParrotDropped, c.parrot_dropped);
   const auto runtime = [s](RuntimeStat k, uint64_t v) { s->runtime[static_cast<size_t>(k)] = v; };
   runtime(RuntimeStat::kPongs, counters_.pongs);
   runtime(RuntimeStat::kHandedToControl, counters_.to_control);

@@ -106,6 +106,9 @@ enum class RouteStat : uint8_t {
   kFramesEarly,
   kRouteResolutions,
   kSupersededSkips,
+  kParrotRecorded,
+  kParrotPlayed,
+  kParrotDropped,
   kCount,
 };
 inline constexpr std::array<StatName, static_cast<size_t>(RouteStat::kCount)> kRouteStatNames = {{
@@ -125,6 +128,10 @@ inline constexpr std::array<StatName, static_cast<size_t>(RouteStat::kCount)> kR
     {"route_resolutions", "Stream routes resolved (new streams and changed inputs)."},
     {"superseded_skips",
      "Destinations skipped because the same talker's next call had already taken the slot."},
+    {"parrot_recorded", "Calls to the parrot (9990) recorded."},
+    {"parrot_played", "Parrot recordings played back whole to their caller."},
+    {"parrot_dropped",
+     "Parrot recordings not played back (the caller's slot busy too long, or the caller gone)."},
 }};
 
 // The shard runtime's counters (io::RuntimeCounters).
@@ -302,8 +309,8 @@ ShardStatsSnapshot SumShardStats(const std::vector<ShardStatsSnapshot>& snaps);
 // The memzone "<prefix>_stats": a header and one block per shard.
 struct ShardStatsZone {
   static constexpr uint32_t kMagic = 0x44535753;  // "DSWS"
-  // 2: IPv6 rejects and ND counters; 3: quarter-octave loop histogram
-  static constexpr uint32_t kLayoutVersion = 3;
+  // 2: IPv6 rejects and ND counters; 3: quarter-octave loop histogram; 4: parrot counters
+  static constexpr uint32_t kLayoutVersion = 4;
   std::atomic<uint32_t> magic;  // written last by the dp
   uint32_t layout_version;
   uint32_t nshards;

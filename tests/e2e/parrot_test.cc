@@ -6,6 +6,7 @@
 // the hub's recordings are refused and get nothing back.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/proto/dmr_lc.h"
+#include "nlohmann/json.hpp"
 #include "tests/e2e/e2e_sim_util.h"
 #include "tests/e2e/hub_process.h"
 
@@ -47,8 +49,11 @@ class ParrotTest : public ::testing::Test {
     listen_ = FreeUdpPort();
     local_ = FreeUdpPort();
     // B listens to TG 91 on both slots (9990 cannot be a static TG: it is reserved).
+    ctl_ = absl::StrCat(::testing::TempDir(), "/dmrswitch-parrot-", getpid(), ".sock");
     const std::string toml = absl::StrCat(
-        HubHeader(kServerId, hbp_port_, absl::StrCat("parrot_recordings = ", recordings, "\n")),
+        HubHeader(
+            kServerId, hbp_port_,
+            absl::StrCat("parrot_recordings = ", recordings, "\nctl_socket = \"", ctl_, "\"\n")),
         HbpStatic(kHotspotB, "91", "91"),
         ObpSection("fdmr", listen_, local_, kPeerId, "passw0rd", 5));
     peer_ = std::make_unique<ObpPeer>(
@@ -145,12 +150,26 @@ class ParrotTest : public ::testing::Test {
     }
   }
 
+  // The shards' totals of route counter `name` (dmrswitch-ctl stats), -1 if unreadable.
+  int64_t RouteCounter(const std::string& name) {
+    auto r = HubProcess::RunCommand({HubProcess::CtlPath(), "--socket", ctl_, "stats", "--json"},
+                                    absl::Seconds(10));
+    if (!r.ok() || r->first != 0) return -1;
+    const nlohmann::json j = nlohmann::json::parse(r->second, nullptr, false);
+    if (!j.is_object() || !j.contains("total") || !j["total"].contains("route") ||
+        !j["total"]["route"].contains(name)) {
+      return -1;
+    }
+    return j["total"]["route"][name].get<int64_t>();
+  }
+
   void ExpectNothingFor(HbpClient& c) {
     const std::vector<ReceivedCall> got = c.TakeReceived();
     EXPECT_TRUE(got.empty()) << "hotspot " << c.id() << " received " << got.size() << " calls";
   }
 
   uint16_t hbp_port_ = 0, listen_ = 0, local_ = 0;
+  std::string ctl_;
   std::unique_ptr<HubProcess> hub_;
   std::unique_ptr<ObpPeer> peer_;
   std::vector<std::unique_ptr<HbpClient>> clients_;
@@ -220,6 +239,16 @@ TEST_F(ParrotTest, TwoCallersAtOnceEachGetTheirOwnBackAndAFullParrotRefusesPolit
   ExpectEcho(got[0], again, true, kRadioC);
   ExpectNothingFor(A());
   ExpectNothingFor(B());
+  // What an operator sees: every recording was played back whole, the refused callers counted
+  // as drops. The shards publish their counters once a second.
+  const auto played = static_cast<int64_t>(echoed + 1);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (RouteCounter("parrot_played") != played && absl::Now() < deadline) {
+    sim::PollFor(All(), absl::Milliseconds(200));
+  }
+  EXPECT_EQ(RouteCounter("parrot_played"), played);
+  EXPECT_EQ(RouteCounter("parrot_recorded"), played);
+  EXPECT_EQ(RouteCounter("parrot_dropped"), 0);
 }
 
 }  // namespace
