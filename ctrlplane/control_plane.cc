@@ -284,11 +284,7 @@ void ControlPlane::Step(route::TimeNs now) {
   if (second_passed) {
     next_second_ = now + route::kSec;
     LogSuppressed();
-    supervisor_.Run(auth_id_, now, [&] {
-      auth_->Expire(now, &outbox_, &changes_);
-      for (uint32_t id : lost_while_auth_down_) auth_->OnClientLost(id, now, &outbox_, &changes_);
-      lost_while_auth_down_.clear();
-    });
+    supervisor_.Run(auth_id_, now, [&] { auth_->Expire(now, &outbox_, &changes_); });
     ApplyAuthChanges(now);
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
     locations_.Expire(now);
@@ -431,7 +427,7 @@ void ControlPlane::OnSupervision(const ShardLink::Supervision& s, route::TimeNs 
       });
       // A shard reports a silent client once. With auth down (failed, waiting for its restart)
       // the report would be lost and the restarted auth, restoring its clients from the
-      // snapshot, would keep this one logged in for ever: keep it for when auth is back.
+      // snapshot, would keep this one logged in for ever: RestartAuth applies it.
       if (!ran && lost_while_auth_down_.size() < kMaxLostWhileAuthDown) {
         lost_while_auth_down_.insert(lost.id);
       }
@@ -747,6 +743,11 @@ absl::Status ControlPlane::RestartAuth(route::TimeNs now) {
   }
   auth_ = std::make_unique<HbpAuth>(AuthSettings());
   auth_->Restore(std::move(clients));
+  // Clients the shards reported lost while auth was down are closed now, before any packet
+  // reaches the new auth: later, a report would close the session of a client that has logged
+  // in again since.
+  for (uint32_t id : lost_while_auth_down_) auth_->OnClientLost(id, now, &outbox_, &changes_);
+  lost_while_auth_down_.clear();
   for (const ClientView& v : subs_->Views()) {
     if (auth_->Find(v.id) == nullptr) subs_->OnClientDown(v.id);
   }

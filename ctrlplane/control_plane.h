@@ -225,7 +225,7 @@ class ControlPlane {
   std::vector<AuthChange> changes_;
   // Clients whose restart record must be written again before the next publication.
   absl::flat_hash_set<uint32_t> restart_dirty_;
-  // Clients a shard reported lost while auth was down (ClientLost): closed once auth is back.
+  // Clients a shard reported lost while auth was down (ClientLost): RestartAuth closes them.
   static constexpr size_t kMaxLostWhileAuthDown = 65536;
   absl::flat_hash_set<uint32_t> lost_while_auth_down_;
   route::TimeNs next_second_ = 0;
