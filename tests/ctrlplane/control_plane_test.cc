@@ -191,6 +191,33 @@ class ControlPlaneTest : public ::testing::Test {
     return sent.size() == 1 ? sent[0].second : std::vector<uint8_t>{};
   }
 
+  // A PlaneInfo of this test's own, as dmrswitch-dp creates it for its control planes.
+  static ipc::PlaneInfo* NewPlaneInfo(const std::string& prefix) {
+    auto info = ipc::CreatePlaneInfo(absl::StrCat(prefix, getpid()), kShards, 10000,
+                                     std::vector<route::Endpoint>{{0x7F000001, 62031}}, false);
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? *info : nullptr;
+  }
+  // A control plane that records its generations in `info`, as dmrswitch-cp does: another one
+  // made the same way later is its successor.
+  std::unique_ptr<ControlPlane> RecordingIn(ipc::PlaneInfo* info) {
+    auto config = LoadConfigFile(path_);
+    EXPECT_TRUE(config.ok()) << config.status();
+    std::vector<ipc::ShardChannel> ch;
+    for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+    return std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(),
+                                          channels_->pool(), std::vector<int>{-1, -1}, info);
+  }
+  // Leaves nothing recorded in `info` for other tests (the memzone stays; its records were the
+  // test's).
+  static void ForgetRecords(ipc::PlaneInfo* info) {
+    for (ipc::SnapshotRecord& r : info->retained) {
+      r.generation = 0;
+      r.snapshot = nullptr;
+    }
+    info->current_generation = 0;
+  }
+
   static inline ipc::ChannelSet* channels_ = nullptr;
   const route::RouteSnapshot* seen_ = nullptr;
   std::filesystem::path dir_;
@@ -671,18 +698,9 @@ TEST_F(ControlPlaneTest, AClientLostWhileAuthIsDownIsClosedWhenAuthIsBack) {
 // it recorded in PlaneInfo; its successor adopts them, restores the logged-in clients and their
 // subscriptions from the current one, publishes it again, and frees the older ones once acked.
 TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
-  auto info = ipc::CreatePlaneInfo(absl::StrCat("pi", getpid()), kShards, 10000,
-                                   std::vector<route::Endpoint>{{0x7F000001, 62031}}, false);
-  ASSERT_TRUE(info.ok()) << info.status();
-  auto config = LoadConfigFile(path_);
-  ASSERT_TRUE(config.ok());
-  std::vector<ipc::ShardChannel> ch;
-  for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
-  auto make = [&] {
-    return std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(),
-                                          channels_->pool(), std::vector<int>{-1, -1}, *info);
-  };
-  cp_ = make();
+  ipc::PlaneInfo* info = NewPlaneInfo("pi");
+  ASSERT_NE(info, nullptr);
+  cp_ = RecordingIn(info);
   route::TimeNs now = 1000 * kSec;
   ASSERT_TRUE(cp_->Start(now).ok());
   EXPECT_FALSE(cp_->restored());
@@ -692,11 +710,11 @@ TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
   const route::RouteSnapshot* before = CurrentSnapshot();
   ASSERT_NE(before, nullptr);
   const uint64_t generation = before->generation();
-  EXPECT_EQ((*info)->current_generation.load(), generation);
+  EXPECT_EQ(info->current_generation.load(), generation);
   cp_.reset();  // the predecessor goes away: `before` stays readable
 
   EXPECT_EQ(before->FindClient(3120001), 0);
-  cp_ = make();
+  cp_ = RecordingIn(info);
   ASSERT_TRUE(cp_->Start(now += kSec).ok());
   EXPECT_TRUE(cp_->restored());
   // The current generation goes to every shard again, and the client is known: a keepalive is
@@ -714,30 +732,16 @@ TEST_F(ControlPlaneTest, ASuccessorContinuesFromThePlaneInfo) {
   cp_->Step(now += kMs);
   EXPECT_EQ(Sent(0).size(), 1u);
   cp_.reset();
-  // Leave nothing recorded for other tests (the memzone stays; its records are this test's).
-  for (ipc::SnapshotRecord& r : (*info)->retained) {
-    r.generation = 0;
-    r.snapshot = nullptr;
-  }
-  (*info)->current_generation = 0;
+  ForgetRecords(info);
 }
 
 // A UA TG kept alive by talking changes no membership, only its timer; a successor control plane
 // must restore the extended timer, not the one of the activation (the restart record follows
 // timer-only changes within about a second).
 TEST_F(ControlPlaneTest, ASuccessorRestoresUaTimersThatTrafficExtended) {
-  auto info = ipc::CreatePlaneInfo(absl::StrCat("pu", getpid()), kShards, 10000,
-                                   std::vector<route::Endpoint>{{0x7F000001, 62031}}, false);
-  ASSERT_TRUE(info.ok()) << info.status();
-  auto config = LoadConfigFile(path_);
-  ASSERT_TRUE(config.ok());
-  std::vector<ipc::ShardChannel> ch;
-  for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
-  auto make = [&] {
-    return std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(),
-                                          channels_->pool(), std::vector<int>{-1, -1}, *info);
-  };
-  cp_ = make();
+  ipc::PlaneInfo* info = NewPlaneInfo("pu");
+  ASSERT_NE(info, nullptr);
+  cp_ = RecordingIn(info);
   route::TimeNs now = 1000 * kSec;
   ASSERT_TRUE(cp_->Start(now).ok());
   LatestSnapshot();
@@ -778,7 +782,7 @@ TEST_F(ControlPlaneTest, ASuccessorRestoresUaTimersThatTrafficExtended) {
   }
   cp_.reset();
 
-  cp_ = make();
+  cp_ = RecordingIn(info);
   ASSERT_TRUE(cp_->Start(now += kSec).ok());
   ASSERT_TRUE(cp_->restored());
   LatestSnapshot();
@@ -794,11 +798,7 @@ TEST_F(ControlPlaneTest, ASuccessorRestoresUaTimersThatTrafficExtended) {
   snap = CurrentSnapshot();
   EXPECT_FALSE(snap->IsMember(slot, route::kTs2, 2345));
   cp_.reset();
-  for (ipc::SnapshotRecord& r : (*info)->retained) {
-    r.generation = 0;
-    r.snapshot = nullptr;
-  }
-  (*info)->current_generation = 0;
+  ForgetRecords(info);
 }
 
 TEST_F(ControlPlaneTest, DrainTellsEveryShardAndEndsWhenTheyReportIdle) {
