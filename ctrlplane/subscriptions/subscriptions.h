@@ -205,8 +205,8 @@ class Subscriptions {
   // True once after any change of memberships or dial links (a new snapshot is needed).
   // Clears the timers flag too: a snapshot built now carries the current expiries.
   bool TakeChanged();
-  // True once after UA expiries moved without a membership change (the published snapshot's
-  // UaExpiry is stale; republishing can wait).
+  // True once after timers (UA expiries, a dialled link's, a suspension's) moved without a
+  // membership change (the published snapshot's UaExpiry may be stale; republishing can wait).
   bool TakeTimersChanged();
   // Warnings produced outside ApplyOptions (invalid or undeclared-slot config statics).
   std::vector<std::string> TakeWarnings();

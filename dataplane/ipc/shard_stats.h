@@ -157,7 +157,10 @@ inline constexpr std::array<StatName, static_cast<size_t>(RuntimeStat::kCount)> 
         {"from_control_bad_listener", "Datagrams from the control plane for no listener.", true},
         {"events_sent", "Events (calls, requests) put on the event ring."},
         {"events_dropped", "Events dropped because the event ring was full.", true},
-        {"supervision_dropped", "Heartbeats and notices dropped: supervision ring full.", true},
+        {"supervision_dropped",
+         "Heartbeats and notices not sent: supervision ring full (a lost-client notice is "
+         "tried again each second, and each try counts).",
+         true},
         {"unknown_peer", "Datagrams on an OpenBridge listener from no configured peer.", true},
         {"tx_no_buffer", "Control datagrams not sent: no transmit buffer.", true},
     }};

@@ -239,8 +239,8 @@ TEST_F(ParrotTest, TwoCallersAtOnceEachGetTheirOwnBackAndAFullParrotRefusesPolit
   ExpectEcho(got[0], again, true, kRadioC);
   ExpectNothingFor(A());
   ExpectNothingFor(B());
-  // What an operator sees: every recording was played back whole, the refused callers counted
-  // as drops. The shards publish their counters once a second.
+  // What an operator sees: every recording was played back whole, none given up (refused
+  // callers were never recorded). The shards publish their counters once a second.
   const auto played = static_cast<int64_t>(echoed + 1);
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   while (RouteCounter("parrot_played") != played && absl::Now() < deadline) {
