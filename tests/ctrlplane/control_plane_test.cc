@@ -191,6 +191,50 @@ class ControlPlaneTest : public ::testing::Test {
     return sent.size() == 1 ? sent[0].second : std::vector<uint8_t>{};
   }
 
+  // Starts the control plane and logs client 3120001 in (use with ASSERT_NO_FATAL_FAILURE);
+  // `slot` is where the published snapshot has it.
+  void StartWithClient(route::TimeNs& now, uint32_t* slot) {
+    ASSERT_TRUE(cp_->Start(now).ok());
+    ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
+    cp_->Step(now += 50 * kMs);
+    const route::RouteSnapshot* snap = CurrentSnapshot();
+    ASSERT_NE(snap, nullptr);
+    ASSERT_GE(snap->FindClient(3120001), 0);
+    *slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  }
+  // Auth (component 0) fails at the next packet it handles: a keepalive of 3120001.
+  void FailAuthWithAKeepalive(route::TimeNs& now) {
+    ASSERT_TRUE(cp_->InjectFault("auth"));
+    Arrive(0, Id(proto::HbpType::kRptping, 3120001));
+    cp_->Step(now += kMs);
+    ASSERT_TRUE(cp_->supervisor().failed(0));
+  }
+  // A TS2 group-call event of client 3120001 (logged in at `slot`) on `tg`, as a shard emits
+  // it; a kSubscriptionRequest asks for the TG's activation.
+  static route::Event ClientEvent(route::EventType type, uint32_t slot, uint32_t stream_id,
+                                  uint32_t tg, route::TimeNs at) {
+    route::Event e;
+    e.type = type;
+    if (type == route::EventType::kSubscriptionRequest) {
+      e.action = route::SubscriptionAction::kActivateUa;
+    }
+    e.ts = route::kTs2;
+    e.source = route::SystemRef::Client(slot);
+    e.source_id = 3120001;
+    e.stream_id = stream_id;
+    e.rf_src = 3120001;
+    e.dst = tg;
+    e.tg = tg;
+    e.at = at;
+    return e;
+  }
+  // `e` on the event ring of shard `shard`.
+  static bool Emit(uint32_t shard, const route::Event& e) {
+    return ipc::SendMessage(
+        channels_->shard(shard).evt,
+        ipc::Message::Make(ipc::MsgType::kEvent, static_cast<uint8_t>(shard), e));
+  }
+
   // A PlaneInfo of this test's own, as dmrswitch-dp creates it for its control planes.
   static ipc::PlaneInfo* NewPlaneInfo(const std::string& prefix) {
     auto info = ipc::CreatePlaneInfo(absl::StrCat(prefix, getpid()), kShards, 10000,
@@ -467,32 +511,14 @@ TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
 
 TEST_F(ControlPlaneTest, EventsFromDifferentShardsAreAppliedInTimeOrder) {
   route::TimeNs now = 1000 * kSec;
-  ASSERT_TRUE(cp_->Start(now).ok());
-  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
-  cp_->Step(now += 50 * kMs);
-  const route::RouteSnapshot* snap = LatestSnapshot();
-  ASSERT_NE(snap, nullptr);
-  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  uint32_t slot = 0;
+  ASSERT_NO_FATAL_FAILURE(StartWithClient(now, &slot));
+  const route::RouteSnapshot* snap = nullptr;
   // The client keys up on 2345, then on 2346 (single mode: the later one wins). The two
   // streams belong to different shards, and the shard that owns the later one is drained first.
-  auto activate = [&](uint32_t tg, route::TimeNs at) {
-    route::Event e;
-    e.type = route::EventType::kSubscriptionRequest;
-    e.action = route::SubscriptionAction::kActivateUa;
-    e.ts = route::kTs2;
-    e.source = route::SystemRef::Client(slot);
-    e.source_id = 3120001;
-    e.rf_src = 3120001;
-    e.dst = tg;
-    e.tg = tg;
-    e.at = at;
-    return e;
-  };
-  ASSERT_TRUE(ipc::SendMessage(channels_->shard(1).evt,
-                               ipc::Message::Make(ipc::MsgType::kEvent, 1, activate(2345, now))));
-  ASSERT_TRUE(
-      ipc::SendMessage(channels_->shard(0).evt,
-                       ipc::Message::Make(ipc::MsgType::kEvent, 0, activate(2346, now + 1))));
+  const auto request = route::EventType::kSubscriptionRequest;
+  ASSERT_TRUE(Emit(1, ClientEvent(request, slot, 0, 2345, now)));
+  ASSERT_TRUE(Emit(0, ClientEvent(request, slot, 0, 2346, now + 1)));
   cp_->Step(now += 50 * kMs);
   snap = LatestSnapshot();
   ASSERT_NE(snap, nullptr);
@@ -506,43 +532,23 @@ TEST_F(ControlPlaneTest, EventsFromDifferentShardsAreAppliedInTimeOrder) {
 // must hand it every kStreamStarted for that (it once passed only ends and requests on).
 TEST_F(ControlPlaneTest, ALaggingShardsEndOfAnEarlierOverDoesNotDropTheNextOversTg) {
   route::TimeNs now = 1000 * kSec;
-  ASSERT_TRUE(cp_->Start(now).ok());
-  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
-  cp_->Step(now += 50 * kMs);
-  const route::RouteSnapshot* snap = LatestSnapshot();
-  ASSERT_NE(snap, nullptr);
-  const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
+  uint32_t slot = 0;
+  ASSERT_NO_FATAL_FAILURE(StartWithClient(now, &slot));
+  const route::RouteSnapshot* snap = nullptr;
   auto event = [&](route::EventType type, uint32_t stream_id, uint32_t tg, route::TimeNs at) {
-    route::Event e;
-    e.type = type;
-    if (type == route::EventType::kSubscriptionRequest) {
-      e.action = route::SubscriptionAction::kActivateUa;
-    }
-    e.ts = route::kTs2;
-    e.source = route::SystemRef::Client(slot);
-    e.source_id = 3120001;
-    e.stream_id = stream_id;
-    e.rf_src = 3120001;
-    e.dst = tg;
-    e.tg = tg;
-    e.at = at;
-    return e;
-  };
-  auto send = [&](uint32_t shard, const route::Event& e) {
-    return ipc::SendMessage(channels_->shard(shard).evt,
-                            ipc::Message::Make(ipc::MsgType::kEvent, shard, e));
+    return ClientEvent(type, slot, stream_id, tg, at);
   };
   const route::TimeNs t0 = now;
-  ASSERT_TRUE(send(1, event(route::EventType::kStreamStarted, 0xA1, 2345, t0)));
-  ASSERT_TRUE(send(1, event(route::EventType::kSubscriptionRequest, 0xA1, 2345, t0)));
-  ASSERT_TRUE(send(0, event(route::EventType::kStreamStarted, 0xB2, 2346, t0 + 65 * kMs)));
-  ASSERT_TRUE(send(0, event(route::EventType::kSubscriptionRequest, 0xB2, 2346, t0 + 65 * kMs)));
+  ASSERT_TRUE(Emit(1, event(route::EventType::kStreamStarted, 0xA1, 2345, t0)));
+  ASSERT_TRUE(Emit(1, event(route::EventType::kSubscriptionRequest, 0xA1, 2345, t0)));
+  ASSERT_TRUE(Emit(0, event(route::EventType::kStreamStarted, 0xB2, 2346, t0 + 65 * kMs)));
+  ASSERT_TRUE(Emit(0, event(route::EventType::kSubscriptionRequest, 0xB2, 2346, t0 + 65 * kMs)));
   cp_->Step(now += 70 * kMs);
   snap = LatestSnapshot();
   ASSERT_NE(snap, nullptr);
   ASSERT_TRUE(snap->IsMember(slot, route::kTs2, 2346));
   // Shard 1 reports the end of 2345 late, stamped after 2346's start.
-  ASSERT_TRUE(send(1, event(route::EventType::kStreamEnded, 0xA1, 2345, t0 + 66 * kMs)));
+  ASSERT_TRUE(Emit(1, event(route::EventType::kStreamEnded, 0xA1, 2345, t0 + 66 * kMs)));
   cp_->Step(now += 50 * kMs);
   LatestSnapshot();
   snap = CurrentSnapshot();
@@ -627,17 +633,12 @@ TEST_F(ControlPlaneTest, BadReloadKeepsTheRunningConfiguration) {
 
 TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
   route::TimeNs now = 1000 * kSec;
-  ASSERT_TRUE(cp_->Start(now).ok());
-  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
-  cp_->Step(now += 50 * kMs);
-  LatestSnapshot();
-  ASSERT_TRUE(cp_->InjectFault("auth"));
+  uint32_t slot = 0;
+  ASSERT_NO_FATAL_FAILURE(StartWithClient(now, &slot));
   // The next packet for auth fails it; a keepalive that reaches control meanwhile is lost.
-  Arrive(0, Id(proto::HbpType::kRptping, 3120001));
-  cp_->Step(now += kMs);
+  ASSERT_NO_FATAL_FAILURE(FailAuthWithAKeepalive(now));
   EXPECT_TRUE(Sent(0).empty());
   const size_t auth = 0;
-  EXPECT_TRUE(cp_->supervisor().failed(auth));
   // Subscriptions keep running while auth is down.
   EXPECT_FALSE(cp_->supervisor().failed(2));
   // After the backoff, auth comes back with the client it had published.
@@ -655,14 +656,9 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
 // have logged in again. Here the packet that restarts auth is the client's own new login.
 TEST_F(ControlPlaneTest, AClientLostWhileAuthIsDownIsClosedWhenAuthIsBack) {
   route::TimeNs now = 1000 * kSec;
-  ASSERT_TRUE(cp_->Start(now).ok());
-  ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
-  cp_->Step(now += 50 * kMs);
-  LatestSnapshot();
-  ASSERT_TRUE(cp_->InjectFault("auth"));
-  Arrive(0, Id(proto::HbpType::kRptping, 3120001));  // fails auth
-  cp_->Step(now += kMs);
-  ASSERT_TRUE(cp_->supervisor().failed(0));
+  uint32_t slot = 0;
+  ASSERT_NO_FATAL_FAILURE(StartWithClient(now, &slot));
+  ASSERT_NO_FATAL_FAILURE(FailAuthWithAKeepalive(now));
   ipc::SendMessage(channels_->shard(1).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
                                                                ipc::ClientLost{0, 3120001, now}));
   cp_->Step(now += kMs);
@@ -751,21 +747,7 @@ TEST_F(ControlPlaneTest, ASuccessorRestoresUaTimersThatTrafficExtended) {
   ASSERT_NE(snap, nullptr);
   const uint32_t slot = static_cast<uint32_t>(snap->FindClient(3120001));
   auto event = [&](route::EventType type, route::TimeNs at) {
-    route::Event e;
-    e.type = type;
-    if (type == route::EventType::kSubscriptionRequest) {
-      e.action = route::SubscriptionAction::kActivateUa;
-    }
-    e.ts = route::kTs2;
-    e.source = route::SystemRef::Client(slot);
-    e.source_id = 3120001;
-    e.stream_id = 0xA1;
-    e.rf_src = 3120001;
-    e.dst = 2345;
-    e.tg = 2345;
-    e.at = at;
-    return ipc::SendMessage(channels_->shard(0).evt,
-                            ipc::Message::Make(ipc::MsgType::kEvent, 0, e));
+    return Emit(0, ClientEvent(type, slot, 0xA1, 2345, at));
   };
   // Activated at t0 for the default 10 minutes; the call's end at t0 + 5 min extends it to t0 +
   // 15 min.
