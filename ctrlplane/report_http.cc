@@ -467,7 +467,8 @@ void ReportHttp::Routes() {
             members.push_back({{"client_id", c.id},
                                {"callsign", c.callsign},
                                {"slot", static_cast<int>(sub.slot)},
-                               {"dynamic", sub.dynamic}});
+                               {"dynamic", sub.dynamic},
+                               {"suspended", sub.suspended}});
           }
         }
       }

@@ -755,10 +755,16 @@ report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
         statics.insert(statics.end(), sv->option_statics[ts].begin(), sv->option_statics[ts].end());
         std::sort(statics.begin(), statics.end());
         statics.erase(std::unique(statics.begin(), statics.end()), statics.end());
+        const std::vector<uint32_t>& suspended = sv->suspended[ts];
         for (uint32_t tg : statics) {
           report::TalkgroupSubscription t;
           t.tg = tg;
           t.slot = SlotOf(ts);
+          if (std::find(suspended.begin(), suspended.end(), tg) != suspended.end()) {
+            t.suspended = true;
+            const route::TimeNs until = sv->suspension[ts].until;
+            t.suspended_until_unix_ns = until == kNever ? 0 : wall(until);
+          }
           v.talkgroups.push_back(t);
         }
       }

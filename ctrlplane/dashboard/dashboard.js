@@ -116,9 +116,23 @@ function tgText(e, list) {  // dynamic talkgroups with their timers
   });
   return e;
 }
+// Static talkgroups of one slot; one that single mode has switched off is struck through, with
+// the time until it comes back.
+function staticText(e, list) {
+  if (!list.length) e.textContent = '–';
+  list.forEach((t, i) => {
+    if (i) e.append(', ');
+    if (!t.suspended) return void e.append(String(t.tg));
+    const s = h('span', 'suspended', String(t.tg));
+    s.title = 'off for now: single mode holds the slot for another talkgroup';
+    e.append(s);
+    if (isNum(t.suspended_until)) e.append(' (', tickEl('span', 't-left', t.suspended_until, leftText(t.suspended_until)), ')');
+  });
+  return e;
+}
 function splitTgs(c) {
   const tgs = Array.isArray(c.talkgroups) ? c.talkgroups : [];
-  const st = (slot) => tgs.filter((t) => !t.dynamic && t.slot === slot).map((t) => t.tg).join(', ') || '–';
+  const st = (slot) => tgs.filter((t) => !t.dynamic && t.slot === slot);
   return {s1: st(1), s2: st(2), dyn: tgs.filter((t) => t.dynamic)};
 }
 
@@ -375,7 +389,7 @@ function clientRow(c, talking) {
   const state = badgeTd(cls, st);
   state.title = `logged in ${fullTime(c.logged_in)}; ${num(c.pings_received)} pings, last ${ago(c.last_ping)}`;
   return row({clientId: c.id}, linkTd(c.id, 'manage', 'Manage this hotspot'), td(c.callsign, 'cs'), loc, sw,
-    td(addrText(c)), td(SLOTS[c.slots] || String(c.slots)), td(s1, 'tgs'), td(s2, 'tgs'), tgText(h('td', 'tgs'), dyn),
+    td(addrText(c)), td(SLOTS[c.slots] || String(c.slots)), staticText(h('td', 'tgs'), s1), staticText(h('td', 'tgs'), s2), tgText(h('td', 'tgs'), dyn),
     agoTd(c.last_heard), state);
 }
 function renderClients() {
@@ -607,7 +621,7 @@ function renderManaged(c) {
   if (!c) return void (box.textContent = 'No client loaded.');
   const {s1, s2, dyn} = splitTgs(c), head = h('div'), dl = h('dl', 'kv');
   head.append(h('span', 'cs', c.callsign || ''), ' ', h('span', 'muted', c.id), c.location ? ` · ${c.location}` : '');
-  for (const [k, v] of [['Static TS1', h('dd', '', s1)], ['Static TS2', h('dd', '', s2)], ['Dynamic', tgText(h('dd'), dyn)]]) {
+  for (const [k, v] of [['Static TS1', staticText(h('dd'), s1)], ['Static TS2', staticText(h('dd'), s2)], ['Dynamic', tgText(h('dd'), dyn)]]) {
     const w = h('div');
     w.append(h('dt', '', k), v);
     dl.append(w);

@@ -128,14 +128,28 @@ void Hblink3JsonFeedFormat::Snapshot(const HubState& state, int64_t now_unix_ns,
   }
 
   // Bridges: one per talkgroup; the SERVER system is a member on each slot some client has it
-  // on. Static membership wins over dynamic; of dynamic ones the latest timer is shown.
+  // on. It is active while one client's membership is (single mode suspends statics): of active
+  // ones static wins over dynamic and of dynamic ones the latest timer is shown; when all are
+  // suspended, the first to come back.
   std::map<uint32_t, std::map<int, TalkgroupSubscription>> by_tg;
+  const auto comes_back_sooner = [](const TalkgroupSubscription& a,
+                                    const TalkgroupSubscription& b) {
+    return a.suspended_until_unix_ns != 0 &&
+           (b.suspended_until_unix_ns == 0 ||
+            a.suspended_until_unix_ns < b.suspended_until_unix_ns);
+  };
   for (const ClientView& c : state.clients) {
     for (const TalkgroupSubscription& t : c.talkgroups) {
       auto [it, inserted] = by_tg[t.tg].emplace(static_cast<int>(t.slot), t);
       if (inserted) continue;
       TalkgroupSubscription& seen = it->second;
-      if (!t.dynamic || (seen.dynamic && t.expires_unix_ns > seen.expires_unix_ns)) seen = t;
+      if (t.suspended != seen.suspended) {
+        if (!t.suspended) seen = t;
+      } else if (t.suspended) {
+        if (comes_back_sooner(t, seen)) seen = t;
+      } else if (!t.dynamic || (seen.dynamic && t.expires_unix_ns > seen.expires_unix_ns)) {
+        seen = t;
+      }
     }
   }
   json bridges = json::object();
@@ -143,14 +157,19 @@ void Hblink3JsonFeedFormat::Snapshot(const HubState& state, int64_t now_unix_ns,
   for (const auto& [tg, slots] : by_tg) {
     json members = json::array();
     for (const auto& [slot, t] : slots) {
-      bool timed = t.dynamic && t.expires_unix_ns;
+      const bool timed = t.dynamic && t.expires_unix_ns;
+      const bool off_timer = t.suspended && t.suspended_until_unix_ns;
       members.push_back({
           {"SYSTEM", options_.server_system},
           {"TS", slot},
           {"TGID", tg},
-          {"ACTIVE", true},
-          {"TO_TYPE", timed ? "ON" : "NONE"},
-          {"TIMER", timed ? EpochSeconds(t.expires_unix_ns) : 0.0},
+          {"ACTIVE", !t.suspended},
+          {"TO_TYPE", timed       ? "ON"
+                      : off_timer ? "OFF"
+                                  : "NONE"},
+          {"TIMER", timed       ? EpochSeconds(t.expires_unix_ns)
+                    : off_timer ? EpochSeconds(t.suspended_until_unix_ns)
+                                : 0.0},
           {"TIMEOUT", timed ? t.timeout_s : 0},
           {"ON", json::array()},
           {"OFF", json::array()},

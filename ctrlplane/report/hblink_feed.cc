@@ -100,20 +100,24 @@ PyValue OpenBridgeSystem(const PeerView& p) {
 
 // A bridge member as bridge.py keeps it (TGID and ON/OFF as 3-byte IDs, TIMEOUT in seconds,
 // TIMER an epoch): static TGs never time out (TO_TYPE NONE), dynamic ones drop at their timer
-// (TO_TYPE ON).
+// (TO_TYPE ON). A static that single mode has switched off is inactive until its timer turns it
+// back on (TO_TYPE OFF), as bridge.py's own timers say it.
 PyValue BridgeEntry(const std::string& system, const TalkgroupSubscription& t, int64_t now_ns) {
+  const bool on_timer = t.dynamic && t.expires_unix_ns;
+  const bool off_timer = t.suspended && t.suspended_until_unix_ns;
   PyValue d = PyValue::Dict();
   d.Set("SYSTEM", PyValue::Str(system));
   d.Set("TS", PyValue::Int(static_cast<int>(t.slot)));
   d.Set("TGID", PyValue::Bytes(Bytes3(t.tg)));
-  d.Set("ACTIVE", PyValue::Bool(true));
+  d.Set("ACTIVE", PyValue::Bool(!t.suspended));
   d.Set("TIMEOUT", PyValue::Int(t.dynamic ? t.timeout_s : 0));
-  d.Set("TO_TYPE", PyValue::Str(t.dynamic && t.expires_unix_ns ? "ON" : "NONE"));
+  d.Set("TO_TYPE", PyValue::Str(on_timer ? "ON" : off_timer ? "OFF" : "NONE"));
   d.Set("ON", PyValue::List());
   d.Set("OFF", PyValue::List());
   d.Set("RESET", PyValue::List());
-  d.Set("TIMER",
-        PyValue::Float(EpochSeconds(t.dynamic && t.expires_unix_ns ? t.expires_unix_ns : now_ns)));
+  d.Set("TIMER", PyValue::Float(EpochSeconds(on_timer    ? t.expires_unix_ns
+                                             : off_timer ? t.suspended_until_unix_ns
+                                                         : now_ns)));
   return d;
 }
 

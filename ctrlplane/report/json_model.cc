@@ -46,10 +46,17 @@ json ToJson(const CallRecord& c) {
 json ToJson(const ClientView& c) {
   json tgs = json::array();
   for (const TalkgroupSubscription& t : c.talkgroups) {
-    json tg = {{"tg", t.tg}, {"slot", static_cast<int>(t.slot)}, {"dynamic", t.dynamic}};
+    json tg = {{"tg", t.tg},
+               {"slot", static_cast<int>(t.slot)},
+               {"dynamic", t.dynamic},
+               {"suspended", t.suspended}};
     if (t.dynamic) {
       tg["expires"] = t.expires_unix_ns ? json(Seconds(t.expires_unix_ns)) : json();
       tg["timeout_s"] = t.timeout_s;
+    }
+    if (t.suspended) {
+      tg["suspended_until"] =
+          t.suspended_until_unix_ns ? json(Seconds(t.suspended_until_unix_ns)) : json();
     }
     tgs.push_back(std::move(tg));
   }

@@ -82,6 +82,11 @@ struct TalkgroupSubscription {
   bool dynamic = false;
   int64_t expires_unix_ns = 0;  // dynamic: when the timer drops it (0: no timer)
   uint32_t timeout_s = 0;       // dynamic: the timer's length
+  // Static: off for now because single mode holds the slot for another TG (PROTOCOL.md §3.2);
+  // the client hears nothing on it until `suspended_until_unix_ns` (0: no timer) or until it
+  // talks on it.
+  bool suspended = false;
+  int64_t suspended_until_unix_ns = 0;
 };
 
 // A logged-in HBP client (repeater or hotspot) as its RPTC configuration described it.

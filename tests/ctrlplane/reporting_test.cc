@@ -19,7 +19,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ctrlplane/login/hbp_auth.h"
+#include "ctrlplane/login/obp_links.h"
+#include "ctrlplane/report/json_model.h"
 #include "ctrlplane/report_http.h"
+#include "ctrlplane/subscriptions/subscriptions.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 
@@ -552,6 +556,78 @@ TEST(Reporting, ACallFromAPeerIsNamedByThePeer) {
   EXPECT_EQ(r->lastheard()[0]->source.kind, report::CallSource::Kind::kPeer);
   EXPECT_EQ(r->lastheard()[0]->source.peer_name, "peer-a");
   EXPECT_EQ(r->lastheard()[0]->source.network_id, 310998u);
+}
+
+// What the dashboards, the API and the feeds are told about a client's talkgroups: its static
+// on each slot, a user-activated TG with its timer, and single mode's suspension of the static
+// while the UA TG holds the slot — listed as switched off until the suspension ends, not as
+// subscribed (the client hears nothing on it).
+TEST(MakeHubState, AStaticThatSingleModeSwitchedOffIsListedAsSuspendedUntilItComesBack) {
+  constexpr uint32_t kId = 3120001;
+  constexpr int64_t kWall = 1'700'000'000 * kSec;  // wall clock minus monotonic
+  HbpAuthSettings auth_settings;
+  auth_settings.passphrase = "passw0rd";
+  HbpAuth auth(auth_settings);
+  ClientRecord rec;
+  rec.id = kId;
+  rec.slot = kId % 1000;
+  rec.addr = route::Endpoint{0x7F000001u, 40001};
+  rec.callsign = "N0CALL";
+  auth.Restore({rec});
+  SubscriptionSettings sub_settings;
+  sub_settings.single_mode = true;
+  sub_settings.default_ua_timer = 600 * kSec;
+  sub_settings.statics[kId] = TgsBySlot{std::vector<uint32_t>{91}, std::vector<uint32_t>{3100}};
+  Subscriptions subs(sub_settings);
+  subs.OnClientUp(kId, rec.slot, 3, kT0);
+  ObpLinks links(std::vector<route::PeerSpec>{});
+
+  const auto talkgroups_at = [&](route::TimeNs now) {
+    report::HubState s = MakeHubState(report::HubView{}, auth, subs, links, now, kWall);
+    EXPECT_EQ(s.clients.size(), 1u);
+    return s.clients.empty() ? std::vector<report::TalkgroupSubscription>{}
+                             : s.clients[0].talkgroups;
+  };
+  std::vector<report::TalkgroupSubscription> tgs = talkgroups_at(kT0);
+  ASSERT_EQ(tgs.size(), 2u);
+  EXPECT_FALSE(tgs[0].suspended);
+  EXPECT_FALSE(tgs[1].suspended);
+
+  // The client keys up on 2345 on TS2: the shard asks for the activation, the call starts.
+  route::Event ask = Start(0x21, kId, 2345, route::kTs2, kT0 + kSec);
+  ask.type = route::EventType::kSubscriptionRequest;
+  ask.action = route::SubscriptionAction::kActivateUa;
+  subs.OnEvent(ask, kT0 + kSec);
+  subs.OnEvent(Start(0x21, kId, 2345, route::kTs2, kT0 + kSec), kT0 + kSec);
+  tgs = talkgroups_at(kT0 + 2 * kSec);
+  ASSERT_EQ(tgs.size(), 3u);
+  EXPECT_EQ(tgs[0].tg, 91u);
+  EXPECT_FALSE(tgs[0].suspended) << "single mode keeps the other slot's statics";
+  EXPECT_EQ(tgs[1].tg, 3100u);
+  EXPECT_EQ(tgs[1].slot, report::Slot::kTs2);
+  EXPECT_FALSE(tgs[1].dynamic);
+  EXPECT_TRUE(tgs[1].suspended);
+  EXPECT_EQ(tgs[1].suspended_until_unix_ns, kWall + kT0 + kSec + 600 * kSec);
+  EXPECT_EQ(tgs[2].tg, 2345u);
+  EXPECT_TRUE(tgs[2].dynamic);
+  EXPECT_FALSE(tgs[2].suspended);
+
+  report::ClientView view;
+  view.talkgroups = tgs;
+  const nlohmann::json j = report::ToJson(view)["talkgroups"];
+  EXPECT_EQ(j[0]["suspended"], false);
+  EXPECT_FALSE(j[0].contains("suspended_until"));
+  EXPECT_EQ(j[1]["suspended"], true);
+  EXPECT_DOUBLE_EQ(j[1]["suspended_until"].get<double>(),
+                   static_cast<double>(kWall + kT0 + 601 * kSec) / 1e9);
+  EXPECT_EQ(j[2]["suspended"], false);
+
+  // The UA timer runs out: 2345 goes and 3100 is back.
+  subs.Expire(kT0 + 602 * kSec);
+  tgs = talkgroups_at(kT0 + 602 * kSec);
+  ASSERT_EQ(tgs.size(), 2u);
+  EXPECT_EQ(tgs[1].tg, 3100u);
+  EXPECT_FALSE(tgs[1].suspended);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ token file), logs simulated hotspots in with dmrswitch-sim and checks what an op
   f. the write API: no token / a wrong token -> 401, a hotspot's KEY= used for another hotspot
      -> 403 (and for itself -> 2xx), the operator's token -> 200; a static TG set through it
      routes a call to the client and the clients table shows it;
+ f1. single mode: a hotspot with a static TG talks on another TG, and the clients table shows
+     the static struck through (switched off) with the time until it is back;
  f2. the same through the page's "Manage a hotspot" panel (a TG added there is heard on the next
      call), and its Drain/Resume buttons, the header's drain state following live;
   g. on a phone (390x844): ready, no error, no horizontal page overflow;
@@ -50,6 +52,7 @@ PASSPHRASE = "passw0rd"
 LISTENER = 3120001     # TS2=91 by its options; gets TS2=3100 through the API
 TALKER = 3120002       # a new dmrswitch-sim per call
 KEYHOLDER = 3120003    # options KEY=<HOTSPOT_KEY>: may write its own settings only
+SINGLE = 3120004       # TS2=92 by its options; talks on TG 3150, which suspends 92 (single mode)
 HOTSPOT_KEY = "k" + secrets.token_hex(6)
 SCALE_FIRST = 2100001  # the scale step's clients: below the others, so on the first page by ID
 SCALE_CLIENTS = 10000
@@ -579,6 +582,32 @@ def run(args, state):
                      % client_row, timeout=5,
                      what="the listener's row in #clients to show TG 3100")
     shot("dashboard-static-tg.png")
+
+    # f1. Single mode (the hub's default): a hotspot whose static is TS2=92 keeps talking on TG
+    # 3150, a user-activated TG, which switches 92 off for the UA timer. The API says so and the
+    # clients table strikes 92 through, with the time until it is back.
+    step("f1. single mode: hotspot %d (TS2=92) talks on TG 3150; its static 92 is shown off"
+         % SINGLE)
+    single = Sim(sim, "sim-single", tmp, hbp_port, SINGLE, calls=1, options="TS2=92", tg=3150,
+                 superframes=1, duration_s=20, quiet=True)
+    state["sims"].append(single)
+    single.wait_login(1, 10)
+
+    def suspended_92():
+        client = (api(hub, "GET", "/api/v1/clients/%d" % SINGLE)[1] or {}).get("client", {})
+        return [t for t in client.get("talkgroups", [])
+                if t["tg"] == 92 and not t["dynamic"] and t.get("suspended")]
+    got = wait_until(suspended_92, 5, "the API to list static TG 92 of %d as suspended" % SINGLE)
+    check(isinstance(got[0].get("suspended_until"), (int, float)),
+          "a suspension in single mode ends with the UA timer: %r" % got[0])
+    browser.wait_for("(() => { const r = %s; const s = r && r.querySelector('.suspended'); "
+                     "return !!s && s.textContent === '92' && !!s.nextElementSibling && "
+                     "s.nextElementSibling.classList.contains('t-left'); })()"
+                     % row_js("#clients", "data-client-id", SINGLE), timeout=8,
+                     what="the clients table to show %d's static 92 struck through" % SINGLE)
+    shot("dashboard-single-mode.png")
+    # Its normal exit logs it out (RPTCL), so the scale step's count below stays exact.
+    check(single.wait_exit(35) == 0, "the single-mode hotspot failed:\n" + single.output())
 
     # f2. The same through the dashboard's own "Manage a hotspot" panel, as an operator would:
     # TG 3103 added on TS2 for the listener, heard on the next call; then drain and resume, the

@@ -254,6 +254,33 @@ TEST(HblinkFeed, ConfigHasTheShapesTheDashboardsRead) {
   EXPECT_DOUBLE_EQ(PyFloat(Get(dynamic, "TIMER")), (kSampleNow + 600 * kSecNs) / 1e9);
 }
 
+// Single mode has switched off client 3100001's static 3100 for two minutes: its bridge member
+// is inactive and bridge.py's own OFF timer says when it comes back; the other client's is not.
+TEST(HblinkFeed, AStaticThatSingleModeSwitchedOffIsInactiveUntilItsTimer) {
+  auto feed = MakeFeed();
+  auto state = std::make_shared<HubState>(*SampleState(2));
+  TalkgroupSubscription& off = state->clients[0].talkgroups[1];
+  ASSERT_EQ(off.tg, 3100u);
+  off.suspended = true;
+  off.suspended_until_unix_ns = kSampleNow + 120 * kSecNs;
+  feed->UpdateState(*state);
+  std::vector<std::string> framed;
+  feed->Snapshot(*state, kSampleNow, &framed);
+  auto messages = PythonMessages(framed);
+  ASSERT_EQ(messages.size(), 2u);
+  json tg3100 = Get(messages[1]["value"], "3100");
+  ASSERT_EQ(tg3100["list"].size(), 2u);
+  json suspended = tg3100["list"][0];
+  EXPECT_EQ(Get(suspended, "SYSTEM"), PyStr("HBP-001"));
+  EXPECT_EQ(Get(suspended, "ACTIVE"), false);
+  EXPECT_EQ(Get(suspended, "TO_TYPE"), PyStr("OFF"));
+  EXPECT_DOUBLE_EQ(PyFloat(Get(suspended, "TIMER")), (kSampleNow + 120 * kSecNs) / 1e9);
+  json on = tg3100["list"][1];
+  EXPECT_EQ(Get(on, "SYSTEM"), PyStr("HBP-002"));
+  EXPECT_EQ(Get(on, "ACTIVE"), true);
+  EXPECT_EQ(Get(on, "TO_TYPE"), PyStr("NONE"));
+}
+
 TEST(HblinkFeed, NoSecretEverAppears) {
   auto feed = MakeFeed();
   auto state = SampleState(5);
@@ -455,6 +482,37 @@ TEST(Hblink3JsonFeed, SnapshotAndEventsAreV3Lines) {
   json disconnected = json::parse(events[3]);
   EXPECT_EQ(disconnected["type"], "repeater_disconnected");
   EXPECT_EQ(disconnected["system"], "HBP");
+}
+
+// The one SERVER member of a TG and slot is active while any client's membership is; when
+// single mode has switched off every client's static, it is inactive until the first comes back.
+TEST(Hblink3JsonFeed, TheServerMemberIsInactiveOnlyWhileEveryClientsStaticIsSuspended) {
+  Hblink3JsonFeedFormat feed;
+  auto state = std::make_shared<HubState>(*SampleState(3));
+  const auto member_3100 = [&] {
+    std::vector<std::string> lines;
+    feed.Snapshot(*state, kSampleNow, &lines);
+    EXPECT_EQ(lines.size(), 2u);
+    const json members = json::parse(lines.at(1))["bridges"]["3100"];
+    EXPECT_EQ(members.size(), 1u);
+    return members.at(0);
+  };
+  const int64_t until[] = {kSampleNow + 300 * kSecNs, kSampleNow + 60 * kSecNs, 0};
+  for (int i : {0, 1}) {
+    TalkgroupSubscription& t = state->clients[i].talkgroups[1];
+    ASSERT_EQ(t.tg, 3100u);
+    t.suspended = true;
+    t.suspended_until_unix_ns = until[i];
+  }
+  json m = member_3100();
+  EXPECT_EQ(m["ACTIVE"], true) << "client 3 still has 3100";
+  EXPECT_EQ(m["TO_TYPE"], "NONE");
+
+  state->clients[2].talkgroups[1].suspended = true;  // no timer: comes back last
+  m = member_3100();
+  EXPECT_EQ(m["ACTIVE"], false);
+  EXPECT_EQ(m["TO_TYPE"], "OFF");
+  EXPECT_DOUBLE_EQ(m["TIMER"].get<double>(), until[1] / 1e9) << "the first to come back";
 }
 
 TEST(Hblink3JsonFeed, LongConfigsArePagedIntoRepeaterEvents) {
