@@ -425,9 +425,9 @@ void ControlPlane::OnSupervision(const ShardLink::Supervision& s, route::TimeNs 
         ran = true;
         auth_->OnClientLost(lost.id, now, &outbox_, &changes_);
       });
-      // A shard reports a silent client once. With auth down (failed, waiting for its restart)
-      // the report would be lost and the restarted auth, restoring its clients from the
-      // snapshot, would keep this one logged in for ever: RestartAuth applies it.
+      // With auth down (failed, waiting for its restart) the report would be lost and the
+      // restarted auth, restoring its clients from the snapshot, would keep this one logged in
+      // until the shard reports it again, a whole timeout later: RestartAuth applies it.
       if (!ran && lost_while_auth_down_.size() < kMaxLostWhileAuthDown) {
         lost_while_auth_down_.insert(lost.id);
       }

@@ -1,7 +1,10 @@
 // Client liveness, owned by the shard `owner(client_id)` (DESIGN.md §3): the packet plane answers
 // keepalives of logged-in clients itself, so voice and keepalives keep flowing while the control
-// plane is busy, restarting or gone. A client silent for longer than the timeout is reported once
-// (ClientLost); the control plane then closes it (MSTCL) and publishes a snapshot without it.
+// plane is busy, restarting or gone. A client silent for longer than the timeout is reported
+// (ClientLost); the control plane then closes it (MSTCL) and publishes a snapshot without it. A
+// client still in the snapshots a whole timeout after its report is reported again: the control
+// plane that took the first report may have died before closing it (dmrswitch-cp killed), and
+// its successor restores the client from the last snapshot it finds.
 //
 // Fixed clients ([[hbp.fixed_client]], ClientInfo::fixed) have their keepalives answered like any
 // other but are never reported: they are logged in by configuration, not by a session.
@@ -54,7 +57,7 @@ class ClientLiveness {
           e = Entry{};
           continue;
         }
-        if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now, false, false};
+        if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now};
         e.fixed = c->fixed;
         ++clients_;
       }
@@ -77,14 +80,19 @@ class ClientLiveness {
   // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
   uint32_t clients() const { return clients_; }
 
-  // Calls `lost(slot, id)` for each client silent longer than the timeout, once: `lost` returns
-  // whether the report went out, and one that did not (a full ring) is tried again next time.
+  // Calls `lost(slot, id)` for each client silent longer than the timeout, and again each
+  // timeout it stays in the snapshots after that: `lost` returns whether the report went out, and
+  // one that did not (a full ring) is tried again next time.
   template <typename Fn>
   void Expire(TimeNs now, Fn&& lost) {
     for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
       Entry& e = entries_[slot];
-      if (e.id == 0 || e.fixed || e.reported || now < e.last_seen + timeout_) continue;
-      e.reported = lost(slot, e.id);
+      if (e.id == 0 || e.fixed || now < e.last_seen + timeout_) continue;
+      if (e.reported && now < e.reported_at + timeout_) continue;
+      if (lost(slot, e.id)) {
+        e.reported = true;
+        e.reported_at = now;
+      }
     }
   }
 
@@ -93,8 +101,9 @@ class ClientLiveness {
     uint32_t id = 0;
     Endpoint addr;
     TimeNs last_seen = 0;
-    bool reported = false;
-    bool fixed = false;  // never reported
+    bool reported = false;  // since the last keepalive, at `reported_at`
+    bool fixed = false;     // never reported
+    TimeNs reported_at = 0;
   };
   uint32_t shard_;
   uint32_t nshards_;

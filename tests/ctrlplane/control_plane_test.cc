@@ -651,9 +651,10 @@ TEST_F(ControlPlaneTest, AuthFailureRestartsItWithTheLoggedInClients) {
   EXPECT_EQ(cp_->supervisor().restarts(auth), 1u);
 }
 
-// A shard reports a silent client once. A report that arrives while auth is down is not lost:
-// the restarted auth closes the session it names at once — not later, when the same client may
-// have logged in again. Here the packet that restarts auth is the client's own new login.
+// A shard reports a silent client once a timeout. A report that arrives while auth is down is not
+// lost: the restarted auth closes the session it names at once — not a timeout later, when the
+// same client may have logged in again. Here the packet that restarts auth is the client's own
+// new login.
 TEST_F(ControlPlaneTest, AClientLostWhileAuthIsDownIsClosedWhenAuthIsBack) {
   route::TimeNs now = 1000 * kSec;
   uint32_t slot = 0;

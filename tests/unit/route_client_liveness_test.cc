@@ -1,4 +1,4 @@
-// ClientLiveness: keepalives answered by the packet plane, silence reported once per client.
+// ClientLiveness: keepalives answered by the packet plane, silence reported once per timeout.
 
 #include <gtest/gtest.h>
 
@@ -52,6 +52,32 @@ TEST(ClientLiveness, OneShardOwnsEveryClientAndReportsSilenceOnce) {
   EXPECT_EQ(Lost(l, 130 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}));
   EXPECT_TRUE(Lost(l, 140 * kSec).empty()) << "reported once";
   EXPECT_EQ(Lost(l, 150 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
+// The control plane that took a report may die before it closes the client (dmrswitch-cp killed
+// between the two); its successor restores the client from the last snapshot. A client still in
+// the snapshots a whole timeout after its report is reported again, so it is not logged in for
+// ever; one the control plane closed leaves the snapshot and is never reported again.
+TEST(ClientLiveness, AClientStillInTheSnapshotsATimeoutAfterItsReportIsReportedAgain) {
+  ClientLiveness l(0, 1);
+  auto g1 = Snap({{3120001, kAddrA}, {3120002, kAddrB}}, 1);
+  l.OnSnapshot(*g1, 100 * kSec);
+  const std::vector<std::pair<uint32_t, uint32_t>> both = {{0, 3120001}, {1, 3120002}};
+  EXPECT_EQ(Lost(l, 130 * kSec), both);
+  EXPECT_TRUE(Lost(l, 159 * kSec).empty()) << "not before a whole timeout has passed";
+  // The successor's snapshot still has both; the same generation's chunks change nothing.
+  auto g2 = Snap({{3120001, kAddrA}, {3120002, kAddrB}}, 2);
+  l.OnSnapshot(*g2, 140 * kSec);
+  EXPECT_EQ(Lost(l, 160 * kSec), both) << "reported again";
+  // The control plane closes client 2; client 1 keeps being reported, each timeout.
+  auto g3 = Snap({{3120001, kAddrA}}, 3);
+  l.OnSnapshot(*g3, 161 * kSec);
+  EXPECT_TRUE(Lost(l, 189 * kSec).empty());
+  EXPECT_EQ(Lost(l, 190 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+  // A keepalive ends it: silence is counted from there, once again.
+  EXPECT_TRUE(l.OnPing(*g3, 3120001, kAddrA, 195 * kSec));
+  EXPECT_TRUE(Lost(l, 224 * kSec).empty());
+  EXPECT_EQ(Lost(l, 225 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
 }
 
 // A report the shard could not send (its supervision ring to the control plane was full) is
@@ -169,12 +195,12 @@ TEST(ClientLiveness, FixedClientsAreAnsweredButNeverReported) {
 
   ClientLiveness l(0, 1);
   l.OnSnapshot(snap, 0);
-  EXPECT_EQ(Lost(l, 2 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{1, 3120002}}))
-      << "only the ordinary client times out";
-  EXPECT_TRUE(Lost(l, 3600 * kSec).empty()) << "a fixed client is never reported";
+  const std::vector<std::pair<uint32_t, uint32_t>> normal_only = {{1, 3120002}};
+  EXPECT_EQ(Lost(l, 2 * kSec), normal_only) << "only the ordinary client times out";
+  EXPECT_EQ(Lost(l, 3600 * kSec), normal_only) << "a fixed client is never reported";
   EXPECT_TRUE(l.OnPing(snap, 3120001, kAddrA, 3601 * kSec)) << "its keepalives are answered";
   EXPECT_FALSE(l.OnPing(snap, 3120001, kAddrB, 3601 * kSec)) << "from its address only";
-  EXPECT_TRUE(Lost(l, 7200 * kSec).empty());
+  EXPECT_EQ(Lost(l, 7200 * kSec), normal_only);
 
   // The same client without the flag in a later snapshot is timed out again.
   auto g2 = Snap({{3120001, kAddrA}}, 2);
