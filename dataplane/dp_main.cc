@@ -370,7 +370,7 @@ dmrswitch::io::PlaneConfig MakePlaneConfig(const dmrswitch::cp::HubConfig& c,
   p.shards = c.hub.shards;
   p.stream_capacity = c.hub.stream_capacity;
   p.parrot_recordings = c.hub.parrot_recordings;
-  p.parrot_max_frames = c.hub.parrot_max_s * 1000 / 60;  // one DMR burst per 60 ms
+  p.parrot_max_frames = route::Parrot::FramesFor(c.hub.parrot_max_s);
   p.client_capacity = c.hbp.max_clients;
   p.listeners.push_back(c.hbp.listen);
   for (const route::Endpoint& e : c.obp_listeners) p.listeners.push_back(e);
@@ -492,7 +492,8 @@ uint64_t HugepagesNeeded(const dmrswitch::cp::HubConfig& config) {
   bytes += uint64_t{config.hub.shards} * 16 * kMiB;
   if (config.hub.control_plane == cp::ControlPlaneMode::kSeparate) {
     const uint64_t arena = ipc::SnapshotArena::RegionBytesFor(cp::SnapshotArenaBytes(config));
-    bytes += 2 * cp::EstimateTableMemory(config).total() + 32 * kMiB + arena;
+    const cp::TableMemory tables = cp::EstimateTableMemory(config);
+    bytes += 2 * (tables.streams + tables.clients) + 32 * kMiB + arena;
     if (config.hub.mode == cp::HubMode::kKernel) bytes = std::max(bytes, 128 * kMiB + arena);
   }
   return (bytes + kPage - 1) / kPage;

@@ -723,12 +723,19 @@ void ReadObp(Table& top, HubConfig& c) {
     Read(t, keys::kObpUseAcl, &p.use_acl);
     Read(t, keys::kObpSubAcl, &p.sub_acl);
     Read(t, keys::kObpTgidAcl, &p.tgid_acl);
-    Read(t, keys::kObpKeepaliveS, &p.keepalive_s);
-    if (const toml::node* n = Read(t, keys::kObpDeadAfterS, &p.dead_after_s)) {
-      if (p.dead_after_s <= p.keepalive_s) {
-        t.ctx().Fail(t.Path("dead_after_s"), n,
+    const toml::node* keepalive = Read(t, keys::kObpKeepaliveS, &p.keepalive_s);
+    const toml::node* dead_after = Read(t, keys::kObpDeadAfterS, &p.dead_after_s);
+    // A peer declared dead before its next BCKA is due would go dead between every two.
+    if (p.dead_after_s <= p.keepalive_s) {
+      if (dead_after != nullptr) {
+        t.ctx().Fail(t.Path("dead_after_s"), dead_after,
                      "must be greater than " + t.Path("keepalive_s") + " (" +
                          std::to_string(p.keepalive_s) + ")");
+      } else if (keepalive != nullptr) {
+        t.ctx().Fail(t.Path("keepalive_s"), keepalive,
+                     "must be less than " + t.Path("dead_after_s") + " (" +
+                         std::to_string(p.dead_after_s) +
+                         " by default): set a greater dead_after_s with it");
       }
     }
     Read(t, keys::kObpBcveIntervalS, &p.bcve_interval_s);

@@ -399,6 +399,7 @@ inline constexpr ConfigKey kObpKeepaliveS{.path = "obp[].keepalive_s",
                                           .type = kInteger,
                                           .min = 1,
                                           .max = 3600,
+                                          .type_note = "< `dead_after_s`",
                                           .int_default = 10,
                                           .applier = Applier::kPeers};
 inline constexpr ConfigKey kObpDeadAfterS{.path = "obp[].dead_after_s",

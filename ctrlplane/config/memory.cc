@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "dataplane/route/client_liveness.h"
+#include "dataplane/route/parrot.h"
 #include "dataplane/route/route_snapshot.h"
 #include "dataplane/route/routing_core.h"
 #include "dataplane/route/slot_lease.h"
@@ -19,20 +20,25 @@ TableMemory EstimateTableMemory(const HubConfig& c) {
   m.clients = route::SlotLeases::BytesFor(clients) +
               shards * route::ClientLiveness::BytesFor(clients) +
               route::RouteSnapshotBuilder::BytesFor(clients);
+  m.parrot = shards * route::Parrot::BytesFor(c.hub.parrot_recordings,
+                                              route::Parrot::FramesFor(c.hub.parrot_max_s));
   return m;
 }
 
 absl::Status CheckTableMemory(const HubConfig& c, uint64_t available) {
   const TableMemory m = EstimateTableMemory(c);
   if (m.total() <= available) return absl::OkStatus();
-  const bool streams = m.streams >= m.clients;
+  // The key to lower is the one behind the largest share.
+  const char* lower = m.streams >= m.clients ? "hub.stream_capacity" : "hbp.max_clients";
+  if (m.parrot > m.streams && m.parrot > m.clients) lower = "hub.parrot_recordings";
   return absl::InvalidArgumentError(
       c.source + ": hub.stream_capacity = " + std::to_string(c.hub.stream_capacity) +
       " (per shard) with hub.shards = " + std::to_string(c.hub.shards) +
-      " and hbp.max_clients = " + std::to_string(c.hbp.max_clients) + " need " +
-      FormatBytes(m.total()) + " of memory for the hub's tables (streams " +
-      FormatBytes(m.streams) + ", clients " + FormatBytes(m.clients) + "); this machine has " +
-      FormatBytes(available) + ": lower " + (streams ? "hub.stream_capacity" : "hbp.max_clients"));
+      ", hbp.max_clients = " + std::to_string(c.hbp.max_clients) + " and hub.parrot_recordings = " +
+      std::to_string(c.hub.parrot_recordings) + " of " + std::to_string(c.hub.parrot_max_s) +
+      " s need " + FormatBytes(m.total()) + " of memory for the hub's tables (streams " +
+      FormatBytes(m.streams) + ", clients " + FormatBytes(m.clients) + ", parrot " +
+      FormatBytes(m.parrot) + "); this machine has " + FormatBytes(available) + ": lower " + lower);
 }
 
 uint64_t HostMemoryBytes() {

@@ -15,7 +15,10 @@ namespace dmrswitch::cp {
 struct TableMemory {
   uint64_t streams = 0;  // every shard's stream table: hub.stream_capacity × hub.shards
   uint64_t clients = 0;  // slot leases, per-shard liveness, the snapshot builder: hbp.max_clients
-  uint64_t total() const { return streams + clients; }
+  // Every shard's parrot recordings (process heap, not hugepages): hub.parrot_recordings ×
+  // hub.parrot_max_s × hub.shards.
+  uint64_t parrot = 0;
+  uint64_t total() const { return streams + clients + parrot; }
 };
 TableMemory EstimateTableMemory(const HubConfig& c);
 

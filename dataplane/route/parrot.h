@@ -54,6 +54,13 @@ class Parrot {
 
   // `recordings` recordings of up to `max_frames` frames each (0 recordings: no parrot).
   Parrot(uint32_t recordings, uint32_t max_frames);
+  // The memory the constructor allocates (and zero-fills) for them.
+  static uint64_t BytesFor(uint32_t recordings, uint32_t max_frames) {
+    if (max_frames < 2) return 0;
+    return uint64_t{recordings} * (sizeof(Recording) + uint64_t{max_frames} * kFrameBytes);
+  }
+  // hub.parrot_max_s in frames: one DMR burst per 60 ms.
+  static constexpr uint32_t FramesFor(uint32_t seconds) { return seconds * 1000 / 60; }
 
   uint32_t size() const { return recordings_; }
   uint32_t max_frames() const { return max_frames_; }

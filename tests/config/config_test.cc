@@ -973,6 +973,12 @@ const BadCase kBadCases[] = {
      "config.toml: obp[0].keepalive_s = 0: must be in 1..3600"},
     {"obp_dead_after", PEER("dead_after_s = 10"),
      "config.toml: obp[0].dead_after_s = 10: must be greater than obp[0].keepalive_s (10)"},
+    {"obp_keepalive_past_default_dead_after", PEER("keepalive_s = 120"),
+     "config.toml: obp[0].keepalive_s = 120: must be less than obp[0].dead_after_s (60 by "
+     "default): set a greater dead_after_s with it"},
+    {"obp_keepalive_at_default_dead_after", PEER("keepalive_s = 60"),
+     "config.toml: obp[0].keepalive_s = 60: must be less than obp[0].dead_after_s (60 by "
+     "default): set a greater dead_after_s with it"},
     {"obp_bcve", PEER("bcve_interval_s = 0"),
      "config.toml: obp[0].bcve_interval_s = 0: must be in 1..86400"},
     {"obp_not_array", "[obp]\nname = \"p\"",
@@ -1304,7 +1310,8 @@ TEST(ConfigMemoryTest, TableSizesAreBoundedByTheMemoryTheyNeed) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string msg(c.status().message());
   EXPECT_THAT(msg, HasSubstr("config.toml: hub.stream_capacity = 4194304 (per shard) with "
-                             "hub.shards = 64 and hbp.max_clients = 10000 need "));
+                             "hub.shards = 64, hbp.max_clients = 10000 and "
+                             "hub.parrot_recordings = 8 of 60 s need "));
   EXPECT_THAT(msg, HasSubstr(" GiB of memory for the hub's tables"));
   EXPECT_THAT(msg, HasSubstr("this machine has "));
   EXPECT_THAT(msg, HasSubstr("lower hub.stream_capacity"));
@@ -1326,6 +1333,28 @@ TEST(ConfigMemoryTest, TableSizesAreBoundedByTheMemoryTheyNeed) {
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.message(), HasSubstr("lower hbp.max_clients"));
   EXPECT_THAT(st.message(), HasSubstr("this machine has 64.0 MiB"));
+}
+
+// The parrot's recordings are allocated (and zero-filled) at start by every shard: 4,096 of
+// 60 s on 64 shards are ~14 GiB, refused with the key to lower rather than OOM-killed at start.
+TEST(ConfigMemoryTest, TheParrotsRecordingsCountAgainstTheMachine) {
+  HubConfig h;
+  h.source = "f.toml";
+  h.hub.shards = 64;
+  h.hub.parrot_recordings = 4096;
+  const TableMemory m = EstimateTableMemory(h);
+  // 1,000 frames of 55 bytes per recording (60 s at one burst per 60 ms) and its bookkeeping,
+  // per shard.
+  EXPECT_GE(m.parrot, uint64_t{64} * 4096 * 1000 * 55) << FormatBytes(m.parrot);
+  EXPECT_LT(m.parrot, uint64_t{64} * 4096 * (1000 * 55 + 256)) << FormatBytes(m.parrot);
+  const absl::Status st = CheckTableMemory(h, uint64_t{8} << 30);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("hub.parrot_recordings = 4096 of 60 s need "));
+  EXPECT_THAT(st.message(), HasSubstr(", parrot 13.5 GiB)"));
+  EXPECT_THAT(st.message(), HasSubstr("lower hub.parrot_recordings"));
+  h.hub.parrot_recordings = 0;
+  EXPECT_EQ(EstimateTableMemory(h).parrot, 0u) << "no parrot, no memory";
+  EXPECT_TRUE(CheckTableMemory(h, uint64_t{8} << 30).ok());
 }
 
 TEST(ConfigMemoryTest, FormatBytes) {
