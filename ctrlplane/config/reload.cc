@@ -1,5 +1,6 @@
 #include "ctrlplane/config/reload.h"
 
+#include <charconv>
 #include <cstdio>
 #include <map>
 
@@ -30,6 +31,15 @@ std::string Mac(const std::array<uint8_t, 6>& m) {
   std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
                 m[5]);
   return buf;
+}
+
+// The shortest text that reads back as `v`: StrCat keeps six significant digits, so two values
+// that differ past them would compare equal and the change would not be applied.
+std::string ShortestDecimal(double v) {
+  char buf[64];
+  std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  if (r.ec != std::errc()) r = std::to_chars(buf, buf + sizeof(buf), v);  // 1e-300
+  return std::string(buf, r.ptr);
 }
 
 // Copies every restart key of `running` into `next` (the reload keeps them). One line per key
@@ -89,7 +99,7 @@ Flat FlattenConfig(const HubConfig& c) {
   add("hbp.ping_time_s", num(h.ping_time_s));
   add("hbp.max_missed", num(h.max_missed));
   add("hbp.group_hangtime_s", num(h.group_hangtime_s));
-  add("hbp.default_ua_timer_min", absl::StrCat(h.default_ua_timer_min));
+  add("hbp.default_ua_timer_min", ShortestDecimal(h.default_ua_timer_min));
   add("hbp.single_mode", Bool(h.single_mode));
   add("hbp.activate_on", EnumName(h.activate_on, kActivateOnNames));
   add("hbp.login_burst", num(h.login_burst));
@@ -234,6 +244,33 @@ ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
     } else {
       plan.kept.push_back(absl::StrCat("peer ", p.name, " is not served until a restart (the hub ",
                                        "does not listen on ", FormatEndpoint(p.listen), ")"));
+    }
+  }
+  // dpdk/afxdp mode reaches IPv6 targets only with the dpdk.address6 it started with (the file
+  // was checked against its own [dpdk], which the reload does not apply): a peer moving to an
+  // IPv6 target keeps its running one, a new one is left out until a restart.
+  if (next.hub.mode != HubMode::kKernel && !next.dpdk.has_address6) {
+    const std::string why = absl::StrCat("the running ", std::string(HubModeName(next.hub.mode)),
+                                         " mode has no dpdk.address6 to send from");
+    for (auto p = next.obp.begin(); p != next.obp.end();) {
+      if (!p->target.v6) {
+        ++p;
+        continue;
+      }
+      const ObpPeer* old = nullptr;
+      for (const ObpPeer& o : running.obp) {
+        if (o.name == p->name) old = &o;
+      }
+      if (old != nullptr && !old->target.v6) {
+        plan.kept.push_back(absl::StrCat("peer ", p->name, " target ", FormatEndpoint(old->target),
+                                         " -> ", FormatEndpoint(p->target), " (", why, ")"));
+        p->target = old->target;
+        ++p;
+      } else {
+        plan.kept.push_back(absl::StrCat("peer ", p->name, " is not served until a restart (", why,
+                                         " to ", FormatEndpoint(p->target), ")"));
+        p = next.obp.erase(p);
+      }
     }
   }
 

@@ -127,6 +127,55 @@ TEST(Reload, APeerAddedOnAnAddressTheHubListensOnIsServed) {
   EXPECT_TRUE(plan.appliers.contains(Applier::kPeers));
 }
 
+// dpdk mode started without dpdk.address6: a file that adds address6 (a restart key, kept) and
+// IPv6 peer targets passes its own check, but the running plane cannot send to them. A peer
+// moving to an IPv6 target keeps its IPv4 one; a new IPv6 peer is left out until a restart.
+TEST(Reload, IPv6PeerTargetsWaitForARestartThatBringsDpdkAddress6) {
+  const std::string dpdk =
+      "[hub]\nserver_id = 310999\nmode = \"dpdk\"\n[hbp]\npassphrase = \"p\"\n"
+      "[dpdk]\neal_args = [\"--no-pci\"]\naddress = \"198.18.0.1\"\n";
+  const auto peer = [](const std::string& name, const std::string& target) {
+    return "[[obp]]\nname = \"" + name + "\"\nlisten = \"198.18.0.1:62035\"\ntarget = \"" + target +
+           "\"\nnetwork_id = 2\npassphrase = \"k\"\n";
+  };
+  const HubConfig a = MustParse(dpdk + peer("a", "198.18.0.2:62036"));
+  const HubConfig b =
+      MustParse(dpdk + "address6 = \"2001:2::1\"\n" + peer("a", "[2001:2::2]:62036") +
+                peer("b", "[2001:2::3]:62036") + peer("c", "198.18.0.4:62036"));
+  const ReloadPlan plan = PlanReload(a, b, ListenersOf(a));
+  EXPECT_FALSE(plan.config.dpdk.has_address6) << "a restart key";
+  ASSERT_EQ(plan.config.obp.size(), 2u);
+  EXPECT_EQ(plan.config.obp[0].name, "a");
+  EXPECT_EQ(FormatEndpoint(plan.config.obp[0].target), "198.18.0.2:62036");
+  EXPECT_EQ(plan.config.obp[1].name, "c");
+  for (const ObpPeer& p : plan.config.obp) EXPECT_FALSE(p.target.v6) << p.name;
+  EXPECT_THAT(plan.kept,
+              Contains("peer a target 198.18.0.2:62036 -> [2001:2::2]:62036 (the running dpdk "
+                       "mode has no dpdk.address6 to send from)"));
+  EXPECT_THAT(plan.kept, Contains("peer b is not served until a restart (the running dpdk mode "
+                                  "has no dpdk.address6 to send from to [2001:2::3]:62036)"));
+  EXPECT_THAT(plan.applied, Contains("obp[1].name (none) -> c"));
+
+  // A hub that started with address6 takes them.
+  const HubConfig a6 =
+      MustParse(dpdk + "address6 = \"2001:2::1\"\n" + peer("a", "198.18.0.2:62036"));
+  const ReloadPlan plan6 = PlanReload(a6, b, ListenersOf(a6));
+  ASSERT_EQ(plan6.config.obp.size(), 3u);
+  EXPECT_TRUE(plan6.config.obp[0].target.v6);
+}
+
+// hbp.default_ua_timer_min is a number: a change past the sixth significant digit is one.
+TEST(Reload, AUaTimerChangeInAnyDigitIsApplied) {
+  const HubConfig a = MustParse(std::string(kHub) + "default_ua_timer_min = 1000000\n");
+  const HubConfig b = MustParse(std::string(kHub) + "default_ua_timer_min = 1000001\n");
+  const ReloadPlan plan = PlanReload(a, b, ListenersOf(a));
+  EXPECT_THAT(plan.applied, Contains("hbp.default_ua_timer_min 1000000 -> 1000001"));
+  EXPECT_TRUE(plan.appliers.contains(Applier::kSubscriptions));
+  const HubConfig c = MustParse(std::string(kHub) + "default_ua_timer_min = 0.05\n");
+  EXPECT_THAT(PlanReload(a, c, ListenersOf(a)).applied,
+              Contains("hbp.default_ua_timer_min 1000000 -> 0.05"));
+}
+
 TEST(Reload, APeerOnANewAddressIsNotServedUntilARestartAndTheReloadSaysSo) {
   const HubConfig a = MustParse(std::string(kHub) + Peer("a", 62035, 62036));
   const HubConfig b =
