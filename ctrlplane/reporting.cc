@@ -111,6 +111,7 @@ ReportingSettings MakeReportingSettings(const HubConfig& c) {
   s.group_hangtime_s = c.hbp.group_hangtime_s;
   s.ping_time_s = c.hbp.ping_time_s;
   s.max_missed = c.hbp.max_missed;
+  s.single_mode = c.hbp.single_mode;
   s.stream_lost_after = route::TimeNs{c.hbp.stream_lost_s} * route::kSec;
   s.call_lost_after =
       route::TimeNs{c.hbp.max_stream_age_s + c.hbp.stream_lost_s + 30} * route::kSec;
@@ -152,16 +153,12 @@ absl::Status Reporting::StartSurfaces() {
       o.feed = f;
       o.feed_format.systems = c.feed_systems;
       o.feed_format.max_message = c.feed_max_message;
-      o.feed_format.group_hangtime_s = settings_.group_hangtime_s;
     }
     if (!c.feed_json.empty()) {
       report::FeedServerOptions f;
       std::tie(f.bind_address, f.port) = SplitAddress(c.feed_json);
       f.max_connections = c.feed_max_connections;
       o.feed_json = f;
-      o.feed_json_format.ping_time_s = settings_.ping_time_s;
-      o.feed_json_format.max_missed = settings_.max_missed;
-      o.feed_json_format.group_hangtime_s = settings_.group_hangtime_s;
     }
     if (!c.mqtt.empty()) {
       report::MqttOptions m;
@@ -182,6 +179,7 @@ absl::Status Reporting::StartSurfaces() {
     // A dashboard that connects before the control plane's first state still gets a snapshot.
     report::HubState empty;
     empty.hub = hub;
+    StampHbpSettings(&empty.hub);
     empty.peers = peer_views_;
     hub_->SetState(std::make_shared<const report::HubState>(std::move(empty)));
   }
@@ -250,6 +248,7 @@ absl::Status Reporting::Reconfigure(const ReportingSettings& settings, route::Ti
       settings_.server_id != settings.server_id || TokenFileChanged(b.api_token_file);
   const ReportingSettings before = settings_;
   settings_ = settings;
+  state_dirty_ = true;  // ping, hang time and single mode show in the feeds' next snapshot
   while (lastheard_.size() > settings_.report.lastheard_size) lastheard_.pop_back();
   while (talkgroups_.size() > settings_.report.talkgroups_size) {
     tg_index_.erase(talkgroups_.back().tg);
@@ -593,10 +592,18 @@ bool Reporting::StateDue(route::TimeNs now) const {
   return (state_dirty_ && now >= state_at_ + kStateEvery) || now >= state_at_ + kStateAtLeast;
 }
 
+void Reporting::StampHbpSettings(report::HubView* hub) const {
+  hub->ping_time_s = settings_.ping_time_s;
+  hub->max_missed = settings_.max_missed;
+  hub->group_hangtime_s = settings_.group_hangtime_s;
+  hub->single_mode = settings_.single_mode;
+}
+
 void Reporting::SetState(report::HubState state, route::TimeNs now) {
   state_dirty_ = false;
   state_at_ = now;
   state.peers = peer_views_;  // with the times their state last changed
+  StampHbpSettings(&state.hub);
   state_ = std::make_shared<const report::HubState>(std::move(state));
   if (hub_) hub_->SetState(state_);
   view_dirty_ = true;
@@ -768,6 +775,7 @@ report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
           v.talkgroups.push_back(t);
         }
       }
+      v.single_mode = sv->single_mode;
       for (const UaMembership& u : sv->ua) {
         report::TalkgroupSubscription t;
         t.tg = u.tg;

@@ -82,9 +82,11 @@ struct ReportingSettings {
   uint32_t server_id = 0;
   std::string mode;  // "kernel", "dpdk", "afxdp"
   uint32_t shards = 0;
+  // [hbp] settings the feeds show (stamped on every HubState, so a reload shows at once).
   uint32_t group_hangtime_s = 5;
   uint32_t ping_time_s = 10;
   uint32_t max_missed = 3;
+  bool single_mode = true;
   // A live call that has had no end for longer than this is ended as `lost` (its end event was
   // dropped): max_stream_age + stream_lost_after, plus a margin.
   route::TimeNs call_lost_after = 200 * route::kSec;
@@ -175,6 +177,8 @@ class Reporting {
   void AddToLastheard(std::shared_ptr<report::CallRecord> call);
   void Touch(const report::CallRecord& call, bool ended);
   void PublishView(route::TimeNs now);
+  // The [hbp] settings of settings_ onto a HubState's hub, as the feeds show them.
+  void StampHbpSettings(report::HubView* hub) const;
   // An event for GET /api/v1/events: {"type": type, key: value}.
   void Emit(std::string_view type, std::string_view key, nlohmann::json value);
   std::string SourceName(const report::CallSource& s) const;

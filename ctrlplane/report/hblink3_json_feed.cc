@@ -79,7 +79,7 @@ void Hblink3JsonFeedFormat::Snapshot(const HubState& state, int64_t now_unix_ns,
       {"ENABLED", true},
       {"REPEAT", true},
       {"MAX_REPEATERS", nullptr},
-      {"GROUP_HANGTIME", options_.group_hangtime_s},
+      {"GROUP_HANGTIME", state.hub.group_hangtime_s},
       {"REPEATERS", json::object()},
   };
   systems[options_.server_system] = server;
@@ -93,8 +93,8 @@ void Hblink3JsonFeedFormat::Snapshot(const HubState& state, int64_t now_unix_ns,
   json config = {
       {"type", "config"},
       {"systems", systems},
-      {"ping_time", options_.ping_time_s},
-      {"max_missed", options_.max_missed},
+      {"ping_time", state.hub.ping_time_s},
+      {"max_missed", state.hub.max_missed},
       {"ping_loss_warn", 5},
       {"report_interval", options_.report_interval_s},
   };

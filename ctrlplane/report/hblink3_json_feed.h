@@ -31,10 +31,7 @@ namespace dmrswitch::cp::report {
 struct Hblink3JsonFeedOptions {
   std::string server_system = "HBP";  // the SERVER system's name
   size_t max_line = 65536;            // bytes per line, newline included (asyncio's limit)
-  uint32_t ping_time_s = 5;
-  uint32_t max_missed = 3;
   uint32_t report_interval_s = 10;
-  uint32_t group_hangtime_s = 5;
 };
 
 class Hblink3JsonFeedFormat : public FeedFormat {

@@ -66,13 +66,13 @@ PyValue StaticList(const ClientView* c, Slot slot) {
 
 // A MASTER system as HBlink/FreeDMR configure one, without the secrets (PASSPHRASE) and ACL
 // objects, with `client` (or nobody) in PEERS.
-PyValue MasterSystem(const HubView& hub, const ClientView* client, uint32_t hangtime_s) {
+PyValue MasterSystem(const HubView& hub, const ClientView* client) {
   PyValue d = PyValue::Dict();
   d.Set("MODE", PyValue::Str("MASTER"));
   d.Set("ENABLED", PyValue::Bool(true));
   d.Set("REPEAT", PyValue::Bool(true));
-  d.Set("GROUP_HANGTIME", PyValue::Int(hangtime_s));
-  d.Set("SINGLE_MODE", PyValue::Bool(true));
+  d.Set("GROUP_HANGTIME", PyValue::Int(hub.group_hangtime_s));
+  d.Set("SINGLE_MODE", PyValue::Bool(client != nullptr ? client->single_mode : hub.single_mode));
   d.Set("TS1_STATIC", StaticList(client, Slot::kTs1));
   d.Set("TS2_STATIC", StaticList(client, Slot::kTs2));
   if (!hub.default_ts1_static.empty() || !hub.default_ts2_static.empty()) {
@@ -212,7 +212,7 @@ PyValue HblinkFeedFormat::ConfigDict(const HubState& state, size_t budget) {
   size_t used = 0;
   for (size_t i = 0; i < options_.systems; ++i) {
     keys.push_back(PyValue::Str(SystemName(i)));
-    empty_values.push_back(MasterSystem(state.hub, nullptr, options_.group_hangtime_s));
+    empty_values.push_back(MasterSystem(state.hub, nullptr));
     used += sizer.Measure(keys.back()) + sizer.Measure(empty_values.back());
   }
   std::vector<std::pair<PyValue, PyValue>> openbridge_systems;
@@ -224,7 +224,7 @@ PyValue HblinkFeedFormat::ConfigDict(const HubState& state, size_t budget) {
   PyValue config = PyValue::Dict();
   for (size_t i = 0; i < options_.systems; ++i) {
     if (in_system[i]) {
-      PyValue full = MasterSystem(state.hub, in_system[i], options_.group_hangtime_s);
+      PyValue full = MasterSystem(state.hub, in_system[i]);
       size_t full_size = sizer.Measure(full);
       size_t empty_size = sizer.Measure(empty_values[i]);
       size_t extra = full_size > empty_size ? full_size - empty_size : 0;

@@ -48,9 +48,8 @@ enum class HblinkOpcode : char {
 struct HblinkFeedOptions {
   size_t systems = 100;  // synthetic MASTER systems (client capacity of the feed)
   std::string system_prefix = "HBP-";
-  size_t max_message = 99999;     // Twisted's default NetstringReceiver.MAX_LENGTH
-  size_t max_tx_legs = 64;        // TX legs reported per call (destination clients)
-  uint32_t group_hangtime_s = 5;  // shown as the systems' GROUP_HANGTIME
+  size_t max_message = 99999;  // Twisted's default NetstringReceiver.MAX_LENGTH
+  size_t max_tx_legs = 64;     // TX legs reported per call (destination clients)
 };
 
 class HblinkFeedFormat : public FeedFormat {

@@ -105,6 +105,7 @@ struct ClientView {
   std::string address;  // IP address the client logs in from
   uint16_t port = 0;
   std::vector<TalkgroupSubscription> talkgroups;
+  bool single_mode = true;  // effective: the hub's default or the client's SINGLE=
   int64_t logged_in_unix_ns = 0;
   int64_t last_ping_unix_ns = 0;   // last keepalive (RPTPING)
   int64_t last_heard_unix_ns = 0;  // last keepalive or voice/data packet
@@ -140,6 +141,11 @@ struct HubView {
   // (comma-separated); empty when none.
   std::string default_ts1_static;
   std::string default_ts2_static;
+  // The [hbp] settings the feeds show, as the hub runs them (a reload changes them).
+  uint32_t ping_time_s = 5;
+  uint32_t max_missed = 3;
+  uint32_t group_hangtime_s = 5;
+  bool single_mode = true;  // the hub's default (a client's SINGLE= overrides it)
 };
 
 // A client logged in, logged out (RPTCL, kicked, reload) or was lost (keepalive timeout).

@@ -439,6 +439,42 @@ TEST(Reporting, CallsClientsAndPeersReachTheJsonFeedAndTheApi) {
   EXPECT_NE(post->status, 200) << "read-only";
 }
 
+// A reload that changes hbp.ping_time_s, max_missed, group_hangtime_s or single_mode shows in
+// the feeds' next snapshot, without restarting them (the dashboards stay connected).
+TEST(Reporting, AReloadOfTheHbpTimersShowsInTheFeedsWithoutRestartingThem) {
+  ReportingSettings s = Settings();
+  s.report.feed_json = "127.0.0.1:0";
+  auto r = MustStart(s);
+  ASSERT_NE(r, nullptr);
+  ASSERT_NE(r->hub(), nullptr);
+  ASSERT_NE(r->hub()->feed_json(), nullptr);
+  const uint16_t port = r->hub()->feed_json()->port();
+  const auto config_at_connect = [&] {
+    FeedReader feed(port);
+    EXPECT_TRUE(feed.connected());
+    return feed.WaitFor("config", [](const nlohmann::json&) { return true; });
+  };
+  std::optional<nlohmann::json> before = config_at_connect();
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ((*before)["ping_time"], 10);
+  EXPECT_EQ((*before)["max_missed"], 3);
+  EXPECT_EQ((*before)["systems"]["HBP"]["GROUP_HANGTIME"], 5);
+
+  ReportingSettings reloaded = s;
+  reloaded.ping_time_s = 5;
+  reloaded.max_missed = 6;
+  reloaded.group_hangtime_s = 2;
+  ASSERT_TRUE(r->Reconfigure(reloaded, kT0 + kSec).ok());
+  EXPECT_EQ(r->hub()->feed_json()->port(), port) << "the surfaces were not restarted";
+  ASSERT_TRUE(r->StateDue(kT0 + 2 * kSec));
+  r->SetState(report::HubState{}, kT0 + 2 * kSec);
+  std::optional<nlohmann::json> after = config_at_connect();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ((*after)["ping_time"], 5);
+  EXPECT_EQ((*after)["max_missed"], 6);
+  EXPECT_EQ((*after)["systems"]["HBP"]["GROUP_HANGTIME"], 2);
+}
+
 // GET `path` on the reporting component's API: status and parsed body (null if not JSON).
 std::pair<int, nlohmann::json> ApiGet(const Reporting& r, const std::string& path) {
   httplib::Client http("127.0.0.1", r.http_port());

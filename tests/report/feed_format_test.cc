@@ -281,6 +281,27 @@ TEST(HblinkFeed, AStaticThatSingleModeSwitchedOffIsInactiveUntilItsTimer) {
   EXPECT_EQ(Get(on, "TO_TYPE"), PyStr("NONE"));
 }
 
+// SINGLE_MODE and GROUP_HANGTIME are the hub's as it runs: a client's own SINGLE= shows on its
+// system, the hub's default on the empty ones.
+TEST(HblinkFeed, SingleModeIsTheClientsAndHangTimeTheHubs) {
+  auto feed = MakeFeed();
+  auto state = std::make_shared<HubState>(*SampleState(2));
+  state->hub.single_mode = false;
+  state->hub.group_hangtime_s = 7;
+  state->clients[0].single_mode = true;  // SINGLE=1 against the hub's default
+  state->clients[1].single_mode = false;
+  feed->UpdateState(*state);
+  std::vector<std::string> framed;
+  feed->Snapshot(*state, kSampleNow, &framed);
+  auto messages = PythonMessages(framed);
+  ASSERT_EQ(messages.size(), 2u);
+  const json& config = messages[0]["value"];
+  EXPECT_EQ(Get(Get(config, "HBP-001"), "SINGLE_MODE"), true);
+  EXPECT_EQ(Get(Get(config, "HBP-002"), "SINGLE_MODE"), false);
+  EXPECT_EQ(Get(Get(config, "HBP-050"), "SINGLE_MODE"), false) << "nobody there: the default";
+  EXPECT_EQ(Get(Get(config, "HBP-001"), "GROUP_HANGTIME"), PyInt(7));
+}
+
 TEST(HblinkFeed, NoSecretEverAppears) {
   auto feed = MakeFeed();
   auto state = SampleState(5);
