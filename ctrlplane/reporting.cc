@@ -368,11 +368,14 @@ void Reporting::Touch(const CallRecord& call, bool ended) {
     t.last_unix_ns = call.start_unix_ns;
     t.last_rf_src = call.rf_src;
     t.last_source = SourceName(call.source);
-    t.live = true;
+    ++t.live_calls;
   } else {
     t.seconds += static_cast<double>(call.duration_ns) / 1e9;
-    if (t.last_rf_src == call.rf_src && t.last_unix_ns == call.start_unix_ns) t.live = false;
+    // (A call that started before its TG re-entered the table is not among them.)
+    if (t.live_calls > 0) --t.live_calls;
   }
+  // Live while any call on it is: one on each slot, or a peer's call beside a client's.
+  t.live = t.live_calls > 0;
 }
 
 void Reporting::OnStreamEvent(const route::Event& e, route::TimeNs now,

@@ -56,7 +56,8 @@ struct TalkgroupActivity {
   int64_t last_unix_ns = 0;
   uint32_t last_rf_src = 0;
   std::string last_source;  // client callsign (or ID) or peer name
-  bool live = false;
+  bool live = false;        // a call on it has not ended
+  uint32_t live_calls = 0;  // started since it entered the table and not ended
 };
 
 // What the HTTP threads serve besides the shards' counters (which they read themselves): built

@@ -302,6 +302,31 @@ TEST(Reporting, ACallWhoseEndNeverComesIsLostAndTheHubsStopEndsTheRest) {
   EXPECT_EQ(r->lastheard()[0]->duration_ns, static_cast<int64_t>(12 * kSec));
 }
 
+// A talkgroup is live while any call on it is: here a client's on TS1 and a later one on TS2
+// that ends first.
+TEST(Reporting, ATalkgroupStaysLiveUntilItsLastCallEnds) {
+  auto r = MustStart(Settings());
+  ASSERT_NE(r, nullptr);
+  const auto live_91 = [&] {
+    const nlohmann::json tgs = r->LastheardJson(10)["talkgroups"];
+    EXPECT_EQ(tgs.size(), 1u);
+    return tgs.empty() ? false : tgs[0]["live"].get<bool>();
+  };
+  const route::Event a = Start(0xA1, 3120001, 91, route::kTs1, kT0);
+  const route::Event b = Start(0xB1, 3120002, 91, route::kTs2, kT0 + kSec);
+  r->OnStreamEvent(a, kT0, nullptr);
+  r->OnStreamEvent(b, kT0 + kSec, nullptr);
+  EXPECT_TRUE(live_91());
+  r->OnStreamEvent(
+      End(b, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 10, kT0 + 2 * kSec),
+      kT0 + 2 * kSec, nullptr);
+  EXPECT_TRUE(live_91()) << "the first call is still on the air";
+  r->OnStreamEvent(
+      End(a, route::EventType::kStreamEnded, route::StreamEnd::kTerminator, 60, kT0 + 4 * kSec),
+      kT0 + 4 * kSec, nullptr);
+  EXPECT_FALSE(live_91());
+}
+
 TEST(Reporting, LastheardAndTalkgroupsAreBoundedAndReloadTrimsThem) {
   auto r = MustStart(Settings());  // 5 calls, 3 talkgroups
   ASSERT_NE(r, nullptr);
