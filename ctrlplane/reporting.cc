@@ -760,7 +760,11 @@ report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
     v.last_ping_unix_ns = wall(now);
     v.last_heard_unix_ns = wall(now);
     if (const std::optional<ClientView> sv = subs.View(r->id); sv) {
+      // Only what the hub routes to it: nothing on a timeslot the client did not declare
+      // (Subscriptions leaves those out of the snapshot and warns about them).
+      const auto declared = [&](unsigned ts) { return (sv->slot_mask & (1u << ts)) != 0; };
       for (unsigned ts : {route::kTs1, route::kTs2}) {
+        if (!declared(ts)) continue;
         std::vector<uint32_t> statics = sv->config_statics[ts];
         statics.insert(statics.end(), sv->option_statics[ts].begin(), sv->option_statics[ts].end());
         std::sort(statics.begin(), statics.end());
@@ -779,7 +783,14 @@ report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
         }
       }
       v.single_mode = sv->single_mode;
+      const auto is_static = [&](unsigned ts, uint32_t tg) {
+        return std::binary_search(sv->config_statics[ts].begin(), sv->config_statics[ts].end(),
+                                  tg) ||
+               std::binary_search(sv->option_statics[ts].begin(), sv->option_statics[ts].end(), tg);
+      };
       for (const UaMembership& u : sv->ua) {
+        // A key-up on one of its statics makes no second membership (Subscriptions::EffectiveOf).
+        if (!declared(u.ts) || is_static(u.ts, u.tg)) continue;
         report::TalkgroupSubscription t;
         t.tg = u.tg;
         t.slot = SlotOf(u.ts);
@@ -788,7 +799,7 @@ report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
         t.timeout_s = static_cast<uint32_t>(sv->ua_timer / route::kSec);
         v.talkgroups.push_back(t);
       }
-      if (sv->dial_tg != 0) {
+      if (sv->dial_tg != 0 && declared(route::kTs2)) {
         report::TalkgroupSubscription t;
         t.tg = sv->dial_tg;
         t.slot = report::Slot::kTs2;

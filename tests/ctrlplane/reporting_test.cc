@@ -691,5 +691,31 @@ TEST(MakeHubState, AStaticThatSingleModeSwitchedOffIsListedAsSuspendedUntilItCom
   EXPECT_FALSE(tgs[1].suspended);
 }
 
+// A simplex hotspot (RPTC slots '4': TS2 only) with statics on both slots: the hub routes it
+// nothing on TS1, and nothing on TS1 is listed for it.
+TEST(MakeHubState, NothingIsListedOnATimeslotTheClientDidNotDeclare) {
+  constexpr uint32_t kId = 3120002;
+  HbpAuthSettings auth_settings;
+  auth_settings.passphrase = "passw0rd";
+  HbpAuth auth(auth_settings);
+  ClientRecord rec;
+  rec.id = kId;
+  rec.slot = 2;
+  rec.addr = route::Endpoint{0x7F000001u, 40002};
+  rec.slots = '4';
+  rec.slot_mask = 2;
+  auth.Restore({rec});
+  SubscriptionSettings sub_settings;
+  sub_settings.statics[kId] = TgsBySlot{std::vector<uint32_t>{91}, std::vector<uint32_t>{3100}};
+  Subscriptions subs(sub_settings);
+  subs.OnClientUp(kId, rec.slot, rec.slot_mask, kT0);
+  ObpLinks links(std::vector<route::PeerSpec>{});
+  const report::HubState s = MakeHubState(report::HubView{}, auth, subs, links, kT0, 0);
+  ASSERT_EQ(s.clients.size(), 1u);
+  ASSERT_EQ(s.clients[0].talkgroups.size(), 1u);
+  EXPECT_EQ(s.clients[0].talkgroups[0].tg, 3100u);
+  EXPECT_EQ(s.clients[0].talkgroups[0].slot, report::Slot::kTs2);
+}
+
 }  // namespace
 }  // namespace dmrswitch::cp
