@@ -396,7 +396,7 @@ void ControlPlane::OnCommand(const ipc::Message& m, route::TimeNs now) {
       BeginDrain(now, route::TimeNs{m.As<ipc::DrainRequest>().timeout_ms} * route::kMs);
       break;
     case ipc::MsgType::kResume:
-      Resume();
+      Resume(now);
       break;
     default:
       break;
@@ -881,9 +881,9 @@ void ControlPlane::BeginDrain(route::TimeNs now, route::TimeNs timeout) {
   drain_.Begin(now, timeout, health_.Totals().live_streams);
 }
 
-void ControlPlane::Resume() {
+void ControlPlane::Resume(route::TimeNs now) {
   link_.Broadcast(ipc::MsgType::kDrainEnd);
-  for (uint64_t w : drain_.Resume()) {
+  for (uint64_t w : drain_.Resume(now)) {
     if (ctl_) ctl_->Reply(w, {{"ok", false}, {"error", "drain ended by resume"}});
   }
 }
@@ -1115,7 +1115,7 @@ void ControlPlane::OnCtl(const CtlCommand& c, route::TimeNs now) {
       ctl_->Reply(c.connection, Probe(c.pings, c.publishes));
       break;
     case CtlCommand::kResume:
-      Resume();
+      Resume(now);
       ctl_->Reply(c.connection, {{"ok", true}});
       break;
     case CtlCommand::kStatus: {
@@ -1320,7 +1320,7 @@ ApiAnswer ControlPlane::ApiWriteAnswer(const ApiWrite& w, route::TimeNs now) {
       BeginDrain(now, static_cast<route::TimeNs>(w.timeout_s * route::kSec));
       return {200, {{"ok", true}, {"draining", true}}};
     case ApiWrite::kResume:
-      Resume();
+      Resume(now);
       return {200, {{"ok", true}, {"draining", false}}};
     case ApiWrite::kReload: {
       const absl::Status st = Reload(now);

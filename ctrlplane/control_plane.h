@@ -108,7 +108,7 @@ class ControlPlane {
   // Drain (DESIGN.md §7): no shard admits a new stream from now on; live streams get up to
   // `timeout` to end. The outcome is logged and answered to dmrswitch-ctl. Resume ends it.
   void BeginDrain(route::TimeNs now, route::TimeNs timeout);
-  void Resume();
+  void Resume(route::TimeNs now);
   bool draining() const { return drain_.active(); }
   // Measures the control channel (dmrswitch-ctl probe): `pings` ring round trips cp → shard →
   // cp (one outstanding per shard) and `publishes` snapshot publications until every shard

@@ -16,15 +16,17 @@ void Drain::Begin(route::TimeNs now, route::TimeNs timeout, uint32_t live_now) {
                live_at_start_, static_cast<double>(timeout) / route::kSec);
 }
 
-std::vector<uint64_t> Drain::Resume() {
+std::vector<uint64_t> Drain::Resume(route::TimeNs now) {
   if (active_) spdlog::info("drain ended: admitting new streams again");
   std::vector<uint64_t> w = std::move(waiters_);
   *this = Drain{};
+  resumed_at_ = now;
   return w;
 }
 
 void Drain::OnHeartbeat(const ipc::WorkerHealth& h) {
   if (h.draining == 0 || active_) return;
+  if (resumed_at_ && h.at < *resumed_at_ + kResumeGrace) return;  // sent before the DrainEnd
   active_ = true;
   done_ = true;
   started_ = h.at;

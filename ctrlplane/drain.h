@@ -21,13 +21,16 @@ class Drain {
   // Starts a drain (or extends a running one to a new deadline). `live_now`: streams live at
   // the start, for the report.
   void Begin(route::TimeNs now, route::TimeNs timeout, uint32_t live_now);
-  // Ends it; returns the operators still waiting for its outcome.
-  std::vector<uint64_t> Resume();
+  // Ends it at `now`; returns the operators still waiting for its outcome.
+  std::vector<uint64_t> Resume(route::TimeNs now);
   // An operator connection waits for the outcome.
   void AddWaiter(uint64_t connection) { waiters_.push_back(connection); }
   // A heartbeat that says "draining" when no drain runs here: a predecessor control plane began
-  // it, and it stays in effect until resumed.
+  // it, and it stays in effect until resumed. Not one sent within kResumeGrace of a resume here:
+  // a shard stamps "draining" until it has taken the DrainEnd, and the control plane reads
+  // heartbeats after the commands of its step.
   void OnHeartbeat(const ipc::WorkerHealth& h);
+  static constexpr route::TimeNs kResumeGrace = 2 * route::kSec;
 
   struct Outcome {
     nlohmann::json answer;  // for the waiters
@@ -45,6 +48,7 @@ class Drain {
   route::TimeNs deadline_ = 0;
   uint32_t live_at_start_ = 0;
   std::vector<uint64_t> waiters_;
+  std::optional<route::TimeNs> resumed_at_;  // the last Resume, kept across it
 };
 
 }  // namespace dmrswitch::cp

@@ -14,6 +14,7 @@ namespace dmrswitch::cp {
 namespace {
 
 constexpr route::TimeNs kSec = route::kSec;
+constexpr route::TimeNs kMs = route::kMs;
 
 // Changes as (rf_src, slot or -1 when forgotten), sorted.
 std::vector<std::pair<uint32_t, int64_t>> Taken(SubscriberLocations& l) {
@@ -122,7 +123,7 @@ TEST(DrainTest, IdleOnlyOnceEveryShardConfirmedAfterTheStart) {
   EXPECT_EQ(out->waiters, std::vector<uint64_t>{41});
   EXPECT_FALSE(d.Check(14 * kSec, h).has_value());  // reported once
   EXPECT_TRUE(d.active());                          // stays in effect until resumed
-  EXPECT_TRUE(d.Resume().empty());
+  EXPECT_TRUE(d.Resume(20 * kSec).empty());
   EXPECT_FALSE(d.active());
 }
 
@@ -143,8 +144,23 @@ TEST(DrainTest, ResumeHandsBackTheWaitersOfAnUnfinishedDrain) {
   d.Begin(0, 5 * kSec, 0);
   d.AddWaiter(1);
   d.AddWaiter(2);
-  EXPECT_EQ(d.Resume(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(d.Resume(kSec), (std::vector<uint64_t>{1, 2}));
   EXPECT_FALSE(d.Check(10 * kSec, {}).has_value());
+}
+
+// A shard's heartbeat stamped before it took the DrainEnd still says "draining"; read after the
+// resume it must not bring the drain back. A shard still draining well after the resume (its
+// DrainEnd lost) is shown as it is.
+TEST(DrainTest, AHeartbeatFromBeforeTheResumeDoesNotBringTheDrainBack) {
+  Drain d;
+  d.Begin(10 * kSec, 60 * kSec, 0);
+  d.Resume(20 * kSec);
+  d.OnHeartbeat(Health(20 * kSec - kMs, true, 0));
+  EXPECT_FALSE(d.active()) << "sent before the resume";
+  d.OnHeartbeat(Health(20 * kSec + 5 * kMs, true, 0));
+  EXPECT_FALSE(d.active()) << "sent before the shard took the DrainEnd";
+  d.OnHeartbeat(Health(20 * kSec + Drain::kResumeGrace, true, 0));
+  EXPECT_TRUE(d.active()) << "still draining long after: shown as it is";
 }
 
 TEST(DrainTest, APredecessorsDrainIsAdoptedFromTheHeartbeats) {

@@ -803,7 +803,7 @@ TEST_F(ControlPlaneTest, DrainTellsEveryShardAndEndsWhenTheyReportIdle) {
   }
   cp_->Step(now += 2 * kMs);
   EXPECT_EQ(cp_->totals().live_streams, 1u);
-  cp_->Resume();
+  cp_->Resume(now);
   EXPECT_FALSE(cp_->draining());
   for (uint32_t s = 0; s < kShards; ++s) {
     const auto cmds = Commands(s);
