@@ -79,6 +79,7 @@ ControlPlane::ControlPlane(HubConfig config, std::string config_path,
         plane_info_ != nullptr ? ipc::PlaneListeners(*plane_info_) : ConfigListeners(config_);
   }
   MapPeerListeners();
+  constructed_at_ = io::MonotonicNs();
   auth_ = std::make_unique<HbpAuth>(AuthSettings());
   links_ = std::make_unique<ObpLinks>(LinkConfigs(), ObpLinksSettings{});
   subs_ = std::make_unique<Subscriptions>(SubsSettings());
@@ -147,6 +148,9 @@ HbpAuthSettings ControlPlane::AuthSettings() const {
     r.callsign = f.callsign;
     r.options = f.options;
     r.fixed = true;
+    // Logged in by configuration since the control plane came up (a successor keeps the
+    // restored record's time); its own RPTC, if it sends one, restamps it.
+    r.logged_in_at = constructed_at_;
     s.fixed_clients.push_back(std::move(r));
   }
   return s;

@@ -229,6 +229,8 @@ class ControlPlane {
   static constexpr size_t kMaxLostWhileAuthDown = 65536;
   absl::flat_hash_set<uint32_t> lost_while_auth_down_;
   route::TimeNs next_second_ = 0;
+  // When this control plane was made: the login time its fixed clients show.
+  route::TimeNs constructed_at_ = 0;
   route::TimeNs next_status_ = 0;
   uint64_t streams_started_ = 0;
 

@@ -547,7 +547,7 @@ const CURATED = [  // name, label, whether more than 0 is bad
   ['hbp_full', 'Logins refused (full)', 1], ['hbp_lost', 'Clients lost', 1], ['hbp_rate_limited', 'Rate limited', 1],
   ['events_dropped', 'Events dropped', 1], ['sink_full', 'Sink full', 1], ['to_control_full', 'To control plane full', 1],
   ['supervision_dropped', 'Supervision dropped', 1], ['control_datagrams_dropped', 'Control datagrams dropped', 1],
-  ['hbp_notices_dropped', 'Notices dropped', 1], ['messages_dropped', 'MQTT messages dropped', 1],
+  ['hbp_notices_dropped', 'Notices dropped', 1], ['report_events_dropped', 'Feed/MQTT events dropped', 1],
   ['shard_live_streams', 'Live streams'],
 ];
 const RATE = new Set(['packets_in', 'packets_out', 'packets_routed', 'packets_dropped']);

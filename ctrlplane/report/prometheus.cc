@@ -242,13 +242,19 @@ std::string RenderMetrics(const MetricsSnapshot& s) {
     w.Gauge(p + "peer_last_keepalive_seconds",
             "When the peer was last heard, seconds since the epoch (0: never).", labels,
             Seconds(peer.last_keepalive_unix_ns));
-    w.Counter(p + "peer_packets_received_total", "Packets accepted from the peer.", labels,
-              peer.packets_received);
-    w.Counter(p + "peer_packets_sent_total", "Packets sent to the peer.", labels,
-              peer.packets_sent);
+    // The control plane's view of the link; the voice frames are the shards' to count.
+    w.Counter(p + "peer_packets_received_total",
+              "Link packets accepted from the peer (keepalives, version notices) and calls it "
+              "started; voice frames are in the shards' packet counters.",
+              labels, peer.packets_received);
+    w.Counter(p + "peer_packets_sent_total",
+              "Link packets sent to the peer (keepalives, version notices); voice frames are in "
+              "the shards' packet counters.",
+              labels, peer.packets_sent);
     w.Counter(p + "peer_packets_rejected_total",
-              "Packets from the peer's address refused (bad HMAC, malformed).", labels,
-              peer.packets_rejected);
+              "Link packets from the peer's address refused by the control plane (bad HMAC, "
+              "malformed, refused).",
+              labels, peer.packets_rejected);
   }
   for (const NamedCounter& c : s.counters) {
     std::string name = p + SanitizeMetricName(c.name) + "_total";

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ctrlplane/restart_state.h"
+#include "dataplane/io/clock.h"
 #include "dataplane/ipc/channel.h"
 #include "dataplane/ipc/plane_info.h"
 #include "dataplane/proto/crypto.h"
@@ -439,6 +440,7 @@ ts2 = [3100]
   ASSERT_TRUE(config.ok()) << config.status();
   std::vector<ipc::ShardChannel> ch;
   for (uint32_t s = 0; s < kShards; ++s) ch.push_back(channels_->shard(s));
+  const route::TimeNs made_at = io::MonotonicNs();
   cp_ = std::make_unique<ControlPlane>(*config, path_, ch, channels_->cp_cmd(), channels_->pool(),
                                        std::vector<int>{-1, -1});
   route::TimeNs now = 1000 * kSec;
@@ -446,6 +448,15 @@ ts2 = [3100]
   const route::RouteSnapshot* snap = LatestSnapshot();
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->generation(), 1u) << "no login exchange: the very first snapshot";
+  // Logged in since the control plane came up (not at the clock's epoch: the dashboards showed
+  // the machine's boot time).
+  auto restart = ReadRestartState(*snap);
+  ASSERT_TRUE(restart.ok()) << restart.status();
+  ASSERT_EQ(restart->clients.size(), 2u);
+  for (const ClientRecord& c : restart->clients) {
+    EXPECT_GE(c.logged_in_at, made_at) << c.id;
+    EXPECT_LE(c.logged_in_at, io::MonotonicNs()) << c.id;
+  }
   ASSERT_EQ(snap->FindClient(3129001), 0) << "configuration order gives the slots";
   ASSERT_EQ(snap->FindClient(3129002), 1);
   const route::ClientInfo* a = snap->client(0);
