@@ -364,6 +364,13 @@ std::vector<report::NamedCounter> ControlPlane::ControlCounters() const {
     c.help = "HBP logins (control plane): " + std::string(name) + ".";
     out.push_back(std::move(c));
   }
+  report::NamedCounter stale;
+  stale.name = "lost_reports_stale";
+  stale.value = stale_lost_reports_;
+  stale.help =
+      "Shard reports of a silent client whose session had been replaced by a login from another "
+      "address (ignored).";
+  out.push_back(std::move(stale));
   report::NamedCounter d;
   d.name = "control_datagrams_dropped";
   d.value = link_.dropped_to_shards();
@@ -427,13 +434,13 @@ void ControlPlane::OnSupervision(const ShardLink::Supervision& s, route::TimeNs 
       bool ran = false;
       supervisor_.Run(auth_id_, now, [&] {
         ran = true;
-        auth_->OnClientLost(lost.id, now, &outbox_, &changes_);
+        CloseLostClient(lost.id, lost.addr, now);
       });
       // With auth down (failed, waiting for its restart) the report would be lost and the
       // restarted auth, restoring its clients from the snapshot, would keep this one logged in
       // until the shard reports it again, a whole timeout later: RestartAuth applies it.
       if (!ran && lost_while_auth_down_.size() < kMaxLostWhileAuthDown) {
-        lost_while_auth_down_.insert(lost.id);
+        lost_while_auth_down_[lost.id] = lost.addr;
       }
       break;
     }
@@ -750,7 +757,7 @@ absl::Status ControlPlane::RestartAuth(route::TimeNs now) {
   // Clients the shards reported lost while auth was down are closed now, before any packet
   // reaches the new auth: later, a report would close the session of a client that has logged
   // in again since.
-  for (uint32_t id : lost_while_auth_down_) auth_->OnClientLost(id, now, &outbox_, &changes_);
+  for (const auto& [id, addr] : lost_while_auth_down_) CloseLostClient(id, addr, now);
   lost_while_auth_down_.clear();
   for (const ClientView& v : subs_->Views()) {
     if (auth_->Find(v.id) == nullptr) subs_->OnClientDown(v.id);
@@ -759,6 +766,17 @@ absl::Status ControlPlane::RestartAuth(route::TimeNs now) {
     if (!subs_->IsUp(r->id)) subs_->OnClientUp(r->id, r->slot, r->slot_mask, now);
   }
   return FeedEverything();
+}
+
+void ControlPlane::CloseLostClient(uint32_t id, const route::Endpoint& addr, route::TimeNs now) {
+  const ClientRecord* r = auth_->Find(id);
+  if (r == nullptr) return;
+  if (!(r->addr == addr)) {
+    // A shard whose snapshot lags (it re-reports each timeout) names the session it saw.
+    ++stale_lost_reports_;
+    return;
+  }
+  auth_->OnClientLost(id, now, &outbox_, &changes_);
 }
 
 absl::Status ControlPlane::RestartLinks(route::TimeNs now) {

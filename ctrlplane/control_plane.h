@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "ctrlplane/api_options.h"
@@ -177,6 +178,10 @@ class ControlPlane {
   absl::Status RestoreFromPlane(route::TimeNs now);
   void RestoreLinksFrom(const route::RouteSnapshot& snap, route::TimeNs now);
   absl::Status RestartAuth(route::TimeNs now);
+  // A shard's ClientLost: closes the client's session if it is the one at `addr` (a later login
+  // of the same ID from another address is not the session that went silent).
+  void CloseLostClient(uint32_t id, const route::Endpoint& addr, route::TimeNs now);
+  uint64_t stale_lost_reports_ = 0;  // ClientLost about a session that has been replaced
   absl::Status RestartLinks(route::TimeNs now);
   absl::Status RestartSubscriptions(route::TimeNs now);
   void ApplyLogLevel();
@@ -227,7 +232,7 @@ class ControlPlane {
   absl::flat_hash_set<uint32_t> restart_dirty_;
   // Clients a shard reported lost while auth was down (ClientLost): RestartAuth closes them.
   static constexpr size_t kMaxLostWhileAuthDown = 65536;
-  absl::flat_hash_set<uint32_t> lost_while_auth_down_;
+  absl::flat_hash_map<uint32_t, route::Endpoint> lost_while_auth_down_;  // ID -> its address
   route::TimeNs next_second_ = 0;
   // When this control plane was made: the login time its fixed clients show.
   route::TimeNs constructed_at_ = 0;

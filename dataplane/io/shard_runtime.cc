@@ -229,10 +229,10 @@ void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
   if (now >= next_health_) {
     next_health_ = now + kHealthEvery;
     // Keepalive timeouts are whole seconds: one pass over the client slots a second is enough.
-    liveness_.Expire(now, [&](uint32_t slot, uint32_t id) {
+    liveness_.Expire(now, [&](uint32_t slot, uint32_t id, const route::Endpoint& addr) {
       const ipc::Message m =
           ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
-                             ipc::ClientLost{slot, id, now});
+                             ipc::ClientLost{slot, id, now, addr});
       if (ipc::SendMessage(channel_.sup, m)) return true;
       ++counters_.supervision_dropped;
       return false;  // reported again at the next pass

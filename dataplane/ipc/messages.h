@@ -66,6 +66,9 @@ struct ClientLost {
   uint32_t slot;
   uint32_t id;
   route::TimeNs at;
+  // The address of the session that went silent (its snapshot entry's): a report is about that
+  // session only, never about a later login of the same ID from elsewhere.
+  route::Endpoint addr;
 };
 
 // shard → cp, about once a second: liveness and the counters the status line sums.

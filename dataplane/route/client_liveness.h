@@ -80,7 +80,7 @@ class ClientLiveness {
   // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
   uint32_t clients() const { return clients_; }
 
-  // Calls `lost(slot, id)` for each client silent longer than the timeout, and again each
+  // Calls `lost(slot, id, addr)` for each client silent longer than the timeout, and again each
   // timeout it stays in the snapshots after that: `lost` returns whether the report went out, and
   // one that did not (a full ring) is tried again next time.
   template <typename Fn>
@@ -89,7 +89,7 @@ class ClientLiveness {
       Entry& e = entries_[slot];
       if (e.id == 0 || e.fixed || now < e.last_seen + timeout_) continue;
       if (e.reported && now < e.reported_at + timeout_) continue;
-      if (lost(slot, e.id)) {
+      if (lost(slot, e.id, e.addr)) {
         e.reported = true;
         e.reported_at = now;
       }

@@ -472,8 +472,9 @@ ts2 = [3100]
   ASSERT_EQ(snap->FindConference(91).members.size(), 1u);
 
   // A shard reporting it lost (as it never would, ClientLiveness skips it) changes nothing.
-  ipc::SendMessage(channels_->shard(0).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
-                                                               ipc::ClientLost{0, 3129001, now}));
+  ipc::SendMessage(channels_->shard(0).sup,
+                   ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+                                      ipc::ClientLost{0, 3129001, now, kFixedAddr}));
   cp_->Step(now += 50 * kMs);
   EXPECT_TRUE(Sent(0).empty()) << "no MSTCL to a fixed client";
   // Its ID is reserved: RPTL from anywhere else is refused.
@@ -485,8 +486,10 @@ ts2 = [3100]
   // A restarted auth component takes it back, as a fixed client.
   ASSERT_TRUE(cp_->InjectFault("auth"));
   for (int i = 0; i < 40; ++i) cp_->Step(now += 100 * kMs);
-  ipc::SendMessage(channels_->shard(0).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 0,
-                                                               ipc::ClientLost{0, 3129002, now}));
+  ipc::SendMessage(
+      channels_->shard(0).sup,
+      ipc::Message::Make(ipc::MsgType::kClientLost, 0,
+                         ipc::ClientLost{0, 3129002, now, route::Endpoint{0xC6120102, 40102}}));
   cp_->Step(now += 50 * kMs);
   EXPECT_TRUE(Sent(0).empty());
   // A reload keeps them, with their slots and statics, in the next snapshot.
@@ -508,8 +511,17 @@ TEST_F(ControlPlaneTest, ClientLostFromAShardClosesTheClient) {
   ASSERT_EQ(Login(3120001, "passw0rd", now), Id(proto::HbpType::kRptack, 3120001));
   cp_->Step(now += 50 * kMs);
   LatestSnapshot();
-  ipc::SendMessage(channels_->shard(1).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
-                                                               ipc::ClientLost{0, 3120001, now}));
+  // A report about a session at another address (a shard whose snapshot lags re-reports the
+  // session it saw, after the client logged in again from elsewhere) closes nothing.
+  constexpr route::Endpoint kOldAddr{0x7F000001, 40999};
+  ipc::SendMessage(
+      channels_->shard(1).sup,
+      ipc::Message::Make(ipc::MsgType::kClientLost, 1, ipc::ClientLost{0, 3120001, now, kOldAddr}));
+  cp_->Step(now += 50 * kMs);
+  EXPECT_TRUE(Sent(0).empty());
+  ipc::SendMessage(channels_->shard(1).sup,
+                   ipc::Message::Make(ipc::MsgType::kClientLost, 1,
+                                      ipc::ClientLost{0, 3120001, now, kClientAddr}));
   cp_->Step(now += 50 * kMs);
   auto sent = Sent(0);
   ASSERT_EQ(sent.size(), 1u);
@@ -671,8 +683,9 @@ TEST_F(ControlPlaneTest, AClientLostWhileAuthIsDownIsClosedWhenAuthIsBack) {
   uint32_t slot = 0;
   ASSERT_NO_FATAL_FAILURE(StartWithClient(now, &slot));
   ASSERT_NO_FATAL_FAILURE(FailAuthWithAKeepalive(now));
-  ipc::SendMessage(channels_->shard(1).sup, ipc::Message::Make(ipc::MsgType::kClientLost, 1,
-                                                               ipc::ClientLost{0, 3120001, now}));
+  ipc::SendMessage(channels_->shard(1).sup,
+                   ipc::Message::Make(ipc::MsgType::kClientLost, 1,
+                                      ipc::ClientLost{0, 3120001, now, kClientAddr}));
   cp_->Step(now += kMs);
   EXPECT_TRUE(Sent(0).empty());
   // Past the backoff, the client's RPTL restarts auth: the old session is closed first, then the

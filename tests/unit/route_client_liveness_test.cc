@@ -35,7 +35,7 @@ std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoi
 
 std::vector<std::pair<uint32_t, uint32_t>> Lost(ClientLiveness& l, TimeNs now) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
-  l.Expire(now, [&](uint32_t slot, uint32_t id) {
+  l.Expire(now, [&](uint32_t slot, uint32_t id, const Endpoint&) {
     out.emplace_back(slot, id);
     return true;
   });
@@ -87,7 +87,7 @@ TEST(ClientLiveness, AReportThatCouldNotBeSentIsMadeAgain) {
   auto snap = Snap({{3120001, kAddrA}});
   l.OnSnapshot(*snap, 100 * kSec);
   int attempts = 0;
-  auto full_ring = [&](uint32_t, uint32_t) {
+  auto full_ring = [&](uint32_t, uint32_t, const Endpoint&) {
     ++attempts;
     return false;
   };
