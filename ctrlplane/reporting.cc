@@ -368,14 +368,14 @@ void Reporting::Touch(const CallRecord& call, bool ended) {
     t.last_unix_ns = call.start_unix_ns;
     t.last_rf_src = call.rf_src;
     t.last_source = SourceName(call.source);
-    ++t.live_calls;
+    t.live_streams.push_back(call.stream_id);
   } else {
     t.seconds += static_cast<double>(call.duration_ns) / 1e9;
     // (A call that started before its TG re-entered the table is not among them.)
-    if (t.live_calls > 0) --t.live_calls;
+    std::erase(t.live_streams, call.stream_id);
   }
   // Live while any call on it is: one on each slot, or a peer's call beside a client's.
-  t.live = t.live_calls > 0;
+  t.live = !t.live_streams.empty();
 }
 
 void Reporting::OnStreamEvent(const route::Event& e, route::TimeNs now,

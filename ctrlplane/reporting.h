@@ -57,7 +57,9 @@ struct TalkgroupActivity {
   uint32_t last_rf_src = 0;
   std::string last_source;  // client callsign (or ID) or peer name
   bool live = false;        // a call on it has not ended
-  uint32_t live_calls = 0;  // started since it entered the table and not ended
+  // The streams of those calls, started since it entered the table (a handful at most: one per
+  // slot and source at a time).
+  std::vector<uint32_t> live_streams;
 };
 
 // What the HTTP threads serve besides the shards' counters (which they read themselves): built
