@@ -393,11 +393,6 @@ bool Overlaps(const route::Endpoint& a, const route::Endpoint& b) {
   return a == b || a.v6 != b.v6 || a.any_address() || b.any_address();
 }
 
-// Whether a listener can send to and receive from `remote`: the same family, or [::] (dual-stack).
-bool Reaches(const route::Endpoint& listen, const route::Endpoint& remote) {
-  return listen.v6 == remote.v6 || (listen.v6 && listen.any_address());
-}
-
 // --- ACLs and talkgroups ------------------------------------------------------------------------
 
 void ReadAcl(Table& t, string_view key, uint32_t lo, uint32_t hi, route::Acl* out) {
@@ -725,8 +720,9 @@ void ReadObp(Table& top, HubConfig& c) {
     Read(t, keys::kObpTgidAcl, &p.tgid_acl);
     const toml::node* keepalive = Read(t, keys::kObpKeepaliveS, &p.keepalive_s);
     const toml::node* dead_after = Read(t, keys::kObpDeadAfterS, &p.dead_after_s);
-    // A peer declared dead before its next BCKA is due would go dead between every two.
-    if (p.dead_after_s <= p.keepalive_s) {
+    // An FBP peer declared dead before its next BCKA is due would go dead between every two
+    // (classic OBP has neither: only a dead_after_s written against its keepalive_s is refused).
+    if (p.dead_after_s <= p.keepalive_s && (p.version == 5 || dead_after != nullptr)) {
       if (dead_after != nullptr) {
         t.ctx().Fail(t.Path("dead_after_s"), dead_after,
                      "must be greater than " + t.Path("keepalive_s") + " (" +
@@ -966,7 +962,7 @@ void Finish(Ctx& ctx, HubConfig& c) {
         return;
       }
     }
-    if (c.hub.mode == HubMode::kKernel && !Reaches(c.hbp.listen, a)) {
+    if (c.hub.mode == HubMode::kKernel && !ListenerReaches(c.hbp.listen, a)) {
       ctx.FailText(key, Quote(FormatEndpoint(a)),
                    string(a.v6 ? "an IPv6" : "an IPv4") +
                        " client needs hbp.listen of its family or [::], not " +
@@ -993,7 +989,7 @@ void Finish(Ctx& ctx, HubConfig& c) {
     ObpPeer& p = c.obp[i];
     const string key = Index("obp", i) + ".listen";
     // dpdk/afxdp listeners serve every family the plane has (checked above).
-    if (c.hub.mode == HubMode::kKernel && !Reaches(p.listen, p.target)) {
+    if (c.hub.mode == HubMode::kKernel && !ListenerReaches(p.listen, p.target)) {
       ctx.FailText(Index("obp", i) + ".target", Quote(FormatEndpoint(p.target)),
                    string(p.target.v6 ? "an IPv6" : "an IPv4") +
                        " peer needs a listen address of its family or [::], not " +

@@ -264,6 +264,12 @@ std::vector<route::Endpoint> ConfigListeners(const HubConfig& config);
 // The listener of a peer's listen address: its index in `listeners` (the packet plane's, as
 // configured at its start), or route::kNoListener.
 uint32_t PeerListener(const ObpPeer& peer, std::span<const route::Endpoint> listeners);
+
+// Whether a kernel-mode listener can send to and receive from `remote`: the same family, or [::]
+// (dual-stack).
+inline bool ListenerReaches(const route::Endpoint& listen, const route::Endpoint& remote) {
+  return listen.v6 == remote.v6 || (listen.v6 && listen.any_address());
+}
 // One PeerSpec per [[obp]] entry, in configuration order (peer index = position), each on the
 // listener of `listeners` that serves its listen address (default: ConfigListeners(config)).
 std::vector<route::PeerSpec> MakePeerSpecs(const HubConfig& config);

@@ -246,6 +246,32 @@ ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
                                        "does not listen on ", FormatEndpoint(p.listen), ")"));
     }
   }
+  // Kernel mode: a peer whose listen address was kept above must still reach its target's
+  // family (the file was checked with the listen address it asked for).
+  if (next.hub.mode == HubMode::kKernel) {
+    for (auto p = next.obp.begin(); p != next.obp.end();) {
+      if (ListenerReaches(p->listen, p->target)) {
+        ++p;
+        continue;
+      }
+      const ObpPeer* old = nullptr;
+      for (const ObpPeer& o : running.obp) {
+        if (o.name == p->name) old = &o;
+      }
+      const std::string why = absl::StrCat("its running listen address ", FormatEndpoint(p->listen),
+                                           " cannot reach ", FormatEndpoint(p->target));
+      if (old != nullptr && ListenerReaches(p->listen, old->target)) {
+        plan.kept.push_back(absl::StrCat("peer ", p->name, " target ", FormatEndpoint(old->target),
+                                         " -> ", FormatEndpoint(p->target), " (", why, ")"));
+        p->target = old->target;
+        ++p;
+      } else {
+        plan.kept.push_back(
+            absl::StrCat("peer ", p->name, " is not served until a restart (", why, ")"));
+        p = next.obp.erase(p);
+      }
+    }
+  }
   // dpdk/afxdp mode reaches IPv6 targets only with the dpdk.address6 it started with (the file
   // was checked against its own [dpdk], which the reload does not apply): a peer moving to an
   // IPv6 target keeps its running one, a new one is left out until a restart.

@@ -973,10 +973,10 @@ const BadCase kBadCases[] = {
      "config.toml: obp[0].keepalive_s = 0: must be in 1..3600"},
     {"obp_dead_after", PEER("dead_after_s = 10"),
      "config.toml: obp[0].dead_after_s = 10: must be greater than obp[0].keepalive_s (10)"},
-    {"obp_keepalive_past_default_dead_after", PEER("keepalive_s = 120"),
+    {"obp_keepalive_past_default_dead_after", PEER("version = 5\nkeepalive_s = 120"),
      "config.toml: obp[0].keepalive_s = 120: must be less than obp[0].dead_after_s (60 by "
      "default): set a greater dead_after_s with it"},
-    {"obp_keepalive_at_default_dead_after", PEER("keepalive_s = 60"),
+    {"obp_keepalive_at_default_dead_after", PEER("version = 5\nkeepalive_s = 60"),
      "config.toml: obp[0].keepalive_s = 60: must be less than obp[0].dead_after_s (60 by "
      "default): set a greater dead_after_s with it"},
     {"obp_bcve", PEER("bcve_interval_s = 0"),
@@ -1291,6 +1291,23 @@ TEST(ConfigSecretsTest, NoErrorRepeatsASecret) {
 
 // ---------------------------------------------------------------------------------------------
 // Sizes are bounded by the memory they need (issue 14).
+
+// keepalive_s and dead_after_s time FBP (version 5) links; a classic OBP peer has neither, so
+// its keepalive_s past the default dead_after_s is no error (files valid before stay valid).
+TEST(ConfigTest, OnlyAnFbpPeersKeepaliveMustBeShorterThanItsDeadTime) {
+#define HUB_WITH_PEER(extra) PEER(extra) "[hbp]\npassphrase = \"p\"\n"
+  absl::StatusOr<HubConfig> c =
+      ParseConfig(HUB_WITH_PEER("version = 1\nkeepalive_s = 120\n"), "config.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->obp[0].keepalive_s, 120u);
+  EXPECT_FALSE(ParseConfig(HUB_WITH_PEER("version = 1\nkeepalive_s = 120\ndead_after_s = 100\n"),
+                           "config.toml")
+                   .ok())
+      << "one written against the other is still checked";
+  EXPECT_TRUE(
+      ParseConfig(HUB_WITH_PEER("keepalive_s = 120\ndead_after_s = 300\n"), "config.toml").ok());
+#undef HUB_WITH_PEER
+}
 
 TEST(ConfigMemoryTest, TheDefaultsAreSmall) {
   absl::StatusOr<HubConfig> c = ParseConfig(kMinimal, "config.toml");

@@ -164,6 +164,25 @@ TEST(Reload, IPv6PeerTargetsWaitForARestartThatBringsDpdkAddress6) {
   EXPECT_TRUE(plan6.config.obp[0].target.v6);
 }
 
+// Kernel mode: a peer moving to [::] and an IPv6 target keeps its running IPv4 listener (the
+// packet plane opened its sockets at start), which cannot reach the new target: the target is
+// kept too, and the reload says so.
+TEST(Reload, AKeptIpv4ListenerKeepsItsPeersIpv4Target) {
+  const auto peer = [](const std::string& listen, const std::string& target) {
+    return "[[obp]]\nname = \"a\"\nlisten = \"" + listen + "\"\ntarget = \"" + target +
+           "\"\nnetwork_id = 2\npassphrase = \"k\"\n";
+  };
+  const HubConfig a = MustParse(std::string(kHub) + peer("0.0.0.0:62035", "198.18.0.2:62036"));
+  const HubConfig b = MustParse(std::string(kHub) + peer("[::]:62035", "[2001:2::2]:62036"));
+  const ReloadPlan plan = PlanReload(a, b, ListenersOf(a));
+  ASSERT_EQ(plan.config.obp.size(), 1u);
+  EXPECT_EQ(FormatEndpoint(plan.config.obp[0].listen), "0.0.0.0:62035");
+  EXPECT_EQ(FormatEndpoint(plan.config.obp[0].target), "198.18.0.2:62036");
+  EXPECT_THAT(plan.kept, Contains("peer a target 198.18.0.2:62036 -> [2001:2::2]:62036 (its "
+                                  "running listen address 0.0.0.0:62035 cannot reach "
+                                  "[2001:2::2]:62036)"));
+}
+
 // hbp.default_ua_timer_min is a number: a change past the sixth significant digit is one.
 TEST(Reload, AUaTimerChangeInAnyDigitIsApplied) {
   const HubConfig a = MustParse(std::string(kHub) + "default_ua_timer_min = 1000000\n");
