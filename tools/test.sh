@@ -74,7 +74,8 @@ case $mode in
   sanitize)
     # The heavy end-to-end suites (suite "heavy": multi-mode veth beds, floods, every reload key,
     # real brokers, the separate control plane) run once, in the release build; every other test,
-    # the lighter end-to-end ones included, runs here under the sanitizers too.
+    # the lighter end-to-end ones included, runs here under the sanitizers too. Their compiled
+    # binaries are not even built (-Dheavy_tests=false: minutes of an ASan build).
     test_args=(--no-suite heavy)
     # gcc 12's -Warray-bounds/-Wstringop-* report false positives once ASan
     # instruments the code (GCC PR 105762 family), and at -O1 -Wmaybe-uninitialized does inside
@@ -83,7 +84,7 @@ case $mode in
     # -O1 -g1 (what the sanitizers' own docs suggest; line tables are enough for their reports)
     # compiles 2-4x faster than debugoptimized's -O2 -g under ASan: the build was most of CI.
     run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
-      -Db_lundef=false -Dbenchmarks=disabled -Dfuzzers=disabled \
+      -Db_lundef=false -Dbenchmarks=disabled -Dfuzzers=disabled -Dheavy_tests=false \
       "-Dcpp_args=-O1 -g1 -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread -Wno-maybe-uninitialized"
     ;;
   fuzz)
