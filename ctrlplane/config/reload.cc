@@ -68,6 +68,42 @@ void KeepRestartKeys(const HubConfig& running, HubConfig& next) {
   next.obp_listeners = running.obp_listeners;
 }
 
+// The running configuration's peer of that name, or null (a new one).
+const ObpPeer* RunningPeer(const HubConfig& running, std::string_view name) {
+  const ObpPeer* found = nullptr;
+  for (const ObpPeer& o : running.obp) {
+    if (o.name == name) found = &o;
+  }
+  return found;
+}
+
+// A peer of `next` whose target the running packet plane cannot send to (`can_send(peer,
+// target)` false) keeps its running target when the plane can send to that one; otherwise it is
+// left out until a restart. Each is said in the plan's kept lines, `why(peer, left_out)` saying
+// why.
+template <typename CanSend, typename Why>
+void KeepTargetsThePlaneCannotReach(const HubConfig& running, HubConfig& next, ReloadPlan& plan,
+                                    CanSend can_send, Why why) {
+  for (auto p = next.obp.begin(); p != next.obp.end();) {
+    if (can_send(*p, p->target)) {
+      ++p;
+      continue;
+    }
+    const ObpPeer* old = RunningPeer(running, p->name);
+    if (old != nullptr && can_send(*p, old->target)) {
+      plan.kept.push_back(absl::StrCat("peer ", p->name, " target ", FormatEndpoint(old->target),
+                                       " -> ", FormatEndpoint(p->target), " (", why(*p, false),
+                                       ")"));
+      p->target = old->target;
+      ++p;
+    } else {
+      plan.kept.push_back(
+          absl::StrCat("peer ", p->name, " is not served until a restart (", why(*p, true), ")"));
+      p = next.obp.erase(p);
+    }
+  }
+}
+
 }  // namespace
 
 Flat FlattenConfig(const HubConfig& c) {
@@ -232,10 +268,7 @@ ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
   // runs with, and a new peer there is not served until a restart.
   for (ObpPeer& p : next.obp) {
     if (PeerListener(p, listeners) != route::kNoListener) continue;
-    const ObpPeer* old = nullptr;
-    for (const ObpPeer& o : running.obp) {
-      if (o.name == p.name) old = &o;
-    }
+    const ObpPeer* old = RunningPeer(running, p.name);
     if (old != nullptr && PeerListener(*old, listeners) != route::kNoListener) {
       plan.kept.push_back(absl::StrCat("peer ", p.name, " listen ", FormatEndpoint(old->listen),
                                        " -> ", FormatEndpoint(p.listen),
@@ -249,55 +282,27 @@ ReloadPlan PlanReload(const HubConfig& running, HubConfig next,
   // Kernel mode: a peer whose listen address was kept above must still reach its target's
   // family (the file was checked with the listen address it asked for).
   if (next.hub.mode == HubMode::kKernel) {
-    for (auto p = next.obp.begin(); p != next.obp.end();) {
-      if (ListenerReaches(p->listen, p->target)) {
-        ++p;
-        continue;
-      }
-      const ObpPeer* old = nullptr;
-      for (const ObpPeer& o : running.obp) {
-        if (o.name == p->name) old = &o;
-      }
-      const std::string why = absl::StrCat("its running listen address ", FormatEndpoint(p->listen),
-                                           " cannot reach ", FormatEndpoint(p->target));
-      if (old != nullptr && ListenerReaches(p->listen, old->target)) {
-        plan.kept.push_back(absl::StrCat("peer ", p->name, " target ", FormatEndpoint(old->target),
-                                         " -> ", FormatEndpoint(p->target), " (", why, ")"));
-        p->target = old->target;
-        ++p;
-      } else {
-        plan.kept.push_back(
-            absl::StrCat("peer ", p->name, " is not served until a restart (", why, ")"));
-        p = next.obp.erase(p);
-      }
-    }
+    KeepTargetsThePlaneCannotReach(
+        running, next, plan,
+        [](const ObpPeer& p, const route::Endpoint& target) {
+          return ListenerReaches(p.listen, target);
+        },
+        [](const ObpPeer& p, bool) {
+          return absl::StrCat("its running listen address ", FormatEndpoint(p.listen),
+                              " cannot reach ", FormatEndpoint(p.target));
+        });
   }
   // dpdk/afxdp mode reaches IPv6 targets only with the dpdk.address6 it started with (the file
-  // was checked against its own [dpdk], which the reload does not apply): a peer moving to an
-  // IPv6 target keeps its running one, a new one is left out until a restart.
+  // was checked against its own [dpdk], which the reload does not apply).
   if (next.hub.mode != HubMode::kKernel && !next.dpdk.has_address6) {
     const std::string why = absl::StrCat("the running ", std::string(HubModeName(next.hub.mode)),
                                          " mode has no dpdk.address6 to send from");
-    for (auto p = next.obp.begin(); p != next.obp.end();) {
-      if (!p->target.v6) {
-        ++p;
-        continue;
-      }
-      const ObpPeer* old = nullptr;
-      for (const ObpPeer& o : running.obp) {
-        if (o.name == p->name) old = &o;
-      }
-      if (old != nullptr && !old->target.v6) {
-        plan.kept.push_back(absl::StrCat("peer ", p->name, " target ", FormatEndpoint(old->target),
-                                         " -> ", FormatEndpoint(p->target), " (", why, ")"));
-        p->target = old->target;
-        ++p;
-      } else {
-        plan.kept.push_back(absl::StrCat("peer ", p->name, " is not served until a restart (", why,
-                                         " to ", FormatEndpoint(p->target), ")"));
-        p = next.obp.erase(p);
-      }
-    }
+    KeepTargetsThePlaneCannotReach(
+        running, next, plan,
+        [](const ObpPeer&, const route::Endpoint& target) { return !target.v6; },
+        [&why](const ObpPeer& p, bool left_out) {
+          return left_out ? absl::StrCat(why, " to ", FormatEndpoint(p.target)) : why;
+        });
   }
 
   // What changes now: the live keys, as they will run.
