@@ -274,6 +274,7 @@ void ControlPlane::Step(route::TimeNs now) {
   }
   for (const ShardLink::Supervision& s : inbox_.supervision) OnSupervision(s, now);
   for (const route::Event& e : inbox_.events) OnEvent(e, now);
+  for (const ipc::ClientPings& p : inbox_.pings) activity_.OnPings(p);
   for (const Datagram& d : inbox_.packets) OnPacket(d, now);
   for (const TalkerAliasHeard& a : auth_->TakeTalkerAliases()) {
     supervisor_.Run(report_id_, now, [&] {
@@ -343,7 +344,8 @@ void ControlPlane::TickReporting(route::TimeNs now) {
       hub.snapshot_generation = snapshots_.generation();
       hub.draining = drain_.active();
       const auto wall_offset = static_cast<int64_t>(io::WallNs() - io::MonotonicNs());
-      reporting_->SetState(MakeHubState(hub, *auth_, *subs_, *links_, now, wall_offset), now);
+      activity_.KeepOnly([&](uint32_t id) { return auth_->Find(id) != nullptr; });
+      reporting_->SetState(MakeHubState(hub, *auth_, *subs_, *links_, activity_, wall_offset), now);
     }
     reporting_->Tick(now, snapshots_.generation(), drain_.active(), auth_->size(),
                      [this] { return ControlCounters(); });
@@ -469,6 +471,10 @@ void ControlPlane::OnEvent(const route::Event& e, route::TimeNs now) {
     supervisor_.Run(report_id_, now, [&] {
       if (reporting_) reporting_->OnStreamEvent(e, now, snapshots_.publisher().current().get());
     });
+  }
+  if ((e.type == route::EventType::kStreamStarted || e.type == route::EventType::kStreamEnded) &&
+      !e.source.is_peer()) {
+    activity_.OnHeard(e.source_id, e.at);
   }
   switch (e.type) {
     case route::EventType::kStreamStarted:

@@ -36,6 +36,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "ctrlplane/api_options.h"
+#include "ctrlplane/client_activity.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/ctl_api.h"
 #include "ctrlplane/datagram.h"
@@ -226,6 +227,8 @@ class ControlPlane {
   route::TimeNs next_watchdog_ = 0;
 
   ShardLink::Inbox inbox_;
+  // Keepalives and calls per client, for the dashboards' state (MakeHubState).
+  ClientActivity activity_;
   Outbox outbox_;
   std::vector<AuthChange> changes_;
   // Clients whose restart record must be written again before the next publication.

@@ -748,17 +748,20 @@ std::vector<report::PeerView> MakePeerViews(const ObpLinks& links, int64_t wall_
 }
 
 report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
-                              const Subscriptions& subs, const ObpLinks& links, route::TimeNs now,
-                              int64_t wall_offset) {
+                              const Subscriptions& subs, const ObpLinks& links,
+                              const ClientActivity& activity, int64_t wall_offset) {
   report::HubState s;
   s.hub = hub;
   const auto wall = [&](route::TimeNs t) { return static_cast<int64_t>(t) + wall_offset; };
   for (const ClientRecord* r : auth.Clients()) {
     report::ClientView v = ViewOf(*r, wall_offset);
-    // The packet plane answers its keepalives; the control plane hears of a client that stops
-    // (ClientLost). A logged-in client is alive as of now.
-    v.last_ping_unix_ns = wall(now);
-    v.last_heard_unix_ns = wall(now);
+    // The packet plane answers its keepalives and reports them (ClientActivity); until the first
+    // report the login stands for the last ping, as in HBlink.
+    const ClientActivity::Seen seen = activity.View(r->id, r->addr, r->logged_in_at);
+    const route::TimeNs last_ping = seen.last_ping != 0 ? seen.last_ping : r->logged_in_at;
+    v.last_ping_unix_ns = wall(last_ping);
+    v.last_heard_unix_ns = wall(std::max(last_ping, seen.last_heard));
+    v.pings_received = seen.pings;
     if (const std::optional<ClientView> sv = subs.View(r->id); sv) {
       // Only what the hub routes to it: nothing on a timeslot the client did not declare
       // (Subscriptions leaves those out of the snapshot and warns about them).

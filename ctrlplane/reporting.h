@@ -32,6 +32,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "ctrlplane/client_activity.h"
 #include "ctrlplane/config/config.h"
 #include "ctrlplane/login/hbp_auth.h"
 #include "ctrlplane/login/obp_links.h"
@@ -240,9 +241,11 @@ class Reporting {
 };
 
 // The dashboards' view of the hub from the control plane's components.
+// A client's last ping, pings and last heard come from `activity` (the shards' reports); before
+// its first reported keepalive, its last ping is its login.
 report::HubState MakeHubState(const report::HubView& hub, const HbpAuth& auth,
-                              const Subscriptions& subs, const ObpLinks& links, route::TimeNs now,
-                              int64_t wall_offset);
+                              const Subscriptions& subs, const ObpLinks& links,
+                              const ClientActivity& activity, int64_t wall_offset);
 std::vector<report::PeerView> MakePeerViews(const ObpLinks& links, int64_t wall_offset,
                                             const std::vector<int64_t>& since_unix_ns);
 

@@ -70,7 +70,11 @@ void ShardLink::Poll(Inbox* in) {
     for (int round = 0; round < kRounds; ++round) {
       const unsigned n = ipc::ReceiveMessages(channels_[s].evt, msgs, 64);
       for (unsigned i = 0; i < n; ++i) {
-        if (msgs[i].type == ipc::MsgType::kEvent) in->events.push_back(msgs[i].As<route::Event>());
+        if (msgs[i].type == ipc::MsgType::kEvent) {
+          in->events.push_back(msgs[i].As<route::Event>());
+        } else if (msgs[i].type == ipc::MsgType::kClientPings) {
+          in->pings.push_back(msgs[i].As<ipc::ClientPings>());
+        }
       }
       if (n < 64) break;
     }

@@ -26,9 +26,11 @@ class ShardLink {
     std::vector<route::Event> events;      // every shard's, in time order
     std::vector<Datagram> packets;         // HBP and OpenBridge datagrams for the components
     std::vector<ipc::Message> commands;    // cp_cmd: reload, drain, resume
+    std::vector<ipc::ClientPings> pings;   // keepalives the shards answered, per client
     void clear() {
       supervision.clear();
       events.clear();
+      pings.clear();
       packets.clear();
       commands.clear();
     }

@@ -36,6 +36,8 @@ enum class MsgType : uint16_t {
   kReload,  // no body: re-read the configuration file
   kDrain,   // body: DrainRequest — drain every shard
   kResume,  // no body: end a drain
+  // shard → cp (continued), on the event ring
+  kClientPings,  // body: ClientPings
 };
 
 // cp → shard → cp: a probe of the control channel's round trip (dmrswitch-ctl probe).
@@ -68,6 +70,16 @@ struct ClientLost {
   route::TimeNs at;
   // The address of the session that went silent (its snapshot entry's): a report is about that
   // session only, never about a later login of the same ID from elsewhere.
+  route::Endpoint addr;
+};
+
+// shard → cp, at most once a second per client: the keepalives of the session at `addr` that
+// the shard owning the client answered (reporting's last ping and ping count).
+struct ClientPings {
+  uint32_t slot;
+  uint32_t id;
+  route::TimeNs last_ping;  // the shard's monotonic clock
+  uint64_t pings;           // since the shard first saw this session in a snapshot
   route::Endpoint addr;
 };
 

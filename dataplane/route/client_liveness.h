@@ -9,6 +9,10 @@
 // Fixed clients ([[hbp.fixed_client]], ClientInfo::fixed) have their keepalives answered like any
 // other but are never reported: they are logged in by configuration, not by a session.
 //
+// The keepalives themselves are what operators see of a client's health (last ping, pings
+// received): a session's count and last keepalive go to the control plane's reporting whenever
+// they changed (ReportPings, once a second), since only this shard hears them.
+//
 // Pure: the snapshot and the time are inputs. Fixed capacity: one entry per client slot,
 // allocated when the first snapshot arrives.
 #pragma once
@@ -73,8 +77,24 @@ class ClientLiveness {
     Entry& e = entries_[static_cast<size_t>(slot)];
     if (e.id != id || !(e.addr == from)) return false;
     e.last_seen = now;
+    e.last_ping = now;
+    ++e.pings;
+    e.pings_unreported = true;
     e.reported = false;
     return true;
+  }
+
+  // Calls `send(slot, id, addr, last_ping, pings)` for each session whose keepalives changed
+  // since it was last sent: `send` returns whether the report went out; at the first that did
+  // not (a full ring) the pass stops, and the rest go next time with their newest figures.
+  template <typename Fn>
+  void ReportPings(Fn&& send) {
+    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
+      Entry& e = entries_[slot];
+      if (e.id == 0 || !e.pings_unreported) continue;
+      if (!send(slot, e.id, e.addr, e.last_ping, e.pings)) return;
+      e.pings_unreported = false;
+    }
   }
 
   // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
@@ -104,6 +124,9 @@ class ClientLiveness {
     bool reported = false;  // since the last keepalive, at `reported_at`
     bool fixed = false;     // never reported
     TimeNs reported_at = 0;
+    TimeNs last_ping = 0;           // 0: none yet in this session
+    uint64_t pings = 0;             // keepalives answered in this session
+    bool pings_unreported = false;  // pings/last_ping changed since ReportPings sent them
   };
   uint32_t shard_;
   uint32_t nshards_;

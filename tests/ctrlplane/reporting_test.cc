@@ -643,8 +643,9 @@ TEST(MakeHubState, AStaticThatSingleModeSwitchedOffIsListedAsSuspendedUntilItCom
   subs.OnClientUp(kId, rec.slot, 3, kT0);
   ObpLinks links(std::vector<route::PeerSpec>{});
 
-  const auto talkgroups_at = [&](route::TimeNs now) {
-    report::HubState s = MakeHubState(report::HubView{}, auth, subs, links, now, kWall);
+  const auto talkgroups_at = [&](route::TimeNs /*at: the state is the subscriptions'*/) {
+    report::HubState s =
+        MakeHubState(report::HubView{}, auth, subs, links, ClientActivity{}, kWall);
     EXPECT_EQ(s.clients.size(), 1u);
     return s.clients.empty() ? std::vector<report::TalkgroupSubscription>{}
                              : s.clients[0].talkgroups;
@@ -710,7 +711,8 @@ TEST(MakeHubState, NothingIsListedOnATimeslotTheClientDidNotDeclare) {
   Subscriptions subs(sub_settings);
   subs.OnClientUp(kId, rec.slot, rec.slot_mask, kT0);
   ObpLinks links(std::vector<route::PeerSpec>{});
-  const report::HubState s = MakeHubState(report::HubView{}, auth, subs, links, kT0, 0);
+  const report::HubState s =
+      MakeHubState(report::HubView{}, auth, subs, links, ClientActivity{}, 0);
   ASSERT_EQ(s.clients.size(), 1u);
   ASSERT_EQ(s.clients[0].talkgroups.size(), 1u);
   EXPECT_EQ(s.clients[0].talkgroups[0].tg, 3100u);
@@ -718,4 +720,64 @@ TEST(MakeHubState, NothingIsListedOnATimeslotTheClientDidNotDeclare) {
 }
 
 }  // namespace
+// A client's last ping, pings received and last heard are the keepalives its shard answered and
+// the calls it sourced, for its current session only; before the first report its login stands
+// for the last ping. (They used to be the time the state was built, and 0 pings, always.)
+TEST(MakeHubState, ClientsShowTheKeepalivesTheirShardAnswered) {
+  constexpr uint32_t kId = 3120003;
+  constexpr int64_t kWall = 1'700'000'000 * kSec;
+  const route::Endpoint kAddr{0x7F000001u, 40003};
+  HbpAuthSettings auth_settings;
+  auth_settings.passphrase = "passw0rd";
+  HbpAuth auth(auth_settings);
+  ClientRecord rec;
+  rec.id = kId;
+  rec.slot = 1;
+  rec.addr = kAddr;
+  rec.logged_in_at = kT0;
+  auth.Restore({rec});
+  Subscriptions subs(SubscriptionSettings{});
+  subs.OnClientUp(kId, rec.slot, 3, kT0);
+  ObpLinks links(std::vector<route::PeerSpec>{});
+  ClientActivity activity;
+  const auto client = [&] {
+    const report::HubState s = MakeHubState(report::HubView{}, auth, subs, links, activity, kWall);
+    EXPECT_EQ(s.clients.size(), 1u);
+    return s.clients.empty() ? report::ClientView{} : s.clients[0];
+  };
+
+  report::ClientView c = client();
+  EXPECT_EQ(c.last_ping_unix_ns, kWall + kT0) << "no keepalive reported yet: the login";
+  EXPECT_EQ(c.last_heard_unix_ns, kWall + kT0);
+  EXPECT_EQ(c.pings_received, 0u);
+
+  // A report about an earlier session (before this login, or from another address) is not this
+  // one's.
+  activity.OnPings(ipc::ClientPings{1, kId, kT0 - 5 * kSec, 40, kAddr});
+  EXPECT_EQ(client().pings_received, 0u);
+  activity.OnPings(ipc::ClientPings{1, kId, kT0 + 5 * kSec, 7, route::Endpoint{0x7F000001u, 1}});
+  EXPECT_EQ(client().pings_received, 0u);
+
+  activity.OnPings(ipc::ClientPings{1, kId, kT0 + 10 * kSec, 2, kAddr});
+  c = client();
+  EXPECT_EQ(c.last_ping_unix_ns, kWall + kT0 + 10 * kSec);
+  EXPECT_EQ(c.last_heard_unix_ns, kWall + kT0 + 10 * kSec);
+  EXPECT_EQ(c.pings_received, 2u);
+
+  // A call it sourced is heard; an older one does not move last_heard back.
+  activity.OnHeard(kId, kT0 + 14 * kSec);
+  activity.OnHeard(kId, kT0 + 12 * kSec);
+  c = client();
+  EXPECT_EQ(c.last_ping_unix_ns, kWall + kT0 + 10 * kSec);
+  EXPECT_EQ(c.last_heard_unix_ns, kWall + kT0 + 14 * kSec);
+  activity.OnPings(ipc::ClientPings{1, kId, kT0 + 20 * kSec, 3, kAddr});
+  c = client();
+  EXPECT_EQ(c.last_heard_unix_ns, kWall + kT0 + 20 * kSec);
+  EXPECT_EQ(c.pings_received, 3u);
+
+  // A client that logged out is forgotten.
+  activity.KeepOnly([](uint32_t id) { return id != kId; });
+  EXPECT_EQ(activity.size(), 0u);
+}
+
 }  // namespace dmrswitch::cp

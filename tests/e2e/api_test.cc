@@ -196,6 +196,52 @@ TEST_F(ApiTest, DynamicTgsAreDroppedAndAClientIsKicked) {
   EXPECT_EQ(Write("POST", "/api/v1/clients/4000000/kick", kToken).first, 404);
 }
 
+// A client's keepalives as operators see them: answered by the shard that owns the client,
+// which reports them to the control plane (pings received, last ping), and its calls (last
+// heard). They were the time the state was built, and 0 pings, whatever the client did.
+TEST_F(ApiTest, AClientsKeepalivesAndCallsShowAsTheyHappen) {
+  ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
+  ClientSet clients(port_);
+  sim::HbpClient* talker = clients.Add(kTalker);  // a keepalive every 2 s
+  clients.Add(kListener);
+  httplib::Client c("127.0.0.1", http_);
+  const auto client = [&](uint32_t id) {
+    httplib::Result r = c.Get(absl::StrCat("/api/v1/clients/", id));
+    return r && r->status == 200 ? json::parse(r->body, nullptr, false)["client"] : json();
+  };
+  // Serves the clients (their keepalives) until `done` holds for the talker's view.
+  const auto wait_for = [&](const auto& done, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    json v;
+    while (absl::Now() < deadline) {
+      clients.PollFor(absl::Milliseconds(250));
+      v = client(kTalker);
+      if (v.is_object() && done(v)) return v;
+    }
+    ADD_FAILURE() << "talker's view: " << v.dump();
+    return v;
+  };
+
+  // The shard reports within a second of a keepalive; the state is rebuilt every 10 s at most.
+  json v = wait_for([](const json& j) { return j["pings_received"].get<uint64_t>() >= 3; },
+                    absl::Seconds(25));
+  ASSERT_TRUE(v.is_object());
+  const double logged_in = v["logged_in"].get<double>();
+  const double last_ping = v["last_ping"].get<double>();
+  EXPECT_GT(last_ping, logged_in + 3.0) << v.dump();
+  EXPECT_LE(last_ping, static_cast<double>(absl::ToUnixMicros(absl::Now())) / 1e6 + 1.0);
+  EXPECT_GE(v["last_heard"].get<double>(), last_ping);
+  const uint64_t pings = v["pings_received"].get<uint64_t>();
+  EXPECT_LE(pings, talker->counters().pings_sent) << "no more than it sent";
+
+  // A call makes it heard.
+  const double call_at = static_cast<double>(absl::ToUnixMicros(absl::Now())) / 1e6;
+  Call(clients, *talker, 3100);
+  v = wait_for([&](const json& j) { return j["last_heard"].get<double>() >= call_at - 0.5; },
+               absl::Seconds(15));
+  EXPECT_GE(v["pings_received"].get<uint64_t>(), pings);
+}
+
 TEST_F(ApiTest, TheEventStreamCarriesCallsAndResumesAfterAReconnect) {
   ASSERT_NO_FATAL_FAILURE(StartHub(Toml(), &hub_));
   ClientSet clients(port_);

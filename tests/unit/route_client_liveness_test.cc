@@ -221,4 +221,76 @@ TEST(ClientLiveness, TimeoutComesFromTheSnapshotAndAReloadAppliesItToEveryClient
 }
 
 }  // namespace
+struct PingReport {
+  uint32_t slot;
+  uint32_t id;
+  TimeNs last_ping;
+  uint64_t pings;
+  bool operator==(const PingReport&) const = default;
+};
+
+// Sends every changed session, accepting at most `room` reports (a ring with that much room).
+std::vector<PingReport> Pings(ClientLiveness& l, size_t room = 100) {
+  std::vector<PingReport> out;
+  l.ReportPings([&](uint32_t slot, uint32_t id, const Endpoint&, TimeNs last, uint64_t n) {
+    if (out.size() == room) return false;
+    out.push_back({slot, id, last, n});
+    return true;
+  });
+  return out;
+}
+
+// Operators see a client's keepalives (last ping, pings received) from the shard that answers
+// them: each session is reported when its figures changed, with the newest ones.
+TEST(ClientLiveness, ReportsEachSessionsKeepalivesWhenTheyChange) {
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}, {3120002, kAddrB}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  EXPECT_TRUE(Pings(l).empty()) << "no keepalive yet: nothing to say";
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 105 * kSec));
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 110 * kSec));
+  ASSERT_FALSE(l.OnPing(*snap, 3120002, kAddrA, 110 * kSec)) << "another address: not counted";
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 110 * kSec, 2}}));
+  EXPECT_TRUE(Pings(l).empty()) << "reported once";
+  ASSERT_TRUE(l.OnPing(*snap, 3120002, kAddrB, 111 * kSec));
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 115 * kSec));
+  EXPECT_EQ(Pings(l),
+            (std::vector<PingReport>{{0, 3120001, 115 * kSec, 3}, {1, 3120002, 111 * kSec, 1}}));
+}
+
+// A full ring stops the pass; what did not fit goes at the next one, with the figures of then.
+TEST(ClientLiveness, AReportThatDidNotFitGoesNextTimeWithNewerFigures) {
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}, {3120002, kAddrB}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 105 * kSec));
+  ASSERT_TRUE(l.OnPing(*snap, 3120002, kAddrB, 105 * kSec));
+  EXPECT_EQ(Pings(l, 1), (std::vector<PingReport>{{0, 3120001, 105 * kSec, 1}}));
+  ASSERT_TRUE(l.OnPing(*snap, 3120002, kAddrB, 110 * kSec));
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{1, 3120002, 110 * kSec, 2}}));
+}
+
+// A new session in the slot (another client, or the same ID from another address) counts from
+// zero; a client of another shard is never reported here.
+TEST(ClientLiveness, ANewSessionCountsItsOwnKeepalives) {
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 105 * kSec));
+  ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, 110 * kSec));
+  auto moved = Snap({{3120001, kAddrB}}, 2);
+  l.OnSnapshot(*moved, 112 * kSec);
+  EXPECT_TRUE(Pings(l).empty()) << "the old session's unsent figures are not the new one's";
+  ASSERT_TRUE(l.OnPing(*moved, 3120001, kAddrB, 115 * kSec));
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 115 * kSec, 1}}));
+
+  uint32_t foreign = 1;
+  while (dmrswitch_owner(foreign, 2) == 0) ++foreign;
+  ClientLiveness shard0(0, 2);
+  auto other = Snap({{foreign, kAddrA}}, 3);
+  shard0.OnSnapshot(*other, 100 * kSec);
+  EXPECT_FALSE(shard0.OnPing(*other, foreign, kAddrA, 105 * kSec));
+  EXPECT_TRUE(Pings(shard0).empty());
+}
+
 }  // namespace dmrswitch::route
