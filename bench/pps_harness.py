@@ -631,6 +631,16 @@ def main():
     args = ap.parse_args()
     if args.zero_loss:
         args.memif = True
+    if args.out_png:
+        # Checked before minutes of runs, not after the table: the plot needs matplotlib in the
+        # interpreter that runs this (tools/install-deps.sh installs Debian's python3-matplotlib
+        # for /usr/bin/python3, this script's interpreter; another python3 on PATH may lack it).
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            sys.exit(f"--out-png needs matplotlib, which {sys.executable} cannot import: run "
+                     "tools/install-deps.sh and start the harness as bench/pps_harness.py "
+                     "(/usr/bin/python3), or leave out --out-png")
     global BUCKET
     BUCKET = args.bucket
 
