@@ -77,6 +77,9 @@ struct MqttPublisher::Session {
   bool publishing = false;
   bool written_during_publish = false;
   std::map<std::string, std::string> retained_peers;  // topic -> payload
+  // Topics of removed peers whose retained state the broker still holds: an empty retained
+  // message deletes it, sent once connected.
+  std::set<std::string> cleared_peers;
   Clock::time_point next_attempt = Clock::now();
   std::chrono::milliseconds backoff{0};
 
@@ -216,6 +219,7 @@ void MqttPublisher::Run() {
     json j = ToJson(p);
     if (!reason.empty()) j["reason"] = reason;
     s.retained_peers[peer_topic(p.name)] = Dump(j);
+    s.cleared_peers.erase(peer_topic(p.name));  // a peer added again under the same name
   };
 
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -270,6 +274,11 @@ void MqttPublisher::Run() {
       for (const auto& [topic, payload] : s.retained_peers) s.Send(topic, payload, 1, true, false);
       announced = true;
     }
+    if (s.connected) {
+      for (auto it = s.cleared_peers.begin(); it != s.cleared_peers.end();) {
+        it = s.Send(*it, "", 1, true, false) ? s.cleared_peers.erase(it) : std::next(it);
+      }
+    }
 
     // Events. Live ones go only to a connected broker that keeps up; peer states are
     // remembered either way.
@@ -293,8 +302,17 @@ void MqttPublisher::Run() {
           view.up = e->up;
           view.state_since_unix_ns = e->time_unix_ns;
         }
+        const std::string topic = peer_topic(view.name);
         remember_peer(view, e->reason);
-        s.Send(peer_topic(view.name), s.retained_peers[peer_topic(view.name)], 1, true, false);
+        if (e->reason == "removed") {
+          // Told to whoever listens now, and then gone from the broker: a later subscriber must
+          // not find a peer the hub no longer has.
+          s.Send(topic, s.retained_peers[topic], 1, false, false);
+          s.retained_peers.erase(topic);
+          s.cleared_peers.insert(topic);
+          continue;
+        }
+        s.Send(topic, s.retained_peers[topic], 1, true, false);
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ctrlplane/report/mqtt_publisher.h"
@@ -119,6 +120,67 @@ TEST(Mqtt, CallEventsPeerStatesAndRetainedOnline) {
   json stopped = sub.WaitFor(kPrefix + "/status",
                              [](const json& j) { return j.value("reason", "") == "stopped"; });
   EXPECT_EQ(stopped["online"], false);
+}
+
+// A peer a reload removed is told once, live, and then gone from the broker: a subscriber that
+// arrives later finds the peers the hub has, not a retained ghost of the removed one (which
+// stayed retained for ever before). A peer added again under that name is retained again.
+TEST(Mqtt, ARemovedPeersRetainedStateIsCleared) {
+  TempDir dir;
+  Broker broker(dir);
+  ASSERT_TRUE(broker.Start()) << broker.log();
+  auto publisher = MqttPublisher::Start(Options(broker.port()), SampleHub());
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  ASSERT_TRUE(WaitUntil([&] { return (*publisher)->stats().connected; }, milliseconds(10000)));
+  (*publisher)->SetState(SampleState(1));
+  Subscriber early(broker.port(), kPrefix + "/peer/#");
+  ASSERT_FALSE(
+      early.WaitFor(kPrefix + "/peer/OBP-US", [](const json& j) { return j["up"]; }).is_null());
+
+  // The reload: the reporting component says "removed" and the next state lacks the peer.
+  auto without = std::make_shared<HubState>(*SampleState(1));
+  std::erase_if(without->peers, [](const PeerView& p) { return p.name == "OBP-US"; });
+  (*publisher)->Publish(PeerEvent{false, "OBP-US", "removed", kSampleNow, nullptr});
+  (*publisher)->SetState(without);
+  const json removed = early.WaitFor(
+      kPrefix + "/peer/OBP-US", [](const json& j) { return j.value("reason", "") == "removed"; });
+  ASSERT_FALSE(removed.is_null()) << "live subscribers are told";
+  EXPECT_EQ(removed["up"], false);
+
+  // A late subscriber gets every retained message at once: FBP-EU, and nothing of OBP-US.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        Subscriber late(broker.port(), kPrefix + "/peer/#");
+        if (late.WaitFor(kPrefix + "/peer/FBP-EU", [](const json&) { return true; }).is_null()) {
+          return false;
+        }
+        std::this_thread::sleep_for(milliseconds(300));
+        return late.On(kPrefix + "/peer/OBP-US").empty();
+      },
+      milliseconds(10000)))
+      << "the removed peer is still retained";
+
+  // Back under the same name: retained again, not cleared.
+  (*publisher)
+      ->Publish(PeerEvent{true, "OBP-US", "", kSampleNow,
+                          std::make_shared<PeerView>(SamplePeer("OBP-US", true, 1))});
+  (*publisher)->SetState(SampleState(1));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const std::vector<Message> m = early.On(kPrefix + "/peer/OBP-US");
+        if (m.empty()) return false;
+        const json last = json::parse(m.back().payload, nullptr, false);  // "": the clearing
+        return last.is_object() && last.value("up", false);
+      },
+      milliseconds(10000)));
+  Subscriber again(broker.port(), kPrefix + "/peer/#");
+  bool retained = false;
+  EXPECT_FALSE(again
+                   .WaitFor(
+                       kPrefix + "/peer/OBP-US", [](const json& j) { return j["up"] == true; },
+                       milliseconds(10000), &retained)
+                   .is_null());
+  EXPECT_TRUE(retained);
 }
 
 // The broker publishes the Last Will when the hub's connection dies without a goodbye: a
