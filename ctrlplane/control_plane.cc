@@ -293,6 +293,8 @@ void ControlPlane::Step(route::TimeNs now) {
     ApplyAuthChanges(now);
     supervisor_.Run(subs_id_, now, [&] { subs_->Expire(now); });
     locations_.Expire(now);
+    // Bounded by the client table whether or not a surface reads it.
+    activity_.KeepOnly([&](uint32_t id) { return auth_->Find(id) != nullptr; });
     shield_.Tick(now);
     peers_changed = true;  // the reporting component's peer views: last keepalive, counters
   }
@@ -344,7 +346,6 @@ void ControlPlane::TickReporting(route::TimeNs now) {
       hub.snapshot_generation = snapshots_.generation();
       hub.draining = drain_.active();
       const auto wall_offset = static_cast<int64_t>(io::WallNs() - io::MonotonicNs());
-      activity_.KeepOnly([&](uint32_t id) { return auth_->Find(id) != nullptr; });
       reporting_->SetState(MakeHubState(hub, *auth_, *subs_, *links_, activity_, wall_offset), now);
     }
     reporting_->Tick(now, snapshots_.generation(), drain_.active(), auth_->size(),
@@ -538,6 +539,13 @@ void ControlPlane::ApplyAuthChanges(route::TimeNs now) {
         break;
       }
       case AuthChange::kOptions:
+        if (const ClientRecord* r = auth_->Find(c.id); r != nullptr && r->fixed) {
+          // A fixed client's own login restamps its session: the shards count its keepalives
+          // afresh (nothing else in its entry changes; an RPTO alone changes nothing here).
+          if (absl::Status st = b.SetClient(r->slot, r->Spec()); !st.ok()) {
+            spdlog::error("client {}: {}", c.id, std::string(st.message()));
+          }
+        }
         restart_dirty_.insert(c.id);
         supervisor_.Run(report_id_, now, [&] {
           if (reporting_) reporting_->OnClientChanged(c.id, "options", now);

@@ -97,6 +97,7 @@ report::ClientView ViewOf(const ClientRecord& r, int64_t wall_offset) {
   v.address = FormatAddress(r.addr);
   v.port = r.addr.port;
   v.logged_in_unix_ns = static_cast<int64_t>(r.logged_in_at) + wall_offset;
+  v.fixed = r.fixed;
   return v;
 }
 

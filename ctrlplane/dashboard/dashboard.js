@@ -385,6 +385,7 @@ function clientRow(c, talking) {
   loc.title = c.description || '';
   const {s1, s2, dyn} = splitTgs(c);
   const [st, cls] = talking.has(c.id) ? ['talking', 'live']
+    : c.fixed && !c.pings_received ? ['fixed', 'good']  // configured; it may never ping
     : isNum(c.last_ping) && serverNow() - c.last_ping > 60 ? ['no ping', 'warn'] : ['online', 'good'];
   const state = badgeTd(cls, st);
   state.title = `logged in ${fullTime(c.logged_in)}; ${num(c.pings_received)} pings, last ${ago(c.last_ping)}`;

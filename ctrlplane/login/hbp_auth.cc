@@ -73,6 +73,7 @@ route::ClientSpec ClientRecord::Spec() const {
   s.addr = addr;
   s.slot_mask = slot_mask;
   s.fixed = fixed;
+  s.session = logged_in_at;
   return s;
 }
 

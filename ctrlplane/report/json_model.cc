@@ -79,6 +79,7 @@ json ToJson(const ClientView& c) {
       {"last_ping", Seconds(c.last_ping_unix_ns)},
       {"last_heard", Seconds(c.last_heard_unix_ns)},
       {"pings_received", c.pings_received},
+      {"fixed", c.fixed},
   };
 }
 

@@ -108,8 +108,9 @@ struct ClientView {
   bool single_mode = true;  // effective: the hub's default or the client's SINGLE=
   int64_t logged_in_unix_ns = 0;
   int64_t last_ping_unix_ns = 0;   // last keepalive (RPTPING)
-  int64_t last_heard_unix_ns = 0;  // last keepalive or voice/data packet
+  int64_t last_heard_unix_ns = 0;  // last keepalive, or start or end of a call it sourced
   uint64_t pings_received = 0;
+  bool fixed = false;  // [[hbp.fixed_client]]: logged in by configuration; may never ping
 };
 
 // An OpenBridge (version 1) or FreeDMR bridge protocol (version 5) peer.

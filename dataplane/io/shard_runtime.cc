@@ -229,24 +229,26 @@ void ShardRuntime::Timers(route::TimeNs now, const IoTotals& io) {
   if (now >= next_health_) {
     next_health_ = now + kHealthEvery;
     // Keepalive timeouts are whole seconds: one pass over the client slots a second is enough.
-    liveness_.Expire(now, [&](uint32_t slot, uint32_t id, const route::Endpoint& addr) {
-      const ipc::Message m =
-          ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
-                             ipc::ClientLost{slot, id, now, addr});
-      if (ipc::SendMessage(channel_.sup, m)) return true;
-      ++counters_.supervision_dropped;
-      return false;  // reported again at the next pass
-    });
-    // Reporting, not supervision: on the event ring, and only while it is at most half full so
-    // that call events keep their room; what does not fit goes next second, newer.
-    liveness_.ReportPings([&](uint32_t slot, uint32_t id, const route::Endpoint& addr,
-                              route::TimeNs last_ping, uint64_t pings) {
-      if (ipc::RingFill(channel_.evt) * 2 >= ipc::RingCapacity(channel_.evt)) return false;
-      return ipc::SendMessage(
-          channel_.evt,
-          ipc::Message::Make(ipc::MsgType::kClientPings, static_cast<uint8_t>(config_.index),
-                             ipc::ClientPings{slot, id, last_ping, pings, addr}));
-    });
+    liveness_.Tick(
+        now,
+        [&](uint32_t slot, uint32_t id, const route::Endpoint& addr) {
+          const ipc::Message m =
+              ipc::Message::Make(ipc::MsgType::kClientLost, static_cast<uint8_t>(config_.index),
+                                 ipc::ClientLost{slot, id, now, addr});
+          if (ipc::SendMessage(channel_.sup, m)) return true;
+          ++counters_.supervision_dropped;
+          return false;  // reported again at the next pass
+        },
+        // Reporting, not supervision: on the event ring, and only while it is at most half full
+        // so that call events keep their room; what does not fit goes next second, newer.
+        [&](uint32_t slot, uint32_t id, const route::Endpoint& addr, route::TimeNs last_ping,
+            uint64_t pings) {
+          if (ipc::RingFill(channel_.evt) * 2 >= ipc::RingCapacity(channel_.evt)) return false;
+          return ipc::SendMessage(
+              channel_.evt,
+              ipc::Message::Make(ipc::MsgType::kClientPings, static_cast<uint8_t>(config_.index),
+                                 ipc::ClientPings{slot, id, last_ping, pings, addr}));
+        });
     SendHealth(now, io);
   }
 }

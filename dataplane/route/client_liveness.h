@@ -11,7 +11,7 @@
 //
 // The keepalives themselves are what operators see of a client's health (last ping, pings
 // received): a session's count and last keepalive go to the control plane's reporting whenever
-// they changed (ReportPings, once a second), since only this shard hears them.
+// they changed (Tick, once a second), since only this shard hears them.
 //
 // Pure: the snapshot and the time are inputs. Fixed capacity: one entry per client slot,
 // allocated when the first snapshot arrives.
@@ -61,7 +61,10 @@ class ClientLiveness {
           e = Entry{};
           continue;
         }
-        if (e.id != c->id || !(e.addr == c->addr)) e = Entry{c->id, c->addr, now};
+        if (e.id != c->id || !(e.addr == c->addr) || e.session != c->session) {
+          e = Entry{c->id, c->addr, now};
+          e.session = c->session;
+        }
         e.fixed = c->fixed;
         ++clients_;
       }
@@ -84,39 +87,60 @@ class ClientLiveness {
     return true;
   }
 
-  // Calls `send(slot, id, addr, last_ping, pings)` for each session whose keepalives changed
-  // since it was last sent: `send` returns whether the report went out; at the first that did
-  // not (a full ring) the pass stops, and the rest go next time with their newest figures.
-  template <typename Fn>
-  void ReportPings(Fn&& send) {
-    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
-      Entry& e = entries_[slot];
-      if (e.id == 0 || !e.pings_unreported) continue;
-      if (!send(slot, e.id, e.addr, e.last_ping, e.pings)) return;
-      e.pings_unreported = false;
-    }
-  }
-
   // Logged-in clients this shard owns (answers the keepalives of), as of the last snapshot.
   uint32_t clients() const { return clients_; }
 
-  // Calls `lost(slot, id, addr)` for each client silent longer than the timeout, and again each
-  // timeout it stays in the snapshots after that: `lost` returns whether the report went out, and
-  // one that did not (a full ring) is tried again next time.
+  // The most keepalive reports one pass sends: the event ring they share with call events is
+  // drained a burst at a time, and a pass must not put thousands ahead of a call's start.
+  static constexpr uint32_t kMaxPingReports = 256;
+
+  // One pass over the client slots, once a second. Calls `lost(slot, id, addr)` for each client
+  // silent longer than the timeout, and again each timeout it stays in the snapshots after that:
+  // `lost` returns whether the report went out, and one that did not (a full ring) is tried
+  // again next time. Calls `report(slot, id, addr, last_ping, pings)` for up to kMaxPingReports
+  // sessions whose keepalives changed since they were last sent, from where the last pass
+  // stopped: at the first that does not go out (a full ring) or past the cap, reporting stops
+  // and the next pass starts there, so every slot gets its turn.
+  template <typename Lost, typename Report>
+  void Tick(TimeNs now, Lost&& lost, Report&& report) {
+    Pass(now, lost, &report);
+  }
+
+  // Tick without keepalive reports.
   template <typename Fn>
   void Expire(TimeNs now, Fn&& lost) {
-    for (uint32_t slot = 0; slot < entries_.size(); ++slot) {
+    Pass(now, lost, static_cast<NoReport*>(nullptr));
+  }
+
+ private:
+  using NoReport = bool(uint32_t, uint32_t, const Endpoint&, TimeNs, uint64_t);
+
+  template <typename Lost, typename Report>
+  void Pass(TimeNs now, Lost& lost, Report* report) {
+    const auto n = static_cast<uint32_t>(entries_.size());
+    const uint32_t start = report != nullptr && ping_cursor_ < n ? ping_cursor_ : 0;
+    uint32_t reports = 0;
+    bool reporting = report != nullptr;
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t slot = start + i < n ? start + i : start + i - n;
       Entry& e = entries_[slot];
-      if (e.id == 0 || e.fixed || now < e.last_seen + timeout_) continue;
-      if (e.reported && now < e.reported_at + timeout_) continue;
-      if (lost(slot, e.id, e.addr)) {
+      if (e.id == 0) continue;
+      if (!e.fixed && now >= e.last_seen + timeout_ &&
+          (!e.reported || now >= e.reported_at + timeout_) && lost(slot, e.id, e.addr)) {
         e.reported = true;
         e.reported_at = now;
+      }
+      if (!reporting || !e.pings_unreported) continue;
+      if (reports < kMaxPingReports && (*report)(slot, e.id, e.addr, e.last_ping, e.pings)) {
+        e.pings_unreported = false;
+        ++reports;
+      } else {
+        reporting = false;
+        ping_cursor_ = slot;
       }
     }
   }
 
- private:
   struct Entry {
     uint32_t id = 0;
     Endpoint addr;
@@ -124,9 +148,10 @@ class ClientLiveness {
     bool reported = false;  // since the last keepalive, at `reported_at`
     bool fixed = false;     // never reported
     TimeNs reported_at = 0;
+    uint64_t session = 0;           // ClientInfo::session
     TimeNs last_ping = 0;           // 0: none yet in this session
     uint64_t pings = 0;             // keepalives answered in this session
-    bool pings_unreported = false;  // pings/last_ping changed since ReportPings sent them
+    bool pings_unreported = false;  // pings/last_ping changed since Tick reported them
   };
   uint32_t shard_;
   uint32_t nshards_;
@@ -134,6 +159,7 @@ class ClientLiveness {
   uint32_t clients_ = 0;
   std::vector<Entry> entries_;
   std::vector<const ClientChunk*> chunks_;  // of the last snapshot
+  uint32_t ping_cursor_ = 0;                // the slot whose report the last Tick could not send
   bool seen_ = false;
 };
 

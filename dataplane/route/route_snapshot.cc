@@ -195,8 +195,9 @@ absl::Status RouteSnapshotBuilder::SetClient(uint32_t slot, const ClientSpec& sp
   Slot& s = slots_[slot];
   if (s.info.present && s.info.id == spec.id && s.info.addr == spec.addr &&
       s.info.slot_mask == spec.slot_mask && s.info.fixed == spec.fixed &&
-      s.info.use_acl == spec.use_acl && s.info.sub_acl == spec.sub_acl &&
-      s.info.tg_acl[0] == spec.tg_acl[0] && s.info.tg_acl[1] == spec.tg_acl[1]) {
+      s.info.session == spec.session && s.info.use_acl == spec.use_acl &&
+      s.info.sub_acl == spec.sub_acl && s.info.tg_acl[0] == spec.tg_acl[0] &&
+      s.info.tg_acl[1] == spec.tg_acl[1]) {
     return absl::OkStatus();  // nothing changes: no piece to rebuild
   }
   if (s.info.present && s.info.id != spec.id) RemoveClient(slot);
@@ -208,6 +209,7 @@ absl::Status RouteSnapshotBuilder::SetClient(uint32_t slot, const ClientSpec& sp
   c.slot_mask = spec.slot_mask;
   c.dial_tg = s.dial;
   c.fixed = spec.fixed;
+  c.session = spec.session;
   c.use_acl = spec.use_acl;
   c.sub_acl = spec.sub_acl;
   c.tg_acl[0] = spec.tg_acl[0];

@@ -85,6 +85,9 @@ struct ClientSpec {
   // Configured ([[hbp.fixed_client]]): logged in without a login exchange, never timed out for
   // missing keepalives (ClientLiveness skips it).
   bool fixed = false;
+  // The login this entry belongs to (HbpAuth: the login time): a new one, even from the same
+  // address into the same slot, starts the client's liveness and keepalive count afresh.
+  uint64_t session = 0;
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl[2];
@@ -119,6 +122,7 @@ struct ClientInfo {
   uint8_t slot_mask = 3;
   uint32_t dial_tg = 0;  // dial-a-TG link (0 = none)
   bool fixed = false;    // ClientSpec::fixed
+  uint64_t session = 0;  // ClientSpec::session
   bool use_acl = false;
   Acl sub_acl;
   Acl tg_acl[2];

@@ -719,7 +719,6 @@ TEST(MakeHubState, NothingIsListedOnATimeslotTheClientDidNotDeclare) {
   EXPECT_EQ(s.clients[0].talkgroups[0].slot, report::Slot::kTs2);
 }
 
-}  // namespace
 // A client's last ping, pings received and last heard are the keepalives its shard answered and
 // the calls it sourced, for its current session only; before the first report its login stands
 // for the last ping. (They used to be the time the state was built, and 0 pings, always.)
@@ -780,4 +779,5 @@ TEST(MakeHubState, ClientsShowTheKeepalivesTheirShardAnswered) {
   EXPECT_EQ(activity.size(), 0u);
 }
 
+}  // namespace
 }  // namespace dmrswitch::cp

@@ -220,7 +220,6 @@ TEST(ClientLiveness, TimeoutComesFromTheSnapshotAndAReloadAppliesItToEveryClient
       << "silent since 0 s, and the limit is now 10 s";
 }
 
-}  // namespace
 struct PingReport {
   uint32_t slot;
   uint32_t id;
@@ -232,11 +231,14 @@ struct PingReport {
 // Sends every changed session, accepting at most `room` reports (a ring with that much room).
 std::vector<PingReport> Pings(ClientLiveness& l, size_t room = 100) {
   std::vector<PingReport> out;
-  l.ReportPings([&](uint32_t slot, uint32_t id, const Endpoint&, TimeNs last, uint64_t n) {
-    if (out.size() == room) return false;
-    out.push_back({slot, id, last, n});
-    return true;
-  });
+  // At time 0 nobody is silent for long: only the reports.
+  l.Tick(
+      0, [](uint32_t, uint32_t, const Endpoint&) { return true; },
+      [&](uint32_t slot, uint32_t id, const Endpoint&, TimeNs last, uint64_t n) {
+        if (out.size() == room) return false;
+        out.push_back({slot, id, last, n});
+        return true;
+      });
   return out;
 }
 
@@ -270,6 +272,57 @@ TEST(ClientLiveness, AReportThatDidNotFitGoesNextTimeWithNewerFigures) {
   EXPECT_EQ(Pings(l), (std::vector<PingReport>{{1, 3120002, 110 * kSec, 2}}));
 }
 
+// Clients that keep pinging faster than a full ring lets their reports out all get their turn:
+// each pass starts where the last one stopped, not at slot 0 (the low slots, fixed clients among
+// them, would otherwise take every report and the others' last ping would freeze).
+TEST(ClientLiveness, EverySlotGetsItsTurnWhenTheRingIsShort) {
+  ClientLiveness l(0, 1);
+  auto snap = Snap({{3120001, kAddrA}, {3120002, kAddrB}, {3120003, Endpoint{0xC6120003, 3}}});
+  l.OnSnapshot(*snap, 100 * kSec);
+  std::vector<uint32_t> slots;
+  for (int pass = 0; pass < 6; ++pass) {
+    const TimeNs t = (101 + pass) * kSec;
+    ASSERT_TRUE(l.OnPing(*snap, 3120001, kAddrA, t));
+    ASSERT_TRUE(l.OnPing(*snap, 3120002, kAddrB, t));
+    ASSERT_TRUE(l.OnPing(*snap, 3120003, Endpoint{0xC6120003, 3}, t));
+    const std::vector<PingReport> r = Pings(l, 1);
+    ASSERT_EQ(r.size(), 1u);
+    slots.push_back(r[0].slot);
+  }
+  EXPECT_EQ(slots, (std::vector<uint32_t>{0, 1, 2, 0, 1, 2}));
+}
+
+// A client that logs in again from the same address into the same slot is a new session (the
+// snapshot's session stamp changed): its keepalives count from zero and its silence clock
+// starts again.
+TEST(ClientLiveness, ALoginAgainFromTheSameAddressIsANewSession) {
+  ClientLiveness l(0, 1);
+  const auto snap_of = [](uint64_t session, uint64_t generation) {
+    HubPolicy policy;
+    policy.client_timeout = 30 * kSec;
+    RouteSnapshotBuilder b(policy, 8);
+    ClientSpec c;
+    c.id = 3120001;
+    c.addr = kAddrA;
+    c.session = session;
+    EXPECT_TRUE(b.AddClient(0, c).ok());
+    auto s = b.Build(generation);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return *s;
+  };
+  auto first = snap_of(100 * kSec, 1);
+  l.OnSnapshot(*first, 100 * kSec);
+  ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 105 * kSec));
+  ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 110 * kSec));
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 110 * kSec, 2}}));
+  auto again = snap_of(112 * kSec, 2);
+  l.OnSnapshot(*again, 112 * kSec);
+  ASSERT_TRUE(l.OnPing(*again, 3120001, kAddrA, 115 * kSec));
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 115 * kSec, 1}}));
+  EXPECT_TRUE(Lost(l, 144 * kSec).empty()) << "silent since 115 s, not since 110 s";
+  EXPECT_EQ(Lost(l, 145 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+}
+
 // A new session in the slot (another client, or the same ID from another address) counts from
 // zero; a client of another shard is never reported here.
 TEST(ClientLiveness, ANewSessionCountsItsOwnKeepalives) {
@@ -293,4 +346,5 @@ TEST(ClientLiveness, ANewSessionCountsItsOwnKeepalives) {
   EXPECT_TRUE(Pings(shard0).empty());
 }
 
+}  // namespace
 }  // namespace dmrswitch::route
