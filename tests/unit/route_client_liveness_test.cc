@@ -16,8 +16,10 @@ namespace {
 constexpr Endpoint kAddrA{0xC6120001, 40001};
 constexpr Endpoint kAddrB{0xC6120002, 40002};
 
+// `session`: every client's login stamp (ClientSpec::session).
 std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoint>> clients,
-                                          uint64_t generation = 1, TimeNs timeout = 30 * kSec) {
+                                          uint64_t generation = 1, TimeNs timeout = 30 * kSec,
+                                          uint64_t session = 0) {
   HubPolicy policy;
   policy.client_timeout = timeout;
   RouteSnapshotBuilder b(policy, 8);
@@ -26,6 +28,7 @@ std::shared_ptr<const RouteSnapshot> Snap(std::vector<std::pair<uint32_t, Endpoi
     ClientSpec c;
     c.id = id;
     c.addr = addr;
+    c.session = session;
     EXPECT_TRUE(b.AddClient(slot++, c).ok());
   }
   auto s = b.Build(generation);
@@ -297,25 +300,12 @@ TEST(ClientLiveness, EverySlotGetsItsTurnWhenTheRingIsShort) {
 // starts again.
 TEST(ClientLiveness, ALoginAgainFromTheSameAddressIsANewSession) {
   ClientLiveness l(0, 1);
-  const auto snap_of = [](uint64_t session, uint64_t generation) {
-    HubPolicy policy;
-    policy.client_timeout = 30 * kSec;
-    RouteSnapshotBuilder b(policy, 8);
-    ClientSpec c;
-    c.id = 3120001;
-    c.addr = kAddrA;
-    c.session = session;
-    EXPECT_TRUE(b.AddClient(0, c).ok());
-    auto s = b.Build(generation);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return *s;
-  };
-  auto first = snap_of(100 * kSec, 1);
+  auto first = Snap({{3120001, kAddrA}}, 1, 30 * kSec, 100 * kSec);
   l.OnSnapshot(*first, 100 * kSec);
   ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 105 * kSec));
   ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 110 * kSec));
   EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 110 * kSec, 2}}));
-  auto again = snap_of(112 * kSec, 2);
+  auto again = Snap({{3120001, kAddrA}}, 2, 30 * kSec, 112 * kSec);
   l.OnSnapshot(*again, 112 * kSec);
   ASSERT_TRUE(l.OnPing(*again, 3120001, kAddrA, 115 * kSec));
   EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 115 * kSec, 1}}));
