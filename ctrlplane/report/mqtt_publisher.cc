@@ -258,7 +258,22 @@ void MqttPublisher::Run() {
       seen_version = version;
       state = state_.load();
       if (state) {
-        for (const PeerView& p : state->peers) remember_peer(p, "");
+        // A state lists every peer the hub has: a retained one it no longer lists was removed,
+        // whether or not the "removed" event arrived (a full queue drops it) or came first (a
+        // state read just before it can still list the peer; the next one does not).
+        std::set<std::string> listed;
+        for (const PeerView& p : state->peers) {
+          remember_peer(p, "");
+          listed.insert(peer_topic(p.name));
+        }
+        for (auto it = s.retained_peers.begin(); it != s.retained_peers.end();) {
+          if (listed.contains(it->first)) {
+            ++it;
+            continue;
+          }
+          s.cleared_peers.insert(it->first);
+          it = s.retained_peers.erase(it);
+        }
       }
       if (s.connected && state) {
         for (const PeerView& p : state->peers) {

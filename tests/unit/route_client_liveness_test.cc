@@ -296,21 +296,60 @@ TEST(ClientLiveness, EverySlotGetsItsTurnWhenTheRingIsShort) {
 }
 
 // A client that logs in again from the same address into the same slot is a new session (the
-// snapshot's session stamp changed): its keepalives count from zero and its silence clock
-// starts again.
+// snapshot's session stamp changed, in the same builder as the control plane changes it): its
+// keepalives count from zero and its silence clock starts again.
 TEST(ClientLiveness, ALoginAgainFromTheSameAddressIsANewSession) {
+  HubPolicy policy;
+  policy.client_timeout = 30 * kSec;
+  RouteSnapshotBuilder b(policy, 8);
+  ClientSpec c;
+  c.id = 3120001;
+  c.addr = kAddrA;
+  c.session = 100 * kSec;
+  ASSERT_TRUE(b.AddClient(0, c).ok());
+  auto first = b.Build(1);
+  ASSERT_TRUE(first.ok()) << first.status();
   ClientLiveness l(0, 1);
-  auto first = Snap({{3120001, kAddrA}}, 1, 30 * kSec, 100 * kSec);
-  l.OnSnapshot(*first, 100 * kSec);
-  ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 105 * kSec));
-  ASSERT_TRUE(l.OnPing(*first, 3120001, kAddrA, 110 * kSec));
+  l.OnSnapshot(**first, 100 * kSec);
+  ASSERT_TRUE(l.OnPing(**first, 3120001, kAddrA, 105 * kSec));
+  ASSERT_TRUE(l.OnPing(**first, 3120001, kAddrA, 110 * kSec));
   EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 110 * kSec, 2}}));
-  auto again = Snap({{3120001, kAddrA}}, 2, 30 * kSec, 112 * kSec);
-  l.OnSnapshot(*again, 112 * kSec);
-  ASSERT_TRUE(l.OnPing(*again, 3120001, kAddrA, 115 * kSec));
-  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 115 * kSec, 1}}));
-  EXPECT_TRUE(Lost(l, 144 * kSec).empty()) << "silent since 115 s, not since 110 s";
-  EXPECT_EQ(Lost(l, 145 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+
+  c.session = 112 * kSec;  // RPTK, RPTC: the same ID, address and slot
+  ASSERT_TRUE(b.SetClient(0, c).ok());
+  auto again = b.Build(2);
+  ASSERT_TRUE(again.ok()) << again.status();
+  l.OnSnapshot(**again, 112 * kSec);
+  EXPECT_TRUE(Lost(l, 141 * kSec).empty()) << "silent since the new session (112 s), not 110 s";
+  EXPECT_EQ(Lost(l, 142 * kSec), (std::vector<std::pair<uint32_t, uint32_t>>{{0, 3120001}}));
+  ASSERT_TRUE(l.OnPing(**again, 3120001, kAddrA, 143 * kSec));
+  EXPECT_EQ(Pings(l), (std::vector<PingReport>{{0, 3120001, 143 * kSec, 1}}));
+}
+
+// One pass sends at most kMaxPingReports; the rest go in the next.
+TEST(ClientLiveness, APassSendsAtMostTheCapAndTheNextOneTheRest) {
+  constexpr uint32_t kClients = ClientLiveness::kMaxPingReports + 44;
+  HubPolicy policy;
+  policy.client_timeout = 30 * kSec;
+  RouteSnapshotBuilder b(policy, kClients);
+  for (uint32_t i = 0; i < kClients; ++i) {
+    ClientSpec c;
+    c.id = 3120000 + i;
+    c.addr = Endpoint{0xC6120000 + i, 40000};
+    ASSERT_TRUE(b.AddClient(i, c).ok());
+  }
+  auto snap = b.Build(1);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ClientLiveness l(0, 1);
+  l.OnSnapshot(**snap, 100 * kSec);
+  for (uint32_t i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(l.OnPing(**snap, 3120000 + i, Endpoint{0xC6120000 + i, 40000}, 105 * kSec));
+  }
+  EXPECT_EQ(Pings(l, 1000).size(), ClientLiveness::kMaxPingReports);
+  const std::vector<PingReport> rest = Pings(l, 1000);
+  ASSERT_EQ(rest.size(), 44u);
+  EXPECT_EQ(rest.front().slot, ClientLiveness::kMaxPingReports);
+  EXPECT_TRUE(Pings(l, 1000).empty());
 }
 
 // A new session in the slot (another client, or the same ID from another address) counts from
