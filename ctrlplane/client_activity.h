@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "dataplane/ipc/messages.h"
@@ -30,11 +29,10 @@ class ClientActivity {
     Entry& e = entries_[p.id];
     if (!(e.addr == p.addr)) {
       e.addr = p.addr;
-      e.seen = Seen{};
+      e.last_ping = 0;
     }
-    e.seen.last_ping = std::max(e.seen.last_ping, p.last_ping);
-    e.seen.pings = p.pings;
-    e.seen.last_heard = std::max(e.seen.last_heard, p.last_ping);
+    e.last_ping = std::max(e.last_ping, p.last_ping);
+    e.pings = p.pings;
   }
 
   // Client `id` was the source of a call that started or ended at `at`.
@@ -50,8 +48,11 @@ class ClientActivity {
     const auto it = entries_.find(id);
     if (it == entries_.end()) return s;
     const Entry& e = it->second;
-    if (e.addr == addr && e.seen.last_ping >= since) s = e.seen;
-    if (e.heard >= since) s.last_heard = std::max(s.last_heard, e.heard);
+    if (e.addr == addr && e.last_ping >= since) {
+      s.last_ping = e.last_ping;
+      s.pings = e.pings;
+    }
+    s.last_heard = std::max(s.last_ping, e.heard >= since ? e.heard : 0);
     return s;
   }
 
@@ -66,9 +67,10 @@ class ClientActivity {
 
  private:
   struct Entry {
-    route::Endpoint addr;
-    Seen seen;
-    route::TimeNs heard = 0;  // calls, whatever the session's address
+    route::Endpoint addr;         // of the session last reported
+    route::TimeNs last_ping = 0;  // its last keepalive
+    uint64_t pings = 0;           // its keepalives
+    route::TimeNs heard = 0;      // calls, whatever the session's address
   };
   absl::flat_hash_map<uint32_t, Entry> entries_;
 };
